@@ -1,0 +1,89 @@
+//! The command line: parse, dispatch to one file per subcommand, map errors
+//! to exit codes (src/error.rs).
+
+mod cleanup;
+mod lab;
+mod list;
+mod plan;
+mod run;
+mod validate;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::CliError;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "drill",
+    version,
+    about = "Run disaster-recovery drills and chaos tests; prove with numbers whether SLOs hold",
+    long_about = "drill runs a scenario (a TOML file: load, faults, recovery criteria, SLO checks) against a \
+target — the built-in two-region lab by default — measures RTO, availability, latency percentiles and \
+error budget, and writes junit.xml, report.md (+ timeline.svg) and results.json.\n\n\
+Exit codes: 0 all checks passed · 1 a check failed · 2 invalid input, nothing injected · \
+3 aborted (preflight, steady state, abort condition, interrupt), faults reverted · \
+4 a revert failed: the system may still be broken (see the report and stderr)."
+)]
+pub struct Cli {
+    /// Targets file (default: ./drill.toml when present). Declares named
+    /// targets besides the built-in `lab`.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub targets: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run one or more drills and write their reports.
+    Run(run::Args),
+    /// List the scenarios drill can find (./scenarios and built-ins).
+    List,
+    /// Check scenario files: syntax, units, and meaning against the target.
+    Validate(validate::Args),
+    /// Print a drill's timeline of actions; touches nothing.
+    Plan(plan::Args),
+    /// Revert faults left outstanding by a crashed or killed run.
+    Cleanup(cleanup::Args),
+    /// The built-in lab's processes (used by drill itself).
+    #[command(hide = true)]
+    Lab(lab::Args),
+}
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => crate::error::INVALID,
+            };
+        }
+    };
+    let res = match cli.command {
+        Command::Run(a) => run::run(a, cli.targets.as_deref()),
+        Command::List => list::run(),
+        Command::Validate(a) => validate::run(a, cli.targets.as_deref()),
+        Command::Plan(a) => plan::run(a, cli.targets.as_deref()),
+        Command::Cleanup(a) => cleanup::run(a),
+        Command::Lab(a) => lab::run(a),
+    };
+    match res {
+        Ok(code) => code,
+        Err(e) => {
+            eprint!("{e}");
+            if !e.to_string().ends_with('\n') {
+                eprintln!();
+            }
+            e.exit_code()
+        }
+    }
+}
+
+/// A multi-threaded runtime for the commands that do IO.
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| CliError::Failed(format!("cannot start the async runtime: {e}")))
+}

@@ -1,0 +1,135 @@
+//! `drill run`: validate every scenario named, then run them in turn, write
+//! each drill's reports (and a suite index when there are several) and exit
+//! with the worst code.
+
+use std::path::{Path, PathBuf};
+
+use tabled::settings::Style;
+use tabled::{Table, Tabled};
+
+use crate::error::{self, CliError};
+use crate::report::model::{CheckStatus, DrillResult};
+use crate::run::{self, Options, signals::Interrupt};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Scenario names (in ./scenarios or built in) or paths to .toml files.
+    /// Several run one after another as a suite.
+    #[arg(required = true, value_name = "SCENARIO")]
+    pub scenarios: Vec<String>,
+    /// Target to run on: `lab` (built in, default) or a name from the
+    /// targets file. Overrides the scenario's own `target`.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Where to write the reports (default reports/<scenario>/<UTC timestamp>/).
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+    /// Seed for every random choice (which pods, jitter); printed in the report.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// No live status line or progress; only the summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Tabled)]
+struct Row {
+    #[tabled(rename = "check")]
+    name: String,
+    #[tabled(rename = "status")]
+    status: String,
+    #[tabled(rename = "result")]
+    message: String,
+}
+
+pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
+    let targets = super::validate::load_targets(targets_file)?;
+    // Everything is validated before anything runs.
+    let mut prepared = Vec::new();
+    for s in &a.scenarios {
+        prepared.push(super::validate::prepare(s, a.target.as_deref(), &targets)?);
+    }
+    let seed = a.seed.unwrap_or_else(rand::random);
+    let rt = super::runtime()?;
+    let suite = prepared.len() > 1;
+    let stamp = crate::clock::Clock::start().stamp();
+    let suite_dir = a.report_dir.clone().unwrap_or_else(|| PathBuf::from("reports").join("suite").join(&stamp));
+    let mut done: Vec<(DrillResult, PathBuf)> = Vec::new();
+    rt.block_on(async {
+        let interrupt = Interrupt::install();
+        for (l, def) in &prepared {
+            if interrupt.requested() {
+                break;
+            }
+            if !a.quiet {
+                eprintln!("drill: {} on {} — {}", l.name, def.name(), l.scenario.description);
+            }
+            let fin = run::run(l, def, &Options { seed, quiet: a.quiet }, interrupt.clone()).await;
+            let dir = match (&a.report_dir, suite) {
+                (_, true) => suite_dir.join(&l.name),
+                (Some(d), false) => d.clone(),
+                (None, false) => PathBuf::from("reports").join(&l.name).join(&stamp),
+            };
+            done.push((fin.result, dir));
+        }
+    });
+    // Tear down the runtime (and with it every lab process) before exiting.
+    drop(rt);
+
+    for (r, dir) in &done {
+        crate::report::write_all(dir, r).map_err(|e| CliError::Failed(format!("cannot write reports to {}: {e}", dir.display())))?;
+        print_summary(r, dir);
+    }
+    if suite {
+        let results: Vec<DrillResult> = done.iter().map(|(r, _)| r.clone()).collect();
+        std::fs::create_dir_all(&suite_dir).map_err(|e| CliError::Failed(e.to_string()))?;
+        std::fs::write(suite_dir.join("junit.xml"), crate::report::junit::render(&results)).map_err(|e| CliError::Failed(e.to_string()))?;
+        let entries: Vec<(DrillResult, String)> = done.iter().map(|(r, d)| (r.clone(), rel(&suite_dir, d).join("report.md").display().to_string())).collect();
+        std::fs::write(suite_dir.join("report.md"), crate::report::markdown::render_suite_index(&entries)).map_err(|e| CliError::Failed(e.to_string()))?;
+        println!("suite report: {}", suite_dir.join("report.md").display());
+    }
+    let results: Vec<DrillResult> = done.into_iter().map(|(r, _)| r).collect();
+    if results.len() < prepared.len() {
+        eprintln!("interrupted: {} of {} drills ran", results.len(), prepared.len());
+        return Ok(error::for_results(&results).max(error::ABORTED));
+    }
+    Ok(error::for_results(&results))
+}
+
+fn rel(base: &Path, p: &Path) -> PathBuf {
+    p.strip_prefix(base).map(Path::to_path_buf).unwrap_or_else(|_| p.to_path_buf())
+}
+
+fn print_summary(r: &DrillResult, dir: &Path) {
+    let rows: Vec<Row> = r
+        .checks
+        .iter()
+        .map(|c| Row {
+            name: c.name.clone(),
+            status: match c.status {
+                CheckStatus::Pass => "pass".into(),
+                CheckStatus::Fail => "FAIL".into(),
+                CheckStatus::Skipped => "skipped".into(),
+            },
+            message: c.message.clone(),
+        })
+        .collect();
+    println!("{}", Table::new(rows).with(Style::rounded()));
+    for f in &r.faults {
+        let rto = match (f.rto_s, f.recovery.as_str()) {
+            (_, "no-impact") => "no impact".to_string(),
+            (Some(s), _) => format!("{s:.3}s"),
+            (None, _) => "not recovered".to_string(),
+        };
+        let tti = f.time_to_impact_s.map_or("-".into(), |t| format!("{t:.3}s"));
+        println!("fault {}: RTO {rto} (±{:.1}s), time to impact {tti}, outage {:.1}s, {}", f.name, r.recovery.resolution_s, f.outage_s, f.ended);
+    }
+    if r.load.generator_behind {
+        println!("warning: the load generator fell behind (send lag p99 {:.1}ms): latency figures are overstated", r.load.lag_p99_ms);
+    }
+    println!("verdict: {}{}", r.verdict.name().to_uppercase(), r.reason.as_ref().map_or(String::new(), |x| format!(" — {x}")));
+    for m in &r.manual_actions {
+        eprintln!("MANUAL ACTION REQUIRED: {m}");
+    }
+    println!("report: {}", dir.join("report.md").display());
+}

@@ -1,0 +1,78 @@
+//! `drill validate`: syntax, units and meaning of scenario files, against
+//! the target each would run on. Shared by `run` and `plan`, which validate
+//! everything before touching anything.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::CliError;
+use crate::scenario::{self, Diagnostic, Diagnostics, Loaded};
+use crate::target::{TargetDef, Targets};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Scenario files (or names of scenarios in ./scenarios).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<String>,
+    /// Validate against this target instead of each scenario's own.
+    #[arg(long)]
+    pub target: Option<String>,
+}
+
+/// Loads, resolves the target of, and validates one scenario.
+pub fn prepare(arg: &str, target_flag: Option<&str>, targets: &Targets) -> Result<(Loaded, TargetDef), CliError> {
+    let l = scenario::load(arg)?;
+    let (name, from_scenario) = match (target_flag, &l.scenario.target) {
+        (Some(t), _) => (t.to_string(), None),
+        (None, Some(t)) => (t.get_ref().clone(), Some(t.span())),
+        (None, None) => ("lab".to_string(), None),
+    };
+    let Some(def) = targets.get(&name) else {
+        let known: Vec<&str> = targets.names().collect();
+        let hint = match &targets.file {
+            Some(f) => format!("targets: {} (from {})", known.join(", "), f.display()),
+            None => format!("targets: {}; declare others in drill.toml or pass --targets FILE", known.join(", ")),
+        };
+        return Err(match from_scenario {
+            Some(span) => Diagnostics(vec![Diagnostic::at(&l.path, &l.src, Some(span), format!("unknown target `{name}`")).with_hint(hint)]).into(),
+            None => CliError::usage(format!("--target {name}: unknown target"), hint),
+        });
+    };
+    scenario::validate::validate(&l, &def.catalogue(), def.name())?;
+    Ok((l, def.clone()))
+}
+
+pub fn load_targets(path: Option<&Path>) -> Result<Targets, CliError> {
+    Ok(Targets::load(path)?)
+}
+
+pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
+    let targets = load_targets(targets_file)?;
+    let mut bad = 0;
+    for f in &a.files {
+        match prepare(f, a.target.as_deref(), &targets) {
+            Ok((l, def)) => println!(
+                "ok: {} ({} fault(s), {} check(s), target {})",
+                display(&l.path),
+                l.scenario.faults.len(),
+                l.scenario.checks.len(),
+                def.name()
+            ),
+            Err(e) => {
+                bad += 1;
+                eprint!("{e}");
+                if !e.to_string().ends_with('\n') {
+                    eprintln!();
+                }
+            }
+        }
+    }
+    if bad > 0 {
+        eprintln!("{bad} of {} file(s) invalid", a.files.len());
+        return Ok(crate::error::INVALID);
+    }
+    Ok(0)
+}
+
+fn display(p: &PathBuf) -> String {
+    p.display().to_string()
+}

@@ -1,0 +1,49 @@
+//! The run's one monotonic clock, with the wall-clock time it started so
+//! reports can give both (DESIGN.md, "Time and phases").
+
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::measure::Micros;
+
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    start: Instant,
+    wall: SystemTime,
+}
+
+impl Clock {
+    pub fn start() -> Clock {
+        Clock { start: Instant::now(), wall: SystemTime::now() }
+    }
+
+    pub fn origin(&self) -> Instant {
+        self.start
+    }
+
+    pub fn now(&self) -> Micros {
+        self.start.elapsed().as_micros() as Micros
+    }
+
+    pub fn at(&self, t: Micros) -> Instant {
+        self.start + Duration::from_micros(t)
+    }
+
+    pub fn since(&self, i: Instant) -> Micros {
+        i.saturating_duration_since(self.start).as_micros() as Micros
+    }
+
+    /// RFC 3339 UTC wall time of a run-clock instant, millisecond precision.
+    pub fn wall(&self, t: Micros) -> String {
+        humantime::format_rfc3339_millis(self.wall + Duration::from_micros(t)).to_string()
+    }
+
+    pub fn started_at(&self) -> String {
+        humantime::format_rfc3339_seconds(self.wall).to_string()
+    }
+
+    /// Compact UTC stamp for directory names: 20261121T043609Z.
+    pub fn stamp(&self) -> String {
+        let s = humantime::format_rfc3339_seconds(self.wall).to_string();
+        s.replace(['-', ':'], "")
+    }
+}

@@ -1,0 +1,49 @@
+//! Exit codes, in one place (DESIGN.md):
+//! 0 every check passed · 1 a check failed · 2 invalid input, nothing injected ·
+//! 3 aborted (preflight, steady state, abort condition), faults reverted ·
+//! 4 a revert failed: the system may still be broken.
+
+use crate::report::model::DrillResult;
+use crate::scenario::Diagnostics;
+
+pub const PASS: i32 = 0;
+pub const CHECK_FAILED: i32 = 1;
+pub const INVALID: i32 = 2;
+pub const ABORTED: i32 = 3;
+pub const REVERT_FAILED: i32 = 4;
+
+/// Errors that end a command before or instead of a drill.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad scenario or targets file: every diagnostic, file:line:col.
+    #[error("{0}")]
+    Invalid(#[from] Diagnostics),
+    /// Bad flags or arguments.
+    #[error("error: {message}\n  = hint: {hint}")]
+    Usage { message: String, hint: String },
+    /// Could not do what was asked for a reason outside the input.
+    #[error("error: {0}")]
+    Failed(String),
+    /// `drill cleanup` could not revert everything.
+    #[error("error: {0}")]
+    RevertFailed(String),
+}
+
+impl CliError {
+    pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> CliError {
+        CliError::Usage { message: message.into(), hint: hint.into() }
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Invalid(_) | CliError::Usage { .. } => INVALID,
+            CliError::Failed(_) => ABORTED,
+            CliError::RevertFailed(_) => REVERT_FAILED,
+        }
+    }
+}
+
+/// Exit code of a drill (or the worst of a suite's drills).
+pub fn for_results(results: &[DrillResult]) -> i32 {
+    results.iter().map(DrillResult::exit_code).max().unwrap_or(PASS)
+}

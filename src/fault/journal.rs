@@ -1,0 +1,204 @@
+//! The fault journal: before each inject, a synced line saying what, where,
+//! the prior state and how to revert; after the revert, a synced line saying
+//! so. `drill cleanup` replays what a crashed or killed run left open.
+//!
+//! Journals live in the state directory (`$DRILL_STATE_DIR`, else
+//! `$XDG_STATE_HOME/drill`, else `~/.local/state/drill`), not in the working
+//! tree, so a wiped CI workspace does not lose them.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// How to undo one injected fault, with the exact prior state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum RevertPlan {
+    /// Heals by itself (a deleted instance is recreated); nothing to undo.
+    SelfHealing { what: String },
+    /// A lab fault: the lab's processes end with the run that started them.
+    Lab { instances: Vec<String>, pids: Vec<u32> },
+    /// A user's revert command.
+    Command { command: String, cwd: PathBuf, timeout_s: f64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Entry {
+    Run { run_id: String, pid: u32, scenario: String, target: String, started_at: String },
+    Inject { id: u32, fault: String, component: Option<String>, region: Option<String>, action: String, plan: RevertPlan },
+    Reverted { id: u32 },
+    RevertFailed { id: u32, error: String },
+    End { run_id: String },
+}
+
+pub fn state_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("DRILL_STATE_DIR") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_STATE_HOME") {
+        return PathBuf::from(d).join("drill");
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".local/state/drill")
+}
+
+pub fn journal_dir() -> PathBuf {
+    state_dir().join("journal")
+}
+
+/// An open journal for one run.
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+}
+
+impl Journal {
+    pub fn create(run_id: &str, first: &Entry) -> std::io::Result<Journal> {
+        let dir = journal_dir();
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("{run_id}.jsonl"));
+        let file = OpenOptions::new().create_new(true).append(true).open(&path)?;
+        let mut j = Journal { path, file };
+        j.append(first)?;
+        Ok(j)
+    }
+
+    /// Reopens a journal to append (cleanup marking entries reverted).
+    pub fn reopen(path: &Path) -> std::io::Result<Journal> {
+        let file = OpenOptions::new().append(true).open(path)?;
+        Ok(Journal { path: path.to_path_buf(), file })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one entry and syncs it to disk before returning.
+    pub fn append(&mut self, e: &Entry) -> std::io::Result<()> {
+        let mut line = serde_json::to_string(e).map_err(std::io::Error::other)?;
+        line.push('\n');
+        self.file.write_all(line.as_bytes())?;
+        self.file.sync_data()
+    }
+
+    /// Ends the journal: moves it to `done/` (kept as an audit trail).
+    pub fn finish(mut self, run_id: &str) -> std::io::Result<()> {
+        self.append(&Entry::End { run_id: run_id.into() })?;
+        let done = journal_dir().join("done");
+        std::fs::create_dir_all(&done)?;
+        std::fs::rename(&self.path, done.join(self.path.file_name().unwrap_or_default()))
+    }
+}
+
+/// A journal read back: its run and the injects not marked reverted.
+#[derive(Debug)]
+pub struct OpenJournal {
+    pub path: PathBuf,
+    pub run_id: String,
+    pub pid: u32,
+    pub scenario: String,
+    pub outstanding: Vec<(u32, String, RevertPlan)>,
+    pub ended: bool,
+}
+
+pub fn read(path: &Path) -> std::io::Result<OpenJournal> {
+    let mut j = OpenJournal {
+        path: path.to_path_buf(),
+        run_id: String::new(),
+        pid: 0,
+        scenario: String::new(),
+        outstanding: Vec::new(),
+        ended: false,
+    };
+    for line in BufReader::new(File::open(path)?).lines() {
+        let line = line?;
+        // A torn last line (crash mid-write) is ignored: its entry was never synced.
+        let Ok(e) = serde_json::from_str::<Entry>(&line) else { continue };
+        match e {
+            Entry::Run { run_id, pid, scenario, .. } => (j.run_id, j.pid, j.scenario) = (run_id, pid, scenario),
+            Entry::Inject { id, fault, plan, .. } => j.outstanding.push((id, fault, plan)),
+            Entry::Reverted { id } => j.outstanding.retain(|(i, _, _)| *i != id),
+            Entry::RevertFailed { .. } => {}
+            Entry::End { .. } => j.ended = true,
+        }
+    }
+    Ok(j)
+}
+
+/// Journals left in the journal directory (not moved to `done/`).
+pub fn open_journals() -> std::io::Result<Vec<OpenJournal>> {
+    let dir = journal_dir();
+    let Ok(rd) = std::fs::read_dir(&dir) else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
+    for e in rd {
+        let p = e?.path();
+        if p.extension().is_some_and(|x| x == "jsonl") {
+            out.push(read(&p)?);
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// Whether a process with this pid is alive (and not a zombie we own).
+pub fn pid_alive(pid: u32) -> bool {
+    if pid == 0 {
+        return false;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Field 3 is the state; Z = zombie, X = dead.
+    match stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next()) {
+        Some('Z') | Some('X') | None => false,
+        Some(_) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reverted_entries_are_not_outstanding_and_torn_lines_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.jsonl");
+        let plan = RevertPlan::Command { command: "rm x".into(), cwd: "/".into(), timeout_s: 5.0 };
+        let lines = [
+            serde_json::to_string(&Entry::Run {
+                run_id: "r".into(),
+                pid: 7,
+                scenario: "s".into(),
+                target: "lab".into(),
+                started_at: "t".into(),
+            })
+            .unwrap(),
+            serde_json::to_string(&Entry::Inject {
+                id: 1,
+                fault: "a".into(),
+                component: None,
+                region: None,
+                action: "command".into(),
+                plan: plan.clone(),
+            })
+            .unwrap(),
+            serde_json::to_string(&Entry::Inject {
+                id: 2,
+                fault: "b".into(),
+                component: None,
+                region: None,
+                action: "command".into(),
+                plan: plan.clone(),
+            })
+            .unwrap(),
+            serde_json::to_string(&Entry::Reverted { id: 1 }).unwrap(),
+            "{\"type\":\"inj".to_string(),
+        ];
+        std::fs::write(&p, lines.join("\n")).unwrap();
+        let j = read(&p).unwrap();
+        assert_eq!(j.pid, 7);
+        assert_eq!(j.outstanding, vec![(2, "b".to_string(), plan)]);
+        assert!(!j.ended);
+    }
+}

@@ -1,0 +1,3 @@
+//! Load that drill generates: open-loop HTTP against the target's entry point.
+
+pub mod http;

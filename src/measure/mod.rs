@@ -1,0 +1,155 @@
+//! Measurement: what happened to every request, folded into fixed-size state
+//! (HDR histograms per phase, fixed-width time buckets), and the math that turns
+//! that state into the numbers DESIGN.md defines (RTO, outage, availability,
+//! error budget). No IO here: everything is tested with synthetic streams.
+
+pub mod budget;
+pub mod impact;
+pub mod recorder;
+pub mod seconds;
+
+pub use impact::{FaultImpact, RecoveryCriteria, Rto, fault_impact};
+pub use recorder::{Bucket, PhaseStats, Recorder};
+
+use serde::Serialize;
+
+/// Microseconds on the run's monotonic clock (0 = run start).
+pub type Micros = u64;
+
+/// The drill's phases, in order. `Warmup` is never measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Warmup,
+    Baseline,
+    Fault,
+    Recovery,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 4] = [Phase::Warmup, Phase::Baseline, Phase::Fault, Phase::Recovery];
+    pub const MEASURED: [Phase; 3] = [Phase::Baseline, Phase::Fault, Phase::Recovery];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Warmup => "warmup",
+            Phase::Baseline => "baseline",
+            Phase::Fault => "fault",
+            Phase::Recovery => "recovery",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.name() == s)
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Why a request was bad. Good requests are counted apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cause {
+    /// An HTTP status outside the scenario's success set, by class.
+    Status1xx,
+    Status2xx,
+    Status3xx,
+    Status4xx,
+    Status5xx,
+    /// No complete answer within the request timeout.
+    Timeout,
+    /// The connection was refused (nothing listening).
+    Refused,
+    /// The connection was reset or closed mid-request.
+    Reset,
+    /// Anything else (DNS, protocol error…).
+    Other,
+}
+
+impl Cause {
+    pub const ALL: [Cause; 9] = [
+        Cause::Status1xx,
+        Cause::Status2xx,
+        Cause::Status3xx,
+        Cause::Status4xx,
+        Cause::Status5xx,
+        Cause::Timeout,
+        Cause::Refused,
+        Cause::Reset,
+        Cause::Other,
+    ];
+    pub const COUNT: usize = Cause::ALL.len();
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Cause::Status1xx => "1xx",
+            Cause::Status2xx => "2xx",
+            Cause::Status3xx => "3xx",
+            Cause::Status4xx => "4xx",
+            Cause::Status5xx => "5xx",
+            Cause::Timeout => "timeout",
+            Cause::Refused => "refused",
+            Cause::Reset => "reset",
+            Cause::Other => "other",
+        }
+    }
+
+    /// The class cause of an HTTP status that is not in the success set.
+    pub fn of_status(status: u16) -> Cause {
+        match status / 100 {
+            1 => Cause::Status1xx,
+            2 => Cause::Status2xx,
+            3 => Cause::Status3xx,
+            4 => Cause::Status4xx,
+            5 => Cause::Status5xx,
+            _ => Cause::Other,
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// What one request came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Good,
+    Bad(Cause),
+}
+
+/// One finished request, as the load generator reports it.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    /// Intended send time on the open-loop schedule.
+    pub due: Micros,
+    /// When the request actually left (generator lag = sent − due).
+    pub sent: Micros,
+    /// When its answer (or its failure) was complete.
+    pub done: Micros,
+    pub outcome: Outcome,
+    /// Whether latency is meaningful for this outcome: an HTTP answer or a
+    /// timeout. Fast connection failures are counted but kept out of the
+    /// latency histograms, where they would flatter the percentiles.
+    pub has_latency: bool,
+}
+
+impl Sample {
+    /// Latency as users see it: completion minus intended send time.
+    pub fn latency(&self) -> Micros {
+        self.done.saturating_sub(self.due)
+    }
+    /// Service time: completion minus actual send.
+    pub fn service(&self) -> Micros {
+        self.done.saturating_sub(self.sent)
+    }
+    pub fn lag(&self) -> Micros {
+        self.sent.saturating_sub(self.due)
+    }
+}
+
+pub fn secs(us: Micros) -> f64 {
+    us as f64 / 1e6
+}

@@ -1,0 +1,254 @@
+//! The recorder: folds every finished request into per-phase HDR histograms
+//! and fixed-width buckets keyed by intended send time. Its size depends on the
+//! drill's length only through the bucket vector (one small struct per bucket).
+
+use hdrhistogram::Histogram;
+
+use super::seconds::SecondLatency;
+use super::{Cause, Micros, Outcome, Phase, Sample};
+
+/// Highest latency the histograms hold: one hour, in microseconds.
+pub const HIST_MAX_US: u64 = 3_600_000_000;
+
+pub fn new_histogram(sigfig: u8) -> Histogram<u64> {
+    Histogram::new_with_bounds(1, HIST_MAX_US, sigfig).expect("static histogram bounds are valid")
+}
+
+pub fn record_clamped(h: &mut Histogram<u64>, v: u64) {
+    h.saturating_record(v.clamp(1, HIST_MAX_US));
+}
+
+/// Requests *due* in one fixed-width slice of time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bucket {
+    pub good: u32,
+    pub bad: [u32; Cause::COUNT],
+    /// Intended send time of the earliest bad request due here.
+    pub first_bad_due: Option<Micros>,
+    /// Earliest completion of a good request due here.
+    pub first_good_done: Option<Micros>,
+}
+
+impl Default for Bucket {
+    fn default() -> Self {
+        Bucket { good: 0, bad: [0; Cause::COUNT], first_bad_due: None, first_good_done: None }
+    }
+}
+
+impl Bucket {
+    pub fn bad_total(&self) -> u32 {
+        self.bad.iter().sum()
+    }
+    pub fn total(&self) -> u32 {
+        self.good + self.bad_total()
+    }
+}
+
+/// Counts and latency of one phase.
+#[derive(Clone, Debug)]
+pub struct PhaseStats {
+    pub latency: Histogram<u64>,
+    pub service: Histogram<u64>,
+    pub good: u64,
+    pub bad: [u64; Cause::COUNT],
+}
+
+impl Default for PhaseStats {
+    fn default() -> Self {
+        PhaseStats { latency: new_histogram(3), service: new_histogram(3), good: 0, bad: [0; Cause::COUNT] }
+    }
+}
+
+impl PhaseStats {
+    pub fn total(&self) -> u64 {
+        self.good + self.bad.iter().sum::<u64>()
+    }
+    pub fn bad_total(&self) -> u64 {
+        self.bad.iter().sum()
+    }
+    /// good / all, or None when nothing was due.
+    pub fn availability(&self) -> Option<f64> {
+        let all = self.total();
+        (all > 0).then(|| self.good as f64 / all as f64)
+    }
+}
+
+/// Everything measured about the HTTP load of one run.
+pub struct Recorder {
+    bucket_us: Micros,
+    buckets: Vec<Bucket>,
+    /// Phase starts, in order; a request belongs to the phase of its due time.
+    marks: Vec<(Phase, Micros)>,
+    phases: [PhaseStats; 4],
+    seconds: SecondLatency,
+    lag: Histogram<u64>,
+    sent: u64,
+    sent_by_phase: [u64; 4],
+}
+
+impl Recorder {
+    /// `horizon` bounds how late a completion can arrive after its due time
+    /// (the request timeout plus slack); it sizes the per-second latency ring.
+    pub fn new(bucket_us: Micros, horizon_us: Micros) -> Recorder {
+        assert!(bucket_us > 0);
+        Recorder {
+            bucket_us,
+            buckets: Vec::new(),
+            marks: vec![(Phase::Warmup, 0)],
+            phases: Default::default(),
+            seconds: SecondLatency::new(horizon_us),
+            lag: new_histogram(3),
+            sent: 0,
+            sent_by_phase: [0; 4],
+        }
+    }
+
+    pub fn bucket_us(&self) -> Micros {
+        self.bucket_us
+    }
+
+    /// Starts `phase` at `at`. Phases only move forward.
+    pub fn mark(&mut self, phase: Phase, at: Micros) {
+        let (last, last_at) = *self.marks.last().expect("marks never empty");
+        if phase > last && at >= last_at {
+            self.marks.push((phase, at));
+        }
+    }
+
+    pub fn marks(&self) -> &[(Phase, Micros)] {
+        &self.marks
+    }
+
+    pub fn phase_at(&self, t: Micros) -> Phase {
+        let i = self.marks.partition_point(|&(_, start)| start <= t);
+        self.marks[i.saturating_sub(1)].0
+    }
+
+    /// Start and end of a phase that began (end = next phase's start, or `now`).
+    pub fn phase_span(&self, phase: Phase, now: Micros) -> Option<(Micros, Micros)> {
+        let i = self.marks.iter().position(|&(p, _)| p == phase)?;
+        let end = self.marks.get(i + 1).map_or(now, |&(_, t)| t);
+        Some((self.marks[i].1, end))
+    }
+
+    /// Counts a request that left (for the generator's own rate).
+    pub fn note_sent(&mut self, due: Micros, sent: Micros) {
+        self.sent += 1;
+        self.sent_by_phase[self.phase_at(due).index()] += 1;
+        record_clamped(&mut self.lag, sent.saturating_sub(due));
+    }
+
+    pub fn record(&mut self, s: &Sample) {
+        let phase = self.phase_at(s.due);
+        let stats = &mut self.phases[phase.index()];
+        match s.outcome {
+            Outcome::Good => stats.good += 1,
+            Outcome::Bad(c) => stats.bad[c.index()] += 1,
+        }
+        if s.has_latency {
+            record_clamped(&mut stats.latency, s.latency());
+            record_clamped(&mut stats.service, s.service());
+            self.seconds.record(s.due, s.latency());
+        }
+
+        let i = (s.due / self.bucket_us) as usize;
+        if self.buckets.len() <= i {
+            self.buckets.resize(i + 1, Bucket::default());
+        }
+        let b = &mut self.buckets[i];
+        match s.outcome {
+            Outcome::Good => {
+                b.good += 1;
+                b.first_good_done = Some(b.first_good_done.map_or(s.done, |d| d.min(s.done)));
+            }
+            Outcome::Bad(c) => {
+                b.bad[c.index()] += 1;
+                b.first_bad_due = Some(b.first_bad_due.map_or(s.due, |d| d.min(s.due)));
+            }
+        }
+    }
+
+    /// Requests due in `p` that were sent but have not completed yet. Exact
+    /// when `p`'s end was marked before its last request was sent.
+    pub fn unfinished(&self, p: Phase) -> u64 {
+        self.sent_by_phase[p.index()].saturating_sub(self.phases[p.index()].total())
+    }
+
+    pub fn buckets(&self) -> &[Bucket] {
+        &self.buckets
+    }
+
+    pub fn phase(&self, p: Phase) -> &PhaseStats {
+        &self.phases[p.index()]
+    }
+
+    pub fn lag(&self) -> &Histogram<u64> {
+        &self.lag
+    }
+
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+
+    pub fn seconds(&mut self) -> &mut SecondLatency {
+        &mut self.seconds
+    }
+
+    /// Good ratio of requests due in [from, to) that have completed so far.
+    pub fn good_ratio_between(&self, from: Micros, to: Micros) -> Option<f64> {
+        let (a, b) = ((from / self.bucket_us) as usize, to.div_ceil(self.bucket_us) as usize);
+        let (mut good, mut all) = (0u64, 0u64);
+        for bk in self.buckets.iter().take(b).skip(a) {
+            good += bk.good as u64;
+            all += bk.total() as u64;
+        }
+        (all > 0).then(|| good as f64 / all as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(due: u64, latency: u64, outcome: Outcome) -> Sample {
+        Sample { due, sent: due, done: due + latency, outcome, has_latency: true }
+    }
+
+    #[test]
+    fn requests_belong_to_the_phase_of_their_due_time() {
+        let mut r = Recorder::new(100_000, 2_000_000);
+        r.mark(Phase::Baseline, 1_000_000);
+        r.mark(Phase::Fault, 2_000_000);
+        // Due in baseline, completes during the fault phase: still baseline.
+        r.record(&sample(1_999_000, 500_000, Outcome::Good));
+        r.record(&sample(2_000_000, 1_000, Outcome::Bad(Cause::Status5xx)));
+        r.record(&sample(500_000, 1_000, Outcome::Good));
+        assert_eq!(r.phase(Phase::Baseline).good, 1);
+        assert_eq!(r.phase(Phase::Fault).bad_total(), 1);
+        assert_eq!(r.phase(Phase::Warmup).good, 1);
+        assert_eq!(r.phase(Phase::Baseline).latency.max(), r.phase(Phase::Baseline).latency.highest_equivalent(500_000));
+    }
+
+    #[test]
+    fn buckets_keep_first_bad_due_and_first_good_completion() {
+        let mut r = Recorder::new(100_000, 2_000_000);
+        r.record(&sample(150_000, 80_000, Outcome::Good));
+        r.record(&sample(120_000, 90_000, Outcome::Good));
+        r.record(&sample(170_000, 1, Outcome::Bad(Cause::Refused)));
+        r.record(&sample(130_000, 1, Outcome::Bad(Cause::Timeout)));
+        let b = &r.buckets()[1];
+        assert_eq!(b.good, 2);
+        assert_eq!(b.bad_total(), 2);
+        assert_eq!(b.first_good_done, Some(210_000));
+        assert_eq!(b.first_bad_due, Some(130_000));
+    }
+
+    #[test]
+    fn phases_never_move_backwards() {
+        let mut r = Recorder::new(100_000, 2_000_000);
+        r.mark(Phase::Fault, 5);
+        r.mark(Phase::Baseline, 10);
+        assert_eq!(r.marks().len(), 2);
+        assert_eq!(r.phase_at(100), Phase::Fault);
+    }
+}

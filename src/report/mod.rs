@@ -1,0 +1,33 @@
+//! Reports a run writes (DESIGN.md): `results.json`, `junit.xml`,
+//! `report.md` with `timeline.svg`. Renderers read only the result model.
+
+pub mod json;
+pub mod junit;
+pub mod markdown;
+pub mod model;
+pub mod suite;
+pub mod svg;
+#[cfg(test)]
+mod testdata;
+
+use std::path::{Path, PathBuf};
+
+use model::DrillResult;
+
+/// Writes every report file of one drill into `dir` (created if needed).
+pub fn write_all(dir: &Path, r: &DrillResult) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let files = [
+        ("results.json", json::render(r)),
+        ("junit.xml", junit::render(std::slice::from_ref(r))),
+        ("timeline.svg", svg::render(r)),
+        ("report.md", markdown::render(r, "timeline.svg")),
+    ];
+    let mut out = Vec::new();
+    for (name, body) in files {
+        let p = dir.join(name);
+        std::fs::write(&p, body)?;
+        out.push(p);
+    }
+    Ok(out)
+}

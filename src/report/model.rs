@@ -1,0 +1,232 @@
+//! The result of one drill: everything the reports show, and exactly what
+//! `results.json` holds (`drill.results/v1`, DESIGN.md). Renderers read only
+//! this, so they are tested with plain values.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub const SCHEMA: &str = "drill.results/v1";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Aborted,
+    Error,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Aborted => "aborted",
+            Verdict::Error => "error",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Pass,
+    Fail,
+    /// Not evaluated (the drill aborted before it could be measured).
+    Skipped,
+}
+
+/// One SLO assertion.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// Stable name, e.g. `rto:kill-primary-ingress`, `availability:baseline`,
+    /// `latency-p99:baseline`, `error-budget`, `steady-state`, `faults-reverted`.
+    pub name: String,
+    pub status: CheckStatus,
+    /// Measured value in `unit`; null when it could not be measured
+    /// (e.g. not recovered).
+    pub measured: Option<f64>,
+    pub threshold: Option<f64>,
+    /// `s`, `ms`, `%`, `count`.
+    pub unit: String,
+    /// One line a person reads: `rto 41.2s > 30s`, `availability 99.97% ≥ 99.95%`.
+    pub message: String,
+}
+
+/// One injected fault and its effect on traffic.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FaultResult {
+    pub name: String,
+    pub component: String,
+    pub region: Option<String>,
+    pub action: String,
+    /// Seconds on the run clock.
+    pub injected_at_s: f64,
+    /// End of the revert step, or when the component healed by itself.
+    pub reverted_at_s: Option<f64>,
+    pub injected_at: String,
+    pub reverted_at: Option<String>,
+    /// Null if not recovered; 0 when there was no impact.
+    pub rto_s: Option<f64>,
+    /// `recovered`, `no-impact`, `not-recovered`.
+    pub recovery: String,
+    pub time_to_impact_s: Option<f64>,
+    pub outage_s: f64,
+    /// Run-clock second at which traffic counted as recovered.
+    pub recovered_at_s: Option<f64>,
+    /// How the fault ended: `reverted`, `healed`, `heal-timeout`, `revert-failed`.
+    pub ended: String,
+    /// Target-side observations, e.g. `component_ready_s`.
+    #[serde(default)]
+    pub extra: BTreeMap<String, f64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseSummary {
+    pub requests: u64,
+    pub good: u64,
+    /// good / requests (0..1); null when no request was due.
+    pub availability: Option<f64>,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+    /// Service time p99 (completion minus actual send).
+    pub service_p99_ms: f64,
+    pub bad_by_cause: BTreeMap<String, u64>,
+    pub burn_rate: f64,
+    pub start_s: f64,
+    pub end_s: f64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBudget {
+    /// SLO availability target (0..1).
+    pub slo: f64,
+    pub period_s: f64,
+    pub requests: u64,
+    pub bad: u64,
+    /// Measured drill length (baseline start to observation end).
+    pub drill_s: f64,
+    pub consumed_pct: f64,
+    pub burn_rate: f64,
+}
+
+/// Data loss measured by a database fault (issue: database drills).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RpoResult {
+    pub acknowledged: u64,
+    pub lost_writes: u64,
+    /// Inclusive sequence ranges of lost writes.
+    pub lost_ranges: Vec<(u64, u64)>,
+    pub rpo_s: f64,
+    pub indeterminate: u64,
+    pub write_rto_s: Option<f64>,
+    pub write_rto_sustained_s: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoadSummary {
+    pub method: String,
+    pub url: String,
+    /// Scheduled rate, requests per second.
+    pub rate: f64,
+    /// Requests sent / time spent sending.
+    pub achieved_rate: f64,
+    pub sent: u64,
+    pub timeout_s: f64,
+    pub keep_alive: bool,
+    /// Generator lag (actual minus intended send time).
+    pub lag_p99_ms: f64,
+    pub lag_max_ms: f64,
+    /// True when the generator, not the target, fell behind: its numbers
+    /// overstate latency and the report says so.
+    pub generator_behind: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecoverySummary {
+    pub window_s: f64,
+    pub ratio: f64,
+    pub hold_s: f64,
+    /// RTO resolution: the larger of the bucket width and 1/rate.
+    pub resolution_s: f64,
+}
+
+/// One second of the run for the timeline chart.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TimelinePoint {
+    pub t_s: f64,
+    pub requests: u64,
+    /// Null when nothing was due.
+    pub good_ratio: Option<f64>,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PhaseSpan {
+    pub phase: String,
+    pub start_s: f64,
+    pub end_s: f64,
+}
+
+/// One line of the fault timeline: what the runner did, when.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub t_s: f64,
+    /// Wall clock, RFC 3339 UTC.
+    pub at: String,
+    pub what: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DrillResult {
+    pub schema: String,
+    pub scenario: String,
+    pub description: String,
+    /// Target name (`lab`, or a name from the targets file).
+    pub target: String,
+    pub target_kind: String,
+    pub verdict: Verdict,
+    /// Why the verdict is `aborted` or `error`.
+    pub reason: Option<String>,
+    pub run_id: String,
+    pub started_at: String,
+    pub duration_s: f64,
+    pub seed: u64,
+    pub checks: Vec<CheckResult>,
+    pub faults: Vec<FaultResult>,
+    pub phases: BTreeMap<String, PhaseSummary>,
+    pub error_budget: ErrorBudget,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub rpo: Option<RpoResult>,
+    pub load: LoadSummary,
+    pub recovery: RecoverySummary,
+    pub phase_spans: Vec<PhaseSpan>,
+    pub events: Vec<Event>,
+    /// Settings worth showing beside the numbers (scenario and target), as
+    /// `key → value` strings; never secrets.
+    pub settings: BTreeMap<String, String>,
+    pub timeline: Vec<TimelinePoint>,
+    /// What a person must do by hand (failed reverts); empty when all is well.
+    #[serde(default)]
+    pub manual_actions: Vec<String>,
+}
+
+impl DrillResult {
+    /// Exit code of this result alone (DESIGN.md).
+    pub fn exit_code(&self) -> i32 {
+        if !self.manual_actions.is_empty() {
+            return 4;
+        }
+        match self.verdict {
+            Verdict::Pass => 0,
+            Verdict::Fail => 1,
+            Verdict::Aborted => 3,
+            Verdict::Error => 3,
+        }
+    }
+}

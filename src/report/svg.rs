@@ -1,0 +1,2 @@
+use super::model::DrillResult;
+pub fn render(_r: &DrillResult) -> String { String::new() }

@@ -1,0 +1,335 @@
+//! Realistic drill results for the renderers' tests and golden files: one
+//! failing run (an RTO over its limit, a fault never recovered, a database
+//! switchover with lost writes), plus a passing and an aborted variant.
+
+use std::collections::BTreeMap;
+
+use super::model::*;
+
+const START: &str = "2026-03-14T09:30:00Z";
+const RATE: u64 = 100;
+
+/// Wall clock of a run-clock second, as the runner writes it.
+fn at(t_s: f64) -> String {
+    let ms = (t_s * 1000.0).round() as u64;
+    let (m, s, ms) = (30 + ms / 60_000, (ms / 1000) % 60, ms % 1000);
+    format!("2026-03-14T09:{m:02}:{s:02}.{ms:03}Z")
+}
+
+/// Good ratio, p50 and p99 of second `t` of the failing run: steady, a long
+/// dip after the ingress kill (with two seconds where nothing completed),
+/// partial failover, recovery, then a second dip at the database switchover
+/// that the observation ends before it can count as recovered.
+fn failing_second(t: u32) -> (f64, Option<f64>, Option<f64>) {
+    match t {
+        0..=7 => (if t == 3 { 0.99 } else { 1.0 }, Some(2.1), Some(6.4)),
+        8 => (0.52, Some(4.0), Some(2000.0)),
+        9..=10 => (0.0, Some(1500.0), Some(2000.0)),
+        11..=12 => (0.0, None, None),
+        13..=48 => {
+            let ramp = f64::from(t - 13) / 35.0;
+            (0.45 + 0.52 * ramp, Some(40.0 - 30.0 * ramp), Some(900.0 - 700.0 * ramp))
+        }
+        49..=51 => (1.0, Some(2.3), Some(8.2)),
+        52 => (0.7, Some(3.0), Some(2000.0)),
+        53..=55 => (0.2, Some(1400.0), Some(2000.0)),
+        56 => (0.8, Some(6.0), Some(480.0)),
+        _ => (if t == 57 { 0.995 } else { 1.0 }, Some(2.2), Some(11.5)),
+    }
+}
+
+fn timeline(second: fn(u32) -> (f64, Option<f64>, Option<f64>)) -> Vec<TimelinePoint> {
+    (0..60)
+        .map(|t| {
+            let (ratio, p50, p99) = second(t);
+            TimelinePoint {
+                t_s: f64::from(t),
+                requests: RATE,
+                good_ratio: Some(ratio),
+                p50_ms: p50.map(|v| (v * 100.0).round() / 100.0),
+                p99_ms: p99.map(|v| (v * 10.0).round() / 10.0),
+            }
+        })
+        .collect()
+}
+
+/// Requests and good requests in `[start, end)`, from the timeline, so the
+/// phase table, the budget and the chart agree.
+fn counts(points: &[TimelinePoint], start: f64, end: f64) -> (u64, u64) {
+    points
+        .iter()
+        .filter(|p| p.t_s >= start && p.t_s < end)
+        .fold((0, 0), |(all, good), p| {
+            let g = (p.good_ratio.unwrap_or(0.0) * p.requests as f64).round() as u64;
+            (all + p.requests, good + g)
+        })
+}
+
+const SLO: f64 = 0.9995;
+
+fn phase(
+    points: &[TimelinePoint],
+    (start_s, end_s): (f64, f64),
+    pct: [f64; 5],
+    service_p99_ms: f64,
+    causes: &[(&str, u64)],
+) -> PhaseSummary {
+    let (requests, good) = counts(points, start_s, end_s);
+    let bad = requests - good;
+    // Attribute the bad requests to causes in the given proportions.
+    let weights: u64 = causes.iter().map(|c| c.1).sum();
+    let mut bad_by_cause = BTreeMap::new();
+    let mut left = bad;
+    for (i, (cause, w)) in causes.iter().enumerate() {
+        let n = if i + 1 == causes.len() { left } else { bad * w / weights };
+        left -= n;
+        bad_by_cause.insert((*cause).to_string(), n);
+    }
+    PhaseSummary {
+        requests,
+        good,
+        availability: Some(good as f64 / requests as f64),
+        p50_ms: pct[0],
+        p90_ms: pct[1],
+        p99_ms: pct[2],
+        p999_ms: pct[3],
+        max_ms: pct[4],
+        service_p99_ms,
+        bad_by_cause,
+        burn_rate: (bad as f64 / requests as f64) / (1.0 - SLO),
+        start_s,
+        end_s,
+    }
+}
+
+fn budget(points: &[TimelinePoint]) -> ErrorBudget {
+    let (requests, good) = counts(points, 0.0, 60.0);
+    let bad = requests - good;
+    let period_s = 30.0 * 86_400.0;
+    let frac = bad as f64 / requests as f64;
+    ErrorBudget {
+        slo: SLO,
+        period_s,
+        requests,
+        bad,
+        drill_s: 60.0,
+        consumed_pct: 100.0 * frac * 60.0 / ((1.0 - SLO) * period_s),
+        burn_rate: frac / (1.0 - SLO),
+    }
+}
+
+fn check(name: &str, status: CheckStatus, measured: Option<f64>, threshold: f64, unit: &str, message: &str) -> CheckResult {
+    CheckResult {
+        name: name.into(),
+        status,
+        measured,
+        threshold: Some(threshold),
+        unit: unit.into(),
+        message: message.into(),
+    }
+}
+
+fn event(t_s: f64, what: &str) -> Event {
+    Event { t_s, at: at(t_s), what: what.into() }
+}
+
+/// The failing run: `rto 41.2s > 30s` on the ingress kill, the database
+/// switchover not recovered before the observation ended.
+pub(crate) fn sample_result() -> DrillResult {
+    use CheckStatus::{Fail, Pass};
+    let points = timeline(failing_second);
+    let spans = [("baseline", 0.0, 8.0), ("fault", 8.0, 56.0), ("recovery", 56.0, 60.0)];
+    let mut phases = BTreeMap::new();
+    phases.insert(
+        "baseline".to_string(),
+        phase(&points, (0.0, 8.0), [2.1, 3.4, 6.4, 9.8, 12.1], 6.1, &[("5xx", 1)]),
+    );
+    phases.insert(
+        "fault".to_string(),
+        phase(
+            &points,
+            (8.0, 56.0),
+            [18.2, 1210.0, 2000.0, 2000.0, 2001.0],
+            1890.0,
+            &[("refused", 3), ("5xx", 5), ("timeout", 2)],
+        ),
+    );
+    phases.insert(
+        "recovery".to_string(),
+        phase(&points, (56.0, 60.0), [2.3, 4.9, 310.0, 480.0, 512.0], 301.0, &[("5xx", 1)]),
+    );
+    let error_budget = budget(&points);
+    let consumed = error_budget.consumed_pct;
+    let settings = [
+        ("scenario.file", "scenarios/region-failover.toml"),
+        ("target", "lab (lab)"),
+        ("load.rate", "100/s"),
+        ("load.success", "200|204"),
+        ("recovery.window", "1s"),
+        ("recovery.ratio", "0.99"),
+        ("recovery.hold", "5s"),
+        ("slo.availability", "99.95%"),
+        ("slo.rto", "30s"),
+        ("slo.rpo", "1s"),
+    ];
+    DrillResult {
+        schema: SCHEMA.into(),
+        scenario: "region-failover".into(),
+        description: "Kill the primary ingress gateway, then switch the database over to \
+                      the secondary region; traffic must recover within 30 s and lose at \
+                      most 1 s of writes."
+            .into(),
+        target: "lab".into(),
+        target_kind: "lab".into(),
+        verdict: Verdict::Fail,
+        reason: None,
+        run_id: "20260314T093000Z-7f3a".into(),
+        started_at: START.into(),
+        duration_s: 60.0,
+        seed: 42,
+        checks: vec![
+            check("steady-state", Pass, Some(99.875), 99.5, "%", "baseline availability 99.875% ≥ 99.5%"),
+            check("availability:baseline", Pass, Some(99.875), 99.5, "%", "availability 99.875% ≥ 99.5%"),
+            check("latency-p99:baseline", Pass, Some(6.4), 50.0, "ms", "p99 6.4ms ≤ 50ms"),
+            check("rto:kill-primary-ingress", Fail, Some(41.2), 30.0, "s", "rto 41.2s > 30s"),
+            check(
+                "rto:switchover-database",
+                Fail,
+                None,
+                30.0,
+                "s",
+                "not recovered by the end of observation (t+60.0s) > 30s",
+            ),
+            check("rpo:switchover-database", Pass, Some(0.84), 1.0, "s", "rpo 0.84s ≤ 1s"),
+            check(
+                "error-budget",
+                Pass,
+                Some((consumed * 1000.0).round() / 1000.0),
+                5.0,
+                "%",
+                &format!("error budget consumed {consumed:.2}% ≤ 5%"),
+            ),
+            check("faults-reverted", Pass, Some(0.0), 0.0, "count", "all 2 faults reverted"),
+        ],
+        faults: vec![
+            FaultResult {
+                name: "kill-primary-ingress".into(),
+                component: "ingress-gateway".into(),
+                region: Some("primary".into()),
+                action: "kill".into(),
+                injected_at_s: 8.0,
+                reverted_at_s: Some(44.0),
+                injected_at: at(8.0),
+                reverted_at: Some(at(44.0)),
+                rto_s: Some(41.2),
+                recovery: "recovered".into(),
+                time_to_impact_s: Some(0.004),
+                outage_s: 35.6,
+                recovered_at_s: Some(49.2),
+                ended: "healed".into(),
+                extra: BTreeMap::from([("component_ready_s".to_string(), 43.5)]),
+            },
+            FaultResult {
+                name: "switchover-database".into(),
+                component: "database".into(),
+                region: Some("primary".into()),
+                action: "switchover".into(),
+                injected_at_s: 52.0,
+                reverted_at_s: Some(56.0),
+                injected_at: at(52.0),
+                reverted_at: Some(at(56.0)),
+                rto_s: None,
+                recovery: "not-recovered".into(),
+                time_to_impact_s: Some(0.21),
+                outage_s: 4.0,
+                recovered_at_s: None,
+                ended: "healed".into(),
+                extra: BTreeMap::new(),
+            },
+        ],
+        phases,
+        error_budget,
+        rpo: Some(RpoResult {
+            acknowledged: 5210,
+            lost_writes: 18,
+            lost_ranges: vec![(1042, 1057), (1060, 1061)],
+            rpo_s: 0.84,
+            indeterminate: 3,
+            write_rto_s: Some(4.6),
+            write_rto_sustained_s: Some(5.1),
+        }),
+        load: LoadSummary {
+            method: "GET".into(),
+            url: "http://127.0.0.1:18080/productpage".into(),
+            rate: RATE as f64,
+            achieved_rate: 99.97,
+            sent: 6000,
+            timeout_s: 2.0,
+            keep_alive: true,
+            lag_p99_ms: 0.41,
+            lag_max_ms: 3.1,
+            generator_behind: false,
+        },
+        recovery: RecoverySummary { window_s: 1.0, ratio: 0.99, hold_s: 5.0, resolution_s: 0.1 },
+        phase_spans: spans
+            .iter()
+            .map(|&(phase, start_s, end_s)| PhaseSpan { phase: phase.into(), start_s, end_s })
+            .collect(),
+        events: vec![
+            event(0.0, "baseline started"),
+            event(8.0, "inject kill-primary-ingress: SIGKILL ingress-gateway (primary), pid 4121"),
+            event(43.5, "ingress-gateway (primary) ready again"),
+            event(44.0, "kill-primary-ingress healed"),
+            event(49.2, "traffic recovered after kill-primary-ingress (rto 41.2 s)"),
+            event(52.0, "inject switchover-database: promote db-secondary"),
+            event(56.0, "switchover-database done: primary is db-secondary"),
+            event(60.0, "observation ended"),
+        ],
+        settings: settings.iter().map(|&(k, v)| (k.to_string(), v.to_string())).collect(),
+        timeline: points,
+        manual_actions: Vec::new(),
+    }
+}
+
+/// The same drill when failover works: short dips, every check passes.
+pub(crate) fn sample_pass() -> DrillResult {
+    let mut r = sample_result();
+    r.verdict = Verdict::Pass;
+    r.timeline = timeline(|t| match t {
+        8..=9 => (0.6, Some(3.0), Some(2000.0)),
+        52 => (0.9, Some(2.6), Some(140.0)),
+        _ => (1.0, Some(2.1), Some(6.4)),
+    });
+    r.error_budget = budget(&r.timeline);
+    for c in &mut r.checks {
+        c.status = CheckStatus::Pass;
+    }
+    r.checks[3] = check("rto:kill-primary-ingress", CheckStatus::Pass, Some(3.2), 30.0, "s", "rto 3.2s ≤ 30s");
+    r.checks[4] = check("rto:switchover-database", CheckStatus::Pass, Some(1.4), 30.0, "s", "rto 1.4s ≤ 30s");
+    let f = &mut r.faults;
+    (f[0].rto_s, f[0].recovered_at_s, f[0].outage_s) = (Some(3.2), Some(11.2), 2.0);
+    (f[1].rto_s, f[1].recovered_at_s, f[1].outage_s) = (Some(1.4), Some(53.4), 1.0);
+    f[1].recovery = "recovered".into();
+    r
+}
+
+/// A drill that never reached its faults: steady state was not met.
+pub(crate) fn sample_aborted() -> DrillResult {
+    let mut r = sample_result();
+    r.verdict = Verdict::Aborted;
+    r.reason = Some("steady state not met: baseline availability 97.1% < 99.5%".into());
+    r.faults.clear();
+    r.rpo = None;
+    r.phases.retain(|k, _| k == "baseline");
+    r.phase_spans.truncate(1);
+    r.timeline.truncate(8);
+    r.events.truncate(1);
+    r.duration_s = 8.0;
+    for c in &mut r.checks {
+        c.status = CheckStatus::Skipped;
+        c.measured = None;
+        c.message = "not evaluated: drill aborted".into();
+    }
+    r.checks[0] = check("steady-state", CheckStatus::Fail, Some(97.1), 99.5, "%", "baseline availability 97.1% < 99.5%");
+    r
+}

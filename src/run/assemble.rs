@@ -1,0 +1,350 @@
+//! Turns what the runner saw (the recorder's state and the fault timeline)
+//! into a `DrillResult`: per-phase numbers, each fault's RTO, checks, error
+//! budget and the per-second timeline. Pure given its inputs.
+
+use std::collections::BTreeMap;
+
+use crate::clock::Clock;
+use crate::measure::{Cause, Micros, Phase, Recorder, Rto, budget, fault_impact, secs};
+use crate::report::model::*;
+use crate::scenario::Loaded;
+use crate::scenario::model::{CheckKind, Fault};
+use crate::scenario::units::Quantity;
+use crate::target::TargetDef;
+
+use super::checks;
+
+/// Generator lag p99 above which the report says the generator, not the
+/// target, fell behind.
+pub const BEHIND_LAG_US: u64 = 5_000;
+
+/// One fault as it ran.
+#[derive(Clone, Debug)]
+pub struct FaultRun {
+    pub name: String,
+    pub component: String,
+    pub region: Option<String>,
+    pub action: String,
+    pub injected_at: Micros,
+    pub ended_at: Option<Micros>,
+    pub ended: String,
+    pub extra: BTreeMap<String, f64>,
+}
+
+impl FaultRun {
+    pub fn new(f: &Fault, at: Micros) -> FaultRun {
+        FaultRun {
+            name: f.display_name(),
+            component: f.component().unwrap_or("-").to_string(),
+            region: f.region().map(str::to_string),
+            action: f.action.get_ref().name().to_string(),
+            injected_at: at,
+            ended_at: None,
+            ended: "pending".into(),
+            extra: BTreeMap::new(),
+        }
+    }
+}
+
+/// Everything the runner knows besides the recorder.
+pub struct RunFacts<'a> {
+    pub l: &'a Loaded,
+    pub def: &'a TargetDef,
+    pub run_id: String,
+    pub seed: u64,
+    pub clock: Clock,
+    pub entry_url: String,
+    pub load_start: Micros,
+    pub last_due: Micros,
+    pub first_inject: Option<Micros>,
+    /// End of the observation.
+    pub end: Micros,
+    pub faults: Vec<FaultRun>,
+    pub events: Vec<(Micros, String)>,
+    pub steady_state: Option<CheckResult>,
+    pub aborted: Option<String>,
+    pub manual_actions: Vec<String>,
+}
+
+impl<'a> RunFacts<'a> {
+    pub fn new(l: &'a Loaded, def: &'a TargetDef, run_id: &str, seed: u64, clock: Clock) -> RunFacts<'a> {
+        RunFacts {
+            l,
+            def,
+            run_id: run_id.into(),
+            seed,
+            clock,
+            entry_url: String::new(),
+            load_start: 0,
+            last_due: 0,
+            first_inject: None,
+            end: 0,
+            faults: Vec::new(),
+            events: Vec::new(),
+            steady_state: None,
+            aborted: None,
+            manual_actions: Vec::new(),
+        }
+    }
+
+    pub fn abort(&mut self, reason: String) {
+        if self.aborted.is_none() {
+            self.aborted = Some(reason);
+        }
+    }
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+pub fn phase_summary(rec: &Recorder, p: Phase, span: (Micros, Micros), slo: f64) -> PhaseSummary {
+    let st = rec.phase(p);
+    let q = |x: f64| if st.latency.is_empty() { 0.0 } else { ms(st.latency.value_at_quantile(x)) };
+    PhaseSummary {
+        requests: st.total(),
+        good: st.good,
+        availability: st.availability(),
+        p50_ms: q(0.5),
+        p90_ms: q(0.9),
+        p99_ms: q(0.99),
+        p999_ms: q(0.999),
+        max_ms: if st.latency.is_empty() { 0.0 } else { ms(st.latency.max()) },
+        service_p99_ms: if st.service.is_empty() { 0.0 } else { ms(st.service.value_at_quantile(0.99)) },
+        bad_by_cause: Cause::ALL.iter().zip(st.bad.iter()).filter(|(_, n)| **n > 0).map(|(c, n)| (c.name().to_string(), *n)).collect(),
+        burn_rate: round3(budget::burn_rate(st.bad_total(), st.total(), slo)),
+        start_s: round3(secs(span.0)),
+        end_s: round3(secs(span.1)),
+    }
+}
+
+pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
+    let s = &f.l.scenario;
+    let crit = super::criteria(f.l);
+    let end = f.end.max(f.load_start);
+    let rate = *s.load.rate.get_ref();
+
+    // Error-budget SLO and period: the scenario's error-budget check, else
+    // its strictest availability check, else 99.9% over 30 days.
+    let eb = s.checks.iter().map(|c| c.get_ref()).find(|c| *c.kind.get_ref() == CheckKind::ErrorBudget);
+    let strictest = s
+        .checks
+        .iter()
+        .filter_map(|c| match (c.get_ref().kind.get_ref(), c.get_ref().min.as_ref().map(|m| *m.get_ref())) {
+            (CheckKind::Availability, Some(Quantity::Percent(p))) => Some(p.0),
+            _ => None,
+        })
+        .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))));
+    let slo = eb.and_then(|c| c.slo.as_ref()).map(|p| p.get_ref().0).or(strictest).unwrap_or(0.999).min(0.999_999);
+    let period_s = eb.and_then(|c| c.period.as_ref()).map_or(30.0 * 86400.0, |p| p.get_ref().as_secs_f64());
+
+    // Phases.
+    let mut phases = BTreeMap::new();
+    let mut spans = Vec::new();
+    for p in Phase::ALL {
+        if let Some(span) = rec.phase_span(p, end) {
+            let span = (span.0, span.1.min(end).max(span.0));
+            spans.push(PhaseSpan { phase: p.name().into(), start_s: round3(secs(span.0)), end_s: round3(secs(span.1)) });
+            if p != Phase::Warmup {
+                phases.insert(p.name().to_string(), phase_summary(rec, p, span, slo));
+            }
+        }
+    }
+
+    // Faults and their impact.
+    let resolution_s = (secs(rec.bucket_us())).max(1.0 / rate);
+    let mut faults = Vec::new();
+    for (i, fr) in f.faults.iter().enumerate() {
+        let next = f.faults.get(i + 1).map_or(end, |n| n.injected_at);
+        let imp = fault_impact(rec.buckets(), rec.bucket_us(), fr.injected_at, end, next, &crit);
+        let (rto_s, recovery) = match imp.rto {
+            Rto::NoImpact => (Some(0.0), "no-impact"),
+            Rto::Recovered(us) => (Some(round3(secs(us))), "recovered"),
+            Rto::NotRecovered => (None, "not-recovered"),
+        };
+        faults.push(FaultResult {
+            name: fr.name.clone(),
+            component: fr.component.clone(),
+            region: fr.region.clone(),
+            action: fr.action.clone(),
+            injected_at_s: round3(secs(fr.injected_at)),
+            reverted_at_s: fr.ended_at.map(|t| round3(secs(t))),
+            injected_at: f.clock.wall(fr.injected_at),
+            reverted_at: fr.ended_at.map(|t| f.clock.wall(t)),
+            rto_s,
+            recovery: recovery.into(),
+            time_to_impact_s: imp.time_to_impact.map(|t| round3(secs(t))),
+            outage_s: round3(secs(imp.outage)),
+            recovered_at_s: imp.recovered_at.map(|t| round3(secs(t))),
+            ended: fr.ended.clone(),
+            extra: fr.extra.clone(),
+        });
+    }
+
+    // Error budget over the measured phases.
+    let (mut bad, mut all) = (0, 0);
+    for p in Phase::MEASURED {
+        bad += rec.phase(p).bad_total();
+        all += rec.phase(p).total();
+    }
+    let drill_s = rec.phase_span(Phase::Baseline, end).map_or(0.0, |(a, _)| secs(end.saturating_sub(a)));
+    let consumed = budget::budget_consumed_pct(bad, all, drill_s, slo, period_s);
+    let error_budget = ErrorBudget {
+        slo,
+        period_s,
+        requests: all,
+        bad,
+        drill_s: round3(drill_s),
+        consumed_pct: consumed,
+        burn_rate: round3(budget::burn_rate(bad, all, slo)),
+    };
+
+    // Checks: steady state, the scenario's, faults reverted.
+    let mut checks = Vec::new();
+    let aborted_before_faults = f.aborted.is_some() && f.faults.is_empty();
+    checks.push(f.steady_state.clone().unwrap_or_else(|| CheckResult {
+        name: "steady-state".into(),
+        status: CheckStatus::Skipped,
+        measured: None,
+        threshold: None,
+        unit: String::new(),
+        message: "not evaluated: the drill stopped before the baseline ended".into(),
+    }));
+    for c in &s.checks {
+        let c = c.get_ref();
+        let mut results = checks::evaluate(c, rec, &faults, consumed);
+        if aborted_before_faults || (f.aborted.is_some() && results.is_empty()) {
+            for r in &mut results {
+                r.status = CheckStatus::Skipped;
+                r.message = format!("not evaluated: drill aborted ({})", r.message);
+            }
+            if results.is_empty() {
+                results.push(CheckResult {
+                    name: c.name.clone().unwrap_or_else(|| c.kind.get_ref().name().to_string()),
+                    status: CheckStatus::Skipped,
+                    measured: None,
+                    threshold: None,
+                    unit: String::new(),
+                    message: "not evaluated: no fault was injected".into(),
+                });
+            }
+        }
+        checks.extend(results);
+    }
+    let unreverted: Vec<String> = faults
+        .iter()
+        .filter(|x| !matches!(x.ended.as_str(), "reverted" | "healed" | "inject-failed, reverted"))
+        .map(|x| format!("{} ({})", x.name, x.ended))
+        .collect();
+    checks.push(CheckResult {
+        name: "faults-reverted".into(),
+        status: if unreverted.is_empty() && f.manual_actions.is_empty() { CheckStatus::Pass } else { CheckStatus::Fail },
+        measured: None,
+        threshold: None,
+        unit: String::new(),
+        message: if unreverted.is_empty() {
+            format!("{} fault(s) reverted or healed", faults.len())
+        } else {
+            format!("not reverted or healed: {}", unreverted.join(", "))
+        },
+    });
+
+    // Timeline: one point per second of the run.
+    let mut seconds_lat = BTreeMap::new();
+    let points = rec.seconds().finish();
+    for p in points {
+        seconds_lat.insert(p.second, p);
+    }
+    let per_sec = (1_000_000 / rec.bucket_us()).max(1) as usize;
+    let mut timeline = Vec::new();
+    let last_sec = end / 1_000_000;
+    for sec in 0..=last_sec {
+        let (mut good, mut total) = (0u64, 0u64);
+        for b in rec.buckets().iter().skip(sec as usize * per_sec).take(per_sec) {
+            good += b.good as u64;
+            total += b.total() as u64;
+        }
+        let lat = seconds_lat.get(&sec);
+        timeline.push(TimelinePoint {
+            t_s: sec as f64,
+            requests: total,
+            good_ratio: (total > 0).then(|| good as f64 / total as f64),
+            p50_ms: lat.map(|p| ms(p.p50_us)),
+            p99_ms: lat.map(|p| ms(p.p99_us)),
+        });
+    }
+
+    // Generator.
+    let lag = rec.lag();
+    let sending_s = secs(f.last_due.saturating_sub(f.load_start)) + 1.0 / rate;
+    let lag_p99 = if lag.is_empty() { 0 } else { lag.value_at_quantile(0.99) };
+    let load = LoadSummary {
+        method: s.load.method.get_ref().clone(),
+        url: format!("{}{}", f.entry_url, s.load.path.get_ref()),
+        rate,
+        achieved_rate: if rec.sent() > 0 { round3(rec.sent() as f64 / sending_s) } else { 0.0 },
+        sent: rec.sent(),
+        timeout_s: s.load.timeout.get_ref().as_secs_f64(),
+        keep_alive: s.load.keep_alive,
+        lag_p99_ms: ms(lag_p99),
+        lag_max_ms: if lag.is_empty() { 0.0 } else { ms(lag.max()) },
+        generator_behind: lag_p99 > BEHIND_LAG_US,
+    };
+
+    let mut settings = BTreeMap::new();
+    settings.insert("scenario.file".into(), f.l.path.display().to_string());
+    settings.insert("load.rate".into(), format!("{rate}/s"));
+    settings.insert("load.timeout".into(), s.load.timeout.get_ref().to_string());
+    settings.insert("phases.warmup".into(), s.phases.warmup.get_ref().to_string());
+    settings.insert("phases.baseline".into(), s.phases.baseline.get_ref().to_string());
+    settings.insert("phases.recovery".into(), s.phases.recovery.get_ref().to_string());
+    settings.insert("recovery.window".into(), s.recovery.window.get_ref().to_string());
+    settings.insert("recovery.ratio".into(), s.recovery.ratio.get_ref().to_string());
+    settings.insert("recovery.hold".into(), s.recovery.hold.get_ref().to_string());
+    for (k, v) in f.def.describe() {
+        settings.insert(format!("target.{k}"), v);
+    }
+
+    let verdict = if f.aborted.is_some() {
+        Verdict::Aborted
+    } else if checks.iter().any(|c| c.status == CheckStatus::Fail) {
+        Verdict::Fail
+    } else {
+        Verdict::Pass
+    };
+
+    DrillResult {
+        schema: SCHEMA.into(),
+        scenario: f.l.name.clone(),
+        description: s.description.clone(),
+        target: f.def.name().into(),
+        target_kind: f.def.kind().into(),
+        verdict,
+        reason: f.aborted.clone(),
+        run_id: f.run_id.clone(),
+        started_at: f.clock.started_at(),
+        duration_s: round3(secs(end)),
+        seed: f.seed,
+        checks,
+        faults,
+        phases,
+        error_budget,
+        rpo: None,
+        load,
+        recovery: RecoverySummary {
+            window_s: crit.window_us as f64 / 1e6,
+            ratio: crit.ratio,
+            hold_s: crit.hold_us as f64 / 1e6,
+            resolution_s: round3(resolution_s),
+        },
+        phase_spans: spans,
+        events: f.events.iter().map(|(t, w)| Event { t_s: round3(secs(*t)), at: f.clock.wall(*t), what: w.clone() }).collect(),
+        settings,
+        timeline,
+        manual_actions: f.manual_actions.clone(),
+    }
+}

@@ -1,0 +1,219 @@
+//! The built-in lab: a two-region replica of the users' topology made of
+//! real processes on 127.0.0.1. A global entry point health-checks the two
+//! regions' ingress gateways and steers to the primary while it is healthy;
+//! each gateway fronts its region's productpage.
+
+pub mod http;
+pub mod serve;
+pub mod settings;
+pub mod supervisor;
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+pub use settings::LabSettings;
+use serve::{ProcessSpec, Role};
+use supervisor::{LabEvent, Supervisor};
+
+use super::{Catalogue, ComponentInfo, TargetError};
+use crate::clock::Clock;
+use crate::fault::journal::RevertPlan;
+use crate::measure::Micros;
+use crate::scenario::model::{Action, Fault};
+
+pub const REGIONS: [&str; 2] = ["primary", "secondary"];
+
+/// Components a scenario can name on the lab, and the actions each takes.
+pub fn catalogue() -> Catalogue {
+    let regional = |name: &'static str, actions: &[Action]| ComponentInfo {
+        name,
+        regions: REGIONS.to_vec(),
+        actions: actions.to_vec(),
+    };
+    Catalogue {
+        components: vec![
+            ComponentInfo { name: "global-entry", regions: vec![], actions: vec![Action::Delete] },
+            regional("ingress-gateway", &[Action::Delete]),
+            regional("productpage", &[Action::Delete]),
+        ],
+    }
+}
+
+/// A running lab.
+pub struct Lab {
+    settings: LabSettings,
+    supervisor: Supervisor,
+    entry_port: u16,
+}
+
+/// A lab fault in progress: which instances it touched and their state then.
+#[derive(Clone, Debug)]
+pub struct LabInjection {
+    pub instances: Vec<(String, u32)>,
+    pub pids: Vec<u32>,
+}
+
+fn key(component: &str, region: Option<&str>) -> String {
+    match region {
+        Some(r) => format!("{component}/{r}"),
+        None => component.to_string(),
+    }
+}
+
+impl Lab {
+    /// Starts every component and waits until all are ready.
+    pub async fn start(settings: LabSettings, run_id: &str, clock: Clock, events: mpsc::UnboundedSender<LabEvent>) -> Result<Lab, TargetError> {
+        let io = |e: std::io::Error| TargetError::Unreachable(format!("lab: {e}"));
+        let mut sup = Supervisor::new(clock, settings.restart_delay.0, events).map_err(io)?;
+        let spec = |component: &str, region: Option<&str>, port: u16, role: Role| ProcessSpec {
+            run_id: run_id.to_string(),
+            component: component.to_string(),
+            region: region.map(str::to_string),
+            port,
+            role,
+        };
+        // Hold every picked port until all are picked, so no two collide.
+        let mut held = Vec::new();
+        let mut port = || -> Result<u16, TargetError> {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(io)?;
+            let p = l.local_addr().map_err(io)?.port();
+            held.push(l);
+            Ok(p)
+        };
+        let ports: Vec<u16> = (0..5).map(|_| port()).collect::<Result<_, _>>()?;
+        drop(held);
+        let mut ports = ports.into_iter();
+        let mut gateways = Vec::new();
+        for region in REGIONS {
+            let app_port = ports.next().expect("five ports");
+            sup.add(key("productpage", Some(region)), spec("productpage", Some(region), app_port, Role::Service { service_time: settings.service_time }));
+            let gw_port = ports.next().expect("five ports");
+            let upstream = format!("http://127.0.0.1:{app_port}");
+            sup.add(
+                key("ingress-gateway", Some(region)),
+                spec("ingress-gateway", Some(region), gw_port, Role::Gateway { upstream, timeout: crate::scenario::units::Dur::secs(10) }),
+            );
+            gateways.push(format!("http://127.0.0.1:{gw_port}"));
+        }
+        let entry_port = ports.next().expect("five ports");
+        let role = Role::Entry {
+            primary: gateways[0].clone(),
+            secondary: gateways[1].clone(),
+            health: settings.health.clone(),
+            failover: settings.failover,
+        };
+        sup.add(key("global-entry", None), spec("global-entry", None, entry_port, role));
+        let mut lab = Lab { settings, supervisor: sup, entry_port };
+        if let Err(e) = lab.wait_ready(Duration::from_secs(20)).await {
+            lab.stop().await;
+            return Err(e);
+        }
+        Ok(lab)
+    }
+
+    async fn wait_ready(&self, limit: Duration) -> Result<(), TargetError> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let not_ready: Vec<_> = self.supervisor.keys().filter(|k| !self.supervisor.state(k).is_some_and(|s| s.ready)).cloned().collect();
+            if not_ready.is_empty() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(TargetError::Unreachable(format!(
+                    "lab components not ready after {limit:?}: {} (set DRILL_LAB_DEBUG=1 to see their output)",
+                    not_ready.join(", ")
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn entry_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.entry_port)
+    }
+
+    pub fn settings(&self) -> &LabSettings {
+        &self.settings
+    }
+
+    pub fn pids(&self) -> Vec<u32> {
+        self.supervisor.pids()
+    }
+
+    fn instances(&self, f: &Fault) -> Result<Vec<String>, TargetError> {
+        let component = f.component().ok_or_else(|| TargetError::Invalid("lab faults name a component".into()))?;
+        let wanted = key(component, f.region());
+        let keys: Vec<String> = self.supervisor.keys().filter(|k| **k == wanted).cloned().collect();
+        if keys.is_empty() {
+            return Err(TargetError::Invalid(format!("no lab component `{wanted}`")));
+        }
+        Ok(keys)
+    }
+
+    /// Checks every component the plan touches is running.
+    pub fn preflight(&self, faults: &[&Fault]) -> Result<(), TargetError> {
+        for f in faults.iter().filter(|f| *f.action.get_ref() != Action::Command) {
+            for k in self.instances(f)? {
+                if !self.supervisor.state(&k).is_some_and(|s| s.ready) {
+                    return Err(TargetError::Preflight(format!("lab component `{k}` is not ready")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What the journal must hold before `f` is injected.
+    pub fn plan(&self, f: &Fault) -> Result<(LabInjection, RevertPlan), TargetError> {
+        let keys = self.instances(f)?;
+        let instances: Vec<(String, u32)> = keys
+            .iter()
+            .map(|k| (k.clone(), self.supervisor.state(k).map_or(0, |s| s.generation)))
+            .collect();
+        let pids = self.supervisor.pids();
+        let plan = match f.action.get_ref() {
+            Action::Delete => RevertPlan::SelfHealing { what: format!("the lab supervisor recreates {}", keys.join(", ")) },
+            _ => RevertPlan::Lab { instances: keys.clone(), pids: pids.clone() },
+        };
+        Ok((LabInjection { instances, pids }, plan))
+    }
+
+    pub fn inject(&self, f: &Fault, inj: &LabInjection) -> Result<(), TargetError> {
+        match f.action.get_ref() {
+            Action::Delete => {
+                for (k, _) in &inj.instances {
+                    if self.supervisor.kill(k).is_none() {
+                        return Err(TargetError::Drift(format!("lab component `{k}` had no running process to delete")));
+                    }
+                }
+                Ok(())
+            }
+            a => Err(TargetError::Unsupported(format!("the lab does not support `{}` yet", a.name()))),
+        }
+    }
+
+    pub fn revert(&self, f: &Fault, _inj: &LabInjection) -> Result<(), TargetError> {
+        match f.action.get_ref() {
+            Action::Delete => Ok(()),
+            a => Err(TargetError::Unsupported(format!("the lab does not support `{}` yet", a.name()))),
+        }
+    }
+
+    /// When every touched instance is serving again with a fresh process,
+    /// the run-clock time it became ready.
+    pub fn healed_at(&self, inj: &LabInjection) -> Option<Micros> {
+        let mut latest = 0;
+        for (k, gen_before) in &inj.instances {
+            let s = self.supervisor.state(k)?;
+            if !s.ready || s.generation <= *gen_before {
+                return None;
+            }
+            latest = latest.max(s.ready_at.unwrap_or(0));
+        }
+        Some(latest)
+    }
+
+    pub async fn stop(&mut self) {
+        self.supervisor.stop().await;
+    }
+}

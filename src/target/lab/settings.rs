@@ -1,0 +1,85 @@
+//! Lab timings and switches. Defaults give a drill of about a minute; tests
+//! shorten them, and the negative tests break one policy at a time.
+
+use serde::{Deserialize, Serialize};
+
+use crate::scenario::units::Dur;
+
+/// The global entry point's health checking, like the users' DNS steering.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    #[serde(default = "d1s")]
+    pub interval: Dur,
+    #[serde(default = "d500ms")]
+    pub timeout: Dur,
+    /// Consecutive failures that mark a gateway unhealthy.
+    #[serde(default = "three")]
+    pub unhealthy_threshold: u32,
+    /// Consecutive successes that mark it healthy again.
+    #[serde(default = "two")]
+    pub healthy_threshold: u32,
+}
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        HealthCheck { interval: d1s(), timeout: d500ms(), unhealthy_threshold: 3, healthy_threshold: 2 }
+    }
+}
+
+impl HealthCheck {
+    /// Failover time the settings imply after a gateway dies (connection
+    /// refused at once): between (F−1)·I and F·I, depending on where in the
+    /// check cycle the death falls.
+    pub fn failover_bounds(&self) -> (f64, f64) {
+        let i = self.interval.as_secs_f64();
+        let f = self.unhealthy_threshold as f64;
+        ((f - 1.0) * i, f * i)
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LabSettings {
+    #[serde(default)]
+    pub health: HealthCheck,
+    /// Steer traffic to the secondary when the primary is unhealthy. Off, the
+    /// entry point keeps sending to the primary (the negative test).
+    #[serde(default = "yes")]
+    pub failover: bool,
+    /// How long a killed component stays gone before the supervisor
+    /// recreates it (a pod's reschedule and readiness time).
+    #[serde(default = "d8s")]
+    pub restart_delay: Dur,
+    /// Time the front service takes to answer.
+    #[serde(default = "d1ms")]
+    pub service_time: Dur,
+}
+
+impl Default for LabSettings {
+    fn default() -> Self {
+        LabSettings { health: HealthCheck::default(), failover: true, restart_delay: d8s(), service_time: d1ms() }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn two() -> u32 {
+    2
+}
+fn three() -> u32 {
+    3
+}
+fn d1s() -> Dur {
+    Dur::secs(1)
+}
+fn d500ms() -> Dur {
+    Dur::millis(500)
+}
+fn d8s() -> Dur {
+    Dur::secs(8)
+}
+fn d1ms() -> Dur {
+    Dur::millis(1)
+}

@@ -1,0 +1,169 @@
+//! Targets: where a drill runs. A target resolves the components a scenario
+//! names to concrete handles and applies faults to them. `lab` is built in;
+//! `http` is just an entry URL, drilled with `command` faults only.
+
+pub mod config;
+pub mod lab;
+
+use tokio::sync::mpsc;
+
+pub use config::{TargetDef, Targets};
+use lab::supervisor::LabEvent;
+use lab::{Lab, LabInjection};
+
+use crate::clock::Clock;
+use crate::fault::journal::RevertPlan;
+use crate::measure::Micros;
+use crate::scenario::model::{Action, Fault};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("preflight: {0}")]
+    Preflight(String),
+    #[error("target unreachable: {0}")]
+    Unreachable(String),
+    /// The system is not in the state the fault expected.
+    #[error("{0}")]
+    Drift(String),
+}
+
+/// A component a target knows, the regions it exists in (empty: global) and
+/// the fault actions it supports.
+#[derive(Clone, Debug)]
+pub struct ComponentInfo {
+    pub name: &'static str,
+    pub regions: Vec<&'static str>,
+    pub actions: Vec<Action>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Catalogue {
+    pub components: Vec<ComponentInfo>,
+}
+
+impl Catalogue {
+    pub fn get(&self, name: &str) -> Option<&ComponentInfo> {
+        self.components.iter().find(|c| c.name == name)
+    }
+    pub fn names(&self) -> Vec<&'static str> {
+        self.components.iter().map(|c| c.name).collect()
+    }
+}
+
+impl TargetDef {
+    pub fn catalogue(&self) -> Catalogue {
+        match self {
+            TargetDef::Lab { .. } => lab::catalogue(),
+            TargetDef::Http { .. } => Catalogue::default(),
+        }
+    }
+
+    /// Settings worth showing in the report.
+    pub fn describe(&self) -> Vec<(String, String)> {
+        match self {
+            TargetDef::Lab { settings: s, .. } => vec![
+                ("lab.health.interval".into(), s.health.interval.to_string()),
+                ("lab.health.timeout".into(), s.health.timeout.to_string()),
+                ("lab.health.unhealthy_threshold".into(), s.health.unhealthy_threshold.to_string()),
+                ("lab.health.healthy_threshold".into(), s.health.healthy_threshold.to_string()),
+                ("lab.failover".into(), s.failover.to_string()),
+                ("lab.restart_delay".into(), s.restart_delay.to_string()),
+                ("lab.service_time".into(), s.service_time.to_string()),
+            ],
+            TargetDef::Http { url, .. } => vec![("url".into(), url.clone())],
+        }
+    }
+}
+
+/// A target started for one run.
+pub enum Target {
+    Lab(Lab),
+    Http { url: String },
+}
+
+/// A fault applied to a target, as the target needs it to revert.
+#[derive(Clone, Debug)]
+pub enum Injection {
+    Lab(LabInjection),
+    /// Command faults: the target is not involved.
+    None,
+}
+
+impl Target {
+    pub async fn start(def: &TargetDef, run_id: &str, clock: Clock, events: mpsc::UnboundedSender<LabEvent>) -> Result<Target, TargetError> {
+        match def {
+            TargetDef::Lab { settings, .. } => Ok(Target::Lab(Lab::start(settings.clone(), run_id, clock, events).await?)),
+            TargetDef::Http { url, .. } => Ok(Target::Http { url: url.trim_end_matches('/').to_string() }),
+        }
+    }
+
+    pub fn entry_url(&self) -> String {
+        match self {
+            Target::Lab(l) => l.entry_url(),
+            Target::Http { url } => url.clone(),
+        }
+    }
+
+    /// Checks that every component the faults touch is there and running.
+    pub fn preflight(&self, faults: &[&Fault]) -> Result<(), TargetError> {
+        match self {
+            Target::Lab(l) => l.preflight(faults),
+            Target::Http { .. } => {
+                match faults.iter().find(|f| *f.action.get_ref() != Action::Command) {
+                    Some(f) => Err(TargetError::Unsupported(format!(
+                        "fault `{}`: an http target supports only `command` faults",
+                        f.display_name()
+                    ))),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// Resolves a fault to the handle and the journal's revert plan, touching nothing.
+    pub fn plan(&self, f: &Fault) -> Result<(Injection, RevertPlan), TargetError> {
+        match self {
+            Target::Lab(l) => l.plan(f).map(|(i, p)| (Injection::Lab(i), p)),
+            Target::Http { .. } => Err(TargetError::Unsupported("http targets take only command faults".into())),
+        }
+    }
+
+    pub async fn inject(&self, f: &Fault, inj: &Injection) -> Result<(), TargetError> {
+        match (self, inj) {
+            (Target::Lab(l), Injection::Lab(i)) => l.inject(f, i),
+            _ => Err(TargetError::Unsupported("fault does not apply to this target".into())),
+        }
+    }
+
+    pub async fn revert(&self, f: &Fault, inj: &Injection) -> Result<(), TargetError> {
+        match (self, inj) {
+            (Target::Lab(l), Injection::Lab(i)) => l.revert(f, i),
+            _ => Ok(()),
+        }
+    }
+
+    /// For self-healing faults: when the touched component was serving again.
+    pub fn healed_at(&self, inj: &Injection) -> Option<Micros> {
+        match (self, inj) {
+            (Target::Lab(l), Injection::Lab(i)) => l.healed_at(i),
+            _ => None,
+        }
+    }
+
+    pub fn pids(&self) -> Vec<u32> {
+        match self {
+            Target::Lab(l) => l.pids(),
+            Target::Http { .. } => Vec::new(),
+        }
+    }
+
+    pub async fn stop(&mut self) {
+        if let Target::Lab(l) = self {
+            l.stop().await;
+        }
+    }
+}
