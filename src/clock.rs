@@ -13,7 +13,10 @@ pub struct Clock {
 
 impl Clock {
     pub fn start() -> Clock {
-        Clock { start: Instant::now(), wall: SystemTime::now() }
+        Clock {
+            start: Instant::now(),
+            wall: SystemTime::now(),
+        }
     }
 
     pub fn origin(&self) -> Instant {

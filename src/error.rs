@@ -31,7 +31,10 @@ pub enum CliError {
 
 impl CliError {
     pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> CliError {
-        CliError::Usage { message: message.into(), hint: hint.into() }
+        CliError::Usage {
+            message: message.into(),
+            hint: hint.into(),
+        }
     }
 
     pub fn exit_code(&self) -> i32 {
@@ -45,5 +48,9 @@ impl CliError {
 
 /// Exit code of a drill (or the worst of a suite's drills).
 pub fn for_results(results: &[DrillResult]) -> i32 {
-    results.iter().map(DrillResult::exit_code).max().unwrap_or(PASS)
+    results
+        .iter()
+        .map(DrillResult::exit_code)
+        .max()
+        .unwrap_or(PASS)
 }

@@ -13,13 +13,21 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<i32, CliError> {
-    let open = journal::open_journals().map_err(|e| CliError::Failed(format!("cannot read {}: {e}", journal::journal_dir().display())))?;
+    let open = journal::open_journals().map_err(|e| {
+        CliError::Failed(format!(
+            "cannot read {}: {e}",
+            journal::journal_dir().display()
+        ))
+    })?;
     let rt = super::runtime()?;
     let mut failed = Vec::new();
     let mut acted = 0;
     for j in open {
         if journal::pid_alive(j.pid) && j.pid != std::process::id() {
-            println!("run {} (pid {}) is still running; leaving it alone", j.run_id, j.pid);
+            println!(
+                "run {} (pid {}) is still running; leaving it alone",
+                j.run_id, j.pid
+            );
             continue;
         }
         if j.outstanding.is_empty() {
@@ -46,8 +54,20 @@ pub fn run(a: Args) -> Result<i32, CliError> {
                     }
                     Ok(())
                 }
-                RevertPlan::Command { command, cwd, timeout_s } => rt
-                    .block_on(command::run(command, cwd, std::time::Duration::from_secs_f64(*timeout_s), &[("DRILL_RUN_ID", j.run_id.as_str()), ("DRILL_FAULT", fault.as_str())]))
+                RevertPlan::Command {
+                    command,
+                    cwd,
+                    timeout_s,
+                } => rt
+                    .block_on(command::run(
+                        command,
+                        cwd,
+                        std::time::Duration::from_secs_f64(*timeout_s),
+                        &[
+                            ("DRILL_RUN_ID", j.run_id.as_str()),
+                            ("DRILL_FAULT", fault.as_str()),
+                        ],
+                    ))
                     .map_err(|e| e.to_string()),
             };
             let mut jw = Journal::reopen(&j.path).map_err(|e| CliError::Failed(e.to_string()))?;
@@ -59,8 +79,14 @@ pub fn run(a: Args) -> Result<i32, CliError> {
                 Err(e) => {
                     ok_all = false;
                     println!("run {}: FAILED to revert `{fault}`: {e}", j.run_id);
-                    let _ = jw.append(&Entry::RevertFailed { id: *id, error: e.clone() });
-                    failed.push(format!("run {} fault `{fault}`: {e}; do by hand: {what}", j.run_id));
+                    let _ = jw.append(&Entry::RevertFailed {
+                        id: *id,
+                        error: e.clone(),
+                    });
+                    failed.push(format!(
+                        "run {} fault `{fault}`: {e}; do by hand: {what}",
+                        j.run_id
+                    ));
                 }
             }
         }
@@ -75,14 +101,19 @@ pub fn run(a: Args) -> Result<i32, CliError> {
     if failed.is_empty() {
         Ok(0)
     } else {
-        Err(CliError::RevertFailed(format!("some faults could not be reverted:\n  {}\n", failed.join("\n  "))))
+        Err(CliError::RevertFailed(format!(
+            "some faults could not be reverted:\n  {}\n",
+            failed.join("\n  ")
+        )))
     }
 }
 
 fn describe(plan: &RevertPlan) -> String {
     match plan {
         RevertPlan::SelfHealing { what } => format!("heals by itself ({what})"),
-        RevertPlan::Lab { instances, .. } => format!("lab {} (ends with its run)", instances.join(", ")),
+        RevertPlan::Lab { instances, .. } => {
+            format!("lab {} (ends with its run)", instances.join(", "))
+        }
         RevertPlan::Command { command, cwd, .. } => format!("`{command}` in {}", cwd.display()),
     }
 }

@@ -21,7 +21,12 @@ pub enum LabCommand {
 
 pub fn run(a: Args) -> Result<i32, CliError> {
     let LabCommand::Serve { spec } = a.command;
-    let spec: ProcessSpec = serde_json::from_str(&spec).map_err(|e| CliError::usage(format!("bad lab spec: {e}"), "this command is started by drill itself"))?;
+    let spec: ProcessSpec = serde_json::from_str(&spec).map_err(|e| {
+        CliError::usage(
+            format!("bad lab spec: {e}"),
+            "this command is started by drill itself",
+        )
+    })?;
     // One worker thread: a lab component is small, and the machine is shared
     // with the load generator.
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -29,6 +34,7 @@ pub fn run(a: Args) -> Result<i32, CliError> {
         .enable_all()
         .build()
         .map_err(|e| CliError::Failed(e.to_string()))?;
-    rt.block_on(serve::run(spec)).map_err(|e| CliError::Failed(format!("lab component: {e}")))?;
+    rt.block_on(serve::run(spec))
+        .map_err(|e| CliError::Failed(format!("lab component: {e}")))?;
     Ok(0)
 }

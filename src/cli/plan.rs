@@ -20,50 +20,105 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
     let targets = super::validate::load_targets(targets_file)?;
     let (l, def) = super::validate::prepare(&a.scenario, a.target.as_deref(), &targets)?;
     let s = &l.scenario;
-    println!("drill plan: {} on target `{}` ({})", l.name, def.name(), def.kind());
+    println!(
+        "drill plan: {} on target `{}` ({})",
+        l.name,
+        def.name(),
+        def.kind()
+    );
     println!("  {}", s.description);
     println!();
     let mut t = 0.0;
     let rate = s.load.rate.get_ref();
-    println!("  t+{t:>6.1}s  load: {} {}{} at {rate}/s (open loop, timeout {}, keep-alive {})", s.load.method.get_ref(), entry(&def), s.load.path.get_ref(), s.load.timeout.get_ref(), s.load.keep_alive);
-    println!("  t+{t:>6.1}s  warmup {} (not measured)", s.phases.warmup.get_ref());
+    println!(
+        "  t+{t:>6.1}s  load: {} {}{} at {rate}/s (open loop, timeout {}, keep-alive {})",
+        s.load.method.get_ref(),
+        entry(&def),
+        s.load.path.get_ref(),
+        s.load.timeout.get_ref(),
+        s.load.keep_alive
+    );
+    println!(
+        "  t+{t:>6.1}s  warmup {} (not measured)",
+        s.phases.warmup.get_ref()
+    );
     t += s.phases.warmup.get_ref().as_secs_f64();
-    println!("  t+{t:>6.1}s  baseline {}: steady state must hold or the drill stops here, nothing injected", s.phases.baseline.get_ref());
+    println!(
+        "  t+{t:>6.1}s  baseline {}: steady state must hold or the drill stops here, nothing injected",
+        s.phases.baseline.get_ref()
+    );
     t += s.phases.baseline.get_ref().as_secs_f64();
     let mut approx = false;
     for f in &s.faults {
         let f = f.get_ref();
         t += f.after.as_secs_f64();
-        let at = if approx { format!("~{t:.1}") } else { format!("{t:.1}") };
-        println!("  t+{at:>6}s  inject {}: {}", f.display_name(), describe(f, &def));
-        let until = f.until.as_ref().map(|u| *u.get_ref()).or(f.action.get_ref().self_healing().then_some(Until::Healed));
+        let at = if approx {
+            format!("~{t:.1}")
+        } else {
+            format!("{t:.1}")
+        };
+        println!(
+            "  t+{at:>6}s  inject {}: {}",
+            f.display_name(),
+            describe(f, &def)
+        );
+        let until = f.until.as_ref().map(|u| *u.get_ref()).or(f
+            .action
+            .get_ref()
+            .self_healing()
+            .then_some(Until::Healed));
         match (until, &f.duration) {
             (_, Some(d)) => {
                 println!("             revert after {}", d.get_ref());
                 t += d.get_ref().as_secs_f64();
             }
             (Some(Until::Healed), _) => {
-                println!("             ends when the component serves again (at most {})", f.timeout);
+                println!(
+                    "             ends when the component serves again (at most {})",
+                    f.timeout
+                );
                 approx = true;
                 if let TargetDef::Lab { settings, .. } = &def {
                     t += settings.restart_delay.as_secs_f64();
                 }
             }
             (Some(Until::Recovered), _) => {
-                println!("             reverted once traffic meets the recovery criteria (at most {})", f.timeout);
+                println!(
+                    "             reverted once traffic meets the recovery criteria (at most {})",
+                    f.timeout
+                );
                 approx = true;
             }
             (None, None) => {}
         }
     }
-    let at = if approx { format!("~{t:.1}") } else { format!("{t:.1}") };
-    println!("  t+{at:>6}s  recovery observation {}", s.phases.recovery.get_ref());
+    let at = if approx {
+        format!("~{t:.1}")
+    } else {
+        format!("{t:.1}")
+    };
+    println!(
+        "  t+{at:>6}s  recovery observation {}",
+        s.phases.recovery.get_ref()
+    );
     println!();
-    println!("  recovery: every {} window ≥ {} for {}", s.recovery.window.get_ref(), s.recovery.ratio.get_ref(), s.recovery.hold.get_ref());
+    println!(
+        "  recovery: every {} window ≥ {} for {}",
+        s.recovery.window.get_ref(),
+        s.recovery.ratio.get_ref(),
+        s.recovery.hold.get_ref()
+    );
     for c in &s.checks {
         let c = c.get_ref();
         let mut parts = vec![c.kind.get_ref().name().to_string()];
-        for (k, v) in [("fault", c.fault.as_ref().map(|x| x.get_ref().clone())), ("phase", c.phase.as_ref().map(|x| x.get_ref().clone())), ("percentile", c.percentile.as_ref().map(|x| x.get_ref().clone()))] {
+        for (k, v) in [
+            ("fault", c.fault.as_ref().map(|x| x.get_ref().clone())),
+            ("phase", c.phase.as_ref().map(|x| x.get_ref().clone())),
+            (
+                "percentile",
+                c.percentile.as_ref().map(|x| x.get_ref().clone()),
+            ),
+        ] {
             if let Some(v) = v {
                 parts.push(format!("{k}={v}"));
             }
@@ -78,7 +133,12 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
     }
     for ab in &s.abort {
         let ab = ab.get_ref();
-        println!("  abort: availability over {} < {} (from {} after the first inject)", ab.over, ab.availability_below.get_ref(), ab.after);
+        println!(
+            "  abort: availability over {} < {} (from {} after the first inject)",
+            ab.over,
+            ab.availability_below.get_ref(),
+            ab.after
+        );
     }
     println!();
     println!("nothing was touched.");
@@ -100,7 +160,10 @@ fn describe(f: &crate::scenario::model::Fault, def: &TargetDef) -> String {
     };
     match (f.action.get_ref(), def) {
         (Action::Delete, TargetDef::Lab { settings, .. }) => {
-            format!("delete {place}: kill its process; the lab supervisor recreates it after {}", settings.restart_delay)
+            format!(
+                "delete {place}: kill its process; the lab supervisor recreates it after {}",
+                settings.restart_delay
+            )
         }
         (Action::Command, _) => format!(
             "run `{}` (revert: `{}`)",

@@ -53,7 +53,10 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
     let rt = super::runtime()?;
     let suite = prepared.len() > 1;
     let stamp = crate::clock::Clock::start().stamp();
-    let suite_dir = a.report_dir.clone().unwrap_or_else(|| PathBuf::from("reports").join("suite").join(&stamp));
+    let suite_dir = a
+        .report_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("reports").join("suite").join(&stamp));
     let mut done: Vec<(DrillResult, PathBuf)> = Vec::new();
     rt.block_on(async {
         let interrupt = Interrupt::install();
@@ -62,9 +65,23 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
                 break;
             }
             if !a.quiet {
-                eprintln!("drill: {} on {} — {}", l.name, def.name(), l.scenario.description);
+                eprintln!(
+                    "drill: {} on {} — {}",
+                    l.name,
+                    def.name(),
+                    l.scenario.description
+                );
             }
-            let fin = run::run(l, def, &Options { seed, quiet: a.quiet }, interrupt.clone()).await;
+            let fin = run::run(
+                l,
+                def,
+                &Options {
+                    seed,
+                    quiet: a.quiet,
+                },
+                interrupt.clone(),
+            )
+            .await;
             let dir = match (&a.report_dir, suite) {
                 (_, true) => suite_dir.join(&l.name),
                 (Some(d), false) => d.clone(),
@@ -77,27 +94,51 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
     drop(rt);
 
     for (r, dir) in &done {
-        crate::report::write_all(dir, r).map_err(|e| CliError::Failed(format!("cannot write reports to {}: {e}", dir.display())))?;
+        crate::report::write_all(dir, r).map_err(|e| {
+            CliError::Failed(format!("cannot write reports to {}: {e}", dir.display()))
+        })?;
         print_summary(r, dir);
     }
     if suite {
         let results: Vec<DrillResult> = done.iter().map(|(r, _)| r.clone()).collect();
         std::fs::create_dir_all(&suite_dir).map_err(|e| CliError::Failed(e.to_string()))?;
-        std::fs::write(suite_dir.join("junit.xml"), crate::report::junit::render(&results)).map_err(|e| CliError::Failed(e.to_string()))?;
-        let entries: Vec<(DrillResult, String)> = done.iter().map(|(r, d)| (r.clone(), rel(&suite_dir, d).join("report.md").display().to_string())).collect();
-        std::fs::write(suite_dir.join("report.md"), crate::report::markdown::render_suite_index(&entries)).map_err(|e| CliError::Failed(e.to_string()))?;
+        std::fs::write(
+            suite_dir.join("junit.xml"),
+            crate::report::junit::render(&results),
+        )
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+        let entries: Vec<(DrillResult, String)> = done
+            .iter()
+            .map(|(r, d)| {
+                (
+                    r.clone(),
+                    rel(&suite_dir, d).join("report.md").display().to_string(),
+                )
+            })
+            .collect();
+        std::fs::write(
+            suite_dir.join("report.md"),
+            crate::report::markdown::render_suite_index(&entries),
+        )
+        .map_err(|e| CliError::Failed(e.to_string()))?;
         println!("suite report: {}", suite_dir.join("report.md").display());
     }
     let results: Vec<DrillResult> = done.into_iter().map(|(r, _)| r).collect();
     if results.len() < prepared.len() {
-        eprintln!("interrupted: {} of {} drills ran", results.len(), prepared.len());
+        eprintln!(
+            "interrupted: {} of {} drills ran",
+            results.len(),
+            prepared.len()
+        );
         return Ok(error::for_results(&results).max(error::ABORTED));
     }
     Ok(error::for_results(&results))
 }
 
 fn rel(base: &Path, p: &Path) -> PathBuf {
-    p.strip_prefix(base).map(Path::to_path_buf).unwrap_or_else(|_| p.to_path_buf())
+    p.strip_prefix(base)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| p.to_path_buf())
 }
 
 fn print_summary(r: &DrillResult, dir: &Path) {
@@ -121,13 +162,27 @@ fn print_summary(r: &DrillResult, dir: &Path) {
             (Some(s), _) => format!("{s:.3}s"),
             (None, _) => "not recovered".to_string(),
         };
-        let tti = f.time_to_impact_s.map_or("-".into(), |t| format!("{t:.3}s"));
-        println!("fault {}: RTO {rto} (±{:.1}s), time to impact {tti}, outage {:.1}s, {}", f.name, r.recovery.resolution_s, f.outage_s, f.ended);
+        let tti = f
+            .time_to_impact_s
+            .map_or("-".into(), |t| format!("{t:.3}s"));
+        println!(
+            "fault {}: RTO {rto} (±{:.1}s), time to impact {tti}, outage {:.1}s, {}",
+            f.name, r.recovery.resolution_s, f.outage_s, f.ended
+        );
     }
     if r.load.generator_behind {
-        println!("warning: the load generator fell behind (send lag p99 {:.1}ms): latency figures are overstated", r.load.lag_p99_ms);
+        println!(
+            "warning: the load generator fell behind (send lag p99 {:.1}ms): latency figures are overstated",
+            r.load.lag_p99_ms
+        );
     }
-    println!("verdict: {}{}", r.verdict.name().to_uppercase(), r.reason.as_ref().map_or(String::new(), |x| format!(" — {x}")));
+    println!(
+        "verdict: {}{}",
+        r.verdict.name().to_uppercase(),
+        r.reason
+            .as_ref()
+            .map_or(String::new(), |x| format!(" — {x}"))
+    );
     for m in &r.manual_actions {
         eprintln!("MANUAL ACTION REQUIRED: {m}");
     }

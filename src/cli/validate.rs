@@ -2,7 +2,7 @@
 //! the target each would run on. Shared by `run` and `plan`, which validate
 //! everything before touching anything.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::CliError;
 use crate::scenario::{self, Diagnostic, Diagnostics, Loaded};
@@ -19,7 +19,11 @@ pub struct Args {
 }
 
 /// Loads, resolves the target of, and validates one scenario.
-pub fn prepare(arg: &str, target_flag: Option<&str>, targets: &Targets) -> Result<(Loaded, TargetDef), CliError> {
+pub fn prepare(
+    arg: &str,
+    target_flag: Option<&str>,
+    targets: &Targets,
+) -> Result<(Loaded, TargetDef), CliError> {
     let l = scenario::load(arg)?;
     let (name, from_scenario) = match (target_flag, &l.scenario.target) {
         (Some(t), _) => (t.to_string(), None),
@@ -30,10 +34,22 @@ pub fn prepare(arg: &str, target_flag: Option<&str>, targets: &Targets) -> Resul
         let known: Vec<&str> = targets.names().collect();
         let hint = match &targets.file {
             Some(f) => format!("targets: {} (from {})", known.join(", "), f.display()),
-            None => format!("targets: {}; declare others in drill.toml or pass --targets FILE", known.join(", ")),
+            None => format!(
+                "targets: {}; declare others in drill.toml or pass --targets FILE",
+                known.join(", ")
+            ),
         };
         return Err(match from_scenario {
-            Some(span) => Diagnostics(vec![Diagnostic::at(&l.path, &l.src, Some(span), format!("unknown target `{name}`")).with_hint(hint)]).into(),
+            Some(span) => Diagnostics(vec![
+                Diagnostic::at(
+                    &l.path,
+                    &l.src,
+                    Some(span),
+                    format!("unknown target `{name}`"),
+                )
+                .with_hint(hint),
+            ])
+            .into(),
             None => CliError::usage(format!("--target {name}: unknown target"), hint),
         });
     };
@@ -73,6 +89,6 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
     Ok(0)
 }
 
-fn display(p: &PathBuf) -> String {
+fn display(p: &Path) -> String {
     p.display().to_string()
 }

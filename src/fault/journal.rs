@@ -19,19 +19,46 @@ pub enum RevertPlan {
     /// Heals by itself (a deleted instance is recreated); nothing to undo.
     SelfHealing { what: String },
     /// A lab fault: the lab's processes end with the run that started them.
-    Lab { instances: Vec<String>, pids: Vec<u32> },
+    Lab {
+        instances: Vec<String>,
+        pids: Vec<u32>,
+    },
     /// A user's revert command.
-    Command { command: String, cwd: PathBuf, timeout_s: f64 },
+    Command {
+        command: String,
+        cwd: PathBuf,
+        timeout_s: f64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Entry {
-    Run { run_id: String, pid: u32, scenario: String, target: String, started_at: String },
-    Inject { id: u32, fault: String, component: Option<String>, region: Option<String>, action: String, plan: RevertPlan },
-    Reverted { id: u32 },
-    RevertFailed { id: u32, error: String },
-    End { run_id: String },
+    Run {
+        run_id: String,
+        pid: u32,
+        scenario: String,
+        target: String,
+        started_at: String,
+    },
+    Inject {
+        id: u32,
+        fault: String,
+        component: Option<String>,
+        region: Option<String>,
+        action: String,
+        plan: RevertPlan,
+    },
+    Reverted {
+        id: u32,
+    },
+    RevertFailed {
+        id: u32,
+        error: String,
+    },
+    End {
+        run_id: String,
+    },
 }
 
 pub fn state_dir() -> PathBuf {
@@ -60,7 +87,10 @@ impl Journal {
         let dir = journal_dir();
         std::fs::create_dir_all(&dir)?;
         let path = dir.join(format!("{run_id}.jsonl"));
-        let file = OpenOptions::new().create_new(true).append(true).open(&path)?;
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)?;
         let mut j = Journal { path, file };
         j.append(first)?;
         Ok(j)
@@ -69,7 +99,10 @@ impl Journal {
     /// Reopens a journal to append (cleanup marking entries reverted).
     pub fn reopen(path: &Path) -> std::io::Result<Journal> {
         let file = OpenOptions::new().append(true).open(path)?;
-        Ok(Journal { path: path.to_path_buf(), file })
+        Ok(Journal {
+            path: path.to_path_buf(),
+            file,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -86,10 +119,15 @@ impl Journal {
 
     /// Ends the journal: moves it to `done/` (kept as an audit trail).
     pub fn finish(mut self, run_id: &str) -> std::io::Result<()> {
-        self.append(&Entry::End { run_id: run_id.into() })?;
+        self.append(&Entry::End {
+            run_id: run_id.into(),
+        })?;
         let done = journal_dir().join("done");
         std::fs::create_dir_all(&done)?;
-        std::fs::rename(&self.path, done.join(self.path.file_name().unwrap_or_default()))
+        std::fs::rename(
+            &self.path,
+            done.join(self.path.file_name().unwrap_or_default()),
+        )
     }
 }
 
@@ -116,10 +154,19 @@ pub fn read(path: &Path) -> std::io::Result<OpenJournal> {
     for line in BufReader::new(File::open(path)?).lines() {
         let line = line?;
         // A torn last line (crash mid-write) is ignored: its entry was never synced.
-        let Ok(e) = serde_json::from_str::<Entry>(&line) else { continue };
+        let Ok(e) = serde_json::from_str::<Entry>(&line) else {
+            continue;
+        };
         match e {
-            Entry::Run { run_id, pid, scenario, .. } => (j.run_id, j.pid, j.scenario) = (run_id, pid, scenario),
-            Entry::Inject { id, fault, plan, .. } => j.outstanding.push((id, fault, plan)),
+            Entry::Run {
+                run_id,
+                pid,
+                scenario,
+                ..
+            } => (j.run_id, j.pid, j.scenario) = (run_id, pid, scenario),
+            Entry::Inject {
+                id, fault, plan, ..
+            } => j.outstanding.push((id, fault, plan)),
             Entry::Reverted { id } => j.outstanding.retain(|(i, _, _)| *i != id),
             Entry::RevertFailed { .. } => {}
             Entry::End { .. } => j.ended = true,
@@ -131,7 +178,9 @@ pub fn read(path: &Path) -> std::io::Result<OpenJournal> {
 /// Journals left in the journal directory (not moved to `done/`).
 pub fn open_journals() -> std::io::Result<Vec<OpenJournal>> {
     let dir = journal_dir();
-    let Ok(rd) = std::fs::read_dir(&dir) else { return Ok(Vec::new()) };
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        return Ok(Vec::new());
+    };
     let mut out = Vec::new();
     for e in rd {
         let p = e?.path();
@@ -150,7 +199,10 @@ pub fn pid_alive(pid: u32) -> bool {
     }
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Field 3 is the state; Z = zombie, X = dead.
-    match stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next()) {
+    match stat
+        .rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next())
+    {
         Some('Z') | Some('X') | None => false,
         Some(_) => true,
     }
@@ -164,7 +216,11 @@ mod tests {
     fn reverted_entries_are_not_outstanding_and_torn_lines_are_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("r.jsonl");
-        let plan = RevertPlan::Command { command: "rm x".into(), cwd: "/".into(), timeout_s: 5.0 };
+        let plan = RevertPlan::Command {
+            command: "rm x".into(),
+            cwd: "/".into(),
+            timeout_s: 5.0,
+        };
         let lines = [
             serde_json::to_string(&Entry::Run {
                 run_id: "r".into(),

@@ -24,7 +24,10 @@ pub struct Active {
 #[derive(Debug, thiserror::Error)]
 pub enum FaultError {
     #[error("cannot write the fault journal ({path}): {source}; nothing was injected")]
-    Journal { path: PathBuf, source: std::io::Error },
+    Journal {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("inject of `{fault}` failed: {message}")]
     Inject { fault: String, message: String },
     #[error("{0}")]
@@ -41,12 +44,22 @@ pub struct RunIdentity {
 /// Resolves and journals `fault`, then injects it. On an inject error the
 /// returned `Active` is still handed back inside the error path by the caller
 /// reverting: the journal entry exists, so the revert must run.
-pub async fn inject(target: &Target, journal: &mut Journal, id: u32, fault: &Fault, who: &RunIdentity) -> (Option<Active>, Result<(), FaultError>) {
+pub async fn inject(
+    target: &Target,
+    journal: &mut Journal,
+    id: u32,
+    fault: &Fault,
+    who: &RunIdentity,
+) -> (Option<Active>, Result<(), FaultError>) {
     let (injection, plan) = match fault.action.get_ref() {
         Action::Command => (
             Injection::None,
             RevertPlan::Command {
-                command: fault.revert.as_ref().map(|r| r.get_ref().clone()).unwrap_or_default(),
+                command: fault
+                    .revert
+                    .as_ref()
+                    .map(|r| r.get_ref().clone())
+                    .unwrap_or_default(),
                 cwd: who.cwd.clone(),
                 timeout_s: fault.command_timeout.as_secs_f64(),
             },
@@ -65,38 +78,87 @@ pub async fn inject(target: &Target, journal: &mut Journal, id: u32, fault: &Fau
         plan: plan.clone(),
     };
     if let Err(source) = journal.append(&entry) {
-        return (None, Err(FaultError::Journal { path: journal.path().to_path_buf(), source }));
+        return (
+            None,
+            Err(FaultError::Journal {
+                path: journal.path().to_path_buf(),
+                source,
+            }),
+        );
     }
-    let active = Active { id, fault: fault.clone(), injection, plan };
+    let active = Active {
+        id,
+        fault: fault.clone(),
+        injection,
+        plan,
+    };
     let res = match fault.action.get_ref() {
         Action::Command => {
-            let cmd = fault.inject.as_ref().map(|c| c.get_ref().as_str()).unwrap_or("true");
+            let cmd = fault
+                .inject
+                .as_ref()
+                .map(|c| c.get_ref().as_str())
+                .unwrap_or("true");
             let name = fault.display_name();
-            let env = [("DRILL_RUN_ID", who.run_id.as_str()), ("DRILL_TARGET", who.target.as_str()), ("DRILL_FAULT", name.as_str())];
+            let env = [
+                ("DRILL_RUN_ID", who.run_id.as_str()),
+                ("DRILL_TARGET", who.target.as_str()),
+                ("DRILL_FAULT", name.as_str()),
+            ];
             command::run(cmd, &who.cwd, fault.command_timeout.0, &env)
                 .await
-                .map_err(|e| FaultError::Inject { fault: fault.display_name(), message: e.to_string() })
+                .map_err(|e| FaultError::Inject {
+                    fault: fault.display_name(),
+                    message: e.to_string(),
+                })
         }
-        _ => target.inject(fault, &active.injection).await.map_err(|e| FaultError::Inject { fault: fault.display_name(), message: e.to_string() }),
+        _ => target
+            .inject(fault, &active.injection)
+            .await
+            .map_err(|e| FaultError::Inject {
+                fault: fault.display_name(),
+                message: e.to_string(),
+            }),
     };
     (Some(active), res)
 }
 
 /// Reverts an injected fault and journals the outcome. Self-healing faults
 /// have nothing to revert.
-pub async fn revert(target: &Target, journal: &mut Journal, a: &Active, who: &RunIdentity) -> Result<(), String> {
+pub async fn revert(
+    target: &Target,
+    journal: &mut Journal,
+    a: &Active,
+    who: &RunIdentity,
+) -> Result<(), String> {
     let res = match &a.plan {
         RevertPlan::SelfHealing { .. } => Ok(()),
-        RevertPlan::Command { command, cwd, timeout_s } => {
+        RevertPlan::Command {
+            command,
+            cwd,
+            timeout_s,
+        } => {
             let name = a.fault.display_name();
-            let env = [("DRILL_RUN_ID", who.run_id.as_str()), ("DRILL_TARGET", who.target.as_str()), ("DRILL_FAULT", name.as_str())];
-            command::run(command, cwd, Duration::from_secs_f64(*timeout_s), &env).await.map_err(|e| e.to_string())
+            let env = [
+                ("DRILL_RUN_ID", who.run_id.as_str()),
+                ("DRILL_TARGET", who.target.as_str()),
+                ("DRILL_FAULT", name.as_str()),
+            ];
+            command::run(command, cwd, Duration::from_secs_f64(*timeout_s), &env)
+                .await
+                .map_err(|e| e.to_string())
         }
-        RevertPlan::Lab { .. } => target.revert(&a.fault, &a.injection).await.map_err(|e| e.to_string()),
+        RevertPlan::Lab { .. } => target
+            .revert(&a.fault, &a.injection)
+            .await
+            .map_err(|e| e.to_string()),
     };
     let entry = match &res {
         Ok(()) => Entry::Reverted { id: a.id },
-        Err(e) => Entry::RevertFailed { id: a.id, error: e.clone() },
+        Err(e) => Entry::RevertFailed {
+            id: a.id,
+            error: e.clone(),
+        },
     };
     // A journal write failure after a successful revert leaves an entry that
     // cleanup will revert again; every revert here is idempotent.
@@ -113,8 +175,14 @@ pub fn manual_instruction(a: &Active, error: &str) -> String {
             cwd.display()
         ),
         RevertPlan::Lab { instances, .. } => {
-            format!("lab fault `{}` on {} was not reverted ({error}); the lab is torn down with the run", a.fault.display_name(), instances.join(", "))
+            format!(
+                "lab fault `{}` on {} was not reverted ({error}); the lab is torn down with the run",
+                a.fault.display_name(),
+                instances.join(", ")
+            )
         }
-        RevertPlan::SelfHealing { what } => format!("fault `{}`: {what} ({error})", a.fault.display_name()),
+        RevertPlan::SelfHealing { what } => {
+            format!("fault `{}`: {what} ({error})", a.fault.display_name())
+        }
     }
 }

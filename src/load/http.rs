@@ -60,7 +60,13 @@ const SPIN_BELOW_US: u64 = 1_500;
 
 /// Sends requests on the open-loop schedule from `start` until stopped,
 /// then waits for the ones in flight (each ends by its timeout).
-pub async fn run(load: HttpLoad, clock: Clock, start: Micros, recorder: Arc<Mutex<Recorder>>, control: Arc<Control>) {
+pub async fn run(
+    load: HttpLoad,
+    clock: Clock,
+    start: Micros,
+    recorder: Arc<Mutex<Recorder>>,
+    control: Arc<Control>,
+) {
     let mut conn = HttpConnector::new();
     conn.set_nodelay(true);
     conn.set_connect_timeout(Some(load.timeout));
@@ -90,13 +96,24 @@ pub async fn run(load: HttpLoad, clock: Clock, start: Micros, recorder: Arc<Mute
         }
         control.last_due.store(due, Ordering::Release);
         control.inflight.fetch_add(1, Ordering::AcqRel);
-        let (client, load, recorder, control) = (client.clone(), load.clone(), recorder.clone(), control.clone());
+        let (client, load, recorder, control) = (
+            client.clone(),
+            load.clone(),
+            recorder.clone(),
+            control.clone(),
+        );
         tokio::spawn(async move {
             let sent = clock.now();
             recorder.lock().expect("recorder lock").note_sent(due, sent);
             let (outcome, has_latency) = send(&client, &load).await;
             let done = clock.now();
-            recorder.lock().expect("recorder lock").record(&Sample { due, sent, done, outcome, has_latency });
+            recorder.lock().expect("recorder lock").record(&Sample {
+                due,
+                sent,
+                done,
+                outcome,
+                has_latency,
+            });
             control.inflight.fetch_sub(1, Ordering::AcqRel);
         });
         i += 1;
@@ -109,7 +126,9 @@ pub async fn run(load: HttpLoad, clock: Clock, start: Micros, recorder: Arc<Mute
 }
 
 async fn send(client: &Client<HttpConnector, Full<Bytes>>, load: &HttpLoad) -> (Outcome, bool) {
-    let mut req = Request::builder().method(load.method.clone()).uri(load.url.clone());
+    let mut req = Request::builder()
+        .method(load.method.clone())
+        .uri(load.url.clone());
     for (k, v) in &load.headers {
         req = req.header(k, v);
     }
@@ -122,14 +141,24 @@ async fn send(client: &Client<HttpConnector, Full<Bytes>>, load: &HttpLoad) -> (
     let exchange = async {
         let resp = client.request(req).await?;
         let status = resp.status().as_u16();
-        resp.into_body().collect().await.map_err(Into::<Box<dyn std::error::Error + Send + Sync>>::into)?;
+        resp.into_body()
+            .collect()
+            .await
+            .map_err(Into::<Box<dyn std::error::Error + Send + Sync>>::into)?;
         Ok::<u16, Box<dyn std::error::Error + Send + Sync>>(status)
     };
     match tokio::time::timeout(load.timeout, exchange).await {
         Err(_) => (Outcome::Bad(Cause::Timeout), true),
         Ok(Ok(status)) => {
             let good = load.success.iter().any(|m| m.matches(status));
-            (if good { Outcome::Good } else { Outcome::Bad(Cause::of_status(status)) }, true)
+            (
+                if good {
+                    Outcome::Good
+                } else {
+                    Outcome::Bad(Cause::of_status(status))
+                },
+                true,
+            )
         }
         Ok(Err(e)) => (Outcome::Bad(classify(e.as_ref())), false),
     }
@@ -157,5 +186,9 @@ pub fn classify(e: &(dyn std::error::Error + 'static)) -> Cause {
         cur = err.source();
     }
     let text = e.to_string();
-    if text.contains("timed out") { Cause::Timeout } else { Cause::Other }
+    if text.contains("timed out") {
+        Cause::Timeout
+    } else {
+        Cause::Other
+    }
 }

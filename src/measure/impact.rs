@@ -17,7 +17,11 @@ pub struct RecoveryCriteria {
 
 impl Default for RecoveryCriteria {
     fn default() -> Self {
-        RecoveryCriteria { window_us: 1_000_000, ratio: 0.99, hold_us: 10_000_000 }
+        RecoveryCriteria {
+            window_us: 1_000_000,
+            ratio: 0.99,
+            hold_us: 10_000_000,
+        }
     }
 }
 
@@ -94,7 +98,12 @@ pub fn fault_impact(
 
     let first_bad = last_window.and_then(|last| (first..=last).find(|&k| window_bad(k)));
     let Some(kb) = first_bad else {
-        return FaultImpact { rto: Rto::NoImpact, time_to_impact: None, outage, recovered_at: None };
+        return FaultImpact {
+            rto: Rto::NoImpact,
+            time_to_impact: None,
+            outage,
+            recovered_at: None,
+        };
     };
 
     let time_to_impact = buckets[first..end]
@@ -123,7 +132,12 @@ pub fn fault_impact(
         }
     }
     let Some(s) = stretch else {
-        return FaultImpact { rto: Rto::NotRecovered, time_to_impact, outage, recovered_at: None };
+        return FaultImpact {
+            rto: Rto::NotRecovered,
+            time_to_impact,
+            outage,
+            recovered_at: None,
+        };
     };
     // The stretch starts at the earliest completion of a good request due in
     // it: a stalled target whose late answers are good recovers when it answers.
@@ -156,21 +170,38 @@ mod tests {
         let mut due = 0;
         while due < len {
             let (outcome, latency) = f(due);
-            r.record(&Sample { due, sent: due, done: due + latency, outcome, has_latency: true });
+            r.record(&Sample {
+                due,
+                sent: due,
+                done: due + latency,
+                outcome,
+                has_latency: true,
+            });
             due += step;
         }
         r
     }
 
     fn impact(r: &Recorder, inject: u64, end: u64) -> FaultImpact {
-        fault_impact(r.buckets(), r.bucket_us(), inject, end, end, &RecoveryCriteria::default())
+        fault_impact(
+            r.buckets(),
+            r.bucket_us(),
+            inject,
+            end,
+            end,
+            &RecoveryCriteria::default(),
+        )
     }
 
     #[test]
     fn clean_outage_gives_rto_from_inject_to_first_good_answer() {
         // Inject at 20 s; every request due in [20.5 s, 23 s) is refused.
         let r = stream(1000, 60 * S, |d| {
-            if (20_500 * MS..23 * S).contains(&d) { (Outcome::Bad(Cause::Refused), 100) } else { (Outcome::Good, 2 * MS) }
+            if (20_500 * MS..23 * S).contains(&d) {
+                (Outcome::Bad(Cause::Refused), 100)
+            } else {
+                (Outcome::Good, 2 * MS)
+            }
         });
         let i = impact(&r, 20 * S, 60 * S);
         assert_eq!(i.rto, Rto::Recovered(3 * S + 2 * MS));
@@ -182,7 +213,11 @@ mod tests {
     fn no_bad_window_is_no_impact() {
         // A single bad request per second stays above 99% at 1000 req/s.
         let r = stream(1000, 40 * S, |d| {
-            if d % S == 0 && d > 20 * S { (Outcome::Bad(Cause::Status5xx), MS) } else { (Outcome::Good, MS) }
+            if d.is_multiple_of(S) && d > 20 * S {
+                (Outcome::Bad(Cause::Status5xx), MS)
+            } else {
+                (Outcome::Good, MS)
+            }
         });
         let i = impact(&r, 20 * S, 40 * S);
         assert_eq!(i.rto, Rto::NoImpact);
@@ -193,7 +228,11 @@ mod tests {
     #[test]
     fn never_recovering_is_not_recovered() {
         let r = stream(100, 40 * S, |d| {
-            if d >= 21 * S { (Outcome::Bad(Cause::Status5xx), MS) } else { (Outcome::Good, MS) }
+            if d >= 21 * S {
+                (Outcome::Bad(Cause::Status5xx), MS)
+            } else {
+                (Outcome::Good, MS)
+            }
         });
         let i = impact(&r, 20 * S, 40 * S);
         assert_eq!(i.rto, Rto::NotRecovered);
@@ -207,7 +246,11 @@ mod tests {
         // Outage 20–22 s, a 4 s good blip, outage again 26–28 s, then good.
         let r = stream(100, 60 * S, |d| {
             let bad = (20 * S..22 * S).contains(&d) || (26 * S..28 * S).contains(&d);
-            if bad { (Outcome::Bad(Cause::Timeout), 2 * S) } else { (Outcome::Good, 10 * MS) }
+            if bad {
+                (Outcome::Bad(Cause::Timeout), 2 * S)
+            } else {
+                (Outcome::Good, 10 * MS)
+            }
         });
         let i = impact(&r, 20 * S, 60 * S);
         assert_eq!(i.rto, Rto::Recovered(8 * S + 10 * MS));
@@ -217,12 +260,20 @@ mod tests {
     #[test]
     fn stretch_cut_short_by_end_of_observation_is_not_recovered() {
         let r = stream(100, 30 * S, |d| {
-            if (20 * S..25 * S).contains(&d) { (Outcome::Bad(Cause::Reset), MS) } else { (Outcome::Good, MS) }
+            if (20 * S..25 * S).contains(&d) {
+                (Outcome::Bad(Cause::Reset), MS)
+            } else {
+                (Outcome::Good, MS)
+            }
         });
         // Recovery from 25 s needs 10 s of hold, but observation ends at 30 s.
         assert_eq!(impact(&r, 20 * S, 30 * S).rto, Rto::NotRecovered);
         let r = stream(100, 40 * S, |d| {
-            if (20 * S..25 * S).contains(&d) { (Outcome::Bad(Cause::Reset), MS) } else { (Outcome::Good, MS) }
+            if (20 * S..25 * S).contains(&d) {
+                (Outcome::Bad(Cause::Reset), MS)
+            } else {
+                (Outcome::Good, MS)
+            }
         });
         assert_eq!(impact(&r, 20 * S, 35 * S).rto, Rto::Recovered(5 * S + MS));
     }
@@ -250,7 +301,11 @@ mod tests {
     #[test]
     fn impact_before_the_injection_is_not_counted() {
         let r = stream(100, 60 * S, |d| {
-            if (5 * S..7 * S).contains(&d) { (Outcome::Bad(Cause::Status5xx), MS) } else { (Outcome::Good, MS) }
+            if (5 * S..7 * S).contains(&d) {
+                (Outcome::Bad(Cause::Status5xx), MS)
+            } else {
+                (Outcome::Good, MS)
+            }
         });
         assert_eq!(impact(&r, 20 * S, 60 * S).rto, Rto::NoImpact);
     }
@@ -259,11 +314,19 @@ mod tests {
     fn custom_window_ratio_and_hold() {
         // 10% errors from 20 s: bad at 99%, fine at 85%.
         let r = stream(100, 60 * S, |d| {
-            if d >= 20 * S && (d / (10 * MS)) % 10 == 0 { (Outcome::Bad(Cause::Status5xx), MS) } else { (Outcome::Good, MS) }
+            if d >= 20 * S && (d / (10 * MS)).is_multiple_of(10) {
+                (Outcome::Bad(Cause::Status5xx), MS)
+            } else {
+                (Outcome::Good, MS)
+            }
         });
         let strict = impact(&r, 20 * S, 60 * S);
         assert_eq!(strict.rto, Rto::NotRecovered);
-        let lax = RecoveryCriteria { window_us: 2 * S, ratio: 0.85, hold_us: 5 * S };
+        let lax = RecoveryCriteria {
+            window_us: 2 * S,
+            ratio: 0.85,
+            hold_us: 5 * S,
+        };
         let i = fault_impact(r.buckets(), r.bucket_us(), 20 * S, 60 * S, 60 * S, &lax);
         assert_eq!(i.rto, Rto::NoImpact);
     }

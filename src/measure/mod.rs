@@ -27,7 +27,12 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub const ALL: [Phase; 4] = [Phase::Warmup, Phase::Baseline, Phase::Fault, Phase::Recovery];
+    pub const ALL: [Phase; 4] = [
+        Phase::Warmup,
+        Phase::Baseline,
+        Phase::Fault,
+        Phase::Recovery,
+    ];
     pub const MEASURED: [Phase; 3] = [Phase::Baseline, Phase::Fault, Phase::Recovery];
 
     pub fn name(self) -> &'static str {

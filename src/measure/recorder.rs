@@ -31,7 +31,12 @@ pub struct Bucket {
 
 impl Default for Bucket {
     fn default() -> Self {
-        Bucket { good: 0, bad: [0; Cause::COUNT], first_bad_due: None, first_good_done: None }
+        Bucket {
+            good: 0,
+            bad: [0; Cause::COUNT],
+            first_bad_due: None,
+            first_good_done: None,
+        }
     }
 }
 
@@ -55,7 +60,12 @@ pub struct PhaseStats {
 
 impl Default for PhaseStats {
     fn default() -> Self {
-        PhaseStats { latency: new_histogram(3), service: new_histogram(3), good: 0, bad: [0; Cause::COUNT] }
+        PhaseStats {
+            latency: new_histogram(3),
+            service: new_histogram(3),
+            good: 0,
+            bad: [0; Cause::COUNT],
+        }
     }
 }
 
@@ -196,7 +206,10 @@ impl Recorder {
 
     /// Good ratio of requests due in [from, to) that have completed so far.
     pub fn good_ratio_between(&self, from: Micros, to: Micros) -> Option<f64> {
-        let (a, b) = ((from / self.bucket_us) as usize, to.div_ceil(self.bucket_us) as usize);
+        let (a, b) = (
+            (from / self.bucket_us) as usize,
+            to.div_ceil(self.bucket_us) as usize,
+        );
         let (mut good, mut all) = (0u64, 0u64);
         for bk in self.buckets.iter().take(b).skip(a) {
             good += bk.good as u64;
@@ -211,7 +224,13 @@ mod tests {
     use super::*;
 
     fn sample(due: u64, latency: u64, outcome: Outcome) -> Sample {
-        Sample { due, sent: due, done: due + latency, outcome, has_latency: true }
+        Sample {
+            due,
+            sent: due,
+            done: due + latency,
+            outcome,
+            has_latency: true,
+        }
     }
 
     #[test]
@@ -226,7 +245,10 @@ mod tests {
         assert_eq!(r.phase(Phase::Baseline).good, 1);
         assert_eq!(r.phase(Phase::Fault).bad_total(), 1);
         assert_eq!(r.phase(Phase::Warmup).good, 1);
-        assert_eq!(r.phase(Phase::Baseline).latency.max(), r.phase(Phase::Baseline).latency.highest_equivalent(500_000));
+        assert_eq!(
+            r.phase(Phase::Baseline).latency.max(),
+            r.phase(Phase::Baseline).latency.highest_equivalent(500_000)
+        );
     }
 
     #[test]

@@ -96,7 +96,7 @@ impl SecondLatency {
         self.open
             .iter()
             .rev()
-            .find(|(_, h)| h.len() > 0)
+            .find(|(_, h)| !h.is_empty())
             .map(|(_, h)| h.value_at_quantile(0.99))
             .or_else(|| self.closed.last().map(|p| p.p99_us))
     }
@@ -118,7 +118,11 @@ mod tests {
         let pts = s.finish();
         assert_eq!(pts.len(), 100);
         assert_eq!(pts[42].count, 100);
-        assert!(pts[42].p99_us >= 1_970 && pts[42].p99_us <= 2_010, "{:?}", pts[42]);
+        assert!(
+            pts[42].p99_us >= 1_970 && pts[42].p99_us <= 2_010,
+            "{:?}",
+            pts[42]
+        );
         assert_eq!(s.late, 0);
     }
 
@@ -129,6 +133,9 @@ mod tests {
         s.record(1_500_000, 20);
         s.record(2_500_000, 30);
         let pts = s.finish();
-        assert_eq!(pts.iter().map(|p| p.second).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(
+            pts.iter().map(|p| p.second).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
     }
 }

@@ -15,8 +15,8 @@ pub fn render(r: &DrillResult) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::SCHEMA;
-    use crate::testdata::{sample_aborted, sample_result};
+    use crate::report::model::SCHEMA;
+    use crate::report::testdata::{sample_aborted, sample_result};
     use serde_json::Value;
 
     #[test]

@@ -21,7 +21,9 @@ fn compact(results: &[DrillResult]) -> String {
     report.add_testsuites(results.iter().map(suite));
     let mut out = Vec::new();
     // Writing to memory fails only on an I/O error, which a Vec never gives.
-    report.write_xml(&mut out).expect("JUnit XML writes to memory");
+    report
+        .write_xml(&mut out)
+        .expect("JUnit XML writes to memory");
     String::from_utf8(out)
         .expect("junit-report writes UTF-8")
         .replace(NO_TIMESTAMP, "")
@@ -35,7 +37,9 @@ fn suite(r: &DrillResult) -> TestSuite {
         let name = xml_text(&c.name);
         let mut case = match c.status {
             CheckStatus::Pass => TestCase::success(&name, Duration::ZERO),
-            CheckStatus::Fail => TestCase::failure(&name, Duration::ZERO, "slo", &xml_text(&c.message)),
+            CheckStatus::Fail => {
+                TestCase::failure(&name, Duration::ZERO, "slo", &xml_text(&c.message))
+            }
             CheckStatus::Skipped => TestCase::skipped(&name),
         };
         case.set_classname(&classname);
@@ -52,7 +56,9 @@ fn suite(r: &DrillResult) -> TestSuite {
         suite.add_testcase(case.build());
     }
     if !r.manual_actions.is_empty() {
-        let mut text = String::from("MANUAL ACTION REQUIRED: a revert failed, the system may still be broken.\n");
+        let mut text = String::from(
+            "MANUAL ACTION REQUIRED: a revert failed, the system may still be broken.\n",
+        );
         for a in &r.manual_actions {
             text.push_str(&format!("- {a}\n"));
         }
@@ -117,7 +123,9 @@ fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {
     let num = |from: usize, len: usize| -> Option<i64> {
         let digits = b.get(from..from + len)?;
         digits.iter().all(u8::is_ascii_digit).then(|| {
-            digits.iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0'))
+            digits
+                .iter()
+                .fold(0i64, |n, d| n * 10 + i64::from(d - b'0'))
         })
     };
     let sep = |i: usize, c: &[u8]| b.get(i).is_some_and(|x| c.contains(x));
@@ -127,7 +135,20 @@ fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {
     let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
     let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     if !(1..=12).contains(&month) || day < 1 || day > month_days[month as usize - 1] {
         return None;
     }
@@ -164,7 +185,8 @@ fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {
     };
     let days = days_from_civil(year, month, day);
     let secs = days * 86_400 + hour * 3600 + minute * 60 + second.min(59) - offset_s;
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(secs) * 1_000_000_000 + i128::from(nanos)).ok()
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(secs) * 1_000_000_000 + i128::from(nanos))
+        .ok()
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
@@ -180,12 +202,15 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testdata::{sample_aborted, sample_pass, sample_result};
+    use crate::report::testdata::{sample_aborted, sample_pass, sample_result};
     use quick_xml::events::{BytesStart, Event};
+
+    /// An element's name and attributes.
+    type Element = (String, Vec<(String, String)>);
 
     /// Every element of a JUnit file with its attributes, in document order,
     /// plus the text of all text and CDATA nodes; panics if it is not XML.
-    fn parse(xml: &str) -> (Vec<(String, Vec<(String, String)>)>, String) {
+    fn parse(xml: &str) -> (Vec<Element>, String) {
         let mut reader = quick_xml::Reader::from_str(xml);
         let mut elements = Vec::new();
         let mut text = String::new();
@@ -196,7 +221,9 @@ mod tests {
                 .map(|a| {
                     let a = a.unwrap();
                     let key = String::from_utf8(a.key.as_ref().to_vec()).unwrap();
-                    let value = a.normalized_value(quick_xml::XmlVersion::Implicit1_0).unwrap();
+                    let value = a
+                        .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                        .unwrap();
                     (key, value.into_owned())
                 })
                 .collect();
@@ -221,15 +248,21 @@ mod tests {
         (elements, text)
     }
 
-    fn attr<'a>(el: &'a (String, Vec<(String, String)>), key: &str) -> Option<&'a str> {
+    fn attr<'a>(el: &'a Element, key: &str) -> Option<&'a str> {
         el.1.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
-    fn named<'a>(
-        els: &'a [(String, Vec<(String, String)>)],
-        name: &'a str,
-    ) -> impl Iterator<Item = &'a (String, Vec<(String, String)>)> {
+    fn named<'a>(els: &'a [Element], name: &'a str) -> impl Iterator<Item = &'a Element> {
         els.iter().filter(move |e| e.0 == name)
+    }
+
+    #[test]
+    fn golden_junit() {
+        // The failing sample plus an aborted one, for skipped and error cases.
+        crate::report::testdata::assert_golden(
+            "junit.xml",
+            &render(&[sample_result(), sample_aborted()]),
+        );
     }
 
     #[test]
@@ -247,7 +280,11 @@ mod tests {
         assert_eq!(attr(suites[2], "errors"), Some("1"));
         let cases: Vec<_> = named(&els, "testcase").collect();
         assert_eq!(cases.len(), 8 + 8 + 9);
-        assert!(cases.iter().all(|c| attr(c, "classname") == Some("drill.region-failover")));
+        assert!(
+            cases
+                .iter()
+                .all(|c| attr(c, "classname") == Some("drill.region-failover"))
+        );
         assert_eq!(attr(cases[0], "name"), Some("steady-state"));
         assert_eq!(attr(cases[7], "name"), Some("faults-reverted"));
     }
@@ -259,7 +296,11 @@ mod tests {
         assert_eq!(failures.len(), 2);
         assert_eq!(attr(failures[0], "message"), Some("rto 41.2s > 30s"));
         assert_eq!(attr(failures[0], "type"), Some("slo"));
-        assert!(attr(failures[1], "message").unwrap().starts_with("not recovered"));
+        assert!(
+            attr(failures[1], "message")
+                .unwrap()
+                .starts_with("not recovered")
+        );
         assert_eq!(named(&els, "skipped").count(), 0);
         assert_eq!(named(&els, "error").count(), 0);
     }
@@ -297,7 +338,10 @@ mod tests {
         let suites: Vec<_> = named(&els, "testsuite").collect();
         assert_eq!(attr(suites[0], "timestamp"), Some("2026-03-14T09:30:00Z"));
         assert_eq!(attr(suites[1], "timestamp"), None);
-        assert_eq!(attr(suites[2], "timestamp"), Some("2026-03-14T09:30:00.25Z"));
+        assert_eq!(
+            attr(suites[2], "timestamp"),
+            Some("2026-03-14T09:30:00.25Z")
+        );
     }
 
     #[test]
@@ -333,11 +377,20 @@ mod tests {
         let xml = render(&[r]);
         let (els, text) = parse(&xml);
         let failure = named(&els, "failure").next().unwrap();
-        assert_eq!(attr(failure, "message"), Some("rto ]]> <oops> & [31mred[0m"));
-        assert_eq!(attr(named(&els, "testsuite").next().unwrap(), "name"), Some("a<b>&\"c\""));
+        assert_eq!(
+            attr(failure, "message"),
+            Some("rto ]]> <oops> & [31mred[0m")
+        );
+        assert_eq!(
+            attr(named(&els, "testsuite").next().unwrap(), "name"),
+            Some("a<b>&\"c\"")
+        );
         assert!(text.contains("line one\nline two ]] > end"), "{text}");
         assert!(text.contains("MANUAL ACTION REQUIRED"), "{text}");
-        assert!(text.contains("- kubectl scale deploy/x --replicas=3 ]] >\n"), "{text}");
+        assert!(
+            text.contains("- kubectl scale deploy/x --replicas=3 ]] >\n"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -350,7 +403,13 @@ mod tests {
         let pretty = render(&results);
         assert_eq!(parse(&raw), parse(&pretty));
         assert!(pretty.lines().count() > 20);
-        assert!(pretty.contains("\n    <testcase name=\"steady-state\""), "{pretty}");
-        assert_eq!(render(&[]), "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<testsuites/>\n");
+        assert!(
+            pretty.contains("\n    <testcase name=\"steady-state\""),
+            "{pretty}"
+        );
+        assert_eq!(
+            render(&[]),
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<testsuites/>\n"
+        );
     }
 }

@@ -9,6 +9,7 @@ pub mod suite;
 pub mod svg;
 #[cfg(test)]
 mod testdata;
+mod units;
 
 use std::path::{Path, PathBuf};
 

@@ -20,7 +20,7 @@ fn at(t_s: f64) -> String {
 /// dip after the ingress kill (with two seconds where nothing completed),
 /// partial failover, recovery, then a second dip at the database switchover
 /// that the observation ends before it can count as recovered.
-fn failing_second(t: u32) -> (f64, Option<f64>, Option<f64>) {
+fn failing_second(t: u32) -> Second {
     match t {
         0..=7 => (if t == 3 { 0.99 } else { 1.0 }, Some(2.1), Some(6.4)),
         8 => (0.52, Some(4.0), Some(2000.0)),
@@ -28,7 +28,11 @@ fn failing_second(t: u32) -> (f64, Option<f64>, Option<f64>) {
         11..=12 => (0.0, None, None),
         13..=48 => {
             let ramp = f64::from(t - 13) / 35.0;
-            (0.45 + 0.52 * ramp, Some(40.0 - 30.0 * ramp), Some(900.0 - 700.0 * ramp))
+            (
+                0.45 + 0.52 * ramp,
+                Some(40.0 - 30.0 * ramp),
+                Some(900.0 - 700.0 * ramp),
+            )
         }
         49..=51 => (1.0, Some(2.3), Some(8.2)),
         52 => (0.7, Some(3.0), Some(2000.0)),
@@ -38,7 +42,10 @@ fn failing_second(t: u32) -> (f64, Option<f64>, Option<f64>) {
     }
 }
 
-fn timeline(second: fn(u32) -> (f64, Option<f64>, Option<f64>)) -> Vec<TimelinePoint> {
+/// Good ratio, p50 and p99 of one second.
+type Second = (f64, Option<f64>, Option<f64>);
+
+fn timeline(second: fn(u32) -> Second) -> Vec<TimelinePoint> {
     (0..60)
         .map(|t| {
             let (ratio, p50, p99) = second(t);
@@ -81,7 +88,11 @@ fn phase(
     let mut bad_by_cause = BTreeMap::new();
     let mut left = bad;
     for (i, (cause, w)) in causes.iter().enumerate() {
-        let n = if i + 1 == causes.len() { left } else { bad * w / weights };
+        let n = if i + 1 == causes.len() {
+            left
+        } else {
+            bad * w / weights
+        };
         left -= n;
         bad_by_cause.insert((*cause).to_string(), n);
     }
@@ -118,7 +129,14 @@ fn budget(points: &[TimelinePoint]) -> ErrorBudget {
     }
 }
 
-fn check(name: &str, status: CheckStatus, measured: Option<f64>, threshold: f64, unit: &str, message: &str) -> CheckResult {
+fn check(
+    name: &str,
+    status: CheckStatus,
+    measured: Option<f64>,
+    threshold: f64,
+    unit: &str,
+    message: &str,
+) -> CheckResult {
     CheckResult {
         name: name.into(),
         status,
@@ -130,7 +148,11 @@ fn check(name: &str, status: CheckStatus, measured: Option<f64>, threshold: f64,
 }
 
 fn event(t_s: f64, what: &str) -> Event {
-    Event { t_s, at: at(t_s), what: what.into() }
+    Event {
+        t_s,
+        at: at(t_s),
+        what: what.into(),
+    }
 }
 
 /// The failing run: `rto 41.2s > 30s` on the ingress kill, the database
@@ -138,11 +160,21 @@ fn event(t_s: f64, what: &str) -> Event {
 pub(crate) fn sample_result() -> DrillResult {
     use CheckStatus::{Fail, Pass};
     let points = timeline(failing_second);
-    let spans = [("baseline", 0.0, 8.0), ("fault", 8.0, 56.0), ("recovery", 56.0, 60.0)];
+    let spans = [
+        ("baseline", 0.0, 8.0),
+        ("fault", 8.0, 56.0),
+        ("recovery", 56.0, 60.0),
+    ];
     let mut phases = BTreeMap::new();
     phases.insert(
         "baseline".to_string(),
-        phase(&points, (0.0, 8.0), [2.1, 3.4, 6.4, 9.8, 12.1], 6.1, &[("5xx", 1)]),
+        phase(
+            &points,
+            (0.0, 8.0),
+            [2.1, 3.4, 6.4, 9.8, 12.1],
+            6.1,
+            &[("5xx", 1)],
+        ),
     );
     phases.insert(
         "fault".to_string(),
@@ -156,7 +188,13 @@ pub(crate) fn sample_result() -> DrillResult {
     );
     phases.insert(
         "recovery".to_string(),
-        phase(&points, (56.0, 60.0), [2.3, 4.9, 310.0, 480.0, 512.0], 301.0, &[("5xx", 1)]),
+        phase(
+            &points,
+            (56.0, 60.0),
+            [2.3, 4.9, 310.0, 480.0, 512.0],
+            301.0,
+            &[("5xx", 1)],
+        ),
     );
     let error_budget = budget(&points);
     let consumed = error_budget.consumed_pct;
@@ -188,10 +226,38 @@ pub(crate) fn sample_result() -> DrillResult {
         duration_s: 60.0,
         seed: 42,
         checks: vec![
-            check("steady-state", Pass, Some(99.875), 99.5, "%", "baseline availability 99.875% ≥ 99.5%"),
-            check("availability:baseline", Pass, Some(99.875), 99.5, "%", "availability 99.875% ≥ 99.5%"),
-            check("latency-p99:baseline", Pass, Some(6.4), 50.0, "ms", "p99 6.4ms ≤ 50ms"),
-            check("rto:kill-primary-ingress", Fail, Some(41.2), 30.0, "s", "rto 41.2s > 30s"),
+            check(
+                "steady-state",
+                Pass,
+                Some(99.875),
+                99.5,
+                "%",
+                "baseline availability 99.875% ≥ 99.5%",
+            ),
+            check(
+                "availability:baseline",
+                Pass,
+                Some(99.875),
+                99.5,
+                "%",
+                "availability 99.875% ≥ 99.5%",
+            ),
+            check(
+                "latency-p99:baseline",
+                Pass,
+                Some(6.4),
+                50.0,
+                "ms",
+                "p99 6.4ms ≤ 50ms",
+            ),
+            check(
+                "rto:kill-primary-ingress",
+                Fail,
+                Some(41.2),
+                30.0,
+                "s",
+                "rto 41.2s > 30s",
+            ),
             check(
                 "rto:switchover-database",
                 Fail,
@@ -200,7 +266,14 @@ pub(crate) fn sample_result() -> DrillResult {
                 "s",
                 "not recovered by the end of observation (t+60.0s) > 30s",
             ),
-            check("rpo:switchover-database", Pass, Some(0.84), 1.0, "s", "rpo 0.84s ≤ 1s"),
+            check(
+                "rpo:switchover-database",
+                Pass,
+                Some(0.84),
+                1.0,
+                "s",
+                "rpo 0.84s ≤ 1s",
+            ),
             check(
                 "error-budget",
                 Pass,
@@ -209,7 +282,14 @@ pub(crate) fn sample_result() -> DrillResult {
                 "%",
                 &format!("error budget consumed {consumed:.2}% ≤ 5%"),
             ),
-            check("faults-reverted", Pass, Some(0.0), 0.0, "count", "all 2 faults reverted"),
+            check(
+                "faults-reverted",
+                Pass,
+                Some(0.0),
+                0.0,
+                "count",
+                "all 2 faults reverted",
+            ),
         ],
         faults: vec![
             FaultResult {
@@ -270,22 +350,40 @@ pub(crate) fn sample_result() -> DrillResult {
             lag_max_ms: 3.1,
             generator_behind: false,
         },
-        recovery: RecoverySummary { window_s: 1.0, ratio: 0.99, hold_s: 5.0, resolution_s: 0.1 },
+        recovery: RecoverySummary {
+            window_s: 1.0,
+            ratio: 0.99,
+            hold_s: 5.0,
+            resolution_s: 0.1,
+        },
         phase_spans: spans
             .iter()
-            .map(|&(phase, start_s, end_s)| PhaseSpan { phase: phase.into(), start_s, end_s })
+            .map(|&(phase, start_s, end_s)| PhaseSpan {
+                phase: phase.into(),
+                start_s,
+                end_s,
+            })
             .collect(),
         events: vec![
             event(0.0, "baseline started"),
-            event(8.0, "inject kill-primary-ingress: SIGKILL ingress-gateway (primary), pid 4121"),
+            event(
+                8.0,
+                "inject kill-primary-ingress: SIGKILL ingress-gateway (primary), pid 4121",
+            ),
             event(43.5, "ingress-gateway (primary) ready again"),
             event(44.0, "kill-primary-ingress healed"),
-            event(49.2, "traffic recovered after kill-primary-ingress (rto 41.2 s)"),
+            event(
+                49.2,
+                "traffic recovered after kill-primary-ingress (rto 41.2 s)",
+            ),
             event(52.0, "inject switchover-database: promote db-secondary"),
             event(56.0, "switchover-database done: primary is db-secondary"),
             event(60.0, "observation ended"),
         ],
-        settings: settings.iter().map(|&(k, v)| (k.to_string(), v.to_string())).collect(),
+        settings: settings
+            .iter()
+            .map(|&(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         timeline: points,
         manual_actions: Vec::new(),
     }
@@ -304,8 +402,22 @@ pub(crate) fn sample_pass() -> DrillResult {
     for c in &mut r.checks {
         c.status = CheckStatus::Pass;
     }
-    r.checks[3] = check("rto:kill-primary-ingress", CheckStatus::Pass, Some(3.2), 30.0, "s", "rto 3.2s ≤ 30s");
-    r.checks[4] = check("rto:switchover-database", CheckStatus::Pass, Some(1.4), 30.0, "s", "rto 1.4s ≤ 30s");
+    r.checks[3] = check(
+        "rto:kill-primary-ingress",
+        CheckStatus::Pass,
+        Some(3.2),
+        30.0,
+        "s",
+        "rto 3.2s ≤ 30s",
+    );
+    r.checks[4] = check(
+        "rto:switchover-database",
+        CheckStatus::Pass,
+        Some(1.4),
+        30.0,
+        "s",
+        "rto 1.4s ≤ 30s",
+    );
     let f = &mut r.faults;
     (f[0].rto_s, f[0].recovered_at_s, f[0].outage_s) = (Some(3.2), Some(11.2), 2.0);
     (f[1].rto_s, f[1].recovered_at_s, f[1].outage_s) = (Some(1.4), Some(53.4), 1.0);
@@ -323,6 +435,9 @@ pub(crate) fn sample_aborted() -> DrillResult {
     r.phases.retain(|k, _| k == "baseline");
     r.phase_spans.truncate(1);
     r.timeline.truncate(8);
+    for p in &mut r.timeline {
+        p.good_ratio = Some(if p.t_s < 4.0 { 0.99 } else { 0.95 });
+    }
     r.events.truncate(1);
     r.duration_s = 8.0;
     for c in &mut r.checks {
@@ -330,6 +445,73 @@ pub(crate) fn sample_aborted() -> DrillResult {
         c.measured = None;
         c.message = "not evaluated: drill aborted".into();
     }
-    r.checks[0] = check("steady-state", CheckStatus::Fail, Some(97.1), 99.5, "%", "baseline availability 97.1% < 99.5%");
+    r.checks[0] = check(
+        "steady-state",
+        CheckStatus::Fail,
+        Some(97.1),
+        99.5,
+        "%",
+        "baseline availability 97.1% < 99.5%",
+    );
     r
+}
+
+/// Compares `actual` with `fixtures/golden/<name>`, so a change in output is
+/// a reviewed diff; `UPDATE_GOLDEN=1` rewrites the file instead.
+pub(crate) fn assert_golden(name: &str, actual: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run with UPDATE_GOLDEN=1 to create it",
+            path.display()
+        )
+    });
+    if expected != actual {
+        let line = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b);
+        panic!(
+            "{name} differs from {} (first at line {}); review and rerun with UPDATE_GOLDEN=1 if intended.\n\
+             --- golden\n{}\n+++ actual\n{}",
+            path.display(),
+            line.map_or("end".into(), |l| (l + 1).to_string()),
+            expected.lines().nth(line.unwrap_or(0)).unwrap_or(""),
+            actual.lines().nth(line.unwrap_or(0)).unwrap_or(""),
+        );
+    }
+}
+
+/// Writes the sample's reports to `target/sample-report/` to look at (`cargo test -- --ignored`).
+#[test]
+#[ignore = "writes target/sample-report/ for a person to look at"]
+fn write_sample_reports() {
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/sample-report");
+    std::fs::create_dir_all(&out).unwrap();
+    let r = sample_result();
+    std::fs::write(
+        out.join("report.md"),
+        super::markdown::render(&r, "timeline.svg"),
+    )
+    .unwrap();
+    std::fs::write(out.join("timeline.svg"), super::svg::render(&r)).unwrap();
+    std::fs::write(
+        out.join("junit.xml"),
+        super::junit::render(std::slice::from_ref(&r)),
+    )
+    .unwrap();
+    std::fs::write(out.join("results.json"), super::json::render(&r)).unwrap();
+    std::fs::write(out.join("pass.svg"), super::svg::render(&sample_pass())).unwrap();
+    std::fs::write(
+        out.join("aborted.svg"),
+        super::svg::render(&sample_aborted()),
+    )
+    .unwrap();
 }

@@ -67,7 +67,13 @@ pub struct RunFacts<'a> {
 }
 
 impl<'a> RunFacts<'a> {
-    pub fn new(l: &'a Loaded, def: &'a TargetDef, run_id: &str, seed: u64, clock: Clock) -> RunFacts<'a> {
+    pub fn new(
+        l: &'a Loaded,
+        def: &'a TargetDef,
+        run_id: &str,
+        seed: u64,
+        clock: Clock,
+    ) -> RunFacts<'a> {
         RunFacts {
             l,
             def,
@@ -104,7 +110,13 @@ fn round3(v: f64) -> f64 {
 
 pub fn phase_summary(rec: &Recorder, p: Phase, span: (Micros, Micros), slo: f64) -> PhaseSummary {
     let st = rec.phase(p);
-    let q = |x: f64| if st.latency.is_empty() { 0.0 } else { ms(st.latency.value_at_quantile(x)) };
+    let q = |x: f64| {
+        if st.latency.is_empty() {
+            0.0
+        } else {
+            ms(st.latency.value_at_quantile(x))
+        }
+    };
     PhaseSummary {
         requests: st.total(),
         good: st.good,
@@ -113,9 +125,22 @@ pub fn phase_summary(rec: &Recorder, p: Phase, span: (Micros, Micros), slo: f64)
         p90_ms: q(0.9),
         p99_ms: q(0.99),
         p999_ms: q(0.999),
-        max_ms: if st.latency.is_empty() { 0.0 } else { ms(st.latency.max()) },
-        service_p99_ms: if st.service.is_empty() { 0.0 } else { ms(st.service.value_at_quantile(0.99)) },
-        bad_by_cause: Cause::ALL.iter().zip(st.bad.iter()).filter(|(_, n)| **n > 0).map(|(c, n)| (c.name().to_string(), *n)).collect(),
+        max_ms: if st.latency.is_empty() {
+            0.0
+        } else {
+            ms(st.latency.max())
+        },
+        service_p99_ms: if st.service.is_empty() {
+            0.0
+        } else {
+            ms(st.service.value_at_quantile(0.99))
+        },
+        bad_by_cause: Cause::ALL
+            .iter()
+            .zip(st.bad.iter())
+            .filter(|(_, n)| **n > 0)
+            .map(|(c, n)| (c.name().to_string(), *n))
+            .collect(),
         burn_rate: round3(budget::burn_rate(st.bad_total(), st.total(), slo)),
         start_s: round3(secs(span.0)),
         end_s: round3(secs(span.1)),
@@ -130,17 +155,33 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
 
     // Error-budget SLO and period: the scenario's error-budget check, else
     // its strictest availability check, else 99.9% over 30 days.
-    let eb = s.checks.iter().map(|c| c.get_ref()).find(|c| *c.kind.get_ref() == CheckKind::ErrorBudget);
+    let eb = s
+        .checks
+        .iter()
+        .map(|c| c.get_ref())
+        .find(|c| *c.kind.get_ref() == CheckKind::ErrorBudget);
     let strictest = s
         .checks
         .iter()
-        .filter_map(|c| match (c.get_ref().kind.get_ref(), c.get_ref().min.as_ref().map(|m| *m.get_ref())) {
-            (CheckKind::Availability, Some(Quantity::Percent(p))) => Some(p.0),
-            _ => None,
+        .filter_map(|c| {
+            match (
+                c.get_ref().kind.get_ref(),
+                c.get_ref().min.as_ref().map(|m| *m.get_ref()),
+            ) {
+                (CheckKind::Availability, Some(Quantity::Percent(p))) => Some(p.0),
+                _ => None,
+            }
         })
         .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))));
-    let slo = eb.and_then(|c| c.slo.as_ref()).map(|p| p.get_ref().0).or(strictest).unwrap_or(0.999).min(0.999_999);
-    let period_s = eb.and_then(|c| c.period.as_ref()).map_or(30.0 * 86400.0, |p| p.get_ref().as_secs_f64());
+    let slo = eb
+        .and_then(|c| c.slo.as_ref())
+        .map(|p| p.get_ref().0)
+        .or(strictest)
+        .unwrap_or(0.999)
+        .min(0.999_999);
+    let period_s = eb
+        .and_then(|c| c.period.as_ref())
+        .map_or(30.0 * 86400.0, |p| p.get_ref().as_secs_f64());
 
     // Phases.
     let mut phases = BTreeMap::new();
@@ -148,7 +189,11 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
     for p in Phase::ALL {
         if let Some(span) = rec.phase_span(p, end) {
             let span = (span.0, span.1.min(end).max(span.0));
-            spans.push(PhaseSpan { phase: p.name().into(), start_s: round3(secs(span.0)), end_s: round3(secs(span.1)) });
+            spans.push(PhaseSpan {
+                phase: p.name().into(),
+                start_s: round3(secs(span.0)),
+                end_s: round3(secs(span.1)),
+            });
             if p != Phase::Warmup {
                 phases.insert(p.name().to_string(), phase_summary(rec, p, span, slo));
             }
@@ -160,7 +205,14 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
     let mut faults = Vec::new();
     for (i, fr) in f.faults.iter().enumerate() {
         let next = f.faults.get(i + 1).map_or(end, |n| n.injected_at);
-        let imp = fault_impact(rec.buckets(), rec.bucket_us(), fr.injected_at, end, next, &crit);
+        let imp = fault_impact(
+            rec.buckets(),
+            rec.bucket_us(),
+            fr.injected_at,
+            end,
+            next,
+            &crit,
+        );
         let (rto_s, recovery) = match imp.rto {
             Rto::NoImpact => (Some(0.0), "no-impact"),
             Rto::Recovered(us) => (Some(round3(secs(us))), "recovered"),
@@ -191,7 +243,9 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
         bad += rec.phase(p).bad_total();
         all += rec.phase(p).total();
     }
-    let drill_s = rec.phase_span(Phase::Baseline, end).map_or(0.0, |(a, _)| secs(end.saturating_sub(a)));
+    let drill_s = rec
+        .phase_span(Phase::Baseline, end)
+        .map_or(0.0, |(a, _)| secs(end.saturating_sub(a)));
     let consumed = budget::budget_consumed_pct(bad, all, drill_s, slo, period_s);
     let error_budget = ErrorBudget {
         slo,
@@ -224,7 +278,10 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
             }
             if results.is_empty() {
                 results.push(CheckResult {
-                    name: c.name.clone().unwrap_or_else(|| c.kind.get_ref().name().to_string()),
+                    name: c
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| c.kind.get_ref().name().to_string()),
                     status: CheckStatus::Skipped,
                     measured: None,
                     threshold: None,
@@ -237,12 +294,21 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
     }
     let unreverted: Vec<String> = faults
         .iter()
-        .filter(|x| !matches!(x.ended.as_str(), "reverted" | "healed" | "inject-failed, reverted"))
+        .filter(|x| {
+            !matches!(
+                x.ended.as_str(),
+                "reverted" | "healed" | "inject-failed, reverted"
+            )
+        })
         .map(|x| format!("{} ({})", x.name, x.ended))
         .collect();
     checks.push(CheckResult {
         name: "faults-reverted".into(),
-        status: if unreverted.is_empty() && f.manual_actions.is_empty() { CheckStatus::Pass } else { CheckStatus::Fail },
+        status: if unreverted.is_empty() && f.manual_actions.is_empty() {
+            CheckStatus::Pass
+        } else {
+            CheckStatus::Fail
+        },
         measured: None,
         threshold: None,
         unit: String::new(),
@@ -264,7 +330,12 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
     let last_sec = end / 1_000_000;
     for sec in 0..=last_sec {
         let (mut good, mut total) = (0u64, 0u64);
-        for b in rec.buckets().iter().skip(sec as usize * per_sec).take(per_sec) {
+        for b in rec
+            .buckets()
+            .iter()
+            .skip(sec as usize * per_sec)
+            .take(per_sec)
+        {
             good += b.good as u64;
             total += b.total() as u64;
         }
@@ -281,12 +352,20 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
     // Generator.
     let lag = rec.lag();
     let sending_s = secs(f.last_due.saturating_sub(f.load_start)) + 1.0 / rate;
-    let lag_p99 = if lag.is_empty() { 0 } else { lag.value_at_quantile(0.99) };
+    let lag_p99 = if lag.is_empty() {
+        0
+    } else {
+        lag.value_at_quantile(0.99)
+    };
     let load = LoadSummary {
         method: s.load.method.get_ref().clone(),
         url: format!("{}{}", f.entry_url, s.load.path.get_ref()),
         rate,
-        achieved_rate: if rec.sent() > 0 { round3(rec.sent() as f64 / sending_s) } else { 0.0 },
+        achieved_rate: if rec.sent() > 0 {
+            round3(rec.sent() as f64 / sending_s)
+        } else {
+            0.0
+        },
         sent: rec.sent(),
         timeout_s: s.load.timeout.get_ref().as_secs_f64(),
         keep_alive: s.load.keep_alive,
@@ -299,12 +378,30 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
     settings.insert("scenario.file".into(), f.l.path.display().to_string());
     settings.insert("load.rate".into(), format!("{rate}/s"));
     settings.insert("load.timeout".into(), s.load.timeout.get_ref().to_string());
-    settings.insert("phases.warmup".into(), s.phases.warmup.get_ref().to_string());
-    settings.insert("phases.baseline".into(), s.phases.baseline.get_ref().to_string());
-    settings.insert("phases.recovery".into(), s.phases.recovery.get_ref().to_string());
-    settings.insert("recovery.window".into(), s.recovery.window.get_ref().to_string());
-    settings.insert("recovery.ratio".into(), s.recovery.ratio.get_ref().to_string());
-    settings.insert("recovery.hold".into(), s.recovery.hold.get_ref().to_string());
+    settings.insert(
+        "phases.warmup".into(),
+        s.phases.warmup.get_ref().to_string(),
+    );
+    settings.insert(
+        "phases.baseline".into(),
+        s.phases.baseline.get_ref().to_string(),
+    );
+    settings.insert(
+        "phases.recovery".into(),
+        s.phases.recovery.get_ref().to_string(),
+    );
+    settings.insert(
+        "recovery.window".into(),
+        s.recovery.window.get_ref().to_string(),
+    );
+    settings.insert(
+        "recovery.ratio".into(),
+        s.recovery.ratio.get_ref().to_string(),
+    );
+    settings.insert(
+        "recovery.hold".into(),
+        s.recovery.hold.get_ref().to_string(),
+    );
     for (k, v) in f.def.describe() {
         settings.insert(format!("target.{k}"), v);
     }
@@ -342,7 +439,15 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
             resolution_s: round3(resolution_s),
         },
         phase_spans: spans,
-        events: f.events.iter().map(|(t, w)| Event { t_s: round3(secs(*t)), at: f.clock.wall(*t), what: w.clone() }).collect(),
+        events: f
+            .events
+            .iter()
+            .map(|(t, w)| Event {
+                t_s: round3(secs(*t)),
+                at: f.clock.wall(*t),
+                what: w.clone(),
+            })
+            .collect(),
         settings,
         timeline,
         manual_actions: f.manual_actions.clone(),

@@ -21,7 +21,11 @@ pub fn slice(rec: &Recorder, phase: &str) -> Slice {
         "drill" => Phase::MEASURED.to_vec(),
         p => Phase::parse(p).into_iter().collect(),
     };
-    let mut s = Slice { good: 0, all: 0, latency: new_histogram(3) };
+    let mut s = Slice {
+        good: 0,
+        all: 0,
+        latency: new_histogram(3),
+    };
     for p in phases {
         let st: &PhaseStats = rec.phase(p);
         s.good += st.good;
@@ -32,17 +36,46 @@ pub fn slice(rec: &Recorder, phase: &str) -> Slice {
 }
 
 pub fn fmt_secs(s: f64) -> String {
-    if s >= 100.0 { format!("{s:.0}s") } else if s >= 10.0 { format!("{s:.1}s") } else { format!("{s:.2}s") }
+    if s.is_finite() && s.fract() == 0.0 {
+        return format!("{s:.0}s");
+    }
+    if s >= 100.0 {
+        format!("{s:.0}s")
+    } else if s >= 10.0 {
+        format!("{s:.1}s")
+    } else {
+        format!("{s:.2}s")
+    }
 }
 
 pub fn fmt_ms(ms: f64) -> String {
-    if ms >= 100.0 { format!("{ms:.0}ms") } else if ms >= 10.0 { format!("{ms:.1}ms") } else { format!("{ms:.2}ms") }
+    if ms.is_finite() && ms.fract() == 0.0 {
+        return format!("{ms:.0}ms");
+    }
+    if ms >= 100.0 {
+        format!("{ms:.0}ms")
+    } else if ms >= 10.0 {
+        format!("{ms:.1}ms")
+    } else {
+        format!("{ms:.2}ms")
+    }
 }
 
-fn result(name: String, pass: bool, measured: Option<f64>, threshold: f64, unit: &str, message: String) -> CheckResult {
+fn result(
+    name: String,
+    pass: bool,
+    measured: Option<f64>,
+    threshold: f64,
+    unit: &str,
+    message: String,
+) -> CheckResult {
     CheckResult {
         name,
-        status: if pass { CheckStatus::Pass } else { CheckStatus::Fail },
+        status: if pass {
+            CheckStatus::Pass
+        } else {
+            CheckStatus::Fail
+        },
         measured,
         threshold: Some(threshold),
         unit: unit.into(),
@@ -51,7 +84,12 @@ fn result(name: String, pass: bool, measured: Option<f64>, threshold: f64, unit:
 }
 
 /// Evaluates one check. `faults` are the injected faults' results.
-pub fn evaluate(c: &Check, rec: &Recorder, faults: &[FaultResult], budget_pct: f64) -> Vec<CheckResult> {
+pub fn evaluate(
+    c: &Check,
+    rec: &Recorder,
+    faults: &[FaultResult],
+    budget_pct: f64,
+) -> Vec<CheckResult> {
     let kind = *c.kind.get_ref();
     let max_secs = || match c.max.as_ref().map(|q| *q.get_ref()) {
         Some(Quantity::Duration(d)) => d.as_secs_f64(),
@@ -69,14 +107,46 @@ pub fn evaluate(c: &Check, rec: &Recorder, faults: &[FaultResult], budget_pct: f
                 .iter()
                 .filter(|f| c.fault.as_ref().is_none_or(|n| *n.get_ref() == f.name))
                 .map(|f| {
-                    let name = c.name.clone().unwrap_or_else(|| format!("{what}:{}", f.name));
-                    let measured = if kind == CheckKind::Rto { f.rto_s } else { Some(f.outage_s) };
+                    let name = c
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| format!("{what}:{}", f.name));
+                    let measured = if kind == CheckKind::Rto {
+                        f.rto_s
+                    } else {
+                        Some(f.outage_s)
+                    };
                     match measured {
-                        None => result(name, false, None, max, "s", format!("{what} not recovered before the observation ended (max {})", fmt_secs(max))),
+                        None => result(
+                            name,
+                            false,
+                            None,
+                            max,
+                            "s",
+                            format!(
+                                "{what} not recovered before the observation ended (max {})",
+                                fmt_secs(max)
+                            ),
+                        ),
                         Some(v) => {
                             let pass = v <= max;
-                            let shown = if kind == CheckKind::Rto && f.recovery == "no-impact" { "0s (no impact)".to_string() } else { fmt_secs(v) };
-                            result(name, pass, Some(v), max, "s", format!("{what} {shown} {} {}", if pass { "≤" } else { ">" }, fmt_secs(max)))
+                            let shown = if kind == CheckKind::Rto && f.recovery == "no-impact" {
+                                "0s (no impact)".to_string()
+                            } else {
+                                fmt_secs(v)
+                            };
+                            result(
+                                name,
+                                pass,
+                                Some(v),
+                                max,
+                                "s",
+                                format!(
+                                    "{what} {shown} {} {}",
+                                    if pass { "≤" } else { ">" },
+                                    fmt_secs(max)
+                                ),
+                            )
                         }
                     }
                 })
@@ -86,9 +156,19 @@ pub fn evaluate(c: &Check, rec: &Recorder, faults: &[FaultResult], budget_pct: f
             let phase = c.phase.as_ref().map_or("drill", |p| p.get_ref().as_str());
             let min = pct(c.min.as_ref());
             let s = slice(rec, phase);
-            let name = c.name.clone().unwrap_or_else(|| format!("availability:{phase}"));
+            let name = c
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("availability:{phase}"));
             if s.all == 0 {
-                return vec![result(name, false, None, min, "%", format!("availability: no requests were due in {phase}"))];
+                return vec![result(
+                    name,
+                    false,
+                    None,
+                    min,
+                    "%",
+                    format!("availability: no requests were due in {phase}"),
+                )];
             }
             let v = s.good as f64 / s.all as f64 * 100.0;
             let pass = v >= min;
@@ -104,23 +184,53 @@ pub fn evaluate(c: &Check, rec: &Recorder, faults: &[FaultResult], budget_pct: f
         }
         CheckKind::Latency => {
             let phase = c.phase.as_ref().map_or("drill", |p| p.get_ref().as_str());
-            let pname = c.percentile.as_ref().map_or("p99", |p| p.get_ref().as_str());
+            let pname = c
+                .percentile
+                .as_ref()
+                .map_or("p99", |p| p.get_ref().as_str());
             let q = parse_percentile(pname).unwrap_or(0.99);
             let max_ms = max_secs() * 1000.0;
             let s = slice(rec, phase);
-            let name = c.name.clone().unwrap_or_else(|| format!("latency-{pname}:{phase}"));
+            let name = c
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("latency-{pname}:{phase}"));
             if s.latency.is_empty() {
-                return vec![result(name, false, None, max_ms, "ms", format!("latency {pname}: no answered requests in {phase}"))];
+                return vec![result(
+                    name,
+                    false,
+                    None,
+                    max_ms,
+                    "ms",
+                    format!("latency {pname}: no answered requests in {phase}"),
+                )];
             }
             let v = s.latency.value_at_quantile(q) as f64 / 1000.0;
             let pass = v <= max_ms;
-            vec![result(name, pass, Some(v), max_ms, "ms", format!("{pname} {} {} {} ({phase})", fmt_ms(v), if pass { "≤" } else { ">" }, fmt_ms(max_ms)))]
+            vec![result(
+                name,
+                pass,
+                Some(v),
+                max_ms,
+                "ms",
+                format!(
+                    "{pname} {} {} {} ({phase})",
+                    fmt_ms(v),
+                    if pass { "≤" } else { ">" },
+                    fmt_ms(max_ms)
+                ),
+            )]
         }
         CheckKind::ErrorBudget => {
             let max = pct(c.max.as_ref());
             let name = c.name.clone().unwrap_or_else(|| "error-budget".into());
             let pass = budget_pct <= max;
-            let msg = format!("error budget consumed {}% {} {}%", fmt_pct(budget_pct), if pass { "≤" } else { ">" }, fmt_pct(max));
+            let msg = format!(
+                "error budget consumed {}% {} {}%",
+                fmt_pct(budget_pct),
+                if pass { "≤" } else { ">" },
+                fmt_pct(max)
+            );
             vec![result(name, pass, Some(budget_pct), max, "%", msg)]
         }
     }
@@ -135,7 +245,11 @@ mod tests {
     fn checks(src: &str) -> Vec<Check> {
         let full = format!("description = \"t\"\n[load]\npath = \"/\"\nrate = 10\n{src}");
         let l = scenario::parse(std::path::Path::new("t.toml"), &full).unwrap();
-        l.scenario.checks.into_iter().map(|c| c.into_inner()).collect()
+        l.scenario
+            .checks
+            .into_iter()
+            .map(|c| c.into_inner())
+            .collect()
     }
 
     fn recorder() -> Recorder {
@@ -143,8 +257,18 @@ mod tests {
         r.mark(Phase::Baseline, 0);
         // 1000 requests, 3 bad, latencies 1..=1000 ms.
         for i in 0..1000u64 {
-            let outcome = if i < 3 { Outcome::Bad(Cause::Status5xx) } else { Outcome::Good };
-            r.record(&Sample { due: i * 1000, sent: i * 1000, done: i * 1000 + (i + 1) * 1000, outcome, has_latency: true });
+            let outcome = if i < 3 {
+                Outcome::Bad(Cause::Status5xx)
+            } else {
+                Outcome::Good
+            };
+            r.record(&Sample {
+                due: i * 1000,
+                sent: i * 1000,
+                done: i * 1000 + (i + 1) * 1000,
+                outcome,
+                has_latency: true,
+            });
         }
         r
     }
@@ -152,11 +276,16 @@ mod tests {
     #[test]
     fn availability_and_latency_against_known_streams() {
         let r = recorder();
-        let cs = checks("[[checks]]\nkind = \"availability\"\nphase = \"baseline\"\nmin = \"99.8%\"\n[[checks]]\nkind = \"latency\"\nphase = \"baseline\"\npercentile = \"p99\"\nmax = \"900ms\"\n");
+        let cs = checks(
+            "[[checks]]\nkind = \"availability\"\nphase = \"baseline\"\nmin = \"99.8%\"\n[[checks]]\nkind = \"latency\"\nphase = \"baseline\"\npercentile = \"p99\"\nmax = \"900ms\"\n",
+        );
         let a = &evaluate(&cs[0], &r, &[], 0.0)[0];
         assert_eq!(a.status, CheckStatus::Fail);
         assert!((a.measured.unwrap() - 99.7).abs() < 1e-9);
-        assert_eq!(a.message, "availability 99.7% < 99.8% (baseline: 3 bad of 1000)");
+        assert_eq!(
+            a.message,
+            "availability 99.7% < 99.8% (baseline: 3 bad of 1000)"
+        );
         let l = &evaluate(&cs[1], &r, &[], 0.0)[0];
         assert_eq!(l.status, CheckStatus::Fail);
         let p99 = l.measured.unwrap();

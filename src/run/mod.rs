@@ -135,7 +135,10 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let s = &l.scenario;
     let timeout = s.load.timeout.get_ref().0;
-    let rec = Arc::new(Mutex::new(Recorder::new(BUCKET_US, timeout.as_micros() as Micros + 1_000_000)));
+    let rec = Arc::new(Mutex::new(Recorder::new(
+        BUCKET_US,
+        timeout.as_micros() as Micros + 1_000_000,
+    )));
     let live = status::live(opts.quiet);
     let mut d = Drill {
         l,
@@ -150,15 +153,30 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
     };
     let mut facts = RunFacts::new(l, def, &run_id, opts.seed, clock);
 
-    let who = RunIdentity { run_id: run_id.clone(), target: def.name().to_string(), cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")) };
+    let who = RunIdentity {
+        run_id: run_id.clone(),
+        target: def.name().to_string(),
+        cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+    };
     let mut journal = match Journal::create(
         &run_id,
-        &Entry::Run { run_id: run_id.clone(), pid: std::process::id(), scenario: l.name.clone(), target: def.name().into(), started_at: clock.started_at() },
+        &Entry::Run {
+            run_id: run_id.clone(),
+            pid: std::process::id(),
+            scenario: l.name.clone(),
+            target: def.name().into(),
+            started_at: clock.started_at(),
+        },
     ) {
         Ok(j) => j,
         Err(e) => {
-            facts.abort(format!("cannot create the fault journal in {}: {e}; nothing was injected", crate::fault::journal::journal_dir().display()));
-            return Finished { result: assemble::assemble(facts, &mut rec.lock().expect("recorder lock")) };
+            facts.abort(format!(
+                "cannot create the fault journal in {}: {e}; nothing was injected",
+                crate::fault::journal::journal_dir().display()
+            ));
+            return Finished {
+                result: assemble::assemble(facts, &mut rec.lock().expect("recorder lock")),
+            };
         }
     };
 
@@ -170,7 +188,9 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
         Err(e) => {
             facts.abort(format!("preflight failed: {e}; nothing was injected"));
             let _ = journal.finish(&run_id);
-            return Finished { result: assemble::assemble(facts, &mut rec.lock().expect("recorder lock")) };
+            return Finished {
+                result: assemble::assemble(facts, &mut rec.lock().expect("recorder lock")),
+            };
         }
     };
     facts.entry_url = target.entry_url();
@@ -183,9 +203,20 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
         facts.abort(format!("preflight failed: {e}; nothing was injected"));
         target.stop().await;
         let _ = journal.finish(&run_id);
-        return Finished { result: assemble::assemble(facts, &mut rec.lock().expect("recorder lock")) };
+        return Finished {
+            result: assemble::assemble(facts, &mut rec.lock().expect("recorder lock")),
+        };
     }
-    d.event(clock.now(), format!("preflight passed; load {} {}{} at {}/s", s.load.method.get_ref(), facts.entry_url, s.load.path.get_ref(), s.load.rate.get_ref()));
+    d.event(
+        clock.now(),
+        format!(
+            "preflight passed; load {} {}{} at {}/s",
+            s.load.method.get_ref(),
+            facts.entry_url,
+            s.load.path.get_ref(),
+            s.load.rate.get_ref()
+        ),
+    );
 
     // Load.
     let load = match http_load(l, &facts.entry_url) {
@@ -194,14 +225,29 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
             facts.abort(e);
             target.stop().await;
             let _ = journal.finish(&run_id);
-            return Finished { result: assemble::assemble(facts, &mut rec.lock().expect("recorder lock")) };
+            return Finished {
+                result: assemble::assemble(facts, &mut rec.lock().expect("recorder lock")),
+            };
         }
     };
     let control = Arc::new(Control::default());
     let load_start = clock.now() + 10_000;
     facts.load_start = load_start;
-    let generator = tokio::spawn(crate::load::http::run(load, clock, load_start, rec.clone(), control.clone()));
-    let status_task = live.then(|| status::spawn(clock, rec.clone(), d.phase_name.clone(), *s.load.rate.get_ref()));
+    let generator = tokio::spawn(crate::load::http::run(
+        load,
+        clock,
+        load_start,
+        rec.clone(),
+        control.clone(),
+    ));
+    let status_task = live.then(|| {
+        status::spawn(
+            clock,
+            rec.clone(),
+            d.phase_name.clone(),
+            *s.load.rate.get_ref(),
+        )
+    });
 
     // Warmup, then baseline. Phase boundaries known in advance are marked
     // now, so every request is counted in the phase of its due time.
@@ -219,7 +265,10 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
     let mut runs: Vec<FaultRun> = Vec::new();
     if stop_reason.is_none() {
         d.set_phase(Phase::Baseline);
-        d.event(baseline_start, format!("baseline {}", s.phases.baseline.get_ref()));
+        d.event(
+            baseline_start,
+            format!("baseline {}", s.phases.baseline.get_ref()),
+        );
         stop_reason = d.observe(baseline_end, None).await;
         if stop_reason.is_none() {
             // The fault phase has begun; the first inject waits until every
@@ -227,15 +276,31 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
             // is cut by the fault and steady state is judged on all of them.
             d.set_phase(Phase::Fault);
             let settle_until = baseline_end + timeout.as_micros() as Micros;
-            while rec.lock().expect("recorder lock").unfinished(Phase::Baseline) > 0 && clock.now() < settle_until {
+            while rec
+                .lock()
+                .expect("recorder lock")
+                .unfinished(Phase::Baseline)
+                > 0
+                && clock.now() < settle_until
+            {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
             let ss = steady_state(l, &rec.lock().expect("recorder lock"));
             let ok = ss.status == CheckStatus::Pass;
-            d.event(clock.now(), format!("steady state {}: {}", if ok { "holds" } else { "NOT met" }, ss.message));
+            d.event(
+                clock.now(),
+                format!(
+                    "steady state {}: {}",
+                    if ok { "holds" } else { "NOT met" },
+                    ss.message
+                ),
+            );
             facts.steady_state = Some(ss.clone());
             if !ok {
-                stop_reason = Some(format!("steady state not met before any fault: {}; nothing was injected", ss.message));
+                stop_reason = Some(format!(
+                    "steady state not met before any fault: {}; nothing was injected",
+                    ss.message
+                ));
             }
         }
     }
@@ -248,7 +313,10 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
         facts.first_inject = Some(first_inject);
         for (i, f) in s.faults.iter().enumerate() {
             let f = f.get_ref();
-            if let Some(r) = d.observe(prev_end + f.after.micros(), Some(first_inject)).await {
+            if let Some(r) = d
+                .observe(prev_end + f.after.micros(), Some(first_inject))
+                .await
+            {
                 stop_reason = Some(r);
                 break;
             }
@@ -264,7 +332,10 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
                 actives.push(a);
             }
             if let Err(e) = res {
-                d.event(clock.now(), format!("inject {} FAILED: {e}", f.display_name()));
+                d.event(
+                    clock.now(),
+                    format!("inject {} FAILED: {e}", f.display_name()),
+                );
                 run.ended = "inject-failed".into();
                 runs.push(run);
                 stop_reason = Some(e.to_string());
@@ -273,8 +344,15 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
             d.event(inject_at, format!("inject {} ({what})", f.display_name()));
             // Wait for the fault's end condition.
             let a = actives.last().expect("just pushed");
-            let until = f.until.as_ref().map(|u| *u.get_ref()).or(f.action.get_ref().self_healing().then_some(Until::Healed));
-            let deadline = inject_at + f.duration.as_ref().map_or(f.timeout.micros(), |d| d.get_ref().micros());
+            let until = f.until.as_ref().map(|u| *u.get_ref()).or(f
+                .action
+                .get_ref()
+                .self_healing()
+                .then_some(Until::Healed));
+            let deadline = inject_at
+                + f.duration
+                    .as_ref()
+                    .map_or(f.timeout.micros(), |d| d.get_ref().micros());
             let mut ended = None;
             loop {
                 if let Some(r) = d.observe(clock.now() + 50_000, Some(first_inject)).await {
@@ -293,7 +371,10 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
                         let r = rec.lock().expect("recorder lock");
                         let crit = criteria(l);
                         let seen = now.saturating_sub(timeout.as_micros() as Micros);
-                        if let Rto::Recovered(_) = fault_impact(r.buckets(), r.bucket_us(), inject_at, seen, seen, &crit).rto {
+                        if let Rto::Recovered(_) =
+                            fault_impact(r.buckets(), r.bucket_us(), inject_at, seen, seen, &crit)
+                                .rto
+                        {
                             ended = Some((now, "recovered"));
                             break;
                         }
@@ -320,9 +401,15 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
                     None => "heal-timeout".into(),
                 };
                 if let Some((t, _)) = ended {
-                    d.event(t, format!("{} healed: component serving again", f.display_name()));
+                    d.event(
+                        t,
+                        format!("{} healed: component serving again", f.display_name()),
+                    );
                 } else if stop_reason.is_none() {
-                    d.event(now_of(&clock), format!("{} did not heal within {}", f.display_name(), f.timeout));
+                    d.event(
+                        now_of(&clock),
+                        format!("{} did not heal within {}", f.display_name(), f.timeout),
+                    );
                 }
             } else if stop_reason.is_none() {
                 let a = actives.pop().expect("active fault");
@@ -336,7 +423,10 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
                     Err(e) => {
                         run.ended = "revert-failed".into();
                         facts.manual_actions.push(fault::manual_instruction(&a, &e));
-                        d.event(clock.now(), format!("revert {} FAILED: {e}", f.display_name()));
+                        d.event(
+                            clock.now(),
+                            format!("revert {} FAILED: {e}", f.display_name()),
+                        );
                         stop_reason = Some(format!("revert of `{}` failed", f.display_name()));
                     }
                 }
@@ -382,7 +472,10 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
     let mut end = clock.now();
     if stop_reason.is_none() && !runs.is_empty() {
         d.enter(Phase::Recovery, end);
-        d.event(end, format!("recovery observation {}", s.phases.recovery.get_ref()));
+        d.event(
+            end,
+            format!("recovery observation {}", s.phases.recovery.get_ref()),
+        );
         let until = end + s.phases.recovery.get_ref().micros();
         stop_reason = d.observe(until, facts.first_inject).await;
         end = clock.now().min(until);
@@ -413,7 +506,9 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
         facts.abort(r);
     }
     let mut rec = rec.lock().expect("recorder lock");
-    Finished { result: assemble::assemble(facts, &mut rec) }
+    Finished {
+        result: assemble::assemble(facts, &mut rec),
+    }
 }
 
 fn now_of(c: &Clock) -> Micros {
@@ -422,7 +517,11 @@ fn now_of(c: &Clock) -> Micros {
 
 pub fn criteria(l: &Loaded) -> RecoveryCriteria {
     let r = &l.scenario.recovery;
-    RecoveryCriteria { window_us: r.window.get_ref().micros(), ratio: r.ratio.get_ref().0, hold_us: r.hold.get_ref().micros() }
+    RecoveryCriteria {
+        window_us: r.window.get_ref().micros(),
+        ratio: r.ratio.get_ref().0,
+        hold_us: r.hold.get_ref().micros(),
+    }
 }
 
 /// The steady-state hypothesis: the scenario's baseline checks over the
@@ -433,7 +532,12 @@ pub fn steady_state(l: &Loaded, rec: &Recorder) -> CheckResult {
         .checks
         .iter()
         .map(|c| c.get_ref())
-        .filter(|c| matches!(c.kind.get_ref(), CheckKind::Availability | CheckKind::Latency))
+        .filter(|c| {
+            matches!(
+                c.kind.get_ref(),
+                CheckKind::Availability | CheckKind::Latency
+            )
+        })
         .filter(|c| c.phase.as_ref().is_some_and(|p| p.get_ref() == "baseline"))
         .collect();
     let results: Vec<CheckResult> = if baseline.is_empty() {
@@ -443,24 +547,51 @@ pub fn steady_state(l: &Loaded, rec: &Recorder) -> CheckResult {
         let pass = st.total() > 0 && v >= min;
         vec![CheckResult {
             name: "availability:baseline".into(),
-            status: if pass { CheckStatus::Pass } else { CheckStatus::Fail },
+            status: if pass {
+                CheckStatus::Pass
+            } else {
+                CheckStatus::Fail
+            },
             measured: Some(v * 100.0),
             threshold: Some(min * 100.0),
             unit: "%".into(),
-            message: format!("baseline availability {:.2}% {} {:.2}%", v * 100.0, if pass { "≥" } else { "<" }, min * 100.0),
+            message: format!(
+                "baseline availability {:.2}% {} {:.2}%",
+                v * 100.0,
+                if pass { "≥" } else { "<" },
+                min * 100.0
+            ),
         }]
     } else {
-        baseline.iter().flat_map(|c| checks::evaluate(c, rec, &[], 0.0)).collect()
+        baseline
+            .iter()
+            .flat_map(|c| checks::evaluate(c, rec, &[], 0.0))
+            .collect()
     };
-    let failed: Vec<&CheckResult> = results.iter().filter(|r| r.status == CheckStatus::Fail).collect();
+    let failed: Vec<&CheckResult> = results
+        .iter()
+        .filter(|r| r.status == CheckStatus::Fail)
+        .collect();
     let message = if failed.is_empty() {
-        results.iter().map(|r| r.message.as_str()).collect::<Vec<_>>().join("; ")
+        results
+            .iter()
+            .map(|r| r.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
     } else {
-        failed.iter().map(|r| r.message.as_str()).collect::<Vec<_>>().join("; ")
+        failed
+            .iter()
+            .map(|r| r.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
     };
     CheckResult {
         name: "steady-state".into(),
-        status: if failed.is_empty() { CheckStatus::Pass } else { CheckStatus::Fail },
+        status: if failed.is_empty() {
+            CheckStatus::Pass
+        } else {
+            CheckStatus::Fail
+        },
         measured: None,
         threshold: None,
         unit: String::new(),
@@ -470,18 +601,28 @@ pub fn steady_state(l: &Loaded, rec: &Recorder) -> CheckResult {
 
 fn http_load(l: &Loaded, entry: &str) -> Result<HttpLoad, String> {
     let s = &l.scenario.load;
-    let url: hyper::Uri = format!("{entry}{}", s.path.get_ref()).parse().map_err(|e| format!("bad load URL: {e}"))?;
+    let url: hyper::Uri = format!("{entry}{}", s.path.get_ref())
+        .parse()
+        .map_err(|e| format!("bad load URL: {e}"))?;
     if url.scheme_str() != Some("http") {
-        return Err(format!("{url}: the load generator speaks plain http; put an http:// entry URL in the targets file"));
+        return Err(format!(
+            "{url}: the load generator speaks plain http; put an http:// entry URL in the targets file"
+        ));
     }
     let headers = s
         .headers
         .iter()
-        .filter_map(|(k, v)| Some((hyper::header::HeaderName::from_bytes(k.as_bytes()).ok()?, hyper::header::HeaderValue::from_str(v).ok()?)))
+        .filter_map(|(k, v)| {
+            Some((
+                hyper::header::HeaderName::from_bytes(k.as_bytes()).ok()?,
+                hyper::header::HeaderValue::from_str(v).ok()?,
+            ))
+        })
         .collect();
     Ok(HttpLoad {
         url,
-        method: hyper::Method::from_bytes(s.method.get_ref().as_bytes()).map_err(|e| e.to_string())?,
+        method: hyper::Method::from_bytes(s.method.get_ref().as_bytes())
+            .map_err(|e| e.to_string())?,
         headers,
         body: Bytes::from(s.body.clone().unwrap_or_default()),
         rate: *s.rate.get_ref(),
@@ -495,10 +636,14 @@ fn http_load(l: &Loaded, entry: &str) -> Result<HttpLoad, String> {
 async fn probe_entry(entry: &str, path: &str, timeout: Duration) -> Result<(), String> {
     let client = crate::target::lab::http::client(timeout);
     let url = format!("{entry}{path}");
-    let req = hyper::Request::get(&url).body(http_body_util::Full::new(Bytes::new())).map_err(|e| e.to_string())?;
+    let req = hyper::Request::get(&url)
+        .body(http_body_util::Full::new(Bytes::new()))
+        .map_err(|e| e.to_string())?;
     match tokio::time::timeout(timeout, client.request(req)).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(format!("entry point {url} did not answer: {e}")),
-        Err(_) => Err(format!("entry point {url} did not answer within {timeout:?}")),
+        Err(_) => Err(format!(
+            "entry point {url} did not answer within {timeout:?}"
+        )),
     }
 }

@@ -21,7 +21,10 @@ impl Interrupt {
         let count = Arc::new(AtomicU8::new(0));
         let c = count.clone();
         tokio::spawn(async move {
-            let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+            let (Ok(mut int), Ok(mut term)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
                 return;
             };
             loop {
@@ -31,7 +34,9 @@ impl Interrupt {
                 };
                 let n = c.fetch_add(1, Ordering::AcqRel) + 1;
                 if n == 1 {
-                    eprintln!("\n{name}: stopping the drill and reverting every fault (again to skip waiting; the revert still runs)");
+                    eprintln!(
+                        "\n{name}: stopping the drill and reverting every fault (again to skip waiting; the revert still runs)"
+                    );
                 } else {
                     eprintln!("\n{name}: skipping the remaining waits; reverting now");
                 }
@@ -43,7 +48,10 @@ impl Interrupt {
 
     /// A handle that never fires (tests, suites that manage their own).
     pub fn none() -> Interrupt {
-        Interrupt { count: Arc::new(AtomicU8::new(0)), rx: watch::channel(0).1 }
+        Interrupt {
+            count: Arc::new(AtomicU8::new(0)),
+            rx: watch::channel(0).1,
+        }
     }
 
     pub fn requested(&self) -> bool {

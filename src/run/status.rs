@@ -27,12 +27,20 @@ pub fn line(rec: &mut Recorder, now: Micros, phase: &str) -> String {
         phase,
         sent,
         ratio.map_or("—".to_string(), |r| format!("{:.2}%", r * 100.0)),
-        p99.map_or("—".to_string(), |us| format!("{:.1}ms", us as f64 / 1000.0)),
+        p99.map_or("—".to_string(), |us| format!(
+            "{:.1}ms",
+            us as f64 / 1000.0
+        )),
     )
 }
 
 /// Redraws the line every 250 ms until the returned guard is dropped.
-pub fn spawn(clock: Clock, rec: Arc<Mutex<Recorder>>, phase: Arc<Mutex<String>>, rate: f64) -> tokio::task::JoinHandle<()> {
+pub fn spawn(
+    clock: Clock,
+    rec: Arc<Mutex<Recorder>>,
+    phase: Arc<Mutex<String>>,
+    rate: f64,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         loop {

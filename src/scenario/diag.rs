@@ -20,7 +20,12 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// Builds a diagnostic from a byte span of `src` (None: whole file, 1:1).
-    pub fn at(file: &Path, src: &str, span: Option<Range<usize>>, message: impl Into<String>) -> Diagnostic {
+    pub fn at(
+        file: &Path,
+        src: &str,
+        span: Option<Range<usize>>,
+        message: impl Into<String>,
+    ) -> Diagnostic {
         let span = span.unwrap_or(0..0);
         let start = floor_char_boundary(src, span.start.min(src.len()));
         let line_start = src[..start].rfind('\n').map_or(0, |i| i + 1);
@@ -66,7 +71,12 @@ impl fmt::Display for Diagnostic {
             let pad = " ".repeat(num.len());
             writeln!(f, "{pad} |")?;
             writeln!(f, "{num} | {}", self.source_line)?;
-            let lead: String = self.source_line.chars().take(self.col - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+            let lead: String = self
+                .source_line
+                .chars()
+                .take(self.col - 1)
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
             writeln!(f, "{pad} | {lead}{}", "^".repeat(self.span_len))?;
         }
         if let Some(h) = &self.hint {
@@ -114,7 +124,8 @@ mod tests {
     fn points_at_line_and_column_with_a_caret() {
         let src = "a = 1\nrate = \"fast\"\n";
         let start = src.find("\"fast\"").unwrap();
-        let d = Diagnostic::at(Path::new("s.toml"), src, Some(start..start + 6), "bad rate").with_hint("a number");
+        let d = Diagnostic::at(Path::new("s.toml"), src, Some(start..start + 6), "bad rate")
+            .with_hint("a number");
         assert_eq!((d.line, d.col), (2, 8));
         let text = d.to_string();
         assert!(text.contains("--> s.toml:2:8"), "{text}");

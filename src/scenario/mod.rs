@@ -13,7 +13,10 @@ pub use diag::{Diagnostic, Diagnostics};
 pub use model::Scenario;
 
 /// Scenarios shipped with drill, so an installed binary runs them anywhere.
-pub const BUILTIN: &[(&str, &str)] = &[("ingress-failover", include_str!("../../scenarios/ingress-failover.toml"))];
+pub const BUILTIN: &[(&str, &str)] = &[(
+    "ingress-failover",
+    include_str!("../../scenarios/ingress-failover.toml"),
+)];
 
 /// A parsed scenario and where it came from.
 #[derive(Clone, Debug)]
@@ -29,13 +32,18 @@ pub struct Loaded {
 pub fn locate(arg: &str) -> Option<(PathBuf, String)> {
     let p = Path::new(arg);
     if p.is_file() {
-        return std::fs::read_to_string(p).ok().map(|s| (p.to_path_buf(), s));
+        return std::fs::read_to_string(p)
+            .ok()
+            .map(|s| (p.to_path_buf(), s));
     }
     let local = Path::new("scenarios").join(format!("{arg}.toml"));
     if local.is_file() {
         return std::fs::read_to_string(&local).ok().map(|s| (local, s));
     }
-    BUILTIN.iter().find(|(n, _)| *n == arg).map(|(n, s)| (PathBuf::from(format!("<built-in>/{n}.toml")), s.to_string()))
+    BUILTIN
+        .iter()
+        .find(|(n, _)| *n == arg)
+        .map(|(n, s)| (PathBuf::from(format!("<built-in>/{n}.toml")), s.to_string()))
 }
 
 /// Names of the scenarios `locate` can find without a path.
@@ -53,7 +61,11 @@ pub fn available() -> Vec<(String, PathBuf, String)> {
     }
     for (n, s) in BUILTIN {
         if !out.iter().any(|(name, _, _)| name == n) {
-            out.push((n.to_string(), PathBuf::from(format!("<built-in>/{n}.toml")), s.to_string()));
+            out.push((
+                n.to_string(),
+                PathBuf::from(format!("<built-in>/{n}.toml")),
+                s.to_string(),
+            ));
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -63,9 +75,18 @@ pub fn available() -> Vec<(String, PathBuf, String)> {
 /// Parses a scenario (syntax, unknown keys, units). Meaning is checked by
 /// [`validate::validate`].
 pub fn parse(path: &Path, src: &str) -> Result<Loaded, Diagnostics> {
-    let scenario: Scenario = toml::from_str(src).map_err(|e| Diagnostics(vec![diag::from_toml(path, src, &e)]))?;
-    let name = path.file_stem().map_or_else(|| "scenario".to_string(), |s| s.to_string_lossy().into_owned());
-    Ok(Loaded { name, path: path.to_path_buf(), src: src.to_string(), scenario })
+    let scenario: Scenario =
+        toml::from_str(src).map_err(|e| Diagnostics(vec![diag::from_toml(path, src, &e)]))?;
+    let name = path.file_stem().map_or_else(
+        || "scenario".to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    );
+    Ok(Loaded {
+        name,
+        path: path.to_path_buf(),
+        src: src.to_string(),
+        scenario,
+    })
 }
 
 /// Locates and parses `arg`; an unknown name is a diagnostic with a hint.
@@ -74,10 +95,14 @@ pub fn load(arg: &str) -> Result<Loaded, Diagnostics> {
         Some((path, src)) => parse(&path, &src),
         None => {
             let names: Vec<String> = available().into_iter().map(|(n, _, _)| n).collect();
-            Err(Diagnostics(vec![Diagnostic::at(Path::new(arg), "", None, format!("no scenario `{arg}`")).with_hint(format!(
-                "give a path to a .toml file, or one of: {}",
-                names.join(", ")
-            ))]))
+            Err(Diagnostics(vec![
+                Diagnostic::at(Path::new(arg), "", None, format!("no scenario `{arg}`")).with_hint(
+                    format!(
+                        "give a path to a .toml file, or one of: {}",
+                        names.join(", ")
+                    ),
+                ),
+            ]))
         }
     }
 }

@@ -92,13 +92,20 @@ impl<'de> Deserialize<'de> for StatusMatch {
         }
         match Raw::deserialize(d)? {
             Raw::N(n) if (100..600).contains(&n) => Ok(StatusMatch::Exact(n as u16)),
-            Raw::N(n) => Err(D::Error::custom(format!("{n} is not an HTTP status (100..599)"))),
+            Raw::N(n) => Err(D::Error::custom(format!(
+                "{n} is not an HTTP status (100..599)"
+            ))),
             Raw::S(s) => {
                 let b = s.as_bytes();
-                if b.len() == 3 && (b'1'..=b'5').contains(&b[0]) && b[1..].eq_ignore_ascii_case(b"xx") {
+                if b.len() == 3
+                    && (b'1'..=b'5').contains(&b[0])
+                    && b[1..].eq_ignore_ascii_case(b"xx")
+                {
                     Ok(StatusMatch::Class((b[0] - b'0') as u16))
                 } else {
-                    Err(D::Error::custom(format!("`{s}` is not a status or class; write 200 or \"2xx\"")))
+                    Err(D::Error::custom(format!(
+                        "`{s}` is not a status or class; write 200 or \"2xx\""
+                    )))
                 }
             }
         }
@@ -131,7 +138,11 @@ fn d30s() -> Spanned<Dur> {
 
 impl Default for Phases {
     fn default() -> Self {
-        Phases { warmup: d5s(), baseline: d15s(), recovery: d30s() }
+        Phases {
+            warmup: d5s(),
+            baseline: d15s(),
+            recovery: d30s(),
+        }
     }
 }
 
@@ -159,7 +170,11 @@ fn p99() -> Spanned<Percent> {
 
 impl Default for Recovery {
     fn default() -> Self {
-        Recovery { window: d1s(), ratio: p99(), hold: d10s() }
+        Recovery {
+            window: d1s(),
+            ratio: p99(),
+            hold: d10s(),
+        }
     }
 }
 

@@ -34,13 +34,21 @@ pub fn parse_duration(s: &str) -> Result<Dur, String> {
     let mut total = 0f64;
     let mut rest = t;
     while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if num_len == 0 {
-            return Err(format!("`{t}` is not a duration; write e.g. `90s`, `250ms` or `1m30s`"));
+            return Err(format!(
+                "`{t}` is not a duration; write e.g. `90s`, `250ms` or `1m30s`"
+            ));
         }
-        let n: f64 = rest[..num_len].parse().map_err(|_| format!("`{}` is not a number", &rest[..num_len]))?;
+        let n: f64 = rest[..num_len]
+            .parse()
+            .map_err(|_| format!("`{}` is not a number", &rest[..num_len]))?;
         rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let scale = match unit {
@@ -51,7 +59,11 @@ pub fn parse_duration(s: &str) -> Result<Dur, String> {
             "h" => 3600.0,
             "d" => 86400.0,
             "" => return Err(format!("`{t}` has no unit; write e.g. `{t}s` or `{t}ms`")),
-            u => return Err(format!("unknown unit `{u}` in `{t}`; use us, ms, s, m, h or d")),
+            u => {
+                return Err(format!(
+                    "unknown unit `{u}` in `{t}`; use us, ms, s, m, h or d"
+                ));
+            }
         };
         total += n * scale;
     }
@@ -67,16 +79,16 @@ impl fmt::Display for Dur {
         if us == 0 {
             return write!(f, "0s");
         }
-        if us % 1_000_000 == 0 {
+        if us.is_multiple_of(1_000_000) {
             let s = us / 1_000_000;
             return match (s / 86400, s % 86400) {
                 (d, 0) if d > 0 => write!(f, "{d}d"),
-                _ if s >= 60 && s % 60 == 0 && s < 86400 => write!(f, "{}m", s / 60),
+                _ if s >= 60 && s.is_multiple_of(60) && s < 86400 => write!(f, "{}m", s / 60),
                 _ if s > 60 => write!(f, "{}m{}s", s / 60, s % 60),
                 _ => write!(f, "{s}s"),
             };
         }
-        if us % 1000 == 0 {
+        if us.is_multiple_of(1000) {
             return write!(f, "{}ms", us / 1000);
         }
         write!(f, "{}us", us)
@@ -95,7 +107,9 @@ impl<'de> Deserialize<'de> for Dur {
                 parse_duration(v).map_err(E::custom)
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Dur, E> {
-                Err(E::custom(format!("durations need a unit: write \"{v}s\" or \"{v}ms\"")))
+                Err(E::custom(format!(
+                    "durations need a unit: write \"{v}s\" or \"{v}ms\""
+                )))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Dur, E> {
                 Err(E::custom(format!("durations need a unit: write \"{v}s\"")))
@@ -120,7 +134,10 @@ pub fn parse_percent(s: &str) -> Result<Percent, String> {
     let Some(num) = t.strip_suffix('%') else {
         return Err(format!("`{t}` is not a percentage; write e.g. \"99.95%\""));
     };
-    let v: f64 = num.trim().parse().map_err(|_| format!("`{t}` is not a percentage; write e.g. \"99.95%\""))?;
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{t}` is not a percentage; write e.g. \"99.95%\""))?;
     if !(0.0..=100.0).contains(&v) {
         return Err(format!("`{t}` is outside 0%..100%"));
     }
@@ -203,7 +220,9 @@ impl<'de> Deserialize<'de> for Quantity {
                 }
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Quantity, E> {
-                u64::try_from(v).map(Quantity::Count).map_err(|_| E::custom("a count cannot be negative"))
+                u64::try_from(v)
+                    .map(Quantity::Count)
+                    .map_err(|_| E::custom("a count cannot be negative"))
             }
         }
         d.deserialize_any(V)
@@ -222,14 +241,25 @@ mod tests {
         assert_eq!(parse_duration("1.5s").unwrap(), Dur::millis(1500));
         assert_eq!(parse_duration("30d").unwrap(), Dur::secs(30 * 86400));
         assert!(parse_duration("90").unwrap_err().contains("no unit"));
-        assert!(parse_duration("5x").unwrap_err().contains("unknown unit `x`"));
+        assert!(
+            parse_duration("5x")
+                .unwrap_err()
+                .contains("unknown unit `x`")
+        );
         assert!(parse_duration("fast").is_err());
     }
 
     #[test]
     fn durations_print_back_readably() {
         for s in ["250ms", "90s", "1m30s", "5m", "30d", "0s"] {
-            assert_eq!(parse_duration(s).unwrap().to_string(), if s == "90s" { "1m30s".into() } else { s.to_string() });
+            assert_eq!(
+                parse_duration(s).unwrap().to_string(),
+                if s == "90s" {
+                    "1m30s".into()
+                } else {
+                    s.to_string()
+                }
+            );
         }
     }
 

@@ -22,34 +22,63 @@ struct Errors<'a> {
 impl Errors<'_> {
     fn push(&mut self, span: Range<usize>, msg: impl Into<String>, hint: impl Into<String>) {
         let span = if span == (0..0) { None } else { Some(span) };
-        self.list.push(Diagnostic::at(&self.l.path, &self.l.src, span, msg).with_hint(hint));
+        self.list
+            .push(Diagnostic::at(&self.l.path, &self.l.src, span, msg).with_hint(hint));
     }
 }
 
 /// Phases a check may name: the measured ones, or `drill` for all of them.
+/// A fault parameter: its key, where it is written, the actions it applies to.
+type Param<'a> = (&'a str, Option<Range<usize>>, &'a [Action]);
+
 pub const CHECK_PHASES: [&str; 4] = ["baseline", "fault", "recovery", "drill"];
 
 pub fn validate(l: &Loaded, cat: &Catalogue, target_name: &str) -> Result<(), Diagnostics> {
-    let mut e = Errors { l, list: Vec::new() };
+    let mut e = Errors {
+        l,
+        list: Vec::new(),
+    };
     let s = &l.scenario;
 
     // Load.
     let rate = *s.load.rate.get_ref();
     if !(rate > 0.0 && rate <= 100_000.0) {
-        e.push(s.load.rate.span(), format!("rate {rate} is out of range"), "requests per second, between 0 and 100000");
+        e.push(
+            s.load.rate.span(),
+            format!("rate {rate} is out of range"),
+            "requests per second, between 0 and 100000",
+        );
     }
     if !s.load.path.get_ref().starts_with('/') {
-        e.push(s.load.path.span(), "path must start with `/`", "the path is appended to the target's entry URL, e.g. \"/productpage\"");
+        e.push(
+            s.load.path.span(),
+            "path must start with `/`",
+            "the path is appended to the target's entry URL, e.g. \"/productpage\"",
+        );
     }
     if hyper::Method::from_bytes(s.load.method.get_ref().as_bytes()).is_err() {
-        e.push(s.load.method.span(), format!("`{}` is not an HTTP method", s.load.method.get_ref()), "GET, POST, PUT, …");
+        e.push(
+            s.load.method.span(),
+            format!("`{}` is not an HTTP method", s.load.method.get_ref()),
+            "GET, POST, PUT, …",
+        );
     }
     if s.load.timeout.get_ref().0.is_zero() {
-        e.push(s.load.timeout.span(), "timeout must be above zero", "e.g. \"2s\"");
+        e.push(
+            s.load.timeout.span(),
+            "timeout must be above zero",
+            "e.g. \"2s\"",
+        );
     }
     for (k, v) in &s.load.headers {
-        if hyper::header::HeaderName::from_bytes(k.as_bytes()).is_err() || hyper::header::HeaderValue::from_str(v).is_err() {
-            e.push(0..0, format!("header `{k}: {v}` is not valid HTTP"), "header names are tokens; values are visible ASCII");
+        if hyper::header::HeaderName::from_bytes(k.as_bytes()).is_err()
+            || hyper::header::HeaderValue::from_str(v).is_err()
+        {
+            e.push(
+                0..0,
+                format!("header `{k}: {v}` is not valid HTTP"),
+                "header names are tokens; values are visible ASCII",
+            );
         }
     }
 
@@ -57,16 +86,32 @@ pub fn validate(l: &Loaded, cat: &Catalogue, target_name: &str) -> Result<(), Di
     let r = &s.recovery;
     let ratio = r.ratio.get_ref().0;
     if ratio <= 0.0 {
-        e.push(r.ratio.span(), "recovery ratio must be above 0%", "e.g. \"99%\"");
+        e.push(
+            r.ratio.span(),
+            "recovery ratio must be above 0%",
+            "e.g. \"99%\"",
+        );
     }
     if r.window.get_ref().0.as_millis() < 100 {
-        e.push(r.window.span(), "recovery window must be at least 100ms", "the measurement buckets are 100ms wide");
+        e.push(
+            r.window.span(),
+            "recovery window must be at least 100ms",
+            "the measurement buckets are 100ms wide",
+        );
     }
     if r.hold.get_ref() < r.window.get_ref() {
-        e.push(r.hold.span(), "hold is shorter than the window", "hold is a stretch of several windows, e.g. window \"1s\", hold \"10s\"");
+        e.push(
+            r.hold.span(),
+            "hold is shorter than the window",
+            "hold is a stretch of several windows, e.g. window \"1s\", hold \"10s\"",
+        );
     }
     if s.phases.baseline.get_ref() < r.window.get_ref() {
-        e.push(s.phases.baseline.span(), "baseline is shorter than one recovery window", "steady state needs at least a window of traffic; e.g. \"15s\"");
+        e.push(
+            s.phases.baseline.span(),
+            "baseline is shorter than one recovery window",
+            "steady state needs at least a window of traffic; e.g. \"15s\"",
+        );
     }
     if !s.faults.is_empty() && s.phases.recovery.get_ref() < r.hold.get_ref() {
         e.push(
@@ -84,35 +129,74 @@ pub fn validate(l: &Loaded, cat: &Catalogue, target_name: &str) -> Result<(), Di
         let name = f.display_name();
         if !names.insert(name.clone()) {
             let sp = f.name.as_ref().map_or(span.clone(), Spanned::span);
-            e.push(sp, format!("two faults are named `{name}`"), "give each fault a distinct `name`");
+            e.push(
+                sp,
+                format!("two faults are named `{name}`"),
+                "give each fault a distinct `name`",
+            );
         }
         let action = *f.action.get_ref();
         if action == Action::Command {
             if f.inject.is_none() {
-                e.push(span.clone(), format!("command fault `{name}` has no `inject` command"), "add inject = \"…\" (run with sh -c)");
+                e.push(
+                    span.clone(),
+                    format!("command fault `{name}` has no `inject` command"),
+                    "add inject = \"…\" (run with sh -c)",
+                );
             }
             if f.revert.is_none() {
-                e.push(span.clone(), format!("command fault `{name}` has no `revert` command"), "add revert = \"…\"; drill reverts every fault on every way out");
+                e.push(
+                    span.clone(),
+                    format!("command fault `{name}` has no `revert` command"),
+                    "add revert = \"…\"; drill reverts every fault on every way out",
+                );
             }
         } else {
             match &f.component {
-                None => e.push(span.clone(), format!("fault `{name}` names no component"), format!("components on target `{target_name}`: {}", cat.names().join(", "))),
+                None => e.push(
+                    span.clone(),
+                    format!("fault `{name}` names no component"),
+                    format!(
+                        "components on target `{target_name}`: {}",
+                        cat.names().join(", ")
+                    ),
+                ),
                 Some(c) => match cat.get(c.get_ref()) {
                     None => e.push(
                         c.span(),
-                        format!("unknown component `{}` on target `{target_name}`", c.get_ref()),
+                        format!(
+                            "unknown component `{}` on target `{target_name}`",
+                            c.get_ref()
+                        ),
                         if cat.components.is_empty() {
-                            format!("target `{target_name}` has no components: use `command` faults")
+                            format!(
+                                "target `{target_name}` has no components: use `command` faults"
+                            )
                         } else {
-                            format!("components on target `{target_name}`: {}", cat.names().join(", "))
+                            format!(
+                                "components on target `{target_name}`: {}",
+                                cat.names().join(", ")
+                            )
                         },
                     ),
                     Some(info) => {
                         match (&f.region, info.regions.is_empty()) {
-                            (None, false) => e.push(c.span(), format!("`{}` exists in several regions; say which", info.name), format!("add region = one of {}", info.regions.join(", "))),
-                            (Some(rg), true) => e.push(rg.span(), format!("`{}` is global and has no region", info.name), "remove `region`"),
+                            (None, false) => e.push(
+                                c.span(),
+                                format!("`{}` exists in several regions; say which", info.name),
+                                format!("add region = one of {}", info.regions.join(", ")),
+                            ),
+                            (Some(rg), true) => e.push(
+                                rg.span(),
+                                format!("`{}` is global and has no region", info.name),
+                                "remove `region`",
+                            ),
                             (Some(rg), false) if !info.regions.contains(&rg.get_ref().as_str()) => {
-                                e.push(rg.span(), format!("unknown region `{}`", rg.get_ref()), format!("regions: {}", info.regions.join(", ")))
+                                e.push(
+                                    rg.span(),
+                                    format!("unknown region `{}`", rg.get_ref()),
+                                    format!("regions: {}", info.regions.join(", ")),
+                                )
                             }
                             _ => {}
                         }
@@ -120,8 +204,16 @@ pub fn validate(l: &Loaded, cat: &Catalogue, target_name: &str) -> Result<(), Di
                             let acts: Vec<&str> = info.actions.iter().map(|a| a.name()).collect();
                             e.push(
                                 f.action.span(),
-                                format!("`{}` does not support `{}` on target `{target_name}`", info.name, action.name()),
-                                format!("actions for `{}`: {}, or a `command` fault", info.name, acts.join(", ")),
+                                format!(
+                                    "`{}` does not support `{}` on target `{target_name}`",
+                                    info.name,
+                                    action.name()
+                                ),
+                                format!(
+                                    "actions for `{}`: {}, or a `command` fault",
+                                    info.name,
+                                    acts.join(", ")
+                                ),
                             );
                         }
                     }
@@ -129,27 +221,70 @@ pub fn validate(l: &Loaded, cat: &Catalogue, target_name: &str) -> Result<(), Di
             }
         }
         // Parameters that do not apply to the action.
-        let params: [(&str, Option<Range<usize>>, &[Action]); 7] = [
-            ("count", f.count.as_ref().map(Spanned::span), &[Action::Delete]),
-            ("percent", f.percent.as_ref().map(Spanned::span), &[Action::Latency, Action::Abort]),
-            ("delay", f.delay.as_ref().map(Spanned::span), &[Action::Latency]),
-            ("jitter", f.jitter.as_ref().map(Spanned::span), &[Action::Latency]),
-            ("status", f.status.as_ref().map(Spanned::span), &[Action::Abort]),
-            ("inject", f.inject.as_ref().map(Spanned::span), &[Action::Command]),
-            ("revert", f.revert.as_ref().map(Spanned::span), &[Action::Command]),
+        let params: [Param; 7] = [
+            (
+                "count",
+                f.count.as_ref().map(Spanned::span),
+                &[Action::Delete],
+            ),
+            (
+                "percent",
+                f.percent.as_ref().map(Spanned::span),
+                &[Action::Latency, Action::Abort],
+            ),
+            (
+                "delay",
+                f.delay.as_ref().map(Spanned::span),
+                &[Action::Latency],
+            ),
+            (
+                "jitter",
+                f.jitter.as_ref().map(Spanned::span),
+                &[Action::Latency],
+            ),
+            (
+                "status",
+                f.status.as_ref().map(Spanned::span),
+                &[Action::Abort],
+            ),
+            (
+                "inject",
+                f.inject.as_ref().map(Spanned::span),
+                &[Action::Command],
+            ),
+            (
+                "revert",
+                f.revert.as_ref().map(Spanned::span),
+                &[Action::Command],
+            ),
         ];
         for (key, sp, ok) in params {
             if let Some(sp) = sp
                 && !ok.contains(&action)
             {
-                e.push(sp, format!("`{key}` does not apply to a `{}` fault", action.name()), format!("`{key}` is for {} faults", ok.iter().map(|a| a.name()).collect::<Vec<_>>().join("/")));
+                e.push(
+                    sp,
+                    format!("`{key}` does not apply to a `{}` fault", action.name()),
+                    format!(
+                        "`{key}` is for {} faults",
+                        ok.iter().map(|a| a.name()).collect::<Vec<_>>().join("/")
+                    ),
+                );
             }
         }
         if action == Action::Latency && f.delay.is_none() {
-            e.push(f.action.span(), format!("latency fault `{name}` has no `delay`"), "add delay = \"500ms\"");
+            e.push(
+                f.action.span(),
+                format!("latency fault `{name}` has no `delay`"),
+                "add delay = \"500ms\"",
+            );
         }
         if action == Action::Abort && f.status.is_none() {
-            e.push(f.action.span(), format!("abort fault `{name}` has no `status`"), "add status = 503");
+            e.push(
+                f.action.span(),
+                format!("abort fault `{name}` has no `status`"),
+                "add status = 503",
+            );
         }
         // How the fault ends.
         match (&f.duration, &f.until) {
@@ -170,7 +305,11 @@ pub fn validate(l: &Loaded, cat: &Catalogue, target_name: &str) -> Result<(), Di
     }
 
     // Checks.
-    let fault_names: Vec<String> = s.faults.iter().map(|f| f.get_ref().display_name()).collect();
+    let fault_names: Vec<String> = s
+        .faults
+        .iter()
+        .map(|f| f.get_ref().display_name())
+        .collect();
     for c in &s.checks {
         let span = c.span();
         let c = c.get_ref();
@@ -181,71 +320,149 @@ pub fn validate(l: &Loaded, cat: &Catalogue, target_name: &str) -> Result<(), Di
                 if let Some(fname) = &c.fault
                     && !fault_names.contains(fname.get_ref())
                 {
-                    e.push(fname.span(), format!("no fault named `{}`", fname.get_ref()), format!("faults: {}", fault_names.join(", ")));
+                    e.push(
+                        fname.span(),
+                        format!("no fault named `{}`", fname.get_ref()),
+                        format!("faults: {}", fault_names.join(", ")),
+                    );
                 }
                 if fault_names.is_empty() {
-                    e.push(span.clone(), format!("an `{}` check needs a fault", kind.name()), "add a [[faults]] entry");
+                    e.push(
+                        span.clone(),
+                        format!("an `{}` check needs a fault", kind.name()),
+                        "add a [[faults]] entry",
+                    );
                 }
-                expect_unit(&mut e, c.max.as_ref(), "duration", &span, kind, || want_max("\"30s\""));
+                expect_unit(&mut e, c.max.as_ref(), "duration", &span, kind, || {
+                    want_max("\"30s\"")
+                });
             }
             CheckKind::Availability => {
                 check_phase(&mut e, c.phase.as_ref(), &span, kind);
                 match &c.min {
-                    Some(q) if !matches!(q.get_ref(), Quantity::Percent(_)) => e.push(q.span(), "availability `min` is a percentage", "e.g. min = \"99.95%\""),
-                    None => e.push(span.clone(), "availability check has no `min`", "add min = \"99.95%\""),
+                    Some(q) if !matches!(q.get_ref(), Quantity::Percent(_)) => e.push(
+                        q.span(),
+                        "availability `min` is a percentage",
+                        "e.g. min = \"99.95%\"",
+                    ),
+                    None => e.push(
+                        span.clone(),
+                        "availability check has no `min`",
+                        "add min = \"99.95%\"",
+                    ),
                     _ => {}
                 }
             }
             CheckKind::Latency => {
                 check_phase(&mut e, c.phase.as_ref(), &span, kind);
                 match &c.percentile {
-                    Some(p) if parse_percentile(p.get_ref()).is_none() => e.push(p.span(), format!("`{}` is not a percentile", p.get_ref()), "p50, p90, p95, p99, p99.9 or max"),
-                    None => e.push(span.clone(), "latency check has no `percentile`", "add percentile = \"p99\""),
+                    Some(p) if parse_percentile(p.get_ref()).is_none() => e.push(
+                        p.span(),
+                        format!("`{}` is not a percentile", p.get_ref()),
+                        "p50, p90, p95, p99, p99.9 or max",
+                    ),
+                    None => e.push(
+                        span.clone(),
+                        "latency check has no `percentile`",
+                        "add percentile = \"p99\"",
+                    ),
                     _ => {}
                 }
-                expect_unit(&mut e, c.max.as_ref(), "duration", &span, kind, || want_max("\"1000ms\""));
+                expect_unit(&mut e, c.max.as_ref(), "duration", &span, kind, || {
+                    want_max("\"1000ms\"")
+                });
             }
             CheckKind::ErrorBudget => {
                 match &c.max {
-                    Some(q) if !matches!(q.get_ref(), Quantity::Percent(_)) => e.push(q.span(), "error-budget `max` is a percentage of the period's budget", "e.g. max = \"5%\""),
-                    None => e.push(span.clone(), "error-budget check has no `max`", "add max = \"5%\" (share of the period's budget)"),
+                    Some(q) if !matches!(q.get_ref(), Quantity::Percent(_)) => e.push(
+                        q.span(),
+                        "error-budget `max` is a percentage of the period's budget",
+                        "e.g. max = \"5%\"",
+                    ),
+                    None => e.push(
+                        span.clone(),
+                        "error-budget check has no `max`",
+                        "add max = \"5%\" (share of the period's budget)",
+                    ),
                     _ => {}
                 }
                 if let Some(slo) = &c.slo
                     && slo.get_ref().0 >= 1.0
                 {
-                    e.push(slo.span(), "an SLO of 100% has no error budget", "e.g. slo = \"99.95%\"");
+                    e.push(
+                        slo.span(),
+                        "an SLO of 100% has no error budget",
+                        "e.g. slo = \"99.95%\"",
+                    );
                 }
             }
         }
         if c.min.is_some() && kind != CheckKind::Availability {
-            e.push(span.clone(), format!("`min` does not apply to a `{}` check", kind.name()), "use `max`");
+            e.push(
+                span.clone(),
+                format!("`min` does not apply to a `{}` check", kind.name()),
+                "use `max`",
+            );
         }
     }
 
     for a in &s.abort {
         if a.get_ref().over.0.as_millis() < 100 {
-            e.push(a.span(), "abort `over` must be at least 100ms", "e.g. over = \"10s\"");
+            e.push(
+                a.span(),
+                "abort `over` must be at least 100ms",
+                "e.g. over = \"10s\"",
+            );
         }
     }
 
-    if e.list.is_empty() { Ok(()) } else { Err(Diagnostics(e.list)) }
+    if e.list.is_empty() {
+        Ok(())
+    } else {
+        Err(Diagnostics(e.list))
+    }
 }
 
-fn check_phase(e: &mut Errors, phase: Option<&Spanned<String>>, span: &Range<usize>, kind: CheckKind) {
+fn check_phase(
+    e: &mut Errors,
+    phase: Option<&Spanned<String>>,
+    span: &Range<usize>,
+    kind: CheckKind,
+) {
     match phase {
-        Some(p) if !CHECK_PHASES.contains(&p.get_ref().as_str()) => {
-            e.push(p.span(), format!("unknown phase `{}`", p.get_ref()), format!("phases: {}", CHECK_PHASES.join(", ")))
-        }
-        None => e.push(span.clone(), format!("`{}` check names no phase", kind.name()), format!("add phase = one of {}", CHECK_PHASES.join(", "))),
+        Some(p) if !CHECK_PHASES.contains(&p.get_ref().as_str()) => e.push(
+            p.span(),
+            format!("unknown phase `{}`", p.get_ref()),
+            format!("phases: {}", CHECK_PHASES.join(", ")),
+        ),
+        None => e.push(
+            span.clone(),
+            format!("`{}` check names no phase", kind.name()),
+            format!("add phase = one of {}", CHECK_PHASES.join(", ")),
+        ),
         _ => {}
     }
 }
 
-fn expect_unit(e: &mut Errors, q: Option<&Spanned<Quantity>>, unit: &str, span: &Range<usize>, kind: CheckKind, hint: impl Fn() -> String) {
+fn expect_unit(
+    e: &mut Errors,
+    q: Option<&Spanned<Quantity>>,
+    unit: &str,
+    span: &Range<usize>,
+    kind: CheckKind,
+    hint: impl Fn() -> String,
+) {
     match q {
-        Some(q) if !matches!(q.get_ref(), Quantity::Duration(_)) => e.push(q.span(), format!("`{}` max is a {unit}", kind.name()), hint()),
-        None => e.push(span.clone(), format!("`{}` check has no `max`", kind.name()), hint()),
+        Some(q) if !matches!(q.get_ref(), Quantity::Duration(_)) => e.push(
+            q.span(),
+            format!("`{}` max is a {unit}", kind.name()),
+            hint(),
+        ),
+        None => e.push(
+            span.clone(),
+            format!("`{}` check has no `max`", kind.name()),
+            hint(),
+        ),
         _ => {}
     }
 }

@@ -79,14 +79,26 @@ impl Targets {
             Some(p) => Some(p.to_path_buf()),
             None => Some(PathBuf::from("drill.toml")).filter(|p| p.exists()),
         };
-        let mut t = Targets { file: chosen.clone(), defs: BTreeMap::new() };
-        t.defs.insert("lab".into(), TargetDef::Lab { name: "lab".into(), settings: LabSettings::default() });
+        let mut t = Targets {
+            file: chosen.clone(),
+            defs: BTreeMap::new(),
+        };
+        t.defs.insert(
+            "lab".into(),
+            TargetDef::Lab {
+                name: "lab".into(),
+                settings: LabSettings::default(),
+            },
+        );
         let Some(file) = chosen else { return Ok(t) };
         let src = std::fs::read_to_string(&file).map_err(|e| {
-            Diagnostics(vec![Diagnostic::at(&file, "", None, format!("cannot read targets file: {e}"))
-                .with_hint("pass an existing file to --targets, or create drill.toml")])
+            Diagnostics(vec![
+                Diagnostic::at(&file, "", None, format!("cannot read targets file: {e}"))
+                    .with_hint("pass an existing file to --targets, or create drill.toml"),
+            ])
         })?;
-        let parsed: TargetsFile = toml::from_str(&src).map_err(|e| Diagnostics(vec![diag::from_toml(&file, &src, &e)]))?;
+        let parsed: TargetsFile = toml::from_str(&src)
+            .map_err(|e| Diagnostics(vec![diag::from_toml(&file, &src, &e)]))?;
         let mut errors = Vec::new();
         for (name, entry) in parsed.targets {
             let span = entry.span();
@@ -95,28 +107,62 @@ impl Targets {
                 Kind::Lab => {
                     if let Some(url) = &entry.url {
                         errors.push(
-                            Diagnostic::at(&file, &src, Some(url.span()), "a lab target has no url")
-                                .with_hint("the lab starts its own entry point; remove `url`"),
+                            Diagnostic::at(
+                                &file,
+                                &src,
+                                Some(url.span()),
+                                "a lab target has no url",
+                            )
+                            .with_hint("the lab starts its own entry point; remove `url`"),
                         );
                     }
-                    t.defs.insert(name.clone(), TargetDef::Lab { name, settings: entry.lab.unwrap_or_default() });
+                    t.defs.insert(
+                        name.clone(),
+                        TargetDef::Lab {
+                            name,
+                            settings: entry.lab.unwrap_or_default(),
+                        },
+                    );
                 }
                 Kind::Http => match entry.url {
-                    Some(url) if url.get_ref().starts_with("http://") || url.get_ref().starts_with("https://") => {
-                        t.defs.insert(name.clone(), TargetDef::Http { name, url: url.into_inner() });
+                    Some(url)
+                        if url.get_ref().starts_with("http://")
+                            || url.get_ref().starts_with("https://") =>
+                    {
+                        t.defs.insert(
+                            name.clone(),
+                            TargetDef::Http {
+                                name,
+                                url: url.into_inner(),
+                            },
+                        );
                     }
                     Some(url) => errors.push(
-                        Diagnostic::at(&file, &src, Some(url.span()), format!("`{}` is not an http(s) URL", url.get_ref()))
-                            .with_hint("write e.g. url = \"https://staging.example.com\""),
+                        Diagnostic::at(
+                            &file,
+                            &src,
+                            Some(url.span()),
+                            format!("`{}` is not an http(s) URL", url.get_ref()),
+                        )
+                        .with_hint("write e.g. url = \"https://staging.example.com\""),
                     ),
                     None => errors.push(
-                        Diagnostic::at(&file, &src, Some(span), format!("target `{name}` of kind http needs a `url`"))
-                            .with_hint("add url = \"https://…\" to the target's table"),
+                        Diagnostic::at(
+                            &file,
+                            &src,
+                            Some(span),
+                            format!("target `{name}` of kind http needs a `url`"),
+                        )
+                        .with_hint("add url = \"https://…\" to the target's table"),
                     ),
                 },
             }
         }
-        if errors.is_empty() { Ok(t) } else { Err(Diagnostics(errors)) }
+        if errors.is_empty() {
+            Ok(t)
+        } else {
+            Err(Diagnostics(errors))
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&TargetDef> {

@@ -68,8 +68,14 @@ impl TargetDef {
             TargetDef::Lab { settings: s, .. } => vec![
                 ("lab.health.interval".into(), s.health.interval.to_string()),
                 ("lab.health.timeout".into(), s.health.timeout.to_string()),
-                ("lab.health.unhealthy_threshold".into(), s.health.unhealthy_threshold.to_string()),
-                ("lab.health.healthy_threshold".into(), s.health.healthy_threshold.to_string()),
+                (
+                    "lab.health.unhealthy_threshold".into(),
+                    s.health.unhealthy_threshold.to_string(),
+                ),
+                (
+                    "lab.health.healthy_threshold".into(),
+                    s.health.healthy_threshold.to_string(),
+                ),
                 ("lab.failover".into(), s.failover.to_string()),
                 ("lab.restart_delay".into(), s.restart_delay.to_string()),
                 ("lab.service_time".into(), s.service_time.to_string()),
@@ -94,10 +100,19 @@ pub enum Injection {
 }
 
 impl Target {
-    pub async fn start(def: &TargetDef, run_id: &str, clock: Clock, events: mpsc::UnboundedSender<LabEvent>) -> Result<Target, TargetError> {
+    pub async fn start(
+        def: &TargetDef,
+        run_id: &str,
+        clock: Clock,
+        events: mpsc::UnboundedSender<LabEvent>,
+    ) -> Result<Target, TargetError> {
         match def {
-            TargetDef::Lab { settings, .. } => Ok(Target::Lab(Lab::start(settings.clone(), run_id, clock, events).await?)),
-            TargetDef::Http { url, .. } => Ok(Target::Http { url: url.trim_end_matches('/').to_string() }),
+            TargetDef::Lab { settings, .. } => Ok(Target::Lab(
+                Lab::start(settings.clone(), run_id, clock, events).await?,
+            )),
+            TargetDef::Http { url, .. } => Ok(Target::Http {
+                url: url.trim_end_matches('/').to_string(),
+            }),
         }
     }
 
@@ -113,7 +128,10 @@ impl Target {
         match self {
             Target::Lab(l) => l.preflight(faults),
             Target::Http { .. } => {
-                match faults.iter().find(|f| *f.action.get_ref() != Action::Command) {
+                match faults
+                    .iter()
+                    .find(|f| *f.action.get_ref() != Action::Command)
+                {
                     Some(f) => Err(TargetError::Unsupported(format!(
                         "fault `{}`: an http target supports only `command` faults",
                         f.display_name()
@@ -128,14 +146,18 @@ impl Target {
     pub fn plan(&self, f: &Fault) -> Result<(Injection, RevertPlan), TargetError> {
         match self {
             Target::Lab(l) => l.plan(f).map(|(i, p)| (Injection::Lab(i), p)),
-            Target::Http { .. } => Err(TargetError::Unsupported("http targets take only command faults".into())),
+            Target::Http { .. } => Err(TargetError::Unsupported(
+                "http targets take only command faults".into(),
+            )),
         }
     }
 
     pub async fn inject(&self, f: &Fault, inj: &Injection) -> Result<(), TargetError> {
         match (self, inj) {
             (Target::Lab(l), Injection::Lab(i)) => l.inject(f, i),
-            _ => Err(TargetError::Unsupported("fault does not apply to this target".into())),
+            _ => Err(TargetError::Unsupported(
+                "fault does not apply to this target".into(),
+            )),
         }
     }
 

@@ -23,7 +23,9 @@ pub fn client(connect_timeout: Duration) -> HttpClient {
     let mut conn = HttpConnector::new();
     conn.set_connect_timeout(Some(connect_timeout));
     conn.set_nodelay(true);
-    Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(conn)
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(conn)
 }
 
 pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
@@ -40,7 +42,9 @@ where
 {
     let handler = Arc::new(handler);
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
         tokio::spawn(async move {
@@ -48,20 +52,33 @@ where
                 let handler = handler.clone();
                 async move {
                     let (parts, body) = req.into_parts();
-                    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                    let body = body
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes())
+                        .unwrap_or_default();
                     Ok::<_, Infallible>(handler(Request::from_parts(parts, body)).await)
                 }
             });
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
         });
     }
 }
 
 /// Forwards `req` to `upstream` (an `http://host:port` base). Connection
 /// failures answer 503 and timeouts 504, as a mesh proxy does.
-pub async fn forward(client: &HttpClient, upstream: &str, req: &Request<Bytes>, timeout: Duration) -> Response<Body> {
+pub async fn forward(
+    client: &HttpClient,
+    upstream: &str,
+    req: &Request<Bytes>,
+    timeout: Duration,
+) -> Response<Body> {
     let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    let mut out = Request::builder().method(req.method()).uri(format!("{upstream}{path}"));
+    let mut out = Request::builder()
+        .method(req.method())
+        .uri(format!("{upstream}{path}"));
     for (k, v) in req.headers() {
         if k != hyper::header::HOST && k != hyper::header::CONNECTION {
             out = out.header(k, v);
@@ -72,12 +89,18 @@ pub async fn forward(client: &HttpClient, upstream: &str, req: &Request<Bytes>, 
     };
     match tokio::time::timeout(timeout, client.request(out)).await {
         Err(_) => text(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout"),
-        Ok(Err(e)) => text(StatusCode::SERVICE_UNAVAILABLE, format!("upstream connect error or disconnect/reset before headers: {e}")),
+        Ok(Err(e)) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("upstream connect error or disconnect/reset before headers: {e}"),
+        ),
         Ok(Ok(resp)) => {
             let (parts, body) = resp.into_parts();
             match tokio::time::timeout(timeout, body.collect()).await {
                 Ok(Ok(b)) => Response::from_parts(parts, Full::new(b.to_bytes())),
-                _ => text(StatusCode::SERVICE_UNAVAILABLE, "upstream reset while sending body"),
+                _ => text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "upstream reset while sending body",
+                ),
             }
         }
     }
@@ -85,7 +108,9 @@ pub async fn forward(client: &HttpClient, upstream: &str, req: &Request<Bytes>, 
 
 /// One GET that must answer 2xx within `timeout`.
 pub async fn probe(client: &HttpClient, url: &str, timeout: Duration) -> bool {
-    let Ok(req) = Request::get(url).body(Full::new(Bytes::new())) else { return false };
+    let Ok(req) = Request::get(url).body(Full::new(Bytes::new())) else {
+        return false;
+    };
     match tokio::time::timeout(timeout, client.request(req)).await {
         Ok(Ok(resp)) => {
             let ok = resp.status().is_success();

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-pub use settings::LabSettings;
 use serve::{ProcessSpec, Role};
+pub use settings::LabSettings;
 use supervisor::{LabEvent, Supervisor};
 
 use super::{Catalogue, ComponentInfo, TargetError};
@@ -33,7 +33,11 @@ pub fn catalogue() -> Catalogue {
     };
     Catalogue {
         components: vec![
-            ComponentInfo { name: "global-entry", regions: vec![], actions: vec![Action::Delete] },
+            ComponentInfo {
+                name: "global-entry",
+                regions: vec![],
+                actions: vec![Action::Delete],
+            },
             regional("ingress-gateway", &[Action::Delete]),
             regional("productpage", &[Action::Delete]),
         ],
@@ -63,7 +67,12 @@ fn key(component: &str, region: Option<&str>) -> String {
 
 impl Lab {
     /// Starts every component and waits until all are ready.
-    pub async fn start(settings: LabSettings, run_id: &str, clock: Clock, events: mpsc::UnboundedSender<LabEvent>) -> Result<Lab, TargetError> {
+    pub async fn start(
+        settings: LabSettings,
+        run_id: &str,
+        clock: Clock,
+        events: mpsc::UnboundedSender<LabEvent>,
+    ) -> Result<Lab, TargetError> {
         let io = |e: std::io::Error| TargetError::Unreachable(format!("lab: {e}"));
         let mut sup = Supervisor::new(clock, settings.restart_delay.0, events).map_err(io)?;
         let spec = |component: &str, region: Option<&str>, port: u16, role: Role| ProcessSpec {
@@ -87,12 +96,30 @@ impl Lab {
         let mut gateways = Vec::new();
         for region in REGIONS {
             let app_port = ports.next().expect("five ports");
-            sup.add(key("productpage", Some(region)), spec("productpage", Some(region), app_port, Role::Service { service_time: settings.service_time }));
+            sup.add(
+                key("productpage", Some(region)),
+                spec(
+                    "productpage",
+                    Some(region),
+                    app_port,
+                    Role::Service {
+                        service_time: settings.service_time,
+                    },
+                ),
+            );
             let gw_port = ports.next().expect("five ports");
             let upstream = format!("http://127.0.0.1:{app_port}");
             sup.add(
                 key("ingress-gateway", Some(region)),
-                spec("ingress-gateway", Some(region), gw_port, Role::Gateway { upstream, timeout: crate::scenario::units::Dur::secs(10) }),
+                spec(
+                    "ingress-gateway",
+                    Some(region),
+                    gw_port,
+                    Role::Gateway {
+                        upstream,
+                        timeout: crate::scenario::units::Dur::secs(10),
+                    },
+                ),
             );
             gateways.push(format!("http://127.0.0.1:{gw_port}"));
         }
@@ -103,8 +130,15 @@ impl Lab {
             health: settings.health.clone(),
             failover: settings.failover,
         };
-        sup.add(key("global-entry", None), spec("global-entry", None, entry_port, role));
-        let mut lab = Lab { settings, supervisor: sup, entry_port };
+        sup.add(
+            key("global-entry", None),
+            spec("global-entry", None, entry_port, role),
+        );
+        let mut lab = Lab {
+            settings,
+            supervisor: sup,
+            entry_port,
+        };
         if let Err(e) = lab.wait_ready(Duration::from_secs(20)).await {
             lab.stop().await;
             return Err(e);
@@ -115,7 +149,12 @@ impl Lab {
     async fn wait_ready(&self, limit: Duration) -> Result<(), TargetError> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
-            let not_ready: Vec<_> = self.supervisor.keys().filter(|k| !self.supervisor.state(k).is_some_and(|s| s.ready)).cloned().collect();
+            let not_ready: Vec<_> = self
+                .supervisor
+                .keys()
+                .filter(|k| !self.supervisor.state(k).is_some_and(|s| s.ready))
+                .cloned()
+                .collect();
             if not_ready.is_empty() {
                 return Ok(());
             }
@@ -142,9 +181,16 @@ impl Lab {
     }
 
     fn instances(&self, f: &Fault) -> Result<Vec<String>, TargetError> {
-        let component = f.component().ok_or_else(|| TargetError::Invalid("lab faults name a component".into()))?;
+        let component = f
+            .component()
+            .ok_or_else(|| TargetError::Invalid("lab faults name a component".into()))?;
         let wanted = key(component, f.region());
-        let keys: Vec<String> = self.supervisor.keys().filter(|k| **k == wanted).cloned().collect();
+        let keys: Vec<String> = self
+            .supervisor
+            .keys()
+            .filter(|k| **k == wanted)
+            .cloned()
+            .collect();
         if keys.is_empty() {
             return Err(TargetError::Invalid(format!("no lab component `{wanted}`")));
         }
@@ -153,10 +199,15 @@ impl Lab {
 
     /// Checks every component the plan touches is running.
     pub fn preflight(&self, faults: &[&Fault]) -> Result<(), TargetError> {
-        for f in faults.iter().filter(|f| *f.action.get_ref() != Action::Command) {
+        for f in faults
+            .iter()
+            .filter(|f| *f.action.get_ref() != Action::Command)
+        {
             for k in self.instances(f)? {
                 if !self.supervisor.state(&k).is_some_and(|s| s.ready) {
-                    return Err(TargetError::Preflight(format!("lab component `{k}` is not ready")));
+                    return Err(TargetError::Preflight(format!(
+                        "lab component `{k}` is not ready"
+                    )));
                 }
             }
         }
@@ -168,12 +219,22 @@ impl Lab {
         let keys = self.instances(f)?;
         let instances: Vec<(String, u32)> = keys
             .iter()
-            .map(|k| (k.clone(), self.supervisor.state(k).map_or(0, |s| s.generation)))
+            .map(|k| {
+                (
+                    k.clone(),
+                    self.supervisor.state(k).map_or(0, |s| s.generation),
+                )
+            })
             .collect();
         let pids = self.supervisor.pids();
         let plan = match f.action.get_ref() {
-            Action::Delete => RevertPlan::SelfHealing { what: format!("the lab supervisor recreates {}", keys.join(", ")) },
-            _ => RevertPlan::Lab { instances: keys.clone(), pids: pids.clone() },
+            Action::Delete => RevertPlan::SelfHealing {
+                what: format!("the lab supervisor recreates {}", keys.join(", ")),
+            },
+            _ => RevertPlan::Lab {
+                instances: keys.clone(),
+                pids: pids.clone(),
+            },
         };
         Ok((LabInjection { instances, pids }, plan))
     }
@@ -183,19 +244,27 @@ impl Lab {
             Action::Delete => {
                 for (k, _) in &inj.instances {
                     if self.supervisor.kill(k).is_none() {
-                        return Err(TargetError::Drift(format!("lab component `{k}` had no running process to delete")));
+                        return Err(TargetError::Drift(format!(
+                            "lab component `{k}` had no running process to delete"
+                        )));
                     }
                 }
                 Ok(())
             }
-            a => Err(TargetError::Unsupported(format!("the lab does not support `{}` yet", a.name()))),
+            a => Err(TargetError::Unsupported(format!(
+                "the lab does not support `{}` yet",
+                a.name()
+            ))),
         }
     }
 
     pub fn revert(&self, f: &Fault, _inj: &LabInjection) -> Result<(), TargetError> {
         match f.action.get_ref() {
             Action::Delete => Ok(()),
-            a => Err(TargetError::Unsupported(format!("the lab does not support `{}` yet", a.name()))),
+            a => Err(TargetError::Unsupported(format!(
+                "the lab does not support `{}` yet",
+                a.name()
+            ))),
         }
     }
 

@@ -30,7 +30,12 @@ pub struct ProcessSpec {
 #[serde(tag = "role", rename_all = "kebab-case")]
 pub enum Role {
     /// Global entry point: health-checked steering between two gateways.
-    Entry { primary: String, secondary: String, health: HealthCheck, failover: bool },
+    Entry {
+        primary: String,
+        secondary: String,
+        health: HealthCheck,
+        failover: bool,
+    },
     /// Ingress gateway: forwards to its region's front service.
     Gateway { upstream: String, timeout: Dur },
     /// Front service: answers after `service_time`.
@@ -79,13 +84,27 @@ pub async fn run(spec: ProcessSpec) -> anyhow::Result<()> {
             })
             .await
         }
-        Role::Entry { primary, secondary, health, failover } => {
-            let steering = Arc::new(Steering { active: AtomicU8::new(PRIMARY) });
+        Role::Entry {
+            primary,
+            secondary,
+            health,
+            failover,
+        } => {
+            let steering = Arc::new(Steering {
+                active: AtomicU8::new(PRIMARY),
+            });
             let client = http::client(health.timeout.0);
-            tokio::spawn(health_loop(client.clone(), [primary.clone(), secondary.clone()], health, failover, steering.clone()));
+            tokio::spawn(health_loop(
+                client.clone(),
+                [primary.clone(), secondary.clone()],
+                health,
+                failover,
+                steering.clone(),
+            ));
             let upstreams = Arc::new([primary, secondary]);
             http::serve(listener, move |req: Request<Bytes>| {
-                let (client, upstreams, steering) = (client.clone(), upstreams.clone(), steering.clone());
+                let (client, upstreams, steering) =
+                    (client.clone(), upstreams.clone(), steering.clone());
                 async move {
                     if req.uri().path() == "/healthz/ready" {
                         return http::text(StatusCode::OK, "ready");
@@ -101,7 +120,8 @@ pub async fn run(spec: ProcessSpec) -> anyhow::Result<()> {
 }
 
 fn region_header(region: &str) -> hyper::header::HeaderValue {
-    hyper::header::HeaderValue::from_str(region).unwrap_or(hyper::header::HeaderValue::from_static("unknown"))
+    hyper::header::HeaderValue::from_str(region)
+        .unwrap_or(hyper::header::HeaderValue::from_static("unknown"))
 }
 
 const PRIMARY: u8 = 0;
@@ -146,21 +166,42 @@ impl Health {
 /// healthy, else secondary (if failover is on), back to primary when it is
 /// healthy again. Transitions are printed as `EVENT` lines for the run's
 /// timeline.
-async fn health_loop(client: HttpClient, gateways: [String; 2], h: HealthCheck, failover: bool, steering: Arc<Steering>) {
-    let mut state = [Health { healthy: true, fails: 0, oks: 0 }; 2];
+async fn health_loop(
+    client: HttpClient,
+    gateways: [String; 2],
+    h: HealthCheck,
+    failover: bool,
+    steering: Arc<Steering>,
+) {
+    let mut state = [Health {
+        healthy: true,
+        fails: 0,
+        oks: 0,
+    }; 2];
     let urls = gateways.map(|g| format!("{g}/healthz/ready"));
     let mut tick = tokio::time::interval(h.interval.0);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let (a, b) = tokio::join!(http::probe(&client, &urls[0], h.timeout.0), http::probe(&client, &urls[1], h.timeout.0));
+        let (a, b) = tokio::join!(
+            http::probe(&client, &urls[0], h.timeout.0),
+            http::probe(&client, &urls[1], h.timeout.0)
+        );
         for (i, ok) in [a, b].into_iter().enumerate() {
             if state[i].observe(ok, &h) {
-                let what = if state[i].healthy { "healthy" } else { "unhealthy" };
+                let what = if state[i].healthy {
+                    "healthy"
+                } else {
+                    "unhealthy"
+                };
                 println!("EVENT {} gateway {what}", NAMES[i]);
             }
         }
-        let want = if state[0].healthy || !failover || !state[1].healthy { PRIMARY } else { SECONDARY };
+        let want = if state[0].healthy || !failover || !state[1].healthy {
+            PRIMARY
+        } else {
+            SECONDARY
+        };
         if steering.active.swap(want, Ordering::Relaxed) != want {
             println!("EVENT entry steering to {}", NAMES[want as usize]);
         }
@@ -174,15 +215,25 @@ mod tests {
     #[test]
     fn thresholds_flip_health_after_consecutive_results_only() {
         let h = HealthCheck::default();
-        let mut s = Health { healthy: true, fails: 0, oks: 0 };
+        let mut s = Health {
+            healthy: true,
+            fails: 0,
+            oks: 0,
+        };
         assert!(!s.observe(false, &h));
         assert!(!s.observe(false, &h));
         assert!(!s.observe(true, &h), "a success resets the failure count");
         assert!(!s.observe(false, &h));
         assert!(!s.observe(false, &h));
-        assert!(s.observe(false, &h), "third consecutive failure marks unhealthy");
+        assert!(
+            s.observe(false, &h),
+            "third consecutive failure marks unhealthy"
+        );
         assert!(!s.healthy);
         assert!(!s.observe(true, &h));
-        assert!(s.observe(true, &h), "second consecutive success marks healthy");
+        assert!(
+            s.observe(true, &h),
+            "second consecutive success marks healthy"
+        );
     }
 }

@@ -23,7 +23,12 @@ pub struct HealthCheck {
 
 impl Default for HealthCheck {
     fn default() -> Self {
-        HealthCheck { interval: d1s(), timeout: d500ms(), unhealthy_threshold: 3, healthy_threshold: 2 }
+        HealthCheck {
+            interval: d1s(),
+            timeout: d500ms(),
+            unhealthy_threshold: 3,
+            healthy_threshold: 2,
+        }
     }
 }
 
@@ -58,7 +63,12 @@ pub struct LabSettings {
 
 impl Default for LabSettings {
     fn default() -> Self {
-        LabSettings { health: HealthCheck::default(), failover: true, restart_delay: d8s(), service_time: d1ms() }
+        LabSettings {
+            health: HealthCheck::default(),
+            failover: true,
+            restart_delay: d8s(),
+            service_time: d1ms(),
+        }
     }
 }
 

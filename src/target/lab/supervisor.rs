@@ -51,7 +51,11 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    pub fn new(clock: Clock, restart_delay: Duration, events: mpsc::UnboundedSender<LabEvent>) -> std::io::Result<Supervisor> {
+    pub fn new(
+        clock: Clock,
+        restart_delay: Duration,
+        events: mpsc::UnboundedSender<LabEvent>,
+    ) -> std::io::Result<Supervisor> {
         Ok(Supervisor {
             exe: std::env::current_exe()?,
             clock,
@@ -65,7 +69,10 @@ impl Supervisor {
 
     /// Starts supervising `spec` under `key` (e.g. `ingress-gateway/primary`).
     pub fn add(&mut self, key: String, spec: ProcessSpec) {
-        let inst = Arc::new(Instance { state: Mutex::new(InstanceState::default()), wanted: watch::channel(true).0 });
+        let inst = Arc::new(Instance {
+            state: Mutex::new(InstanceState::default()),
+            wanted: watch::channel(true).0,
+        });
         self.instances.insert(key.clone(), inst.clone());
         let ctx = Ctx {
             key,
@@ -81,7 +88,9 @@ impl Supervisor {
     }
 
     pub fn state(&self, key: &str) -> Option<InstanceState> {
-        self.instances.get(key).map(|i| i.state.lock().expect("state lock").clone())
+        self.instances
+            .get(key)
+            .map(|i| i.state.lock().expect("state lock").clone())
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &String> {
@@ -105,7 +114,10 @@ impl Supervisor {
     }
 
     pub fn pids(&self) -> Vec<u32> {
-        self.instances.values().filter_map(|i| i.state.lock().expect("state lock").pid).collect()
+        self.instances
+            .values()
+            .filter_map(|i| i.state.lock().expect("state lock").pid)
+            .collect()
     }
 
     /// Stops every process and waits for them to exit.
@@ -133,7 +145,10 @@ impl Ctx {
         if std::env::var_os("DRILL_LAB_DEBUG").is_some() {
             eprintln!("lab: {what}");
         }
-        let _ = self.events.send(LabEvent { at: self.clock.now(), what });
+        let _ = self.events.send(LabEvent {
+            at: self.clock.now(),
+            what,
+        });
     }
 
     fn set(&self, f: impl FnOnce(&mut InstanceState)) {
@@ -186,10 +201,16 @@ impl Ctx {
                             s.generation += 1;
                             s.ready_at = Some(now);
                             if !was_first {
-                                let _ = events.send(LabEvent { at: now, what: format!("{key} recreated and ready") });
+                                let _ = events.send(LabEvent {
+                                    at: now,
+                                    what: format!("{key} recreated and ready"),
+                                });
                             }
                         } else if let Some(ev) = line.strip_prefix("EVENT ") {
-                            let _ = events.send(LabEvent { at: clock.now(), what: format!("{key}: {ev}") });
+                            let _ = events.send(LabEvent {
+                                at: clock.now(),
+                                what: format!("{key}: {ev}"),
+                            });
                         }
                     }
                 })
@@ -204,15 +225,23 @@ impl Ctx {
             };
             match exit {
                 Some(status) => {
-                    self.set(|s| { s.ready = false; s.pid = None; });
+                    self.set(|s| {
+                        s.ready = false;
+                        s.pid = None;
+                    });
                     let _ = reader.await;
-                    let how = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                    let how = status
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|e| e.to_string());
                     self.event(format!("{} process exited ({how})", self.key));
                 }
                 None => {
                     let _ = child.start_kill();
                     let _ = child.wait().await;
-                    self.set(|s| { s.ready = false; s.pid = None; });
+                    self.set(|s| {
+                        s.ready = false;
+                        s.pid = None;
+                    });
                     if *self.shutdown.borrow() {
                         return;
                     }
@@ -236,7 +265,11 @@ impl Ctx {
         cmd.args(["lab", "serve", "--spec", &self.spec_json])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(if std::env::var_os("DRILL_LAB_DEBUG").is_some() { Stdio::inherit() } else { Stdio::null() })
+            .stderr(if std::env::var_os("DRILL_LAB_DEBUG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .kill_on_drop(true);
         cmd.spawn()
     }
