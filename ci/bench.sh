@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Load-generator benchmarks (run by hand, not in CI):
+#   ci/bench.sh rate     10,000 req/s open loop for 30 s on one core against a
+#                        local server on the other: achieved rate, send-lag p99
+#   ci/bench.sh memory   a 10-minute drill at 5,000 req/s: peak resident memory
+# Figures come from the drill's own results.json and /proc (VmHWM).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode="${1:-rate}"
+cargo build --release --locked -q
+bin="$PWD/target/release/drill"
+work="$(mktemp -d -t drill-bench.XXXXXX)"
+export DRILL_STATE_DIR="$work/state" CI=1
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
+# The server: one lab service process (no service time) pinned to core 1.
+exec 3> >(taskset -c 1 "$bin" lab serve --spec "{\"run_id\":\"bench\",\"component\":\"productpage\",\"region\":\"primary\",\"port\":$port,\"role\":{\"role\":\"service\",\"service_time\":\"0s\"}}" >/dev/null)
+sleep 0.5
+cat > "$work/drill.toml" <<TOML
+[targets.bench]
+kind = "http"
+url = "http://127.0.0.1:$port"
+TOML
+case "$mode" in
+  rate) rate=10000; baseline="30s" ;;
+  memory) rate=5000; baseline="10m" ;;
+  *) echo "usage: ci/bench.sh rate|memory" >&2; exit 2 ;;
+esac
+cat > "$work/bench.toml" <<TOML
+description = "generator benchmark: $rate req/s for $baseline"
+target = "bench"
+[load]
+path = "/productpage"
+rate = $rate
+timeout = "2s"
+[phases]
+warmup = "2s"
+baseline = "$baseline"
+recovery = "10s"
+TOML
+cd "$work"
+# The generator pinned to core 0; peak RSS sampled from /proc.
+taskset -c 0 "$bin" run bench.toml --quiet --report-dir "$work/report" >/dev/null &
+pid=$!
+peak=0
+while kill -0 "$pid" 2>/dev/null; do
+  hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+  [ -n "$hwm" ] && [ "$hwm" -gt "$peak" ] && peak=$hwm
+  sleep 1
+done
+wait "$pid" || true
+exec 3>&-
+python3 - "$work/report/results.json" "$peak" "$rate" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); peak_kib = int(sys.argv[2]); rate = float(sys.argv[3])
+b = r["phases"]["baseline"]; l = r["load"]
+print(f"scheduled rate      {rate:.0f} req/s")
+print(f"achieved rate       {l['achieved_rate']:.1f} req/s ({(l['achieved_rate']/rate-1)*100:+.2f}%)")
+print(f"sent                {l['sent']}")
+print(f"send lag p99 / max  {l['lag_p99_ms']:.3f} ms / {l['lag_max_ms']:.3f} ms")
+print(f"baseline requests   {b['requests']} good {b['good']}  p50 {b['p50_ms']} ms  p99 {b['p99_ms']} ms  p99.9 {b['p999_ms']} ms")
+print(f"peak RSS (VmHWM)    {peak_kib/1024:.1f} MiB")
+PY
