@@ -58,7 +58,7 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("reports").join("suite").join(&stamp));
     let mut done: Vec<(DrillResult, PathBuf)> = Vec::new();
-    rt.block_on(async {
+    let crashed = rt.block_on(async {
         let interrupt = Interrupt::install();
         for (l, def) in &prepared {
             if interrupt.requested() {
@@ -89,9 +89,13 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
             };
             done.push((fin.result, dir));
         }
+        None
     });
     // Tear down the runtime (and with it every lab process) before exiting.
     drop(rt);
+    if let Some(code) = crashed {
+        return Ok(code);
+    }
 
     for (r, dir) in &done {
         crate::report::write_all(dir, r).map_err(|e| {

@@ -2,6 +2,7 @@
 //! is preceded by a synced journal entry saying how to undo it, so a crash at
 //! any point leaves enough on disk for `drill cleanup`.
 
+pub mod cleanup;
 pub mod command;
 pub mod journal;
 

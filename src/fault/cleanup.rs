@@ -1,0 +1,124 @@
+//! Reverting from journals: what `drill cleanup` does for runs that died,
+//! and what a run does for itself if it panics mid-fault.
+
+use std::time::Duration;
+
+use super::command;
+use super::journal::{self, Entry, Journal, RevertPlan};
+
+/// Which journals to act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Runs whose process is gone (`drill cleanup`).
+    DeadRuns,
+    /// This process's own runs (after a panic).
+    OwnRuns,
+}
+
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// One line per action, for the person reading.
+    pub lines: Vec<String>,
+    /// What could not be reverted, with what to do by hand.
+    pub failed: Vec<String>,
+    /// Outstanding faults found.
+    pub outstanding: usize,
+}
+
+pub async fn revert_outstanding(scope: Scope, dry_run: bool) -> std::io::Result<Outcome> {
+    let mut out = Outcome::default();
+    let me = std::process::id();
+    for j in journal::open_journals()? {
+        let own = j.pid == me;
+        match scope {
+            Scope::DeadRuns if journal::pid_alive(j.pid) && !own => {
+                out.lines.push(format!(
+                    "run {} (pid {}) is still running; leaving it alone",
+                    j.run_id, j.pid
+                ));
+                continue;
+            }
+            Scope::OwnRuns if !own => continue,
+            _ => {}
+        }
+        if j.outstanding.is_empty() {
+            out.lines
+                .push(format!("run {}: nothing outstanding", j.run_id));
+        }
+        let mut all_ok = true;
+        for (id, fault, plan) in &j.outstanding {
+            out.outstanding += 1;
+            let what = describe(plan);
+            if dry_run {
+                out.lines
+                    .push(format!("run {}: would revert `{fault}`: {what}", j.run_id));
+                all_ok = false;
+                continue;
+            }
+            let res = revert(plan, &j.run_id, fault).await;
+            let mut jw = Journal::reopen(&j.path)?;
+            match res {
+                Ok(()) => {
+                    out.lines
+                        .push(format!("run {}: reverted `{fault}`: {what}", j.run_id));
+                    jw.append(&Entry::Reverted { id: *id })?;
+                }
+                Err(e) => {
+                    all_ok = false;
+                    out.lines
+                        .push(format!("run {}: FAILED to revert `{fault}`: {e}", j.run_id));
+                    let _ = jw.append(&Entry::RevertFailed {
+                        id: *id,
+                        error: e.clone(),
+                    });
+                    out.failed.push(format!(
+                        "run {} fault `{fault}`: {e}; do by hand: {what}",
+                        j.run_id
+                    ));
+                }
+            }
+        }
+        if all_ok {
+            Journal::reopen(&j.path)?.finish(&j.run_id)?;
+        }
+    }
+    Ok(out)
+}
+
+async fn revert(plan: &RevertPlan, run_id: &str, fault: &str) -> Result<(), String> {
+    match plan {
+        RevertPlan::SelfHealing { .. } => Ok(()),
+        RevertPlan::Lab { pids, .. } => {
+            // Lab processes end with their run; make sure none lingers.
+            for &pid in pids {
+                if journal::pid_alive(pid) && pid != std::process::id() {
+                    // SAFETY: kill(2) on a pid recorded as one of the lab's.
+                    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                }
+            }
+            Ok(())
+        }
+        RevertPlan::Command {
+            command,
+            cwd,
+            timeout_s,
+        } => command::run(
+            command,
+            cwd,
+            Duration::from_secs_f64(*timeout_s),
+            &[("DRILL_RUN_ID", run_id), ("DRILL_FAULT", fault)],
+        )
+        .await
+        .map_err(|e| e.to_string()),
+    }
+}
+
+pub fn describe(plan: &RevertPlan) -> String {
+    match plan {
+        RevertPlan::SelfHealing { what } => format!("heals by itself ({what})"),
+        RevertPlan::Lab { instances, .. } => {
+            format!("lab {} (ends with its run)", instances.join(", "))
+        }
+        RevertPlan::Command { command, cwd, .. } => format!("`{command}` in {}", cwd.display()),
+    }
+}
