@@ -96,7 +96,11 @@ pub fn fault_impact(
     };
     let last_window = end.checked_sub(w);
 
-    let first_bad = last_window.and_then(|last| (first..=last).find(|&k| window_bad(k)));
+    // The first bad window must lie before the next fault's inject: a later
+    // impact is that fault's, not this one's.
+    let impact_end = outage_end.min(end);
+    let first_bad = last_window
+        .and_then(|last| (first..=last.min(impact_end.saturating_sub(w))).find(|&k| window_bad(k)));
     let Some(kb) = first_bad else {
         return FaultImpact {
             rto: Rto::NoImpact,
@@ -296,6 +300,37 @@ mod tests {
         assert_eq!(i.rto, Rto::Recovered(5 * S));
         assert_eq!(i.time_to_impact, Some(0));
         assert_eq!(i.outage, 3 * S);
+    }
+
+    #[test]
+    fn impact_after_the_next_fault_belongs_to_that_fault() {
+        // Fault A at 10 s has no effect; fault B at 20 s causes 20–23 s.
+        let r = stream(100, 60 * S, |d| {
+            if (20 * S..23 * S).contains(&d) {
+                (Outcome::Bad(Cause::Status5xx), MS)
+            } else {
+                (Outcome::Good, MS)
+            }
+        });
+        let a = fault_impact(
+            r.buckets(),
+            r.bucket_us(),
+            10 * S,
+            60 * S,
+            20 * S,
+            &RecoveryCriteria::default(),
+        );
+        assert_eq!(a.rto, Rto::NoImpact);
+        assert_eq!(a.outage, 0);
+        let b = fault_impact(
+            r.buckets(),
+            r.bucket_us(),
+            20 * S,
+            60 * S,
+            60 * S,
+            &RecoveryCriteria::default(),
+        );
+        assert_eq!(b.rto, Rto::Recovered(3 * S + MS));
     }
 
     #[test]

@@ -136,7 +136,36 @@ pub fn validate(l: &Loaded, cat: &Catalogue, target_name: &str) -> Result<(), Di
             );
         }
         let action = *f.action.get_ref();
-        if action == Action::Command {
+        if action == Action::RegionOutage {
+            if let Some(c) = &f.component {
+                e.push(
+                    c.span(),
+                    "a region-outage takes down every component of a region; it names no component",
+                    "remove `component`",
+                );
+            }
+            match &f.region {
+                None => e.push(
+                    f.action.span(),
+                    format!("region-outage `{name}` names no region"),
+                    format!("add region = one of {}", cat.regions.join(", ")),
+                ),
+                Some(r) if !cat.regions.contains(&r.get_ref().as_str()) => e.push(
+                    r.span(),
+                    if cat.regions.is_empty() {
+                        format!("target `{target_name}` does not support region-outage")
+                    } else {
+                        format!("unknown region `{}`", r.get_ref())
+                    },
+                    if cat.regions.is_empty() {
+                        "use a `command` fault".to_string()
+                    } else {
+                        format!("regions: {}", cat.regions.join(", "))
+                    },
+                ),
+                _ => {}
+            }
+        } else if action == Action::Command {
             if f.inject.is_none() {
                 e.push(
                     span.clone(),

@@ -43,6 +43,8 @@ pub struct ComponentInfo {
 #[derive(Clone, Debug, Default)]
 pub struct Catalogue {
     pub components: Vec<ComponentInfo>,
+    /// Regions a `region-outage` can take down (empty: not supported).
+    pub regions: Vec<&'static str>,
 }
 
 impl Catalogue {
@@ -87,7 +89,7 @@ impl TargetDef {
 
 /// A target started for one run.
 pub enum Target {
-    Lab(Lab),
+    Lab(Box<Lab>),
     Http { url: String },
 }
 
@@ -108,7 +110,7 @@ impl Target {
     ) -> Result<Target, TargetError> {
         match def {
             TargetDef::Lab { settings, .. } => Ok(Target::Lab(
-                Lab::start(settings.clone(), run_id, clock, events).await?,
+                Box::new(Lab::start(settings.clone(), run_id, clock, events).await?),
             )),
             TargetDef::Http { url, .. } => Ok(Target::Http {
                 url: url.trim_end_matches('/').to_string(),
@@ -154,7 +156,7 @@ impl Target {
 
     pub async fn inject(&self, f: &Fault, inj: &Injection) -> Result<(), TargetError> {
         match (self, inj) {
-            (Target::Lab(l), Injection::Lab(i)) => l.inject(f, i),
+            (Target::Lab(l), Injection::Lab(i)) => l.inject(f, i).await,
             _ => Err(TargetError::Unsupported(
                 "fault does not apply to this target".into(),
             )),
@@ -163,7 +165,7 @@ impl Target {
 
     pub async fn revert(&self, f: &Fault, inj: &Injection) -> Result<(), TargetError> {
         match (self, inj) {
-            (Target::Lab(l), Injection::Lab(i)) => l.revert(f, i),
+            (Target::Lab(l), Injection::Lab(i)) => l.revert(f, i).await,
             _ => Ok(()),
         }
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use serve::{ProcessSpec, Role};
+use serve::{ADMIN_PATH, FaultRule, ProcessSpec, Role};
 pub use settings::LabSettings;
 use supervisor::{LabEvent, Supervisor};
 
@@ -31,16 +31,18 @@ pub fn catalogue() -> Catalogue {
         regions: REGIONS.to_vec(),
         actions: actions.to_vec(),
     };
+    let all = [Action::Delete, Action::Down, Action::Latency, Action::Abort];
     Catalogue {
         components: vec![
             ComponentInfo {
                 name: "global-entry",
                 regions: vec![],
-                actions: vec![Action::Delete],
+                actions: vec![Action::Latency, Action::Abort],
             },
-            regional("ingress-gateway", &[Action::Delete]),
-            regional("productpage", &[Action::Delete]),
+            regional("ingress-gateway", &all),
+            regional("productpage", &all),
         ],
+        regions: REGIONS.to_vec(),
     }
 }
 
@@ -49,6 +51,9 @@ pub struct Lab {
     settings: LabSettings,
     supervisor: Supervisor,
     entry_port: u16,
+    /// Each instance's port, for its admin endpoint.
+    ports: std::collections::BTreeMap<String, u16>,
+    admin: http::HttpClient,
 }
 
 /// A lab fault in progress: which instances it touched and their state then.
@@ -134,10 +139,13 @@ impl Lab {
             key("global-entry", None),
             spec("global-entry", None, entry_port, role),
         );
+        let ports = sup.ports();
         let mut lab = Lab {
             settings,
             supervisor: sup,
             entry_port,
+            ports,
+            admin: http::client(Duration::from_secs(2)),
         };
         if let Err(e) = lab.wait_ready(Duration::from_secs(20)).await {
             lab.stop().await;
@@ -181,6 +189,18 @@ impl Lab {
     }
 
     fn instances(&self, f: &Fault) -> Result<Vec<String>, TargetError> {
+        if *f.action.get_ref() == Action::RegionOutage {
+            let region = f
+                .region()
+                .ok_or_else(|| TargetError::Invalid("region-outage names a region".into()))?;
+            let suffix = format!("/{region}");
+            return Ok(self
+                .supervisor
+                .keys()
+                .filter(|k| k.ends_with(&suffix))
+                .cloned()
+                .collect());
+        }
         let component = f
             .component()
             .ok_or_else(|| TargetError::Invalid("lab faults name a component".into()))?;
@@ -239,7 +259,7 @@ impl Lab {
         Ok((LabInjection { instances, pids }, plan))
     }
 
-    pub fn inject(&self, f: &Fault, inj: &LabInjection) -> Result<(), TargetError> {
+    pub async fn inject(&self, f: &Fault, inj: &LabInjection) -> Result<(), TargetError> {
         match f.action.get_ref() {
             Action::Delete => {
                 for (k, _) in &inj.instances {
@@ -251,20 +271,66 @@ impl Lab {
                 }
                 Ok(())
             }
-            a => Err(TargetError::Unsupported(format!(
-                "the lab does not support `{}` yet",
-                a.name()
+            Action::Down | Action::RegionOutage => {
+                for (k, _) in &inj.instances {
+                    self.supervisor.set_wanted(k, false);
+                }
+                Ok(())
+            }
+            Action::Latency | Action::Abort => {
+                let rule = FaultRule {
+                    percent: f.percent.as_ref().map_or(1.0, |p| p.get_ref().0),
+                    delay: f.delay.as_ref().map(|d| *d.get_ref()),
+                    jitter: f.jitter.as_ref().map(|d| *d.get_ref()),
+                    abort_status: f.status.as_ref().map(|s| *s.get_ref()),
+                };
+                let body = serde_json::to_vec(&rule).expect("rule serialises");
+                for (k, _) in &inj.instances {
+                    self.set_rule(k, body.clone()).await?;
+                }
+                Ok(())
+            }
+            Action::Command => Err(TargetError::Unsupported(
+                "command faults do not go through the target".into(),
+            )),
+        }
+    }
+
+    async fn set_rule(&self, key: &str, body: Vec<u8>) -> Result<(), TargetError> {
+        let port = self
+            .ports
+            .get(key)
+            .ok_or_else(|| TargetError::Invalid(format!("no lab component `{key}`")))?;
+        let req = hyper::Request::post(format!("http://127.0.0.1:{port}{ADMIN_PATH}"))
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .map_err(|e| TargetError::Invalid(e.to_string()))?;
+        match self.admin.request(req).await {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => Err(TargetError::Drift(format!(
+                "lab component `{key}` refused the fault rule: {}",
+                r.status()
+            ))),
+            Err(e) => Err(TargetError::Unreachable(format!(
+                "lab component `{key}`: {e}"
             ))),
         }
     }
 
-    pub fn revert(&self, f: &Fault, _inj: &LabInjection) -> Result<(), TargetError> {
+    pub async fn revert(&self, f: &Fault, inj: &LabInjection) -> Result<(), TargetError> {
         match f.action.get_ref() {
-            Action::Delete => Ok(()),
-            a => Err(TargetError::Unsupported(format!(
-                "the lab does not support `{}` yet",
-                a.name()
-            ))),
+            Action::Delete | Action::Command => Ok(()),
+            Action::Down | Action::RegionOutage => {
+                for (k, _) in &inj.instances {
+                    self.supervisor.set_wanted(k, true);
+                }
+                Ok(())
+            }
+            Action::Latency | Action::Abort => {
+                for (k, _) in &inj.instances {
+                    self.set_rule(k, Vec::new()).await?;
+                }
+                Ok(())
+            }
         }
     }
 

@@ -42,8 +42,57 @@ pub enum Role {
     Service { service_time: Dur },
 }
 
+/// A fault the process applies to its own traffic (the lab's Istio fault
+/// injection), set and cleared through `POST /-/drill/fault`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FaultRule {
+    /// Share of requests affected, 0..=1.
+    pub percent: f64,
+    pub delay: Option<Dur>,
+    pub jitter: Option<Dur>,
+    pub abort_status: Option<u16>,
+}
+
+pub const ADMIN_PATH: &str = "/-/drill/fault";
+
+type Rules = Arc<std::sync::RwLock<Option<FaultRule>>>;
+
+/// Applies the injected rule, if any, to one request: sleeps for a delay and
+/// returns the status to abort with.
+async fn apply(rules: &Rules) -> Option<u16> {
+    let rule = rules.read().expect("rule lock").clone()?;
+    if rand::random::<f64>() >= rule.percent {
+        return None;
+    }
+    if let Some(d) = rule.delay {
+        let mut us = d.micros() as f64;
+        if let Some(j) = rule.jitter {
+            us += (rand::random::<f64>() * 2.0 - 1.0) * j.micros() as f64;
+        }
+        tokio::time::sleep(Duration::from_micros(us.max(0.0) as u64)).await;
+    }
+    rule.abort_status
+}
+
+/// Handles the admin endpoint: a JSON rule sets, an empty body clears.
+fn admin(rules: &Rules, body: &[u8]) -> hyper::Response<http::Body> {
+    let rule = if body.is_empty() {
+        Ok(None)
+    } else {
+        serde_json::from_slice::<FaultRule>(body).map(Some)
+    };
+    match rule {
+        Ok(r) => {
+            *rules.write().expect("rule lock") = r;
+            http::text(StatusCode::OK, "ok")
+        }
+        Err(e) => http::text(StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}
+
 /// Runs the process until its stdin closes. Prints `READY` once listening.
 pub async fn run(spec: ProcessSpec) -> anyhow::Result<()> {
+    let rules: Rules = Arc::default();
     let listener = http::bind(spec.port).await?;
     tokio::spawn(async {
         // Lifeline: the supervisor holds our stdin; EOF means it is gone.
@@ -59,10 +108,22 @@ pub async fn run(spec: ProcessSpec) -> anyhow::Result<()> {
             let body = Bytes::from(format!("productpage served in region {region}\n"));
             let header = region_header(&region);
             http::serve(listener, move |req| {
-                let (body, header) = (body.clone(), header.clone());
+                let (body, header, rules) = (body.clone(), header.clone(), rules.clone());
                 async move {
-                    if req.uri().path() != "/healthz/ready" && !service_time.0.is_zero() {
-                        tokio::time::sleep(service_time.0).await;
+                    if req.uri().path() == ADMIN_PATH {
+                        return admin(&rules, req.body());
+                    }
+                    if req.uri().path() != "/healthz/ready" {
+                        if let Some(status) = apply(&rules).await {
+                            return http::text(
+                                StatusCode::from_u16(status)
+                                    .unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+                                "fault filter abort",
+                            );
+                        }
+                        if !service_time.0.is_zero() {
+                            tokio::time::sleep(service_time.0).await;
+                        }
                     }
                     let mut r = http::text(StatusCode::OK, body);
                     r.headers_mut().insert("x-drill-region", header);
@@ -74,10 +135,19 @@ pub async fn run(spec: ProcessSpec) -> anyhow::Result<()> {
         Role::Gateway { upstream, timeout } => {
             let client = http::client(Duration::from_secs(1));
             http::serve(listener, move |req| {
-                let (client, upstream) = (client.clone(), upstream.clone());
+                let (client, upstream, rules) = (client.clone(), upstream.clone(), rules.clone());
                 async move {
                     if req.uri().path() == "/healthz/ready" {
                         return http::text(StatusCode::OK, "ready");
+                    }
+                    if req.uri().path() == ADMIN_PATH {
+                        return admin(&rules, req.body());
+                    }
+                    if let Some(status) = apply(&rules).await {
+                        return http::text(
+                            StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+                            "fault filter abort",
+                        );
                     }
                     http::forward(&client, &upstream, &req, timeout.0).await
                 }

@@ -35,6 +35,7 @@ pub struct InstanceState {
 }
 
 struct Instance {
+    port: u16,
     state: Mutex<InstanceState>,
     /// Whether the instance should run (false = scaled to zero).
     wanted: watch::Sender<bool>,
@@ -70,6 +71,7 @@ impl Supervisor {
     /// Starts supervising `spec` under `key` (e.g. `ingress-gateway/primary`).
     pub fn add(&mut self, key: String, spec: ProcessSpec) {
         let inst = Arc::new(Instance {
+            port: spec.port,
             state: Mutex::new(InstanceState::default()),
             wanted: watch::channel(true).0,
         });
@@ -91,6 +93,13 @@ impl Supervisor {
         self.instances
             .get(key)
             .map(|i| i.state.lock().expect("state lock").clone())
+    }
+
+    pub fn ports(&self) -> BTreeMap<String, u16> {
+        self.instances
+            .iter()
+            .map(|(k, i)| (k.clone(), i.port))
+            .collect()
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &String> {
