@@ -63,6 +63,15 @@ pub fn main() -> i32 {
             };
         }
     };
+    if matches!(
+        cli.command,
+        Command::List | Command::Validate(_) | Command::Plan(_)
+    ) {
+        // Printing commands end quietly when their reader goes away (`| head`).
+        // Not for `run` or the lab: they write to sockets and need EPIPE.
+        // SAFETY: restoring the default disposition of one signal.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let res = match cli.command {
         Command::Run(a) => run::run(a, cli.targets.as_deref()),
         Command::List => list::run(),

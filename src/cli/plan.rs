@@ -165,6 +165,10 @@ fn describe(f: &crate::scenario::model::Fault, def: &TargetDef) -> String {
                 settings.restart_delay
             )
         }
+        (Action::RegionOutage, _) => format!(
+            "region-outage: every component of {} down",
+            f.region().unwrap_or("?")
+        ),
         (Action::Command, _) => format!(
             "run `{}` (revert: `{}`)",
             f.inject.as_ref().map_or("", |c| c.get_ref()),

@@ -15,8 +15,12 @@ use crate::run::{self, Options, signals::Interrupt};
 pub struct Args {
     /// Scenario names (in ./scenarios or built in) or paths to .toml files.
     /// Several run one after another as a suite.
-    #[arg(required = true, value_name = "SCENARIO")]
+    #[arg(required_unless_present = "suite", value_name = "SCENARIO")]
     pub scenarios: Vec<String>,
+    /// Run a suite: a name in ./scenarios/suites (or built in, e.g.
+    /// `monthly`) or a path to a suite file listing scenarios.
+    #[arg(long, value_name = "SUITE")]
+    pub suite: Option<String>,
     /// Target to run on: `lab` (built in, default) or a name from the
     /// targets file. Overrides the scenario's own `target`.
     #[arg(long)]
@@ -45,13 +49,18 @@ struct Row {
 pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
     let targets = super::validate::load_targets(targets_file)?;
     // Everything is validated before anything runs.
+    let mut names = a.scenarios.clone();
+    if let Some(suite) = &a.suite {
+        let (_, suite) = crate::scenario::load_suite(suite)?;
+        names.extend(suite.scenarios.into_iter().map(|s| s.into_inner()));
+    }
     let mut prepared = Vec::new();
-    for s in &a.scenarios {
+    for s in &names {
         prepared.push(super::validate::prepare(s, a.target.as_deref(), &targets)?);
     }
     let seed = a.seed.unwrap_or_else(rand::random);
     let rt = super::runtime()?;
-    let suite = prepared.len() > 1;
+    let suite = prepared.len() > 1 || a.suite.is_some();
     let stamp = crate::clock::Clock::start().stamp();
     let suite_dir = a
         .report_dir

@@ -13,10 +13,80 @@ pub use diag::{Diagnostic, Diagnostics};
 pub use model::Scenario;
 
 /// Scenarios shipped with drill, so an installed binary runs them anywhere.
-pub const BUILTIN: &[(&str, &str)] = &[(
-    "ingress-failover",
-    include_str!("../../scenarios/ingress-failover.toml"),
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "ingress-failover",
+        include_str!("../../scenarios/ingress-failover.toml"),
+    ),
+    (
+        "region-outage",
+        include_str!("../../scenarios/region-outage.toml"),
+    ),
+];
+
+/// Suites shipped with drill.
+pub const BUILTIN_SUITES: &[(&str, &str)] = &[(
+    "monthly",
+    include_str!("../../scenarios/suites/monthly.toml"),
 )];
+
+/// A suite file: scenarios run in one invocation.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Suite {
+    pub description: String,
+    pub scenarios: Vec<toml::Spanned<String>>,
+}
+
+/// Finds a suite by path, in `./scenarios/suites/`, or built in, and parses it.
+pub fn load_suite(arg: &str) -> Result<(PathBuf, Suite), Diagnostics> {
+    let p = Path::new(arg);
+    let local = Path::new("scenarios/suites").join(format!("{arg}.toml"));
+    let found = if p.is_file() {
+        std::fs::read_to_string(p)
+            .ok()
+            .map(|s| (p.to_path_buf(), s))
+    } else if local.is_file() {
+        std::fs::read_to_string(&local).ok().map(|s| (local, s))
+    } else {
+        BUILTIN_SUITES
+            .iter()
+            .find(|(n, _)| *n == arg)
+            .map(|(n, s)| {
+                (
+                    PathBuf::from(format!("<built-in>/suites/{n}.toml")),
+                    s.to_string(),
+                )
+            })
+    };
+    let Some((path, src)) = found else {
+        let names: Vec<&str> = BUILTIN_SUITES.iter().map(|(n, _)| *n).collect();
+        return Err(Diagnostics(vec![
+            Diagnostic::at(Path::new(arg), "", None, format!("no suite `{arg}`")).with_hint(
+                format!(
+                    "give a path to a suite .toml, or one of: {}",
+                    names.join(", ")
+                ),
+            ),
+        ]));
+    };
+    let suite: Suite =
+        toml::from_str(&src).map_err(|e| Diagnostics(vec![diag::from_toml(&path, &src, &e)]))?;
+    for s in &suite.scenarios {
+        if locate(s.get_ref()).is_none() {
+            return Err(Diagnostics(vec![
+                Diagnostic::at(
+                    &path,
+                    &src,
+                    Some(s.span()),
+                    format!("no scenario `{}`", s.get_ref()),
+                )
+                .with_hint("name a scenario in ./scenarios, a built-in one, or a path"),
+            ]));
+        }
+    }
+    Ok((path, suite))
+}
 
 /// A parsed scenario and where it came from.
 #[derive(Clone, Debug)]

@@ -109,9 +109,9 @@ impl Target {
         events: mpsc::UnboundedSender<LabEvent>,
     ) -> Result<Target, TargetError> {
         match def {
-            TargetDef::Lab { settings, .. } => Ok(Target::Lab(
-                Box::new(Lab::start(settings.clone(), run_id, clock, events).await?),
-            )),
+            TargetDef::Lab { settings, .. } => Ok(Target::Lab(Box::new(
+                Lab::start(settings.clone(), run_id, clock, events).await?,
+            ))),
             TargetDef::Http { url, .. } => Ok(Target::Http {
                 url: url.trim_end_matches('/').to_string(),
             }),
