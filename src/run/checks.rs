@@ -100,6 +100,58 @@ pub fn evaluate(
         _ => 0.0,
     };
     match kind {
+        CheckKind::ConfigSync | CheckKind::ComponentReady => {
+            let max = max_secs();
+            let (what, key) = if kind == CheckKind::ConfigSync {
+                ("config sync", "config_sync_s")
+            } else {
+                ("component ready", "component_ready_s")
+            };
+            faults
+                .iter()
+                .filter(|f| c.fault.as_ref().is_none_or(|n| *n.get_ref() == f.name))
+                .filter(|f| {
+                    c.fault.is_some()
+                        || f.extra.contains_key(key)
+                        || kind == CheckKind::ConfigSync && f.component == "istiod"
+                })
+                .map(|f| {
+                    let name = c
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| format!("{}:{}", kind.name(), f.name));
+                    match f.extra.get(key) {
+                        None => result(
+                            name,
+                            false,
+                            None,
+                            max,
+                            "s",
+                            format!(
+                                "{what}: not observed within the drill (max {})",
+                                fmt_secs(max)
+                            ),
+                        ),
+                        Some(&v) => {
+                            let pass = v <= max;
+                            result(
+                                name,
+                                pass,
+                                Some(v),
+                                max,
+                                "s",
+                                format!(
+                                    "{what} {} {} {}",
+                                    fmt_secs(v),
+                                    if pass { "≤" } else { ">" },
+                                    fmt_secs(max)
+                                ),
+                            )
+                        }
+                    }
+                })
+                .collect()
+        }
         CheckKind::Rto | CheckKind::Outage => {
             let max = max_secs();
             let what = kind.name();

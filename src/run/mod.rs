@@ -342,6 +342,17 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
                 break;
             }
             d.event(inject_at, format!("inject {} ({what})", f.display_name()));
+            let cross_before = target.cross_region().await;
+            let mut config_version = None;
+            if f.change_config {
+                match target.change_config() {
+                    Ok(v) => {
+                        d.event(clock.now(), format!("routing change: mesh configuration version {v} applied to the API server while the control plane is down"));
+                        config_version = Some(v);
+                    }
+                    Err(e) => d.event(clock.now(), format!("routing change failed: {e}")),
+                }
+            }
             // Wait for the fault's end condition.
             let a = actives.last().expect("just pushed");
             let until = f.until.as_ref().map(|u| *u.get_ref()).or(f
@@ -429,6 +440,36 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
                         );
                         stop_reason = Some(format!("revert of `{}` failed", f.display_name()));
                     }
+                }
+            }
+            if let (Some(before), Some(after)) = (cross_before, target.cross_region().await) {
+                let (calls, failed) = (
+                    after.0.saturating_sub(before.0),
+                    after.1.saturating_sub(before.1),
+                );
+                run.extra.insert("cross_region_calls".into(), calls as f64);
+                run.extra
+                    .insert("cross_region_failed".into(), failed as f64);
+            }
+            if self_healing && let Some(t) = run.ended_at {
+                run.extra.insert(
+                    "component_ready_s".into(),
+                    (t.saturating_sub(inject_at)) as f64 / 1e6,
+                );
+            }
+            if let (Some(v), Some(restored)) = (config_version, run.ended_at) {
+                // Propagation: from the control plane's return until every
+                // data-plane process serves the change.
+                let limit = clock.now() + 60_000_000;
+                while clock.now() < limit && !d.interrupt.requested() {
+                    if target.config_applied(v).await {
+                        let t = clock.now();
+                        let sync = t.saturating_sub(restored) as f64 / 1e6;
+                        run.extra.insert("config_sync_s".into(), sync);
+                        d.event(t, format!("data plane applied configuration version {v}: sync {sync:.3}s after the control plane returned"));
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                 }
             }
             prev_end = run.ended_at.unwrap_or_else(|| clock.now());

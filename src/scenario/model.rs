@@ -256,6 +256,10 @@ pub struct Fault {
     pub inject: Option<Spanned<String>>,
     /// `command`: shell command that reverts it.
     pub revert: Option<Spanned<String>>,
+    /// Control-plane faults: make a routing change while it is down and
+    /// measure how long the data plane takes to apply it once it returns.
+    #[serde(default)]
+    pub change_config: bool,
     /// `command`: longest a command may run.
     #[serde(default = "d30s_plain")]
     pub command_timeout: Dur,
@@ -305,6 +309,10 @@ pub enum CheckKind {
     Latency,
     /// Error budget consumed at most `max` (percent of the period's budget).
     ErrorBudget,
+    /// Mesh configuration sync after the control plane returns, at most `max`.
+    ConfigSync,
+    /// Time until a deleted component serves again, at most `max`.
+    ComponentReady,
 }
 
 impl CheckKind {
@@ -315,6 +323,8 @@ impl CheckKind {
             CheckKind::Availability => "availability",
             CheckKind::Latency => "latency",
             CheckKind::ErrorBudget => "error-budget",
+            CheckKind::ConfigSync => "config-sync",
+            CheckKind::ComponentReady => "component-ready",
         }
     }
 }

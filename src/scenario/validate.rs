@@ -301,6 +301,17 @@ pub fn validate(l: &Loaded, cat: &Catalogue, target_name: &str) -> Result<(), Di
                 );
             }
         }
+        if f.change_config
+            && !(f.component() == Some("istiod") && matches!(action, Action::Down | Action::Delete))
+        {
+            e.push(
+                span.clone(),
+                format!(
+                    "`change_config` applies to a down or delete fault on `istiod` (fault `{name}`)"
+                ),
+                "the routing change is made while the control plane is gone",
+            );
+        }
         if action == Action::Latency && f.delay.is_none() {
             e.push(
                 f.action.span(),
@@ -345,7 +356,10 @@ pub fn validate(l: &Loaded, cat: &Catalogue, target_name: &str) -> Result<(), Di
         let kind = *c.kind.get_ref();
         let want_max = |unit: &str| format!("add max = {unit}");
         match kind {
-            CheckKind::Rto | CheckKind::Outage => {
+            CheckKind::Rto
+            | CheckKind::Outage
+            | CheckKind::ConfigSync
+            | CheckKind::ComponentReady => {
                 if let Some(fname) = &c.fault
                     && !fault_names.contains(fname.get_ref())
                 {

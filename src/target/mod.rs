@@ -178,6 +178,32 @@ impl Target {
         }
     }
 
+    /// Makes a routing change on the control plane's side; returns its version.
+    pub fn change_config(&self) -> Result<u64, TargetError> {
+        match self {
+            Target::Lab(l) => l.change_config(),
+            Target::Http { .. } => Err(TargetError::Unsupported(
+                "routing changes need the lab".into(),
+            )),
+        }
+    }
+
+    /// Whether the whole data plane has applied configuration `version`.
+    pub async fn config_applied(&self, version: u64) -> bool {
+        match self {
+            Target::Lab(l) => l.config_applied(version).await,
+            Target::Http { .. } => false,
+        }
+    }
+
+    /// Cross-region calls so far and how many failed (lab data plane).
+    pub async fn cross_region(&self) -> Option<(u64, u64)> {
+        match self {
+            Target::Lab(l) => l.cross_region().await,
+            Target::Http { .. } => None,
+        }
+    }
+
     pub fn pids(&self) -> Vec<u32> {
         match self {
             Target::Lab(l) => l.pids(),

@@ -4,15 +4,18 @@
 //! each gateway fronts its region's productpage.
 
 pub mod http;
+pub mod mesh;
 pub mod serve;
 pub mod settings;
 pub mod supervisor;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use serve::{ADMIN_PATH, FaultRule, ProcessSpec, Role};
+use mesh::Endpoint;
+use serve::{ADMIN_PATH, CONFIG_PATH, FaultRule, ProcessSpec, Role, Route, STATS_PATH};
 pub use settings::LabSettings;
 use supervisor::{LabEvent, Supervisor};
 
@@ -40,7 +43,10 @@ pub fn catalogue() -> Catalogue {
                 actions: vec![Action::Latency, Action::Abort],
             },
             regional("ingress-gateway", &all),
+            regional("eastwest-gateway", &all),
             regional("productpage", &all),
+            regional("reviews", &all),
+            regional("istiod", &[Action::Delete, Action::Down]),
         ],
         regions: REGIONS.to_vec(),
     }
@@ -52,8 +58,10 @@ pub struct Lab {
     supervisor: Supervisor,
     entry_port: u16,
     /// Each instance's port, for its admin endpoint.
-    ports: std::collections::BTreeMap<String, u16>,
+    ports: BTreeMap<String, u16>,
     admin: http::HttpClient,
+    /// The mesh configuration the control planes serve.
+    config_file: std::path::PathBuf,
 }
 
 /// A lab fault in progress: which instances it touched and their state then.
@@ -95,40 +103,90 @@ impl Lab {
             held.push(l);
             Ok(p)
         };
-        let ports: Vec<u16> = (0..5).map(|_| port()).collect::<Result<_, _>>()?;
-        drop(held);
-        let mut ports = ports.into_iter();
-        let mut gateways = Vec::new();
+        let names = [
+            "ingress-gateway",
+            "eastwest-gateway",
+            "productpage",
+            "reviews",
+            "istiod",
+        ];
+        let mut ports = BTreeMap::new();
         for region in REGIONS {
-            let app_port = ports.next().expect("five ports");
-            sup.add(
-                key("productpage", Some(region)),
-                spec(
-                    "productpage",
-                    Some(region),
-                    app_port,
-                    Role::Service {
-                        service_time: settings.service_time,
-                    },
-                ),
-            );
-            let gw_port = ports.next().expect("five ports");
-            let upstream = format!("http://127.0.0.1:{app_port}");
-            sup.add(
-                key("ingress-gateway", Some(region)),
-                spec(
-                    "ingress-gateway",
-                    Some(region),
-                    gw_port,
-                    Role::Gateway {
-                        upstream,
-                        timeout: crate::scenario::units::Dur::secs(10),
-                    },
-                ),
-            );
-            gateways.push(format!("http://127.0.0.1:{gw_port}"));
+            for n in names {
+                ports.insert(key(n, Some(region)), port()?);
+            }
         }
-        let entry_port = ports.next().expect("five ports");
+        let entry_port = port()?;
+        drop(held);
+        let url = |n: &str, r: &str| format!("http://127.0.0.1:{}", ports[&key(n, Some(r))]);
+
+        // The mesh configuration lives in a file, as in the API server; the
+        // control planes serve it and the data plane follows them.
+        let config_dir = std::env::temp_dir().join(format!("drill-lab-{run_id}"));
+        std::fs::create_dir_all(&config_dir).map_err(io)?;
+        let config_file = config_dir.join("mesh.json");
+        std::fs::write(&config_file, b"{\"version\":1}").map_err(io)?;
+
+        let mut gateways = Vec::new();
+        for (i, region) in REGIONS.iter().enumerate() {
+            let other = REGIONS[1 - i];
+            let route = |service: &str| Route {
+                service: service.into(),
+                endpoints: vec![
+                    Endpoint {
+                        name: format!("{service}/{region}"),
+                        url: url(service, region),
+                        local: true,
+                    },
+                    Endpoint {
+                        name: format!("{service}/{other} via eastwest-gateway/{other}"),
+                        url: url("eastwest-gateway", other),
+                        local: false,
+                    },
+                ],
+                policy: settings.mesh.clone(),
+                istiod: url("istiod", region),
+                push_interval: settings.push_interval,
+            };
+            let mut add = |n: &str, role: Role| {
+                sup.add(
+                    key(n, Some(region)),
+                    spec(n, Some(region), ports[&key(n, Some(region))], role),
+                )
+            };
+            add(
+                "istiod",
+                Role::ControlPlane {
+                    config_file: config_file.clone(),
+                },
+            );
+            add(
+                "reviews",
+                Role::Service {
+                    service_time: settings.service_time,
+                    downstream: None,
+                },
+            );
+            add(
+                "productpage",
+                Role::Service {
+                    service_time: settings.service_time,
+                    downstream: Some(route("reviews")),
+                },
+            );
+            let services = BTreeMap::from([
+                ("productpage".to_string(), url("productpage", region)),
+                ("reviews".to_string(), url("reviews", region)),
+            ]);
+            add("eastwest-gateway", Role::EastWest { services });
+            add(
+                "ingress-gateway",
+                Role::Gateway {
+                    route: route("productpage"),
+                },
+            );
+            gateways.push(url("ingress-gateway", region));
+        }
         let role = Role::Entry {
             primary: gateways[0].clone(),
             secondary: gateways[1].clone(),
@@ -146,6 +204,7 @@ impl Lab {
             entry_port,
             ports,
             admin: http::client(Duration::from_secs(2)),
+            config_file,
         };
         if let Err(e) = lab.wait_ready(Duration::from_secs(20)).await {
             lab.stop().await;
@@ -334,6 +393,82 @@ impl Lab {
         }
     }
 
+    /// Makes a routing change (as `kubectl apply` would): bumps the mesh
+    /// configuration's version. Returns the new version.
+    pub fn change_config(&self) -> Result<u64, TargetError> {
+        let io = |e: std::io::Error| TargetError::Drift(format!("lab mesh config: {e}"));
+        let cur: mesh::MeshConfig =
+            serde_json::from_slice(&std::fs::read(&self.config_file).map_err(io)?)
+                .unwrap_or_default();
+        let next = mesh::MeshConfig {
+            version: cur.version + 1,
+        };
+        std::fs::write(
+            &self.config_file,
+            serde_json::to_vec(&next).expect("config serialises"),
+        )
+        .map_err(io)?;
+        Ok(next.version)
+    }
+
+    /// Whether every data-plane process (ingress gateways, productpages)
+    /// has applied configuration `version`.
+    pub async fn config_applied(&self, version: u64) -> bool {
+        for (k, port) in &self.ports {
+            if !(k.starts_with("ingress-gateway/") || k.starts_with("productpage/")) {
+                continue;
+            }
+            let Ok(req) = hyper::Request::get(format!("http://127.0.0.1:{port}{CONFIG_PATH}"))
+                .body(http_body_util::Full::new(bytes::Bytes::new()))
+            else {
+                return false;
+            };
+            let Ok(Ok(resp)) =
+                tokio::time::timeout(Duration::from_millis(500), self.admin.request(req)).await
+            else {
+                return false;
+            };
+            let Ok(body) = http_body_util::BodyExt::collect(resp.into_body()).await else {
+                return false;
+            };
+            match serde_json::from_slice::<mesh::MeshConfig>(&body.to_bytes()) {
+                Ok(c) if c.version >= version => {}
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// Cross-region calls the data plane has made so far, and how many failed.
+    pub async fn cross_region(&self) -> Option<(u64, u64)> {
+        let (mut calls, mut failed) = (0, 0);
+        for (k, port) in &self.ports {
+            if !(k.starts_with("ingress-gateway/") || k.starts_with("productpage/")) {
+                continue;
+            }
+            let req = hyper::Request::get(format!("http://127.0.0.1:{port}{STATS_PATH}"))
+                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                .ok()?;
+            // A process that is down right now has no counters to give.
+            let Ok(Ok(resp)) =
+                tokio::time::timeout(Duration::from_millis(500), self.admin.request(req)).await
+            else {
+                continue;
+            };
+            let body = http_body_util::BodyExt::collect(resp.into_body())
+                .await
+                .ok()?
+                .to_bytes();
+            for st in serde_json::from_slice::<Vec<mesh::EndpointStats>>(&body).ok()? {
+                if !st.local {
+                    calls += st.requests;
+                    failed += st.failures;
+                }
+            }
+        }
+        Some((calls, failed))
+    }
+
     /// When every touched instance is serving again with a fresh process,
     /// the run-clock time it became ready.
     pub fn healed_at(&self, inj: &LabInjection) -> Option<Micros> {
@@ -350,5 +485,8 @@ impl Lab {
 
     pub async fn stop(&mut self) {
         self.supervisor.stop().await;
+        if let Some(dir) = self.config_file.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }

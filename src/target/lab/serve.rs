@@ -1,18 +1,25 @@
-//! The inside of one lab process (`drill lab serve`): a global entry point
-//! that health-checks the regions' gateways and steers to the primary while it
-//! is healthy, an ingress gateway, or the front service. Each process exits
+//! The inside of one lab process (`drill lab serve`): the global entry point
+//! (health-checked steering between the regions' ingress gateways), an
+//! ingress gateway, an east-west gateway, a service (productpage calls
+//! reviews through the mesh client) or the control plane. Each process exits
 //! when its supervisor goes away (its stdin closes), so none outlives a run.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hyper::{Request, StatusCode};
+use hyper::header::HeaderValue;
+use hyper::{Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
-use super::http::{self, HttpClient};
+use super::http::{self, Body, HttpClient};
+use super::mesh::{
+    self, CONFIG_HEADER, Endpoint, MeshClient, MeshConfig, MeshPolicy, SERVICE_HEADER, SharedConfig,
+};
 use super::settings::HealthCheck;
 use crate::scenario::units::Dur;
 
@@ -26,6 +33,17 @@ pub struct ProcessSpec {
     pub role: Role,
 }
 
+/// How a data-plane process calls one service across the two regions.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Route {
+    pub service: String,
+    pub endpoints: Vec<Endpoint>,
+    pub policy: MeshPolicy,
+    /// The control plane to take routing configuration from.
+    pub istiod: String,
+    pub push_interval: Dur,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "role", rename_all = "kebab-case")]
 pub enum Role {
@@ -36,10 +54,19 @@ pub enum Role {
         health: HealthCheck,
         failover: bool,
     },
-    /// Ingress gateway: forwards to its region's front service.
-    Gateway { upstream: String, timeout: Dur },
-    /// Front service: answers after `service_time`.
-    Service { service_time: Dur },
+    /// Ingress gateway: routes to productpage through the mesh.
+    Gateway { route: Route },
+    /// East-west gateway: passes cross-region calls to its region's service
+    /// named by the `x-drill-service` header.
+    EastWest { services: BTreeMap<String, String> },
+    /// A service; with a downstream route it calls that service for each request.
+    Service {
+        service_time: Dur,
+        downstream: Option<Route>,
+    },
+    /// The control plane: serves the mesh configuration stored in a file
+    /// (the API server's copy), re-read on every request.
+    ControlPlane { config_file: PathBuf },
 }
 
 /// A fault the process applies to its own traffic (the lab's Istio fault
@@ -54,6 +81,8 @@ pub struct FaultRule {
 }
 
 pub const ADMIN_PATH: &str = "/-/drill/fault";
+pub const CONFIG_PATH: &str = "/-/drill/config";
+pub const STATS_PATH: &str = "/-/drill/stats";
 
 type Rules = Arc<std::sync::RwLock<Option<FaultRule>>>;
 
@@ -75,7 +104,7 @@ async fn apply(rules: &Rules) -> Option<u16> {
 }
 
 /// Handles the admin endpoint: a JSON rule sets, an empty body clears.
-fn admin(rules: &Rules, body: &[u8]) -> hyper::Response<http::Body> {
+fn admin(rules: &Rules, body: &[u8]) -> Response<Body> {
     let rule = if body.is_empty() {
         Ok(None)
     } else {
@@ -90,9 +119,23 @@ fn admin(rules: &Rules, body: &[u8]) -> hyper::Response<http::Body> {
     }
 }
 
+fn json<T: Serialize>(v: &T) -> Response<Body> {
+    http::text(StatusCode::OK, serde_json::to_vec(v).unwrap_or_default())
+}
+
+/// Everything a process needs to answer one request.
+struct Ctx {
+    role: Role,
+    region: String,
+    rules: Rules,
+    config: SharedConfig,
+    mesh: Option<Arc<MeshClient>>,
+    client: HttpClient,
+    steering: Arc<Steering>,
+}
+
 /// Runs the process until its stdin closes. Prints `READY` once listening.
 pub async fn run(spec: ProcessSpec) -> anyhow::Result<()> {
-    let rules: Rules = Arc::default();
     let listener = http::bind(spec.port).await?;
     tokio::spawn(async {
         // Lifeline: the supervisor holds our stdin; EOF means it is gone.
@@ -101,97 +144,156 @@ pub async fn run(spec: ProcessSpec) -> anyhow::Result<()> {
         while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
         std::process::exit(0);
     });
-    println!("READY {}", spec.port);
     let region = spec.region.clone().unwrap_or_default();
-    match spec.role {
-        Role::Service { service_time } => {
-            let body = Bytes::from(format!("productpage served in region {region}\n"));
-            let header = region_header(&region);
-            http::serve(listener, move |req| {
-                let (body, header, rules) = (body.clone(), header.clone(), rules.clone());
-                async move {
-                    if req.uri().path() == ADMIN_PATH {
-                        return admin(&rules, req.body());
-                    }
-                    if req.uri().path() != "/healthz/ready" {
-                        if let Some(status) = apply(&rules).await {
-                            return http::text(
-                                StatusCode::from_u16(status)
-                                    .unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
-                                "fault filter abort",
-                            );
-                        }
-                        if !service_time.0.is_zero() {
-                            tokio::time::sleep(service_time.0).await;
-                        }
-                    }
-                    let mut r = http::text(StatusCode::OK, body);
-                    r.headers_mut().insert("x-drill-region", header);
-                    r
-                }
-            })
-            .await
-        }
-        Role::Gateway { upstream, timeout } => {
-            let client = http::client(Duration::from_secs(1));
-            http::serve(listener, move |req| {
-                let (client, upstream, rules) = (client.clone(), upstream.clone(), rules.clone());
-                async move {
-                    if req.uri().path() == "/healthz/ready" {
-                        return http::text(StatusCode::OK, "ready");
-                    }
-                    if req.uri().path() == ADMIN_PATH {
-                        return admin(&rules, req.body());
-                    }
-                    if let Some(status) = apply(&rules).await {
-                        return http::text(
-                            StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
-                            "fault filter abort",
-                        );
-                    }
-                    http::forward(&client, &upstream, &req, timeout.0).await
-                }
-            })
-            .await
-        }
-        Role::Entry {
-            primary,
-            secondary,
-            health,
-            failover,
-        } => {
-            let steering = Arc::new(Steering {
-                active: AtomicU8::new(PRIMARY),
-            });
-            let client = http::client(health.timeout.0);
-            tokio::spawn(health_loop(
-                client.clone(),
-                [primary.clone(), secondary.clone()],
-                health,
-                failover,
-                steering.clone(),
-            ));
-            let upstreams = Arc::new([primary, secondary]);
-            http::serve(listener, move |req: Request<Bytes>| {
-                let (client, upstreams, steering) =
-                    (client.clone(), upstreams.clone(), steering.clone());
-                async move {
-                    if req.uri().path() == "/healthz/ready" {
-                        return http::text(StatusCode::OK, "ready");
-                    }
-                    let i = steering.active.load(Ordering::Relaxed) as usize;
-                    http::forward(&client, &upstreams[i], &req, Duration::from_secs(30)).await
-                }
-            })
-            .await
-        }
+    let caller = match &spec.region {
+        Some(r) => format!("{}/{r}", spec.component),
+        None => spec.component.clone(),
+    };
+    let config: SharedConfig = Arc::default();
+    let route = match &spec.role {
+        Role::Gateway { route } => Some(route.clone()),
+        Role::Service { downstream, .. } => downstream.clone(),
+        _ => None,
+    };
+    let mesh = route.map(|r| {
+        tokio::spawn(mesh::follow_control_plane(
+            r.istiod.clone(),
+            r.push_interval.0,
+            config.clone(),
+        ));
+        MeshClient::new(&caller, &r.service, r.endpoints, r.policy)
+    });
+    let steering = Arc::new(Steering {
+        active: AtomicU8::new(PRIMARY),
+    });
+    let client = http::client(Duration::from_secs(1));
+    if let Role::Entry {
+        primary,
+        secondary,
+        health,
+        failover,
+    } = &spec.role
+    {
+        let probe = http::client(health.timeout.0);
+        tokio::spawn(health_loop(
+            probe,
+            [primary.clone(), secondary.clone()],
+            health.clone(),
+            *failover,
+            steering.clone(),
+        ));
     }
+    let ctx = Arc::new(Ctx {
+        role: spec.role,
+        region,
+        rules: Arc::default(),
+        config,
+        mesh,
+        client,
+        steering,
+    });
+    println!("READY {}", spec.port);
+    http::serve(listener, move |req| {
+        let ctx = ctx.clone();
+        async move { ctx.handle(req).await }
+    })
+    .await;
     Ok(())
 }
 
-fn region_header(region: &str) -> hyper::header::HeaderValue {
-    hyper::header::HeaderValue::from_str(region)
-        .unwrap_or(hyper::header::HeaderValue::from_static("unknown"))
+impl Ctx {
+    async fn handle(&self, req: Request<Bytes>) -> Response<Body> {
+        match req.uri().path() {
+            "/healthz/ready" => return http::text(StatusCode::OK, "ready"),
+            ADMIN_PATH => return admin(&self.rules, req.body()),
+            CONFIG_PATH => return json(&*self.config.read().expect("config lock")),
+            STATS_PATH => return json(&self.mesh.as_ref().map(|m| m.stats()).unwrap_or_default()),
+            _ => {}
+        }
+        if let Some(status) = apply(&self.rules).await {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            return http::text(status, "fault filter abort");
+        }
+        let mut resp = match &self.role {
+            Role::Entry {
+                primary, secondary, ..
+            } => {
+                let up = if self.steering.active.load(Ordering::Relaxed) == PRIMARY {
+                    primary
+                } else {
+                    secondary
+                };
+                http::forward(&self.client, up, &req, Duration::from_secs(30)).await
+            }
+            Role::Gateway { .. } => {
+                self.mesh
+                    .as_ref()
+                    .expect("gateways have a route")
+                    .call(&req)
+                    .await
+            }
+            Role::EastWest { services } => {
+                let target = req
+                    .headers()
+                    .get(SERVICE_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|s| services.get(s));
+                match target {
+                    Some(url) => {
+                        http::forward(&self.client, url, &req, Duration::from_secs(30)).await
+                    }
+                    None => http::text(
+                        StatusCode::NOT_FOUND,
+                        "no such service behind this east-west gateway",
+                    ),
+                }
+            }
+            Role::Service { service_time, .. } => {
+                if !service_time.0.is_zero() {
+                    tokio::time::sleep(service_time.0).await;
+                }
+                match &self.mesh {
+                    Some(m) => {
+                        let down = m.call(&req).await;
+                        if down.status().is_success() {
+                            http::text(
+                                StatusCode::OK,
+                                format!("productpage ({}) with reviews\n", self.region),
+                            )
+                        } else {
+                            http::text(
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                format!(
+                                    "productpage ({}): reviews failed with {}\n",
+                                    self.region,
+                                    down.status()
+                                ),
+                            )
+                        }
+                    }
+                    None => http::text(StatusCode::OK, format!("reviews ({})\n", self.region)),
+                }
+            }
+            Role::ControlPlane { config_file } => {
+                let cfg = std::fs::read(config_file)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<MeshConfig>(&b).ok())
+                    .unwrap_or_default();
+                json(&cfg)
+            }
+        };
+        if self.mesh.is_some() {
+            let v = self.config.read().expect("config lock").version;
+            resp.headers_mut()
+                .insert(CONFIG_HEADER, HeaderValue::from(v));
+        }
+        if !self.region.is_empty()
+            && let Ok(v) = HeaderValue::from_str(&self.region)
+        {
+            resp.headers_mut().entry("x-drill-region").or_insert(v);
+        }
+        resp
+    }
 }
 
 const PRIMARY: u8 = 0;

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::mesh::MeshPolicy;
 use crate::scenario::units::Dur;
 
 /// The global entry point's health checking, like the users' DNS steering.
@@ -56,9 +57,15 @@ pub struct LabSettings {
     /// recreates it (a pod's reschedule and readiness time).
     #[serde(default = "d8s")]
     pub restart_delay: Dur,
-    /// Time the front service takes to answer.
+    /// Time each service (productpage, reviews) takes to answer.
     #[serde(default = "d1ms")]
     pub service_time: Dur,
+    /// The data plane's traffic policy.
+    #[serde(default)]
+    pub mesh: MeshPolicy,
+    /// How often the data plane asks its control plane for configuration.
+    #[serde(default = "d1s")]
+    pub push_interval: Dur,
 }
 
 impl Default for LabSettings {
@@ -68,6 +75,8 @@ impl Default for LabSettings {
             failover: true,
             restart_delay: d8s(),
             service_time: d1ms(),
+            mesh: MeshPolicy::default(),
+            push_interval: d1s(),
         }
     }
 }
