@@ -81,16 +81,17 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
                     l.scenario.description
                 );
             }
-            let fin = run::run(
-                l,
-                def,
-                &Options {
-                    seed,
-                    quiet: a.quiet,
-                },
-                interrupt.clone(),
-            )
-            .await;
+            // The drill runs in its own task so that a panic comes back here
+            // as an error, and the journal still gets every fault reverted.
+            let (l2, def2, int2, quiet) = (l.clone(), def.clone(), interrupt.clone(), a.quiet);
+            let task =
+                tokio::spawn(
+                    async move { run::run(&l2, &def2, &Options { seed, quiet }, int2).await },
+                );
+            let fin = match task.await {
+                Ok(fin) => fin,
+                Err(e) => return Some(revert_after_crash(&e.to_string()).await),
+            };
             let dir = match (&a.report_dir, suite) {
                 (_, true) => suite_dir.join(&l.name),
                 (Some(d), false) => d.clone(),
@@ -146,6 +147,31 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
         return Ok(error::for_results(&results).max(error::ABORTED));
     }
     Ok(error::for_results(&results))
+}
+
+/// After a drill task panicked: revert what its journal says is outstanding.
+async fn revert_after_crash(what: &str) -> i32 {
+    eprintln!(
+        "internal error: the drill crashed ({what}); reverting its outstanding faults from the journal"
+    );
+    match crate::fault::cleanup::revert_outstanding(crate::fault::cleanup::Scope::OwnRuns, false)
+        .await
+    {
+        Ok(out) if out.failed.is_empty() => {
+            out.lines.iter().for_each(|x| eprintln!("{x}"));
+            error::ABORTED
+        }
+        Ok(out) => {
+            out.failed
+                .iter()
+                .for_each(|x| eprintln!("MANUAL ACTION REQUIRED: {x}"));
+            error::REVERT_FAILED
+        }
+        Err(e) => {
+            eprintln!("MANUAL ACTION REQUIRED: cannot read the journal ({e}); run `drill cleanup`");
+            error::REVERT_FAILED
+        }
+    }
 }
 
 fn rel(base: &Path, p: &Path) -> PathBuf {

@@ -105,9 +105,24 @@ impl std::error::Error for Diagnostics {}
 /// from its message where serde lists what was expected.
 pub fn from_toml(file: &Path, src: &str, e: &toml::de::Error) -> Diagnostic {
     let msg = e.message().trim().to_string();
-    let (message, hint) = match msg.split_once(", expected ") {
-        Some((head, expected)) => (head.to_string(), Some(format!("expected {expected}"))),
-        None => (msg, None),
+    // serde lists what it expected after ", expected "; drill's own unit
+    // errors put their advice after "; ". Either becomes the hint.
+    let (message, hint) = match msg
+        .split_once(", expected ")
+        .or_else(|| msg.split_once("; "))
+    {
+        Some((head, "nothing")) => (
+            head.to_string(),
+            Some("check the TOML syntax on this line".to_string()),
+        ),
+        Some((head, rest)) if msg.contains(", expected ") => {
+            (head.to_string(), Some(format!("expected {rest}")))
+        }
+        Some((head, rest)) => (head.to_string(), Some(rest.to_string())),
+        None => (
+            msg,
+            Some("see the scenario reference in the README".to_string()),
+        ),
     };
     let d = Diagnostic::at(file, src, e.span(), message);
     match hint {

@@ -166,6 +166,23 @@ pub fn validate(l: &Loaded, cat: &Catalogue, target_name: &str) -> Result<(), Di
                 _ => {}
             }
         } else if action == Action::Command {
+            // A command fault may name what it acts on; if it does, it must exist.
+            if let Some(c) = &f.component
+                && !cat.components.is_empty()
+                && cat.get(c.get_ref()).is_none()
+            {
+                e.push(
+                    c.span(),
+                    format!(
+                        "unknown component `{}` on target `{target_name}`",
+                        c.get_ref()
+                    ),
+                    format!(
+                        "components on target `{target_name}`: {}",
+                        cat.names().join(", ")
+                    ),
+                );
+            }
             if f.inject.is_none() {
                 e.push(
                     span.clone(),
