@@ -149,6 +149,7 @@ fn entry(def: &TargetDef) -> String {
     match def {
         TargetDef::Lab { .. } => "<lab entry>".into(),
         TargetDef::Http { url, .. } => url.clone(),
+        TargetDef::Kubernetes { settings, .. } => settings.url.clone(),
     }
 }
 
@@ -159,6 +160,14 @@ fn describe(f: &crate::scenario::model::Fault, def: &TargetDef) -> String {
         _ => String::new(),
     };
     match (f.action.get_ref(), def) {
+        (Action::Command, _) => format!(
+            "run `{}` (revert: `{}`)",
+            f.inject.as_ref().map_or("", |c| c.get_ref()),
+            f.revert.as_ref().map_or("", |c| c.get_ref())
+        ),
+        (_, TargetDef::Kubernetes { settings, .. }) => {
+            crate::target::k8s::describe_fault(settings, f)
+        }
         (Action::Delete, TargetDef::Lab { settings, .. }) => {
             format!(
                 "delete {place}: kill its process; the lab supervisor recreates it after {}",
@@ -168,11 +177,6 @@ fn describe(f: &crate::scenario::model::Fault, def: &TargetDef) -> String {
         (Action::RegionOutage, _) => format!(
             "region-outage: every component of {} down",
             f.region().unwrap_or("?")
-        ),
-        (Action::Command, _) => format!(
-            "run `{}` (revert: `{}`)",
-            f.inject.as_ref().map_or("", |c| c.get_ref()),
-            f.revert.as_ref().map_or("", |c| c.get_ref())
         ),
         (a, _) => format!("{} {place}", a.name()),
     }

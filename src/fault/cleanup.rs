@@ -98,6 +98,7 @@ async fn revert(plan: &RevertPlan, run_id: &str, fault: &str) -> Result<(), Stri
             }
             Ok(())
         }
+        RevertPlan::K8s(k) => k.revert_from_journal().await,
         RevertPlan::Command {
             command,
             cwd,
@@ -119,6 +120,7 @@ pub fn describe(plan: &RevertPlan) -> String {
         RevertPlan::Lab { instances, .. } => {
             format!("lab {} (ends with its run)", instances.join(", "))
         }
+        RevertPlan::K8s(k) => k.describe(),
         RevertPlan::Command { command, cwd, .. } => format!("`{command}` in {}", cwd.display()),
     }
 }

@@ -23,6 +23,9 @@ pub enum RevertPlan {
         instances: Vec<String>,
         pids: Vec<u32>,
     },
+    /// A Kubernetes fault: the context and kubeconfig it ran with, and each
+    /// touched object's exact prior state.
+    K8s(crate::target::k8s::K8sRevert),
     /// A user's revert command.
     Command {
         command: String,

@@ -65,7 +65,7 @@ pub async fn inject(
                 timeout_s: fault.command_timeout.as_secs_f64(),
             },
         ),
-        _ => match target.plan(fault) {
+        _ => match target.plan(fault).await {
             Ok(p) => p,
             Err(e) => return (None, Err(e.into())),
         },
@@ -149,7 +149,7 @@ pub async fn revert(
                 .await
                 .map_err(|e| e.to_string())
         }
-        RevertPlan::Lab { .. } => target
+        RevertPlan::Lab { .. } | RevertPlan::K8s(_) => target
             .revert(&a.fault, &a.injection)
             .await
             .map_err(|e| e.to_string()),
@@ -182,6 +182,11 @@ pub fn manual_instruction(a: &Active, error: &str) -> String {
                 instances.join(", ")
             )
         }
+        RevertPlan::K8s(k) => format!(
+            "kubernetes fault `{}` was not reverted ({error}). Restore by hand: {}   — then `drill cleanup` to close the journal",
+            a.fault.display_name(),
+            k.describe()
+        ),
         RevertPlan::SelfHealing { what } => {
             format!("fault `{}`: {what} ({error})", a.fault.display_name())
         }

@@ -41,6 +41,22 @@ pub fn render(r: &DrillResult, svg_file: &str) -> String {
 
 /// The suite summary: worst verdict first, then one row per drill linking to
 /// its report (`entries`: result and path of its report.md, relative).
+/// A target-side observation in words (`extra` of a fault).
+fn observation(key: &str, v: f64) -> String {
+    match key {
+        "component_ready_s" => format!("the component served again {} after the fault", secs(v)),
+        "config_sync_s" => format!(
+            "the data plane applied the routing change {} after the control plane returned",
+            secs(v)
+        ),
+        "cross_region_calls" => format!("{} cross-region calls during the fault", num(v, 0)),
+        "cross_region_failed" => {
+            format!("{} cross-region calls failed during the fault", num(v, 0))
+        }
+        other => format!("{other} = {}", num(v, 3)),
+    }
+}
+
 pub fn render_suite_index(entries: &[(DrillResult, String)]) -> String {
     let mut md = String::new();
     let Some(worst) = entries.iter().map(|(r, _)| r.verdict).max() else {
@@ -236,7 +252,7 @@ fn faults(md: &mut String, r: &DrillResult) {
         .flat_map(|f| {
             f.extra
                 .iter()
-                .map(move |(k, v)| format!("`{}` {k} = {}", f.name, num(*v, 3)))
+                .map(move |(k, v)| format!("`{}`: {}", f.name, observation(k, *v)))
         })
         .collect();
     if !observed.is_empty() {
@@ -550,7 +566,12 @@ mod tests {
         );
         assert!(row(&md, "`switchover-database`").ends_with("| not recovered |"));
         assert!(md.contains("every 1 s window has ≥ 99 % good requests; resolution 0.1 s."));
-        assert!(md.contains("`kill-primary-ingress` component_ready_s = 43.5"));
+        assert!(
+            md.contains(
+                "`kill-primary-ingress`: the component served again 43.5 s after the fault"
+            ),
+            "{md}"
+        );
 
         r.faults[1].recovery = "no-impact".into();
         r.faults[1].rto_s = Some(0.0);

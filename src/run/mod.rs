@@ -30,6 +30,9 @@ use signals::Interrupt;
 
 pub const BUCKET_US: Micros = 100_000;
 
+/// Marks a fault whose target cannot measure config sync (its check is skipped).
+pub const CONFIG_SYNC_UNSUPPORTED: &str = "config_sync_unsupported";
+
 pub struct Options {
     pub seed: u64,
     pub quiet: bool,
@@ -193,9 +196,10 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
             };
         }
     };
+    target.set_seed(opts.seed);
     facts.entry_url = target.entry_url();
     let faults: Vec<_> = s.faults.iter().map(|f| f.get_ref()).collect();
-    let preflight = match target.preflight(&faults) {
+    let preflight = match target.preflight(&faults).await {
         Ok(()) => probe_entry(&facts.entry_url, &s.load.path.get_ref().clone(), timeout).await,
         Err(e) => Err(e.to_string()),
     };
@@ -349,6 +353,10 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
                     Ok(v) => {
                         d.event(clock.now(), format!("routing change: mesh configuration version {v} applied to the API server while the control plane is down"));
                         config_version = Some(v);
+                    }
+                    Err(crate::target::TargetError::Unsupported(why)) => {
+                        d.event(clock.now(), format!("routing change not made: {why}; config sync is not measured on this target"));
+                        run.extra.insert(CONFIG_SYNC_UNSUPPORTED.into(), 1.0);
                     }
                     Err(e) => d.event(clock.now(), format!("routing change failed: {e}")),
                 }

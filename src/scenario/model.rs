@@ -244,7 +244,8 @@ pub struct Fault {
     // Action parameters.
     /// `delete`: how many instances (default all).
     pub count: Option<Spanned<u32>>,
-    /// `latency`/`abort`: share of requests affected (default 100%).
+    /// `latency`/`abort`: share of requests affected (default 100%);
+    /// `delete`: share of the component's instances (Kubernetes).
     pub percent: Option<Spanned<Percent>>,
     /// `latency`: added delay.
     pub delay: Option<Spanned<Dur>>,

@@ -276,7 +276,7 @@ pub fn validate(l: &Loaded, cat: &Catalogue, target_name: &str) -> Result<(), Di
             (
                 "percent",
                 f.percent.as_ref().map(Spanned::span),
-                &[Action::Latency, Action::Abort],
+                &[Action::Delete, Action::Latency, Action::Abort],
             ),
             (
                 "delay",

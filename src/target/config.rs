@@ -9,6 +9,11 @@
 //! [targets.fast-lab]
 //! kind = "lab"
 //! lab = { restart_delay = "3s", health = { interval = "200ms" } }
+//!
+//! [targets.prod]
+//! kind = "kubernetes"
+//! url = "https://bookinfo.example.com"
+//! contexts = { primary = "primary-cluster-context", secondary = "secondary-cluster" }
 //! ```
 
 use std::collections::BTreeMap;
@@ -17,6 +22,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::k8s::settings::{ComponentOverride, K8sEntry, K8sSettings};
 use super::lab::LabSettings;
 use crate::scenario::diag::{self, Diagnostic, Diagnostics};
 
@@ -25,6 +31,7 @@ use crate::scenario::diag::{self, Diagnostic, Diagnostics};
 pub enum Kind {
     Lab,
     Http,
+    Kubernetes,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -35,6 +42,14 @@ pub struct TargetEntry {
     pub url: Option<Spanned<String>>,
     /// `lab`: timings and switches.
     pub lab: Option<LabSettings>,
+    /// `kubernetes`: region → kube context.
+    pub contexts: Option<BTreeMap<String, String>>,
+    /// `kubernetes`: kubeconfig file (default: `$KUBECONFIG`, else `~/.kube/config`).
+    pub kubeconfig: Option<String>,
+    /// `kubernetes`: region → that region's ingress URL.
+    pub ingress: Option<BTreeMap<String, String>>,
+    /// `kubernetes`: per-component overrides of the built-in objects.
+    pub components: Option<BTreeMap<String, ComponentOverride>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -49,18 +64,22 @@ pub struct TargetsFile {
 pub enum TargetDef {
     Lab { name: String, settings: LabSettings },
     Http { name: String, url: String },
+    Kubernetes { name: String, settings: K8sSettings },
 }
 
 impl TargetDef {
     pub fn name(&self) -> &str {
         match self {
-            TargetDef::Lab { name, .. } | TargetDef::Http { name, .. } => name,
+            TargetDef::Lab { name, .. }
+            | TargetDef::Http { name, .. }
+            | TargetDef::Kubernetes { name, .. } => name,
         }
     }
     pub fn kind(&self) -> &'static str {
         match self {
             TargetDef::Lab { .. } => "lab",
             TargetDef::Http { .. } => "http",
+            TargetDef::Kubernetes { .. } => "kubernetes",
         }
     }
 }
@@ -103,7 +122,59 @@ impl Targets {
         for (name, entry) in parsed.targets {
             let span = entry.span();
             let entry = entry.into_inner();
+            if *entry.kind.get_ref() != Kind::Kubernetes
+                && (entry.contexts.is_some()
+                    || entry.kubeconfig.is_some()
+                    || entry.ingress.is_some()
+                    || entry.components.is_some())
+            {
+                errors.push(
+                    Diagnostic::at(
+                        &file,
+                        &src,
+                        Some(span.clone()),
+                        format!(
+                            "target `{name}`: contexts, kubeconfig, ingress and components are for kind = \"kubernetes\""
+                        ),
+                    )
+                    .with_hint("set kind = \"kubernetes\", or remove them"),
+                );
+                continue;
+            }
             match *entry.kind.get_ref() {
+                Kind::Kubernetes => {
+                    if entry.lab.is_some() {
+                        errors.push(Diagnostic::at(
+                            &file,
+                            &src,
+                            Some(span.clone()),
+                            format!("target `{name}`: `lab` settings are for kind = \"lab\""),
+                        ));
+                        continue;
+                    }
+                    let base = file.parent().unwrap_or(Path::new("."));
+                    let k = K8sEntry {
+                        url: entry.url.map(Spanned::into_inner),
+                        contexts: entry.contexts.unwrap_or_default(),
+                        ingress: entry.ingress.unwrap_or_default(),
+                        kubeconfig: entry.kubeconfig,
+                        components: entry.components.unwrap_or_default(),
+                    };
+                    match k.resolve(base) {
+                        Ok(settings) => {
+                            t.defs
+                                .insert(name.clone(), TargetDef::Kubernetes { name, settings });
+                        }
+                        Err(es) => errors.extend(es.into_iter().map(|e| {
+                            Diagnostic::at(
+                                &file,
+                                &src,
+                                Some(span.clone()),
+                                format!("target `{name}`: {e}"),
+                            )
+                        })),
+                    }
+                }
                 Kind::Lab => {
                     if let Some(url) = &entry.url {
                         errors.push(

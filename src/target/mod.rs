@@ -3,11 +3,13 @@
 //! `http` is just an entry URL, drilled with `command` faults only.
 
 pub mod config;
+pub mod k8s;
 pub mod lab;
 
 use tokio::sync::mpsc;
 
 pub use config::{TargetDef, Targets};
+use k8s::{K8sInjection, K8sTarget};
 use lab::supervisor::LabEvent;
 use lab::{Lab, LabInjection};
 
@@ -61,6 +63,7 @@ impl TargetDef {
         match self {
             TargetDef::Lab { .. } => lab::catalogue(),
             TargetDef::Http { .. } => Catalogue::default(),
+            TargetDef::Kubernetes { settings, .. } => k8s::catalogue(settings),
         }
     }
 
@@ -83,6 +86,19 @@ impl TargetDef {
                 ("lab.service_time".into(), s.service_time.to_string()),
             ],
             TargetDef::Http { url, .. } => vec![("url".into(), url.clone())],
+            TargetDef::Kubernetes { settings: s, .. } => {
+                let mut v = vec![("url".into(), s.url.clone())];
+                for (region, ctx) in &s.contexts {
+                    v.push((format!("kubernetes.context.{region}"), ctx.clone()));
+                }
+                for (region, url) in &s.ingress {
+                    v.push((format!("kubernetes.ingress.{region}"), url.clone()));
+                }
+                if let Some(k) = &s.kubeconfig {
+                    v.push(("kubernetes.kubeconfig".into(), k.display().to_string()));
+                }
+                v
+            }
         }
     }
 }
@@ -91,12 +107,14 @@ impl TargetDef {
 pub enum Target {
     Lab(Box<Lab>),
     Http { url: String },
+    Kubernetes(Box<K8sTarget>),
 }
 
 /// A fault applied to a target, as the target needs it to revert.
 #[derive(Clone, Debug)]
 pub enum Injection {
     Lab(LabInjection),
+    K8s(K8sInjection),
     /// Command faults: the target is not involved.
     None,
 }
@@ -115,6 +133,9 @@ impl Target {
             TargetDef::Http { url, .. } => Ok(Target::Http {
                 url: url.trim_end_matches('/').to_string(),
             }),
+            TargetDef::Kubernetes { settings, .. } => Ok(Target::Kubernetes(Box::new(
+                K8sTarget::connect(settings, run_id, clock).await?,
+            ))),
         }
     }
 
@@ -122,13 +143,15 @@ impl Target {
         match self {
             Target::Lab(l) => l.entry_url(),
             Target::Http { url } => url.clone(),
+            Target::Kubernetes(k) => k.entry_url(),
         }
     }
 
     /// Checks that every component the faults touch is there and running.
-    pub fn preflight(&self, faults: &[&Fault]) -> Result<(), TargetError> {
+    pub async fn preflight(&self, faults: &[&Fault]) -> Result<(), TargetError> {
         match self {
             Target::Lab(l) => l.preflight(faults),
+            Target::Kubernetes(k) => k.preflight(faults).await,
             Target::Http { .. } => {
                 match faults
                     .iter()
@@ -145,9 +168,13 @@ impl Target {
     }
 
     /// Resolves a fault to the handle and the journal's revert plan, touching nothing.
-    pub fn plan(&self, f: &Fault) -> Result<(Injection, RevertPlan), TargetError> {
+    pub async fn plan(&self, f: &Fault) -> Result<(Injection, RevertPlan), TargetError> {
         match self {
             Target::Lab(l) => l.plan(f).map(|(i, p)| (Injection::Lab(i), p)),
+            Target::Kubernetes(k) => k
+                .plan(f, k.seed())
+                .await
+                .map(|(i, p)| (Injection::K8s(i), p)),
             Target::Http { .. } => Err(TargetError::Unsupported(
                 "http targets take only command faults".into(),
             )),
@@ -157,6 +184,7 @@ impl Target {
     pub async fn inject(&self, f: &Fault, inj: &Injection) -> Result<(), TargetError> {
         match (self, inj) {
             (Target::Lab(l), Injection::Lab(i)) => l.inject(f, i).await,
+            (Target::Kubernetes(k), Injection::K8s(i)) => k.inject(f, i).await,
             _ => Err(TargetError::Unsupported(
                 "fault does not apply to this target".into(),
             )),
@@ -166,6 +194,7 @@ impl Target {
     pub async fn revert(&self, f: &Fault, inj: &Injection) -> Result<(), TargetError> {
         match (self, inj) {
             (Target::Lab(l), Injection::Lab(i)) => l.revert(f, i).await,
+            (Target::Kubernetes(k), Injection::K8s(i)) => k.revert(f, i).await,
             _ => Ok(()),
         }
     }
@@ -174,6 +203,7 @@ impl Target {
     pub fn healed_at(&self, inj: &Injection) -> Option<Micros> {
         match (self, inj) {
             (Target::Lab(l), Injection::Lab(i)) => l.healed_at(i),
+            (Target::Kubernetes(k), Injection::K8s(i)) => k.healed_at(i),
             _ => None,
         }
     }
@@ -182,7 +212,7 @@ impl Target {
     pub fn change_config(&self) -> Result<u64, TargetError> {
         match self {
             Target::Lab(l) => l.change_config(),
-            Target::Http { .. } => Err(TargetError::Unsupported(
+            Target::Http { .. } | Target::Kubernetes(_) => Err(TargetError::Unsupported(
                 "routing changes need the lab".into(),
             )),
         }
@@ -192,7 +222,7 @@ impl Target {
     pub async fn config_applied(&self, version: u64) -> bool {
         match self {
             Target::Lab(l) => l.config_applied(version).await,
-            Target::Http { .. } => false,
+            Target::Http { .. } | Target::Kubernetes(_) => false,
         }
     }
 
@@ -200,14 +230,21 @@ impl Target {
     pub async fn cross_region(&self) -> Option<(u64, u64)> {
         match self {
             Target::Lab(l) => l.cross_region().await,
-            Target::Http { .. } => None,
+            Target::Http { .. } | Target::Kubernetes(_) => None,
         }
     }
 
     pub fn pids(&self) -> Vec<u32> {
         match self {
             Target::Lab(l) => l.pids(),
-            Target::Http { .. } => Vec::new(),
+            Target::Http { .. } | Target::Kubernetes(_) => Vec::new(),
+        }
+    }
+
+    /// The run's seed, for faults that choose (which pods a `delete` takes).
+    pub fn set_seed(&mut self, seed: u64) {
+        if let Target::Kubernetes(k) = self {
+            k.set_seed(seed);
         }
     }
 

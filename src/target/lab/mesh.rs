@@ -396,6 +396,24 @@ mod tests {
         assert!(!c.ejected(0, Instant::now()));
     }
 
+    #[tokio::test]
+    async fn pool_overflow_answers_503_uo_without_calling_the_endpoint() {
+        let c = client(MeshPolicy {
+            max_pending: 0,
+            ..MeshPolicy::default()
+        });
+        let req = Request::get("/reviews").body(Bytes::new()).unwrap();
+        let resp = c.call(&req).await;
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()["x-drill-response-flags"], "UO");
+        // Overflow is the caller's limit, not the endpoint's failure.
+        assert!(
+            c.stats()
+                .iter()
+                .all(|s| s.requests == 0 && s.ejections == 0)
+        );
+    }
+
     #[test]
     fn all_ejected_means_all_eligible() {
         let c = client(MeshPolicy::default());

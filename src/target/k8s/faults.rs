@@ -1,0 +1,243 @@
+//! The faults themselves: plan (read the prior state, choose the pods),
+//! inject (conditional writes, objects marked with the run id) and revert
+//! (through the journal's restore path).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::choose::{self, Amount};
+use super::istio::{self, HttpFault};
+use super::{K8sInjection, K8sRevert, K8sTarget, PriorState, Step, Watch, restore};
+use crate::fault::journal::RevertPlan;
+use crate::scenario::model::{Action, Fault};
+use crate::target::TargetError;
+
+impl K8sTarget {
+    /// Resolves a fault to what it will touch and the journal's revert plan
+    /// with the exact prior state. Reads from the cluster; changes nothing.
+    pub async fn plan(
+        &self,
+        f: &Fault,
+        seed: u64,
+    ) -> Result<(K8sInjection, RevertPlan), TargetError> {
+        let (region, comps) = self.resolve(f)?;
+        let cluster = self.cluster(region)?;
+        let name = f.display_name();
+        let mut watches = Vec::new();
+        let mut listed = Vec::new();
+        for (_, c) in &comps {
+            let pods = cluster.pods(&c.namespace, &c.selector).await?;
+            listed.push(pods.clone());
+            watches.push(Watch {
+                namespace: c.namespace.clone(),
+                selector: c.selector.clone(),
+                ready_before: pods.iter().filter(|p| p.ready && !p.terminating).count(),
+                gone: Vec::new(),
+            });
+        }
+        let revert = |objects| K8sRevert {
+            context: cluster.context.clone(),
+            kubeconfig: self.kubeconfig.clone(),
+            run_id: self.run_id.clone(),
+            objects,
+        };
+        let (step, plan) = match f.action.get_ref() {
+            Action::Delete => {
+                let c = comps[0].1;
+                let pods: Vec<_> = listed
+                    .swap_remove(0)
+                    .into_iter()
+                    .filter(|p| !p.terminating)
+                    .collect();
+                if pods.is_empty() {
+                    return Err(TargetError::Drift(format!(
+                        "fault `{name}`: selector `{}` matches no running pods in `{}` on context `{}`",
+                        c.selector, c.namespace, cluster.context
+                    )));
+                }
+                let amount = match (&f.count, &f.percent) {
+                    (Some(n), _) => Amount::Count(*n.get_ref()),
+                    (_, Some(p)) => Amount::Share(p.get_ref().0),
+                    _ => Amount::All,
+                };
+                let names: Vec<String> = pods.iter().map(|p| p.name.clone()).collect();
+                let chosen = choose::choose(&names, amount, seed, &name);
+                let chosen: Vec<(String, String)> = pods
+                    .iter()
+                    .filter(|p| chosen.contains(&p.name))
+                    .map(|p| (p.name.clone(), p.uid.clone()))
+                    .collect();
+                watches[0].gone = chosen.iter().map(|(_, u)| u.clone()).collect();
+                let what = format!(
+                    "context `{}`: their ReplicaSet recreates pods {} in `{}`",
+                    cluster.context,
+                    chosen
+                        .iter()
+                        .map(|(n, _)| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    c.namespace
+                );
+                (
+                    Step::DeletePods {
+                        namespace: c.namespace.clone(),
+                        pods: chosen,
+                    },
+                    RevertPlan::SelfHealing { what },
+                )
+            }
+            Action::Down | Action::RegionOutage => {
+                let mut objects = Vec::new();
+                for (_, c) in &comps {
+                    let d = c.deployment.as_deref().unwrap_or_default();
+                    let st = cluster.deployment(&c.namespace, d).await?;
+                    if let Some(other) = st.held_by {
+                        return Err(TargetError::Drift(format!(
+                            "deployment `{}/{d}` is held by drill run `{other}`; run `drill cleanup` first",
+                            c.namespace
+                        )));
+                    }
+                    objects.push(PriorState::Deployment {
+                        namespace: c.namespace.clone(),
+                        name: d.to_string(),
+                        replicas: st.replicas,
+                        resource_version: st.resource_version,
+                    });
+                }
+                let r = revert(objects);
+                (Step::Scale(r.clone()), RevertPlan::K8s(r))
+            }
+            Action::Latency | Action::Abort => {
+                let c = comps[0].1;
+                let v = c.virtual_service.as_deref().unwrap_or_default();
+                let obj = cluster.virtual_service(&c.namespace, v).await?;
+                if let Some(other) = restore::annotation(&obj) {
+                    return Err(TargetError::Drift(format!(
+                        "virtualservice `{}/{v}` is held by drill run `{other}`; run `drill cleanup` first",
+                        c.namespace
+                    )));
+                }
+                let spec = obj.data.get("spec").cloned().unwrap_or_default();
+                let injected = istio::with_fault(&spec, c.route.as_deref(), &http_fault(f)?)
+                    .map_err(|e| {
+                        TargetError::Drift(format!("virtualservice `{}/{v}` {e}", c.namespace))
+                    })?;
+                let r = revert(vec![PriorState::VirtualService {
+                    namespace: c.namespace.clone(),
+                    name: v.to_string(),
+                    resource_version: obj.metadata.resource_version.clone().unwrap_or_default(),
+                    spec,
+                    injected,
+                }]);
+                (
+                    Step::VirtualService {
+                        object: Box::new(obj),
+                        revert: r.clone(),
+                    },
+                    RevertPlan::K8s(r),
+                )
+            }
+            Action::Command => {
+                return Err(TargetError::Unsupported(
+                    "command faults do not go through the target".into(),
+                ));
+            }
+        };
+        Ok((
+            K8sInjection {
+                region: region.to_string(),
+                step,
+                watches,
+                ready: Arc::new(Mutex::new(None)),
+                armed: Arc::new(AtomicBool::new(false)),
+                watching: Arc::new(AtomicBool::new(false)),
+            },
+            plan,
+        ))
+    }
+
+    /// Applies a planned fault. Every write is conditional on the state the
+    /// plan read, so a change in between is a drift error, not a clobber.
+    pub async fn inject(&self, _f: &Fault, inj: &K8sInjection) -> Result<(), TargetError> {
+        let cluster = self.cluster(&inj.region)?;
+        match &inj.step {
+            Step::DeletePods { namespace, pods } => {
+                for (name, uid) in pods {
+                    cluster.delete_pod(namespace, name, uid).await?;
+                }
+                inj.armed.store(true, Ordering::SeqCst);
+                Ok(())
+            }
+            Step::Scale(r) => {
+                for o in &r.objects {
+                    if let PriorState::Deployment {
+                        namespace,
+                        name,
+                        resource_version,
+                        ..
+                    } = o
+                    {
+                        cluster.scale(namespace, name, 0, resource_version).await?;
+                        cluster
+                            .annotate_deployment(namespace, name, Some(&self.run_id))
+                            .await?;
+                    }
+                }
+                Ok(())
+            }
+            Step::VirtualService { object, revert } => {
+                let Some(PriorState::VirtualService { injected, .. }) = revert.objects.first()
+                else {
+                    return Err(TargetError::Invalid("empty virtualservice plan".into()));
+                };
+                let mut obj = (**object).clone();
+                obj.data["spec"] = injected.clone();
+                restore::set_annotation(&mut obj, Some(&self.run_id));
+                cluster.replace_virtual_service(&obj).await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Restores the prior state (through the same path as `drill cleanup`).
+    pub async fn revert(&self, _f: &Fault, inj: &K8sInjection) -> Result<(), TargetError> {
+        let cluster = self.cluster(&inj.region)?;
+        match &inj.step {
+            Step::DeletePods { .. } => Ok(()),
+            Step::Scale(r) => {
+                r.revert(cluster).await.map_err(TargetError::Drift)?;
+                inj.armed.store(true, Ordering::SeqCst);
+                Ok(())
+            }
+            Step::VirtualService { revert, .. } => {
+                revert.revert(cluster).await.map_err(TargetError::Drift)
+            }
+        }
+    }
+}
+
+/// The Istio fault a `latency` or `abort` fault asks for.
+pub(super) fn http_fault(f: &Fault) -> Result<HttpFault, TargetError> {
+    let percent = f.percent.as_ref().map_or(100.0, |p| p.get_ref().0 * 100.0);
+    match f.action.get_ref() {
+        Action::Latency => {
+            if f.jitter.is_some() {
+                return Err(TargetError::Unsupported(format!(
+                    "fault `{}`: Istio fault injection has a fixed delay; remove `jitter`",
+                    f.display_name()
+                )));
+            }
+            let delay = f.delay.as_ref().map(|d| d.get_ref().0).ok_or_else(|| {
+                TargetError::Invalid(format!(
+                    "fault `{}`: latency needs `delay`",
+                    f.display_name()
+                ))
+            })?;
+            Ok(HttpFault::Delay { percent, delay })
+        }
+        _ => Ok(HttpFault::Abort {
+            percent,
+            status: f.status.as_ref().map_or(503, |s| *s.get_ref()),
+        }),
+    }
+}

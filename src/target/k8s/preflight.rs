@@ -1,0 +1,109 @@
+//! Preflight: before anything is injected, every named context answers,
+//! every selector matches pods, every object a fault needs is there, and a
+//! SelfSubjectAccessReview grants each verb the plan will use.
+
+use std::collections::BTreeSet;
+
+use super::ops::Permission;
+use super::{K8sTarget, http_fault, istio};
+use crate::scenario::model::{Action, Fault};
+use crate::target::TargetError;
+
+impl K8sTarget {
+    /// Before anything is injected: every context reachable, every selector
+    /// matching pods, every object there, every permission granted. Touches
+    /// nothing; all problems are reported at once.
+    pub async fn preflight(&self, faults: &[&Fault]) -> Result<(), TargetError> {
+        let pre = |m: String| TargetError::Preflight(m);
+        let mut problems = Vec::new();
+        for (region, c) in &self.clusters {
+            if let Err(e) = c.reachable().await {
+                problems.push(format!("region `{region}`: {e}"));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(pre(problems.join("; ")));
+        }
+        let mut perms: BTreeSet<(&str, Permission)> = BTreeSet::new();
+        for f in faults
+            .iter()
+            .filter(|f| *f.action.get_ref() != Action::Command)
+        {
+            let action = *f.action.get_ref();
+            let (region, comps) = self.resolve(f)?;
+            let cluster = self.cluster(region)?;
+            for (name, c) in comps {
+                let ns = &c.namespace;
+                let perm = |verb, group, resource, subresource| Permission {
+                    namespace: ns.clone(),
+                    verb,
+                    group,
+                    resource,
+                    subresource,
+                };
+                perms.insert((region, perm("list", "", "pods", None)));
+                match cluster.pods(ns, &c.selector).await {
+                    Ok(p) if p.iter().any(|p| !p.terminating) => {}
+                    Ok(_) => problems.push(format!(
+                        "component `{name}` in `{region}`: selector `{}` matches no pods in namespace `{ns}` on context `{}`",
+                        c.selector, cluster.context
+                    )),
+                    Err(e) => problems.push(format!("component `{name}`: {e}")),
+                }
+                match action {
+                    Action::Delete => {
+                        perms.insert((region, perm("delete", "", "pods", None)));
+                    }
+                    Action::Down | Action::RegionOutage => {
+                        let d = c.deployment.as_deref().unwrap_or_default();
+                        if let Err(e) = cluster.deployment(ns, d).await {
+                            problems.push(format!("component `{name}`: {e}"));
+                        }
+                        perms.insert((region, perm("get", "apps", "deployments", None)));
+                        perms.insert((region, perm("patch", "apps", "deployments", None)));
+                        perms
+                            .insert((region, perm("update", "apps", "deployments", Some("scale"))));
+                    }
+                    Action::Latency | Action::Abort => {
+                        let v = c.virtual_service.as_deref().unwrap_or_default();
+                        match cluster.virtual_service(ns, v).await {
+                            Ok(obj) => {
+                                let spec = obj.data.get("spec").cloned().unwrap_or_default();
+                                let hf = http_fault(f)?;
+                                if let Err(e) = istio::with_fault(&spec, c.route.as_deref(), &hf) {
+                                    problems.push(format!(
+                                        "component `{name}`: virtualservice `{ns}/{v}` {e}"
+                                    ));
+                                }
+                            }
+                            Err(e) => problems.push(format!("component `{name}`: {e}")),
+                        }
+                        for verb in ["get", "update"] {
+                            perms.insert((
+                                region,
+                                perm(verb, "networking.istio.io", "virtualservices", None),
+                            ));
+                        }
+                    }
+                    Action::Command => {}
+                }
+            }
+        }
+        for (region, p) in &perms {
+            let cluster = self.cluster(region)?;
+            match cluster.may(p).await {
+                Ok(true) => {}
+                Ok(false) => problems.push(format!(
+                    "context `{}` may not {p} (SelfSubjectAccessReview denied); grant it, or drop the fault",
+                    cluster.context
+                )),
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(pre(problems.join("; ")))
+        }
+    }
+}

@@ -1,0 +1,768 @@
+//! The kubernetes target against loopback fake API servers: two clusters
+//! the target names and a third (the kubeconfig's current-context) it does
+//! not. Drives `drill::target::k8s` directly: preflight refusals that touch
+//! nothing, each fault's inject and exact restore, revert after an API error
+//! mid-drill, and `drill cleanup`'s journal path after a simulated crash.
+
+mod k8s_support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+use std::time::Duration;
+
+use drill::clock::Clock;
+use drill::fault::cleanup::{self, Scope};
+use drill::fault::journal::{self, Entry, Journal, RevertPlan};
+use drill::scenario::model::Fault;
+use drill::target::k8s::{K8sInjection, K8sSettings, K8sTarget, Step};
+use drill::target::{TargetDef, TargetError, Targets};
+use k8s_support::{FakeCluster, Timing};
+use serde_json::json;
+use tempfile::TempDir;
+
+const RUN: &str = "20261121T050000Z-k8s";
+
+static INIT: Once = Once::new();
+
+/// Journals go to a state directory of this test binary's own. Every test
+/// calls this first, so the variable is set before any test reads it.
+fn init() {
+    INIT.call_once(|| {
+        let dir = tempfile::tempdir().unwrap().keep();
+        // SAFETY: runs once, before any test of this binary goes on (the
+        // others wait in `call_once`), so nothing reads the environment meanwhile.
+        unsafe { std::env::set_var("DRILL_STATE_DIR", dir) };
+    });
+}
+
+/// Two fake regions and an unnamed third cluster, and a targets file for them.
+struct Pair {
+    primary: FakeCluster,
+    secondary: FakeCluster,
+    other: FakeCluster,
+    dir: TempDir,
+}
+
+impl Pair {
+    async fn start(extra_toml: &str) -> Pair {
+        Pair::start_with_entry(extra_toml, "http://127.0.0.1:9").await
+    }
+
+    async fn start_with_entry(extra_toml: &str, entry: &str) -> Pair {
+        init();
+        let primary = FakeCluster::bookinfo(Timing::default()).await;
+        let secondary = FakeCluster::bookinfo(Timing::default()).await;
+        let other = FakeCluster::bookinfo(Timing::default()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let kc = std::fs::read_to_string(fixture("kubeconfig.yaml"))
+            .unwrap()
+            .replace("{{PRIMARY}}", &primary.addr.port().to_string())
+            .replace("{{SECONDARY}}", &secondary.addr.port().to_string())
+            .replace("{{OTHER}}", &other.addr.port().to_string());
+        std::fs::write(dir.path().join("kubeconfig.yaml"), kc).unwrap();
+        std::fs::write(
+            dir.path().join("drill.toml"),
+            format!(
+                r#"
+[targets.two-regions]
+kind = "kubernetes"
+url = "{entry}"
+kubeconfig = "kubeconfig.yaml"
+contexts = {{ primary = "primary-cluster-context", secondary = "secondary-cluster" }}
+ingress = {{ primary = "http://127.0.0.1:10", secondary = "http://127.0.0.1:11" }}
+{extra_toml}
+"#
+            ),
+        )
+        .unwrap();
+        Pair {
+            primary,
+            secondary,
+            other,
+            dir,
+        }
+    }
+
+    fn targets(&self) -> Result<Targets, drill::scenario::diag::Diagnostics> {
+        Targets::load(Some(&self.dir.path().join("drill.toml")))
+    }
+
+    fn settings(&self) -> K8sSettings {
+        match self.targets().unwrap().get("two-regions") {
+            Some(TargetDef::Kubernetes { settings, .. }) => settings.clone(),
+            other => panic!("not a kubernetes target: {other:?}"),
+        }
+    }
+
+    async fn connect(&self) -> K8sTarget {
+        let mut t = K8sTarget::connect(&self.settings(), RUN, Clock::start())
+            .await
+            .unwrap();
+        t.set_poll(Duration::from_millis(50));
+        t
+    }
+
+    /// Nothing was changed on any cluster, and the unnamed one heard nothing.
+    fn assert_untouched(&self) {
+        assert_eq!(
+            self.primary.mutations().len(),
+            0,
+            "{:?}",
+            self.primary.mutations()
+        );
+        assert_eq!(
+            self.secondary.mutations().len(),
+            0,
+            "{:?}",
+            self.secondary.mutations()
+        );
+        self.assert_other_unheard();
+    }
+
+    fn assert_other_unheard(&self) {
+        assert!(
+            self.other.requests().is_empty(),
+            "the context the target does not name was contacted: {:?}",
+            self.other.requests()
+        );
+    }
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/k8s")
+        .join(name)
+}
+
+fn fault(src: &str) -> Fault {
+    toml::from_str(src).expect("fault TOML")
+}
+
+async fn inject(t: &K8sTarget, f: &Fault) -> (K8sInjection, RevertPlan) {
+    let (inj, plan) = t.plan(f, 42).await.unwrap();
+    t.inject(f, &inj).await.unwrap();
+    (inj, plan)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_passes_for_every_fault_kind_and_changes_nothing() {
+    let p = Pair::start("").await;
+    let t = p.connect().await;
+    let faults = [
+        fault(
+            "component = \"ingress-gateway\"\nregion = \"primary\"\naction = \"delete\"\ncount = 1",
+        ),
+        fault("component = \"istiod\"\nregion = \"primary\"\naction = \"down\""),
+        fault(
+            "component = \"reviews\"\nregion = \"primary\"\naction = \"latency\"\ndelay = \"1s\"",
+        ),
+        fault(
+            "component = \"productpage\"\nregion = \"secondary\"\naction = \"abort\"\nstatus = 503",
+        ),
+        fault("region = \"primary\"\naction = \"region-outage\""),
+    ];
+    let refs: Vec<&Fault> = faults.iter().collect();
+    t.preflight(&refs).await.unwrap();
+    p.assert_untouched();
+    // It asked: reachability and access reviews on both named contexts.
+    for c in [&p.primary, &p.secondary] {
+        let seen = c.requests();
+        assert!(seen.iter().any(|r| r.uri == "/version"));
+        assert!(
+            seen.iter()
+                .any(|r| r.uri.contains("selfsubjectaccessreviews"))
+        );
+    }
+    let reviews: Vec<String> = p
+        .primary
+        .requests()
+        .into_iter()
+        .filter(|r| r.uri.contains("selfsubjectaccessreviews"))
+        .map(|r| r.body)
+        .collect();
+    for want in [
+        r#""resource":"pods","verb":"delete""#,
+        r#""resource":"deployments","subresource":"scale","verb":"update""#,
+        r#""resource":"virtualservices","verb":"update""#,
+    ] {
+        assert!(
+            reviews.iter().any(|b| b.contains(want)),
+            "no access review with {want}: {reviews:#?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_refuses_a_selector_that_matches_no_pods_and_changes_nothing() {
+    let p =
+        Pair::start("[targets.two-regions.components.reviews]\nselector = \"app=reviewz\"\n").await;
+    let t = p.connect().await;
+    let f = fault("component = \"reviews\"\nregion = \"primary\"\naction = \"delete\"");
+    let err = t.preflight(&[&f]).await.unwrap_err();
+    assert!(matches!(err, TargetError::Preflight(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("selector `app=reviewz` matches no pods"),
+        "{err}"
+    );
+    p.assert_untouched();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_match_everything_selector_is_refused_when_the_targets_file_loads() {
+    for sel in ["", "!canary"] {
+        let p = Pair::start(&format!(
+            "[targets.two-regions.components.reviews]\nselector = \"{sel}\"\n"
+        ))
+        .await;
+        let err = p.targets().unwrap_err().to_string();
+        assert!(
+            err.contains("component `reviews`") && err.contains("match"),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contexts_the_target_does_not_name_are_never_used() {
+    let p = Pair::start("").await;
+    let t = p.connect().await;
+    // The kubeconfig has `other-cluster` (its current-context); the target
+    // maps no region to it, so a fault cannot reach it.
+    let f = fault("component = \"reviews\"\nregion = \"other\"\naction = \"delete\"");
+    let err = t.preflight(&[&f]).await.unwrap_err();
+    assert!(
+        err.to_string().contains("not mapped to a kube context"),
+        "{err}"
+    );
+    let err = t.plan(&f, 1).await.unwrap_err();
+    assert!(matches!(err, TargetError::Invalid(_)), "{err:?}");
+    p.assert_untouched();
+
+    // A context missing from the kubeconfig is refused before any request.
+    let mut s = p.settings();
+    s.contexts
+        .insert("secondary".into(), "secondary-clustr".into());
+    let err = K8sTarget::connect(&s, RUN, Clock::start())
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(err, TargetError::Preflight(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("`secondary-clustr` is not in the kubeconfig"),
+        "{err}"
+    );
+    p.assert_other_unheard();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_refuses_a_forbidden_verb_and_changes_nothing() {
+    let p = Pair::start("").await;
+    p.primary.deny("update", "deployments", "scale");
+    let t = p.connect().await;
+    let f = fault("component = \"istiod\"\nregion = \"primary\"\naction = \"down\"");
+    let err = t.preflight(&[&f]).await.unwrap_err();
+    assert!(matches!(err, TargetError::Preflight(_)), "{err:?}");
+    let m = err.to_string();
+    assert!(
+        m.contains("`primary-cluster-context` may not `update deployments/scale.apps` in namespace `istio-system`"),
+        "{m}"
+    );
+    p.assert_untouched();
+    // The same fault in the other region is allowed there.
+    let f2 = fault("component = \"istiod\"\nregion = \"secondary\"\naction = \"down\"");
+    t.preflight(&[&f2]).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_refuses_an_unreachable_context() {
+    let p = Pair::start("").await;
+    let mut s = p.settings();
+    // Point the primary context at a port nobody listens on.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let kc = std::fs::read_to_string(p.dir.path().join("kubeconfig.yaml"))
+        .unwrap()
+        .replace(&p.primary.addr.port().to_string(), &port.to_string());
+    let path = p.dir.path().join("dead-kubeconfig.yaml");
+    std::fs::write(&path, kc).unwrap();
+    s.kubeconfig = Some(path);
+    let t = K8sTarget::connect(&s, RUN, Clock::start()).await.unwrap();
+    let f = fault("component = \"reviews\"\nregion = \"secondary\"\naction = \"delete\"");
+    let err = t.preflight(&[&f]).await.unwrap_err();
+    assert!(matches!(err, TargetError::Preflight(_)), "{err:?}");
+    let m = err.to_string();
+    assert!(
+        m.contains("region `primary`") && m.contains("unreachable"),
+        "{m}"
+    );
+    p.assert_untouched();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_takes_the_seeded_count_and_heals_when_replacements_are_ready() {
+    let p = Pair::start("").await;
+    let t = p.connect().await;
+    let f = fault("component = \"reviews\"\nregion = \"primary\"\naction = \"delete\"\ncount = 2");
+    // The same seed picks the same pods on identical clusters.
+    let picked = |inj: &K8sInjection| match &inj.step {
+        Step::DeletePods { pods, .. } => pods.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    let f2 = fault(
+        "component = \"reviews\"\nregion = \"secondary\"\naction = \"delete\"\ncount = 2\nname = \"delete-reviews-primary\"",
+    );
+    let (on_secondary, _) = t.plan(&f2, 42).await.unwrap();
+    let (inj, plan) = inject(&t, &f).await;
+    let gone = picked(&inj);
+    assert_eq!(gone, picked(&on_secondary));
+    assert_eq!(gone.len(), 2);
+    assert!(matches!(plan, RevertPlan::SelfHealing { .. }), "{plan:?}");
+    let deletes: Vec<_> = p
+        .primary
+        .mutations()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .collect();
+    assert_eq!(deletes.len(), 2, "{deletes:?}");
+    assert_eq!(p.primary.mutations().len(), 2);
+    assert!(p.secondary.mutations().is_empty());
+    let now: Vec<String> = p
+        .primary
+        .pods("bookinfo", "app=reviews")
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert!(gone.iter().all(|g| !now.contains(g)), "{now:?}");
+    assert_eq!(t.healed_at(&inj), None, "not healed at once");
+    t.wait_ready(&inj, Duration::from_secs(10)).await.unwrap();
+    let after = p.primary.pods("bookinfo", "app=reviews");
+    assert_eq!(
+        after.iter().filter(|(_, ready)| *ready).count(),
+        3,
+        "{after:?}"
+    );
+    // The runner's polling finds the same.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while t.healed_at(&inj).is_none() {
+        assert!(tokio::time::Instant::now() < deadline, "never healed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    t.revert(&f, &inj).await.unwrap();
+    p.assert_other_unheard();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_scales_to_zero_marks_the_deployment_and_restores_it_exactly() {
+    let p = Pair::start("").await;
+    let t = p.connect().await;
+    let before = p.primary.objects();
+    let f = fault("component = \"ingress-gateway\"\nregion = \"primary\"\naction = \"down\"");
+    let (inj, _) = inject(&t, &f).await;
+    assert_eq!(
+        p.primary.replicas("istio-system", "istio-ingressgateway"),
+        0
+    );
+    assert_eq!(
+        p.primary
+            .deployment_annotation("istio-system", "istio-ingressgateway", "drill.dev/run-id")
+            .as_deref(),
+        Some(RUN)
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !p
+        .primary
+        .pods("istio-system", "app=istio-ingressgateway")
+        .is_empty()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "pods never went away"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    t.revert(&f, &inj).await.unwrap();
+    assert_eq!(p.primary.objects(), before);
+    t.wait_ready(&inj, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(
+        p.primary
+            .pods("istio-system", "app=istio-ingressgateway")
+            .len(),
+        2
+    );
+    assert!(p.secondary.mutations().is_empty());
+    p.assert_other_unheard();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_and_abort_write_istio_faults_and_restore_the_exact_spec() {
+    let p = Pair::start("").await;
+    let t = p.connect().await;
+    let before = p.secondary.objects();
+    let lat = fault(
+        "component = \"reviews\"\nregion = \"secondary\"\naction = \"latency\"\ndelay = \"1500ms\"\npercent = \"25%\"",
+    );
+    let (inj, _) = inject(&t, &lat).await;
+    let (spec, ann) = p.secondary.vs("bookinfo", "reviews");
+    assert_eq!(
+        spec["http"][0]["fault"],
+        json!({ "delay": { "percentage": { "value": 25.0 }, "fixedDelay": "1.5s" } })
+    );
+    assert_eq!(ann.get("drill.dev/run-id").map(String::as_str), Some(RUN));
+    assert_eq!(ann.get("team").map(String::as_str), Some("reviews"));
+    t.revert(&lat, &inj).await.unwrap();
+    assert_eq!(p.secondary.objects(), before);
+
+    let abort = fault(
+        "component = \"productpage\"\nregion = \"secondary\"\naction = \"abort\"\nstatus = 503",
+    );
+    let (inj, _) = inject(&t, &abort).await;
+    let (spec, _) = p.secondary.vs("bookinfo", "productpage");
+    assert_eq!(
+        spec["http"][0]["fault"],
+        json!({ "abort": { "percentage": { "value": 100.0 }, "httpStatus": 503 } })
+    );
+    t.revert(&abort, &inj).await.unwrap();
+    assert_eq!(p.secondary.objects(), before);
+    assert!(p.primary.mutations().is_empty());
+    p.assert_other_unheard();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn region_outage_takes_every_mapped_deployment_of_one_region_and_brings_it_back() {
+    let p = Pair::start("").await;
+    let t = p.connect().await;
+    let (before_p, before_s) = (p.primary.objects(), p.secondary.objects());
+    let f = fault("region = \"primary\"\naction = \"region-outage\"");
+    let (inj, plan) = inject(&t, &f).await;
+    let RevertPlan::K8s(r) = &plan else {
+        panic!("{plan:?}")
+    };
+    assert_eq!(r.objects.len(), 7, "{r:?}");
+    for (ns, d) in [
+        ("istio-system", "istio-ingressgateway"),
+        ("istio-system", "istio-eastwestgateway"),
+        ("istio-system", "istiod"),
+        ("bookinfo", "productpage-v1"),
+        ("bookinfo", "details-v1"),
+        ("bookinfo", "ratings-v1"),
+        ("bookinfo", "reviews-v1"),
+    ] {
+        assert_eq!(p.primary.replicas(ns, d), 0, "{ns}/{d}");
+    }
+    assert_eq!(p.secondary.objects(), before_s);
+    t.revert(&f, &inj).await.unwrap();
+    assert_eq!(p.primary.objects(), before_p);
+    t.wait_ready(&inj, Duration::from_secs(10)).await.unwrap();
+    assert!(p.secondary.mutations().is_empty());
+    p.assert_other_unheard();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inject_refused_midway_is_reverted_completely() {
+    let p = Pair::start("").await;
+    let t = p.connect().await;
+    let before = p.primary.objects();
+    // Deployments go down in component order; istiod's scale is forbidden.
+    p.primary.fail("PUT", "deployments/istiod/scale", 403, 1);
+    let f = fault("region = \"primary\"\naction = \"region-outage\"");
+    let (inj, _) = t.plan(&f, 1).await.unwrap();
+    let err = t.inject(&f, &inj).await.unwrap_err();
+    let m = err.to_string();
+    assert!(
+        m.contains("forbidden") && m.contains("istio-system/istiod"),
+        "{m}"
+    );
+    assert_eq!(
+        p.primary.replicas("istio-system", "istio-ingressgateway"),
+        0,
+        "partly injected"
+    );
+    t.revert(&f, &inj).await.unwrap();
+    assert_eq!(p.primary.objects(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_by_someone_else_during_the_fault_is_reported_not_clobbered() {
+    let p = Pair::start("").await;
+    let t = p.connect().await;
+    let f =
+        fault("component = \"reviews\"\nregion = \"primary\"\naction = \"abort\"\nstatus = 500");
+
+    // Their edit lands while the fault lasts: the revert refuses.
+    let (inj, _) = inject(&t, &f).await;
+    p.primary.edit_vs("bookinfo", "reviews", |s| {
+        s["http"][0]["timeout"] = json!("3s")
+    });
+    let err = t.revert(&f, &inj).await.unwrap_err();
+    assert!(matches!(err, TargetError::Drift(_)), "{err:?}");
+    assert!(err.to_string().contains("changed by someone else"), "{err}");
+    let (spec, _) = p.primary.vs("bookinfo", "reviews");
+    assert_eq!(
+        spec["http"][0]["timeout"],
+        json!("3s"),
+        "their change stands"
+    );
+
+    // Their edit lands between drill's read and write: 409, reported.
+    let p = Pair::start("").await;
+    let t = p.connect().await;
+    let before = p.primary.objects();
+    let (inj, _) = inject(&t, &f).await;
+    p.primary.fail("PUT", "virtualservices/reviews", 409, 1);
+    let err = t.revert(&f, &inj).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("changed by someone else since drill read it"),
+        "{err}"
+    );
+    // Retried (as `drill cleanup` would), the restore goes through.
+    t.revert(&f, &inj).await.unwrap();
+    assert_eq!(p.primary.objects(), before);
+
+    // A Deployment someone scaled by hand during a `down` is left as they set it.
+    let down = fault("component = \"reviews\"\nregion = \"primary\"\naction = \"down\"");
+    let (inj, _) = inject(&t, &down).await;
+    p.primary.scale_by_hand("bookinfo", "reviews-v1", 3);
+    let err = t.revert(&down, &inj).await.unwrap_err();
+    assert!(err.to_string().contains("scaled it to 3"), "{err}");
+    assert_eq!(p.primary.replicas("bookinfo", "reviews-v1"), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_object_mid_drill_is_named() {
+    let p = Pair::start("").await;
+    let t = p.connect().await;
+    p.primary.fail("GET", "deployments/istiod", 404, 1);
+    let f = fault("component = \"istiod\"\nregion = \"primary\"\naction = \"down\"");
+    let err = t.plan(&f, 1).await.err().unwrap();
+    assert!(
+        err.to_string().contains(
+            "context `primary-cluster-context`: get deployment `istio-system/istiod`: not found"
+        ),
+        "{err}"
+    );
+    p.assert_untouched();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleanup_after_a_crash_restores_from_the_journal_alone() {
+    let p = Pair::start("").await;
+    let (before_p, before_s) = (p.primary.objects(), p.secondary.objects());
+    let run_id = format!("{RUN}-crash");
+    let mut j = Journal::create(
+        &run_id,
+        &Entry::Run {
+            run_id: run_id.clone(),
+            pid: std::process::id(),
+            scenario: "crash".into(),
+            target: "two-regions".into(),
+            started_at: "2026-11-21T05:00:00Z".into(),
+        },
+    )
+    .unwrap();
+    let path = j.path().to_path_buf();
+    {
+        let t = K8sTarget::connect(&p.settings(), &run_id, Clock::start())
+            .await
+            .unwrap();
+        let faults = [
+            fault("component = \"istiod\"\nregion = \"primary\"\naction = \"down\""),
+            fault(
+                "component = \"reviews\"\nregion = \"secondary\"\naction = \"latency\"\ndelay = \"2s\"",
+            ),
+        ];
+        for (i, f) in faults.iter().enumerate() {
+            let (inj, plan) = t.plan(f, 1).await.unwrap();
+            j.append(&Entry::Inject {
+                id: i as u32 + 1,
+                fault: f.display_name(),
+                component: f.component().map(str::to_string),
+                region: f.region().map(str::to_string),
+                action: f.action.get_ref().name().into(),
+                plan,
+            })
+            .unwrap();
+            t.inject(f, &inj).await.unwrap();
+        }
+        // The run dies here: no revert, the target and its clients dropped.
+    }
+    drop(j);
+    assert_eq!(p.primary.replicas("istio-system", "istiod"), 0);
+    assert!(
+        p.secondary.vs("bookinfo", "reviews").0["http"][0]
+            .get("fault")
+            .is_some()
+    );
+
+    let line = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        line.contains("\"kind\":\"k8s\"") && line.contains("\"context\":\"secondary-cluster\"")
+    );
+    assert!(!line.contains("fixture-token"), "no secret in the journal");
+
+    let out = cleanup::revert_outstanding(Scope::OwnRuns, false)
+        .await
+        .unwrap();
+    assert!(out.failed.is_empty(), "{:?}", out.failed);
+    assert_eq!(out.outstanding, 2, "{:?}", out.lines);
+    assert_eq!(p.primary.objects(), before_p);
+    assert_eq!(p.secondary.objects(), before_s);
+    assert!(!path.exists(), "journal closed and moved to done/");
+    assert!(
+        journal::journal_dir()
+            .join("done")
+            .join(path.file_name().unwrap())
+            .exists()
+    );
+    p.assert_other_unheard();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drill_binary_runs_kubernetes_faults_and_leaves_the_clusters_as_it_found_them() {
+    let entry = k8s_support::serve_ok().await;
+    let p = Pair::start_with_entry("", &format!("http://{entry}")).await;
+    let (before_p, before_s) = (p.primary.objects(), p.secondary.objects());
+    let scenario = p.dir.path().join("smoke.toml");
+    std::fs::write(
+        &scenario,
+        r#"
+description = "kubernetes faults through the whole run"
+
+[load]
+path = "/productpage"
+rate = 50
+timeout = "1s"
+
+[phases]
+warmup = "300ms"
+baseline = "1s"
+recovery = "1s"
+
+[recovery]
+window = "200ms"
+ratio = "99%"
+hold = "1s"
+
+[[faults]]
+name = "kill-reviews"
+component = "reviews"
+region = "primary"
+action = "delete"
+count = 1
+until = "healed"
+timeout = "20s"
+
+[[faults]]
+name = "slow-reviews"
+component = "reviews"
+region = "secondary"
+action = "latency"
+delay = "100ms"
+duration = "1s"
+
+[[faults]]
+name = "istiod-down"
+component = "istiod"
+region = "primary"
+action = "down"
+duration = "1s"
+"#,
+    )
+    .unwrap();
+    let state = p.dir.path().join("state");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_drill"))
+        .current_dir(p.dir.path())
+        .env("DRILL_STATE_DIR", &state)
+        .args(["--targets", "drill.toml", "run"])
+        .arg(&scenario)
+        .args([
+            "--target",
+            "two-regions",
+            "--seed",
+            "7",
+            "--quiet",
+            "--report-dir",
+            "out",
+        ])
+        .output()
+        .await
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let results: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.dir.path().join("out/results.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(results["verdict"], "pass", "{results:#}");
+    // The deleted pod's replacement was seen Ready: the fault ended healed.
+    assert_eq!(results["faults"][0]["ended"], "healed", "{results:#}");
+    assert_eq!(results["faults"][1]["ended"], "reverted", "{results:#}");
+    assert_eq!(
+        results["faults"].as_array().unwrap().len(),
+        3,
+        "{results:#}"
+    );
+    let deletes = p
+        .primary
+        .mutations()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .count();
+    assert_eq!(deletes, 1);
+    assert_eq!(p.primary.objects(), before_p);
+    assert_eq!(p.secondary.objects(), before_s);
+    let open: Vec<_> = std::fs::read_dir(state.join("journal"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    assert!(open.is_empty(), "journal left open: {open:?}");
+    p.assert_other_unheard();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_file_mistakes_are_reported_with_the_target_named() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("drill.toml");
+    std::fs::write(
+        &file,
+        r#"
+[targets.no-url]
+kind = "kubernetes"
+contexts = { primary = "primary-cluster-context" }
+
+[targets.lab-with-contexts]
+kind = "lab"
+contexts = { primary = "primary-cluster-context" }
+
+[targets.same-context]
+kind = "kubernetes"
+url = "https://x.example.com"
+contexts = { primary = "c", secondary = "c" }
+"#,
+    )
+    .unwrap();
+    let err = Targets::load(Some(&file)).unwrap_err().to_string();
+    assert!(
+        err.contains("target `no-url`: a kubernetes target needs the global entry `url`"),
+        "{err}"
+    );
+    assert!(err.contains("target `lab-with-contexts`: contexts, kubeconfig, ingress and components are for kind = \"kubernetes\""), "{err}");
+    assert!(
+        err.contains(
+            "target `same-context`: regions `primary` and `secondary` map to the same context `c`"
+        ),
+        "{err}"
+    );
+}
