@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod clock;
+pub mod db;
 pub mod error;
 pub mod fault;
 pub mod load;

@@ -1,3 +1,4 @@
 //! Load that drill generates: open-loop HTTP against the target's entry point.
 
 pub mod http;
+pub mod writer;

@@ -6,6 +6,7 @@
 pub mod budget;
 pub mod impact;
 pub mod recorder;
+pub mod rpo;
 pub mod seconds;
 
 pub use impact::{FaultImpact, RecoveryCriteria, Rto, fault_impact};
