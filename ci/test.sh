@@ -9,6 +9,22 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
+# The database drills run real PostgreSQL servers (initdb, pg_ctl,
+# pg_basebackup, postgres from one bin directory): install Debian's when absent.
+have_pg() {
+  [ -n "${DRILL_PG_BIN:-}" ] && [ -x "$DRILL_PG_BIN/postgres" ] && return 0
+  ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && return 0
+  command -v postgres >/dev/null 2>&1 && command -v pg_basebackup >/dev/null 2>&1
+}
+if ! have_pg; then
+  echo "ci/test.sh: PostgreSQL server binaries missing; installing Debian's postgresql" >&2
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  have_pg || { echo "ci/test.sh: PostgreSQL install failed" >&2; exit 1; }
+fi
+
 # Journals of the test runs go to a private state directory, never the user's.
 export DRILL_STATE_DIR="${DRILL_STATE_DIR:-$(mktemp -d -t drill-state.XXXXXX)}"
 
