@@ -54,6 +54,41 @@ pub fn prepare(
         });
     };
     scenario::validate::validate(&l, &def.catalogue(), def.name())?;
+    // A database drill on the lab needs PostgreSQL's server binaries; on
+    // another target, the DSN's environment variable. Both are input errors.
+    if l.scenario.database.is_some() {
+        match &def {
+            TargetDef::Lab { .. } => {
+                if let Err(e) = crate::db::bin::PgBin::discover() {
+                    return Err(CliError::usage(
+                        format!("{}: the database drill needs PostgreSQL", l.path.display()),
+                        e.to_string(),
+                    ));
+                }
+            }
+            TargetDef::Http {
+                database: Some(db), ..
+            }
+            | TargetDef::Kubernetes {
+                database: Some(db), ..
+            } => {
+                if std::env::var_os(&db.dsn_env).is_none() {
+                    return Err(CliError::usage(
+                        format!(
+                            "target `{}`: environment variable {} is not set",
+                            def.name(),
+                            db.dsn_env
+                        ),
+                        format!(
+                            "export {}=\"host=… dbname=… user=… target_session_attrs=read-write\" (the writer's DSN; drill never writes it anywhere)",
+                            db.dsn_env
+                        ),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
     Ok((l, def.clone()))
 }
 

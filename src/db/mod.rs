@@ -21,7 +21,7 @@ pub use cluster::{LabDatabase, start};
 pub use roles::{FailoverReport, SwitchoverReport};
 
 /// How the lab database is set up and how long a promotion may take.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DbSettings {
     /// Synchronous replication: a commit is acknowledged only once the

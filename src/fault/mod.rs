@@ -124,6 +124,37 @@ pub async fn inject(
     (Some(active), res)
 }
 
+/// Journals and runs a database switchover or failover. One-way: the
+/// journal says so, since the promoted standby stays primary.
+pub async fn inject_database(
+    db: &crate::target::database::Database,
+    journal: &mut Journal,
+    id: u32,
+    fault: &Fault,
+) -> Result<Vec<(std::time::Instant, String)>, crate::db::DbError> {
+    let entry = Entry::Inject {
+        id,
+        fault: fault.display_name(),
+        component: fault.component().map(str::to_string),
+        region: None,
+        action: fault.action.get_ref().name().to_string(),
+        plan: RevertPlan::SelfHealing {
+            what: format!(
+                "a database {} is one-way: the promoted standby stays primary",
+                fault.action.get_ref().name()
+            ),
+        },
+    };
+    journal.append(&entry).map_err(|e| {
+        crate::db::DbError::Invalid(format!(
+            "cannot write the fault journal: {e}; nothing was injected"
+        ))
+    })?;
+    let res = db.fault(*fault.action.get_ref()).await;
+    let _ = journal.append(&Entry::Reverted { id });
+    res
+}
+
 /// Reverts an injected fault and journals the outcome. Self-healing faults
 /// have nothing to revert.
 pub async fn revert(

@@ -214,6 +214,10 @@ pub struct DrillResult {
     /// What a person must do by hand (failed reverts); empty when all is well.
     #[serde(default)]
     pub manual_actions: Vec<String>,
+    /// Exit code an abort's cause dictates (2 for invalid input found at
+    /// preflight, e.g. a bad database DSN); not part of the JSON contract.
+    #[serde(skip)]
+    pub exit_code: Option<i32>,
 }
 
 impl DrillResult {
@@ -221,6 +225,9 @@ impl DrillResult {
     pub fn exit_code(&self) -> i32 {
         if !self.manual_actions.is_empty() {
             return 4;
+        }
+        if let Some(code) = self.exit_code {
+            return code;
         }
         match self.verdict {
             Verdict::Pass => 0,

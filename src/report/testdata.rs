@@ -386,6 +386,7 @@ pub(crate) fn sample_result() -> DrillResult {
             .collect(),
         timeline: points,
         manual_actions: Vec::new(),
+        exit_code: None,
     }
 }
 

@@ -64,6 +64,10 @@ pub struct RunFacts<'a> {
     pub steady_state: Option<CheckResult>,
     pub aborted: Option<String>,
     pub manual_actions: Vec<String>,
+    /// Data loss measured by a database fault.
+    pub rpo: Option<RpoResult>,
+    /// An exit code the cause of an abort dictates (2: invalid input).
+    pub exit_code: Option<i32>,
 }
 
 impl<'a> RunFacts<'a> {
@@ -90,6 +94,8 @@ impl<'a> RunFacts<'a> {
             steady_state: None,
             aborted: None,
             manual_actions: Vec::new(),
+            rpo: None,
+            exit_code: None,
         }
     }
 
@@ -145,6 +151,13 @@ pub fn phase_summary(rec: &Recorder, p: Phase, span: (Micros, Micros), slo: f64)
         start_s: round3(secs(span.0)),
         end_s: round3(secs(span.1)),
     }
+}
+
+/// Events in run-clock order (lab processes report theirs a little late).
+fn sorted_events(events: &[(Micros, String)]) -> Vec<(Micros, String)> {
+    let mut v = events.to_vec();
+    v.sort_by_key(|(t, _)| *t);
+    v
 }
 
 pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
@@ -270,7 +283,7 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
     }));
     for c in &s.checks {
         let c = c.get_ref();
-        let mut results = checks::evaluate(c, rec, &faults, consumed);
+        let mut results = checks::evaluate(c, rec, &faults, consumed, f.rpo.as_ref());
         if aborted_before_faults || (f.aborted.is_some() && results.is_empty()) {
             for r in &mut results {
                 r.status = CheckStatus::Skipped;
@@ -297,7 +310,7 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
         .filter(|x| {
             !matches!(
                 x.ended.as_str(),
-                "reverted" | "healed" | "inject-failed, reverted"
+                "reverted" | "healed" | "completed" | "inject-failed, reverted"
             )
         })
         .map(|x| format!("{} ({})", x.name, x.ended))
@@ -430,7 +443,7 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
         faults,
         phases,
         error_budget,
-        rpo: None,
+        rpo: f.rpo.clone(),
         load,
         recovery: RecoverySummary {
             window_s: crit.window_us as f64 / 1e6,
@@ -439,17 +452,17 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
             resolution_s: round3(resolution_s),
         },
         phase_spans: spans,
-        events: f
-            .events
-            .iter()
+        events: sorted_events(&f.events)
+            .into_iter()
             .map(|(t, w)| Event {
-                t_s: round3(secs(*t)),
-                at: f.clock.wall(*t),
-                what: w.clone(),
+                t_s: round3(secs(t)),
+                at: f.clock.wall(t),
+                what: w,
             })
             .collect(),
         settings,
         timeline,
         manual_actions: f.manual_actions.clone(),
+        exit_code: f.exit_code,
     }
 }

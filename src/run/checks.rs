@@ -5,7 +5,7 @@ use hdrhistogram::Histogram;
 
 use crate::measure::recorder::new_histogram;
 use crate::measure::{Phase, PhaseStats, Recorder};
-use crate::report::model::{CheckResult, CheckStatus, FaultResult};
+use crate::report::model::{CheckResult, CheckStatus, FaultResult, RpoResult};
 use crate::scenario::model::{Check, CheckKind, parse_percentile};
 use crate::scenario::units::{Quantity, fmt_pct};
 
@@ -89,6 +89,7 @@ pub fn evaluate(
     rec: &Recorder,
     faults: &[FaultResult],
     budget_pct: f64,
+    rpo: Option<&RpoResult>,
 ) -> Vec<CheckResult> {
     let kind = *c.kind.get_ref();
     let max_secs = || match c.max.as_ref().map(|q| *q.get_ref()) {
@@ -161,6 +162,86 @@ pub fn evaluate(
                     }
                 })
                 .collect()
+        }
+        CheckKind::Rpo => {
+            let name = c.name.clone().unwrap_or_else(|| "rpo".into());
+            let max = c.max.as_ref().map(|q| *q.get_ref());
+            let Some(r) = rpo else {
+                let t = match max {
+                    Some(Quantity::Count(n)) => n as f64,
+                    _ => max_secs(),
+                };
+                return vec![result(
+                    name,
+                    false,
+                    None,
+                    t,
+                    "s",
+                    "rpo: not measured (no database fault completed)".into(),
+                )];
+            };
+            match max {
+                Some(Quantity::Count(n)) => {
+                    let pass = r.lost_writes <= n;
+                    let msg = format!(
+                        "lost writes {} {} {n} ({} acknowledged, {} indeterminate)",
+                        r.lost_writes,
+                        if pass { "≤" } else { ">" },
+                        r.acknowledged,
+                        r.indeterminate
+                    );
+                    vec![result(
+                        name,
+                        pass,
+                        Some(r.lost_writes as f64),
+                        n as f64,
+                        "count",
+                        msg,
+                    )]
+                }
+                _ => {
+                    let max = max_secs();
+                    let pass = r.rpo_s <= max;
+                    let msg = format!(
+                        "rpo {} {} {} ({} lost writes)",
+                        fmt_secs(r.rpo_s),
+                        if pass { "≤" } else { ">" },
+                        fmt_secs(max),
+                        r.lost_writes
+                    );
+                    vec![result(name, pass, Some(r.rpo_s), max, "s", msg)]
+                }
+            }
+        }
+        CheckKind::WriteRto => {
+            let name = c.name.clone().unwrap_or_else(|| "write-rto".into());
+            let max = max_secs();
+            match rpo.and_then(|r| r.write_rto_s) {
+                Some(v) => {
+                    let pass = v <= max;
+                    vec![result(
+                        name,
+                        pass,
+                        Some(v),
+                        max,
+                        "s",
+                        format!(
+                            "write rto {} {} {}",
+                            fmt_secs(v),
+                            if pass { "≤" } else { ">" },
+                            fmt_secs(max)
+                        ),
+                    )]
+                }
+                None => vec![result(
+                    name,
+                    false,
+                    None,
+                    max,
+                    "s",
+                    "write rto: no write succeeded on the new primary before the end".into(),
+                )],
+            }
         }
         CheckKind::Rto | CheckKind::Outage => {
             let max = max_secs();
@@ -341,14 +422,14 @@ mod tests {
         let cs = checks(
             "[[checks]]\nkind = \"availability\"\nphase = \"baseline\"\nmin = \"99.8%\"\n[[checks]]\nkind = \"latency\"\nphase = \"baseline\"\npercentile = \"p99\"\nmax = \"900ms\"\n",
         );
-        let a = &evaluate(&cs[0], &r, &[], 0.0)[0];
+        let a = &evaluate(&cs[0], &r, &[], 0.0, None)[0];
         assert_eq!(a.status, CheckStatus::Fail);
         assert!((a.measured.unwrap() - 99.7).abs() < 1e-9);
         assert_eq!(
             a.message,
             "availability 99.7% < 99.8% (baseline: 3 bad of 1000)"
         );
-        let l = &evaluate(&cs[1], &r, &[], 0.0)[0];
+        let l = &evaluate(&cs[1], &r, &[], 0.0, None)[0];
         assert_eq!(l.status, CheckStatus::Fail);
         let p99 = l.measured.unwrap();
         assert!((989.0..=991.0).contains(&p99), "{p99}");
@@ -376,11 +457,11 @@ mod tests {
             extra: Default::default(),
         };
         let r = Recorder::new(100_000, 1);
-        let c = &evaluate(&cs[0], &r, std::slice::from_ref(&f), 0.0)[0];
+        let c = &evaluate(&cs[0], &r, std::slice::from_ref(&f), 0.0, None)[0];
         assert_eq!(c.message, "rto 41.2s > 30s");
         assert_eq!(c.status, CheckStatus::Fail);
         f.rto_s = None;
-        let c = &evaluate(&cs[0], &r, std::slice::from_ref(&f), 0.0)[0];
+        let c = &evaluate(&cs[0], &r, std::slice::from_ref(&f), 0.0, None)[0];
         assert_eq!(c.status, CheckStatus::Fail);
         assert!(c.message.contains("not recovered"));
     }

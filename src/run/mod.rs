@@ -19,10 +19,12 @@ use crate::clock::Clock;
 use crate::fault::journal::{Entry, Journal};
 use crate::fault::{self, Active, RunIdentity};
 use crate::load::http::{Control, HttpLoad};
+use crate::load::writer::WriterControl;
 use crate::measure::{Micros, Phase, Recorder, RecoveryCriteria, Rto, fault_impact};
 use crate::report::model::{CheckResult, CheckStatus, DrillResult};
 use crate::scenario::Loaded;
 use crate::scenario::model::{CheckKind, Until};
+use crate::target::database::Database;
 use crate::target::lab::supervisor::LabEvent;
 use crate::target::{Target, TargetDef};
 use assemble::{FaultRun, RunFacts};
@@ -211,6 +213,40 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
             result: assemble::assemble(facts, &mut rec.lock().expect("recorder lock")),
         };
     }
+    // The database, when the scenario writes to one: started (lab) or
+    // reached (external), and its standby streaming, before anything else.
+    let mut database = None;
+    if s.database.is_some() {
+        d.event(
+            clock.now(),
+            "opening the database (the lab starts a PostgreSQL primary and streaming standby)"
+                .into(),
+        );
+        let opened = match Database::open(def).await {
+            Ok(db) => db.preflight().await.map(|()| db),
+            Err(e) => Err(e),
+        };
+        match opened {
+            Ok(db) => {
+                d.event(
+                    clock.now(),
+                    "database preflight passed: the standby is streaming".into(),
+                );
+                database = Some(db);
+            }
+            Err(e) => {
+                facts.exit_code = Some(e.exit_code().min(crate::error::ABORTED));
+                facts.abort(format!(
+                    "database preflight failed: {e}; nothing was injected"
+                ));
+                target.stop().await;
+                let _ = journal.finish(&run_id);
+                return Finished {
+                    result: assemble::assemble(facts, &mut rec.lock().expect("recorder lock")),
+                };
+            }
+        }
+    }
     d.event(
         clock.now(),
         format!(
@@ -237,6 +273,21 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
     let control = Arc::new(Control::default());
     let load_start = clock.now() + 10_000;
     facts.load_start = load_start;
+    let writer_control = Arc::new(WriterControl::new(
+        s.database
+            .as_ref()
+            .map_or(Duration::from_secs(5), |w| w.get_ref().write_timeout.0),
+    ));
+    let writer = match (&database, &s.database) {
+        (Some(db), Some(w)) => Some(tokio::spawn(crate::load::writer::run(
+            db.writer_dsn(),
+            *w.get_ref().rate.get_ref(),
+            clock,
+            load_start,
+            writer_control.clone(),
+        ))),
+        _ => None,
+    };
     let generator = tokio::spawn(crate::load::http::run(
         load,
         clock,
@@ -309,6 +360,9 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
         }
     }
 
+    // First database fault's inject, the origin of write RTO.
+    let mut db_inject: Option<Micros> = None;
+
     // Faults, one after another.
     if stop_reason.is_none() {
         let fault_start = clock.now();
@@ -325,6 +379,55 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
                 break;
             }
             let inject_at = clock.now();
+            if f.action.get_ref().one_way() {
+                let mut run = FaultRun::new(f, inject_at);
+                d.event(
+                    inject_at,
+                    format!(
+                        "inject {} ({} database)",
+                        f.display_name(),
+                        f.action.get_ref().name()
+                    ),
+                );
+                let db = database
+                    .as_ref()
+                    .expect("validated: database faults have a database");
+                match fault::inject_database(db, &mut journal, i as u32 + 1, f).await {
+                    Ok(steps) => {
+                        for (at, what) in steps {
+                            d.event(clock.since(at), format!("{}: {what}", f.display_name()));
+                        }
+                        let t = clock.now();
+                        run.ended_at = Some(t);
+                        run.ended = "completed".into();
+                        d.event(
+                            t,
+                            format!(
+                                "{} completed: the promoted standby is the primary",
+                                f.display_name()
+                            ),
+                        );
+                        db_inject.get_or_insert(inject_at);
+                    }
+                    Err(e) => {
+                        run.ended = "failed".into();
+                        d.event(clock.now(), format!("{} FAILED: {e}", f.display_name()));
+                        if e.exit_code() == crate::error::REVERT_FAILED {
+                            facts
+                                .manual_actions
+                                .push(format!("database fault `{}`: {e}", f.display_name()));
+                        }
+                        stop_reason =
+                            Some(format!("database fault `{}` failed: {e}", f.display_name()));
+                    }
+                }
+                prev_end = run.ended_at.unwrap_or_else(|| clock.now());
+                runs.push(run);
+                if stop_reason.is_some() {
+                    break;
+                }
+                continue;
+            }
             let (active, res) = fault::inject(&target, &mut journal, i as u32 + 1, f, &who).await;
             let what = match (f.component(), f.region()) {
                 (Some(c), Some(r)) => format!("{} {c}/{r}", f.action.get_ref().name()),
@@ -533,10 +636,31 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
         end = clock.now();
     }
     control.stop();
+    writer_control.stop();
     if !d.interrupt.hurried() {
         let _ = generator.await;
     } else {
         generator.abort();
+    }
+    if let (Some(w), Some(db)) = (writer, database.as_mut()) {
+        if let Ok(log) = w.await {
+            match (db_inject, db.survivors().await) {
+                (Some(at), Ok(rows)) => {
+                    let r = crate::measure::rpo::rpo(&log, &rows, at);
+                    d.event(clock.now(), format!(
+                        "database: {} acknowledged writes, {} lost, {} indeterminate; RPO {:.3}s",
+                        r.acknowledged, r.lost_writes, r.indeterminate, r.rpo_s
+                    ));
+                    facts.rpo = Some(r);
+                }
+                (Some(_), Err(e)) => d.event(
+                    clock.now(),
+                    format!("database: cannot read what the new primary holds: {e}"),
+                ),
+                (None, _) => {}
+            }
+        }
+        db.stop().await;
     }
     if let Some(t) = status_task {
         t.abort();
@@ -614,7 +738,7 @@ pub fn steady_state(l: &Loaded, rec: &Recorder) -> CheckResult {
     } else {
         baseline
             .iter()
-            .flat_map(|c| checks::evaluate(c, rec, &[], 0.0))
+            .flat_map(|c| checks::evaluate(c, rec, &[], 0.0, None))
             .collect()
     };
     let failed: Vec<&CheckResult> = results

@@ -19,8 +19,32 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../scenarios/ingress-failover.toml"),
     ),
     (
+        "istiod-down",
+        include_str!("../../scenarios/istiod-down.toml"),
+    ),
+    (
+        "pod-failure",
+        include_str!("../../scenarios/pod-failure.toml"),
+    ),
+    (
+        "eastwest-failover",
+        include_str!("../../scenarios/eastwest-failover.toml"),
+    ),
+    (
+        "latency-injection",
+        include_str!("../../scenarios/latency-injection.toml"),
+    ),
+    (
         "region-outage",
         include_str!("../../scenarios/region-outage.toml"),
+    ),
+    (
+        "db-switchover",
+        include_str!("../../scenarios/db-switchover.toml"),
+    ),
+    (
+        "db-failover",
+        include_str!("../../scenarios/db-failover.toml"),
     ),
 ];
 

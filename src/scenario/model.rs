@@ -17,6 +17,8 @@ pub struct Scenario {
     /// Target used when `--target` is not given (default `lab`).
     pub target: Option<Spanned<String>>,
     pub load: Load,
+    /// Writer load on the target's database (database drills).
+    pub database: Option<Spanned<DatabaseLoad>>,
     #[serde(default)]
     pub phases: Phases,
     #[serde(default)]
@@ -63,6 +65,26 @@ fn default_success() -> Vec<Spanned<StatusMatch>> {
 }
 fn yes() -> bool {
     true
+}
+
+/// Open-loop writes of sequence-numbered rows; RPO is measured from their
+/// acknowledgements.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseLoad {
+    /// Writes per second.
+    #[serde(default = "hundred")]
+    pub rate: Spanned<f64>,
+    /// A write not acknowledged within this is indeterminate.
+    #[serde(default = "d5s_plain")]
+    pub write_timeout: Dur,
+}
+
+fn hundred() -> Spanned<f64> {
+    Spanned::new(0..0, 100.0)
+}
+fn d5s_plain() -> Dur {
+    Dur::secs(5)
 }
 
 /// One status or a whole class.
@@ -193,6 +215,10 @@ pub enum Action {
     RegionOutage,
     /// Run a user's inject command, later their revert command.
     Command,
+    /// Planned database switchover: the standby becomes primary.
+    Switchover,
+    /// Unplanned database failover: the primary dies, the standby is promoted.
+    Failover,
 }
 
 impl Action {
@@ -204,11 +230,25 @@ impl Action {
             Action::Abort => "abort",
             Action::RegionOutage => "region-outage",
             Action::Command => "command",
+            Action::Switchover => "switchover",
+            Action::Failover => "failover",
         }
     }
     /// Heals by itself (no revert step) rather than being reverted.
     pub fn self_healing(self) -> bool {
         matches!(self, Action::Delete)
+    }
+    /// Applied by the target itself (not a command, not the database).
+    pub fn via_target(self) -> bool {
+        !matches!(
+            self,
+            Action::Command | Action::Switchover | Action::Failover
+        )
+    }
+    /// Done when its inject step completes: a switchover or failover is not
+    /// reverted, the promoted standby stays primary.
+    pub fn one_way(self) -> bool {
+        matches!(self, Action::Switchover | Action::Failover)
     }
 }
 
@@ -314,6 +354,11 @@ pub enum CheckKind {
     ConfigSync,
     /// Time until a deleted component serves again, at most `max`.
     ComponentReady,
+    /// Data lost by a database fault: RPO time (`max = "30s"`) or lost
+    /// acknowledged writes (`max = 0`).
+    Rpo,
+    /// From the inject to the first acknowledged write on the new primary.
+    WriteRto,
 }
 
 impl CheckKind {
@@ -326,6 +371,8 @@ impl CheckKind {
             CheckKind::ErrorBudget => "error-budget",
             CheckKind::ConfigSync => "config-sync",
             CheckKind::ComponentReady => "component-ready",
+            CheckKind::Rpo => "rpo",
+            CheckKind::WriteRto => "write-rto",
         }
     }
 }

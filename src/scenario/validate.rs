@@ -121,6 +121,32 @@ pub fn validate(l: &Loaded, cat: &Catalogue, target_name: &str) -> Result<(), Di
         );
     }
 
+    // Database writer load and database faults.
+    let db_faults: Vec<_> = s
+        .faults
+        .iter()
+        .filter(|f| f.get_ref().action.get_ref().one_way())
+        .collect();
+    if let Some(db) = &s.database {
+        let rate = *db.get_ref().rate.get_ref();
+        if !(rate > 0.0 && rate <= 10_000.0) {
+            e.push(
+                db.get_ref().rate.span(),
+                format!("database rate {rate} is out of range"),
+                "writes per second, between 0 and 10000",
+            );
+        }
+        if cat.get("database").is_none() {
+            e.push(db.span(), format!("target `{target_name}` has no database"), "use the lab, or add a [targets.NAME.database] table (dsn_env, switchover, failover) to the targets file");
+        }
+    } else if let Some(f) = db_faults.first() {
+        e.push(
+            f.span(),
+            "a database fault needs the writer load to measure what was lost",
+            "add a [database] table, e.g. rate = 100 (writes per second)",
+        );
+    }
+
     // Faults.
     let mut names = BTreeSet::new();
     for f in &s.faults {
@@ -344,7 +370,17 @@ pub fn validate(l: &Loaded, cat: &Catalogue, target_name: &str) -> Result<(), Di
             );
         }
         // How the fault ends.
-        match (&f.duration, &f.until) {
+        if action.one_way() {
+            if let Some(sp) = f
+                .duration
+                .as_ref()
+                .map(Spanned::span)
+                .or(f.until.as_ref().map(Spanned::span))
+            {
+                e.push(sp, format!("a `{}` ends when the promoted standby takes writes; it has no duration or until", action.name()), "remove `duration` / `until`");
+            }
+        } else {
+            match (&f.duration, &f.until) {
             (Some(d), Some(_)) => e.push(d.span(), "give either `duration` or `until`, not both", "duration = \"30s\" reverts after a time; until = \"recovered\" when traffic recovers"),
             (Some(d), None) if action.self_healing() => {
                 e.push(d.span(), format!("a `{}` fault heals by itself and has no duration", action.name()), "remove `duration`; use until = \"healed\" (default) or \"recovered\"")
@@ -358,6 +394,7 @@ pub fn validate(l: &Loaded, cat: &Catalogue, target_name: &str) -> Result<(), Di
                 e.push(u.span(), format!("a `{}` fault does not heal by itself", action.name()), "use duration = \"…\" or until = \"recovered\"")
             }
             _ => {}
+        }
         }
     }
 
@@ -396,6 +433,31 @@ pub fn validate(l: &Loaded, cat: &Catalogue, target_name: &str) -> Result<(), Di
                 expect_unit(&mut e, c.max.as_ref(), "duration", &span, kind, || {
                     want_max("\"30s\"")
                 });
+            }
+            CheckKind::Rpo | CheckKind::WriteRto => {
+                let db_faults = s
+                    .faults
+                    .iter()
+                    .any(|f| f.get_ref().action.get_ref().one_way());
+                if !db_faults {
+                    e.push(span.clone(), format!("an `{}` check needs a switchover or failover fault", kind.name()), "add a [[faults]] entry with component = \"database\" and action = \"switchover\" or \"failover\"");
+                }
+                match (kind, c.max.as_ref().map(|q| (q.span(), *q.get_ref()))) {
+                    (_, None) => e.push(
+                        span.clone(),
+                        format!("`{}` check has no `max`", kind.name()),
+                        "e.g. max = \"30s\" (RPO time) or max = 0 (lost writes)",
+                    ),
+                    (CheckKind::WriteRto, Some((sp, q))) if !matches!(q, Quantity::Duration(_)) => {
+                        e.push(sp, "`write-rto` max is a duration", "e.g. max = \"30s\"")
+                    }
+                    (CheckKind::Rpo, Some((sp, Quantity::Percent(_)))) => e.push(
+                        sp,
+                        "`rpo` max is a duration or a count of lost writes",
+                        "max = \"1m\" or max = 0",
+                    ),
+                    _ => {}
+                }
             }
             CheckKind::Availability => {
                 check_phase(&mut e, c.phase.as_ref(), &span, kind);

@@ -50,6 +50,28 @@ pub struct TargetEntry {
     pub ingress: Option<BTreeMap<String, String>>,
     /// `kubernetes`: per-component overrides of the built-in objects.
     pub components: Option<BTreeMap<String, ComponentOverride>>,
+    /// `http`/`kubernetes`: the system's PostgreSQL, for database drills.
+    pub database: Option<ExternalDb>,
+}
+
+/// A database outside the lab: the writer's DSN comes from an environment
+/// variable (never written to a report, log or journal) and switchover and
+/// failover are the user's commands (`patronictl switchover …`,
+/// `kubectl cnpg promote …`, `oci db autonomous-database switchover …`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalDb {
+    /// Name of the environment variable holding the writer DSN (a multi-host
+    /// DSN with target_session_attrs=read-write finds the new primary).
+    pub dsn_env: String,
+    pub switchover: Option<String>,
+    pub failover: Option<String>,
+    #[serde(default = "d5m")]
+    pub command_timeout: crate::scenario::units::Dur,
+}
+
+fn d5m() -> crate::scenario::units::Dur {
+    crate::scenario::units::Dur::secs(300)
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -62,9 +84,20 @@ pub struct TargetsFile {
 /// A resolved target definition.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TargetDef {
-    Lab { name: String, settings: LabSettings },
-    Http { name: String, url: String },
-    Kubernetes { name: String, settings: K8sSettings },
+    Lab {
+        name: String,
+        settings: LabSettings,
+    },
+    Http {
+        name: String,
+        url: String,
+        database: Option<ExternalDb>,
+    },
+    Kubernetes {
+        name: String,
+        settings: K8sSettings,
+        database: Option<ExternalDb>,
+    },
 }
 
 impl TargetDef {
@@ -162,8 +195,14 @@ impl Targets {
                     };
                     match k.resolve(base) {
                         Ok(settings) => {
-                            t.defs
-                                .insert(name.clone(), TargetDef::Kubernetes { name, settings });
+                            t.defs.insert(
+                                name.clone(),
+                                TargetDef::Kubernetes {
+                                    name,
+                                    settings,
+                                    database: entry.database.clone(),
+                                },
+                            );
                         }
                         Err(es) => errors.extend(es.into_iter().map(|e| {
                             Diagnostic::at(
@@ -176,6 +215,12 @@ impl Targets {
                     }
                 }
                 Kind::Lab => {
+                    if entry.database.is_some() {
+                        errors.push(
+                            Diagnostic::at(&file, &src, Some(span.clone()), format!("target `{name}`: the lab makes its own database"))
+                                .with_hint("set lab database options under `lab = { database = { synchronous = true } }`"),
+                        );
+                    }
                     if let Some(url) = &entry.url {
                         errors.push(
                             Diagnostic::at(
@@ -205,6 +250,7 @@ impl Targets {
                             TargetDef::Http {
                                 name,
                                 url: url.into_inner(),
+                                database: entry.database.clone(),
                             },
                         );
                     }

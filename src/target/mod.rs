@@ -3,6 +3,7 @@
 //! `http` is just an entry URL, drilled with `command` faults only.
 
 pub mod config;
+pub mod database;
 pub mod k8s;
 pub mod lab;
 
@@ -60,11 +61,28 @@ impl Catalogue {
 
 impl TargetDef {
     pub fn catalogue(&self) -> Catalogue {
-        match self {
-            TargetDef::Lab { .. } => lab::catalogue(),
-            TargetDef::Http { .. } => Catalogue::default(),
-            TargetDef::Kubernetes { settings, .. } => k8s::catalogue(settings),
+        let (mut cat, db) = match self {
+            TargetDef::Lab { .. } => return lab::catalogue(),
+            TargetDef::Http { database, .. } => (Catalogue::default(), database),
+            TargetDef::Kubernetes {
+                settings, database, ..
+            } => (k8s::catalogue(settings), database),
+        };
+        if let Some(db) = db {
+            let mut actions = Vec::new();
+            if db.switchover.is_some() {
+                actions.push(Action::Switchover);
+            }
+            if db.failover.is_some() {
+                actions.push(Action::Failover);
+            }
+            cat.components.push(ComponentInfo {
+                name: "database",
+                regions: vec![],
+                actions,
+            });
         }
+        cat
     }
 
     /// Settings worth showing in the report.
@@ -84,6 +102,10 @@ impl TargetDef {
                 ("lab.failover".into(), s.failover.to_string()),
                 ("lab.restart_delay".into(), s.restart_delay.to_string()),
                 ("lab.service_time".into(), s.service_time.to_string()),
+                (
+                    "lab.database.synchronous".into(),
+                    s.database.synchronous.to_string(),
+                ),
             ],
             TargetDef::Http { url, .. } => vec![("url".into(), url.clone())],
             TargetDef::Kubernetes { settings: s, .. } => {

@@ -137,7 +137,7 @@ impl K8sTarget {
                     RevertPlan::K8s(r),
                 )
             }
-            Action::Command => {
+            Action::Command | Action::Switchover | Action::Failover => {
                 return Err(TargetError::Unsupported(
                     "command faults do not go through the target".into(),
                 ));

@@ -319,7 +319,9 @@ impl K8sTarget {
             Action::Latency | Action::Abort if c.virtual_service.is_none() => {
                 Some("a virtual_service")
             }
-            Action::Command => Some("nothing: command faults do not go through the target"),
+            Action::Command | Action::Switchover | Action::Failover => {
+                Some("nothing: command and database faults do not go through the target")
+            }
             _ => None,
         };
         if let Some(m) = missing {

@@ -25,10 +25,7 @@ impl K8sTarget {
             return Err(pre(problems.join("; ")));
         }
         let mut perms: BTreeSet<(&str, Permission)> = BTreeSet::new();
-        for f in faults
-            .iter()
-            .filter(|f| *f.action.get_ref() != Action::Command)
-        {
+        for f in faults.iter().filter(|f| f.action.get_ref().via_target()) {
             let action = *f.action.get_ref();
             let (region, comps) = self.resolve(f)?;
             let cluster = self.cluster(region)?;
@@ -85,7 +82,7 @@ impl K8sTarget {
                             ));
                         }
                     }
-                    Action::Command => {}
+                    Action::Command | Action::Switchover | Action::Failover => {}
                 }
             }
         }

@@ -313,7 +313,10 @@ pub async fn follow_control_plane(istiod: String, interval: Duration, config: Sh
         if let Ok(c) = serde_json::from_slice::<MeshConfig>(&body.to_bytes()) {
             let mut cur = config.write().expect("config lock");
             if c.version != cur.version {
-                println!("EVENT applied mesh config version {}", c.version);
+                // The first fetch at start-up is not a change worth telling.
+                if cur.version != 0 {
+                    println!("EVENT applied mesh config version {}", c.version);
+                }
                 *cur = c;
             }
         }

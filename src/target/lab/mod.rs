@@ -47,6 +47,11 @@ pub fn catalogue() -> Catalogue {
             regional("productpage", &all),
             regional("reviews", &all),
             regional("istiod", &[Action::Delete, Action::Down]),
+            ComponentInfo {
+                name: "database",
+                regions: vec![],
+                actions: vec![Action::Switchover, Action::Failover],
+            },
         ],
         regions: REGIONS.to_vec(),
     }
@@ -278,10 +283,7 @@ impl Lab {
 
     /// Checks every component the plan touches is running.
     pub fn preflight(&self, faults: &[&Fault]) -> Result<(), TargetError> {
-        for f in faults
-            .iter()
-            .filter(|f| *f.action.get_ref() != Action::Command)
-        {
+        for f in faults.iter().filter(|f| f.action.get_ref().via_target()) {
             for k in self.instances(f)? {
                 if !self.supervisor.state(&k).is_some_and(|s| s.ready) {
                     return Err(TargetError::Preflight(format!(
@@ -349,9 +351,9 @@ impl Lab {
                 }
                 Ok(())
             }
-            Action::Command => Err(TargetError::Unsupported(
-                "command faults do not go through the target".into(),
-            )),
+            Action::Command | Action::Switchover | Action::Failover => Err(
+                TargetError::Unsupported("command faults do not go through the target".into()),
+            ),
         }
     }
 
@@ -377,7 +379,7 @@ impl Lab {
 
     pub async fn revert(&self, f: &Fault, inj: &LabInjection) -> Result<(), TargetError> {
         match f.action.get_ref() {
-            Action::Delete | Action::Command => Ok(()),
+            Action::Delete | Action::Command | Action::Switchover | Action::Failover => Ok(()),
             Action::Down | Action::RegionOutage => {
                 for (k, _) in &inj.instances {
                     self.supervisor.set_wanted(k, true);

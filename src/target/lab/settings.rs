@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::mesh::MeshPolicy;
+use crate::db::DbSettings;
 use crate::scenario::units::Dur;
 
 /// The global entry point's health checking, like the users' DNS steering.
@@ -66,6 +67,9 @@ pub struct LabSettings {
     /// How often the data plane asks its control plane for configuration.
     #[serde(default = "d1s")]
     pub push_interval: Dur,
+    /// The PostgreSQL pair started for database drills.
+    #[serde(default)]
+    pub database: DbSettings,
 }
 
 impl Default for LabSettings {
@@ -77,6 +81,7 @@ impl Default for LabSettings {
             service_time: d1ms(),
             mesh: MeshPolicy::default(),
             push_interval: d1s(),
+            database: DbSettings::default(),
         }
     }
 }

@@ -1,0 +1,118 @@
+//! Database drills through the binary against the lab's real PostgreSQL
+//! pair: what a user running `drill run db-switchover` sees.
+
+mod common;
+
+use common::{Sandbox, lab_lock};
+use serde_json::Value;
+
+fn db_fixture(name: &str) -> String {
+    format!("{}/fixtures/db/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn drill(sb: &Sandbox, scenario: &str, target: &str) -> (Option<i32>, String) {
+    let out = sb.run(&[
+        "--targets",
+        &db_fixture("targets.toml"),
+        "run",
+        &db_fixture(&format!("{scenario}.toml")),
+        "--target",
+        target,
+        "--quiet",
+        "--report-dir",
+        &sb.report_arg(),
+    ]);
+    (out.code, out.to_string())
+}
+
+fn check<'a>(r: &'a Value, name: &str) -> &'a Value {
+    r["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name}"))
+}
+
+#[test]
+fn switchover_loses_nothing_and_reports_rpo_zero() {
+    let _lab = lab_lock();
+    let sb = Sandbox::new();
+    let (code, out) = drill(&sb, "switchover", "async-lab");
+    assert_eq!(code, Some(0), "{out}");
+    let r = sb.results();
+    let rpo = &r["rpo"];
+    assert_eq!(rpo["lost_writes"], 0, "{rpo:#}");
+    assert_eq!(rpo["rpo_s"], 0.0, "{rpo:#}");
+    assert!(
+        rpo["acknowledged"].as_u64().unwrap() > 200,
+        "writes flowed: {rpo:#}"
+    );
+    let w = rpo["write_rto_s"]
+        .as_f64()
+        .expect("writes resumed on the new primary");
+    assert!(w > 0.0 && w < 10.0, "write rto {w}");
+    assert_eq!(
+        check(&r, "rpo")["message"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .take(4)
+            .collect::<Vec<_>>()
+            .join(" "),
+        "lost writes 0 ≤"
+    );
+    assert_eq!(r["faults"][0]["ended"], "completed");
+    let md = std::fs::read_to_string(sb.report_dir().join("report.md")).unwrap();
+    assert!(md.contains("RPO"), "the report has an RPO section");
+}
+
+#[test]
+fn synchronous_failover_loses_nothing() {
+    let _lab = lab_lock();
+    let sb = Sandbox::new();
+    let (code, out) = drill(&sb, "failover", "sync-lab");
+    assert_eq!(code, Some(0), "{out}");
+    let r = sb.results();
+    assert_eq!(r["rpo"]["lost_writes"], 0, "{:#}", r["rpo"]);
+    assert!(r["rpo"]["write_rto_s"].as_f64().is_some());
+    assert_eq!(r["settings"]["target.lab.database.synchronous"], "true");
+}
+
+#[test]
+fn missing_postgres_binaries_exit_2_with_the_install_hint() {
+    let sb = Sandbox::new();
+    let empty = sb.path("no-pg");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = sb
+        .command(&[
+            "--targets",
+            &db_fixture("targets.toml"),
+            "run",
+            &db_fixture("failover.toml"),
+            "--target",
+            "async-lab",
+            "--quiet",
+        ])
+        .env("DRILL_PG_BIN", &empty)
+        .output()
+        .expect("run drill");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("apt-get install -y postgresql"), "{err}");
+    assert!(
+        sb.open_journals().is_empty(),
+        "nothing was started or injected"
+    );
+}
+
+#[test]
+fn a_promotion_that_times_out_exits_4_with_what_to_do() {
+    let _lab = lab_lock();
+    let sb = Sandbox::new();
+    let (code, out) = drill(&sb, "failover", "slow-promote");
+    assert_eq!(code, Some(4), "{out}");
+    assert!(out.contains("MANUAL ACTION REQUIRED"), "{out}");
+    let r = sb.results();
+    assert!(!r["manual_actions"].as_array().unwrap().is_empty(), "{r:#}");
+}
