@@ -71,20 +71,18 @@ pub fn prepare(
             }
             | TargetDef::Kubernetes {
                 database: Some(db), ..
-            } => {
-                if std::env::var_os(&db.dsn_env).is_none() {
-                    return Err(CliError::usage(
-                        format!(
-                            "target `{}`: environment variable {} is not set",
-                            def.name(),
-                            db.dsn_env
-                        ),
-                        format!(
-                            "export {}=\"host=… dbname=… user=… target_session_attrs=read-write\" (the writer's DSN; drill never writes it anywhere)",
-                            db.dsn_env
-                        ),
-                    ));
-                }
+            } if std::env::var_os(&db.dsn_env).is_none() => {
+                return Err(CliError::usage(
+                    format!(
+                        "target `{}`: environment variable {} is not set",
+                        def.name(),
+                        db.dsn_env
+                    ),
+                    format!(
+                        "export {}=\"host=… dbname=… user=… target_session_attrs=read-write\" (the writer's DSN; drill never writes it anywhere)",
+                        db.dsn_env
+                    ),
+                ));
             }
             _ => {}
         }
