@@ -174,7 +174,12 @@ fn latency_injection_p99_is_bounded_by_per_try_timeout_times_attempts() {
     assert_eq!(code, Some(0), "{out}");
     let p = &r["phases"]["fault"];
     let p99 = num(&p["p99_ms"], "p99");
-    assert!(p99 <= 900.0, "p99 {p99}ms > per-try 300ms × 3 attempts");
+    // Per-try 300 ms × 3 attempts = 900 ms, plus a few ms of overhead per
+    // attempt: 5% tolerance.
+    assert!(
+        p99 <= 900.0 * 1.05,
+        "p99 {p99}ms > per-try 300ms × 3 attempts (+5%)"
+    );
     // The per-try timeout did bite: some calls waited for it.
     assert!(num(&p["max_ms"], "max") >= 300.0, "{p:#}");
 }
@@ -188,8 +193,8 @@ fn latency_injection_with_loose_timeouts_fails_the_p99_check() {
     let c = check(&r, "latency-p99:fault");
     assert_eq!(c["status"], "fail", "{c:#}");
     assert!(
-        num(&c["measured"], "p99") >= 1000.0,
-        "the full 1 s delay reaches users: {c:#}"
+        num(&c["measured"], "p99") >= 1200.0,
+        "the full 1.2 s delay reaches users: {c:#}"
     );
     assert!(c["message"].as_str().unwrap().starts_with("p99 "), "{c:#}");
 }

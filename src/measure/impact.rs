@@ -74,7 +74,8 @@ pub fn fault_impact(
     let end = ((observed_until / bucket_us) as usize).min(buckets.len());
 
     let bad_bucket = |b: &Bucket| b.total() > 0 && (b.good as f64) < c.ratio * b.total() as f64;
-    let outage_end = ((outage_until.div_ceil(bucket_us)) as usize).min(buckets.len());
+    // Buckets wholly before the next fault's inject belong to this fault.
+    let outage_end = ((outage_until / bucket_us) as usize).min(buckets.len());
     let outage = buckets
         .get(first..outage_end.max(first))
         .unwrap_or(&[])
@@ -113,7 +114,7 @@ pub fn fault_impact(
     let time_to_impact = buckets[first..end]
         .iter()
         .filter_map(|b| b.first_bad_due)
-        .filter(|&d| d >= inject)
+        .filter(|&d| d >= inject && d < outage_until)
         .min()
         .map(|d| d - inject);
 
@@ -331,6 +332,30 @@ mod tests {
             &RecoveryCriteria::default(),
         );
         assert_eq!(b.rto, Rto::Recovered(3 * S + MS));
+    }
+
+    #[test]
+    fn a_next_fault_injected_mid_bucket_keeps_its_impact() {
+        // Fault A at 10 s (no effect); fault B at 20.05 s, mid-bucket, causes
+        // errors from 20.05 s: none of them is A's.
+        let r = stream(100, 60 * S, |d| {
+            if (20_050 * MS..23 * S).contains(&d) {
+                (Outcome::Bad(Cause::Status5xx), MS)
+            } else {
+                (Outcome::Good, MS)
+            }
+        });
+        let a = fault_impact(
+            r.buckets(),
+            r.bucket_us(),
+            10 * S,
+            60 * S,
+            20_050 * MS,
+            &RecoveryCriteria::default(),
+        );
+        assert_eq!(a.rto, Rto::NoImpact);
+        assert_eq!(a.time_to_impact, None);
+        assert_eq!(a.outage, 0);
     }
 
     #[test]

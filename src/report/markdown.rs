@@ -45,6 +45,10 @@ pub fn render(r: &DrillResult, svg_file: &str) -> String {
 fn observation(key: &str, v: f64) -> String {
     match key {
         "component_ready_s" => format!("the component served again {} after the fault", secs(v)),
+        "ready_after_restore_s" => format!(
+            "the restored instances were ready {} after the restore",
+            secs(v)
+        ),
         "config_sync_s" => format!(
             "the data plane applied the routing change {} after the control plane returned",
             secs(v)

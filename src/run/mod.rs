@@ -23,7 +23,7 @@ use crate::load::writer::WriterControl;
 use crate::measure::{Micros, Phase, Recorder, RecoveryCriteria, Rto, fault_impact};
 use crate::report::model::{CheckResult, CheckStatus, DrillResult};
 use crate::scenario::Loaded;
-use crate::scenario::model::{CheckKind, Until};
+use crate::scenario::model::{Action, CheckKind, Until};
 use crate::target::database::Database;
 use crate::target::lab::supervisor::LabEvent;
 use crate::target::{Target, TargetDef};
@@ -541,6 +541,26 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
                         run.ended_at = Some(t);
                         run.ended = "reverted".into();
                         d.event(t, format!("revert {} done", f.display_name()));
+                        if matches!(f.action.get_ref(), Action::Down | Action::RegionOutage) {
+                            // Target-side recovery beside the traffic RTO:
+                            // how long the restored instances took to be Ready.
+                            let limit = t + f.timeout.micros();
+                            while clock.now() < limit && !d.interrupt.requested() {
+                                if let Some(ready) = target.healed_at(&a.injection) {
+                                    let after = ready.saturating_sub(t) as f64 / 1e6;
+                                    run.extra.insert("ready_after_restore_s".into(), after);
+                                    d.event(
+                                        ready.max(t),
+                                        format!(
+                                            "{} ready again {after:.3}s after the restore",
+                                            f.display_name()
+                                        ),
+                                    );
+                                    break;
+                                }
+                                tokio::time::sleep(Duration::from_millis(25)).await;
+                            }
+                        }
                     }
                     Err(e) => {
                         run.ended = "revert-failed".into();
