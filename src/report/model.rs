@@ -164,6 +164,11 @@ pub struct TimelinePoint {
     pub good_ratio: Option<f64>,
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
+    /// Database writes acknowledged / failed in this second (database drills).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes_ok: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes_failed: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -27,6 +27,7 @@ const BLUE: &str = "#1f77b4";
 const P99: &str = "#6a3d9a";
 const P50: &str = "#b9a3d6";
 const MUTED: &str = "#555";
+const ORANGE: &str = "#e6770b";
 const GRID: &str = "#e3e3e3";
 const TEXT: &str = "#333";
 const FRAME: &str = "#999";
@@ -75,6 +76,19 @@ pub fn render(r: &DrillResult) -> String {
         BLUE,
         1.8,
     );
+    // Database writes acknowledged, as a share of the writes that ended in
+    // that second (database drills only).
+    series(
+        &mut svg,
+        &r.timeline,
+        |p| {
+            let (ok, failed) = (p.writes_ok?, p.writes_failed?);
+            let all = ok + failed;
+            (all > 0).then(|| (at(p), y_ratio(ok as f64 / all as f64)))
+        },
+        ORANGE,
+        1.4,
+    );
     series(
         &mut svg,
         &r.timeline,
@@ -121,6 +135,9 @@ fn legend(svg: &mut String, r: &DrillResult) {
     ];
     if r.faults.is_empty() {
         items.truncate(4);
+    }
+    if r.timeline.iter().any(|p| p.writes_ok.is_some()) {
+        items.insert(1, ("writes ok", ORANGE, ""));
     }
     let mut x = LEFT;
     for &(label, colour, dash) in &items {
@@ -270,6 +287,17 @@ fn faults(svg: &mut String, r: &DrillResult, x: &XScale) {
         }
         let Some(t) = inject else { continue };
         let rto = match f.rto_s {
+            _ if matches!(f.action.as_str(), "switchover" | "failover") && r.rpo.is_some() => {
+                let rpo = r.rpo.as_ref().expect("checked");
+                let writes = rpo.write_rto_s.map_or("writes not back".to_string(), |w| {
+                    format!("writes back in {} s", num(w, 2))
+                });
+                format!(
+                    "RPO {} s, {} lost, {writes}",
+                    num(rpo.rpo_s, 2),
+                    rpo.lost_writes
+                )
+            }
             _ if f.recovery == "no-impact" => "no impact".to_string(),
             Some(v) => format!("RTO {} s", num(v, 1)),
             None => "not recovered".to_string(),
@@ -650,7 +678,10 @@ mod tests {
         let x = |e: &Element| attr(e, "x1").unwrap().parse::<f64>().unwrap();
         assert!(x(injects[0]) < x(injects[1]));
         assert!(svg.contains("kill-primary-ingress · RTO 41.2 s"));
-        assert!(svg.contains("switchover-database · not recovered"));
+        assert!(
+            svg.contains("switchover-database · RPO "),
+            "database faults are labelled with their RPO"
+        );
         assert!(
             svg.contains(
                 r##">drill: region-failover on lab — <tspan fill="#d62728">FAIL</tspan>"##

@@ -55,6 +55,7 @@ fn timeline(second: fn(u32) -> Second) -> Vec<TimelinePoint> {
                 good_ratio: Some(ratio),
                 p50_ms: p50.map(|v| (v * 100.0).round() / 100.0),
                 p99_ms: p99.map(|v| (v * 10.0).round() / 10.0),
+                ..Default::default()
             }
         })
         .collect()

@@ -68,6 +68,8 @@ pub struct RunFacts<'a> {
     pub rpo: Option<RpoResult>,
     /// An exit code the cause of an abort dictates (2: invalid input).
     pub exit_code: Option<i32>,
+    /// Database writes per run-clock second: (acknowledged, failed).
+    pub writes: Option<BTreeMap<u64, (u64, u64)>>,
 }
 
 impl<'a> RunFacts<'a> {
@@ -96,6 +98,7 @@ impl<'a> RunFacts<'a> {
             manual_actions: Vec::new(),
             rpo: None,
             exit_code: None,
+            writes: None,
         }
     }
 
@@ -359,6 +362,8 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
             good_ratio: (total > 0).then(|| good as f64 / total as f64),
             p50_ms: lat.map(|p| ms(p.p50_us)),
             p99_ms: lat.map(|p| ms(p.p99_us)),
+            writes_ok: f.writes.as_ref().map(|w| w.get(&sec).map_or(0, |c| c.0)),
+            writes_failed: f.writes.as_ref().map(|w| w.get(&sec).map_or(0, |c| c.1)),
         });
     }
 

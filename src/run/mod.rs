@@ -664,6 +664,14 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
     }
     if let (Some(w), Some(db)) = (writer, database.as_mut()) {
         if let Ok(log) = w.await {
+            let mut per_sec: std::collections::BTreeMap<u64, (u64, u64)> = Default::default();
+            for &(_, at) in &log.acks {
+                per_sec.entry(at / 1_000_000).or_default().0 += 1;
+            }
+            for &(_, at) in &log.failed {
+                per_sec.entry(at / 1_000_000).or_default().1 += 1;
+            }
+            facts.writes = Some(per_sec);
             match (db_inject, db.survivors().await) {
                 (Some(at), Ok(rows)) => {
                     let r = crate::measure::rpo::rpo(&log, &rows, at);
