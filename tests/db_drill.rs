@@ -116,3 +116,46 @@ fn a_promotion_that_times_out_exits_4_with_what_to_do() {
     let r = sb.results();
     assert!(!r["manual_actions"].as_array().unwrap().is_empty(), "{r:#}");
 }
+
+#[test]
+fn the_writer_runs_alone_without_http_load() {
+    let _lab = lab_lock();
+    let sb = Sandbox::new();
+    let (code, out) = drill(&sb, "writes-only", "async-lab");
+    assert_eq!(code, Some(0), "{out}");
+    let r = sb.results();
+    assert_eq!(r["load"]["sent"], 0, "no HTTP requests: {:#}", r["load"]);
+    let ss = check(&r, "steady-state");
+    assert!(
+        ss["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("baseline writes: "),
+        "steady state is judged on the writes: {ss:#}"
+    );
+    assert!(
+        r["rpo"]["acknowledged"].as_u64().unwrap() > 500,
+        "{:#}",
+        r["rpo"]
+    );
+    assert!(
+        out.contains("database: "),
+        "the summary gives the database figures: {out}"
+    );
+}
+
+#[test]
+fn http_checks_without_http_load_are_input_errors() {
+    let sb = Sandbox::new();
+    let src = std::fs::read_to_string(db_fixture("writes-only.toml")).unwrap()
+        + "\n[[checks]]\nkind = \"availability\"\nphase = \"fault\"\nmin = \"99%\"\n";
+    let path = sb.write("bad.toml", &src);
+    let out = sb.run(&["validate", path.to_str().unwrap()]);
+    assert_eq!(out.code, Some(2), "{out}");
+    assert!(
+        out.stderr
+            .contains("measures HTTP traffic, and the scenario has no [load]"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("bad.toml:"), "{out}");
+}

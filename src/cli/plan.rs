@@ -29,15 +29,24 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
     println!("  {}", s.description);
     println!();
     let mut t = 0.0;
-    let rate = s.load.rate.get_ref();
-    println!(
-        "  t+{t:>6.1}s  load: {} {}{} at {rate}/s (open loop, timeout {}, keep-alive {})",
-        s.load.method.get_ref(),
-        entry(&def),
-        s.load.path.get_ref(),
-        s.load.timeout.get_ref(),
-        s.load.keep_alive
-    );
+    if let Some(load) = &s.load {
+        println!(
+            "  t+{t:>6.1}s  load: {} {}{} at {}/s (open loop, timeout {}, keep-alive {})",
+            load.method.get_ref(),
+            entry(&def),
+            load.path.get_ref(),
+            load.rate.get_ref(),
+            load.timeout.get_ref(),
+            load.keep_alive
+        );
+    }
+    if let Some(db) = &s.database {
+        println!(
+            "  t+{t:>6.1}s  database writes: {}/s sequence-numbered inserts (write timeout {})",
+            db.get_ref().rate.get_ref(),
+            db.get_ref().write_timeout
+        );
+    }
     println!(
         "  t+{t:>6.1}s  warmup {} (not measured)",
         s.phases.warmup.get_ref()

@@ -195,7 +195,7 @@ fn print_summary(r: &DrillResult, dir: &Path) {
         })
         .collect();
     println!("{}", Table::new(rows).with(Style::rounded()));
-    for f in &r.faults {
+    for f in r.faults.iter().filter(|_| r.load.rate > 0.0) {
         let rto = match (f.rto_s, f.recovery.as_str()) {
             (_, "no-impact") => "no impact".to_string(),
             (Some(s), _) => format!("{s:.3}s"),
@@ -207,6 +207,34 @@ fn print_summary(r: &DrillResult, dir: &Path) {
         println!(
             "fault {}: RTO {rto} (±{:.1}s), time to impact {tti}, outage {:.1}s, {}",
             f.name, r.recovery.resolution_s, f.outage_s, f.ended
+        );
+    }
+    if let Some(rpo) = &r.rpo {
+        let ranges: Vec<String> = rpo
+            .lost_ranges
+            .iter()
+            .take(5)
+            .map(|(a, b)| {
+                if a == b {
+                    a.to_string()
+                } else {
+                    format!("{a}-{b}")
+                }
+            })
+            .collect();
+        println!(
+            "database: {} acknowledged, {} lost{}, {} indeterminate; RPO {:.3}s; write RTO {}",
+            rpo.acknowledged,
+            rpo.lost_writes,
+            if ranges.is_empty() {
+                String::new()
+            } else {
+                format!(" (seq {})", ranges.join(", "))
+            },
+            rpo.indeterminate,
+            rpo.rpo_s,
+            rpo.write_rto_s
+                .map_or("—".to_string(), |w| format!("{w:.3}s"))
         );
     }
     if r.load.generator_behind {

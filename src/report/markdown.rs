@@ -451,6 +451,13 @@ fn events(md: &mut String, r: &DrillResult) {
 
 fn load(md: &mut String, r: &DrillResult) {
     let l = &r.load;
+    if l.rate <= 0.0 {
+        let _ = writeln!(
+            md,
+            "## Load generator\n\nNo HTTP load: this drill measured database writes only.\n"
+        );
+        return;
+    }
     let _ = writeln!(
         md,
         "## Load generator\n\n`{} {}` open-loop at {} req/s scheduled, {} req/s achieved; {} sent, timeout {}, keep-alive {}. \

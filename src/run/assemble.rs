@@ -167,7 +167,7 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
     let s = &f.l.scenario;
     let crit = super::criteria(f.l);
     let end = f.end.max(f.load_start);
-    let rate = *s.load.rate.get_ref();
+    let rate = s.load.as_ref().map_or(0.0, |l| *l.rate.get_ref());
 
     // Error-budget SLO and period: the scenario's error-budget check, else
     // its strictest availability check, else 99.9% over 30 days.
@@ -217,7 +217,8 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
     }
 
     // Faults and their impact.
-    let resolution_s = (secs(rec.bucket_us())).max(1.0 / rate);
+    let per_request = if rate > 0.0 { 1.0 / rate } else { 0.0 };
+    let resolution_s = secs(rec.bucket_us()).max(per_request);
     let mut faults = Vec::new();
     for (i, fr) in f.faults.iter().enumerate() {
         let next = f.faults.get(i + 1).map_or(end, |n| n.injected_at);
@@ -369,33 +370,50 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
 
     // Generator.
     let lag = rec.lag();
-    let sending_s = secs(f.last_due.saturating_sub(f.load_start)) + 1.0 / rate;
+    let sending_s = secs(f.last_due.saturating_sub(f.load_start)) + per_request;
     let lag_p99 = if lag.is_empty() {
         0
     } else {
         lag.value_at_quantile(0.99)
     };
-    let load = LoadSummary {
-        method: s.load.method.get_ref().clone(),
-        url: format!("{}{}", f.entry_url, s.load.path.get_ref()),
-        rate,
-        achieved_rate: if rec.sent() > 0 {
-            round3(rec.sent() as f64 / sending_s)
-        } else {
-            0.0
+    let load = match &s.load {
+        Some(ld) => LoadSummary {
+            method: ld.method.get_ref().clone(),
+            url: format!("{}{}", f.entry_url, ld.path.get_ref()),
+            rate,
+            achieved_rate: if rec.sent() > 0 {
+                round3(rec.sent() as f64 / sending_s)
+            } else {
+                0.0
+            },
+            sent: rec.sent(),
+            timeout_s: ld.timeout.get_ref().as_secs_f64(),
+            keep_alive: ld.keep_alive,
+            lag_p99_ms: ms(lag_p99),
+            lag_max_ms: if lag.is_empty() { 0.0 } else { ms(lag.max()) },
+            generator_behind: lag_p99 > BEHIND_LAG_US,
         },
-        sent: rec.sent(),
-        timeout_s: s.load.timeout.get_ref().as_secs_f64(),
-        keep_alive: s.load.keep_alive,
-        lag_p99_ms: ms(lag_p99),
-        lag_max_ms: if lag.is_empty() { 0.0 } else { ms(lag.max()) },
-        generator_behind: lag_p99 > BEHIND_LAG_US,
+        None => LoadSummary::default(),
     };
 
     let mut settings = BTreeMap::new();
     settings.insert("scenario.file".into(), f.l.path.display().to_string());
-    settings.insert("load.rate".into(), format!("{rate}/s"));
-    settings.insert("load.timeout".into(), s.load.timeout.get_ref().to_string());
+    if rate > 0.0 {
+        settings.insert("load.rate".into(), format!("{rate}/s"));
+    }
+    if let Some(ld) = &s.load {
+        settings.insert("load.timeout".into(), ld.timeout.get_ref().to_string());
+    }
+    if let Some(db) = &s.database {
+        settings.insert(
+            "database.rate".into(),
+            format!("{}/s", db.get_ref().rate.get_ref()),
+        );
+        settings.insert(
+            "database.write_timeout".into(),
+            db.get_ref().write_timeout.to_string(),
+        );
+    }
     settings.insert(
         "phases.warmup".into(),
         s.phases.warmup.get_ref().to_string(),

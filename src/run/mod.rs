@@ -139,7 +139,10 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
     let run_id = format!("{}-{}-{suffix:04x}", l.name, clock.stamp());
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let s = &l.scenario;
-    let timeout = s.load.timeout.get_ref().0;
+    let timeout = s
+        .load
+        .as_ref()
+        .map_or(Duration::from_secs(2), |ld| ld.timeout.get_ref().0);
     let rec = Arc::new(Mutex::new(Recorder::new(
         BUCKET_US,
         timeout.as_micros() as Micros + 1_000_000,
@@ -202,7 +205,10 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
     facts.entry_url = target.entry_url();
     let faults: Vec<_> = s.faults.iter().map(|f| f.get_ref()).collect();
     let preflight = match target.preflight(&faults).await {
-        Ok(()) => probe_entry(&facts.entry_url, &s.load.path.get_ref().clone(), timeout).await,
+        Ok(()) => match &s.load {
+            Some(ld) => probe_entry(&facts.entry_url, ld.path.get_ref(), timeout).await,
+            None => Ok(()),
+        },
         Err(e) => Err(e.to_string()),
     };
     if let Err(e) = preflight {
@@ -249,13 +255,16 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
     }
     d.event(
         clock.now(),
-        format!(
-            "preflight passed; load {} {}{} at {}/s",
-            s.load.method.get_ref(),
-            facts.entry_url,
-            s.load.path.get_ref(),
-            s.load.rate.get_ref()
-        ),
+        match &s.load {
+            Some(ld) => format!(
+                "preflight passed; load {} {}{} at {}/s",
+                ld.method.get_ref(),
+                facts.entry_url,
+                ld.path.get_ref(),
+                ld.rate.get_ref()
+            ),
+            None => "preflight passed; no HTTP load (database writes only)".to_string(),
+        },
     );
 
     // Load.
@@ -288,19 +297,21 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
         ))),
         _ => None,
     };
-    let generator = tokio::spawn(crate::load::http::run(
-        load,
-        clock,
-        load_start,
-        rec.clone(),
-        control.clone(),
-    ));
+    let generator = load.map(|load| {
+        tokio::spawn(crate::load::http::run(
+            load,
+            clock,
+            load_start,
+            rec.clone(),
+            control.clone(),
+        ))
+    });
     let status_task = live.then(|| {
         status::spawn(
             clock,
             rec.clone(),
             d.phase_name.clone(),
-            *s.load.rate.get_ref(),
+            s.load.as_ref().map_or(0.0, |ld| *ld.rate.get_ref()),
         )
     });
 
@@ -315,11 +326,13 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
         r.mark(Phase::Fault, baseline_end);
     }
     d.set_phase(Phase::Warmup);
+    let writes_at_baseline;
     let mut stop_reason = d.observe(baseline_start, None).await;
     let mut actives: Vec<Active> = Vec::new();
     let mut runs: Vec<FaultRun> = Vec::new();
     if stop_reason.is_none() {
         d.set_phase(Phase::Baseline);
+        writes_at_baseline = (writer_control.acked(), writer_control.failed());
         d.event(
             baseline_start,
             format!("baseline {}", s.phases.baseline.get_ref()),
@@ -340,7 +353,13 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
             {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
-            let ss = steady_state(l, &rec.lock().expect("recorder lock"));
+            let writes = writer.as_ref().map(|_| {
+                (
+                    writer_control.acked() - writes_at_baseline.0,
+                    writer_control.failed() - writes_at_baseline.1,
+                )
+            });
+            let ss = steady_state(l, &rec.lock().expect("recorder lock"), writes);
             let ok = ss.status == CheckStatus::Pass;
             d.event(
                 clock.now(),
@@ -657,10 +676,12 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
     }
     control.stop();
     writer_control.stop();
-    if !d.interrupt.hurried() {
-        let _ = generator.await;
-    } else {
-        generator.abort();
+    if let Some(generator) = generator {
+        if !d.interrupt.hurried() {
+            let _ = generator.await;
+        } else {
+            generator.abort();
+        }
     }
     if let (Some(w), Some(db)) = (writer, database.as_mut()) {
         if let Ok(log) = w.await {
@@ -727,7 +748,9 @@ pub fn criteria(l: &Loaded) -> RecoveryCriteria {
 
 /// The steady-state hypothesis: the scenario's baseline checks over the
 /// baseline so far, or, without any, availability at the recovery ratio.
-pub fn steady_state(l: &Loaded, rec: &Recorder) -> CheckResult {
+/// `writes`: database writes (acknowledged, failed) during the baseline,
+/// when the scenario writes to a database.
+pub fn steady_state(l: &Loaded, rec: &Recorder, writes: Option<(u64, u64)>) -> CheckResult {
     let baseline: Vec<_> = l
         .scenario
         .checks
@@ -741,7 +764,29 @@ pub fn steady_state(l: &Loaded, rec: &Recorder) -> CheckResult {
         })
         .filter(|c| c.phase.as_ref().is_some_and(|p| p.get_ref() == "baseline"))
         .collect();
-    let results: Vec<CheckResult> = if baseline.is_empty() {
+    let mut results: Vec<CheckResult> = Vec::new();
+    if let Some((ok, failed)) = writes {
+        // The database must take writes before anything is touched.
+        let min = l.scenario.recovery.ratio.get_ref().0;
+        let all = ok + failed;
+        let v = if all > 0 { ok as f64 / all as f64 } else { 0.0 };
+        let pass = ok > 0 && v >= min;
+        results.push(CheckResult {
+            name: "writes:baseline".into(),
+            status: if pass {
+                CheckStatus::Pass
+            } else {
+                CheckStatus::Fail
+            },
+            measured: Some(v * 100.0),
+            threshold: Some(min * 100.0),
+            unit: "%".into(),
+            message: format!("baseline writes: {ok} acknowledged, {failed} failed"),
+        });
+    }
+    results.extend(if l.scenario.load.is_none() {
+        Vec::new()
+    } else if baseline.is_empty() {
         let st = rec.phase(Phase::Baseline);
         let min = l.scenario.recovery.ratio.get_ref().0;
         let v = st.availability().unwrap_or(0.0);
@@ -768,7 +813,7 @@ pub fn steady_state(l: &Loaded, rec: &Recorder) -> CheckResult {
             .iter()
             .flat_map(|c| checks::evaluate(c, rec, &[], 0.0, None))
             .collect()
-    };
+    });
     let failed: Vec<&CheckResult> = results
         .iter()
         .filter(|r| r.status == CheckStatus::Fail)
@@ -800,8 +845,10 @@ pub fn steady_state(l: &Loaded, rec: &Recorder) -> CheckResult {
     }
 }
 
-fn http_load(l: &Loaded, entry: &str) -> Result<HttpLoad, String> {
-    let s = &l.scenario.load;
+fn http_load(l: &Loaded, entry: &str) -> Result<Option<HttpLoad>, String> {
+    let Some(s) = &l.scenario.load else {
+        return Ok(None);
+    };
     let url: hyper::Uri = format!("{entry}{}", s.path.get_ref())
         .parse()
         .map_err(|e| format!("bad load URL: {e}"))?;
@@ -820,7 +867,7 @@ fn http_load(l: &Loaded, entry: &str) -> Result<HttpLoad, String> {
             ))
         })
         .collect();
-    Ok(HttpLoad {
+    Ok(Some(HttpLoad {
         url,
         method: hyper::Method::from_bytes(s.method.get_ref().as_bytes())
             .map_err(|e| e.to_string())?,
@@ -830,7 +877,7 @@ fn http_load(l: &Loaded, entry: &str) -> Result<HttpLoad, String> {
         timeout: s.timeout.get_ref().0,
         success: s.success.iter().map(|m| *m.get_ref()).collect(),
         keep_alive: s.keep_alive,
-    })
+    }))
 }
 
 /// Preflight: the entry point answers (any HTTP status) within the timeout.

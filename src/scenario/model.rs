@@ -16,7 +16,8 @@ pub struct Scenario {
     pub description: String,
     /// Target used when `--target` is not given (default `lab`).
     pub target: Option<Spanned<String>>,
-    pub load: Load,
+    /// HTTP load; a database drill may run with writes only.
+    pub load: Option<Load>,
     /// Writer load on the target's database (database drills).
     pub database: Option<Spanned<DatabaseLoad>>,
     #[serde(default)]

@@ -40,44 +40,80 @@ pub fn validate(l: &Loaded, cat: &Catalogue, target_name: &str) -> Result<(), Di
     };
     let s = &l.scenario;
 
-    // Load.
-    let rate = *s.load.rate.get_ref();
-    if !(rate > 0.0 && rate <= 100_000.0) {
-        e.push(
-            s.load.rate.span(),
-            format!("rate {rate} is out of range"),
-            "requests per second, between 0 and 100000",
-        );
-    }
-    if !s.load.path.get_ref().starts_with('/') {
-        e.push(
-            s.load.path.span(),
-            "path must start with `/`",
-            "the path is appended to the target's entry URL, e.g. \"/productpage\"",
-        );
-    }
-    if hyper::Method::from_bytes(s.load.method.get_ref().as_bytes()).is_err() {
-        e.push(
-            s.load.method.span(),
-            format!("`{}` is not an HTTP method", s.load.method.get_ref()),
-            "GET, POST, PUT, …",
-        );
-    }
-    if s.load.timeout.get_ref().0.is_zero() {
-        e.push(
-            s.load.timeout.span(),
-            "timeout must be above zero",
-            "e.g. \"2s\"",
-        );
-    }
-    for (k, v) in &s.load.headers {
-        if hyper::header::HeaderName::from_bytes(k.as_bytes()).is_err()
-            || hyper::header::HeaderValue::from_str(v).is_err()
-        {
+    // Load: HTTP, database writes, or both.
+    if let Some(load) = &s.load {
+        let rate = *load.rate.get_ref();
+        if !(rate > 0.0 && rate <= 100_000.0) {
+            e.push(
+                load.rate.span(),
+                format!("rate {rate} is out of range"),
+                "requests per second, between 0 and 100000",
+            );
+        }
+        if !load.path.get_ref().starts_with('/') {
+            e.push(
+                load.path.span(),
+                "path must start with `/`",
+                "the path is appended to the target's entry URL, e.g. \"/productpage\"",
+            );
+        }
+        if hyper::Method::from_bytes(load.method.get_ref().as_bytes()).is_err() {
+            e.push(
+                load.method.span(),
+                format!("`{}` is not an HTTP method", load.method.get_ref()),
+                "GET, POST, PUT, …",
+            );
+        }
+        if load.timeout.get_ref().0.is_zero() {
+            e.push(
+                load.timeout.span(),
+                "timeout must be above zero",
+                "e.g. \"2s\"",
+            );
+        }
+        for (k, v) in &load.headers {
+            if hyper::header::HeaderName::from_bytes(k.as_bytes()).is_err()
+                || hyper::header::HeaderValue::from_str(v).is_err()
+            {
+                e.push(
+                    0..0,
+                    format!("header `{k}: {v}` is not valid HTTP"),
+                    "header names are tokens; values are visible ASCII",
+                );
+            }
+        }
+    } else {
+        if s.database.is_none() {
             e.push(
                 0..0,
-                format!("header `{k}: {v}` is not valid HTTP"),
-                "header names are tokens; values are visible ASCII",
+                "the scenario generates no load",
+                "add [load] (HTTP requests), [database] (writes), or both",
+            );
+        }
+        for c in &s.checks {
+            let k = *c.get_ref().kind.get_ref();
+            if !matches!(
+                k,
+                CheckKind::Rpo
+                    | CheckKind::WriteRto
+                    | CheckKind::ConfigSync
+                    | CheckKind::ComponentReady
+            ) {
+                e.push(
+                    c.get_ref().kind.span(),
+                    format!(
+                        "a `{}` check measures HTTP traffic, and the scenario has no [load]",
+                        k.name()
+                    ),
+                    "add a [load] table, or use rpo / write-rto checks",
+                );
+            }
+        }
+        if let Some(a) = s.abort.first() {
+            e.push(
+                a.span(),
+                "abort conditions watch HTTP availability, and the scenario has no [load]",
+                "add a [load] table, or remove [[abort]]",
             );
         }
     }
