@@ -319,22 +319,15 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
         })
         .map(|x| format!("{} ({})", x.name, x.ended))
         .collect();
-    checks.push(CheckResult {
-        name: "faults-reverted".into(),
-        status: if unreverted.is_empty() && f.manual_actions.is_empty() {
-            CheckStatus::Pass
-        } else {
-            CheckStatus::Fail
-        },
-        measured: None,
-        threshold: None,
-        unit: String::new(),
-        message: if unreverted.is_empty() {
+    checks.push(super::checks::verdict(
+        "faults-reverted",
+        unreverted.is_empty() && f.manual_actions.is_empty(),
+        if unreverted.is_empty() {
             format!("{} fault(s) reverted or healed", faults.len())
         } else {
             format!("not reverted or healed: {}", unreverted.join(", "))
         },
-    });
+    ));
 
     // Timeline: one point per second of the run.
     let mut seconds_lat = BTreeMap::new();

@@ -35,30 +35,24 @@ pub fn slice(rec: &Recorder, phase: &str) -> Slice {
     s
 }
 
-pub fn fmt_secs(s: f64) -> String {
-    if s.is_finite() && s.fract() == 0.0 {
-        return format!("{s:.0}s");
-    }
-    if s >= 100.0 {
-        format!("{s:.0}s")
-    } else if s >= 10.0 {
-        format!("{s:.1}s")
+/// A value with its unit, to a precision that suits its size: `30s`,
+/// `41.2s`, `2.98s`; `1000ms`, `12.4ms`.
+fn fmt_value(v: f64, unit: &str) -> String {
+    if !v.is_finite() || v.fract() == 0.0 || v >= 100.0 {
+        format!("{v:.0}{unit}")
+    } else if v >= 10.0 {
+        format!("{v:.1}{unit}")
     } else {
-        format!("{s:.2}s")
+        format!("{v:.2}{unit}")
     }
 }
 
+pub fn fmt_secs(s: f64) -> String {
+    fmt_value(s, "s")
+}
+
 pub fn fmt_ms(ms: f64) -> String {
-    if ms.is_finite() && ms.fract() == 0.0 {
-        return format!("{ms:.0}ms");
-    }
-    if ms >= 100.0 {
-        format!("{ms:.0}ms")
-    } else if ms >= 10.0 {
-        format!("{ms:.1}ms")
-    } else {
-        format!("{ms:.2}ms")
-    }
+    fmt_value(ms, "ms")
 }
 
 fn result(
@@ -70,17 +64,44 @@ fn result(
     message: String,
 ) -> CheckResult {
     CheckResult {
-        name,
+        measured,
+        threshold: Some(threshold),
+        unit: unit.into(),
+        ..verdict(name, pass, message)
+    }
+}
+
+/// A check with no single measured value (steady-state, faults-reverted).
+pub fn verdict(name: impl Into<String>, pass: bool, message: String) -> CheckResult {
+    CheckResult {
+        name: name.into(),
         status: if pass {
             CheckStatus::Pass
         } else {
             CheckStatus::Fail
         },
-        measured,
-        threshold: Some(threshold),
-        unit: unit.into(),
+        measured: None,
+        threshold: None,
+        unit: String::new(),
         message,
     }
+}
+
+/// A percentage of good outcomes against a minimum ratio (0..1).
+pub fn ratio(name: &str, good: u64, all: u64, min: f64, message: String) -> CheckResult {
+    let v = if all > 0 {
+        good as f64 / all as f64
+    } else {
+        0.0
+    };
+    result(
+        name.into(),
+        all > 0 && good > 0 && v >= min,
+        Some(v * 100.0),
+        min * 100.0,
+        "%",
+        message,
+    )
 }
 
 /// Evaluates one check. `faults` are the injected faults' results.

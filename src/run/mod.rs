@@ -764,56 +764,35 @@ pub fn steady_state(l: &Loaded, rec: &Recorder, writes: Option<(u64, u64)>) -> C
         })
         .filter(|c| c.phase.as_ref().is_some_and(|p| p.get_ref() == "baseline"))
         .collect();
+    let min = l.scenario.recovery.ratio.get_ref().0;
     let mut results: Vec<CheckResult> = Vec::new();
     if let Some((ok, failed)) = writes {
         // The database must take writes before anything is touched.
-        let min = l.scenario.recovery.ratio.get_ref().0;
-        let all = ok + failed;
-        let v = if all > 0 { ok as f64 / all as f64 } else { 0.0 };
-        let pass = ok > 0 && v >= min;
-        results.push(CheckResult {
-            name: "writes:baseline".into(),
-            status: if pass {
-                CheckStatus::Pass
-            } else {
-                CheckStatus::Fail
-            },
-            measured: Some(v * 100.0),
-            threshold: Some(min * 100.0),
-            unit: "%".into(),
-            message: format!("baseline writes: {ok} acknowledged, {failed} failed"),
-        });
+        let msg = format!("baseline writes: {ok} acknowledged, {failed} failed");
+        results.push(checks::ratio("writes:baseline", ok, ok + failed, min, msg));
     }
-    results.extend(if l.scenario.load.is_none() {
-        Vec::new()
-    } else if baseline.is_empty() {
+    if l.scenario.load.is_some() && baseline.is_empty() {
         let st = rec.phase(Phase::Baseline);
-        let min = l.scenario.recovery.ratio.get_ref().0;
-        let v = st.availability().unwrap_or(0.0);
-        let pass = st.total() > 0 && v >= min;
-        vec![CheckResult {
-            name: "availability:baseline".into(),
-            status: if pass {
-                CheckStatus::Pass
-            } else {
-                CheckStatus::Fail
-            },
-            measured: Some(v * 100.0),
-            threshold: Some(min * 100.0),
-            unit: "%".into(),
-            message: format!(
-                "baseline availability {:.2}% {} {:.2}%",
-                v * 100.0,
-                if pass { "≥" } else { "<" },
-                min * 100.0
-            ),
-        }]
-    } else {
-        baseline
-            .iter()
-            .flat_map(|c| checks::evaluate(c, rec, &[], 0.0, None))
-            .collect()
-    });
+        let v = st.availability().unwrap_or(0.0) * 100.0;
+        let msg = format!(
+            "baseline availability {v:.2}% {} {:.2}%",
+            if v >= min * 100.0 { "≥" } else { "<" },
+            min * 100.0
+        );
+        results.push(checks::ratio(
+            "availability:baseline",
+            st.good,
+            st.total(),
+            min,
+            msg,
+        ));
+    } else if l.scenario.load.is_some() {
+        results.extend(
+            baseline
+                .iter()
+                .flat_map(|c| checks::evaluate(c, rec, &[], 0.0, None)),
+        );
+    }
     let failed: Vec<&CheckResult> = results
         .iter()
         .filter(|r| r.status == CheckStatus::Fail)
@@ -831,18 +810,7 @@ pub fn steady_state(l: &Loaded, rec: &Recorder, writes: Option<(u64, u64)>) -> C
             .collect::<Vec<_>>()
             .join("; ")
     };
-    CheckResult {
-        name: "steady-state".into(),
-        status: if failed.is_empty() {
-            CheckStatus::Pass
-        } else {
-            CheckStatus::Fail
-        },
-        measured: None,
-        threshold: None,
-        unit: String::new(),
-        message,
-    }
+    checks::verdict("steady-state", failed.is_empty(), message)
 }
 
 fn http_load(l: &Loaded, entry: &str) -> Result<Option<HttpLoad>, String> {

@@ -129,17 +129,10 @@ pub struct MeshClient {
     state: Vec<EndpointState>,
     policy: MeshPolicy,
     client: HttpClient,
-    /// Where ejections are reported (the process's EVENT lines).
-    caller: String,
 }
 
 impl MeshClient {
-    pub fn new(
-        caller: &str,
-        service: &str,
-        endpoints: Vec<Endpoint>,
-        policy: MeshPolicy,
-    ) -> Arc<MeshClient> {
+    pub fn new(service: &str, endpoints: Vec<Endpoint>, policy: MeshPolicy) -> Arc<MeshClient> {
         let state = endpoints.iter().map(|_| EndpointState::default()).collect();
         Arc::new(MeshClient {
             service: service.into(),
@@ -147,7 +140,6 @@ impl MeshClient {
             state,
             client: http::client(Duration::from_secs(1)),
             policy,
-            caller: caller.into(),
         })
     }
 
@@ -212,9 +204,10 @@ impl MeshClient {
                 *until = Some(now + self.policy.base_ejection.0);
                 st.ejections.fetch_add(1, Ordering::Relaxed);
                 st.consecutive_5xx.store(0, Ordering::Relaxed);
+                // The supervisor prefixes the line with this process's name.
                 println!(
-                    "EVENT {} ejected {} for {}",
-                    self.caller, self.endpoints[i].name, self.policy.base_ejection
+                    "EVENT ejected {} for {}",
+                    self.endpoints[i].name, self.policy.base_ejection
                 );
             }
         }
@@ -329,7 +322,6 @@ mod tests {
 
     fn client(policy: MeshPolicy) -> Arc<MeshClient> {
         MeshClient::new(
-            "test",
             "reviews",
             vec![
                 Endpoint {

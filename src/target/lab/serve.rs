@@ -145,10 +145,6 @@ pub async fn run(spec: ProcessSpec) -> anyhow::Result<()> {
         std::process::exit(0);
     });
     let region = spec.region.clone().unwrap_or_default();
-    let caller = match &spec.region {
-        Some(r) => format!("{}/{r}", spec.component),
-        None => spec.component.clone(),
-    };
     let config: SharedConfig = Arc::default();
     let route = match &spec.role {
         Role::Gateway { route } => Some(route.clone()),
@@ -161,7 +157,7 @@ pub async fn run(spec: ProcessSpec) -> anyhow::Result<()> {
             r.push_interval.0,
             config.clone(),
         ));
-        MeshClient::new(&caller, &r.service, r.endpoints, r.policy)
+        MeshClient::new(&r.service, r.endpoints, r.policy)
     });
     let steering = Arc::new(Steering {
         active: AtomicU8::new(PRIMARY),
