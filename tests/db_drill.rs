@@ -159,3 +159,60 @@ fn http_checks_without_http_load_are_input_errors() {
     );
     assert!(out.stderr.contains("bad.toml:"), "{out}");
 }
+
+/// A user's own database (targets file `database` table) whose DSN is wrong
+/// or unreachable: nothing is injected, and the exit code says which.
+fn external_db(sb: &Sandbox, dsn: &str) -> common::Outcome {
+    let targets = sb.write(
+        "targets.toml",
+        "[targets.prod]\nkind = \"http\"\nurl = \"http://127.0.0.1:9\"\n\
+         [targets.prod.database]\ndsn_env = \"DRILL_TEST_DSN\"\nfailover = \"touch failed-over\"\n",
+    );
+    let out = sb
+        .command(&[
+            "--targets",
+            targets.to_str().unwrap(),
+            "run",
+            &db_fixture("writes-only.toml"),
+            "--target",
+            "prod",
+            "--quiet",
+            "--report-dir",
+            &sb.report_arg(),
+        ])
+        .env("DRILL_TEST_DSN", dsn)
+        .output()
+        .expect("run drill");
+    common::Outcome {
+        args: vec![],
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
+}
+
+#[test]
+fn a_malformed_dsn_exits_2_and_an_unreachable_one_exits_3_with_nothing_injected() {
+    let sb = Sandbox::new();
+    let out = external_db(
+        &sb,
+        "host=127.0.0.1 port=notaport user=drill password=s3cret",
+    );
+    assert_eq!(out.code, Some(2), "{out}");
+    assert!(!sb.path("failed-over").exists(), "nothing was injected");
+    assert!(
+        !out.stdout.contains("s3cret") && !out.stderr.contains("s3cret"),
+        "the password is never shown: {out}"
+    );
+    let report = std::fs::read_to_string(sb.report_dir().join("results.json")).unwrap();
+    assert!(!report.contains("s3cret"), "nor written to the report");
+
+    let sb = Sandbox::new();
+    let out = external_db(
+        &sb,
+        "host=127.0.0.1 port=1 user=drill dbname=app connect_timeout=1",
+    );
+    assert_eq!(out.code, Some(3), "{out}");
+    assert!(out.stdout.contains("database preflight failed"), "{out}");
+    assert!(!sb.path("failed-over").exists(), "nothing was injected");
+}

@@ -174,18 +174,13 @@ impl Target {
         match self {
             Target::Lab(l) => l.preflight(faults),
             Target::Kubernetes(k) => k.preflight(faults).await,
-            Target::Http { .. } => {
-                match faults
-                    .iter()
-                    .find(|f| *f.action.get_ref() != Action::Command)
-                {
-                    Some(f) => Err(TargetError::Unsupported(format!(
-                        "fault `{}`: an http target supports only `command` faults",
-                        f.display_name()
-                    ))),
-                    None => Ok(()),
-                }
-            }
+            Target::Http { .. } => match faults.iter().find(|f| f.action.get_ref().via_target()) {
+                Some(f) => Err(TargetError::Unsupported(format!(
+                    "fault `{}`: an http target supports only `command` and database faults",
+                    f.display_name()
+                ))),
+                None => Ok(()),
+            },
         }
     }
 
