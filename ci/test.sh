@@ -25,6 +25,16 @@ if ! have_pg; then
   have_pg || { echo "ci/test.sh: PostgreSQL install failed" >&2; exit 1; }
 fi
 
+# The HTTPS test makes a CA with openssl and serves with python3.
+for tool in openssl python3; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$tool" >/dev/null
+  fi
+done
+
 # Journals of the test runs go to a private state directory, never the user's.
 export DRILL_STATE_DIR="${DRILL_STATE_DIR:-$(mktemp -d -t drill-state.XXXXXX)}"
 

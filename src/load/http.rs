@@ -14,6 +14,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Method, Request, Uri};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -67,14 +68,7 @@ pub async fn run(
     recorder: Arc<Mutex<Recorder>>,
     control: Arc<Control>,
 ) {
-    let mut conn = HttpConnector::new();
-    conn.set_nodelay(true);
-    conn.set_connect_timeout(Some(load.timeout));
-    let mut builder = Client::builder(TokioExecutor::new());
-    if !load.keep_alive {
-        builder.pool_max_idle_per_host(0);
-    }
-    let client: Client<HttpConnector, Full<Bytes>> = builder.build(conn);
+    let client = client(load.timeout, load.keep_alive);
     let load = Arc::new(load);
     let period_us = 1e6 / load.rate;
 
@@ -125,7 +119,37 @@ pub async fn run(
     }
 }
 
-async fn send(client: &Client<HttpConnector, Full<Bytes>>, load: &HttpLoad) -> (Outcome, bool) {
+/// The generator's client: HTTP/1.1, plain or TLS (rustls with the system's
+/// CA certificates), pooled unless keep-alive is off.
+pub type LoadClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+pub fn client(timeout: Duration, keep_alive: bool) -> LoadClient {
+    let mut conn = HttpConnector::new();
+    conn.set_nodelay(true);
+    conn.set_connect_timeout(Some(timeout));
+    conn.enforce_http(false);
+    // Without system CA certificates, https requests fail with an unknown
+    // issuer (counted as `other`); plain http is unaffected.
+    let tls = HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .unwrap_or_else(|_| HttpsConnectorBuilder::new().with_tls_config(empty_roots()))
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(conn);
+    let mut builder = Client::builder(TokioExecutor::new());
+    if !keep_alive {
+        builder.pool_max_idle_per_host(0);
+    }
+    builder.build(tls)
+}
+
+fn empty_roots() -> rustls::ClientConfig {
+    rustls::ClientConfig::builder()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
+}
+
+async fn send(client: &LoadClient, load: &HttpLoad) -> (Outcome, bool) {
     let mut req = Request::builder()
         .method(load.method.clone())
         .uri(load.url.clone());

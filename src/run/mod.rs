@@ -820,10 +820,8 @@ fn http_load(l: &Loaded, entry: &str) -> Result<Option<HttpLoad>, String> {
     let url: hyper::Uri = format!("{entry}{}", s.path.get_ref())
         .parse()
         .map_err(|e| format!("bad load URL: {e}"))?;
-    if url.scheme_str() != Some("http") {
-        return Err(format!(
-            "{url}: the load generator speaks plain http; put an http:// entry URL in the targets file"
-        ));
+    if !matches!(url.scheme_str(), Some("http" | "https")) {
+        return Err(format!("{url}: the entry URL must be http:// or https://"));
     }
     let headers = s
         .headers
@@ -848,16 +846,35 @@ fn http_load(l: &Loaded, entry: &str) -> Result<Option<HttpLoad>, String> {
     }))
 }
 
+/// An error and its causes on one line (`client error (Connect): invalid
+/// peer certificate: UnknownIssuer`), so the real cause is not hidden.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let s = c.to_string();
+        if !text.contains(&s) {
+            text.push_str(": ");
+            text.push_str(&s);
+        }
+        cur = c.source();
+    }
+    text
+}
+
 /// Preflight: the entry point answers (any HTTP status) within the timeout.
 async fn probe_entry(entry: &str, path: &str, timeout: Duration) -> Result<(), String> {
-    let client = crate::target::lab::http::client(timeout);
+    let client = crate::load::http::client(timeout, false);
     let url = format!("{entry}{path}");
     let req = hyper::Request::get(&url)
         .body(http_body_util::Full::new(Bytes::new()))
         .map_err(|e| e.to_string())?;
     match tokio::time::timeout(timeout, client.request(req)).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(format!("entry point {url} did not answer: {e}")),
+        Ok(Err(e)) => Err(format!(
+            "entry point {url} did not answer: {}",
+            error_chain(&e)
+        )),
         Err(_) => Err(format!(
             "entry point {url} did not answer within {timeout:?}"
         )),
