@@ -216,3 +216,15 @@ fn a_malformed_dsn_exits_2_and_an_unreachable_one_exits_3_with_nothing_injected(
     assert!(out.stdout.contains("database preflight failed"), "{out}");
     assert!(!sb.path("failed-over").exists(), "nothing was injected");
 }
+
+#[test]
+fn synchronous_switchover_loses_nothing_either() {
+    let _lab = lab_lock();
+    let sb = Sandbox::new();
+    let (code, out) = drill(&sb, "switchover", "sync-lab");
+    assert_eq!(code, Some(0), "{out}");
+    let r = sb.results();
+    assert_eq!(r["rpo"]["lost_writes"], 0, "{:#}", r["rpo"]);
+    assert_eq!(r["rpo"]["rpo_s"], 0.0);
+    assert!(r["rpo"]["acknowledged"].as_u64().unwrap() > 200);
+}

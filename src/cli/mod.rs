@@ -38,6 +38,16 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run one or more drills and write their reports.
+    #[command(after_help = "Examples:
+  drill run ingress-failover                      the built-in lab; reports in reports/ingress-failover/<UTC stamp>/
+  drill run ingress-failover --target staging     a target from ./drill.toml (kind http or kubernetes)
+  drill run db-failover --report-dir out --seed 7
+  drill run --suite monthly                       several drills: one junit.xml with a testsuite each, a report.md index
+
+Shipped scenarios: `drill list`; what a drill will do: `drill plan <scenario>`.
+Environment: DRILL_STATE_DIR (fault journals; default ~/.local/state/drill), DRILL_PG_BIN (PostgreSQL
+binaries for database drills), SSL_CERT_FILE (CA bundle for https entry points), CI (no live status line).
+Ctrl-C stops the drill and reverts every fault; a second Ctrl-C skips the waits, never the revert.")]
     Run(run::Args),
     /// List the scenarios drill can find (./scenarios and built-ins).
     List,
