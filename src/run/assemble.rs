@@ -482,3 +482,135 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
         exit_code: f.exit_code,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::{Outcome, Sample};
+
+    const S: u64 = 1_000_000;
+    const MS: u64 = 1_000;
+
+    /// 100 req/s for 60 s; warmup 0–5 s, baseline 5–20 s, fault 20–30 s,
+    /// recovery 30–60 s; the fault at 20 s makes every request due in
+    /// [20.5 s, 23.5 s) refused. Every number below is computed by hand.
+    #[test]
+    fn a_known_stream_gives_the_known_report() {
+        let src = r#"
+description = "synthetic"
+[load]
+path = "/"
+rate = 100
+[phases]
+warmup = "5s"
+baseline = "15s"
+recovery = "30s"
+[[faults]]
+name = "f"
+component = "ingress-gateway"
+region = "primary"
+action = "delete"
+[[checks]]
+kind = "rto"
+max = "3s"
+[[checks]]
+kind = "availability"
+phase = "baseline"
+min = "99.95%"
+[[checks]]
+kind = "error-budget"
+slo = "99.95%"
+period = "30d"
+max = "0.2%"
+"#;
+        let l = crate::scenario::parse(std::path::Path::new("s.toml"), src).unwrap();
+        let def = TargetDef::Http {
+            name: "t".into(),
+            url: "http://x".into(),
+            database: None,
+        };
+        let mut rec = Recorder::new(100 * MS, 3 * S);
+        rec.mark(Phase::Baseline, 5 * S);
+        rec.mark(Phase::Fault, 20 * S);
+        rec.mark(Phase::Recovery, 30 * S);
+        for i in 0..6000u64 {
+            let due = i * 10 * MS;
+            let bad = (20_500 * MS..23_500 * MS).contains(&due);
+            let (outcome, done) = if bad {
+                (Outcome::Bad(Cause::Refused), due + 100)
+            } else {
+                (Outcome::Good, due + 2 * MS)
+            };
+            rec.note_sent(due, due);
+            rec.record(&Sample {
+                due,
+                sent: due,
+                done,
+                outcome,
+                has_latency: !bad,
+            });
+        }
+        let mut facts = RunFacts::new(&l, &def, "run", 7, Clock::start());
+        facts.end = 60 * S;
+        facts.last_due = 59_990 * MS;
+        let mut fr = FaultRun::new(l.scenario.faults[0].get_ref(), 20 * S);
+        fr.ended_at = Some(28 * S);
+        fr.ended = "healed".into();
+        facts.faults = vec![fr];
+        facts.steady_state = Some(checks::verdict("steady-state", true, "ok".into()));
+        let r = assemble(facts, &mut rec);
+
+        let p = |name: &str| &r.phases[name];
+        assert_eq!((p("baseline").requests, p("baseline").good), (1500, 1500));
+        assert_eq!((p("fault").requests, p("fault").good), (1000, 700));
+        assert_eq!(p("fault").availability, Some(0.7));
+        assert_eq!(p("fault").bad_by_cause["refused"], 300);
+        assert_eq!((p("recovery").requests, p("recovery").good), (3000, 3000));
+        assert!(
+            (p("baseline").p50_ms - 2.0).abs() < 0.01,
+            "{}",
+            p("baseline").p50_ms
+        );
+
+        let f = &r.faults[0];
+        assert_eq!(
+            f.rto_s,
+            Some(3.502),
+            "recovered when the first good answer came: 23.5 s + 2 ms"
+        );
+        assert_eq!(f.time_to_impact_s, Some(0.5));
+        assert_eq!(f.outage_s, 3.0);
+        assert_eq!(r.recovery.resolution_s, 0.1);
+
+        // 300 bad of 5500 over the 55 s drill = 3 s of full outage against
+        // 0.05% of 30 days = 1296 s.
+        let b = &r.error_budget;
+        assert_eq!((b.bad, b.requests, b.drill_s), (300, 5500, 55.0));
+        assert!(
+            (b.consumed_pct - 3.0 / 1296.0 * 100.0).abs() < 1e-9,
+            "{}",
+            b.consumed_pct
+        );
+
+        let t = |s: usize| r.timeline[s].good_ratio;
+        assert_eq!(
+            (t(19), t(20), t(21), t(23), t(24)),
+            (Some(1.0), Some(0.5), Some(0.0), Some(0.5), Some(1.0))
+        );
+        assert_eq!(r.timeline[21].requests, 100);
+
+        let check = |n: &str| r.checks.iter().find(|c| c.name == n).unwrap();
+        assert_eq!(check("rto:f").status, CheckStatus::Fail);
+        assert_eq!(check("rto:f").message, "rto 3.50s > 3s");
+        assert_eq!(check("availability:baseline").status, CheckStatus::Pass);
+        assert_eq!(
+            check("error-budget").status,
+            CheckStatus::Fail,
+            "0.231% > 0.2%"
+        );
+        assert_eq!(check("faults-reverted").status, CheckStatus::Pass);
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert_eq!(r.exit_code(), 1);
+        assert_eq!(r.load.achieved_rate, 100.0);
+    }
+}
