@@ -5,25 +5,29 @@
 
 pub mod assemble;
 pub mod checks;
+mod entry;
 pub mod signals;
 pub mod status;
+mod steady;
+
+use entry::{http_load, probe_entry};
+pub use steady::steady_state;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::clock::Clock;
 use crate::fault::journal::{Entry, Journal};
 use crate::fault::{self, Active, RunIdentity};
-use crate::load::http::{Control, HttpLoad};
+use crate::load::http::Control;
 use crate::load::writer::WriterControl;
 use crate::measure::{Micros, Phase, Recorder, RecoveryCriteria, Rto, fault_impact};
-use crate::report::model::{CheckResult, CheckStatus, DrillResult};
+use crate::report::model::{CheckStatus, DrillResult};
 use crate::scenario::Loaded;
-use crate::scenario::model::{Action, CheckKind, Until};
+use crate::scenario::model::{Action, Until};
 use crate::target::database::Database;
 use crate::target::lab::supervisor::LabEvent;
 use crate::target::{Target, TargetDef};
@@ -40,8 +44,8 @@ pub struct Options {
     pub quiet: bool,
 }
 
-/// What the runner hands back: the result and, when the drill could not run
-/// at all, nothing to report.
+/// What the runner hands back: the drill's result, whether it passed,
+/// failed, or stopped before anything was injected.
 pub struct Finished {
     pub result: DrillResult,
 }
@@ -743,140 +747,5 @@ pub fn criteria(l: &Loaded) -> RecoveryCriteria {
         window_us: r.window.get_ref().micros(),
         ratio: r.ratio.get_ref().0,
         hold_us: r.hold.get_ref().micros(),
-    }
-}
-
-/// The steady-state hypothesis: the scenario's baseline checks over the
-/// baseline so far, or, without any, availability at the recovery ratio.
-/// `writes`: database writes (acknowledged, failed) during the baseline,
-/// when the scenario writes to a database.
-pub fn steady_state(l: &Loaded, rec: &Recorder, writes: Option<(u64, u64)>) -> CheckResult {
-    let baseline: Vec<_> = l
-        .scenario
-        .checks
-        .iter()
-        .map(|c| c.get_ref())
-        .filter(|c| {
-            matches!(
-                c.kind.get_ref(),
-                CheckKind::Availability | CheckKind::Latency
-            )
-        })
-        .filter(|c| c.phase.as_ref().is_some_and(|p| p.get_ref() == "baseline"))
-        .collect();
-    let min = l.scenario.recovery.ratio.get_ref().0;
-    let mut results: Vec<CheckResult> = Vec::new();
-    if let Some((ok, failed)) = writes {
-        // The database must take writes before anything is touched.
-        let msg = format!("baseline writes: {ok} acknowledged, {failed} failed");
-        results.push(checks::ratio("writes:baseline", ok, ok + failed, min, msg));
-    }
-    if l.scenario.load.is_some() && baseline.is_empty() {
-        let st = rec.phase(Phase::Baseline);
-        let v = st.availability().unwrap_or(0.0) * 100.0;
-        let msg = format!(
-            "baseline availability {v:.2}% {} {:.2}%",
-            if v >= min * 100.0 { "≥" } else { "<" },
-            min * 100.0
-        );
-        results.push(checks::ratio(
-            "availability:baseline",
-            st.good,
-            st.total(),
-            min,
-            msg,
-        ));
-    } else if l.scenario.load.is_some() {
-        results.extend(
-            baseline
-                .iter()
-                .flat_map(|c| checks::evaluate(c, rec, &[], 0.0, None)),
-        );
-    }
-    let failed: Vec<&CheckResult> = results
-        .iter()
-        .filter(|r| r.status == CheckStatus::Fail)
-        .collect();
-    let message = if failed.is_empty() {
-        results
-            .iter()
-            .map(|r| r.message.as_str())
-            .collect::<Vec<_>>()
-            .join("; ")
-    } else {
-        failed
-            .iter()
-            .map(|r| r.message.as_str())
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
-    checks::verdict("steady-state", failed.is_empty(), message)
-}
-
-fn http_load(l: &Loaded, entry: &str) -> Result<Option<HttpLoad>, String> {
-    let Some(s) = &l.scenario.load else {
-        return Ok(None);
-    };
-    let url: hyper::Uri = format!("{entry}{}", s.path.get_ref())
-        .parse()
-        .map_err(|e| format!("bad load URL: {e}"))?;
-    if !matches!(url.scheme_str(), Some("http" | "https")) {
-        return Err(format!("{url}: the entry URL must be http:// or https://"));
-    }
-    let headers = s
-        .headers
-        .iter()
-        .filter_map(|(k, v)| {
-            Some((
-                hyper::header::HeaderName::from_bytes(k.as_bytes()).ok()?,
-                hyper::header::HeaderValue::from_str(v).ok()?,
-            ))
-        })
-        .collect();
-    Ok(Some(HttpLoad {
-        url,
-        method: hyper::Method::from_bytes(s.method.get_ref().as_bytes())
-            .map_err(|e| e.to_string())?,
-        headers,
-        body: Bytes::from(s.body.clone().unwrap_or_default()),
-        rate: *s.rate.get_ref(),
-        timeout: s.timeout.get_ref().0,
-        success: s.success.iter().map(|m| *m.get_ref()).collect(),
-        keep_alive: s.keep_alive,
-    }))
-}
-
-/// An error and its causes on one line (`client error (Connect): invalid
-/// peer certificate: UnknownIssuer`), so the real cause is not hidden.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let s = c.to_string();
-        if !text.contains(&s) {
-            text.push_str(": ");
-            text.push_str(&s);
-        }
-        cur = c.source();
-    }
-    text
-}
-
-/// Preflight: the entry point answers (any HTTP status) within the timeout.
-async fn probe_entry(entry: &str, path: &str, timeout: Duration) -> Result<(), String> {
-    let client = crate::load::http::client(timeout, false);
-    let url = format!("{entry}{path}");
-    let req = hyper::Request::get(&url)
-        .body(http_body_util::Full::new(Bytes::new()))
-        .map_err(|e| e.to_string())?;
-    match tokio::time::timeout(timeout, client.request(req)).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(format!(
-            "entry point {url} did not answer: {}",
-            error_chain(&e)
-        )),
-        Err(_) => Err(format!(
-            "entry point {url} did not answer within {timeout:?}"
-        )),
     }
 }

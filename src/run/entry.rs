@@ -1,0 +1,77 @@
+//! The HTTP side of a run's setup: the load built from the scenario, and the
+//! preflight probe of the target's entry point.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::load::http::HttpLoad;
+use crate::scenario::Loaded;
+
+pub(super) fn http_load(l: &Loaded, entry: &str) -> Result<Option<HttpLoad>, String> {
+    let Some(s) = &l.scenario.load else {
+        return Ok(None);
+    };
+    let url: hyper::Uri = format!("{entry}{}", s.path.get_ref())
+        .parse()
+        .map_err(|e| format!("bad load URL: {e}"))?;
+    if !matches!(url.scheme_str(), Some("http" | "https")) {
+        return Err(format!("{url}: the entry URL must be http:// or https://"));
+    }
+    let headers = s
+        .headers
+        .iter()
+        .filter_map(|(k, v)| {
+            Some((
+                hyper::header::HeaderName::from_bytes(k.as_bytes()).ok()?,
+                hyper::header::HeaderValue::from_str(v).ok()?,
+            ))
+        })
+        .collect();
+    Ok(Some(HttpLoad {
+        url,
+        method: hyper::Method::from_bytes(s.method.get_ref().as_bytes())
+            .map_err(|e| e.to_string())?,
+        headers,
+        body: Bytes::from(s.body.clone().unwrap_or_default()),
+        rate: *s.rate.get_ref(),
+        timeout: s.timeout.get_ref().0,
+        success: s.success.iter().map(|m| *m.get_ref()).collect(),
+        keep_alive: s.keep_alive,
+    }))
+}
+
+/// An error and its causes on one line (`client error (Connect): invalid
+/// peer certificate: UnknownIssuer`), so the real cause is not hidden.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let s = c.to_string();
+        if !text.contains(&s) {
+            text.push_str(": ");
+            text.push_str(&s);
+        }
+        cur = c.source();
+    }
+    text
+}
+
+/// Preflight: the entry point answers (any HTTP status) within the timeout.
+pub(super) async fn probe_entry(entry: &str, path: &str, timeout: Duration) -> Result<(), String> {
+    let client = crate::load::http::client(timeout, false);
+    let url = format!("{entry}{path}");
+    let req = hyper::Request::get(&url)
+        .body(http_body_util::Full::new(Bytes::new()))
+        .map_err(|e| e.to_string())?;
+    match tokio::time::timeout(timeout, client.request(req)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!(
+            "entry point {url} did not answer: {}",
+            error_chain(&e)
+        )),
+        Err(_) => Err(format!(
+            "entry point {url} did not answer within {timeout:?}"
+        )),
+    }
+}

@@ -1,0 +1,76 @@
+//! The steady-state hypothesis, judged over the whole baseline before
+//! anything is injected.
+
+use crate::measure::{Phase, Recorder};
+use crate::report::model::{CheckResult, CheckStatus};
+use crate::scenario::Loaded;
+use crate::scenario::model::CheckKind;
+
+use super::checks;
+
+/// The steady-state hypothesis: the scenario's baseline checks over the
+/// whole baseline, or, without any, availability at the recovery ratio.
+/// `writes`: database writes (acknowledged, failed) during the baseline,
+/// when the scenario writes to a database.
+pub fn steady_state(l: &Loaded, rec: &Recorder, writes: Option<(u64, u64)>) -> CheckResult {
+    let baseline: Vec<_> = l
+        .scenario
+        .checks
+        .iter()
+        .map(|c| c.get_ref())
+        .filter(|c| {
+            matches!(
+                c.kind.get_ref(),
+                CheckKind::Availability | CheckKind::Latency
+            )
+        })
+        .filter(|c| c.phase.as_ref().is_some_and(|p| p.get_ref() == "baseline"))
+        .collect();
+    let min = l.scenario.recovery.ratio.get_ref().0;
+    let mut results: Vec<CheckResult> = Vec::new();
+    if let Some((ok, failed)) = writes {
+        // The database must take writes before anything is touched.
+        let msg = format!("baseline writes: {ok} acknowledged, {failed} failed");
+        results.push(checks::ratio("writes:baseline", ok, ok + failed, min, msg));
+    }
+    if l.scenario.load.is_some() && baseline.is_empty() {
+        let st = rec.phase(Phase::Baseline);
+        let v = st.availability().unwrap_or(0.0) * 100.0;
+        let msg = format!(
+            "baseline availability {v:.2}% {} {:.2}%",
+            if v >= min * 100.0 { "≥" } else { "<" },
+            min * 100.0
+        );
+        results.push(checks::ratio(
+            "availability:baseline",
+            st.good,
+            st.total(),
+            min,
+            msg,
+        ));
+    } else if l.scenario.load.is_some() {
+        results.extend(
+            baseline
+                .iter()
+                .flat_map(|c| checks::evaluate(c, rec, &[], 0.0, None)),
+        );
+    }
+    let failed: Vec<&CheckResult> = results
+        .iter()
+        .filter(|r| r.status == CheckStatus::Fail)
+        .collect();
+    let message = if failed.is_empty() {
+        results
+            .iter()
+            .map(|r| r.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    } else {
+        failed
+            .iter()
+            .map(|r| r.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    checks::verdict("steady-state", failed.is_empty(), message)
+}
