@@ -77,6 +77,11 @@ fn synchronous_failover_loses_nothing() {
     assert_eq!(r["rpo"]["lost_writes"], 0, "{:#}", r["rpo"]);
     assert!(r["rpo"]["write_rto_s"].as_f64().is_some());
     assert_eq!(r["settings"]["target.lab.database.synchronous"], "true");
+    // The reader probe ran beside the writes and came back after the failover.
+    let reads = &r["rpo"]["reads"];
+    assert!(reads["ok"].as_u64().unwrap() > 50, "{reads:#}");
+    let rr = reads["read_rto_s"].as_f64().expect("reads came back");
+    assert!((0.0..10.0).contains(&rr), "read rto {rr}");
 }
 
 #[test]

@@ -1,4 +1,5 @@
 //! Load that drill generates: open-loop HTTP against the target's entry point.
 
 pub mod http;
+pub mod reader;
 pub mod writer;

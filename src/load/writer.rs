@@ -60,7 +60,7 @@ impl WriterControl {
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Release);
     }
-    fn stopped(&self) -> bool {
+    pub fn stopped(&self) -> bool {
         self.stop.load(Ordering::Acquire)
     }
     pub fn acked(&self) -> u64 {

@@ -113,6 +113,7 @@ pub fn rpo(log: &WriterLog, survivors: &[u64], inject: Micros) -> RpoResult {
         indeterminate: log.indeterminate.len() as u64,
         write_rto_s: first_good.map(|t| secs(t - inject)),
         write_rto_sustained_s: sustained.map(|t| secs(t - inject)),
+        reads: None,
     }
 }
 

@@ -428,6 +428,20 @@ fn rpo(md: &mut String, r: &DrillResult) {
         write_rto(p.write_rto_s),
         write_rto(p.write_rto_sustained_s)
     );
+    if let Some(rd) = &p.reads {
+        let _ = writeln!(
+            md,
+            "- **Reads (any node):** {} of {} succeeded; read RTO {}\n",
+            rd.ok,
+            rd.reads,
+            rd.read_rto_s
+                .map_or("not recovered".into(), |v| if v == 0.0 {
+                    "0 (no read failed)".into()
+                } else {
+                    secs(v)
+                })
+        );
+    }
 }
 
 fn events(md: &mut String, r: &DrillResult) {

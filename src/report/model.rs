@@ -125,6 +125,20 @@ pub struct RpoResult {
     pub indeterminate: u64,
     pub write_rto_s: Option<f64>,
     pub write_rto_sustained_s: Option<f64>,
+    /// The optional reader probe (any node), when the scenario asked for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reads: Option<ReadProbe>,
+}
+
+/// Reads made beside the writes during a database drill.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReadProbe {
+    pub reads: u64,
+    pub ok: u64,
+    pub failed: u64,
+    /// From the inject to the first good read after the first failed one
+    /// (0: no read failed; null: reads never came back).
+    pub read_rto_s: Option<f64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -338,6 +338,7 @@ pub(crate) fn sample_result() -> DrillResult {
             indeterminate: 3,
             write_rto_s: Some(4.6),
             write_rto_sustained_s: Some(5.1),
+            reads: None,
         }),
         load: LoadSummary {
             method: "GET".into(),

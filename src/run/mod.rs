@@ -301,6 +301,21 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
         ))),
         _ => None,
     };
+    let reader = match (
+        &database,
+        s.database
+            .as_ref()
+            .and_then(|w| w.get_ref().read_rate.as_ref()),
+    ) {
+        (Some(db), Some(rate)) => Some(tokio::spawn(crate::load::reader::run(
+            crate::load::reader::any_node(&db.writer_dsn()),
+            *rate.get_ref(),
+            clock,
+            load_start,
+            writer_control.clone(),
+        ))),
+        _ => None,
+    };
     let generator = load.map(|load| {
         tokio::spawn(crate::load::http::run(
             load,
@@ -712,6 +727,11 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
                 ),
                 (None, _) => {}
             }
+        }
+        if let (Some(rd), Some(at), Some(rpo)) = (reader, db_inject, facts.rpo.as_mut())
+            && let Ok(log) = rd.await
+        {
+            rpo.reads = Some(log.summary(at));
         }
         db.stop().await;
     }

@@ -79,6 +79,8 @@ pub struct DatabaseLoad {
     /// A write not acknowledged within this is indeterminate.
     #[serde(default = "d5s_plain")]
     pub write_timeout: Dur,
+    /// Optional reader probe: reads per second from any node.
+    pub read_rate: Option<Spanned<f64>>,
 }
 
 fn hundred() -> Spanned<f64> {

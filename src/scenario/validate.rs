@@ -172,6 +172,16 @@ pub fn validate(l: &Loaded, cat: &Catalogue, target_name: &str) -> Result<(), Di
                 "writes per second, between 0 and 10000",
             );
         }
+        if let Some(r) = &db.get_ref().read_rate {
+            let rr = *r.get_ref();
+            if !(rr > 0.0 && rr <= 10_000.0) {
+                e.push(
+                    r.span(),
+                    format!("read_rate {rr} is out of range"),
+                    "reads per second, between 0 and 10000",
+                );
+            }
+        }
         if cat.get("database").is_none() {
             e.push(db.span(), format!("target `{target_name}` has no database"), "use the lab, or add a [targets.NAME.database] table (dsn_env, switchover, failover) to the targets file");
         }
