@@ -188,12 +188,7 @@ fn external_db(sb: &Sandbox, dsn: &str) -> common::Outcome {
         .env("DRILL_TEST_DSN", dsn)
         .output()
         .expect("run drill");
-    common::Outcome {
-        args: vec![],
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-    }
+    common::Outcome::of(out)
 }
 
 #[test]

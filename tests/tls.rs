@@ -132,12 +132,7 @@ fn drill(sb: &Sandbox, port: u16, trust: bool) -> common::Outcome {
             .env_remove("SSL_CERT_DIR");
     }
     let out = cmd.output().expect("run drill");
-    common::Outcome {
-        args: vec![],
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-    }
+    common::Outcome::of(out)
 }
 
 #[test]

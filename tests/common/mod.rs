@@ -233,6 +233,18 @@ pub struct Outcome {
     pub stderr: String,
 }
 
+impl Outcome {
+    /// From a finished `Command::output()`.
+    pub fn of(out: std::process::Output) -> Outcome {
+        Outcome {
+            args: vec![],
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into(),
+            stderr: String::from_utf8_lossy(&out.stderr).into(),
+        }
+    }
+}
+
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "drill {} → exit {:?}", self.args.join(" "), self.code)?;
