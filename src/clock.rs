@@ -19,10 +19,6 @@ impl Clock {
         }
     }
 
-    pub fn origin(&self) -> Instant {
-        self.start
-    }
-
     pub fn now(&self) -> Micros {
         self.start.elapsed().as_micros() as Micros
     }

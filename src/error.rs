@@ -54,3 +54,25 @@ pub fn for_results(results: &[DrillResult]) -> i32 {
         .max()
         .unwrap_or(PASS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::testdata::{sample_aborted, sample_pass, sample_result};
+
+    /// A suite exits with its worst drill's code, so a failed revert
+    /// anywhere (4) is never hidden behind a later pass.
+    #[test]
+    fn the_worst_drill_decides() {
+        assert_eq!(for_results(&[]), 0);
+        assert_eq!(for_results(&[sample_pass(), sample_pass()]), 0);
+        assert_eq!(
+            for_results(&[sample_pass(), sample_result(), sample_pass()]),
+            1
+        );
+        assert_eq!(for_results(&[sample_aborted(), sample_result()]), 3);
+        let mut stuck = sample_pass();
+        stuck.manual_actions = vec!["scale deploy/istio-ingressgateway back to 2".into()];
+        assert_eq!(for_results(&[sample_aborted(), stuck, sample_result()]), 4);
+    }
+}

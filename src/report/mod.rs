@@ -5,10 +5,9 @@ pub mod json;
 pub mod junit;
 pub mod markdown;
 pub mod model;
-pub mod suite;
 pub mod svg;
 #[cfg(test)]
-mod testdata;
+pub(crate) mod testdata;
 mod units;
 
 use std::path::{Path, PathBuf};

@@ -68,6 +68,9 @@ pub struct RunFacts<'a> {
     pub rpo: Option<RpoResult>,
     /// An exit code the cause of an abort dictates (2: invalid input).
     pub exit_code: Option<i32>,
+    /// The target could not make a routing change, so config sync was not
+    /// measured: its checks are skipped, not failed.
+    pub config_sync_unmeasurable: bool,
     /// Database writes per run-clock second: (acknowledged, failed).
     pub writes: Option<BTreeMap<u64, (u64, u64)>>,
 }
@@ -98,6 +101,7 @@ impl<'a> RunFacts<'a> {
             manual_actions: Vec::new(),
             rpo: None,
             exit_code: None,
+            config_sync_unmeasurable: false,
             writes: None,
         }
     }
@@ -288,6 +292,14 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
     for c in &s.checks {
         let c = c.get_ref();
         let mut results = checks::evaluate(c, rec, &faults, consumed, f.rpo.as_ref());
+        if f.config_sync_unmeasurable && *c.kind.get_ref() == CheckKind::ConfigSync {
+            for r in &mut results {
+                r.status = CheckStatus::Skipped;
+                r.message =
+                    "config sync: not measurable on this target (needs the lab's control plane)"
+                        .into();
+            }
+        }
         if aborted_before_faults || (f.aborted.is_some() && results.is_empty()) {
             for r in &mut results {
                 r.status = CheckStatus::Skipped;
@@ -591,6 +603,11 @@ max = "0.2%"
             "{}",
             b.consumed_pct
         );
+        // Burn rate = (bad/all) / (1 − A): 0.3 / 0.0005 in the fault phase,
+        // (300/5500) / 0.0005 over the drill, nothing in the baseline.
+        assert_eq!(p("fault").burn_rate, 600.0);
+        assert_eq!(p("baseline").burn_rate, 0.0);
+        assert_eq!(b.burn_rate, 109.091);
 
         let t = |s: usize| r.timeline[s].good_ratio;
         assert_eq!(

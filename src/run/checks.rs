@@ -142,16 +142,6 @@ pub fn evaluate(
                         .name
                         .clone()
                         .unwrap_or_else(|| format!("{}:{}", kind.name(), f.name));
-                    if kind == CheckKind::ConfigSync && f.extra.contains_key(super::CONFIG_SYNC_UNSUPPORTED) {
-                        return CheckResult {
-                            name,
-                            status: CheckStatus::Skipped,
-                            measured: None,
-                            threshold: Some(max),
-                            unit: "s".into(),
-                            message: "config sync: not measurable on this target (needs the lab's control plane)".into(),
-                        };
-                    }
                     match f.extra.get(key) {
                         None => result(
                             name,

@@ -36,9 +36,6 @@ use signals::Interrupt;
 
 pub const BUCKET_US: Micros = 100_000;
 
-/// Marks a fault whose target cannot measure config sync (its check is skipped).
-pub const CONFIG_SYNC_UNSUPPORTED: &str = "config_sync_unsupported";
-
 pub struct Options {
     pub seed: u64,
     pub quiet: bool,
@@ -497,7 +494,7 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
                     }
                     Err(crate::target::TargetError::Unsupported(why)) => {
                         d.event(clock.now(), format!("routing change not made: {why}; config sync is not measured on this target"));
-                        run.extra.insert(CONFIG_SYNC_UNSUPPORTED.into(), 1.0);
+                        facts.config_sync_unmeasurable = true;
                     }
                     Err(e) => d.event(clock.now(), format!("routing change failed: {e}")),
                 }

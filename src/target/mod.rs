@@ -251,13 +251,6 @@ impl Target {
         }
     }
 
-    pub fn pids(&self) -> Vec<u32> {
-        match self {
-            Target::Lab(l) => l.pids(),
-            Target::Http { .. } | Target::Kubernetes(_) => Vec::new(),
-        }
-    }
-
     /// The run's seed, for faults that choose (which pods a `delete` takes).
     pub fn set_seed(&mut self, seed: u64) {
         if let Target::Kubernetes(k) = self {

@@ -124,9 +124,3 @@ pub async fn probe(client: &HttpClient, url: &str, timeout: Duration) -> bool {
 pub async fn bind(port: u16) -> std::io::Result<TcpListener> {
     TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await
 }
-
-/// A free loopback port, picked by the kernel.
-pub fn free_port() -> std::io::Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?.port())
-}

@@ -59,7 +59,6 @@ pub fn catalogue() -> Catalogue {
 
 /// A running lab.
 pub struct Lab {
-    settings: LabSettings,
     supervisor: Supervisor,
     entry_port: u16,
     /// Each instance's port, for its admin endpoint.
@@ -204,7 +203,6 @@ impl Lab {
         );
         let ports = sup.ports();
         let mut lab = Lab {
-            settings,
             supervisor: sup,
             entry_port,
             ports,
@@ -242,14 +240,6 @@ impl Lab {
 
     pub fn entry_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.entry_port)
-    }
-
-    pub fn settings(&self) -> &LabSettings {
-        &self.settings
-    }
-
-    pub fn pids(&self) -> Vec<u32> {
-        self.supervisor.pids()
     }
 
     fn instances(&self, f: &Fault) -> Result<Vec<String>, TargetError> {
