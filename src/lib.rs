@@ -11,4 +11,4 @@ pub mod measure;
 pub mod report;
 pub mod run;
 pub mod scenario;
-pub mod target;
+pub mod targets;

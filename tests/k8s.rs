@@ -1,6 +1,6 @@
 //! The kubernetes target against loopback fake API servers: two clusters
 //! the target names and a third (the kubeconfig's current-context) it does
-//! not. Drives `drill::target::k8s` directly: preflight refusals that touch
+//! not. Drives `drill::targets::k8s` directly: preflight refusals that touch
 //! nothing, each fault's inject and exact restore, revert after an API error
 //! mid-drill, and `drill cleanup`'s journal path after a simulated crash.
 
@@ -14,8 +14,8 @@ use drill::clock::Clock;
 use drill::fault::cleanup::{self, Scope};
 use drill::fault::journal::{self, Entry, Journal, RevertPlan};
 use drill::scenario::model::Fault;
-use drill::target::k8s::{K8sInjection, K8sSettings, K8sTarget, Step};
-use drill::target::{TargetDef, TargetError, Targets};
+use drill::targets::k8s::{K8sInjection, K8sSettings, K8sTarget, Step};
+use drill::targets::{TargetDef, TargetError, Targets};
 use k8s_support::{FakeCluster, Timing};
 use serde_json::json;
 use tempfile::TempDir;

@@ -2,7 +2,7 @@
 //! supervisor, not by people).
 
 use crate::error::CliError;
-use crate::target::lab::serve::{self, ProcessSpec};
+use crate::targets::lab::serve::{self, ProcessSpec};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::error::CliError;
 use crate::scenario::model::{Action, Until};
-use crate::target::TargetDef;
+use crate::targets::TargetDef;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -175,7 +175,7 @@ fn describe(f: &crate::scenario::model::Fault, def: &TargetDef) -> String {
             f.revert.as_ref().map_or("", |c| c.get_ref())
         ),
         (_, TargetDef::Kubernetes { settings, .. }) => {
-            crate::target::k8s::describe_fault(settings, f)
+            crate::targets::k8s::describe_fault(settings, f)
         }
         (Action::Delete, TargetDef::Lab { settings, .. }) => {
             format!(

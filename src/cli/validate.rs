@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::error::CliError;
 use crate::scenario::{self, Diagnostic, Diagnostics, Loaded};
-use crate::target::{TargetDef, Targets};
+use crate::targets::{TargetDef, Targets};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

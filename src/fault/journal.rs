@@ -25,7 +25,7 @@ pub enum RevertPlan {
     },
     /// A Kubernetes fault: the context and kubeconfig it ran with, and each
     /// touched object's exact prior state.
-    K8s(crate::target::k8s::K8sRevert),
+    K8s(crate::targets::k8s::K8sRevert),
     /// A user's revert command.
     Command {
         command: String,

@@ -12,7 +12,7 @@ use std::time::Duration;
 use journal::{Entry, Journal, RevertPlan};
 
 use crate::scenario::model::{Action, Fault};
-use crate::target::{Injection, Target, TargetError};
+use crate::targets::{Injection, Target, TargetError};
 
 /// A fault that has been injected (or whose inject was attempted).
 pub struct Active {
@@ -127,7 +127,7 @@ pub async fn inject(
 /// Journals and runs a database switchover or failover. One-way: the
 /// journal says so, since the promoted standby stays primary.
 pub async fn inject_database(
-    db: &crate::target::database::Database,
+    db: &crate::targets::database::Database,
     journal: &mut Journal,
     id: u32,
     fault: &Fault,

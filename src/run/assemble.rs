@@ -10,7 +10,7 @@ use crate::report::model::*;
 use crate::scenario::Loaded;
 use crate::scenario::model::{CheckKind, Fault};
 use crate::scenario::units::Quantity;
-use crate::target::TargetDef;
+use crate::targets::TargetDef;
 
 use super::checks;
 

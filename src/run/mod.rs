@@ -28,9 +28,9 @@ use crate::measure::{Micros, Phase, Recorder, RecoveryCriteria, Rto, fault_impac
 use crate::report::model::{CheckStatus, DrillResult};
 use crate::scenario::Loaded;
 use crate::scenario::model::{Action, Until};
-use crate::target::database::Database;
-use crate::target::lab::supervisor::LabEvent;
-use crate::target::{Target, TargetDef};
+use crate::targets::database::Database;
+use crate::targets::lab::supervisor::LabEvent;
+use crate::targets::{Target, TargetDef};
 use assemble::{FaultRun, RunFacts};
 use signals::Interrupt;
 
@@ -492,7 +492,7 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
                         d.event(clock.now(), format!("routing change: mesh configuration version {v} applied to the API server while the control plane is down"));
                         config_version = Some(v);
                     }
-                    Err(crate::target::TargetError::Unsupported(why)) => {
+                    Err(crate::targets::TargetError::Unsupported(why)) => {
                         d.event(clock.now(), format!("routing change not made: {why}; config sync is not measured on this target"));
                         facts.config_sync_unmeasurable = true;
                     }

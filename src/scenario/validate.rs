@@ -12,7 +12,7 @@ use super::diag::{Diagnostic, Diagnostics};
 use super::model::{Action, CheckKind, Until, parse_percentile};
 use super::units::Quantity;
 use crate::measure::Phase;
-use crate::target::Catalogue;
+use crate::targets::Catalogue;
 
 struct Errors<'a> {
     l: &'a Loaded,

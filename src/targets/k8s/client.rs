@@ -9,7 +9,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
 use super::ops::Cluster;
-use crate::target::TargetError;
+use crate::targets::TargetError;
 
 /// The kubeconfig files to read: the target's override, else kubectl's.
 pub fn sources(overridden: Option<&PathBuf>) -> Result<Vec<PathBuf>, TargetError> {

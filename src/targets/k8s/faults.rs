@@ -10,7 +10,7 @@ use super::istio::{self, HttpFault};
 use super::{K8sInjection, K8sRevert, K8sTarget, PriorState, Step, Watch, restore};
 use crate::fault::journal::RevertPlan;
 use crate::scenario::model::{Action, Fault};
-use crate::target::TargetError;
+use crate::targets::TargetError;
 
 impl K8sTarget {
     /// Resolves a fault to what it will touch and the journal's revert plan

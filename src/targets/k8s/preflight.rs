@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use super::ops::Permission;
 use super::{K8sTarget, http_fault, istio};
 use crate::scenario::model::{Action, Fault};
-use crate::target::TargetError;
+use crate::targets::TargetError;
 
 impl K8sTarget {
     /// Before anything is injected: every context reachable, every selector
