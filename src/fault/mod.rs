@@ -198,11 +198,16 @@ pub async fn revert(
     res
 }
 
-/// The one-line instruction for a person when a revert failed.
-pub fn manual_instruction(a: &Active, error: &str) -> String {
+/// The one-line instruction for a person when a revert failed. The journal
+/// stays open: `drill cleanup` retries the revert, and a person who restored
+/// the fault by hand closes it with `drill cleanup --resolved`.
+pub fn manual_instruction(a: &Active, error: &str, run_id: &str) -> String {
+    let then = format!(
+        "— then `drill cleanup` retries the revert, or `drill cleanup --resolved {run_id}` once you restored it by hand"
+    );
     match &a.plan {
         RevertPlan::Command { command, cwd, .. } => format!(
-            "fault `{}` was not reverted ({error}). Run by hand in {}: {command}   — then `drill cleanup` to close the journal",
+            "fault `{}` was not reverted ({error}). Run by hand in {}: {command}   {then}",
             a.fault.display_name(),
             cwd.display()
         ),
@@ -214,7 +219,7 @@ pub fn manual_instruction(a: &Active, error: &str) -> String {
             )
         }
         RevertPlan::K8s(k) => format!(
-            "kubernetes fault `{}` was not reverted ({error}). Restore by hand: {}   — then `drill cleanup` to close the journal",
+            "kubernetes fault `{}` was not reverted ({error}). Restore by hand: {}   {then}",
             a.fault.display_name(),
             k.describe()
         ),

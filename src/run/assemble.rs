@@ -27,8 +27,8 @@ pub struct FaultRun {
     pub action: String,
     pub injected_at: Micros,
     pub ended_at: Option<Micros>,
-    pub ended: String,
-    pub extra: BTreeMap<String, f64>,
+    pub ended: FaultEnd,
+    pub extra: Observations,
 }
 
 impl FaultRun {
@@ -40,8 +40,8 @@ impl FaultRun {
             action: f.action.get_ref().name().to_string(),
             injected_at: at,
             ended_at: None,
-            ended: "pending".into(),
-            extra: BTreeMap::new(),
+            ended: FaultEnd::Pending,
+            extra: Observations::default(),
         }
     }
 }
@@ -60,7 +60,7 @@ pub struct RunFacts<'a> {
     /// End of the observation.
     pub end: Micros,
     pub faults: Vec<FaultRun>,
-    pub events: Vec<(Micros, String)>,
+    pub events: Vec<(Micros, super::event::Event)>,
     pub steady_state: Option<CheckResult>,
     pub aborted: Option<String>,
     pub manual_actions: Vec<String>,
@@ -161,8 +161,8 @@ pub fn phase_summary(rec: &Recorder, p: Phase, span: (Micros, Micros), slo: f64)
 }
 
 /// Events in run-clock order (lab processes report theirs a little late).
-fn sorted_events(events: &[(Micros, String)]) -> Vec<(Micros, String)> {
-    let mut v = events.to_vec();
+fn sorted_events(events: &[(Micros, super::event::Event)]) -> Vec<(Micros, String)> {
+    let mut v: Vec<(Micros, String)> = events.iter().map(|(t, e)| (*t, e.to_string())).collect();
     v.sort_by_key(|(t, _)| *t);
     v
 }
@@ -253,7 +253,7 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
             time_to_impact_s: imp.time_to_impact.map(|t| round3(secs(t))),
             outage_s: round3(secs(imp.outage)),
             recovered_at_s: imp.recovered_at.map(|t| round3(secs(t))),
-            ended: fr.ended.clone(),
+            ended: fr.ended,
             extra: fr.extra.clone(),
         });
     }
@@ -323,12 +323,7 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
     }
     let unreverted: Vec<String> = faults
         .iter()
-        .filter(|x| {
-            !matches!(
-                x.ended.as_str(),
-                "reverted" | "healed" | "completed" | "inject-failed, reverted"
-            )
-        })
+        .filter(|x| !x.ended.restored())
         .map(|x| format!("{} ({})", x.name, x.ended))
         .collect();
     checks.push(super::checks::verdict(
@@ -567,7 +562,7 @@ max = "0.2%"
         facts.last_due = 59_990 * MS;
         let mut fr = FaultRun::new(l.scenario.faults[0].get_ref(), 20 * S);
         fr.ended_at = Some(28 * S);
-        fr.ended = "healed".into();
+        fr.ended = FaultEnd::Healed;
         facts.faults = vec![fr];
         facts.steady_state = Some(checks::verdict("steady-state", true, "ok".into()));
         let r = assemble(facts, &mut rec);

@@ -124,17 +124,18 @@ pub fn evaluate(
     match kind {
         CheckKind::ConfigSync | CheckKind::ComponentReady => {
             let max = max_secs();
-            let (what, key) = if kind == CheckKind::ConfigSync {
-                ("config sync", "config_sync_s")
+            let (what, key): (_, fn(&FaultResult) -> Option<f64>) = if kind == CheckKind::ConfigSync
+            {
+                ("config sync", |f| f.extra.config_sync_s)
             } else {
-                ("component ready", "component_ready_s")
+                ("component ready", |f| f.extra.component_ready_s)
             };
             faults
                 .iter()
                 .filter(|f| c.fault.as_ref().is_none_or(|n| *n.get_ref() == f.name))
                 .filter(|f| {
                     c.fault.is_some()
-                        || f.extra.contains_key(key)
+                        || key(f).is_some()
                         || kind == CheckKind::ConfigSync && f.component == "istiod"
                 })
                 .map(|f| {
@@ -142,7 +143,7 @@ pub fn evaluate(
                         .name
                         .clone()
                         .unwrap_or_else(|| format!("{}:{}", kind.name(), f.name));
-                    match f.extra.get(key) {
+                    match key(f) {
                         None => result(
                             name,
                             false,
@@ -154,7 +155,7 @@ pub fn evaluate(
                                 fmt_secs(max)
                             ),
                         ),
-                        Some(&v) => {
+                        Some(v) => {
                             let pass = v <= max;
                             result(
                                 name,
@@ -464,7 +465,7 @@ mod tests {
             time_to_impact_s: None,
             outage_s: 0.0,
             recovered_at_s: None,
-            ended: "healed".into(),
+            ended: crate::report::model::FaultEnd::Healed,
             extra: Default::default(),
         };
         let r = Recorder::new(100_000, 1);
