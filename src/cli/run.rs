@@ -87,12 +87,7 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
                 break;
             }
             if !a.quiet {
-                eprintln!(
-                    "drill: {} on {} — {}",
-                    l.name,
-                    def.name(),
-                    l.scenario.description
-                );
+                eprintln!("drill: {} on {} — {}", l.name, def.name(), l.description);
             }
             // The drill runs in its own task so that a panic comes back here
             // as an error, and the journal still gets every fault reverted.

@@ -1,5 +1,5 @@
 //! The result of one drill: everything the reports show, and exactly what
-//! `results.json` holds (`drill.results/v1`, DESIGN.md). Renderers read only
+//! `results.json` holds (`drill.results/v1`, docs/contract.md). Renderers read only
 //! this, so they are tested with plain values.
 
 use std::collections::BTreeMap;
@@ -329,7 +329,7 @@ pub struct DrillResult {
 }
 
 impl DrillResult {
-    /// Exit code of this result alone (DESIGN.md).
+    /// Exit code of this result alone (docs/contract.md).
     pub fn exit_code(&self) -> i32 {
         if !self.manual_actions.is_empty() {
             return 4;

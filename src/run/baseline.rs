@@ -15,11 +15,11 @@ impl Drill<'_> {
     /// anything is injected. Phase boundaries known in advance are marked
     /// now, so every request is counted in the phase of its due time.
     pub async fn baseline(&mut self) -> Result<(), Stop> {
-        let p = &self.l.scenario.phases;
+        let p = self.plan.phases;
         let start = self.facts.load_start;
-        let baseline_start = start + p.warmup.get_ref().micros();
-        let baseline_end = baseline_start + p.baseline.get_ref().micros();
-        let baseline_len = p.baseline.get_ref().to_string();
+        let baseline_start = start + p.warmup.micros();
+        let baseline_end = baseline_start + p.baseline.micros();
+        let baseline_len = p.baseline.to_string();
         {
             let mut r = self.recorder();
             r.mark(Phase::Warmup, start);
@@ -47,7 +47,7 @@ impl Drill<'_> {
             let (ok0, failed0) = writes_before.unwrap_or_default();
             (ok - ok0, failed - failed0)
         });
-        let ss = steady_state(self.l, &self.recorder(), writes);
+        let ss = steady_state(self.plan, &self.recorder(), writes);
         let holds = ss.status == CheckStatus::Pass;
         self.now(Event::SteadyState {
             holds,
@@ -80,7 +80,7 @@ impl Drill<'_> {
         if self.runs.is_empty() {
             return Ok(());
         }
-        let len = *self.l.scenario.phases.recovery.get_ref();
+        let len = self.plan.phases.recovery;
         self.enter(Phase::Recovery, end);
         self.event(end, Event::Progress(format!("recovery observation {len}")));
         let until = end + len.micros();

@@ -19,7 +19,7 @@ use crate::fault::{Active, RunIdentity};
 use crate::load::http::Control;
 use crate::load::writer::{WriterControl, WriterLog};
 use crate::measure::{Micros, Phase, Recorder};
-use crate::scenario::Loaded;
+use crate::scenario::Plan;
 use crate::targets::database::Database;
 use crate::targets::lab::supervisor::LabEvent;
 use crate::targets::{Target, TargetDef};
@@ -35,7 +35,7 @@ pub(super) struct Load {
 }
 
 pub(super) struct Drill<'a> {
-    pub l: &'a Loaded,
+    pub plan: &'a Plan,
     pub def: &'a TargetDef,
     pub clock: Clock,
     pub run_id: String,
@@ -63,22 +63,18 @@ pub(super) struct Drill<'a> {
 }
 
 impl<'a> Drill<'a> {
-    pub fn new(l: &'a Loaded, def: &'a TargetDef, opts: &Options, interrupt: Interrupt) -> Self {
+    pub fn new(plan: &'a Plan, def: &'a TargetDef, opts: &Options, interrupt: Interrupt) -> Self {
         let clock = Clock::start();
         let suffix: u32 = rand::random::<u32>() % 0x10000;
-        let run_id = format!("{}-{}-{suffix:04x}", l.name, clock.stamp());
+        let run_id = format!("{}-{}-{suffix:04x}", plan.name, clock.stamp());
         let (lab_tx, lab_events) = mpsc::unbounded_channel();
-        let timeout = l
-            .scenario
-            .load
-            .as_ref()
-            .map_or(Duration::from_secs(2), |ld| ld.timeout.get_ref().0);
+        let timeout = plan.timeout();
         let rec = Arc::new(Mutex::new(Recorder::new(
             BUCKET_US,
             timeout.as_micros() as Micros + 1_000_000,
         )));
         Drill {
-            l,
+            plan,
             def,
             clock,
             who: RunIdentity {
@@ -86,7 +82,7 @@ impl<'a> Drill<'a> {
                 target: def.name().to_string(),
                 cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
             },
-            facts: RunFacts::new(l, def, &run_id, opts.seed, clock),
+            facts: RunFacts::new(plan, def, &run_id, opts.seed, clock),
             run_id,
             rec,
             timeout,
@@ -185,20 +181,18 @@ impl<'a> Drill<'a> {
 
     fn abort_reason(&self, now: Micros, first_inject: Micros) -> Option<String> {
         let rec = self.recorder();
-        for a in &self.l.scenario.abort {
-            let a = a.get_ref();
+        for a in &self.plan.aborts {
             if now < first_inject + a.after.micros() + a.over.micros() {
                 continue;
             }
-            let below = a.availability_below.get_ref().0;
             if let Some(r) = rec.good_ratio_between(now - a.over.micros(), now)
-                && r < below
+                && r < a.below
             {
                 return Some(format!(
                     "abort condition: availability {:.2}% over the last {} < {}",
                     r * 100.0,
                     a.over,
-                    a.availability_below.get_ref()
+                    crate::scenario::units::Percent(a.below)
                 ));
             }
         }

@@ -12,7 +12,8 @@ use super::stop::Stop;
 use crate::fault;
 use crate::measure::{Micros, Rto, fault_impact};
 use crate::report::model::FaultEnd;
-use crate::scenario::model::{Action, Fault, Lifecycle, Until};
+use crate::scenario::model::{Action, Lifecycle, Until};
+use crate::scenario::plan::FaultPlan;
 use crate::targets::TargetError;
 
 /// What a fault's driver hands back: the fault as it ran, and whether the
@@ -21,17 +22,16 @@ type Driven = (FaultRun, Result<(), Stop>);
 
 impl Drill<'_> {
     pub async fn faults(&mut self) -> Result<(), Stop> {
-        let faults = &self.l.scenario.faults;
+        let faults = &self.plan.faults;
         let fault_start = self.clock.now();
-        let first_inject = fault_start + faults.first().map_or(0, |f| f.get_ref().after.micros());
+        let first_inject = fault_start + faults.first().map_or(0, |f| f.after.micros());
         self.facts.first_inject = Some(first_inject);
         let mut prev_end = fault_start;
         for (i, f) in faults.iter().enumerate() {
-            let f = f.get_ref();
             self.observe(prev_end + f.after.micros(), Some(first_inject))
                 .await?;
             let id = i as u32 + 1;
-            let (run, res) = match f.action.get_ref().lifecycle() {
+            let (run, res) = match f.action.lifecycle() {
                 Lifecycle::OneWay => self.one_way(id, f).await,
                 Lifecycle::SelfHealing | Lifecycle::Revertible => {
                     self.two_way(id, f, first_inject).await
@@ -45,15 +45,15 @@ impl Drill<'_> {
     }
 
     /// A database switchover or failover: journalled, run, never reverted.
-    async fn one_way(&mut self, id: u32, f: &Fault) -> Driven {
+    async fn one_way(&mut self, id: u32, f: &FaultPlan) -> Driven {
         let inject_at = self.clock.now();
         let mut run = FaultRun::new(f, inject_at);
-        let name = f.display_name();
+        let name = f.name.clone();
         self.event(
             inject_at,
             Event::Inject {
                 fault: name.clone(),
-                what: format!("{} database", f.action.get_ref().name()),
+                what: format!("{} database", f.action.name()),
             },
         );
         let db = self
@@ -99,10 +99,10 @@ impl Drill<'_> {
 
     /// A fault injected through the target (or a command), then healed by
     /// the target or reverted by drill.
-    async fn two_way(&mut self, id: u32, f: &Fault, first_inject: Micros) -> Driven {
+    async fn two_way(&mut self, id: u32, f: &FaultPlan, first_inject: Micros) -> Driven {
         let inject_at = self.clock.now();
         let mut run = FaultRun::new(f, inject_at);
-        let name = f.display_name();
+        let name = f.name.clone();
         let target = self.target.as_ref().expect("the target starts first");
         let journal = self.journal.as_mut().expect("the journal opens first");
         let (active, res) = fault::inject(target, journal, id, f, &self.who).await;
@@ -117,15 +117,15 @@ impl Drill<'_> {
             return (run, Err(Stop::FaultFailed(e.to_string())));
         }
         let what = match (f.component(), f.region()) {
-            (Some(c), Some(r)) => format!("{} {c}/{r}", f.action.get_ref().name()),
-            (Some(c), None) => format!("{} {c}", f.action.get_ref().name()),
-            _ => f.action.get_ref().name().to_string(),
+            (Some(c), Some(r)) => format!("{} {c}/{r}", f.action.name()),
+            (Some(c), None) => format!("{} {c}", f.action.name()),
+            _ => f.action.name().to_string(),
         };
         self.event(inject_at, Event::Inject { fault: name, what });
         let cross_before = self.target().cross_region().await;
         let config_version = self.change_config(f);
         let ended = self.wait_for_end(f, inject_at, first_inject).await;
-        let res = match f.action.get_ref().lifecycle() {
+        let res = match f.action.lifecycle() {
             Lifecycle::SelfHealing => {
                 self.healed(
                     f,
@@ -149,7 +149,7 @@ impl Drill<'_> {
 
     /// The routing change some drills make while the control plane is
     /// down; returns the configuration version to watch for.
-    fn change_config(&mut self, f: &Fault) -> Option<u64> {
+    fn change_config(&mut self, f: &FaultPlan) -> Option<u64> {
         if !f.change_config {
             return None;
         }
@@ -177,21 +177,13 @@ impl Drill<'_> {
     /// deadline passed first; `Err`: the drill must stop.
     async fn wait_for_end(
         &mut self,
-        f: &Fault,
+        f: &FaultPlan,
         inject_at: Micros,
         first_inject: Micros,
     ) -> Result<Option<Micros>, Stop> {
-        let action = *f.action.get_ref();
-        let until = f
-            .until
-            .as_ref()
-            .map(|u| *u.get_ref())
-            .or(action.self_healing().then_some(Until::Healed));
-        let deadline = inject_at
-            + f.duration
-                .as_ref()
-                .map_or(f.timeout.micros(), |d| d.get_ref().micros());
-        let crit = super::criteria(self.l);
+        let until = f.end_condition();
+        let deadline = inject_at + f.deadline();
+        let crit = self.plan.recovery;
         loop {
             self.observe(self.clock.now() + 50_000, Some(first_inject))
                 .await?;
@@ -223,14 +215,20 @@ impl Drill<'_> {
 
     /// A self-healing fault's end: nothing to revert, its journal entry
     /// closes now whether it healed or not.
-    async fn healed(&mut self, f: &Fault, run: &mut FaultRun, at: Option<Micros>, stopped: bool) {
+    async fn healed(
+        &mut self,
+        f: &FaultPlan,
+        run: &mut FaultRun,
+        at: Option<Micros>,
+        stopped: bool,
+    ) {
         let a = self.active.pop().expect("the fault is active");
         let target = self.target.as_ref().expect("the target starts first");
         let journal = self.journal.as_mut().expect("the journal opens first");
         let closed = fault::revert(target, journal, &a, &self.who).await;
         debug_assert!(closed.is_ok(), "a self-healing fault has nothing to revert");
         run.ended_at = at;
-        let name = f.display_name();
+        let name = f.name.clone();
         run.ended = match at {
             Some(t) => {
                 self.event(t, Event::Healed { fault: name });
@@ -249,18 +247,18 @@ impl Drill<'_> {
     }
 
     /// Reverts the newest active fault now that its time is up.
-    async fn revert_now(&mut self, f: &Fault, run: &mut FaultRun) -> Result<(), Stop> {
+    async fn revert_now(&mut self, f: &FaultPlan, run: &mut FaultRun) -> Result<(), Stop> {
         let a = self.active.pop().expect("the fault is active");
         let target = self.target.as_ref().expect("the target starts first");
         let journal = self.journal.as_mut().expect("the journal opens first");
-        let name = f.display_name();
+        let name = f.name.clone();
         match fault::revert(target, journal, &a, &self.who).await {
             Ok(()) => {
                 let t = self.clock.now();
                 run.ended_at = Some(t);
                 run.ended = FaultEnd::Reverted;
                 self.event(t, Event::Reverted { fault: name });
-                if matches!(f.action.get_ref(), Action::Down | Action::RegionOutage) {
+                if matches!(f.action, Action::Down | Action::RegionOutage) {
                     self.ready_after_restore(f, &a, run, t).await;
                 }
                 Ok(())
@@ -282,7 +280,7 @@ impl Drill<'_> {
     /// instances took to be Ready.
     async fn ready_after_restore(
         &mut self,
-        f: &Fault,
+        f: &FaultPlan,
         a: &fault::Active,
         run: &mut FaultRun,
         t: Micros,
@@ -292,7 +290,7 @@ impl Drill<'_> {
             if let Some(ready) = self.target().healed_at(&a.injection) {
                 let after_s = ready.saturating_sub(t) as f64 / 1e6;
                 run.extra.ready_after_restore_s = Some(after_s);
-                let fault = f.display_name();
+                let fault = f.name.clone();
                 self.event(ready.max(t), Event::ReadyAfterRestore { fault, after_s });
                 return;
             }

@@ -22,9 +22,9 @@ mod teardown;
 
 pub use steady::steady_state;
 
-use crate::measure::{Micros, RecoveryCriteria};
+use crate::measure::Micros;
 use crate::report::model::DrillResult;
-use crate::scenario::Loaded;
+use crate::scenario::Plan;
 use crate::targets::TargetDef;
 use drill::Drill;
 use signals::Interrupt;
@@ -45,19 +45,10 @@ pub struct Finished {
 /// Runs one drill end to end. Never leaves a fault injected: whatever a
 /// stage returns, the teardown reverts what is active before the result is
 /// assembled.
-pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interrupt) -> Finished {
-    let mut d = Drill::new(l, def, opts, interrupt);
+pub async fn run(plan: &Plan, def: &TargetDef, opts: &Options, interrupt: Interrupt) -> Finished {
+    let mut d = Drill::new(plan, def, opts, interrupt);
     let stopped = d.stages().await.err();
     Finished {
         result: d.teardown(stopped).await,
-    }
-}
-
-pub fn criteria(l: &Loaded) -> RecoveryCriteria {
-    let r = &l.scenario.recovery;
-    RecoveryCriteria {
-        window_us: r.window.get_ref().micros(),
-        ratio: r.ratio.get_ref().0,
-        hold_us: r.hold.get_ref().micros(),
     }
 }

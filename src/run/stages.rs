@@ -33,7 +33,7 @@ impl Drill<'_> {
         let first = Entry::Run {
             run_id: self.run_id.clone(),
             pid: std::process::id(),
-            scenario: self.l.name.clone(),
+            scenario: self.plan.name.clone(),
             target: self.def.name().into(),
             started_at: self.clock.started_at(),
         };
@@ -65,12 +65,10 @@ impl Drill<'_> {
     }
 
     async fn preflight(&mut self) -> Result<(), Stop> {
-        let faults: Vec<_> = self.l.scenario.faults.iter().map(|f| f.get_ref()).collect();
+        let faults: Vec<_> = self.plan.faults.iter().collect();
         let res = match self.target().preflight(&faults).await {
-            Ok(()) => match &self.l.scenario.load {
-                Some(ld) => {
-                    probe_entry(&self.facts.entry_url, ld.path.get_ref(), self.timeout).await
-                }
+            Ok(()) => match &self.plan.load {
+                Some(ld) => probe_entry(&self.facts.entry_url, &ld.path, self.timeout).await,
                 None => Ok(()),
             },
             Err(e) => Err(e.to_string()),
@@ -81,7 +79,7 @@ impl Drill<'_> {
     /// The database, when the scenario writes to one: started (lab) or
     /// reached (external), and its standby streaming, before anything else.
     async fn open_database(&mut self) -> Result<(), Stop> {
-        if self.l.scenario.database.is_none() {
+        if self.plan.database.is_none() {
             return Ok(());
         }
         self.now(Event::Progress(
@@ -114,18 +112,15 @@ impl Drill<'_> {
     /// Starts the HTTP generator, the database writer and reader, and the
     /// status line, all on one schedule origin.
     fn start_load(&mut self) -> Result<(), Stop> {
-        let s = &self.l.scenario;
+        let s = self.plan;
         self.now(Event::Progress(match &s.load {
             Some(ld) => format!(
                 "preflight passed; load {} {}{} at {}/s",
-                ld.method.get_ref(),
-                self.facts.entry_url,
-                ld.path.get_ref(),
-                ld.rate.get_ref()
+                ld.method, self.facts.entry_url, ld.path, ld.rate
             ),
             None => "preflight passed; no HTTP load (database writes only)".to_string(),
         }));
-        let http = http_load(self.l, &self.facts.entry_url).map_err(Stop::Preflight)?;
+        let http = http_load(self.plan, &self.facts.entry_url).map_err(Stop::Preflight)?;
         let clock = self.clock;
         let start = clock.now() + 10_000;
         self.facts.load_start = start;
@@ -133,30 +128,28 @@ impl Drill<'_> {
         let writer_control = Arc::new(WriterControl::new(
             s.database
                 .as_ref()
-                .map_or(Duration::from_secs(5), |w| w.get_ref().write_timeout.0),
+                .map_or(Duration::from_secs(5), |w| w.write_timeout),
         ));
         let db = self.database.as_ref();
-        let w = s.database.as_ref().map(|w| w.get_ref());
+        let w = s.database.as_ref();
         let writer = db.zip(w).map(|(db, w)| {
             tokio::spawn(crate::load::writer::run(
                 db.writer_dsn(),
-                *w.rate.get_ref(),
+                w.rate,
                 clock,
                 start,
                 writer_control.clone(),
             ))
         });
-        let reader = db
-            .zip(w.and_then(|w| w.read_rate.as_ref()))
-            .map(|(db, rate)| {
-                tokio::spawn(crate::load::reader::run(
-                    crate::load::reader::any_node(&db.writer_dsn()),
-                    *rate.get_ref(),
-                    clock,
-                    start,
-                    writer_control.clone(),
-                ))
-            });
+        let reader = db.zip(w.and_then(|w| w.read_rate)).map(|(db, rate)| {
+            tokio::spawn(crate::load::reader::run(
+                crate::load::reader::any_node(&db.writer_dsn()),
+                rate,
+                clock,
+                start,
+                writer_control.clone(),
+            ))
+        });
         let generator = http.map(|load| {
             tokio::spawn(crate::load::http::run(
                 load,
@@ -166,14 +159,9 @@ impl Drill<'_> {
                 control.clone(),
             ))
         });
-        let status = self.live().then(|| {
-            status::spawn(
-                clock,
-                self.rec.clone(),
-                self.phase_name(),
-                s.load.as_ref().map_or(0.0, |ld| *ld.rate.get_ref()),
-            )
-        });
+        let status = self
+            .live()
+            .then(|| status::spawn(clock, self.rec.clone(), self.phase_name(), s.rate()));
         self.load = Some(Load {
             control,
             writer_control,

@@ -52,7 +52,7 @@ impl Drill<'_> {
             let journal = self.journal.as_mut().expect("a fault implies a journal");
             let res = fault::revert(target, journal, &a, &self.who).await;
             let t = self.clock.now();
-            let name = a.fault.display_name();
+            let name = a.fault.name.clone();
             if let Some(run) = self.runs.iter_mut().find(|r| r.name == name) {
                 run.ended = match (&res, run.ended) {
                     (Ok(()), FaultEnd::InjectFailed) => FaultEnd::InjectFailedReverted,

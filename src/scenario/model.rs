@@ -171,7 +171,7 @@ impl Default for Phases {
     }
 }
 
-/// How recovery is recognised (DESIGN.md, RTO).
+/// How recovery is recognised (docs/contract.md, RTO).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Recovery {
