@@ -6,6 +6,7 @@ pub mod clock;
 pub mod db;
 pub mod error;
 pub mod fault;
+pub mod history;
 pub mod load;
 pub mod measure;
 pub mod report;

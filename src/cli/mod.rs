@@ -2,6 +2,7 @@
 //! to exit codes (src/error.rs).
 
 mod cleanup;
+mod history;
 mod lab;
 mod list;
 mod plan;
@@ -57,6 +58,8 @@ Ctrl-C stops the drill and reverts every fault; a second Ctrl-C skips the waits,
     Plan(plan::Args),
     /// Revert faults left outstanding by a crashed or killed run.
     Cleanup(cleanup::Args),
+    /// Past runs of a drill with the trend of each figure; flags regressions.
+    History(history::Args),
     /// The built-in lab's processes (used by drill itself).
     #[command(hide = true)]
     Lab(lab::Args),
@@ -75,7 +78,7 @@ pub fn main() -> i32 {
     };
     if matches!(
         cli.command,
-        Command::List | Command::Validate(_) | Command::Plan(_)
+        Command::List | Command::Validate(_) | Command::Plan(_) | Command::History(_)
     ) {
         // Printing commands end quietly when their reader goes away (`| head`).
         // Not for `run` or the lab: they write to sockets and need EPIPE.
@@ -88,6 +91,7 @@ pub fn main() -> i32 {
         Command::Validate(a) => validate::run(a, cli.targets.as_deref()),
         Command::Plan(a) => plan::run(a, cli.targets.as_deref()),
         Command::Cleanup(a) => cleanup::run(a),
+        Command::History(a) => history::run(a),
         Command::Lab(a) => lab::run(a),
     };
     match res {

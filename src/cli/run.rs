@@ -34,6 +34,13 @@ pub struct Args {
     /// No live status line or progress; only the summary.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Keep every run's results.json here, and compare `regression` checks
+    /// with the runs before (default reports/history).
+    #[arg(long, value_name = "DIR", env = "DRILL_HISTORY")]
+    pub history: Option<PathBuf>,
+    /// Neither read nor keep history for this run.
+    #[arg(long, conflicts_with = "history")]
+    pub no_history: bool,
 }
 
 #[derive(Tabled)]
@@ -79,6 +86,11 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
     for dir in dirs.iter().chain(suite.then_some(&suite_dir)) {
         writable(dir, a.report_dir.is_some())?;
     }
+    let history_dir = (!a.no_history).then(|| {
+        a.history
+            .clone()
+            .unwrap_or_else(crate::history::default_dir)
+    });
     let mut done: Vec<(DrillResult, PathBuf)> = Vec::new();
     let crashed = rt.block_on(async {
         let interrupt = Interrupt::install();
@@ -92,10 +104,13 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
             // The drill runs in its own task so that a panic comes back here
             // as an error, and the journal still gets every fault reverted.
             let (l2, def2, int2, quiet) = (l.clone(), def.clone(), interrupt.clone(), a.quiet);
-            let task =
-                tokio::spawn(
-                    async move { run::run(&l2, &def2, &Options { seed, quiet }, int2).await },
-                );
+            let history = past_runs(history_dir.as_deref(), &l.name);
+            let opts = Options {
+                seed,
+                quiet,
+                history,
+            };
+            let task = tokio::spawn(async move { run::run(&l2, &def2, &opts, int2).await });
             let fin = match task.await {
                 Ok(fin) => fin,
                 Err(e) => return Some(revert_after_crash(&e.to_string()).await),
@@ -115,6 +130,15 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
             CliError::Failed(format!("cannot write reports to {}: {e}", dir.display()))
         })?;
         print_summary(r, dir);
+        if let Some(h) = &history_dir
+            && let Err(e) =
+                crate::history::store(h, &r.scenario, &r.run_id, &crate::report::json::render(r))
+        {
+            eprintln!(
+                "warning: cannot keep this run in the history {}: {e}",
+                h.display()
+            );
+        }
     }
     if suite {
         let results: Vec<DrillResult> = done.iter().map(|(r, _)| r.clone()).collect();
@@ -150,6 +174,26 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
         return Ok(error::for_results(&results).max(error::ABORTED));
     }
     Ok(error::for_results(&results))
+}
+
+/// Earlier runs of a drill from the history folder, oldest first. A history
+/// that cannot be read is said, and the drill runs without it.
+fn past_runs(dir: Option<&Path>, scenario: &str) -> Vec<crate::history::Record> {
+    let Some(dir) = dir else {
+        return Vec::new();
+    };
+    match crate::history::load(dir, Some(scenario)) {
+        Ok((records, skipped)) => {
+            for s in skipped {
+                eprintln!("warning: history: skipped {s}");
+            }
+            records
+        }
+        Err(e) => {
+            eprintln!("warning: cannot read the history in {}: {e}", dir.display());
+            Vec::new()
+        }
+    }
 }
 
 /// After a drill task panicked: revert what its journal says is outstanding.

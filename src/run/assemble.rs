@@ -74,6 +74,8 @@ pub struct RunFacts<'a> {
     pub config_sync_unmeasurable: bool,
     /// Database writes per run-clock second: (acknowledged, failed).
     pub writes: Option<BTreeMap<u64, (u64, u64)>>,
+    /// Earlier runs of this drill (for `regression` checks).
+    pub history: Vec<crate::history::Record>,
 }
 
 impl<'a> RunFacts<'a> {
@@ -104,6 +106,7 @@ impl<'a> RunFacts<'a> {
             exit_code: None,
             config_sync_unmeasurable: false,
             writes: None,
+            history: Vec::new(),
         }
     }
 
@@ -337,6 +340,7 @@ fn checks(f: &RunFacts, rec: &Recorder, faults: &[FaultResult], consumed: f64) -
         faults,
         budget_pct: consumed,
         rpo: f.rpo.as_ref(),
+        history: &f.history,
     };
     for c in &f.plan.checks {
         let mut results = checks::evaluate(c, &m);

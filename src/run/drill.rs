@@ -82,7 +82,10 @@ impl<'a> Drill<'a> {
                 target: def.name().to_string(),
                 cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
             },
-            facts: RunFacts::new(plan, def, &run_id, opts.seed, clock),
+            facts: RunFacts {
+                history: opts.history.clone(),
+                ..RunFacts::new(plan, def, &run_id, opts.seed, clock)
+            },
             run_id,
             rec,
             timeout,

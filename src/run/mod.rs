@@ -34,6 +34,8 @@ pub const BUCKET_US: Micros = 100_000;
 pub struct Options {
     pub seed: u64,
     pub quiet: bool,
+    /// Earlier runs of this drill, oldest first (for `regression` checks).
+    pub history: Vec<crate::history::Record>,
 }
 
 /// What the runner hands back: the drill's result, whether it passed,

@@ -385,6 +385,9 @@ pub enum CheckKind {
     Rpo,
     /// From the inject to the first acknowledged write on the new primary.
     WriteRto,
+    /// A figure (`metric`) worse than the median of the last `runs` passing
+    /// runs in the history by more than `max` (a percentage).
+    Regression,
 }
 
 impl CheckKind {
@@ -399,6 +402,7 @@ impl CheckKind {
             CheckKind::ComponentReady => "component-ready",
             CheckKind::Rpo => "rpo",
             CheckKind::WriteRto => "write-rto",
+            CheckKind::Regression => "regression",
         }
     }
 }
@@ -420,6 +424,11 @@ pub struct Check {
     pub slo: Option<Spanned<Percent>>,
     /// `error-budget`: the SLO period (default 30d).
     pub period: Option<Spanned<Dur>>,
+    /// `regression`: the figure followed: `rto`, `time-to-impact`, `p99`
+    /// (fault phase) or `error-budget`.
+    pub metric: Option<Spanned<String>>,
+    /// `regression`: how many passing runs the median is taken over (default 5).
+    pub runs: Option<Spanned<u32>>,
 }
 
 /// Stop the drill (revert, exit 3) when traffic is worse than expected.

@@ -183,6 +183,35 @@ pub enum CheckSpec {
     WriteRto {
         max_s: f64,
     },
+    /// A figure no worse than the median of the last `runs` passing runs
+    /// by more than `max_increase` (a share: 0.2 = 20%).
+    Regression {
+        metric: Followed,
+        fault: Option<String>,
+        runs: usize,
+        max_increase: f64,
+    },
+}
+
+/// The figures a `regression` check can follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Followed {
+    Rto,
+    TimeToImpact,
+    /// Latency p99 of the fault phase.
+    FaultP99,
+    ErrorBudget,
+}
+
+impl Followed {
+    pub fn name(self) -> &'static str {
+        match self {
+            Followed::Rto => "rto",
+            Followed::TimeToImpact => "time-to-impact",
+            Followed::FaultP99 => "p99",
+            Followed::ErrorBudget => "error-budget",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -204,6 +233,7 @@ impl CheckPlan {
             CheckSpec::ErrorBudget { .. } => CheckKind::ErrorBudget,
             CheckSpec::Rpo { .. } => CheckKind::Rpo,
             CheckSpec::WriteRto { .. } => CheckKind::WriteRto,
+            CheckSpec::Regression { .. } => CheckKind::Regression,
         }
     }
 
@@ -245,6 +275,17 @@ impl CheckPlan {
                 max: RpoLimit::Writes(n),
             } => format!("{kind} ≤ {n} lost writes"),
             CheckSpec::WriteRto { max_s } => format!("{kind} ≤ {}", secs(*max_s)),
+            CheckSpec::Regression {
+                metric,
+                fault: f,
+                runs,
+                max_increase,
+            } => format!(
+                "{kind} metric={}{} ≤ {} worse than the median of the last {runs} passing run(s)",
+                metric.name(),
+                fault(f),
+                super::units::Percent(*max_increase)
+            ),
         }
     }
 
@@ -451,6 +492,20 @@ fn check(c: &model::Check) -> CheckPlan {
             },
         },
         CheckKind::WriteRto => CheckSpec::WriteRto { max_s },
+        CheckKind::Regression => CheckSpec::Regression {
+            metric: match c.metric.as_ref().map(|m| m.get_ref().as_str()) {
+                Some("time-to-impact") => Followed::TimeToImpact,
+                Some("p99") => Followed::FaultP99,
+                Some("error-budget") => Followed::ErrorBudget,
+                _ => Followed::Rto,
+            },
+            fault,
+            runs: c.runs.as_ref().map_or(5, |r| *r.get_ref() as usize),
+            max_increase: match max {
+                Some(Quantity::Percent(p)) => p.0,
+                _ => 0.2,
+            },
+        },
     };
     CheckPlan {
         name: c.name.clone(),

@@ -540,6 +540,7 @@ pub fn validate(l: &Loaded, cat: &Catalogue, target_name: &str) -> Result<(), Di
                     want_max("\"1000ms\"")
                 });
             }
+            CheckKind::Regression => regression(&mut e, c, &span, &fault_names),
             CheckKind::ErrorBudget => {
                 match &c.max {
                     Some(q) if !matches!(q.get_ref(), Quantity::Percent(_)) => e.push(
@@ -588,6 +589,63 @@ pub fn validate(l: &Loaded, cat: &Catalogue, target_name: &str) -> Result<(), Di
         Ok(())
     } else {
         Err(Diagnostics(e.list))
+    }
+}
+
+/// A `regression` check: a known metric, a fault that exists (for per-fault
+/// metrics), at least one run to compare with, and `max` as a percentage.
+fn regression(e: &mut Errors, c: &super::model::Check, span: &Range<usize>, faults: &[String]) {
+    const METRICS: [&str; 4] = ["rto", "time-to-impact", "p99", "error-budget"];
+    match &c.metric {
+        None => e.push(
+            span.clone(),
+            "regression check has no `metric`",
+            "add metric = \"rto\" (or time-to-impact, p99, error-budget)",
+        ),
+        Some(m) if !METRICS.contains(&m.get_ref().as_str()) => e.push(
+            m.span(),
+            format!("`{}` is not a metric drill follows", m.get_ref()),
+            "rto, time-to-impact, p99 (fault phase) or error-budget",
+        ),
+        Some(m) => {
+            let per_fault = matches!(m.get_ref().as_str(), "rto" | "time-to-impact");
+            if per_fault && faults.is_empty() {
+                e.push(
+                    span.clone(),
+                    format!("a `{}` regression needs a fault", m.get_ref()),
+                    "add a [[faults]] entry",
+                );
+            }
+            if let Some(f) = &c.fault {
+                if !per_fault {
+                    e.push(f.span(), format!("`fault` has no meaning for the `{}` metric: it is measured over the drill", m.get_ref()), "remove `fault`");
+                } else if !faults.contains(f.get_ref()) {
+                    e.push(
+                        f.span(),
+                        format!("no fault named `{}`", f.get_ref()),
+                        format!("faults: {}", faults.join(", ")),
+                    );
+                }
+            }
+        }
+    }
+    if let Some(r) = &c.runs
+        && *r.get_ref() == 0
+    {
+        e.push(
+            r.span(),
+            "`runs = 0` compares with nothing",
+            "e.g. runs = 5 (the median of the last 5 passing runs)",
+        );
+    }
+    match &c.max {
+        Some(q) if !matches!(q.get_ref(), Quantity::Percent(p) if p.0 > 0.0) => e.push(
+            q.span(),
+            "regression `max` is how much worse than the median a figure may be, as a percentage above 0%",
+            "e.g. max = \"20%\"",
+        ),
+        None => e.push(span.clone(), "regression check has no `max`", "add max = \"20%\""),
+        _ => {}
     }
 }
 
