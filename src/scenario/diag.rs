@@ -58,6 +58,16 @@ impl Diagnostic {
         }
     }
 
+    /// A diagnostic about a whole file (it is missing, unreadable, not
+    /// text): no line or column is shown, since none would be true.
+    pub fn file(file: &Path, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            line: 0,
+            col: 0,
+            ..Diagnostic::at(file, "", None, message)
+        }
+    }
+
     pub fn with_hint(mut self, hint: impl Into<String>) -> Diagnostic {
         self.hint = Some(escape(&hint.into()));
         self
@@ -65,6 +75,9 @@ impl Diagnostic {
 
     /// `file:line:col` for one-line displays.
     pub fn location(&self) -> String {
+        if self.line == 0 {
+            return escape(&self.file.display().to_string());
+        }
         format!(
             "{}:{}:{}",
             escape(&self.file.display().to_string()),
