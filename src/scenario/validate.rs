@@ -967,3 +967,227 @@ fn expect_duration(
 pub fn phase_of(name: &str) -> Option<Phase> {
     Phase::parse(name)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    const BASE: &str = "description = \"t\"\n\n[load]\npath = \"/productpage\"\nrate = 10\n";
+    const DELETE: &str =
+        "\n[[faults]]\ncomponent = \"reviews\"\nregion = \"primary\"\naction = \"delete\"\n";
+    const COMMAND: &str = "\n[[faults]]\nname = \"cmd\"\naction = \"command\"\ninject = \"touch x\"\nrevert = \"rm x\"\nduration = \"5s\"\n";
+
+    fn diags(src: &str) -> Vec<Diagnostic> {
+        let l = super::super::parse(Path::new("t.toml"), src).expect("parses");
+        match validate(&l, &crate::targets::lab::catalogue(), "lab") {
+            Ok(()) => Vec::new(),
+            Err(d) => d.0,
+        }
+    }
+
+    /// The diagnostic whose message has `msg`: it points at the first `at`
+    /// after `after` in `src`, and has a hint.
+    fn rejects(src: &str, msg: &str, after: &str, at: &str) -> Diagnostic {
+        let ds = diags(src);
+        let d = ds
+            .iter()
+            .find(|d| d.message.contains(msg))
+            .unwrap_or_else(|| panic!("no error with `{msg}` in {ds:#?}\n{src}"));
+        let from = src.find(after).expect("marker");
+        let off = from + src[from..].find(at).expect("value");
+        let line = src[..off].matches('\n').count() + 1;
+        let col = off - src[..off].rfind('\n').map_or(0, |i| i + 1) + 1;
+        assert_eq!((d.line, d.col), (line, col), "{d}");
+        assert!(d.hint.as_ref().is_some_and(|h| !h.is_empty()), "{d}");
+        d.clone()
+    }
+
+    #[test]
+    fn the_base_scenarios_validate() {
+        for src in [
+            BASE.to_string(),
+            format!("{BASE}{DELETE}"),
+            format!("{BASE}{COMMAND}"),
+        ] {
+            assert_eq!(diags(&src), Vec::new(), "{src}");
+        }
+    }
+
+    #[test]
+    fn an_empty_success_list_is_rejected() {
+        let src = format!("{BASE}success = []\n");
+        let d = rejects(&src, "`success` is empty", "success", "[]");
+        assert!(d.hint.unwrap().contains("2xx"));
+    }
+
+    #[test]
+    fn blank_or_empty_commands_are_rejected() {
+        let src = format!("{BASE}{}", COMMAND.replace("\"touch x\"", "\"\""));
+        rejects(
+            &src,
+            "`inject` command of fault `cmd` is blank",
+            "inject",
+            "\"\"",
+        );
+        let src = format!("{BASE}{}", COMMAND.replace("\"rm x\"", "\"  \\t \""));
+        rejects(
+            &src,
+            "`revert` command of fault `cmd` is blank",
+            "revert",
+            "\"",
+        );
+    }
+
+    #[test]
+    fn count_zero_deletes_nothing() {
+        let src = format!("{BASE}{DELETE}count = 0\n");
+        let d = rejects(&src, "count = 0", "count", "0");
+        assert!(d.hint.unwrap().contains("at least 1"));
+    }
+
+    #[test]
+    fn abort_status_must_be_an_http_error_status() {
+        let abort = "\n[[faults]]\ncomponent = \"reviews\"\nregion = \"primary\"\naction = \"abort\"\nduration = \"5s\"\n";
+        for bad in ["99", "600", "0"] {
+            let src = format!("{BASE}{abort}status = {bad}\n");
+            rejects(&src, &format!("status {bad} is not"), "status", bad);
+        }
+        for good in ["200", "503", "599"] {
+            let src = format!("{BASE}{abort}status = {good}\n");
+            assert_eq!(diags(&src), Vec::new(), "{src}");
+        }
+    }
+
+    #[test]
+    fn a_zero_error_budget_period_is_rejected() {
+        for p in ["0s", "500ms"] {
+            let src = format!(
+                "{BASE}\n[[checks]]\nkind = \"error-budget\"\nmax = \"5%\"\nperiod = \"{p}\"\n"
+            );
+            rejects(&src, "period", "period", &format!("\"{p}\""));
+        }
+    }
+
+    #[test]
+    fn load_paths_must_be_valid_uri_paths() {
+        for (path, what) in [
+            ("/a b", "a space"),
+            ("/a\\r\\nX-Evil: 1", "a carriage return"),
+            ("/a\\nb", "a line feed"),
+            ("/a\\u001b[31m", "control character"),
+            ("/a%zz", "`%` not followed"),
+            ("/é", "`é`"),
+            ("/a#frag", "`#`"),
+        ] {
+            let src = BASE.replace("\"/productpage\"", &format!("\"{path}\""));
+            rejects(&src, what, "path", "\"/");
+        }
+        let src = BASE.replace("/productpage", "/search?q=a%20b&x=(1);y=@:~");
+        assert_eq!(diags(&src), Vec::new());
+    }
+
+    #[test]
+    fn a_zero_command_timeout_is_rejected_at_its_value() {
+        let src = format!("{BASE}{COMMAND}command_timeout = \"0s\"\n");
+        rejects(&src, "command_timeout", "command_timeout", "\"0s\"");
+    }
+
+    #[test]
+    fn keys_a_check_kind_ignores_are_rejected() {
+        let fault = DELETE;
+        for (check, key, value, says) in [
+            (
+                "kind = \"rto\"\nmax = \"30s\"",
+                "phase",
+                "\"fault\"",
+                "measured per fault",
+            ),
+            (
+                "kind = \"availability\"\nmin = \"99%\"",
+                "fault",
+                "\"x\"",
+                "over a phase",
+            ),
+            (
+                "kind = \"latency\"\npercentile = \"p99\"\nmax = \"1s\"",
+                "fault",
+                "\"x\"",
+                "over a phase",
+            ),
+            (
+                "kind = \"availability\"\nmin = \"99%\"",
+                "max",
+                "\"1s\"",
+                "floor",
+            ),
+            (
+                "kind = \"rto\"\nmax = \"30s\"",
+                "min",
+                "\"99%\"",
+                "use `max`",
+            ),
+            (
+                "kind = \"outage\"\nmax = \"30s\"",
+                "percentile",
+                "\"p99\"",
+                "percentile",
+            ),
+            ("kind = \"rto\"\nmax = \"30s\"", "slo", "\"99%\"", "SLO"),
+            (
+                "kind = \"availability\"\nmin = \"99%\"",
+                "period",
+                "\"30d\"",
+                "SLO",
+            ),
+            (
+                "kind = \"error-budget\"\nmax = \"5%\"",
+                "phase",
+                "\"fault\"",
+                "whole drill",
+            ),
+        ] {
+            let src = format!("{BASE}{fault}\n[[checks]]\n{check}\n{key} = {value}\n");
+            let kind = check.split('"').nth(1).unwrap();
+            let d = rejects(
+                &src,
+                &format!("`{key}` has no meaning for an `{kind}` check"),
+                &format!("{key} = "),
+                value,
+            );
+            assert!(
+                d.message.contains(says) || d.hint.as_ref().unwrap().contains(says),
+                "{d}"
+            );
+        }
+        let src = format!(
+            "{BASE}{fault}\n[[checks]]\nkind = \"rto\"\nphase = \"fault\"\nmax = \"30s\"\n"
+        );
+        let d = rejects(
+            &src,
+            "`phase` has no meaning for an `rto` check",
+            "phase",
+            "\"fault\"",
+        );
+        assert_eq!(d.hint.as_deref(), Some("remove it or use `fault = ...`"));
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let src = format!("{BASE}success = []\n{DELETE}count = 0\n");
+        let ds = diags(&src);
+        assert_eq!(ds.len(), 2, "{ds:#?}");
+    }
+
+    #[test]
+    fn key_value_span_finds_a_key_in_its_own_table_only() {
+        let src = "[a]\nx = 1\n[b]\ny = \"2\"   \nx = 3\n";
+        let b = src.find("[b]").unwrap();
+        let sp = key_value_span(src, b, "y").unwrap();
+        assert_eq!(&src[sp], "\"2\"");
+        let sp = key_value_span(src, b, "x").unwrap();
+        assert_eq!(&src[sp], "3");
+        assert_eq!(key_value_span(src, 0, "y"), None);
+    }
+}
