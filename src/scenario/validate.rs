@@ -131,8 +131,19 @@ fn load_rules(e: &mut Errors, load: &Load) {
             "the path is appended to the target's entry URL, e.g. \"/productpage\"",
         );
     } else if let Some((at, c)) = bad_uri_char(path) {
+        // Point at the character itself when the string is written as is
+        // (no TOML escapes before it).
+        let span = load.path.span();
+        let byte = path.char_indices().nth(at).map_or(0, |(i, _)| i);
+        let exact = span.start + 1 + byte;
+        let span = match e.l.src.get(span.start + 1..exact) {
+            Some(written) if written == &path[..byte] && e.l.src.is_char_boundary(exact) => {
+                exact..exact + c.len_utf8()
+            }
+            _ => span,
+        };
         e.push(
-            load.path.span(),
+            span,
             format!(
                 "path has {} at character {}, which a URI path or query cannot hold",
                 describe_char(c),
@@ -1072,17 +1083,18 @@ mod tests {
 
     #[test]
     fn load_paths_must_be_valid_uri_paths() {
-        for (path, what) in [
-            ("/a b", "a space"),
-            ("/a\\r\\nX-Evil: 1", "a carriage return"),
-            ("/a\\nb", "a line feed"),
-            ("/a\\u001b[31m", "control character"),
-            ("/a%zz", "`%` not followed"),
-            ("/é", "`é`"),
-            ("/a#frag", "`#`"),
+        // The caret is on the character (or the escape that writes it).
+        for (path, what, at) in [
+            ("/a b", "a space", " b"),
+            ("/a\\r\\nX-Evil: 1", "a carriage return", "\\r"),
+            ("/a\\nb", "a line feed", "\\n"),
+            ("/a\\u001b[31m", "control character", "\\u001b"),
+            ("/a%zz", "`%` not followed", "%zz"),
+            ("/é", "`é`", "é"),
+            ("/a#frag", "`#`", "#"),
         ] {
             let src = BASE.replace("\"/productpage\"", &format!("\"{path}\""));
-            rejects(&src, what, "path", "\"/");
+            rejects(&src, what, "path", at);
         }
         let src = BASE.replace("/productpage", "/search?q=a%20b&x=(1);y=@:~");
         assert_eq!(diags(&src), Vec::new());
