@@ -225,6 +225,7 @@ impl Lab {
                 .filter(|k| !self.supervisor.state(k).is_some_and(|s| s.ready))
                 .cloned()
                 .collect();
+            self.healthy()?;
             if not_ready.is_empty() {
                 return Ok(());
             }
@@ -271,8 +272,19 @@ impl Lab {
         Ok(keys)
     }
 
-    /// Checks every component the plan touches is running.
+    /// A component that reported a failed task (its health checks or its
+    /// control-plane follower died) makes every measurement meaningless.
+    fn healthy(&self) -> Result<(), TargetError> {
+        match self.supervisor.failures().as_slice() {
+            [] => Ok(()),
+            failures => Err(TargetError::Unreachable(failures.join("; "))),
+        }
+    }
+
+    /// Checks no component has failed and every component the plan touches
+    /// is running.
     pub fn preflight(&self, faults: &[&Fault]) -> Result<(), TargetError> {
+        self.healthy()?;
         for f in faults.iter().filter(|f| f.action.get_ref().via_target()) {
             for k in self.instances(f)? {
                 if !self.supervisor.state(&k).is_some_and(|s| s.ready) {
@@ -311,6 +323,7 @@ impl Lab {
     }
 
     pub async fn inject(&self, f: &Fault, inj: &LabInjection) -> Result<(), TargetError> {
+        self.healthy()?;
         match f.action.get_ref() {
             Action::Delete => {
                 for (k, _) in &inj.instances {
