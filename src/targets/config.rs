@@ -157,117 +157,11 @@ impl Targets {
         let mut errors = Vec::new();
         for (name, entry) in parsed.targets {
             let span = entry.span();
-            let entry = entry.into_inner();
-            if let Some(d) = entry_value_problems(&file, &src, &name, &span, &entry) {
-                errors.push(d);
-                continue;
-            }
-            if *entry.kind.get_ref() != Kind::Kubernetes
-                && (entry.contexts.is_some()
-                    || entry.kubeconfig.is_some()
-                    || entry.ingress.is_some()
-                    || entry.components.is_some())
-            {
-                errors.push(
-                    Diagnostic::at(
-                        &file,
-                        &src,
-                        Some(span.clone()),
-                        format!(
-                            "target `{name}`: contexts, kubeconfig, ingress and components are for kind = \"kubernetes\""
-                        ),
-                    )
-                    .with_hint("set kind = \"kubernetes\", or remove them"),
-                );
-                continue;
-            }
-            match *entry.kind.get_ref() {
-                Kind::Kubernetes => {
-                    if entry.lab.is_some() {
-                        errors.push(Diagnostic::at(
-                            &file,
-                            &src,
-                            Some(span.clone()),
-                            format!("target `{name}`: `lab` settings are for kind = \"lab\""),
-                        ));
-                        continue;
-                    }
-                    let base = file.parent().unwrap_or(Path::new("."));
-                    let k = K8sEntry {
-                        url: entry.url.map(Spanned::into_inner),
-                        contexts: entry.contexts.unwrap_or_default(),
-                        ingress: entry.ingress.unwrap_or_default(),
-                        kubeconfig: entry.kubeconfig,
-                        components: entry.components.unwrap_or_default(),
-                    };
-                    match k.resolve(base) {
-                        Ok(settings) => {
-                            t.defs.insert(
-                                name.clone(),
-                                TargetDef::Kubernetes {
-                                    name,
-                                    settings,
-                                    database: entry.database.clone(),
-                                },
-                            );
-                        }
-                        Err(es) => errors.extend(es.into_iter().map(|e| {
-                            Diagnostic::at(
-                                &file,
-                                &src,
-                                Some(span.clone()),
-                                format!("target `{name}`: {e}"),
-                            )
-                        })),
-                    }
+            match resolve(&file, &src, name.clone(), &span, entry.into_inner()) {
+                Ok(def) => {
+                    t.defs.insert(name, def);
                 }
-                Kind::Lab => {
-                    if entry.database.is_some() {
-                        errors.push(
-                            Diagnostic::at(&file, &src, Some(span.clone()), format!("target `{name}`: the lab makes its own database"))
-                                .with_hint("set lab database options under `lab = { database = { synchronous = true } }`"),
-                        );
-                    }
-                    if let Some(url) = &entry.url {
-                        errors.push(
-                            Diagnostic::at(
-                                &file,
-                                &src,
-                                Some(url.span()),
-                                "a lab target has no url",
-                            )
-                            .with_hint("the lab starts its own entry point; remove `url`"),
-                        );
-                    }
-                    t.defs.insert(
-                        name.clone(),
-                        TargetDef::Lab {
-                            name,
-                            settings: entry.lab.unwrap_or_default(),
-                        },
-                    );
-                }
-                Kind::Http => match entry.url {
-                    Some(url) => {
-                        t.defs.insert(
-                            name.clone(),
-                            TargetDef::Http {
-                                name,
-                                url: url.into_inner(),
-                                database: entry.database.clone(),
-                            },
-                        );
-                    }
-                    None => errors.push(
-                        Diagnostic::at(
-                            &file,
-                            &src,
-                            Some(span),
-                            format!("target `{name}` of kind http needs a `url`"),
-                        )
-                        .with_hint("add url = \"https://…\" to the target's table"),
-                    ),
-                },
+                Err(es) => errors.extend(es),
             }
         }
         if errors.is_empty() {
@@ -283,6 +177,100 @@ impl Targets {
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.defs.keys().map(String::as_str)
+    }
+}
+
+/// One entry of the targets file as a target definition, or what is wrong
+/// with it.
+fn resolve(
+    file: &Path,
+    src: &str,
+    name: String,
+    span: &std::ops::Range<usize>,
+    entry: TargetEntry,
+) -> Result<TargetDef, Vec<Diagnostic>> {
+    let at =
+        |sp: &std::ops::Range<usize>, msg: String| Diagnostic::at(file, src, Some(sp.clone()), msg);
+    if let Some(d) = entry_value_problems(file, src, &name, span, &entry) {
+        return Err(vec![d]);
+    }
+    if *entry.kind.get_ref() != Kind::Kubernetes
+        && (entry.contexts.is_some()
+            || entry.kubeconfig.is_some()
+            || entry.ingress.is_some()
+            || entry.components.is_some())
+    {
+        return Err(vec![
+            at(
+                span,
+                format!(
+                    "target `{name}`: contexts, kubeconfig, ingress and components are for kind = \"kubernetes\""
+                ),
+            )
+            .with_hint("set kind = \"kubernetes\", or remove them"),
+        ]);
+    }
+    match *entry.kind.get_ref() {
+        Kind::Kubernetes => {
+            if entry.lab.is_some() {
+                return Err(vec![at(
+                    span,
+                    format!("target `{name}`: `lab` settings are for kind = \"lab\""),
+                )]);
+            }
+            let base = file.parent().unwrap_or(Path::new("."));
+            let k = K8sEntry {
+                url: entry.url.map(Spanned::into_inner),
+                contexts: entry.contexts.unwrap_or_default(),
+                ingress: entry.ingress.unwrap_or_default(),
+                kubeconfig: entry.kubeconfig,
+                components: entry.components.unwrap_or_default(),
+            };
+            match k.resolve(base) {
+                Ok(settings) => Ok(TargetDef::Kubernetes {
+                    name,
+                    settings,
+                    database: entry.database,
+                }),
+                Err(es) => Err(es
+                    .into_iter()
+                    .map(|e| at(span, format!("target `{name}`: {e}")))
+                    .collect()),
+            }
+        }
+        Kind::Lab => {
+            let mut errors = Vec::new();
+            if entry.database.is_some() {
+                errors.push(
+                    at(span, format!("target `{name}`: the lab makes its own database"))
+                        .with_hint("set lab database options under `lab = { database = { synchronous = true } }`"),
+                );
+            }
+            if let Some(url) = &entry.url {
+                errors.push(
+                    at(&url.span(), "a lab target has no url".into())
+                        .with_hint("the lab starts its own entry point; remove `url`"),
+                );
+            }
+            if !errors.is_empty() {
+                return Err(errors);
+            }
+            Ok(TargetDef::Lab {
+                name,
+                settings: entry.lab.unwrap_or_default(),
+            })
+        }
+        Kind::Http => match entry.url {
+            Some(url) => Ok(TargetDef::Http {
+                name,
+                url: url.into_inner(),
+                database: entry.database,
+            }),
+            None => Err(vec![
+                at(span, format!("target `{name}` of kind http needs a `url`"))
+                    .with_hint("add url = \"https://…\" to the target's table"),
+            ]),
+        },
     }
 }
 
