@@ -166,19 +166,19 @@ fn load_rules(e: &mut Errors, load: &Load) {
             "e.g. \"2s\"",
         );
     }
+    let table = table_of(&e.l.src, load.path.span().start);
     for (k, v) in &load.headers {
         if hyper::header::HeaderName::from_bytes(k.as_bytes()).is_err()
             || hyper::header::HeaderValue::from_str(v).is_err()
         {
             e.push(
-                0..0,
+                header_span(&e.l.src, table.start, k),
                 format!("header `{k}: {v}` is not valid HTTP"),
                 "header names are tokens; values are visible ASCII",
             );
         }
     }
     if load.success.is_empty() {
-        let table = table_of(&e.l.src, load.path.span().start);
         let span = e.key(&table, "success");
         e.push(
             span,
@@ -186,6 +186,19 @@ fn load_rules(e: &mut Errors, load: &Load) {
             "list the statuses that count as good, e.g. success = [\"2xx\"] (the default), or leave it out",
         );
     }
+}
+
+/// Where header `name` is written: after `headers` in the load table, or in
+/// a `[load.headers]` table; the load table's header if neither is found.
+fn header_span(src: &str, load_at: usize, name: &str) -> Range<usize> {
+    let found = src[load_at..].find("headers").and_then(|h| {
+        let from = load_at + h;
+        let quoted = format!("\"{name}\"");
+        [quoted.as_str(), name]
+            .into_iter()
+            .find_map(|n| src[from..].find(n).map(|i| from + i..from + i + n.len()))
+    });
+    found.unwrap_or_else(|| table_of(src, load_at + 1))
 }
 
 /// The first character of `path` that a URI path and query cannot hold
@@ -1183,6 +1196,14 @@ mod tests {
             "\"fault\"",
         );
         assert_eq!(d.hint.as_deref(), Some("remove it or use `fault = ...`"));
+    }
+
+    #[test]
+    fn a_bad_header_is_pointed_at() {
+        let src = format!("{BASE}headers = {{ \"x-ok\" = \"1\", \"bad name\" = \"2\" }}\n");
+        rejects(&src, "header `bad name: 2`", "headers", "\"bad name\"");
+        let src = format!("{BASE}\n[load.headers]\nx-bad = \"a\\u0001b\"\n");
+        rejects(&src, "header `x-bad", "[load.headers]", "x-bad");
     }
 
     #[test]
