@@ -177,6 +177,23 @@ fn unreadable_scenario_files_say_why() {
         "{out}"
     );
 
+    // A folder named like a built-in scenario does not hide it.
+    std::fs::create_dir(sb.path("pod-failure")).unwrap();
+    let out = sb.run(&["validate", "pod-failure"]);
+    assert_eq!(out.code, Some(0), "{out}");
+
+    // Nor does a FIFO among ./scenarios hang `drill list`.
+    std::fs::create_dir(sb.path("scenarios")).unwrap();
+    std::fs::rename(&fifo, sb.path("scenarios/pipe.toml")).unwrap();
+    let started = Instant::now();
+    let out = sb.run(&["list"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "list blocked on the FIFO"
+    );
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stdout.contains("pod-failure"), "{out}");
+
     // Root reads anything; the permission case only means something otherwise.
     // SAFETY: geteuid(2) has no preconditions.
     if unsafe { libc::geteuid() } != 0 {

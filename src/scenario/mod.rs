@@ -65,7 +65,11 @@ pub struct Suite {
 /// Finds a suite by path, in `./scenarios/suites/`, or built in, and parses it.
 pub fn load_suite(arg: &str) -> Result<(PathBuf, Suite), Diagnostics> {
     let local = Path::new("scenarios/suites").join(format!("{arg}.toml"));
-    let found = match read_if_present(Path::new(arg))? {
+    let direct = match read_if_present(Path::new(arg)) {
+        Err(_) if Path::new(arg).is_dir() && !arg.ends_with(".toml") => None,
+        other => other?,
+    };
+    let found = match direct {
         Some(src) => Some((PathBuf::from(arg), src)),
         None => read_if_present(&local)?
             .map(|src| (local, src))
@@ -209,17 +213,25 @@ pub struct Loaded {
 /// built-ins; a path that exists but cannot be read is an error saying why.
 pub fn locate(arg: &str) -> Result<Option<(PathBuf, String)>, Diagnostics> {
     let p = Path::new(arg);
-    if let Some(src) = read_if_present(p)? {
-        return Ok(Some((p.to_path_buf(), src)));
-    }
+    // A folder that happens to share a scenario's name does not hide it.
+    let unreadable = match read_if_present(p) {
+        Ok(Some(src)) => return Ok(Some((p.to_path_buf(), src))),
+        Ok(None) => None,
+        Err(d) if p.is_dir() && !arg.ends_with(".toml") => Some(d),
+        Err(d) => return Err(d),
+    };
     let local = Path::new("scenarios").join(format!("{arg}.toml"));
     if let Some(src) = read_if_present(&local)? {
         return Ok(Some((local, src)));
     }
-    Ok(BUILTIN
+    let builtin = BUILTIN
         .iter()
         .find(|(n, _)| *n == arg)
-        .map(|(n, s)| (PathBuf::from(format!("<built-in>/{n}.toml")), s.to_string())))
+        .map(|(n, s)| (PathBuf::from(format!("<built-in>/{n}.toml")), s.to_string()));
+    match (builtin, unreadable) {
+        (None, Some(d)) => Err(d),
+        (found, _) => Ok(found),
+    }
 }
 
 /// Names of the scenarios `locate` can find without a path.
@@ -228,8 +240,10 @@ pub fn available() -> Vec<(String, PathBuf, String)> {
     if let Ok(rd) = std::fs::read_dir("scenarios") {
         for e in rd.flatten() {
             let p = e.path();
+            // read_if_present checks the file type first: a FIFO here
+            // must not hang `drill list`.
             if p.extension().is_some_and(|x| x == "toml")
-                && let (Some(stem), Ok(src)) = (p.file_stem(), std::fs::read_to_string(&p))
+                && let (Some(stem), Ok(Some(src))) = (p.file_stem(), read_if_present(&p))
             {
                 out.push((stem.to_string_lossy().into_owned(), p.clone(), src));
             }
