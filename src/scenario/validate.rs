@@ -623,7 +623,7 @@ fn fault_param_rules(e: &mut Errors, f: &Fault, span: &Range<usize>, name: &str)
         e.push(
             st.span(),
             format!(
-                "status {} is not an error an abort fault can answer",
+                "status {} is not an HTTP status an abort fault can answer",
                 st.get_ref()
             ),
             "give an HTTP status from 200 to 599, e.g. status = 503",
