@@ -20,10 +20,15 @@ struct Errors<'a> {
 }
 
 impl Errors<'_> {
+    /// An error at `span`; an empty span (a problem of the whole file, or a
+    /// defaulted value) names the file without a made-up line and column.
     fn push(&mut self, span: Range<usize>, msg: impl Into<String>, hint: impl Into<String>) {
-        let span = if span == (0..0) { None } else { Some(span) };
-        self.list
-            .push(Diagnostic::at(&self.l.path, &self.l.src, span, msg).with_hint(hint));
+        let d = if span.is_empty() {
+            Diagnostic::file(&self.l.path, msg)
+        } else {
+            Diagnostic::at(&self.l.path, &self.l.src, Some(span), msg)
+        };
+        self.list.push(d.with_hint(hint));
     }
 
     /// Where `key`'s value is written in the table that starts at `table`
@@ -285,21 +290,21 @@ fn phase_rules(e: &mut Errors, s: &Scenario) {
     }
     if r.hold.get_ref() < r.window.get_ref() {
         e.push(
-            r.hold.span(),
+            written(&r.hold, &r.window),
             "hold is shorter than the window",
             "hold is a stretch of several windows, e.g. window \"1s\", hold \"10s\"",
         );
     }
     if s.phases.baseline.get_ref() < r.window.get_ref() {
         e.push(
-            s.phases.baseline.span(),
+            written(&s.phases.baseline, &r.window),
             "baseline is shorter than one recovery window",
             "steady state needs at least a window of traffic; e.g. \"15s\"",
         );
     }
     if !s.faults.is_empty() && s.phases.recovery.get_ref() < r.hold.get_ref() {
         e.push(
-            s.phases.recovery.span(),
+            written(&s.phases.recovery, &r.hold),
             format!(
                 "recovery phase ({}) is shorter than the recovery hold ({})",
                 s.phases.recovery.get_ref(),
@@ -307,6 +312,16 @@ fn phase_rules(e: &mut Errors, s: &Scenario) {
             ),
             "a fault that ends just before the recovery phase could never be seen to recover; make recovery at least hold",
         );
+    }
+}
+
+/// Where the first of two conflicting values is written; the second when the
+/// first is a default (defaults have no place in the file).
+fn written<T>(a: &Spanned<T>, b: &Spanned<T>) -> Range<usize> {
+    if a.span().is_empty() {
+        b.span()
+    } else {
+        a.span()
     }
 }
 
@@ -1204,6 +1219,17 @@ mod tests {
         rejects(&src, "header `bad name: 2`", "headers", "\"bad name\"");
         let src = format!("{BASE}\n[load.headers]\nx-bad = \"a\\u0001b\"\n");
         rejects(&src, "header `x-bad", "[load.headers]", "x-bad");
+    }
+
+    #[test]
+    fn a_conflict_with_a_default_points_at_the_written_value() {
+        let src = format!("{BASE}{DELETE}\n[recovery]\nhold = \"40s\"\n");
+        rejects(&src, "recovery phase (30s) is shorter", "hold", "\"40s\"");
+        // A problem of the whole file has no line and column to make up.
+        let ds = diags("description = \"t\"\n");
+        assert_eq!(ds.len(), 1, "{ds:#?}");
+        assert!(ds[0].message.contains("no load"), "{ds:#?}");
+        assert_eq!(ds[0].location(), "t.toml");
     }
 
     #[test]
