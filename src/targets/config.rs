@@ -300,6 +300,18 @@ fn entry_value_problems(
             ),
         );
     }
+    for (region, url) in entry.ingress.iter().flatten() {
+        if let Some(why) = url_problem(url) {
+            let from = src[span.start..]
+                .find("ingress")
+                .map_or(span.start, |i| span.start + i);
+            let at = value_after(src, from, region).unwrap_or(span.clone());
+            return Some(
+                Diagnostic::at(file, src, Some(at), format!("target `{name}`: ingress of `{region}`: {why}"))
+                    .with_hint("write the region's ingress URL with its host, e.g. primary = \"http://10.0.0.1:8080\""),
+            );
+        }
+    }
     if let Some(db) = &entry.database
         && db.command_timeout.0.is_zero()
     {
@@ -408,6 +420,12 @@ mod tests {
         }
         let src = "[targets.k]\nkind = \"kubernetes\"\nurl = \"http://\"\ncontexts = { primary = \"a\", secondary = \"b\" }\n";
         rejects(src, "\"http://\"", "not a URL");
+        let src = "[targets.k]\nkind = \"kubernetes\"\nurl = \"http://e\"\ncontexts = { primary = \"a\", secondary = \"b\" }\ningress = { primary = \"http://p\", secondary = \"ftp://s\" }\n";
+        rejects(
+            src,
+            "\"ftp://s\"",
+            "ingress of `secondary`: `ftp://s`: scheme `ftp`",
+        );
     }
 
     #[test]
