@@ -51,7 +51,10 @@ pub fn prepare(
                 .with_hint(hint),
             ])
             .into(),
-            None => CliError::usage(format!("--target {name}: unknown target"), hint),
+            None => CliError::usage(
+                format!("--target {}: unknown target", scenario::diag::escape(&name)),
+                hint,
+            ),
         });
     };
     scenario::validate::validate(&l, &def.catalogue(), def.name())?;
@@ -123,6 +126,7 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
     Ok(0)
 }
 
+/// A path as shown on the terminal: control characters escaped.
 fn display(p: &Path) -> String {
-    p.display().to_string()
+    scenario::diag::escape(&p.display().to_string())
 }

@@ -226,6 +226,7 @@ impl Lab {
                 .filter(|k| !self.supervisor.state(k).is_some_and(|s| s.ready))
                 .cloned()
                 .collect();
+            self.healthy()?;
             if not_ready.is_empty() {
                 return Ok(());
             }
@@ -272,8 +273,19 @@ impl Lab {
         Ok(keys)
     }
 
-    /// Checks every component the plan touches is running.
+    /// A component that reported a failed task (its health checks or its
+    /// control-plane follower died) makes every measurement meaningless.
+    fn healthy(&self) -> Result<(), TargetError> {
+        match self.supervisor.failures().as_slice() {
+            [] => Ok(()),
+            failures => Err(TargetError::Unreachable(failures.join("; "))),
+        }
+    }
+
+    /// Checks no component has failed and every component the plan touches
+    /// is running.
     pub fn preflight(&self, faults: &[&FaultPlan]) -> Result<(), TargetError> {
+        self.healthy()?;
         for f in faults.iter().filter(|f| f.action.via_target()) {
             for k in self.instances(f)? {
                 if !self.supervisor.state(&k).is_some_and(|s| s.ready) {
@@ -312,6 +324,7 @@ impl Lab {
     }
 
     pub async fn inject(&self, f: &FaultPlan, inj: &LabInjection) -> Result<(), TargetError> {
+        self.healthy()?;
         match f.action {
             Action::Delete => {
                 for (k, _) in &inj.instances {
