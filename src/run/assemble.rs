@@ -457,6 +457,7 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
 
     DrillResult {
         schema: SCHEMA.into(),
+        drill_version: env!("CARGO_PKG_VERSION").into(),
         scenario: f.l.name.clone(),
         description: s.description.clone(),
         target: f.def.name().into(),

@@ -87,7 +87,7 @@ pub fn verdict(name: impl Into<String>, pass: bool, message: String) -> CheckRes
     }
 }
 
-/// A percentage of good outcomes against a minimum ratio (0..1).
+/// A ratio of good outcomes against a minimum ratio (0..1).
 pub fn ratio(name: &str, good: u64, all: u64, min: f64, message: String) -> CheckResult {
     let v = if all > 0 {
         good as f64 / all as f64
@@ -97,9 +97,9 @@ pub fn ratio(name: &str, good: u64, all: u64, min: f64, message: String) -> Chec
     result(
         name.into(),
         all > 0 && good > 0 && v >= min,
-        Some(v * 100.0),
-        min * 100.0,
-        "%",
+        Some(v),
+        min,
+        "ratio",
         message,
     )
 }
@@ -319,8 +319,8 @@ pub fn evaluate(
                     name,
                     false,
                     None,
-                    min,
-                    "%",
+                    min / 100.0,
+                    "ratio",
                     format!("availability: no requests were due in {phase}"),
                 )];
             }
@@ -334,7 +334,15 @@ pub fn evaluate(
                 s.all - s.good,
                 s.all
             );
-            vec![result(name, pass, Some(v), min, "%", msg)]
+            // results.json holds fractions as ratios (report/model.rs).
+            vec![result(
+                name,
+                pass,
+                Some(v / 100.0),
+                min / 100.0,
+                "ratio",
+                msg,
+            )]
         }
         CheckKind::Latency => {
             let phase = c.phase.as_ref().map_or("drill", |p| p.get_ref().as_str());
@@ -435,7 +443,8 @@ mod tests {
         );
         let a = &evaluate(&cs[0], &r, &[], 0.0, None)[0];
         assert_eq!(a.status, CheckStatus::Fail);
-        assert!((a.measured.unwrap() - 99.7).abs() < 1e-9);
+        assert!((a.measured.unwrap() - 0.997).abs() < 1e-9);
+        assert_eq!(a.unit, "ratio");
         assert_eq!(
             a.message,
             "availability 99.7% < 99.8% (baseline: 3 bad of 1000)"
