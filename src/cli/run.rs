@@ -19,21 +19,33 @@ pub struct Args {
     pub scenarios: Vec<String>,
     /// Run a suite: a name in ./scenarios/suites (or built in, e.g.
     /// `monthly`) or a path to a suite file listing scenarios.
-    #[arg(long, value_name = "SUITE")]
+    #[arg(long, value_name = "SUITE", env = "DRILL_SUITE")]
     pub suite: Option<String>,
     /// Target to run on: `lab` (built in, default) or a name from the
     /// targets file. Overrides the scenario's own `target`.
-    #[arg(long)]
+    #[arg(long, env = "DRILL_TARGET")]
     pub target: Option<String>,
     /// Where to write the reports (default reports/<scenario>/<UTC timestamp>/).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "DRILL_REPORT_DIR")]
     pub report_dir: Option<PathBuf>,
-    /// Seed for every random choice (which pods, jitter); printed in the report.
-    #[arg(long)]
+    /// Seed for every random choice (which pods a `delete` takes); in the
+    /// report and results.json (`"seed": "…"`), so a run can be replayed.
+    #[arg(long, env = "DRILL_SEED")]
     pub seed: Option<u64>,
     /// No live status line or progress; only the summary.
-    #[arg(long, short)]
+    #[arg(
+        long,
+        short,
+        env = "DRILL_QUIET",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub quiet: bool,
+    /// Also write a short Markdown summary (verdict, failed checks, key
+    /// figures, one chart) to FILE, for a PR comment or a CI job summary
+    /// (e.g. `--summary "$GITHUB_STEP_SUMMARY"`; appended to, as GitHub
+    /// expects, when the file exists).
+    #[arg(long, value_name = "FILE", env = "DRILL_SUMMARY")]
+    pub summary: Option<PathBuf>,
 }
 
 #[derive(Tabled)]

@@ -121,6 +121,12 @@ pub async fn inject(
                 message: e.to_string(),
             }),
     };
+    match &res {
+        Ok(()) => {
+            tracing::info!(fault = %fault.display_name(), action = fault.action.get_ref().name(), "injected")
+        }
+        Err(e) => tracing::warn!(fault = %fault.display_name(), error = %e, "inject failed"),
+    }
     (Some(active), res)
 }
 
@@ -151,6 +157,14 @@ pub async fn inject_database(
         ))
     })?;
     let res = db.fault(*fault.action.get_ref()).await;
+    match &res {
+        Ok(_) => {
+            tracing::info!(fault = %fault.display_name(), action = fault.action.get_ref().name(), "database fault done")
+        }
+        Err(e) => {
+            tracing::warn!(fault = %fault.display_name(), error = %e, "database fault failed")
+        }
+    }
     let _ = journal.append(&Entry::Reverted { id });
     res
 }
@@ -185,6 +199,10 @@ pub async fn revert(
             .await
             .map_err(|e| e.to_string()),
     };
+    match &res {
+        Ok(()) => tracing::info!(fault = %a.fault.display_name(), "reverted"),
+        Err(e) => tracing::error!(fault = %a.fault.display_name(), error = %e, "revert failed"),
+    }
     let entry = match &res {
         Ok(()) => Entry::Reverted { id: a.id },
         Err(e) => Entry::RevertFailed {
