@@ -125,6 +125,12 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
         })?;
         print_summary(r, dir);
     }
+    // A summary that cannot be written must not hide the drill's verdict.
+    if let Some(file) = &a.summary
+        && let Err(e) = write_short_summary(file, &done)
+    {
+        eprintln!("{e}");
+    }
     if suite {
         let results: Vec<DrillResult> = done.iter().map(|(r, _)| r.clone()).collect();
         std::fs::create_dir_all(&suite_dir).map_err(|e| CliError::Failed(e.to_string()))?;
@@ -159,6 +165,29 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
         return Ok(error::for_results(&results).max(error::ABORTED));
     }
     Ok(error::for_results(&results))
+}
+
+/// `--summary FILE`: each drill's short form, appended, since CI summary
+/// files (GitHub's `$GITHUB_STEP_SUMMARY`) collect several steps' output.
+fn write_short_summary(file: &Path, done: &[(DrillResult, PathBuf)]) -> Result<(), CliError> {
+    use std::io::Write;
+    let body: String = done
+        .iter()
+        .map(|(r, dir)| {
+            crate::report::summary::render(r, &format!("`{}`", dir.join("report.md").display()))
+        })
+        .collect();
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .and_then(|mut f| f.write_all(body.as_bytes()))
+        .map_err(|e| {
+            CliError::Failed(format!(
+                "cannot write the summary to {}: {e}",
+                file.display()
+            ))
+        })
 }
 
 /// After a drill task panicked: revert what its journal says is outstanding.

@@ -4,7 +4,9 @@
 pub mod json;
 pub mod junit;
 pub mod markdown;
+mod mermaid;
 pub mod model;
+pub mod summary;
 pub mod svg;
 #[cfg(test)]
 pub(crate) mod testdata;
