@@ -272,3 +272,36 @@ fn a_drill_driven_by_the_environment_writes_schema_valid_results_and_a_summary()
     assert!((time_of("steady-state") - 3.0).abs() < 0.5, "{xml}");
     assert!(time_of("faults-reverted") > 5.0, "{xml}");
 }
+
+/// The monthly schedule (DOMAIN.md): week 1 ingress failover, week 2
+/// database failover, week 3 east-west / pod failure, week 4 region outage;
+/// every drill it names validates on the lab. (Running the suite takes
+/// minutes; each drill runs end to end in tests/lab.rs, tests/db_drill.rs.)
+#[test]
+fn the_monthly_suite_follows_the_schedule_and_validates() {
+    let suite: toml::Value =
+        toml::from_str(&std::fs::read_to_string(repo("scenarios/suites/monthly.toml")).unwrap())
+            .unwrap();
+    let names: Vec<&str> = suite["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "ingress-failover",
+            "db-failover",
+            "eastwest-failover",
+            "pod-failure",
+            "region-outage"
+        ]
+    );
+    let sb = Sandbox::new();
+    let mut args = vec!["validate", "-o", "json"];
+    args.extend(&names);
+    let out = sb.run(&args);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(json(&out)["valid"], true);
+}
