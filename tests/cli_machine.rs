@@ -75,7 +75,7 @@ fn every_shipped_scenario_matches_the_scenario_schema() {
         ),
     ] {
         let file = sb.write(name, bad);
-        let schema = check_jsonschema("schemas/scenario.schema.json", &[file.clone()]);
+        let schema = check_jsonschema("schemas/scenario.schema.json", std::slice::from_ref(&file));
         assert_eq!(schema.code, Some(1), "{name}: {schema}");
         let drill = sb.run(&["validate", file.to_str().unwrap()]);
         assert_eq!(drill.code, Some(2), "{name}: {drill}");

@@ -129,14 +129,15 @@ pub fn main() -> i32 {
 }
 
 /// Diagnostics through `tracing`, on stderr so they never mix with reports
-/// or JSON on stdout. RUST_LOG wins over `-v`; without either, only drill's
-/// own warnings show.
+/// or JSON on stdout. RUST_LOG wins over `-v`. Without either, only errors
+/// show: every failure drill logs at warn is also reported in its own words
+/// (stderr, report), and saying it twice would only add noise.
 fn diagnostics(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     let filter = match std::env::var("RUST_LOG") {
         Ok(spec) if !spec.trim().is_empty() => EnvFilter::new(spec),
         _ => EnvFilter::new(match verbose {
-            0 => "drill=warn",
+            0 => "drill=error",
             1 => "drill=info,kube=warn",
             _ => "drill=debug,kube=debug,hyper=debug,hyper_util=debug,rustls=info",
         }),

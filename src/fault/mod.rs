@@ -201,7 +201,7 @@ pub async fn revert(
     };
     match &res {
         Ok(()) => tracing::info!(fault = %a.fault.display_name(), "reverted"),
-        Err(e) => tracing::error!(fault = %a.fault.display_name(), error = %e, "revert failed"),
+        Err(e) => tracing::warn!(fault = %a.fault.display_name(), error = %e, "revert failed"),
     }
     let entry = match &res {
         Ok(()) => Entry::Reverted { id: a.id },
