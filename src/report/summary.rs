@@ -100,9 +100,14 @@ fn key_figures(r: &DrillResult) -> Vec<String> {
     if !r.faults.is_empty() && r.load.rate > 0.0 {
         out.push(format!("**Worst RTO** {}", worst_rto(&r.faults)));
     }
-    // The fault phase when there was one, else the last measured phase.
+    // While faults were active; before any was injected, the baseline.
     let phases = phase_order(r);
-    if let Some((name, p)) = phases.iter().find(|(n, _)| *n == "fault").or(phases.last())
+    let wanted = if r.faults.is_empty() {
+        "baseline"
+    } else {
+        "fault"
+    };
+    if let Some((name, p)) = phases.iter().find(|(n, _)| *n == wanted).or(phases.last())
         && let Some(a) = p.availability
     {
         out.push(format!("**Availability ({name})** {}", pct(a * 100.0)));
@@ -169,6 +174,12 @@ mod tests {
             aborted.contains("**Reason:** steady state not met"),
             "{aborted}"
         );
+        // Nothing was injected: the figures are the baseline's.
+        assert!(
+            aborted.contains("**Availability (baseline)** "),
+            "{aborted}"
+        );
+        assert!(!aborted.contains("Worst RTO"), "{aborted}");
     }
 
     #[test]
