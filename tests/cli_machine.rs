@@ -305,3 +305,128 @@ fn the_monthly_suite_follows_the_schedule_and_validates() {
     assert_eq!(out.code, Some(0), "{out}");
     assert_eq!(json(&out)["valid"], true);
 }
+
+/// A junit.xml as PyPI's junitparser reads it: root totals, and per suite
+/// its time, properties and cases (name, time, [(kind, message, text)]).
+fn junitparser(file: &Path) -> Value {
+    let script = r#"
+import json, sys
+from junitparser import JUnitXml
+xml = JUnitXml.fromfile(sys.argv[1])
+out = {"root": [xml.tests, xml.failures, xml.errors, xml.skipped, xml.time], "suites": []}
+for s in xml:
+    cases = [[c.name, c.time, [[type(r).__name__, r.message, r.text] for r in c.result]] for c in s]
+    out["suites"].append({"time": s.time, "props": {p.name: p.value for p in s.properties()}, "cases": cases})
+print(json.dumps(out))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(file)
+        .output()
+        .expect("python3 runs");
+    let out = Outcome::of(out);
+    assert_eq!(
+        out.code,
+        Some(0),
+        "junitparser could not read {} (pip install junitparser; ci/test.sh does): {out}",
+        file.display()
+    );
+    json(&out)
+}
+
+fn case<'a>(suite: &'a Value, name: &str) -> &'a Value {
+    suite["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c[0] == name)
+        .unwrap_or_else(|| panic!("no testcase {name} in {suite:#}"))
+}
+
+/// Real drills, failing and aborted, read back by an independent JUnit
+/// parser: what GitLab or Jenkins would show.
+#[test]
+fn junit_of_real_failing_and_aborted_drills_reads_back_with_junitparser() {
+    let _lab = lab_lock();
+    let sb = Sandbox::new();
+    let svc = Service::start();
+    let targets = sb.http_targets("svc", &svc.url());
+    // The command-fault drill with a p50 limit no HTTP round trip meets,
+    // on the recovery phase (a baseline check would be the steady state).
+    let failing = std::fs::read_to_string(common::fixture("http-command.toml")).unwrap()
+        + "\n[[checks]]\nkind = \"latency\"\nphase = \"recovery\"\npercentile = \"p50\"\nmax = \"1us\"\n";
+    let file = sb.write("failing.toml", &failing);
+    let out = sb.run(&[
+        "--targets",
+        targets.to_str().unwrap(),
+        "run",
+        "--target",
+        "svc",
+        "--quiet",
+        "--seed",
+        "99",
+        "--report-dir",
+        &sb.report_arg(),
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, Some(1), "{out}");
+    let j = junitparser(&sb.report_dir().join("junit.xml"));
+    assert_eq!(j["root"][1], 1, "{j:#}");
+    let suite = &j["suites"][0];
+    assert_eq!(suite["props"]["seed"], "99");
+    assert_eq!(suite["props"]["target"], "svc");
+    assert!(suite["time"].as_f64().unwrap() > 5.0, "{suite:#}");
+    let latency = case(suite, "latency-p50:recovery");
+    // Timed by the 1 s recovery phase it judged.
+    assert!(
+        (latency[1].as_f64().unwrap() - 1.0).abs() < 0.5,
+        "{latency:#}"
+    );
+    let (kind, message, text) = (&latency[2][0][0], &latency[2][0][1], &latency[2][0][2]);
+    assert_eq!(kind, "Failure");
+    assert!(
+        message
+            .as_str()
+            .unwrap()
+            .contains("in phase `recovery`; see report.md § Phases"),
+        "{message}"
+    );
+    assert!(
+        text.as_str().unwrap().contains("threshold: 0.001 ms"),
+        "{text}"
+    );
+
+    // Steady state cannot hold: aborted, the checks skipped with the reason.
+    let aborted_dir = sb.path("aborted");
+    let broken = std::fs::read_to_string(common::fixture("broken-baseline.toml")).unwrap()
+        + "\n[[checks]]\nkind = \"availability\"\nphase = \"fault\"\nmin = \"99%\"\n";
+    let broken = sb.write("broken.toml", &broken);
+    let out = sb.run(&[
+        "run",
+        "--quiet",
+        "--report-dir",
+        aborted_dir.to_str().unwrap(),
+        broken.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, Some(3), "{out}");
+    let j = junitparser(&aborted_dir.join("junit.xml"));
+    let suite = &j["suites"][0];
+    assert_eq!(suite["props"]["verdict"], "aborted");
+    let drill = case(suite, "drill");
+    assert_eq!(drill[2][0][0], "Error");
+    assert!(
+        drill[2][0][1].as_str().unwrap().contains("steady state"),
+        "{drill:#}"
+    );
+    let skipped: Vec<&Value> = suite["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c[2].get(0).is_some_and(|r| r[0] == "Skipped"))
+        .collect();
+    assert!(!skipped.is_empty(), "{suite:#}");
+    for c in skipped {
+        let why = c[2][0][1].as_str().unwrap_or("");
+        assert!(why.starts_with("not evaluated"), "{c:#}");
+    }
+}

@@ -377,11 +377,16 @@ fn failure(r: &DrillResult, c: &CheckResult) -> Outcome {
         ),
     };
     let message = one_line(&c.message);
+    // Verdict-only checks (steady-state, faults-reverted) have no figures
+    // beyond their message.
+    let figures = if c.measured.is_none() && c.threshold.is_none() {
+        String::new()
+    } else {
+        format!("measured: {measured}\nthreshold: {threshold}\n")
+    };
     Outcome::Failure {
         message: format!("{message}{where_}; see report.md § {section}"),
-        text: format!(
-            "{message}{where_}\nmeasured: {measured}\nthreshold: {threshold}\n{detail}\nsee: report.md § {section}"
-        ),
+        text: format!("{message}{where_}\n{figures}{detail}\nsee: report.md § {section}"),
     }
 }
 
