@@ -6,6 +6,7 @@ pub mod junit;
 pub mod markdown;
 mod mermaid;
 pub mod model;
+mod rfc3339;
 pub mod summary;
 pub mod svg;
 #[cfg(test)]
