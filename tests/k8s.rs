@@ -890,3 +890,86 @@ async fn shipped_scenarios_run_against_two_clusters_and_restore_them() {
     );
     p.assert_other_unheard();
 }
+
+/// The seed in results.json is the run's seed to the last digit: fed back
+/// with `--seed`, it picks the same pod to delete on an identical cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_seed_fed_back_with_seed_reproduces_the_pod_choice() {
+    let entry = k8s_support::serve_ok().await;
+    let scenario = r#"
+description = "one seeded delete"
+
+[load]
+path = "/productpage"
+rate = 20
+timeout = "1s"
+
+[phases]
+warmup = "200ms"
+baseline = "500ms"
+recovery = "500ms"
+
+[recovery]
+window = "200ms"
+hold = "500ms"
+
+[[faults]]
+name = "kill-one-reviews"
+component = "reviews"
+region = "primary"
+action = "delete"
+count = 1
+until = "healed"
+timeout = "20s"
+"#;
+    // One drill on fresh fake clusters: its results.json and the pod deleted.
+    async fn drill_once(
+        entry: &str,
+        scenario: &str,
+        seed: Option<&str>,
+    ) -> (serde_json::Value, String) {
+        let p = Pair::start_with_entry("", &format!("http://{entry}")).await;
+        let file = p.dir.path().join("seeded.toml");
+        std::fs::write(&file, scenario).unwrap();
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_drill"));
+        cmd.current_dir(p.dir.path())
+            .env("DRILL_STATE_DIR", p.dir.path().join("state"))
+            .env("CI", "1")
+            .env_remove("DRILL_SEED")
+            .args(["--targets", "drill.toml", "run"])
+            .arg(&file)
+            .args(["--target", "two-regions", "--quiet", "--report-dir", "out"]);
+        if let Some(seed) = seed {
+            cmd.args(["--seed", seed]);
+        }
+        let out = cmd.output().await.unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let results: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(p.dir.path().join("out/results.json")).unwrap(),
+        )
+        .unwrap();
+        let deleted: Vec<String> = p
+            .primary
+            .mutations()
+            .into_iter()
+            .filter(|r| r.method == "DELETE")
+            .map(|r| r.uri)
+            .collect();
+        assert_eq!(deleted.len(), 1, "{deleted:?}");
+        (results, deleted[0].clone())
+    }
+    let (first, pod) = drill_once(&entry.to_string(), scenario, None).await;
+    let seed = first["seed"]
+        .as_str()
+        .expect("the seed is a string")
+        .to_string();
+    assert!(seed.parse::<u64>().is_ok(), "{seed}");
+    let (again, same_pod) = drill_once(&entry.to_string(), scenario, Some(&seed)).await;
+    assert_eq!(again["seed"], seed);
+    assert_eq!(same_pod, pod, "seed {seed} picked another pod");
+}

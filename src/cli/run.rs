@@ -19,20 +19,26 @@ pub struct Args {
     pub scenarios: Vec<String>,
     /// Run a suite: a name in ./scenarios/suites (or built in, e.g.
     /// `monthly`) or a path to a suite file listing scenarios.
-    #[arg(long, value_name = "SUITE")]
+    #[arg(long, value_name = "SUITE", env = "DRILL_SUITE")]
     pub suite: Option<String>,
     /// Target to run on: `lab` (built in, default) or a name from the
     /// targets file. Overrides the scenario's own `target`.
-    #[arg(long)]
+    #[arg(long, env = "DRILL_TARGET")]
     pub target: Option<String>,
     /// Where to write the reports (default reports/<scenario>/<UTC timestamp>/).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "DRILL_REPORT_DIR")]
     pub report_dir: Option<PathBuf>,
-    /// Seed for every random choice (which pods, jitter); printed in the report.
-    #[arg(long)]
+    /// Seed for every random choice (which pods a `delete` takes); in the
+    /// report and results.json (`"seed": "…"`), so a run can be replayed.
+    #[arg(long, env = "DRILL_SEED")]
     pub seed: Option<u64>,
     /// No live status line or progress; only the summary.
-    #[arg(long, short)]
+    #[arg(
+        long,
+        short,
+        env = "DRILL_QUIET",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub quiet: bool,
     /// Keep every run's results.json here, and compare `regression` checks
     /// with the runs before (default reports/history).
@@ -41,6 +47,12 @@ pub struct Args {
     /// Neither read nor keep history for this run.
     #[arg(long, conflicts_with = "history")]
     pub no_history: bool,
+    /// Also write a short Markdown summary (verdict, failed checks, key
+    /// figures, one chart) to FILE, for a PR comment or a CI job summary
+    /// (e.g. `--summary "$GITHUB_STEP_SUMMARY"`; appended to, as GitHub
+    /// expects, when the file exists).
+    #[arg(long, value_name = "FILE", env = "DRILL_SUMMARY")]
+    pub summary: Option<PathBuf>,
 }
 
 #[derive(Tabled)]
@@ -140,6 +152,12 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
             );
         }
     }
+    // A summary that cannot be written must not hide the drill's verdict.
+    if let Some(file) = &a.summary
+        && let Err(e) = write_short_summary(file, &done)
+    {
+        eprintln!("{e}");
+    }
     if suite {
         let results: Vec<DrillResult> = done.iter().map(|(r, _)| r.clone()).collect();
         std::fs::create_dir_all(&suite_dir).map_err(|e| CliError::Failed(e.to_string()))?;
@@ -194,6 +212,29 @@ fn past_runs(dir: Option<&Path>, scenario: &str) -> Vec<crate::history::Record> 
             Vec::new()
         }
     }
+}
+
+/// `--summary FILE`: each drill's short form, appended, since CI summary
+/// files (GitHub's `$GITHUB_STEP_SUMMARY`) collect several steps' output.
+fn write_short_summary(file: &Path, done: &[(DrillResult, PathBuf)]) -> Result<(), CliError> {
+    use std::io::Write;
+    let body: String = done
+        .iter()
+        .map(|(r, dir)| {
+            crate::report::summary::render(r, &format!("`{}`", dir.join("report.md").display()))
+        })
+        .collect();
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .and_then(|mut f| f.write_all(body.as_bytes()))
+        .map_err(|e| {
+            CliError::Failed(format!(
+                "cannot write the summary to {}: {e}",
+                file.display()
+            ))
+        })
 }
 
 /// After a drill task panicked: revert what its journal says is outstanding.

@@ -114,6 +114,12 @@ pub async fn inject(
                 message: e.to_string(),
             }),
     };
+    match &res {
+        Ok(()) => {
+            tracing::info!(fault = %fault.name, action = fault.action.name(), "injected")
+        }
+        Err(e) => tracing::warn!(fault = %fault.name, error = %e, "inject failed"),
+    }
     (Some(active), res)
 }
 
@@ -144,6 +150,14 @@ pub async fn inject_database(
         ))
     })?;
     let res = db.fault(fault.action).await;
+    match &res {
+        Ok(_) => {
+            tracing::info!(fault = %fault.name, action = fault.action.name(), "database fault done")
+        }
+        Err(e) => {
+            tracing::warn!(fault = %fault.name, error = %e, "database fault failed")
+        }
+    }
     let _ = journal.append(&Entry::Reverted { id });
     res
 }
@@ -178,6 +192,10 @@ pub async fn revert(
             .await
             .map_err(|e| e.to_string()),
     };
+    match &res {
+        Ok(()) => tracing::info!(fault = %a.fault.name, "reverted"),
+        Err(e) => tracing::warn!(fault = %a.fault.name, error = %e, "revert failed"),
+    }
     let entry = match &res {
         Ok(()) => Entry::Reverted { id: a.id },
         Err(e) => Entry::RevertFailed {

@@ -20,11 +20,7 @@ pub fn render(r: &DrillResult, svg_file: &str) -> String {
     phases(&mut md, r);
     budget(&mut md, r);
     rpo(&mut md, r);
-    let _ = writeln!(
-        md,
-        "## Timeline\n\n![timeline]({})\n",
-        link_target(svg_file)
-    );
+    timeline(&mut md, r, svg_file);
     events(&mut md, r);
     load(&mut md, r);
     settings(&mut md, r);
@@ -40,6 +36,22 @@ pub fn render(r: &DrillResult, svg_file: &str) -> String {
         r.schema
     );
     md
+}
+
+/// Mermaid charts render inline wherever the Markdown is posted; the SVG,
+/// with fault start and end marked, shows beside the report file.
+fn timeline(md: &mut String, r: &DrillResult, svg_file: &str) {
+    md.push_str("## Timeline\n\n");
+    for chart in [
+        super::mermaid::good_ratio_chart(r),
+        super::mermaid::p99_chart(r),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let _ = writeln!(md, "{chart}");
+    }
+    let _ = writeln!(md, "![timeline]({})\n", link_target(svg_file));
 }
 
 /// A fault's target-side observations in words.
@@ -132,7 +144,7 @@ pub fn render_suite_index(entries: &[(DrillResult, String)]) -> String {
     md
 }
 
-fn verdict_badge(v: Verdict) -> &'static str {
+pub(super) fn verdict_badge(v: Verdict) -> &'static str {
     match v {
         Verdict::Pass => "PASS ✅",
         Verdict::Fail => "FAIL ❌",
@@ -296,7 +308,7 @@ fn rto(f: &FaultResult) -> String {
 }
 
 /// The longest RTO of a drill, "not recovered" beating any number.
-fn worst_rto(faults: &[FaultResult]) -> String {
+pub(super) fn worst_rto(faults: &[FaultResult]) -> String {
     if let Some(f) = faults
         .iter()
         .find(|f| f.rto_s.is_none() && f.recovery != "no-impact")
@@ -316,7 +328,7 @@ fn worst_rto(faults: &[FaultResult]) -> String {
 }
 
 /// Phases in the order they happen, then any the runner added.
-fn phase_order(r: &DrillResult) -> Vec<(&str, &PhaseSummary)> {
+pub(super) fn phase_order(r: &DrillResult) -> Vec<(&str, &PhaseSummary)> {
     const KNOWN: [&str; 4] = ["warmup", "baseline", "fault", "recovery"];
     let rank = |name: &str| KNOWN.iter().position(|k| *k == name).unwrap_or(KNOWN.len());
     let mut phases: Vec<_> = r.phases.iter().map(|(k, v)| (k.as_str(), v)).collect();
@@ -520,11 +532,11 @@ fn settings(md: &mut String, r: &DrillResult) {
 }
 
 /// Text safe inside a table cell: a `|` would end the cell, a newline the row.
-fn cell(s: &str) -> String {
+pub(super) fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace(['\r', '\n'], " ")
 }
 
-fn one_line(s: &str) -> String {
+pub(super) fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -663,6 +675,22 @@ mod tests {
         assert!(md.contains("- **Indeterminate:** 3 "));
         assert!(md.contains("- **Write RTO:** 4.6 s"));
         assert!(!render(&sample_aborted(), "timeline.svg").contains("RPO"));
+    }
+
+    #[test]
+    fn charts_render_inline_as_well_formed_mermaid() {
+        let md = render(&sample_result(), "timeline.svg");
+        let blocks: Vec<&str> = md
+            .match_indices("```mermaid\n")
+            .map(|(i, _)| &md[i..i + md[i..].find("\n```\n").unwrap() + 4])
+            .collect();
+        assert_eq!(blocks.len(), 2, "{md}");
+        let good = crate::report::mermaid::tests::parse_xychart(blocks[0]);
+        let p99 = crate::report::mermaid::tests::parse_xychart(blocks[1]);
+        assert_eq!(good.last().unwrap().1.len(), sample_result().timeline.len());
+        assert_eq!(p99[0].1.len(), sample_result().timeline.len());
+        // Fences balance: nothing after the charts is swallowed into a block.
+        assert_eq!(md.matches("```").count() % 2, 0);
     }
 
     #[test]

@@ -4,7 +4,10 @@
 pub mod json;
 pub mod junit;
 pub mod markdown;
+mod mermaid;
 pub mod model;
+mod rfc3339;
+pub mod summary;
 pub mod svg;
 #[cfg(test)]
 pub(crate) mod testdata;

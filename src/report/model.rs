@@ -1,6 +1,13 @@
 //! The result of one drill: everything the reports show, and exactly what
-//! `results.json` holds (`drill.results/v1`, docs/contract.md). Renderers read only
-//! this, so they are tested with plain values.
+//! `results.json` holds (`drill.results/v1`, docs/contract.md; JSON Schema in
+//! schemas/results.schema.json). Renderers read only this, so they are
+//! tested with plain values.
+//!
+//! Units are named: times end in `_s` or `_ms`; a fraction is a ratio 0..1
+//! (`availability`, `good_ratio`, `slo`, `ratio`) except the error budget's
+//! consumption, a percentage by the contract, whose names end in `_pct`. A check's
+//! `measured` and `threshold` are in its `unit`: `ratio`, `s`, `ms`, `%`
+//! (error budget only) or `count`.
 
 use std::collections::BTreeMap;
 
@@ -48,7 +55,7 @@ pub struct CheckResult {
     /// (e.g. not recovered).
     pub measured: Option<f64>,
     pub threshold: Option<f64>,
-    /// `s`, `ms`, `%`, `count`.
+    /// `ratio` (0..1), `s`, `ms`, `%` (error budget consumed), `count`.
     pub unit: String,
     /// One line a person reads: `rto 41.2s > 30s`, `availability 99.97% ≥ 99.95%`.
     pub message: String,
@@ -293,6 +300,9 @@ pub struct Event {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DrillResult {
     pub schema: String,
+    /// The drill binary that produced this result (Cargo package version).
+    #[serde(default)]
+    pub drill_version: String,
     pub scenario: String,
     pub description: String,
     /// Target name (`lab`, or a name from the targets file).
@@ -304,6 +314,9 @@ pub struct DrillResult {
     pub run_id: String,
     pub started_at: String,
     pub duration_s: f64,
+    /// A string in JSON: seeds use all 64 bits, and JSON readers such as
+    /// jq and JavaScript round numbers above 2^53. `--seed` takes it back.
+    #[serde(with = "seed_string")]
     pub seed: u64,
     pub checks: Vec<CheckResult>,
     pub faults: Vec<FaultResult>,
@@ -342,6 +355,32 @@ impl DrillResult {
             Verdict::Fail => 1,
             Verdict::Aborted => 3,
             Verdict::Error => 3,
+        }
+    }
+}
+
+/// The seed as a decimal string; reading also takes a number, as
+/// `results.json` files written before the seed became a string hold one.
+mod seed_string {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(seed: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(seed)
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Seed {
+        Text(String),
+        Number(u64),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        match Seed::deserialize(d)? {
+            Seed::Number(n) => Ok(n),
+            Seed::Text(t) => t.parse().map_err(|_| {
+                D::Error::custom(format!("seed `{t}` is not a 64-bit unsigned integer"))
+            }),
         }
     }
 }

@@ -188,6 +188,7 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
     let crit = plan.recovery;
     DrillResult {
         schema: SCHEMA.into(),
+        drill_version: env!("CARGO_PKG_VERSION").into(),
         scenario: plan.name.clone(),
         description: plan.description.clone(),
         target: f.def.name().into(),

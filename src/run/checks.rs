@@ -90,7 +90,7 @@ pub fn verdict(name: impl Into<String>, pass: bool, message: String) -> CheckRes
     }
 }
 
-/// A percentage of good outcomes against a minimum ratio (0..1).
+/// A ratio of good outcomes against a minimum ratio (0..1).
 pub fn ratio(name: &str, good: u64, all: u64, min: f64, message: String) -> CheckResult {
     let v = if all > 0 {
         good as f64 / all as f64
@@ -100,9 +100,9 @@ pub fn ratio(name: &str, good: u64, all: u64, min: f64, message: String) -> Chec
     result(
         name.into(),
         all > 0 && good > 0 && v >= min,
-        Some(v * 100.0),
-        min * 100.0,
-        "%",
+        Some(v),
+        min,
+        "ratio",
         message,
     )
 }
@@ -275,9 +275,11 @@ fn target_side(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
 fn availability(name: String, rec: &Recorder, phase: PhaseScope, min: f64) -> CheckResult {
     let s = slice(rec, phase);
     let phase = phase.name();
+    // results.json holds fractions as ratios (report/model.rs); the message
+    // speaks in percent.
     if s.all == 0 {
         let msg = format!("availability: no requests were due in {phase}");
-        return result(name, false, None, min, "%", msg);
+        return result(name, false, None, min / 100.0, "ratio", msg);
     }
     let v = s.good as f64 / s.all as f64 * 100.0;
     let pass = v >= min;
@@ -289,7 +291,7 @@ fn availability(name: String, rec: &Recorder, phase: PhaseScope, min: f64) -> Ch
         s.all - s.good,
         s.all
     );
-    result(name, pass, Some(v), min, "%", msg)
+    result(name, pass, Some(v / 100.0), min / 100.0, "ratio", msg)
 }
 
 fn latency(
@@ -520,7 +522,8 @@ mod tests {
         );
         let a = &evaluate(&cs[0], &r, &[], 0.0, None)[0];
         assert_eq!(a.status, CheckStatus::Fail);
-        assert!((a.measured.unwrap() - 99.7).abs() < 1e-9);
+        assert!((a.measured.unwrap() - 0.997).abs() < 1e-9);
+        assert_eq!(a.unit, "ratio");
         assert_eq!(
             a.message,
             "availability 99.7% < 99.8% (baseline: 3 bad of 1000)"

@@ -66,8 +66,11 @@ pub async fn for_context(kc: &Kubeconfig, context: &str) -> Result<Cluster, Targ
     cfg.connect_timeout = Some(Duration::from_secs(5));
     cfg.read_timeout = Some(Duration::from_secs(20));
     cfg.write_timeout = Some(Duration::from_secs(20));
-    let client = Client::try_from(cfg)
-        .map_err(|e| TargetError::Invalid(format!("kube context `{context}`: {e}")))?;
+    tracing::debug!(context, cluster_url = %cfg.cluster_url, "kube client");
+    let client = Client::try_from(cfg).map_err(|e| {
+        tracing::warn!(context, error = %e, "kube client not built");
+        TargetError::Invalid(format!("kube context `{context}`: {e}"))
+    })?;
     Ok(Cluster::new(context, client))
 }
 
