@@ -485,50 +485,96 @@ async fn an_inject_refused_midway_is_reverted_completely() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_change_by_someone_else_during_the_fault_is_reported_not_clobbered() {
+async fn someone_elses_edit_during_the_fault_is_kept_and_only_drills_fault_comes_off() {
     let p = Pair::start("").await;
     let t = p.connect().await;
+    let before = p.primary.objects();
     let f =
         fault("component = \"reviews\"\nregion = \"primary\"\naction = \"abort\"\nstatus = 500");
-
-    // Their edit lands while the fault lasts: the revert refuses.
     let (inj, _) = inject(&t, &f).await;
+    // Their edits land while the fault lasts: a retries change on the
+    // faulted route, a new route in front of it, a label of theirs.
     p.primary.edit_vs("bookinfo", "reviews", |s| {
-        s["http"][0]["timeout"] = json!("3s")
+        s["http"][0]["retries"]["attempts"] = json!(5);
+        s["http"]
+            .as_array_mut()
+            .unwrap()
+            .insert(0, json!({ "name": "canary", "route": [ { "destination": { "host": "reviews", "subset": "v3" } } ] }));
     });
-    let err = t.revert(&f, &inj).await.unwrap_err();
-    assert!(matches!(err, TargetError::Drift(_)), "{err:?}");
-    assert!(err.to_string().contains("changed by someone else"), "{err}");
-    let (spec, _) = p.primary.vs("bookinfo", "reviews");
-    assert_eq!(
-        spec["http"][0]["timeout"],
-        json!("3s"),
-        "their change stands"
-    );
+    p.primary
+        .annotate_vs("bookinfo", "reviews", "owner", Some("team-reviews"));
+    t.revert(&f, &inj).await.unwrap();
+    let (spec, ann) = p.primary.vs("bookinfo", "reviews");
+    let mut want = before["virtualservice/bookinfo/reviews"]["spec"].clone();
+    want["http"][0]["retries"]["attempts"] = json!(5);
+    want["http"]
+        .as_array_mut()
+        .unwrap()
+        .insert(0, json!({ "name": "canary", "route": [ { "destination": { "host": "reviews", "subset": "v3" } } ] }));
+    assert_eq!(spec, want, "drill's fault off, their edits kept");
+    assert_eq!(ann.get("owner").map(String::as_str), Some("team-reviews"));
+    assert!(!ann.contains_key("drill.dev/run-id"), "{ann:?}");
+    let patches: Vec<_> = p
+        .primary
+        .mutations()
+        .into_iter()
+        .filter(|m| m.method == "PATCH")
+        .collect();
+    assert_eq!(patches.len(), 1, "{patches:?}");
+    assert!(patches[0].body.contains(r#""op":"test""#), "{patches:?}");
 
-    // Their edit lands between drill's read and write: 409, reported.
+    // A patch refused (422) because of an edit between drill's read and its
+    // patch is read again and retried.
     let p = Pair::start("").await;
     let t = p.connect().await;
     let before = p.primary.objects();
     let (inj, _) = inject(&t, &f).await;
-    p.primary.fail("PUT", "virtualservices/reviews", 409, 1);
-    let err = t.revert(&f, &inj).await.unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("changed by someone else since drill read it"),
-        "{err}"
-    );
-    // Retried (as `drill cleanup` would), the restore goes through.
+    p.primary.fail("PATCH", "virtualservices/reviews", 422, 1);
     t.revert(&f, &inj).await.unwrap();
     assert_eq!(p.primary.objects(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drills_own_fault_changed_by_someone_else_is_reported_precisely_and_left() {
+    let p = Pair::start("").await;
+    let t = p.connect().await;
+    let f =
+        fault("component = \"reviews\"\nregion = \"primary\"\naction = \"abort\"\nstatus = 500");
+    let (inj, _) = inject(&t, &f).await;
+    p.primary.edit_vs("bookinfo", "reviews", |s| {
+        s["http"][0]["fault"]["abort"]["httpStatus"] = json!(503)
+    });
+    let err = t.revert(&f, &inj).await.unwrap_err();
+    assert!(matches!(err, TargetError::Drift(_)), "{err:?}");
+    let m = err.to_string();
+    for want in [
+        "virtualservice bookinfo/reviews",
+        "route `split` at /spec/http/0/fault",
+        r#"expected {"abort":{"httpStatus":500"#,
+        r#"found {"abort":{"httpStatus":503"#,
+        "before the drill it had no fault",
+    ] {
+        assert!(m.contains(want), "no {want:?} in: {m}");
+    }
+    let (spec, ann) = p.primary.vs("bookinfo", "reviews");
+    assert_eq!(spec["http"][0]["fault"]["abort"]["httpStatus"], json!(503));
+    assert_eq!(
+        ann.get("drill.dev/run-id").map(String::as_str),
+        Some(RUN),
+        "still marked as held until a person or cleanup has restored it"
+    );
+    assert!(
+        p.primary.mutations().iter().all(|m| m.method != "PATCH"),
+        "nothing was patched"
+    );
 
     // A Deployment someone scaled by hand during a `down` is left as they set it.
-    let down = fault("component = \"reviews\"\nregion = \"primary\"\naction = \"down\"");
+    let down = fault("component = \"ratings\"\nregion = \"primary\"\naction = \"down\"");
     let (inj, _) = inject(&t, &down).await;
-    p.primary.scale_by_hand("bookinfo", "reviews-v1", 3);
+    p.primary.scale_by_hand("bookinfo", "ratings-v1", 3);
     let err = t.revert(&down, &inj).await.unwrap_err();
     assert!(err.to_string().contains("scaled it to 3"), "{err}");
-    assert_eq!(p.primary.replicas("bookinfo", "reviews-v1"), 3);
+    assert_eq!(p.primary.replicas("bookinfo", "ratings-v1"), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,10 @@
 //! A loopback fake Kubernetes API server for the kubernetes target's tests:
 //! plain HTTP on 127.0.0.1, objects kept in memory (pods, Deployments with
 //! their scale subresource, Istio VirtualServices), answers shaped from the
-//! real API bodies in `fixtures/k8s/`. A Deployment's missing pods come back
+//! real API bodies in `fixtures/k8s/`. PUT replaces (409 on a stale
+//! resourceVersion), a merge PATCH merges, a JSON Patch (RFC 6902) applies
+//! all or nothing (422 `Invalid` when a `test` fails, as the real API server
+//! answers). A Deployment's missing pods come back
 //! after a delay and turn Ready after another, as a ReplicaSet's would.
 //! Every request is recorded, so a test can say "nothing was touched".
 
@@ -342,6 +345,19 @@ impl FakeCluster {
         v.rv = rv;
     }
 
+    /// Someone else sets (`Some`) or removes an annotation of a VirtualService.
+    pub fn annotate_vs(&self, ns: &str, name: &str, key: &str, value: Option<&str>) {
+        let mut s = self.lock();
+        s.rv += 1;
+        let rv = s.rv;
+        let v = s.vss.get_mut(&(ns.to_string(), name.to_string())).unwrap();
+        match value {
+            Some(x) => v.annotations.insert(key.into(), x.into()),
+            None => v.annotations.remove(key),
+        };
+        v.rv = rv;
+    }
+
     /// Someone else scales a Deployment.
     pub fn scale_by_hand(&self, ns: &str, name: &str, replicas: i32) {
         let mut s = self.lock();
@@ -463,9 +479,17 @@ fn reply(status: u16, v: &Value) -> Resp {
 }
 
 fn status(code: u16, kind: &str, name: &str) -> Resp {
-    let mut v = fixture(&format!("status-{code}.json"));
-    v["details"]["name"] = json!(name);
-    v["details"]["kind"] = json!(kind);
+    let mut v = match code {
+        403 | 404 | 409 | 422 => fixture(&format!("status-{code}.json")),
+        _ => {
+            json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "bad request", "reason": "BadRequest", "code": code })
+        }
+    };
+    if code != 422 {
+        // The real 422 of a failed JSON Patch names nothing.
+        v["details"]["name"] = json!(name);
+        v["details"]["kind"] = json!(kind);
+    }
     match code {
         404 => v["message"] = json!(format!("{kind} \"{name}\" not found")),
         409 => {
@@ -595,6 +619,14 @@ async fn handle(st: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp, I
     let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     let seg: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
     let m = parts.method.clone();
+    if m == Method::PATCH
+        && parts
+            .headers
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes() == b"application/json-patch+json")
+    {
+        return Ok(json_patch_route(&mut s, &seg, &body));
+    }
     Ok(route(&mut s, &m, &seg, &uri, &body))
 }
 
@@ -743,6 +775,41 @@ fn route(s: &mut State, m: &Method, seg: &[&str], uri: &hyper::Uri, body: &Value
         }
         _ => status(404, "path", uri.path()),
     }
+}
+
+/// A JSON Patch on a VirtualService: applied to the whole object, all or
+/// nothing, as the real API server does.
+fn json_patch_route(s: &mut State, seg: &[&str], body: &Value) -> Resp {
+    let [
+        "apis",
+        "networking.istio.io",
+        "v1",
+        "namespaces",
+        ns,
+        "virtualservices",
+        name,
+    ] = seg
+    else {
+        return status(415, "path", &seg.join("/"));
+    };
+    let key = (ns.to_string(), name.to_string());
+    let Some(vs) = s.vss.get(&key) else {
+        return status(404, "virtualservices.networking.istio.io", name);
+    };
+    let Ok(ops) = serde_json::from_value::<json_patch::Patch>(body.clone()) else {
+        return status(400, "virtualservices.networking.istio.io", name);
+    };
+    let mut doc = vs_json(vs);
+    if json_patch::patch(&mut doc, &ops).is_err() {
+        return status(422, "virtualservices.networking.istio.io", name);
+    }
+    s.rv += 1;
+    let rv = s.rv;
+    let v = s.vss.get_mut(&key).unwrap();
+    v.spec = doc["spec"].clone();
+    v.annotations = string_map(&doc["metadata"]["annotations"]);
+    v.rv = rv;
+    reply(200, &vs_json(v))
 }
 
 /// A stand-in for the global entry point: answers 200 to everything.

@@ -118,20 +118,22 @@ impl K8sTarget {
                     )));
                 }
                 let spec = obj.data.get("spec").cloned().unwrap_or_default();
-                let injected = istio::with_fault(&spec, c.route.as_deref(), &http_fault(f)?)
-                    .map_err(|e| {
+                let (injected, routes) =
+                    istio::with_fault(&spec, c.route.as_deref(), &http_fault(f)?).map_err(|e| {
                         TargetError::Drift(format!("virtualservice `{}/{v}` {e}", c.namespace))
                     })?;
                 let r = revert(vec![PriorState::VirtualService {
                     namespace: c.namespace.clone(),
                     name: v.to_string(),
                     resource_version: obj.metadata.resource_version.clone().unwrap_or_default(),
-                    spec,
-                    injected,
+                    routes,
                 }]);
+                let mut faulted = obj;
+                faulted.data["spec"] = injected;
+                restore::set_annotation(&mut faulted, Some(&self.run_id));
                 (
                     Step::VirtualService {
-                        object: Box::new(obj),
+                        object: Box::new(faulted),
                         revert: r.clone(),
                     },
                     RevertPlan::K8s(r),
@@ -185,15 +187,10 @@ impl K8sTarget {
                 }
                 Ok(())
             }
-            Step::VirtualService { object, revert } => {
-                let Some(PriorState::VirtualService { injected, .. }) = revert.objects.first()
-                else {
-                    return Err(TargetError::Invalid("empty virtualservice plan".into()));
-                };
-                let mut obj = (**object).clone();
-                obj.data["spec"] = injected.clone();
-                restore::set_annotation(&mut obj, Some(&self.run_id));
-                cluster.replace_virtual_service(&obj).await?;
+            Step::VirtualService { object, .. } => {
+                // The object as read with the faults on: a replace conditional
+                // on that read's resourceVersion, so nobody's edit is lost.
+                cluster.replace_virtual_service(object).await?;
                 Ok(())
             }
         }

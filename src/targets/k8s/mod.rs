@@ -113,7 +113,7 @@ pub fn describe_fault(s: &K8sSettings, f: &Fault) -> String {
             c.deployment.as_deref().unwrap_or("?")
         ),
         (Action::Latency | Action::Abort, Some(c)) => format!(
-            "context `{ctx}`: Istio {} fault on virtualservice `{}/{}` route {}; prior spec restored",
+            "context `{ctx}`: Istio {} fault on virtualservice `{}/{}` route {}; revert takes off only drill's fault (JSON Patch, tested)",
             f.action.get_ref().name(),
             c.namespace,
             c.virtual_service.as_deref().unwrap_or("?"),
@@ -158,7 +158,8 @@ pub enum Step {
     },
     /// Deployments scaled to zero and back.
     Scale(K8sRevert),
-    /// A VirtualService as read, and the plan holding its prior and faulted spec.
+    /// A VirtualService as read with the faults on (written conditionally on
+    /// the read's resourceVersion), and the plan to take them off again.
     VirtualService {
         object: Box<DynamicObject>,
         revert: K8sRevert,

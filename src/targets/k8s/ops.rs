@@ -37,6 +37,14 @@ pub enum K8sError {
         what: String,
         message: String,
     },
+    /// 422: the API server refused the request as it stands, e.g. a JSON
+    /// Patch whose `test` no longer holds.
+    #[error("context `{context}`: {what}: refused ({message})")]
+    Rejected {
+        context: String,
+        what: String,
+        message: String,
+    },
     #[error("context `{context}` unreachable: {what}: {message}")]
     Unreachable {
         context: String,
@@ -64,6 +72,11 @@ impl K8sError {
                 },
                 404 => K8sError::NotFound { context, what },
                 409 => K8sError::Conflict {
+                    context,
+                    what,
+                    message: s.message,
+                },
+                422 => K8sError::Rejected {
                     context,
                     what,
                     message: s.message,
@@ -284,6 +297,29 @@ impl Cluster {
         api.replace(&name, &PostParams::default(), obj)
             .await
             .map_err(self.err(format!("update virtualservice `{namespace}/{name}`")))
+    }
+
+    /// Applies a JSON Patch (RFC 6902) to a VirtualService. Its `test`
+    /// operations are the precondition: if one fails the API server
+    /// applies nothing and answers 422 ([`K8sError::Rejected`]).
+    pub async fn json_patch_virtual_service(
+        &self,
+        namespace: &str,
+        name: &str,
+        ops: serde_json::Value,
+    ) -> R<DynamicObject> {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), namespace, &vs_resource());
+        let what = format!("patch virtualservice `{namespace}/{name}`");
+        let patch = serde_json::from_value(ops).map_err(|e| K8sError::Api {
+            context: self.context.clone(),
+            what: what.clone(),
+            code: 0,
+            message: format!("not a JSON Patch: {e}"),
+        })?;
+        api.patch(name, &PatchParams::default(), &Patch::<()>::Json(patch))
+            .await
+            .map_err(self.err(what))
     }
 
     /// Whether this context's credentials may `verb` the resource.

@@ -75,7 +75,7 @@ impl K8sTarget {
                             }
                             Err(e) => problems.push(format!("component `{name}`: {e}")),
                         }
-                        for verb in ["get", "update"] {
+                        for verb in ["get", "update", "patch"] {
                             perms.insert((
                                 region,
                                 perm(verb, "networking.istio.io", "virtualservices", None),
