@@ -10,6 +10,8 @@
 
 #![allow(dead_code)]
 
+pub mod matrix;
+
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -242,6 +244,24 @@ impl FakeCluster {
         s.deployments.insert((ns.into(), name.into()), d);
     }
 
+    /// Pods no Deployment runs (a StatefulSet's, say): nothing recreates
+    /// them and nothing scales them.
+    pub fn add_bare_pods(&self, ns: &str, owner: &str, pod_labels: &[(&str, &str)], n: usize) {
+        let mut s = self.lock();
+        let d = Deploy {
+            ns: ns.into(),
+            name: owner.into(),
+            labels: labels(pod_labels),
+            replicas: 0,
+            rv: 0,
+            annotations: BTreeMap::new(),
+            short_since: None,
+        };
+        for _ in 0..n {
+            new_pod(&mut s, &d, Instant::now());
+        }
+    }
+
     pub fn add_virtual_service(
         &self,
         ns: &str,
@@ -356,6 +376,40 @@ impl FakeCluster {
             None => v.annotations.remove(key),
         };
         v.rv = rv;
+    }
+
+    /// Whether anything is impaired: an Istio fault on a route, a
+    /// Deployment at zero or short of Ready pods.
+    pub fn impaired(&self) -> bool {
+        let s = self.lock();
+        let now = Instant::now();
+        let faulted = s.vss.values().any(|v| {
+            v.spec["http"]
+                .as_array()
+                .is_some_and(|rs| rs.iter().any(|r| r.get("fault").is_some()))
+        });
+        faulted
+            || s.deployments.values().any(|d| {
+                let ready = s
+                    .pods
+                    .iter()
+                    .filter(|p| p.ns == d.ns && p.owner == d.name && p.ready_at <= now)
+                    .count();
+                d.replicas == 0 || ready < d.replicas as usize
+            })
+    }
+
+    /// Someone else sets an annotation of a Deployment.
+    pub fn annotate_deployment_by_hand(&self, ns: &str, name: &str, key: &str, value: &str) {
+        let mut s = self.lock();
+        s.rv += 1;
+        let rv = s.rv;
+        let d = s
+            .deployments
+            .get_mut(&(ns.to_string(), name.to_string()))
+            .unwrap();
+        d.annotations.insert(key.into(), value.into());
+        d.rv = rv;
     }
 
     /// Someone else scales a Deployment.
@@ -662,6 +716,24 @@ fn route(s: &mut State, m: &Method, seg: &[&str], uri: &hyper::Uri, body: &Value
             v["metadata"]["deletionGracePeriodSeconds"] = json!(30);
             reply(200, &v)
         }
+        ("GET", ["apis", "apps", "v1", "namespaces", ns, "deployments"]) => {
+            let items: Vec<Value> = s
+                .deployments
+                .values()
+                .filter(|d| d.ns == *ns)
+                .map(|d| {
+                    let mut v = deployment_json(d, s);
+                    let o = v.as_object_mut().unwrap();
+                    o.remove("kind");
+                    o.remove("apiVersion");
+                    v
+                })
+                .collect();
+            reply(
+                200,
+                &json!({ "kind": "DeploymentList", "apiVersion": "apps/v1", "metadata": { "resourceVersion": s.rv.to_string() }, "items": items }),
+            )
+        }
         (
             _,
             [
@@ -810,6 +882,42 @@ fn json_patch_route(s: &mut State, seg: &[&str], body: &Value) -> Resp {
     v.annotations = string_map(&doc["metadata"]["annotations"]);
     v.rv = rv;
     reply(200, &vs_json(v))
+}
+
+/// A stand-in for the global entry point in front of `cluster`: 503 while
+/// anything of it is impaired (a route carries an Istio fault, a Deployment
+/// has fewer Ready pods than it wants, or none at all), 200 otherwise. Lets
+/// checks and abort conditions see the faults.
+pub fn serve_while_healthy(cluster: FakeCluster) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let c = cluster.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |_req: Request<Incoming>| {
+                    let code = if c.impaired() { 503 } else { 200 };
+                    async move {
+                        Ok::<_, Infallible>(
+                            Response::builder()
+                                .status(code)
+                                .body(Full::new(Bytes::from_static(b"entry")))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    addr
 }
 
 /// A stand-in for the global entry point: answers 200 to everything.

@@ -2,12 +2,13 @@
 //! inject (conditional writes, objects marked with the run id) and revert
 //! (through the journal's restore path).
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::choose::{self, Amount};
 use super::istio::{self, HttpFault};
-use super::{K8sInjection, K8sRevert, K8sTarget, PriorState, Step, Watch, restore};
+use super::{K8sInjection, K8sRevert, K8sTarget, PriorState, Step, Watch, restore, served};
 use crate::fault::journal::RevertPlan;
 use crate::scenario::model::{Action, Fault};
 use crate::targets::TargetError;
@@ -88,21 +89,34 @@ impl K8sTarget {
             }
             Action::Down | Action::RegionOutage => {
                 let mut objects = Vec::new();
-                for (_, c) in &comps {
-                    let d = c.deployment.as_deref().unwrap_or_default();
-                    let st = cluster.deployment(&c.namespace, d).await?;
-                    if let Some(other) = st.held_by {
+                let mut seen = BTreeSet::new();
+                for (cname, c) in &comps {
+                    let deps = served::deployments_of(cluster, c)
+                        .await
+                        .map_err(|e| TargetError::Drift(format!("component `{cname}`: {e}")))?;
+                    if deps.is_empty() {
                         return Err(TargetError::Drift(format!(
-                            "deployment `{}/{d}` is held by drill run `{other}`; run `drill cleanup` first",
-                            c.namespace
+                            "component `{cname}`: no Deployment in `{}` on context `{}` runs pods matching `{}`; drill scales Deployments only",
+                            c.namespace, cluster.context, c.selector
                         )));
                     }
-                    objects.push(PriorState::Deployment {
-                        namespace: c.namespace.clone(),
-                        name: d.to_string(),
-                        replicas: st.replicas,
-                        resource_version: st.resource_version,
-                    });
+                    for d in deps {
+                        if !seen.insert((c.namespace.clone(), d.name.clone())) {
+                            continue;
+                        }
+                        if let Some(other) = d.state.held_by {
+                            return Err(TargetError::Drift(format!(
+                                "deployment `{}/{}` is held by drill run `{other}`; run `drill cleanup` first",
+                                c.namespace, d.name
+                            )));
+                        }
+                        objects.push(PriorState::Deployment {
+                            namespace: c.namespace.clone(),
+                            name: d.name,
+                            replicas: d.state.replicas,
+                            resource_version: d.state.resource_version,
+                        });
+                    }
                 }
                 let r = revert(objects);
                 (Step::Scale(r.clone()), RevertPlan::K8s(r))

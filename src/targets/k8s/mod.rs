@@ -12,6 +12,8 @@ pub mod ops;
 mod preflight;
 mod ready;
 pub mod restore;
+mod selector;
+mod served;
 pub mod settings;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,7 +43,7 @@ impl From<K8sError> for TargetError {
 }
 
 /// Components a scenario can name on this target, and the actions each
-/// takes: `delete` everywhere, `down` where there is a Deployment,
+/// takes: `delete` everywhere, `down` where it runs as Deployments,
 /// `latency`/`abort` where there is a VirtualService.
 pub fn catalogue(s: &K8sSettings) -> Catalogue {
     // The catalogue speaks `&'static str`; a target's names live for the run.
@@ -82,18 +84,15 @@ pub fn describe_fault(s: &K8sSettings, f: &Fault) -> String {
     let comp = f.component().and_then(|c| s.components.get(c));
     match (f.action.get_ref(), comp) {
         (Action::RegionOutage, _) => {
-            let deps: BTreeSet<String> = s
+            let comps: BTreeSet<String> = s
                 .components
                 .values()
-                .filter_map(|c| {
-                    c.deployment
-                        .as_ref()
-                        .map(|d| format!("{}/{d}", c.namespace))
-                })
+                .filter(|c| c.deployment.is_some())
+                .map(|c| format!("`{}` in `{}`", c.selector, c.namespace))
                 .collect();
             format!(
-                "context `{ctx}`: scale deployments {} to 0, then back to their replicas",
-                deps.into_iter().collect::<Vec<_>>().join(", ")
+                "context `{ctx}`: scale to 0 every Deployment whose pods match {}, then each back to its replicas",
+                comps.into_iter().collect::<Vec<_>>().join(", ")
             )
         }
         (Action::Delete, Some(c)) => {
@@ -108,9 +107,8 @@ pub fn describe_fault(s: &K8sSettings, f: &Fault) -> String {
             )
         }
         (Action::Down, Some(c)) => format!(
-            "context `{ctx}`: scale deployment `{}/{}` to 0, then back to its replicas",
-            c.namespace,
-            c.deployment.as_deref().unwrap_or("?")
+            "context `{ctx}`: scale to 0 every Deployment in `{}` whose pods match `{}`, then each back to its replicas",
+            c.namespace, c.selector
         ),
         (Action::Latency | Action::Abort, Some(c)) => format!(
             "context `{ctx}`: Istio {} fault on virtualservice `{}/{}` route {}; revert takes off only drill's fault (JSON Patch, tested)",
@@ -289,9 +287,7 @@ impl K8sTarget {
                 .components
                 .iter()
                 .filter(|(_, c)| {
-                    c.deployment
-                        .as_ref()
-                        .is_some_and(|d| seen.insert((c.namespace.clone(), d.clone())))
+                    c.deployment.is_some() && seen.insert((c.namespace.clone(), c.selector.clone()))
                 })
                 .map(|(n, c)| (n.as_str(), c))
                 .collect();

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::selector::split_terms;
+
 /// Per-component overrides (`[targets.<name>.components.<component>]`).
 /// An empty `deployment` or `virtual_service` removes a built-in one.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -264,24 +266,6 @@ pub fn check_selector(sel: &str) -> Result<(), String> {
             "selector `{sel}` does not narrow to named values and could match everything; add a term like `app=reviews`"
         ))
     }
-}
-
-/// Splits on commas outside parentheses (`k in (a,b)` is one term).
-fn split_terms(sel: &str) -> Vec<&str> {
-    let (mut depth, mut start, mut out) = (0i32, 0usize, Vec::new());
-    for (i, ch) in sel.char_indices() {
-        match ch {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                out.push(&sel[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(&sel[start..]);
-    out
 }
 
 #[cfg(test)]

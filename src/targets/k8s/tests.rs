@@ -150,6 +150,7 @@ fn fault(toml_src: &str) -> Fault {
 
 const PODS: &str = "/api/v1/namespaces/bookinfo/pods?&labelSelector=app%3Dreviews";
 const DEPLOY: &str = "/apis/apps/v1/namespaces/bookinfo/deployments/reviews-v1";
+const DEPLOYS: &str = "/apis/apps/v1/namespaces/bookinfo/deployments?";
 const VS: &str = "/apis/networking.istio.io/v1/namespaces/bookinfo/virtualservices/reviews";
 
 async fn run<T>(
@@ -232,42 +233,69 @@ async fn delete_on_an_unmapped_region_is_refused_without_a_request() {
 }
 
 #[tokio::test]
-async fn down_scales_to_zero_and_restores_the_prior_replicas_with_version_preconditions() {
+async fn down_scales_every_deployment_running_the_components_pods_and_restores_each() {
     let (t, handle) = target();
     let f = fault(
         "component = \"reviews\"\nregion = \"primary\"\naction = \"down\"\nduration = \"10s\"",
     );
-    let deployment = fixture!("deployment.json");
-    let mut faulted = deployment.clone();
-    faulted["spec"]["replicas"] = json!(0);
-    faulted["metadata"]["resourceVersion"] = json!("1003");
-    faulted["metadata"]["annotations"]["drill.dev/run-id"] = json!("run-1");
-    let scale = |replicas: i32, rv: &str| {
+    let list = fixture!("deployment-list.json");
+    let item = |name: &str| {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["metadata"]["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let scale = |name: &str, replicas: i32, rv: &str| {
         json!({
             "apiVersion": "autoscaling/v1", "kind": "Scale",
-            "metadata": { "name": "reviews-v1", "namespace": "bookinfo", "resourceVersion": rv },
+            "metadata": { "name": name, "namespace": "bookinfo", "resourceVersion": rv },
             "spec": { "replicas": replicas }
         })
     };
-    let script = vec![
+    let dep = |name: &str| format!("/apis/apps/v1/namespaces/bookinfo/deployments/{name}");
+    let mark = |run: Value| json!({ "metadata": { "annotations": { "drill.dev/run-id": run } } });
+    let mut script = vec![
         expect("GET", PODS).reply(200, fixture!("pod-list.json")),
-        expect("GET", DEPLOY).reply(200, deployment.clone()),
-        // inject
-        expect("PUT", &format!("{DEPLOY}/scale?"))
-            .body(scale(0, "1001"))
-            .reply(200, fixture!("scale.json")),
-        expect("PATCH", &format!("{DEPLOY}?"))
-            .body(json!({ "metadata": { "annotations": { "drill.dev/run-id": "run-1" } } }))
-            .reply(200, faulted.clone()),
-        // revert
-        expect("GET", DEPLOY).reply(200, faulted.clone()),
-        expect("PUT", &format!("{DEPLOY}/scale?"))
-            .body(scale(2, "1003"))
-            .reply(200, fixture!("scale.json")),
-        expect("PATCH", &format!("{DEPLOY}?"))
-            .body(json!({ "metadata": { "annotations": { "drill.dev/run-id": null } } }))
-            .reply(200, deployment),
+        expect("GET", DEPLOYS).reply(200, list.clone()),
     ];
+    // ratings-v1 is in the namespace too; its pods are not `app=reviews`.
+    let prior = [
+        ("reviews-v1", 2, "1001"),
+        ("reviews-v2", 2, "1004"),
+        ("reviews-v3", 1, "1007"),
+    ];
+    for (name, _, rv) in prior {
+        script.push(
+            expect("PUT", &format!("{}/scale?", dep(name)))
+                .body(scale(name, 0, rv))
+                .reply(200, fixture!("scale.json")),
+        );
+        script.push(
+            expect("PATCH", &format!("{}?", dep(name)))
+                .body(mark(json!("run-1")))
+                .reply(200, item(name)),
+        );
+    }
+    for (name, replicas, _) in prior {
+        let mut faulted = item(name);
+        faulted["spec"]["replicas"] = json!(0);
+        faulted["metadata"]["resourceVersion"] = json!("1100");
+        faulted["metadata"]["annotations"]["drill.dev/run-id"] = json!("run-1");
+        script.push(expect("GET", &dep(name)).reply(200, faulted));
+        script.push(
+            expect("PUT", &format!("{}/scale?", dep(name)))
+                .body(scale(name, replicas, "1100"))
+                .reply(200, fixture!("scale.json")),
+        );
+        script.push(
+            expect("PATCH", &format!("{}?", dep(name)))
+                .body(mark(Value::Null))
+                .reply(200, item(name)),
+        );
+    }
     let plan = run(handle, script, async {
         let (inj, plan) = t.plan(&f, 1).await.unwrap();
         t.inject(&f, &inj).await.unwrap();
@@ -280,15 +308,16 @@ async fn down_scales_to_zero_and_restores_the_prior_replicas_with_version_precon
     };
     assert_eq!(r.context, "primary-cluster-context");
     assert_eq!(r.run_id, "run-1");
-    assert_eq!(
-        r.objects,
-        vec![PriorState::Deployment {
+    let want: Vec<PriorState> = prior
+        .iter()
+        .map(|(name, replicas, rv)| PriorState::Deployment {
             namespace: "bookinfo".into(),
-            name: "reviews-v1".into(),
-            replicas: 2,
-            resource_version: "1001".into(),
-        }]
-    );
+            name: name.to_string(),
+            replicas: *replicas,
+            resource_version: rv.to_string(),
+        })
+        .collect();
+    assert_eq!(r.objects, want);
     // The journal line round-trips with the exact prior state.
     let line = serde_json::to_string(&RevertPlan::K8s(r.clone())).unwrap();
     assert!(line.starts_with("{\"kind\":\"k8s\""), "{line}");
@@ -302,14 +331,14 @@ async fn down_scales_to_zero_and_restores_the_prior_replicas_with_version_precon
 async fn a_restore_refuses_to_clobber_replicas_someone_else_set() {
     let (t, handle) = target();
     let f = fault("component = \"reviews\"\nregion = \"primary\"\naction = \"down\"");
-    let mut deployment = fixture!("deployment.json");
+    let deployment = fixture!("deployment.json");
     let mut rescaled = deployment.clone();
     rescaled["spec"]["replicas"] = json!(5);
     rescaled["metadata"]["annotations"]["drill.dev/run-id"] = json!("run-1");
-    deployment["metadata"]["resourceVersion"] = json!("1001");
+    let list = json!({ "kind": "DeploymentList", "apiVersion": "apps/v1", "metadata": {}, "items": [deployment] });
     let script = vec![
         expect("GET", PODS).reply(200, fixture!("pod-list.json")),
-        expect("GET", DEPLOY).reply(200, deployment),
+        expect("GET", DEPLOYS).reply(200, list),
         expect("PUT", &format!("{DEPLOY}/scale?")).reply(200, fixture!("scale.json")),
         expect("PATCH", &format!("{DEPLOY}?")).reply(200, json!({})),
         expect("GET", DEPLOY).reply(200, rescaled),
@@ -565,12 +594,17 @@ async fn preflight_reports_an_unreachable_or_forbidden_api_in_the_contexts_words
             200,
             json!({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": []}),
         ),
-        expect("GET", DEPLOY).reply(404, fixture!("status-404.json")),
+        expect("GET", DEPLOYS).reply(403, fixture!("status-403.json")),
         expect(
             "POST",
             "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews?",
         )
         .reply(403, fixture!("status-403.json")),
+        expect(
+            "POST",
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews?",
+        )
+        .reply(201, fixture!("ssar-allowed.json")),
         expect(
             "POST",
             "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews?",
@@ -594,7 +628,7 @@ async fn preflight_reports_an_unreachable_or_forbidden_api_in_the_contexts_words
     let m = err.to_string();
     assert!(m.contains("selector `app=reviews` matches no pods"), "{m}");
     assert!(
-        m.contains("deployment `bookinfo/reviews-v1`: not found"),
+        m.contains("list deployments in `bookinfo`: forbidden"),
         "{m}"
     );
     assert!(m.contains("forbidden"), "{m}");
