@@ -41,6 +41,8 @@ pub enum WayOut {
     AbortCondition,
     Sigint,
     Sigterm,
+    /// The API server refuses one of the inject's writes (403) midway.
+    ApiError,
     /// kill -9 mid-fault, then `drill cleanup`.
     Kill9Cleanup,
     /// Someone else edits the touched objects (not drill's change) mid-fault.
@@ -50,10 +52,11 @@ pub enum WayOut {
 }
 
 /// Every way out where drill must restore both clusters by itself.
-pub const WAYS_OUT: [WayOut; 7] = [
+pub const WAYS_OUT: [WayOut; 8] = [
     WayOut::NormalEnd,
     WayOut::FailedCheck,
     WayOut::AbortCondition,
+    WayOut::ApiError,
     WayOut::Sigint,
     WayOut::Sigterm,
     WayOut::Kill9Cleanup,
@@ -86,6 +89,18 @@ impl Action {
             Action::Latency | Action::Abort => {
                 c.vs("bookinfo", "reviews").1.contains_key(RUN_ANNOTATION)
             }
+        }
+    }
+
+    /// Makes the API server refuse the inject's last write: a region outage
+    /// or down is then half injected and must be undone all the same.
+    fn refuse_inject(self, c: &FakeCluster) {
+        match self {
+            Action::Delete => c.fail("DELETE", "/pods/", 403, 1),
+            Action::Down | Action::RegionOutage => {
+                c.fail("PUT", "deployments/reviews-v3/scale", 403, 1)
+            }
+            Action::Latency | Action::Abort => c.fail("PUT", "virtualservices/reviews", 403, 1),
         }
     }
 
@@ -173,7 +188,7 @@ impl WayOut {
         match self {
             WayOut::NormalEnd | WayOut::EditElsewhere => Some(0),
             WayOut::FailedCheck => Some(1),
-            WayOut::AbortCondition | WayOut::Sigint | WayOut::Sigterm => Some(3),
+            WayOut::AbortCondition | WayOut::ApiError | WayOut::Sigint | WayOut::Sigterm => Some(3),
             WayOut::Kill9Cleanup => None,
             WayOut::EditOwnFault => Some(4),
         }
@@ -284,10 +299,21 @@ pub async fn run_case(action: Action, way: WayOut) -> Result<(), String> {
     let state = p.dir.path().join("state");
     let file = p.dir.path().join("case.toml");
     std::fs::write(&file, scenario(action, way)).unwrap();
+    if way == WayOut::ApiError {
+        action.refuse_inject(&p.primary);
+    }
     let child = drill_run(&p, &state, &file).spawn().unwrap();
     let pid = child.id().unwrap() as i32;
     let mut own_object = None;
-    if way != WayOut::NormalEnd && way != WayOut::FailedCheck && way != WayOut::AbortCondition {
+    let mid_fault = matches!(
+        way,
+        WayOut::Sigint
+            | WayOut::Sigterm
+            | WayOut::Kill9Cleanup
+            | WayOut::EditElsewhere
+            | WayOut::EditOwnFault
+    );
+    if mid_fault {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while !action.injected(&p.primary) {
             ensure!(
