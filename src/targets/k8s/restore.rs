@@ -243,13 +243,10 @@ pub(super) fn revert_patch(
     run_id: &str,
 ) -> RevertPatch {
     let mut out = RevertPatch::default();
+    let mut claimed = Vec::new();
     for rf in routes {
-        let index = match &rf.name {
-            Some(n) => http
-                .iter()
-                .position(|r| r.get("name").and_then(Value::as_str) == Some(n)),
-            None => (rf.index < http.len()).then_some(rf.index),
-        };
+        let index = locate(http, rf, &claimed);
+        claimed.extend(index);
         let Some(i) = index else {
             out.problems.push(format!(
                 "{} is no longer in spec.http, and drill's fault {} with it; nothing of drill's is left there to undo, but the route is not as it was: check the VirtualService",
@@ -290,6 +287,28 @@ pub(super) fn revert_patch(
         out.ops.push(json!({ "op": "remove", "path": path }));
     }
     out
+}
+
+/// Where a route drill faulted is now: by name when it has one. An unnamed
+/// one has only its position, which someone's insert may have shifted, so
+/// drill's fault is looked for there first, then on any other unnamed route
+/// not yet accounted for; only if none carries it is the position trusted.
+fn locate(http: &[Value], rf: &RouteFault, claimed: &[usize]) -> Option<usize> {
+    let name = |r: &Value| r.get("name").and_then(Value::as_str).map(str::to_string);
+    if rf.name.is_some() {
+        return http.iter().position(|r| name(r) == rf.name);
+    }
+    let ours = |i: usize| {
+        !claimed.contains(&i)
+            && name(&http[i]).is_none()
+            && http[i].get("fault") == Some(&rf.injected)
+    };
+    if rf.index < http.len() && ours(rf.index) {
+        return Some(rf.index);
+    }
+    (0..http.len())
+        .find(|&i| ours(i))
+        .or_else(|| (rf.index < http.len()).then_some(rf.index))
 }
 
 /// A key as one JSON Pointer segment (RFC 6901).

@@ -547,6 +547,37 @@ fn the_revert_patch_finds_a_named_route_moved_and_puts_back_a_prior_fault() {
     assert!(gone.problems[0].contains("route `split` is no longer in spec.http"));
 }
 
+#[test]
+fn unnamed_routes_shifted_by_an_insert_still_lose_every_fault_of_drills() {
+    let ours = json!({ "abort": { "httpStatus": 503 } });
+    let routes: Vec<istio::RouteFault> = (0..2)
+        .map(|index| istio::RouteFault {
+            index,
+            name: None,
+            injected: ours.clone(),
+            prior: None,
+        })
+        .collect();
+    // Someone put an unnamed route of theirs in front of both.
+    let http = [
+        json!({ "route": [ { "destination": { "host": "new" } } ] }),
+        json!({ "route": [ { "destination": { "host": "a" } } ], "fault": ours.clone() }),
+        json!({ "route": [ { "destination": { "host": "b" } } ], "fault": ours.clone() }),
+    ];
+    let p = restore::revert_patch(&http, &routes, false, "run-1");
+    assert!(p.problems.is_empty(), "{p:?}");
+    let removed: Vec<&Value> = p
+        .ops
+        .iter()
+        .filter(|o| o["op"] == "remove")
+        .map(|o| &o["path"])
+        .collect();
+    assert_eq!(
+        removed,
+        [&json!("/spec/http/1/fault"), &json!("/spec/http/2/fault")]
+    );
+}
+
 #[tokio::test]
 async fn preflight_asks_a_selfsubjectaccessreview_per_verb_and_reports_the_denied_one() {
     let (t, handle) = target();
