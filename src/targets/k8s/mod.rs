@@ -1,8 +1,10 @@
 //! The `kubernetes` target: the users' two regions as two kube contexts
-//! joined by Istio. Components resolve to a label selector, a Deployment and
-//! a VirtualService; faults delete pods, scale Deployments to zero, or write
-//! an Istio fault into a VirtualService route, and every revert restores the
-//! exact prior state recorded in the journal or reports why it cannot.
+//! joined by Istio. Components resolve to a label selector, the Deployments
+//! running its pods and a VirtualService; faults delete pods, scale every
+//! such Deployment to zero, or write an Istio fault into VirtualService
+//! routes. Every revert undoes only drill's own change, from what the journal
+//! recorded (each Deployment's replicas, each route's fault before and after),
+//! or reports precisely why it cannot.
 
 pub mod choose;
 pub mod client;

@@ -18,6 +18,8 @@ pub struct ComponentOverride {
     pub namespace: Option<String>,
     /// Label selector of the component's pods, e.g. `app=reviews`.
     pub selector: Option<String>,
+    /// Says the component runs as Deployments (`down` is offered); the ones
+    /// scaled are every Deployment whose pod template `selector` matches.
     pub deployment: Option<String>,
     pub virtual_service: Option<String>,
     /// The HTTP route (by `name`) of the VirtualService that takes the
@@ -30,6 +32,7 @@ pub struct ComponentOverride {
 pub struct ComponentObjects {
     pub namespace: String,
     pub selector: String,
+    /// Set when the component runs as Deployments (see [`ComponentOverride`]).
     pub deployment: Option<String>,
     pub virtual_service: Option<String>,
     pub route: Option<String>,
