@@ -548,6 +548,27 @@ fn the_revert_patch_finds_a_named_route_moved_and_puts_back_a_prior_fault() {
 }
 
 #[test]
+fn a_journal_entry_from_before_surgical_reverts_still_reverts_its_route() {
+    // As drill wrote it when it kept whole specs.
+    let line = r#"{"object":"virtual-service","namespace":"bookinfo","name":"reviews","resource_version":"2001","spec":{"hosts":["reviews"],"http":[{"name":"split","route":[]},{"name":"canary","route":[]}]},"injected":{"hosts":["reviews"],"http":[{"name":"split","route":[]},{"name":"canary","route":[],"fault":{"abort":{"httpStatus":503}}}]}}"#;
+    let o: PriorState = serde_json::from_str(line).unwrap();
+    assert_eq!(
+        o,
+        PriorState::VirtualService {
+            namespace: "bookinfo".into(),
+            name: "reviews".into(),
+            resource_version: "2001".into(),
+            routes: vec![istio::RouteFault {
+                index: 1,
+                name: Some("canary".into()),
+                injected: json!({ "abort": { "httpStatus": 503 } }),
+                prior: None,
+            }],
+        }
+    );
+}
+
+#[test]
 fn unnamed_routes_shifted_by_an_insert_still_lose_every_fault_of_drills() {
     let ours = json!({ "abort": { "httpStatus": 503 } });
     let routes: Vec<istio::RouteFault> = (0..2)
