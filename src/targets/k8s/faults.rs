@@ -8,7 +8,10 @@ use std::sync::{Arc, Mutex};
 
 use super::choose::{self, Amount};
 use super::istio::{self, HttpFault};
-use super::{K8sInjection, K8sRevert, K8sTarget, PriorState, Step, Watch, restore, served};
+use super::ops::Cluster;
+use super::{
+    K8sInjection, K8sRevert, K8sTarget, PriorState, Resolved, Step, Watch, restore, served,
+};
 use crate::fault::journal::RevertPlan;
 use crate::scenario::model::{Action, Fault};
 use crate::targets::TargetError;
@@ -88,37 +91,7 @@ impl K8sTarget {
                 )
             }
             Action::Down | Action::RegionOutage => {
-                let mut objects = Vec::new();
-                let mut seen = BTreeSet::new();
-                for (cname, c) in &comps {
-                    let deps = served::deployments_of(cluster, c)
-                        .await
-                        .map_err(|e| TargetError::Drift(format!("component `{cname}`: {e}")))?;
-                    if deps.is_empty() {
-                        return Err(TargetError::Drift(format!(
-                            "component `{cname}`: no Deployment in `{}` on context `{}` runs pods matching `{}`; drill scales Deployments only",
-                            c.namespace, cluster.context, c.selector
-                        )));
-                    }
-                    for d in deps {
-                        if !seen.insert((c.namespace.clone(), d.name.clone())) {
-                            continue;
-                        }
-                        if let Some(other) = d.state.held_by {
-                            return Err(TargetError::Drift(format!(
-                                "deployment `{}/{}` is held by drill run `{other}`; run `drill cleanup` first",
-                                c.namespace, d.name
-                            )));
-                        }
-                        objects.push(PriorState::Deployment {
-                            namespace: c.namespace.clone(),
-                            name: d.name,
-                            replicas: d.state.replicas,
-                            resource_version: d.state.resource_version,
-                        });
-                    }
-                }
-                let r = revert(objects);
+                let r = revert(scaled_to_zero(cluster, &comps).await?);
                 (Step::Scale(r.clone()), RevertPlan::K8s(r))
             }
             Action::Latency | Action::Abort => {
@@ -225,6 +198,46 @@ impl K8sTarget {
             }
         }
     }
+}
+
+/// Every Deployment running the components' pods, once each, with the
+/// replicas to restore; refused if one is held by another run or a
+/// component has none.
+async fn scaled_to_zero(
+    cluster: &Cluster,
+    comps: &[Resolved<'_>],
+) -> Result<Vec<PriorState>, TargetError> {
+    let mut objects = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (cname, c) in comps {
+        let deps = served::deployments_of(cluster, c)
+            .await
+            .map_err(|e| TargetError::Drift(format!("component `{cname}`: {e}")))?;
+        if deps.is_empty() {
+            return Err(TargetError::Drift(format!(
+                "component `{cname}`: no Deployment in `{}` on context `{}` runs pods matching `{}`; drill scales Deployments only",
+                c.namespace, cluster.context, c.selector
+            )));
+        }
+        for d in deps {
+            if !seen.insert((c.namespace.clone(), d.name.clone())) {
+                continue;
+            }
+            if let Some(other) = d.state.held_by {
+                return Err(TargetError::Drift(format!(
+                    "deployment `{}/{}` is held by drill run `{other}`; run `drill cleanup` first",
+                    c.namespace, d.name
+                )));
+            }
+            objects.push(PriorState::Deployment {
+                namespace: c.namespace.clone(),
+                name: d.name,
+                replicas: d.state.replicas,
+                resource_version: d.state.resource_version,
+            });
+        }
+    }
+    Ok(objects)
 }
 
 /// The Istio fault a `latency` or `abort` fault asks for.
