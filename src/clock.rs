@@ -1,5 +1,5 @@
 //! The run's one monotonic clock, with the wall-clock time it started so
-//! reports can give both (DESIGN.md, "Time and phases").
+//! reports can give both (docs/contract.md, "Time and phases").
 
 use std::time::{Duration, Instant, SystemTime};
 

@@ -1,4 +1,4 @@
-//! Exit codes, in one place (DESIGN.md):
+//! Exit codes, in one place (docs/contract.md):
 //! 0 every check passed · 1 a check failed · 2 invalid input, nothing injected ·
 //! 3 aborted (preflight, steady state, abort condition), faults reverted ·
 //! 4 a revert failed: the system may still be broken.

@@ -13,7 +13,7 @@ use std::time::Duration;
 use drill::clock::Clock;
 use drill::fault::cleanup::{self, Scope};
 use drill::fault::journal::{self, Entry, Journal, RevertPlan};
-use drill::scenario::model::Fault;
+use drill::scenario::plan::FaultPlan;
 use drill::targets::k8s::{K8sInjection, K8sSettings, K8sTarget, PriorState, Step};
 use drill::targets::{TargetDef, TargetError, Targets};
 use k8s_support::matrix::{self, ACTIONS, WAYS_OUT, WayOut};
@@ -146,11 +146,12 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn fault(src: &str) -> Fault {
-    toml::from_str(src).expect("fault TOML")
+fn fault(src: &str) -> FaultPlan {
+    let f: drill::scenario::model::Fault = toml::from_str(src).expect("fault TOML");
+    FaultPlan::resolve(&f)
 }
 
-async fn inject(t: &K8sTarget, f: &Fault) -> (K8sInjection, RevertPlan) {
+async fn inject(t: &K8sTarget, f: &FaultPlan) -> (K8sInjection, RevertPlan) {
     let (inj, plan) = t.plan(f, 42).await.unwrap();
     t.inject(f, &inj).await.unwrap();
     (inj, plan)
@@ -173,7 +174,7 @@ async fn preflight_passes_for_every_fault_kind_and_changes_nothing() {
         ),
         fault("region = \"primary\"\naction = \"region-outage\""),
     ];
-    let refs: Vec<&Fault> = faults.iter().collect();
+    let refs: Vec<&FaultPlan> = faults.iter().collect();
     t.preflight(&refs).await.unwrap();
     p.assert_untouched();
     // It asked: reachability and access reviews on both named contexts.
@@ -757,10 +758,10 @@ async fn cleanup_after_a_crash_restores_from_the_journal_alone() {
             let (inj, plan) = t.plan(f, 1).await.unwrap();
             j.append(&Entry::Inject {
                 id: i as u32 + 1,
-                fault: f.display_name(),
+                fault: f.name.clone(),
                 component: f.component().map(str::to_string),
                 region: f.region().map(str::to_string),
-                action: f.action.get_ref().name().into(),
+                action: f.action.name().into(),
                 plan,
             })
             .unwrap();

@@ -2,7 +2,7 @@
 # Two kind clusters joined by Istio (multi-primary, multi-network, shared root
 # CA), Bookinfo in both, and a health-checking entry point in front of the two
 # ingress gateways: a small copy of the users' two-region deployment
-# (shared/DOMAIN.md) for running drills in CI.
+# (docs/reference-system.md) for running drills in CI.
 #
 # Needs docker, kind, kubectl and curl on PATH. Pinned versions below; change
 # them together. Run from the repository root: bash ci/kind/setup.sh

@@ -8,11 +8,28 @@ use crate::fault::journal;
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Print what would be reverted; change nothing.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resolved")]
     pub dry_run: bool,
+    /// A person restored this run's outstanding faults by hand: journal
+    /// them as resolved and close the run's journal (nothing is reverted).
+    #[arg(long, value_name = "RUN_ID")]
+    pub resolved: Option<String>,
 }
 
 pub fn run(a: Args) -> Result<i32, CliError> {
+    if let Some(run_id) = &a.resolved {
+        let closed = cleanup::mark_resolved(run_id).map_err(|e| {
+            CliError::usage(
+                format!("--resolved {run_id}: {e}"),
+                "`drill cleanup --dry-run` lists the runs with outstanding faults",
+            )
+        })?;
+        for f in &closed {
+            println!("run {run_id}: `{f}` marked resolved by hand");
+        }
+        println!("run {run_id}: journal closed");
+        return Ok(0);
+    }
     let rt = super::runtime()?;
     let out = rt
         .block_on(cleanup::revert_outstanding(Scope::DeadRuns, a.dry_run))

@@ -4,7 +4,12 @@
 use std::path::Path;
 
 use crate::error::CliError;
+use std::time::Duration;
+
+use crate::scenario::Plan;
 use crate::scenario::model::{Action, Until};
+use crate::scenario::plan::FaultPlan;
+use crate::scenario::units::{Dur, Percent};
 use crate::targets::TargetDef;
 
 #[derive(clap::Args, Debug)]
@@ -18,68 +23,93 @@ pub struct Args {
 
 pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
     let targets = super::validate::load_targets(targets_file)?;
-    let (l, def) = super::validate::prepare(&a.scenario, a.target.as_deref(), &targets)?;
-    let s = &l.scenario;
+    let (plan, def) = super::validate::prepare(&a.scenario, a.target.as_deref(), &targets)?;
     println!(
         "drill plan: {} on target `{}` ({})",
-        l.name,
+        plan.name,
         def.name(),
         def.kind()
     );
-    println!("  {}", s.description);
+    println!("  {}", plan.description);
     println!();
+    print_timeline(&plan, &def);
+    println!();
+    let r = plan.recovery;
+    println!(
+        "  recovery: every {} window ≥ {} for {}",
+        dur(r.window_us as f64 / 1e6),
+        Percent(r.ratio),
+        dur(r.hold_us as f64 / 1e6)
+    );
+    for c in &plan.checks {
+        println!("  check: {}", c.describe());
+    }
+    for ab in &plan.aborts {
+        println!(
+            "  abort: availability over {} < {} (from {} after the first inject)",
+            ab.over,
+            Percent(ab.below),
+            ab.after
+        );
+    }
+    println!();
+    println!("nothing was touched.");
+    Ok(0)
+}
+
+fn dur(s: f64) -> Dur {
+    Dur(Duration::from_secs_f64(s))
+}
+
+/// Load, phases and each fault's inject and end, on the run clock.
+fn print_timeline(plan: &Plan, def: &TargetDef) {
     let mut t = 0.0;
-    if let Some(load) = &s.load {
+    if let Some(load) = &plan.load {
         println!(
             "  t+{t:>6.1}s  load: {} {}{} at {}/s (open loop, timeout {}, keep-alive {})",
-            load.method.get_ref(),
-            entry(&def),
-            load.path.get_ref(),
-            load.rate.get_ref(),
-            load.timeout.get_ref(),
+            load.method,
+            entry(def),
+            load.path,
+            load.rate,
+            Dur(load.timeout),
             load.keep_alive
         );
     }
-    if let Some(db) = &s.database {
+    if let Some(db) = &plan.database {
         println!(
             "  t+{t:>6.1}s  database writes: {}/s sequence-numbered inserts (write timeout {})",
-            db.get_ref().rate.get_ref(),
-            db.get_ref().write_timeout
+            db.rate,
+            Dur(db.write_timeout)
         );
     }
-    println!(
-        "  t+{t:>6.1}s  warmup {} (not measured)",
-        s.phases.warmup.get_ref()
-    );
-    t += s.phases.warmup.get_ref().as_secs_f64();
+    let p = plan.phases;
+    println!("  t+{t:>6.1}s  warmup {} (not measured)", p.warmup);
+    t += p.warmup.as_secs_f64();
     println!(
         "  t+{t:>6.1}s  baseline {}: steady state must hold or the drill stops here, nothing injected",
-        s.phases.baseline.get_ref()
+        p.baseline
     );
-    t += s.phases.baseline.get_ref().as_secs_f64();
+    t += p.baseline.as_secs_f64();
     let mut approx = false;
-    for f in &s.faults {
-        let f = f.get_ref();
-        t += f.after.as_secs_f64();
-        let at = if approx {
+    let at = |t: f64, approx: bool| {
+        if approx {
             format!("~{t:.1}")
         } else {
             format!("{t:.1}")
-        };
+        }
+    };
+    for f in &plan.faults {
+        t += f.after.as_secs_f64();
         println!(
-            "  t+{at:>6}s  inject {}: {}",
-            f.display_name(),
-            describe(f, &def)
+            "  t+{:>6}s  inject {}: {}",
+            at(t, approx),
+            f.name,
+            describe(f, def)
         );
-        let until = f.until.as_ref().map(|u| *u.get_ref()).or(f
-            .action
-            .get_ref()
-            .self_healing()
-            .then_some(Until::Healed));
-        match (until, &f.duration) {
+        match (f.end_condition(), f.duration) {
             (_, Some(d)) => {
-                println!("             revert after {}", d.get_ref());
-                t += d.get_ref().as_secs_f64();
+                println!("             revert after {d}");
+                t += d.as_secs_f64();
             }
             (Some(Until::Healed), _) => {
                 println!(
@@ -87,7 +117,7 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
                     f.timeout
                 );
                 approx = true;
-                if let TargetDef::Lab { settings, .. } = &def {
+                if let TargetDef::Lab { settings, .. } = def {
                     t += settings.restart_delay.as_secs_f64();
                 }
             }
@@ -101,57 +131,11 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
             (None, None) => {}
         }
     }
-    let at = if approx {
-        format!("~{t:.1}")
-    } else {
-        format!("{t:.1}")
-    };
     println!(
-        "  t+{at:>6}s  recovery observation {}",
-        s.phases.recovery.get_ref()
+        "  t+{:>6}s  recovery observation {}",
+        at(t, approx),
+        p.recovery
     );
-    println!();
-    println!(
-        "  recovery: every {} window ≥ {} for {}",
-        s.recovery.window.get_ref(),
-        s.recovery.ratio.get_ref(),
-        s.recovery.hold.get_ref()
-    );
-    for c in &s.checks {
-        let c = c.get_ref();
-        let mut parts = vec![c.kind.get_ref().name().to_string()];
-        for (k, v) in [
-            ("fault", c.fault.as_ref().map(|x| x.get_ref().clone())),
-            ("phase", c.phase.as_ref().map(|x| x.get_ref().clone())),
-            (
-                "percentile",
-                c.percentile.as_ref().map(|x| x.get_ref().clone()),
-            ),
-        ] {
-            if let Some(v) = v {
-                parts.push(format!("{k}={v}"));
-            }
-        }
-        if let Some(m) = &c.max {
-            parts.push(format!("≤ {}", m.get_ref()));
-        }
-        if let Some(m) = &c.min {
-            parts.push(format!("≥ {}", m.get_ref()));
-        }
-        println!("  check: {}", parts.join(" "));
-    }
-    for ab in &s.abort {
-        let ab = ab.get_ref();
-        println!(
-            "  abort: availability over {} < {} (from {} after the first inject)",
-            ab.over,
-            ab.availability_below.get_ref(),
-            ab.after
-        );
-    }
-    println!();
-    println!("nothing was touched.");
-    Ok(0)
 }
 
 fn entry(def: &TargetDef) -> String {
@@ -162,17 +146,17 @@ fn entry(def: &TargetDef) -> String {
     }
 }
 
-fn describe(f: &crate::scenario::model::Fault, def: &TargetDef) -> String {
+fn describe(f: &FaultPlan, def: &TargetDef) -> String {
     let place = match (f.component(), f.region()) {
         (Some(c), Some(r)) => format!("{c} in {r}"),
         (Some(c), None) => c.to_string(),
         _ => String::new(),
     };
-    match (f.action.get_ref(), def) {
+    match (f.action, def) {
         (Action::Command, _) => format!(
             "run `{}` (revert: `{}`)",
-            f.inject.as_ref().map_or("", |c| c.get_ref()),
-            f.revert.as_ref().map_or("", |c| c.get_ref())
+            f.inject.as_deref().unwrap_or(""),
+            f.revert.as_deref().unwrap_or("")
         ),
         (_, TargetDef::Kubernetes { settings, .. }) => {
             crate::targets::k8s::describe_fault(settings, f)

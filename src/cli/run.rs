@@ -66,20 +66,28 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
         .report_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from("reports").join("suite").join(&stamp));
+    // The report folders are part of preflight: a folder that cannot be
+    // written fails here, exit 2, before anything is started or injected.
+    let dirs: Vec<PathBuf> = prepared
+        .iter()
+        .map(|(l, _)| match (&a.report_dir, suite) {
+            (_, true) => suite_dir.join(&l.name),
+            (Some(d), false) => d.clone(),
+            (None, false) => PathBuf::from("reports").join(&l.name).join(&stamp),
+        })
+        .collect();
+    for dir in dirs.iter().chain(suite.then_some(&suite_dir)) {
+        writable(dir, a.report_dir.is_some())?;
+    }
     let mut done: Vec<(DrillResult, PathBuf)> = Vec::new();
     let crashed = rt.block_on(async {
         let interrupt = Interrupt::install();
-        for (l, def) in &prepared {
+        for ((l, def), dir) in prepared.iter().zip(&dirs) {
             if interrupt.requested() {
                 break;
             }
             if !a.quiet {
-                eprintln!(
-                    "drill: {} on {} — {}",
-                    l.name,
-                    def.name(),
-                    l.scenario.description
-                );
+                eprintln!("drill: {} on {} — {}", l.name, def.name(), l.description);
             }
             // The drill runs in its own task so that a panic comes back here
             // as an error, and the journal still gets every fault reverted.
@@ -92,12 +100,7 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
                 Ok(fin) => fin,
                 Err(e) => return Some(revert_after_crash(&e.to_string()).await),
             };
-            let dir = match (&a.report_dir, suite) {
-                (_, true) => suite_dir.join(&l.name),
-                (Some(d), false) => d.clone(),
-                (None, false) => PathBuf::from("reports").join(&l.name).join(&stamp),
-            };
-            done.push((fin.result, dir));
+            done.push((fin.result, dir.clone()));
         }
         None
     });
@@ -172,6 +175,40 @@ async fn revert_after_crash(what: &str) -> i32 {
             error::REVERT_FAILED
         }
     }
+}
+
+/// Creates `dir` and proves a file can be written in it, so that a drill
+/// never injects a fault whose report it then cannot write.
+fn writable(dir: &Path, from_flag: bool) -> Result<(), CliError> {
+    let probe = dir.join(".drill-write-probe");
+    let res = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&probe, b""))
+        .and_then(|()| std::fs::remove_file(&probe));
+    res.map_err(|e| {
+        let why = if dir.exists() && !dir.is_dir() {
+            "exists and is not a folder".to_string()
+        } else {
+            e.to_string()
+        };
+        let (what, hint) = if from_flag {
+            (
+                "--report-dir",
+                "point --report-dir (or DRILL_REPORT_DIR) at a folder drill can create and write",
+            )
+        } else {
+            (
+                "report folder",
+                "run from a writable folder, or pass --report-dir <DIR>",
+            )
+        };
+        CliError::usage(
+            format!(
+                "{what} {}: {why}; nothing was started or injected",
+                dir.display()
+            ),
+            hint,
+        )
+    })
 }
 
 fn rel(base: &Path, p: &Path) -> PathBuf {

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::error::CliError;
-use crate::scenario::{self, Diagnostic, Diagnostics, Loaded};
+use crate::scenario::{self, Diagnostic, Diagnostics, Plan};
 use crate::targets::{TargetDef, Targets};
 
 #[derive(clap::Args, Debug)]
@@ -18,12 +18,13 @@ pub struct Args {
     pub target: Option<String>,
 }
 
-/// Loads, resolves the target of, and validates one scenario.
+/// Loads, resolves the target of, and validates one scenario; hands back
+/// its resolved plan.
 pub fn prepare(
     arg: &str,
     target_flag: Option<&str>,
     targets: &Targets,
-) -> Result<(Loaded, TargetDef), CliError> {
+) -> Result<(Plan, TargetDef), CliError> {
     let l = scenario::load(arg)?;
     let (name, from_scenario) = match (target_flag, &l.scenario.target) {
         (Some(t), _) => (t.to_string(), None),
@@ -87,7 +88,7 @@ pub fn prepare(
             _ => {}
         }
     }
-    Ok((l, def.clone()))
+    Ok((Plan::resolve(&l), def.clone()))
 }
 
 pub fn load_targets(path: Option<&Path>) -> Result<Targets, CliError> {
@@ -102,8 +103,8 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
             Ok((l, def)) => println!(
                 "ok: {} ({} fault(s), {} check(s), target {})",
                 display(&l.path),
-                l.scenario.faults.len(),
-                l.scenario.checks.len(),
+                l.faults.len(),
+                l.checks.len(),
                 def.name()
             ),
             Err(e) => {

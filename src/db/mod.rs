@@ -73,7 +73,7 @@ pub enum DbError {
 }
 
 impl DbError {
-    /// Exit code per DESIGN.md: 2 for input that can never work (no binaries,
+    /// Exit code per docs/contract.md: 2 for input that can never work (no binaries,
     /// bad DSN, wrong credentials), 3 when preflight fails with nothing
     /// touched, 4 when a role change left the system possibly without a
     /// primary or with two.

@@ -79,10 +79,47 @@ pub async fn revert_outstanding(scope: Scope, dry_run: bool) -> std::io::Result<
             }
         }
         if all_ok {
-            Journal::reopen(&j.path)?.finish(&j.run_id)?;
+            Journal::reopen(&j.path)?
+                .finish(&j.run_id)
+                .map_err(std::io::Error::other)?;
+        } else if !dry_run {
+            out.lines.push(format!(
+                "run {}: journal kept open in {}; fix the fault by hand and run `drill cleanup --resolved {}`",
+                j.run_id,
+                j.path.display(),
+                j.run_id
+            ));
         }
     }
     Ok(out)
+}
+
+/// A person says they restored a run's outstanding faults by hand: each is
+/// journalled as resolved and the journal closes. Returns the faults closed.
+pub fn mark_resolved(run_id: &str) -> std::io::Result<Vec<String>> {
+    let Some(j) = journal::open_journals()?
+        .into_iter()
+        .find(|j| j.run_id == run_id)
+    else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!(
+                "no open journal for run `{run_id}` in {}",
+                journal::journal_dir().display()
+            ),
+        ));
+    };
+    let mut jw = Journal::reopen(&j.path)?;
+    let mut closed = Vec::new();
+    for (id, fault, _) in &j.outstanding {
+        jw.append(&Entry::Resolved {
+            id: *id,
+            note: "restored by hand (drill cleanup --resolved)".into(),
+        })?;
+        closed.push(fault.clone());
+    }
+    jw.finish(&j.run_id).map_err(std::io::Error::other)?;
+    Ok(closed)
 }
 
 async fn revert(plan: &RevertPlan, run_id: &str, fault: &str) -> Result<(), String> {

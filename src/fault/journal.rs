@@ -6,6 +6,7 @@
 //! `$XDG_STATE_HOME/drill`, else `~/.local/state/drill`), not in the working
 //! tree, so a wiped CI workspace does not lose them.
 
+use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -59,6 +60,12 @@ pub enum Entry {
         id: u32,
         error: String,
     },
+    /// A person restored the fault by hand and said so with
+    /// `drill cleanup --resolved`.
+    Resolved {
+        id: u32,
+        note: String,
+    },
     End {
         run_id: String,
     },
@@ -79,10 +86,22 @@ pub fn journal_dir() -> PathBuf {
     state_dir().join("journal")
 }
 
-/// An open journal for one run.
+/// An open journal for one run. It knows which injects are outstanding (not
+/// yet reverted, healed or resolved by a person) and refuses to close while
+/// any is.
 pub struct Journal {
     path: PathBuf,
     file: File,
+    outstanding: BTreeSet<u32>,
+}
+
+/// Why a journal stayed open.
+#[derive(Debug, thiserror::Error)]
+pub enum FinishError {
+    #[error("{count} fault(s) still outstanding; the journal stays open for `drill cleanup`")]
+    Outstanding { count: usize },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
 }
 
 impl Journal {
@@ -94,18 +113,29 @@ impl Journal {
             .create_new(true)
             .append(true)
             .open(&path)?;
-        let mut j = Journal { path, file };
+        let mut j = Journal {
+            path,
+            file,
+            outstanding: BTreeSet::new(),
+        };
         j.append(first)?;
         Ok(j)
     }
 
     /// Reopens a journal to append (cleanup marking entries reverted).
     pub fn reopen(path: &Path) -> std::io::Result<Journal> {
+        let outstanding = read(path)?.outstanding.iter().map(|o| o.0).collect();
         let file = OpenOptions::new().append(true).open(path)?;
         Ok(Journal {
             path: path.to_path_buf(),
             file,
+            outstanding,
         })
+    }
+
+    /// Injects not yet reverted, healed or resolved.
+    pub fn outstanding(&self) -> usize {
+        self.outstanding.len()
     }
 
     pub fn path(&self) -> &Path {
@@ -117,11 +147,28 @@ impl Journal {
         let mut line = serde_json::to_string(e).map_err(std::io::Error::other)?;
         line.push('\n');
         self.file.write_all(line.as_bytes())?;
-        self.file.sync_data()
+        self.file.sync_data()?;
+        match e {
+            Entry::Inject { id, .. } => {
+                self.outstanding.insert(*id);
+            }
+            Entry::Reverted { id } | Entry::Resolved { id, .. } => {
+                self.outstanding.remove(id);
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
-    /// Ends the journal: moves it to `done/` (kept as an audit trail).
-    pub fn finish(mut self, run_id: &str) -> std::io::Result<()> {
+    /// Ends the journal: moves it to `done/` (kept as an audit trail), but
+    /// only when nothing is outstanding. Otherwise the journal stays where
+    /// `drill cleanup` finds it, and the caller must say so.
+    pub fn finish(mut self, run_id: &str) -> Result<(), FinishError> {
+        if !self.outstanding.is_empty() {
+            return Err(FinishError::Outstanding {
+                count: self.outstanding.len(),
+            });
+        }
         self.append(&Entry::End {
             run_id: run_id.into(),
         })?;
@@ -130,7 +177,8 @@ impl Journal {
         std::fs::rename(
             &self.path,
             done.join(self.path.file_name().unwrap_or_default()),
-        )
+        )?;
+        Ok(())
     }
 }
 
@@ -170,7 +218,9 @@ pub fn read(path: &Path) -> std::io::Result<OpenJournal> {
             Entry::Inject {
                 id, fault, plan, ..
             } => j.outstanding.push((id, fault, plan)),
-            Entry::Reverted { id } => j.outstanding.retain(|(i, _, _)| *i != id),
+            Entry::Reverted { id } | Entry::Resolved { id, .. } => {
+                j.outstanding.retain(|(i, _, _)| *i != id)
+            }
             Entry::RevertFailed { .. } => {}
             Entry::End { .. } => j.ended = true,
         }
@@ -259,5 +309,54 @@ mod tests {
         assert_eq!(j.pid, 7);
         assert_eq!(j.outstanding, vec![(2, "b".to_string(), plan)]);
         assert!(!j.ended);
+    }
+
+    /// The journal is a finalizer on disk: it cannot be closed while a fault
+    /// is outstanding, so a failed revert is still there for `drill cleanup`.
+    #[test]
+    fn a_journal_with_an_outstanding_fault_refuses_to_close() {
+        let dir = tempfile::tempdir().unwrap();
+        // SAFETY: tests in this module are the only readers of this variable.
+        unsafe { std::env::set_var("DRILL_STATE_DIR", dir.path()) };
+        let run = Entry::Run {
+            run_id: "r1".into(),
+            pid: 1,
+            scenario: "s".into(),
+            target: "lab".into(),
+            started_at: "t".into(),
+        };
+        let inject = |id| Entry::Inject {
+            id,
+            fault: format!("f{id}"),
+            component: None,
+            region: None,
+            action: "command".into(),
+            plan: RevertPlan::SelfHealing { what: "x".into() },
+        };
+        let mut j = Journal::create("r1", &run).unwrap();
+        j.append(&inject(1)).unwrap();
+        j.append(&inject(2)).unwrap();
+        j.append(&Entry::Reverted { id: 1 }).unwrap();
+        j.append(&Entry::RevertFailed {
+            id: 2,
+            error: "exit 7".into(),
+        })
+        .unwrap();
+        let path = j.path().to_path_buf();
+        assert!(matches!(
+            j.finish("r1"),
+            Err(FinishError::Outstanding { count: 1 })
+        ));
+        assert!(path.is_file(), "the journal left the open folder");
+        let mut j = Journal::reopen(&path).unwrap();
+        assert_eq!(j.outstanding(), 1);
+        j.append(&Entry::Resolved {
+            id: 2,
+            note: "restored by hand".into(),
+        })
+        .unwrap();
+        j.finish("r1").unwrap();
+        assert!(!path.exists());
+        assert!(journal_dir().join("done/r1.jsonl").is_file());
     }
 }

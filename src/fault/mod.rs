@@ -11,13 +11,14 @@ use std::time::Duration;
 
 use journal::{Entry, Journal, RevertPlan};
 
-use crate::scenario::model::{Action, Fault};
+use crate::scenario::model::Action;
+use crate::scenario::plan::FaultPlan;
 use crate::targets::{Injection, Target, TargetError};
 
 /// A fault that has been injected (or whose inject was attempted).
 pub struct Active {
     pub id: u32,
-    pub fault: Fault,
+    pub fault: FaultPlan,
     pub injection: Injection,
     pub plan: RevertPlan,
 }
@@ -49,18 +50,14 @@ pub async fn inject(
     target: &Target,
     journal: &mut Journal,
     id: u32,
-    fault: &Fault,
+    fault: &FaultPlan,
     who: &RunIdentity,
 ) -> (Option<Active>, Result<(), FaultError>) {
-    let (injection, plan) = match fault.action.get_ref() {
+    let (injection, plan) = match fault.action {
         Action::Command => (
             Injection::None,
             RevertPlan::Command {
-                command: fault
-                    .revert
-                    .as_ref()
-                    .map(|r| r.get_ref().clone())
-                    .unwrap_or_default(),
+                command: fault.revert.as_ref().cloned().unwrap_or_default(),
                 cwd: who.cwd.clone(),
                 timeout_s: fault.command_timeout.as_secs_f64(),
             },
@@ -72,10 +69,10 @@ pub async fn inject(
     };
     let entry = Entry::Inject {
         id,
-        fault: fault.display_name(),
+        fault: fault.name.clone(),
         component: fault.component().map(str::to_string),
         region: fault.region().map(str::to_string),
-        action: fault.action.get_ref().name().to_string(),
+        action: fault.action.name().to_string(),
         plan: plan.clone(),
     };
     if let Err(source) = journal.append(&entry) {
@@ -93,14 +90,10 @@ pub async fn inject(
         injection,
         plan,
     };
-    let res = match fault.action.get_ref() {
+    let res = match fault.action {
         Action::Command => {
-            let cmd = fault
-                .inject
-                .as_ref()
-                .map(|c| c.get_ref().as_str())
-                .unwrap_or("true");
-            let name = fault.display_name();
+            let cmd = fault.inject.as_deref().unwrap_or("true");
+            let name = fault.name.clone();
             let env = [
                 ("DRILL_RUN_ID", who.run_id.as_str()),
                 ("DRILL_TARGET", who.target.as_str()),
@@ -109,7 +102,7 @@ pub async fn inject(
             command::run(cmd, &who.cwd, fault.command_timeout.0, &env)
                 .await
                 .map_err(|e| FaultError::Inject {
-                    fault: fault.display_name(),
+                    fault: fault.name.clone(),
                     message: e.to_string(),
                 })
         }
@@ -117,7 +110,7 @@ pub async fn inject(
             .inject(fault, &active.injection)
             .await
             .map_err(|e| FaultError::Inject {
-                fault: fault.display_name(),
+                fault: fault.name.clone(),
                 message: e.to_string(),
             }),
     };
@@ -130,18 +123,18 @@ pub async fn inject_database(
     db: &crate::targets::database::Database,
     journal: &mut Journal,
     id: u32,
-    fault: &Fault,
+    fault: &FaultPlan,
 ) -> Result<Vec<(std::time::Instant, String)>, crate::db::DbError> {
     let entry = Entry::Inject {
         id,
-        fault: fault.display_name(),
+        fault: fault.name.clone(),
         component: fault.component().map(str::to_string),
         region: None,
-        action: fault.action.get_ref().name().to_string(),
+        action: fault.action.name().to_string(),
         plan: RevertPlan::SelfHealing {
             what: format!(
                 "a database {} is one-way: the promoted standby stays primary",
-                fault.action.get_ref().name()
+                fault.action.name()
             ),
         },
     };
@@ -150,7 +143,7 @@ pub async fn inject_database(
             "cannot write the fault journal: {e}; nothing was injected"
         ))
     })?;
-    let res = db.fault(*fault.action.get_ref()).await;
+    let res = db.fault(fault.action).await;
     let _ = journal.append(&Entry::Reverted { id });
     res
 }
@@ -170,7 +163,7 @@ pub async fn revert(
             cwd,
             timeout_s,
         } => {
-            let name = a.fault.display_name();
+            let name = a.fault.name.clone();
             let env = [
                 ("DRILL_RUN_ID", who.run_id.as_str()),
                 ("DRILL_TARGET", who.target.as_str()),
@@ -198,28 +191,33 @@ pub async fn revert(
     res
 }
 
-/// The one-line instruction for a person when a revert failed.
-pub fn manual_instruction(a: &Active, error: &str) -> String {
+/// The one-line instruction for a person when a revert failed. The journal
+/// stays open: `drill cleanup` retries the revert, and a person who restored
+/// the fault by hand closes it with `drill cleanup --resolved`.
+pub fn manual_instruction(a: &Active, error: &str, run_id: &str) -> String {
+    let then = format!(
+        "— then `drill cleanup` retries the revert, or `drill cleanup --resolved {run_id}` once you restored it by hand"
+    );
     match &a.plan {
         RevertPlan::Command { command, cwd, .. } => format!(
-            "fault `{}` was not reverted ({error}). Run by hand in {}: {command}   — then `drill cleanup` to close the journal",
-            a.fault.display_name(),
+            "fault `{}` was not reverted ({error}). Run by hand in {}: {command}   {then}",
+            a.fault.name.clone(),
             cwd.display()
         ),
         RevertPlan::Lab { instances, .. } => {
             format!(
                 "lab fault `{}` on {} was not reverted ({error}); the lab is torn down with the run",
-                a.fault.display_name(),
+                a.fault.name.clone(),
                 instances.join(", ")
             )
         }
         RevertPlan::K8s(k) => format!(
-            "kubernetes fault `{}` was not reverted ({error}). Restore by hand: {}   — then `drill cleanup` to close the journal",
-            a.fault.display_name(),
+            "kubernetes fault `{}` was not reverted ({error}). Restore by hand: {}   {then}",
+            a.fault.name.clone(),
             k.describe()
         ),
         RevertPlan::SelfHealing { what } => {
-            format!("fault `{}`: {what} ({error})", a.fault.display_name())
+            format!("fault `{}`: {what} ({error})", a.fault.name.clone())
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Error budget consumed and burn rate (DESIGN.md).
+//! Error budget consumed and burn rate (docs/contract.md).
 
 /// Share of the period's error budget the drill consumed, in percent:
 /// `(bad/all) × drill duration / ((1 − A) × P) × 100`.

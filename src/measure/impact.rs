@@ -1,5 +1,5 @@
 //! A fault's effect on traffic: time to impact, outage time and RTO, exactly
-//! as DESIGN.md defines them, computed from the due-time buckets.
+//! as docs/contract.md defines them, computed from the due-time buckets.
 //!
 //! Windows slide over the bucket grid one bucket at a time. A window is bad
 //! when its good ratio is below the criteria's ratio; a window with no

@@ -1,6 +1,6 @@
 //! Measurement: what happened to every request, folded into fixed-size state
 //! (HDR histograms per phase, fixed-width time buckets), and the math that turns
-//! that state into the numbers DESIGN.md defines (RTO, outage, availability,
+//! that state into the numbers docs/contract.md defines (RTO, outage, availability,
 //! error budget). No IO here: everything is tested with synthetic streams.
 
 pub mod budget;

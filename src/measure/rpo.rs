@@ -1,4 +1,4 @@
-//! Data loss of a database fault (DESIGN.md, "RPO"): which acknowledged
+//! Data loss of a database fault (docs/contract.md, "RPO"): which acknowledged
 //! writes the new primary does not hold, how much time they span, and how
 //! long writes were refused. Pure: the writer's log and the new primary's
 //! rows in, an `RpoResult` out.
@@ -7,7 +7,7 @@ use crate::measure::{Micros, secs};
 use crate::report::model::RpoResult;
 
 /// What the database writer saw: one integer pair per acknowledged write
-/// (the one record-per-request log DESIGN.md allows), and the writes whose
+/// (the one record-per-request log docs/contract.md allows), and the writes whose
 /// fate is unknown or known bad.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WriterLog {

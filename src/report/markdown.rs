@@ -4,7 +4,10 @@
 
 use std::fmt::Write;
 
-use super::model::{CheckResult, CheckStatus, DrillResult, FaultResult, PhaseSummary, Verdict};
+use super::model::{
+    CheckResult, CheckStatus, DrillResult, FaultEnd, FaultResult, Observations, PhaseSummary,
+    Verdict,
+};
 use super::units::{clock, ms, num, pct, secs, sig3, value};
 
 /// The drill's report; `svg_file` is the timeline chart's path relative to
@@ -39,28 +42,38 @@ pub fn render(r: &DrillResult, svg_file: &str) -> String {
     md
 }
 
-/// The suite summary: worst verdict first, then one row per drill linking to
-/// its report (`entries`: result and path of its report.md, relative).
-/// A target-side observation in words (`extra` of a fault).
-fn observation(key: &str, v: f64) -> String {
-    match key {
-        "component_ready_s" => format!("the component served again {} after the fault", secs(v)),
-        "ready_after_restore_s" => format!(
-            "the restored instances were ready {} after the restore",
+/// A fault's target-side observations in words.
+fn observations(o: &Observations) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(v) = o.component_ready_s {
+        out.push(format!(
+            "the component served again {} after the fault",
             secs(v)
-        ),
-        "config_sync_s" => format!(
+        ));
+    }
+    if let Some(v) = o.config_sync_s {
+        out.push(format!(
             "the data plane applied the routing change {} after the control plane returned",
             secs(v)
-        ),
-        "cross_region_calls" => format!("{} cross-region calls during the fault", num(v, 0)),
-        "cross_region_failed" => {
-            format!("{} cross-region calls failed during the fault", num(v, 0))
-        }
-        other => format!("{other} = {}", num(v, 3)),
+        ));
     }
+    if let Some(n) = o.cross_region_calls {
+        out.push(format!("{n} cross-region calls during the fault"));
+    }
+    if let Some(n) = o.cross_region_failed {
+        out.push(format!("{n} cross-region calls failed during the fault"));
+    }
+    if let Some(v) = o.ready_after_restore_s {
+        out.push(format!(
+            "the restored instances were ready {} after the restore",
+            secs(v)
+        ));
+    }
+    out
 }
 
+/// The suite summary: worst verdict first, then one row per drill linking to
+/// its report (`entries`: result and path of its report.md, relative).
 pub fn render_suite_index(entries: &[(DrillResult, String)]) -> String {
     let mut md = String::new();
     let Some(worst) = entries.iter().map(|(r, _)| r.verdict).max() else {
@@ -227,10 +240,10 @@ fn faults(md: &mut String, r: &DrillResult) {
          |---|---|---|---|---:|---|---:|---:|---:|\n",
     );
     for f in &r.faults {
-        let how = if f.ended == "revert-failed" {
+        let how = if f.ended == FaultEnd::RevertFailed {
             format!("**{}** ⚠️", f.ended)
         } else {
-            f.ended.clone()
+            f.ended.to_string()
         };
         let ended = match f.reverted_at_s {
             Some(t) => format!("{} ({how})", clock(t)),
@@ -254,9 +267,9 @@ fn faults(md: &mut String, r: &DrillResult) {
         .faults
         .iter()
         .flat_map(|f| {
-            f.extra
-                .iter()
-                .map(move |(k, v)| format!("`{}`: {}", f.name, observation(k, *v)))
+            observations(&f.extra)
+                .into_iter()
+                .map(move |o| format!("`{}`: {o}", f.name))
         })
         .collect();
     if !observed.is_empty() {
@@ -601,7 +614,7 @@ mod tests {
         r.faults[1].recovery = "no-impact".into();
         r.faults[1].rto_s = Some(0.0);
         r.faults[0].reverted_at_s = None;
-        r.faults[0].ended = "revert-failed".into();
+        r.faults[0].ended = FaultEnd::RevertFailed;
         let md = render(&r, "timeline.svg");
         assert!(row(&md, "`switchover-database`").ends_with("| no impact |"));
         assert!(row(&md, "`kill-primary-ingress`").contains("| — (**revert-failed** ⚠️) |"));

@@ -1,4 +1,4 @@
-//! Reports a run writes (DESIGN.md): `results.json`, `junit.xml`,
+//! Reports a run writes (docs/contract.md): `results.json`, `junit.xml`,
 //! `report.md` with `timeline.svg`. Renderers read only the result model.
 
 pub mod json;

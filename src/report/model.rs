@@ -1,5 +1,5 @@
 //! The result of one drill: everything the reports show, and exactly what
-//! `results.json` holds (`drill.results/v1`, DESIGN.md). Renderers read only
+//! `results.json` holds (`drill.results/v1`, docs/contract.md). Renderers read only
 //! this, so they are tested with plain values.
 
 use std::collections::BTreeMap;
@@ -75,11 +75,100 @@ pub struct FaultResult {
     pub outage_s: f64,
     /// Run-clock second at which traffic counted as recovered.
     pub recovered_at_s: Option<f64>,
-    /// How the fault ended: `reverted`, `healed`, `heal-timeout`, `revert-failed`.
-    pub ended: String,
+    /// How the fault ended.
+    pub ended: FaultEnd,
     /// Target-side observations, e.g. `component_ready_s`.
     #[serde(default)]
-    pub extra: BTreeMap<String, f64>,
+    pub extra: Observations,
+}
+
+/// How a fault ended. Serialized in kebab case (`revert-failed`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultEnd {
+    /// Injected, waiting for its end.
+    Pending,
+    /// A one-way fault (database switchover/failover) finished.
+    Completed,
+    /// A one-way fault failed part-way.
+    Failed,
+    /// The inject step failed and nothing needed reverting.
+    InjectFailed,
+    /// The inject step failed; what it may have changed was reverted.
+    #[serde(rename = "inject-failed, reverted")]
+    InjectFailedReverted,
+    /// A self-healing fault: the component served again.
+    Healed,
+    /// A self-healing fault the drill stopped waiting for.
+    NotHealed,
+    /// A self-healing fault that did not heal within its timeout.
+    HealTimeout,
+    /// The revert step succeeded.
+    Reverted,
+    /// The revert step failed: the system may still be broken.
+    RevertFailed,
+}
+
+impl FaultEnd {
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultEnd::Pending => "pending",
+            FaultEnd::Completed => "completed",
+            FaultEnd::Failed => "failed",
+            FaultEnd::InjectFailed => "inject-failed",
+            FaultEnd::InjectFailedReverted => "inject-failed, reverted",
+            FaultEnd::Healed => "healed",
+            FaultEnd::NotHealed => "not-healed",
+            FaultEnd::HealTimeout => "heal-timeout",
+            FaultEnd::Reverted => "reverted",
+            FaultEnd::RevertFailed => "revert-failed",
+        }
+    }
+
+    /// The target is back as it was (or, one-way, as intended).
+    pub fn restored(self) -> bool {
+        matches!(
+            self,
+            FaultEnd::Reverted
+                | FaultEnd::Healed
+                | FaultEnd::Completed
+                | FaultEnd::InjectFailedReverted
+        )
+    }
+}
+
+impl std::fmt::Display for FaultEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What the target itself showed of a fault, beside the traffic.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Observations {
+    /// A self-healing fault: inject to the component serving again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component_ready_s: Option<f64>,
+    /// A `down` or region outage: restore to the instances being ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_after_restore_s: Option<f64>,
+    /// A routing change made during the fault: the control plane's return
+    /// to every data-plane process serving it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_sync_s: Option<f64>,
+    /// Cross-region calls made during the fault (lab).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_region_calls: Option<u64>,
+    /// Of those, the ones that failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_region_failed: Option<u64>,
+}
+
+impl Observations {
+    pub fn is_empty(&self) -> bool {
+        *self == Observations::default()
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -240,7 +329,7 @@ pub struct DrillResult {
 }
 
 impl DrillResult {
-    /// Exit code of this result alone (DESIGN.md).
+    /// Exit code of this result alone (docs/contract.md).
     pub fn exit_code(&self) -> i32 {
         if !self.manual_actions.is_empty() {
             return 4;

@@ -307,8 +307,11 @@ pub(crate) fn sample_result() -> DrillResult {
                 time_to_impact_s: Some(0.004),
                 outage_s: 35.6,
                 recovered_at_s: Some(49.2),
-                ended: "healed".into(),
-                extra: BTreeMap::from([("component_ready_s".to_string(), 43.5)]),
+                ended: FaultEnd::Healed,
+                extra: Observations {
+                    component_ready_s: Some(43.5),
+                    ..Observations::default()
+                },
             },
             FaultResult {
                 name: "switchover-database".into(),
@@ -324,8 +327,8 @@ pub(crate) fn sample_result() -> DrillResult {
                 time_to_impact_s: Some(0.21),
                 outage_s: 4.0,
                 recovered_at_s: None,
-                ended: "healed".into(),
-                extra: BTreeMap::new(),
+                ended: FaultEnd::Healed,
+                extra: Observations::default(),
             },
         ],
         phases,

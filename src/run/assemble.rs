@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use crate::clock::Clock;
 use crate::measure::{Cause, Micros, Phase, Recorder, Rto, budget, fault_impact, secs};
 use crate::report::model::*;
-use crate::scenario::Loaded;
-use crate::scenario::model::{CheckKind, Fault};
-use crate::scenario::units::Quantity;
+use crate::scenario::Plan;
+use crate::scenario::model::CheckKind;
+use crate::scenario::plan::FaultPlan;
+use crate::scenario::units::{Dur, Percent};
 use crate::targets::TargetDef;
 
 use super::checks;
@@ -27,28 +28,28 @@ pub struct FaultRun {
     pub action: String,
     pub injected_at: Micros,
     pub ended_at: Option<Micros>,
-    pub ended: String,
-    pub extra: BTreeMap<String, f64>,
+    pub ended: FaultEnd,
+    pub extra: Observations,
 }
 
 impl FaultRun {
-    pub fn new(f: &Fault, at: Micros) -> FaultRun {
+    pub fn new(f: &FaultPlan, at: Micros) -> FaultRun {
         FaultRun {
-            name: f.display_name(),
+            name: f.name.clone(),
             component: f.component().unwrap_or("-").to_string(),
             region: f.region().map(str::to_string),
-            action: f.action.get_ref().name().to_string(),
+            action: f.action.name().to_string(),
             injected_at: at,
             ended_at: None,
-            ended: "pending".into(),
-            extra: BTreeMap::new(),
+            ended: FaultEnd::Pending,
+            extra: Observations::default(),
         }
     }
 }
 
 /// Everything the runner knows besides the recorder.
 pub struct RunFacts<'a> {
-    pub l: &'a Loaded,
+    pub plan: &'a Plan,
     pub def: &'a TargetDef,
     pub run_id: String,
     pub seed: u64,
@@ -60,7 +61,7 @@ pub struct RunFacts<'a> {
     /// End of the observation.
     pub end: Micros,
     pub faults: Vec<FaultRun>,
-    pub events: Vec<(Micros, String)>,
+    pub events: Vec<(Micros, super::event::Event)>,
     pub steady_state: Option<CheckResult>,
     pub aborted: Option<String>,
     pub manual_actions: Vec<String>,
@@ -77,14 +78,14 @@ pub struct RunFacts<'a> {
 
 impl<'a> RunFacts<'a> {
     pub fn new(
-        l: &'a Loaded,
+        plan: &'a Plan,
         def: &'a TargetDef,
         run_id: &str,
         seed: u64,
         clock: Clock,
     ) -> RunFacts<'a> {
         RunFacts {
-            l,
+            plan,
             def,
             run_id: run_id.into(),
             seed,
@@ -161,49 +162,83 @@ pub fn phase_summary(rec: &Recorder, p: Phase, span: (Micros, Micros), slo: f64)
 }
 
 /// Events in run-clock order (lab processes report theirs a little late).
-fn sorted_events(events: &[(Micros, String)]) -> Vec<(Micros, String)> {
-    let mut v = events.to_vec();
+fn sorted_events(events: &[(Micros, super::event::Event)]) -> Vec<(Micros, String)> {
+    let mut v: Vec<(Micros, String)> = events.iter().map(|(t, e)| (*t, e.to_string())).collect();
     v.sort_by_key(|(t, _)| *t);
     v
 }
 
 pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
-    let s = &f.l.scenario;
-    let crit = super::criteria(f.l);
+    let plan = f.plan;
     let end = f.end.max(f.load_start);
-    let rate = s.load.as_ref().map_or(0.0, |l| *l.rate.get_ref());
+    let (phases, spans) = phases(rec, end, plan.budget.target);
+    let faults = faults(&f, rec, end);
+    let error_budget = error_budget(rec, end, plan);
+    let checks = checks(&f, rec, &faults, error_budget.consumed_pct);
+    let verdict = if f.aborted.is_some() {
+        Verdict::Aborted
+    } else if checks.iter().any(|c| c.status == CheckStatus::Fail) {
+        Verdict::Fail
+    } else {
+        Verdict::Pass
+    };
+    let crit = plan.recovery;
+    DrillResult {
+        schema: SCHEMA.into(),
+        scenario: plan.name.clone(),
+        description: plan.description.clone(),
+        target: f.def.name().into(),
+        target_kind: f.def.kind().into(),
+        verdict,
+        reason: f.aborted.clone(),
+        run_id: f.run_id.clone(),
+        started_at: f.clock.started_at(),
+        duration_s: round3(secs(end)),
+        seed: f.seed,
+        checks,
+        faults,
+        phases,
+        error_budget,
+        rpo: f.rpo.clone(),
+        load: load_summary(&f, rec),
+        recovery: RecoverySummary {
+            window_s: crit.window_us as f64 / 1e6,
+            ratio: crit.ratio,
+            hold_s: crit.hold_us as f64 / 1e6,
+            resolution_s: round3(resolution_s(rec, plan)),
+        },
+        phase_spans: spans,
+        events: sorted_events(&f.events)
+            .into_iter()
+            .map(|(t, w)| Event {
+                t_s: round3(secs(t)),
+                at: f.clock.wall(t),
+                what: w,
+            })
+            .collect(),
+        settings: settings(&f),
+        timeline: timeline(&f, rec, end),
+        manual_actions: f.manual_actions.clone(),
+        exit_code: f.exit_code,
+    }
+}
 
-    // Error-budget SLO and period: the scenario's error-budget check, else
-    // its strictest availability check, else 99.9% over 30 days.
-    let eb = s
-        .checks
-        .iter()
-        .map(|c| c.get_ref())
-        .find(|c| *c.kind.get_ref() == CheckKind::ErrorBudget);
-    let strictest = s
-        .checks
-        .iter()
-        .filter_map(|c| {
-            match (
-                c.get_ref().kind.get_ref(),
-                c.get_ref().min.as_ref().map(|m| *m.get_ref()),
-            ) {
-                (CheckKind::Availability, Some(Quantity::Percent(p))) => Some(p.0),
-                _ => None,
-            }
-        })
-        .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))));
-    let slo = eb
-        .and_then(|c| c.slo.as_ref())
-        .map(|p| p.get_ref().0)
-        .or(strictest)
-        .unwrap_or(0.999)
-        .min(0.999_999);
-    let period_s = eb
-        .and_then(|c| c.period.as_ref())
-        .map_or(30.0 * 86400.0, |p| p.get_ref().as_secs_f64());
+/// RTO resolution: the larger of the bucket width and 1/rate.
+fn resolution_s(rec: &Recorder, plan: &Plan) -> f64 {
+    let per_request = if plan.rate() > 0.0 {
+        1.0 / plan.rate()
+    } else {
+        0.0
+    };
+    secs(rec.bucket_us()).max(per_request)
+}
 
-    // Phases.
+/// Per-phase numbers and the phases' spans (warmup is not measured).
+fn phases(
+    rec: &Recorder,
+    end: Micros,
+    slo: f64,
+) -> (BTreeMap<String, PhaseSummary>, Vec<PhaseSpan>) {
     let mut phases = BTreeMap::new();
     let mut spans = Vec::new();
     for p in Phase::ALL {
@@ -219,10 +254,13 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
             }
         }
     }
+    (phases, spans)
+}
 
-    // Faults and their impact.
-    let per_request = if rate > 0.0 { 1.0 / rate } else { 0.0 };
-    let resolution_s = secs(rec.bucket_us()).max(per_request);
+/// Each fault with its impact: RTO, time to impact, outage. A fault's
+/// impact ends at the next fault's inject.
+fn faults(f: &RunFacts, rec: &Recorder, end: Micros) -> Vec<FaultResult> {
+    let crit = f.plan.recovery;
     let mut faults = Vec::new();
     for (i, fr) in f.faults.iter().enumerate() {
         let next = f.faults.get(i + 1).map_or(end, |n| n.injected_at);
@@ -253,12 +291,16 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
             time_to_impact_s: imp.time_to_impact.map(|t| round3(secs(t))),
             outage_s: round3(secs(imp.outage)),
             recovered_at_s: imp.recovered_at.map(|t| round3(secs(t))),
-            ended: fr.ended.clone(),
+            ended: fr.ended,
             extra: fr.extra.clone(),
         });
     }
+    faults
+}
 
-    // Error budget over the measured phases.
+/// Error budget over the measured phases.
+fn error_budget(rec: &Recorder, end: Micros, plan: &Plan) -> ErrorBudget {
+    let (slo, period_s) = (plan.budget.target, plan.budget.period_s);
     let (mut bad, mut all) = (0, 0);
     for p in Phase::MEASURED {
         bad += rec.phase(p).bad_total();
@@ -267,21 +309,22 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
     let drill_s = rec
         .phase_span(Phase::Baseline, end)
         .map_or(0.0, |(a, _)| secs(end.saturating_sub(a)));
-    let consumed = budget::budget_consumed_pct(bad, all, drill_s, slo, period_s);
-    let error_budget = ErrorBudget {
+    ErrorBudget {
         slo,
         period_s,
         requests: all,
         bad,
         drill_s: round3(drill_s),
-        consumed_pct: consumed,
+        consumed_pct: budget::budget_consumed_pct(bad, all, drill_s, slo, period_s),
         burn_rate: round3(budget::burn_rate(bad, all, slo)),
-    };
+    }
+}
 
-    // Checks: steady state, the scenario's, faults reverted.
-    let mut checks = Vec::new();
+/// The checks: steady state, the scenario's, faults reverted.
+fn checks(f: &RunFacts, rec: &Recorder, faults: &[FaultResult], consumed: f64) -> Vec<CheckResult> {
+    let mut out = Vec::new();
     let aborted_before_faults = f.aborted.is_some() && f.faults.is_empty();
-    checks.push(f.steady_state.clone().unwrap_or_else(|| CheckResult {
+    out.push(f.steady_state.clone().unwrap_or_else(|| CheckResult {
         name: "steady-state".into(),
         status: CheckStatus::Skipped,
         measured: None,
@@ -289,10 +332,15 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
         unit: String::new(),
         message: "not evaluated: the drill stopped before the baseline ended".into(),
     }));
-    for c in &s.checks {
-        let c = c.get_ref();
-        let mut results = checks::evaluate(c, rec, &faults, consumed, f.rpo.as_ref());
-        if f.config_sync_unmeasurable && *c.kind.get_ref() == CheckKind::ConfigSync {
+    let m = checks::Measured {
+        rec,
+        faults,
+        budget_pct: consumed,
+        rpo: f.rpo.as_ref(),
+    };
+    for c in &f.plan.checks {
+        let mut results = checks::evaluate(c, &m);
+        if f.config_sync_unmeasurable && c.kind() == CheckKind::ConfigSync {
             for r in &mut results {
                 r.status = CheckStatus::Skipped;
                 r.message =
@@ -310,7 +358,7 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
                     name: c
                         .name
                         .clone()
-                        .unwrap_or_else(|| c.kind.get_ref().name().to_string()),
+                        .unwrap_or_else(|| c.kind().name().to_string()),
                     status: CheckStatus::Skipped,
                     measured: None,
                     threshold: None,
@@ -319,19 +367,14 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
                 });
             }
         }
-        checks.extend(results);
+        out.extend(results);
     }
     let unreverted: Vec<String> = faults
         .iter()
-        .filter(|x| {
-            !matches!(
-                x.ended.as_str(),
-                "reverted" | "healed" | "completed" | "inject-failed, reverted"
-            )
-        })
+        .filter(|x| !x.ended.restored())
         .map(|x| format!("{} ({})", x.name, x.ended))
         .collect();
-    checks.push(super::checks::verdict(
+    out.push(checks::verdict(
         "faults-reverted",
         unreverted.is_empty() && f.manual_actions.is_empty(),
         if unreverted.is_empty() {
@@ -340,17 +383,20 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
             format!("not reverted or healed: {}", unreverted.join(", "))
         },
     ));
+    out
+}
 
-    // Timeline: one point per second of the run.
-    let mut seconds_lat = BTreeMap::new();
-    let points = rec.seconds().finish();
-    for p in points {
-        seconds_lat.insert(p.second, p);
-    }
+/// One point per second of the run: good ratio, p50/p99, database writes.
+fn timeline(f: &RunFacts, rec: &mut Recorder, end: Micros) -> Vec<TimelinePoint> {
+    let seconds_lat: BTreeMap<_, _> = rec
+        .seconds()
+        .finish()
+        .into_iter()
+        .map(|p| (p.second, p))
+        .collect();
     let per_sec = (1_000_000 / rec.bucket_us()).max(1) as usize;
     let mut timeline = Vec::new();
-    let last_sec = end / 1_000_000;
-    for sec in 0..=last_sec {
+    for sec in 0..=end / 1_000_000 {
         let (mut good, mut total) = (0u64, 0u64);
         for b in rec
             .buckets()
@@ -372,8 +418,15 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
             writes_failed: f.writes.as_ref().map(|w| w.get(&sec).map_or(0, |c| c.1)),
         });
     }
+    timeline
+}
 
-    // Generator.
+/// The generator: what it was asked, what it achieved, how late it sent.
+fn load_summary(f: &RunFacts, rec: &Recorder) -> LoadSummary {
+    let Some(ld) = &f.plan.load else {
+        return LoadSummary::default();
+    };
+    let per_request = 1.0 / ld.rate;
     let lag = rec.lag();
     let sending_s = secs(f.last_due.saturating_sub(f.load_start)) + per_request;
     let lag_p99 = if lag.is_empty() {
@@ -381,118 +434,54 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
     } else {
         lag.value_at_quantile(0.99)
     };
-    let load = match &s.load {
-        Some(ld) => LoadSummary {
-            method: ld.method.get_ref().clone(),
-            url: format!("{}{}", f.entry_url, ld.path.get_ref()),
-            rate,
-            achieved_rate: if rec.sent() > 0 {
-                round3(rec.sent() as f64 / sending_s)
-            } else {
-                0.0
-            },
-            sent: rec.sent(),
-            timeout_s: ld.timeout.get_ref().as_secs_f64(),
-            keep_alive: ld.keep_alive,
-            lag_p99_ms: ms(lag_p99),
-            lag_max_ms: if lag.is_empty() { 0.0 } else { ms(lag.max()) },
-            generator_behind: lag_p99 > BEHIND_LAG_US,
+    LoadSummary {
+        method: ld.method.clone(),
+        url: format!("{}{}", f.entry_url, ld.path),
+        rate: ld.rate,
+        achieved_rate: if rec.sent() > 0 {
+            round3(rec.sent() as f64 / sending_s)
+        } else {
+            0.0
         },
-        None => LoadSummary::default(),
-    };
+        sent: rec.sent(),
+        timeout_s: ld.timeout.as_secs_f64(),
+        keep_alive: ld.keep_alive,
+        lag_p99_ms: ms(lag_p99),
+        lag_max_ms: if lag.is_empty() { 0.0 } else { ms(lag.max()) },
+        generator_behind: lag_p99 > BEHIND_LAG_US,
+    }
+}
 
-    let mut settings = BTreeMap::new();
-    settings.insert("scenario.file".into(), f.l.path.display().to_string());
-    if rate > 0.0 {
-        settings.insert("load.rate".into(), format!("{rate}/s"));
+/// The scenario and target settings the report lists.
+fn settings(f: &RunFacts) -> BTreeMap<String, String> {
+    let plan = f.plan;
+    let dur = |us: Micros| Dur(std::time::Duration::from_micros(us)).to_string();
+    let mut s = BTreeMap::new();
+    s.insert("scenario.file".into(), plan.path.display().to_string());
+    if let Some(ld) = &plan.load {
+        s.insert("load.rate".into(), format!("{}/s", ld.rate));
+        s.insert("load.timeout".into(), Dur(ld.timeout).to_string());
     }
-    if let Some(ld) = &s.load {
-        settings.insert("load.timeout".into(), ld.timeout.get_ref().to_string());
-    }
-    if let Some(db) = &s.database {
-        settings.insert(
-            "database.rate".into(),
-            format!("{}/s", db.get_ref().rate.get_ref()),
-        );
-        settings.insert(
+    if let Some(db) = &plan.database {
+        s.insert("database.rate".into(), format!("{}/s", db.rate));
+        s.insert(
             "database.write_timeout".into(),
-            db.get_ref().write_timeout.to_string(),
+            Dur(db.write_timeout).to_string(),
         );
     }
-    settings.insert(
-        "phases.warmup".into(),
-        s.phases.warmup.get_ref().to_string(),
-    );
-    settings.insert(
-        "phases.baseline".into(),
-        s.phases.baseline.get_ref().to_string(),
-    );
-    settings.insert(
-        "phases.recovery".into(),
-        s.phases.recovery.get_ref().to_string(),
-    );
-    settings.insert(
-        "recovery.window".into(),
-        s.recovery.window.get_ref().to_string(),
-    );
-    settings.insert(
+    s.insert("phases.warmup".into(), plan.phases.warmup.to_string());
+    s.insert("phases.baseline".into(), plan.phases.baseline.to_string());
+    s.insert("phases.recovery".into(), plan.phases.recovery.to_string());
+    s.insert("recovery.window".into(), dur(plan.recovery.window_us));
+    s.insert(
         "recovery.ratio".into(),
-        s.recovery.ratio.get_ref().to_string(),
+        Percent(plan.recovery.ratio).to_string(),
     );
-    settings.insert(
-        "recovery.hold".into(),
-        s.recovery.hold.get_ref().to_string(),
-    );
+    s.insert("recovery.hold".into(), dur(plan.recovery.hold_us));
     for (k, v) in f.def.describe() {
-        settings.insert(format!("target.{k}"), v);
+        s.insert(format!("target.{k}"), v);
     }
-
-    let verdict = if f.aborted.is_some() {
-        Verdict::Aborted
-    } else if checks.iter().any(|c| c.status == CheckStatus::Fail) {
-        Verdict::Fail
-    } else {
-        Verdict::Pass
-    };
-
-    DrillResult {
-        schema: SCHEMA.into(),
-        scenario: f.l.name.clone(),
-        description: s.description.clone(),
-        target: f.def.name().into(),
-        target_kind: f.def.kind().into(),
-        verdict,
-        reason: f.aborted.clone(),
-        run_id: f.run_id.clone(),
-        started_at: f.clock.started_at(),
-        duration_s: round3(secs(end)),
-        seed: f.seed,
-        checks,
-        faults,
-        phases,
-        error_budget,
-        rpo: f.rpo.clone(),
-        load,
-        recovery: RecoverySummary {
-            window_s: crit.window_us as f64 / 1e6,
-            ratio: crit.ratio,
-            hold_s: crit.hold_us as f64 / 1e6,
-            resolution_s: round3(resolution_s),
-        },
-        phase_spans: spans,
-        events: sorted_events(&f.events)
-            .into_iter()
-            .map(|(t, w)| Event {
-                t_s: round3(secs(t)),
-                at: f.clock.wall(t),
-                what: w,
-            })
-            .collect(),
-        settings,
-        timeline,
-        manual_actions: f.manual_actions.clone(),
-        exit_code: f.exit_code,
-    }
+    s
 }
 
 #[cfg(test)]
@@ -536,6 +525,7 @@ period = "30d"
 max = "0.2%"
 "#;
         let l = crate::scenario::parse(std::path::Path::new("s.toml"), src).unwrap();
+        let plan = Plan::resolve(&l);
         let def = TargetDef::Http {
             name: "t".into(),
             url: "http://x".into(),
@@ -562,12 +552,12 @@ max = "0.2%"
                 has_latency: !bad,
             });
         }
-        let mut facts = RunFacts::new(&l, &def, "run", 7, Clock::start());
+        let mut facts = RunFacts::new(&plan, &def, "run", 7, Clock::start());
         facts.end = 60 * S;
         facts.last_due = 59_990 * MS;
-        let mut fr = FaultRun::new(l.scenario.faults[0].get_ref(), 20 * S);
+        let mut fr = FaultRun::new(&plan.faults[0], 20 * S);
         fr.ended_at = Some(28 * S);
-        fr.ended = "healed".into();
+        fr.ended = FaultEnd::Healed;
         facts.faults = vec![fr];
         facts.steady_state = Some(checks::verdict("steady-state", true, "ok".into()));
         let r = assemble(facts, &mut rec);

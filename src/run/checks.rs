@@ -6,8 +6,8 @@ use hdrhistogram::Histogram;
 use crate::measure::recorder::new_histogram;
 use crate::measure::{Phase, PhaseStats, Recorder};
 use crate::report::model::{CheckResult, CheckStatus, FaultResult, RpoResult};
-use crate::scenario::model::{Check, CheckKind, parse_percentile};
-use crate::scenario::units::{Quantity, fmt_pct};
+use crate::scenario::plan::{CheckPlan, CheckSpec, PhaseScope, RpoLimit};
+use crate::scenario::units::fmt_pct;
 
 /// Counts and latency over the phases a check names (`drill` = all measured).
 pub struct Slice {
@@ -16,10 +16,12 @@ pub struct Slice {
     pub latency: Histogram<u64>,
 }
 
-pub fn slice(rec: &Recorder, phase: &str) -> Slice {
+pub fn slice(rec: &Recorder, phase: PhaseScope) -> Slice {
     let phases: Vec<Phase> = match phase {
-        "drill" => Phase::MEASURED.to_vec(),
-        p => Phase::parse(p).into_iter().collect(),
+        PhaseScope::Drill => Phase::MEASURED.to_vec(),
+        PhaseScope::Baseline => vec![Phase::Baseline],
+        PhaseScope::Fault => vec![Phase::Fault],
+        PhaseScope::Recovery => vec![Phase::Recovery],
     };
     let mut s = Slice {
         good: 0,
@@ -104,289 +106,267 @@ pub fn ratio(name: &str, good: u64, all: u64, min: f64, message: String) -> Chec
     )
 }
 
-/// Evaluates one check. `faults` are the injected faults' results.
-pub fn evaluate(
-    c: &Check,
-    rec: &Recorder,
-    faults: &[FaultResult],
-    budget_pct: f64,
-    rpo: Option<&RpoResult>,
+/// What a check is judged against: the recorder, the faults as they ran,
+/// the error budget consumed and the data loss measured.
+pub struct Measured<'a> {
+    pub rec: &'a Recorder,
+    pub faults: &'a [FaultResult],
+    pub budget_pct: f64,
+    pub rpo: Option<&'a RpoResult>,
+}
+
+/// Evaluates one check: one function per kind. Per-fault kinds give one
+/// result per fault they name (every fault when they name none).
+pub fn evaluate(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
+    let named = |default: String| c.name.clone().unwrap_or(default);
+    match &c.spec {
+        CheckSpec::Rto { fault, max_s } => per_fault(c, fault, m, |f| {
+            rto(named(format!("rto:{}", f.name)), f, *max_s)
+        }),
+        CheckSpec::Outage { fault, max_s } => per_fault(c, fault, m, |f| {
+            outage(named(format!("outage:{}", f.name)), f, *max_s)
+        }),
+        CheckSpec::ConfigSync { .. } | CheckSpec::ComponentReady { .. } => target_side(c, m),
+        CheckSpec::Availability { phase, min_pct } => {
+            vec![availability(
+                named(format!("availability:{}", phase.name())),
+                m.rec,
+                *phase,
+                *min_pct,
+            )]
+        }
+        CheckSpec::Latency {
+            phase,
+            percentile,
+            quantile,
+            max_ms,
+        } => vec![latency(
+            named(format!("latency-{percentile}:{}", phase.name())),
+            m.rec,
+            *phase,
+            percentile,
+            *quantile,
+            *max_ms,
+        )],
+        CheckSpec::ErrorBudget { max_pct } => {
+            vec![error_budget(
+                named("error-budget".into()),
+                m.budget_pct,
+                *max_pct,
+            )]
+        }
+        CheckSpec::Rpo { max } => vec![rpo(named("rpo".into()), m.rpo, *max)],
+        CheckSpec::WriteRto { max_s } => vec![write_rto(named("write-rto".into()), m.rpo, *max_s)],
+    }
+}
+
+/// One result per fault the check names (every fault when it names none).
+fn per_fault(
+    _c: &CheckPlan,
+    fault: &Option<String>,
+    m: &Measured,
+    judge: impl Fn(&FaultResult) -> CheckResult,
 ) -> Vec<CheckResult> {
-    let kind = *c.kind.get_ref();
-    let max_secs = || match c.max.as_ref().map(|q| *q.get_ref()) {
-        Some(Quantity::Duration(d)) => d.as_secs_f64(),
-        _ => f64::INFINITY,
-    };
-    let pct = |q: Option<&toml::Spanned<Quantity>>| match q.map(|q| *q.get_ref()) {
-        Some(Quantity::Percent(p)) => p.0 * 100.0,
-        _ => 0.0,
-    };
-    match kind {
-        CheckKind::ConfigSync | CheckKind::ComponentReady => {
-            let max = max_secs();
-            let (what, key) = if kind == CheckKind::ConfigSync {
-                ("config sync", "config_sync_s")
+    m.faults
+        .iter()
+        .filter(|f| fault.as_ref().is_none_or(|n| *n == f.name))
+        .map(judge)
+        .collect()
+}
+
+fn at_most(
+    name: String,
+    what: &str,
+    v: f64,
+    shown: String,
+    max: f64,
+    unit: &str,
+    fmt: fn(f64) -> String,
+) -> CheckResult {
+    let pass = v <= max;
+    let msg = format!(
+        "{what} {shown} {} {}",
+        if pass { "≤" } else { ">" },
+        fmt(max)
+    );
+    result(name, pass, Some(v), max, unit, msg)
+}
+
+fn rto(name: String, f: &FaultResult, max: f64) -> CheckResult {
+    match f.rto_s {
+        None => result(
+            name,
+            false,
+            None,
+            max,
+            "s",
+            format!(
+                "rto not recovered before the observation ended (max {})",
+                fmt_secs(max)
+            ),
+        ),
+        Some(v) => {
+            let shown = if f.recovery == "no-impact" {
+                "0s (no impact)".to_string()
             } else {
-                ("component ready", "component_ready_s")
+                fmt_secs(v)
             };
-            faults
-                .iter()
-                .filter(|f| c.fault.as_ref().is_none_or(|n| *n.get_ref() == f.name))
-                .filter(|f| {
-                    c.fault.is_some()
-                        || f.extra.contains_key(key)
-                        || kind == CheckKind::ConfigSync && f.component == "istiod"
-                })
-                .map(|f| {
-                    let name = c
-                        .name
-                        .clone()
-                        .unwrap_or_else(|| format!("{}:{}", kind.name(), f.name));
-                    match f.extra.get(key) {
-                        None => result(
-                            name,
-                            false,
-                            None,
-                            max,
-                            "s",
-                            format!(
-                                "{what}: not observed within the drill (max {})",
-                                fmt_secs(max)
-                            ),
-                        ),
-                        Some(&v) => {
-                            let pass = v <= max;
-                            result(
-                                name,
-                                pass,
-                                Some(v),
-                                max,
-                                "s",
-                                format!(
-                                    "{what} {} {} {}",
-                                    fmt_secs(v),
-                                    if pass { "≤" } else { ">" },
-                                    fmt_secs(max)
-                                ),
-                            )
-                        }
-                    }
-                })
-                .collect()
+            at_most(name, "rto", v, shown, max, "s", fmt_secs)
         }
-        CheckKind::Rpo => {
-            let name = c.name.clone().unwrap_or_else(|| "rpo".into());
-            let max = c.max.as_ref().map(|q| *q.get_ref());
-            let Some(r) = rpo else {
-                let t = match max {
-                    Some(Quantity::Count(n)) => n as f64,
-                    _ => max_secs(),
-                };
-                return vec![result(
-                    name,
-                    false,
-                    None,
-                    t,
-                    "s",
-                    "rpo: not measured (no database fault completed)".into(),
-                )];
-            };
-            match max {
-                Some(Quantity::Count(n)) => {
-                    let pass = r.lost_writes <= n;
-                    let msg = format!(
-                        "lost writes {} {} {n} ({} acknowledged, {} indeterminate)",
-                        r.lost_writes,
-                        if pass { "≤" } else { ">" },
-                        r.acknowledged,
-                        r.indeterminate
-                    );
-                    vec![result(
-                        name,
-                        pass,
-                        Some(r.lost_writes as f64),
-                        n as f64,
-                        "count",
-                        msg,
-                    )]
-                }
-                _ => {
-                    let max = max_secs();
-                    let pass = r.rpo_s <= max;
-                    let msg = format!(
-                        "rpo {} {} {} ({} lost writes)",
-                        fmt_secs(r.rpo_s),
-                        if pass { "≤" } else { ">" },
-                        fmt_secs(max),
-                        r.lost_writes
-                    );
-                    vec![result(name, pass, Some(r.rpo_s), max, "s", msg)]
-                }
-            }
-        }
-        CheckKind::WriteRto => {
-            let name = c.name.clone().unwrap_or_else(|| "write-rto".into());
-            let max = max_secs();
-            match rpo.and_then(|r| r.write_rto_s) {
-                Some(v) => {
-                    let pass = v <= max;
-                    vec![result(
-                        name,
-                        pass,
-                        Some(v),
-                        max,
-                        "s",
-                        format!(
-                            "write rto {} {} {}",
-                            fmt_secs(v),
-                            if pass { "≤" } else { ">" },
-                            fmt_secs(max)
-                        ),
-                    )]
-                }
-                None => vec![result(
+    }
+}
+
+fn outage(name: String, f: &FaultResult, max: f64) -> CheckResult {
+    at_most(
+        name,
+        "outage",
+        f.outage_s,
+        fmt_secs(f.outage_s),
+        max,
+        "s",
+        fmt_secs,
+    )
+}
+
+/// Config sync and component readiness: observed on the target, per fault.
+fn target_side(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
+    let (fault, max, config_sync) = match &c.spec {
+        CheckSpec::ConfigSync { fault, max_s } => (fault, *max_s, true),
+        CheckSpec::ComponentReady { fault, max_s } => (fault, *max_s, false),
+        _ => unreachable!("target_side is called for target-side kinds only"),
+    };
+    let (what, key): (_, fn(&FaultResult) -> Option<f64>) = if config_sync {
+        ("config sync", |f| f.extra.config_sync_s)
+    } else {
+        ("component ready", |f| f.extra.component_ready_s)
+    };
+    let kind = c.kind().name();
+    m.faults
+        .iter()
+        .filter(|f| fault.as_ref().is_none_or(|n| *n == f.name))
+        .filter(|f| fault.is_some() || key(f).is_some() || config_sync && f.component == "istiod")
+        .map(|f| {
+            let name = c
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("{kind}:{}", f.name));
+            match key(f) {
+                None => result(
                     name,
                     false,
                     None,
                     max,
                     "s",
-                    "write rto: no write succeeded on the new primary before the end".into(),
-                )],
+                    format!(
+                        "{what}: not observed within the drill (max {})",
+                        fmt_secs(max)
+                    ),
+                ),
+                Some(v) => at_most(name, what, v, fmt_secs(v), max, "s", fmt_secs),
             }
-        }
-        CheckKind::Rto | CheckKind::Outage => {
-            let max = max_secs();
-            let what = kind.name();
-            faults
-                .iter()
-                .filter(|f| c.fault.as_ref().is_none_or(|n| *n.get_ref() == f.name))
-                .map(|f| {
-                    let name = c
-                        .name
-                        .clone()
-                        .unwrap_or_else(|| format!("{what}:{}", f.name));
-                    let measured = if kind == CheckKind::Rto {
-                        f.rto_s
-                    } else {
-                        Some(f.outage_s)
-                    };
-                    match measured {
-                        None => result(
-                            name,
-                            false,
-                            None,
-                            max,
-                            "s",
-                            format!(
-                                "{what} not recovered before the observation ended (max {})",
-                                fmt_secs(max)
-                            ),
-                        ),
-                        Some(v) => {
-                            let pass = v <= max;
-                            let shown = if kind == CheckKind::Rto && f.recovery == "no-impact" {
-                                "0s (no impact)".to_string()
-                            } else {
-                                fmt_secs(v)
-                            };
-                            result(
-                                name,
-                                pass,
-                                Some(v),
-                                max,
-                                "s",
-                                format!(
-                                    "{what} {shown} {} {}",
-                                    if pass { "≤" } else { ">" },
-                                    fmt_secs(max)
-                                ),
-                            )
-                        }
-                    }
-                })
-                .collect()
-        }
-        CheckKind::Availability => {
-            let phase = c.phase.as_ref().map_or("drill", |p| p.get_ref().as_str());
-            let min = pct(c.min.as_ref());
-            let s = slice(rec, phase);
-            let name = c
-                .name
-                .clone()
-                .unwrap_or_else(|| format!("availability:{phase}"));
-            if s.all == 0 {
-                return vec![result(
-                    name,
-                    false,
-                    None,
-                    min,
-                    "%",
-                    format!("availability: no requests were due in {phase}"),
-                )];
-            }
-            let v = s.good as f64 / s.all as f64 * 100.0;
-            let pass = v >= min;
+        })
+        .collect()
+}
+
+fn availability(name: String, rec: &Recorder, phase: PhaseScope, min: f64) -> CheckResult {
+    let s = slice(rec, phase);
+    let phase = phase.name();
+    if s.all == 0 {
+        let msg = format!("availability: no requests were due in {phase}");
+        return result(name, false, None, min, "%", msg);
+    }
+    let v = s.good as f64 / s.all as f64 * 100.0;
+    let pass = v >= min;
+    let msg = format!(
+        "availability {}% {} {}% ({phase}: {} bad of {})",
+        fmt_pct(v),
+        if pass { "≥" } else { "<" },
+        fmt_pct(min),
+        s.all - s.good,
+        s.all
+    );
+    result(name, pass, Some(v), min, "%", msg)
+}
+
+fn latency(
+    name: String,
+    rec: &Recorder,
+    phase: PhaseScope,
+    pname: &str,
+    q: f64,
+    max_ms: f64,
+) -> CheckResult {
+    let s = slice(rec, phase);
+    let phase = phase.name();
+    if s.latency.is_empty() {
+        let msg = format!("latency {pname}: no answered requests in {phase}");
+        return result(name, false, None, max_ms, "ms", msg);
+    }
+    let v = s.latency.value_at_quantile(q) as f64 / 1000.0;
+    let mut r = at_most(name, pname, v, fmt_ms(v), max_ms, "ms", fmt_ms);
+    r.message.push_str(&format!(" ({phase})"));
+    r
+}
+
+fn error_budget(name: String, consumed: f64, max: f64) -> CheckResult {
+    let pass = consumed <= max;
+    let msg = format!(
+        "error budget consumed {}% {} {}%",
+        fmt_pct(consumed),
+        if pass { "≤" } else { ">" },
+        fmt_pct(max)
+    );
+    result(name, pass, Some(consumed), max, "%", msg)
+}
+
+fn rpo(name: String, rpo: Option<&RpoResult>, max: RpoLimit) -> CheckResult {
+    let Some(r) = rpo else {
+        let t = match max {
+            RpoLimit::Writes(n) => n as f64,
+            RpoLimit::Seconds(s) => s,
+        };
+        let msg = "rpo: not measured (no database fault completed)".to_string();
+        return result(name, false, None, t, "s", msg);
+    };
+    match max {
+        RpoLimit::Writes(n) => {
+            let pass = r.lost_writes <= n;
             let msg = format!(
-                "availability {}% {} {}% ({phase}: {} bad of {})",
-                fmt_pct(v),
-                if pass { "≥" } else { "<" },
-                fmt_pct(min),
-                s.all - s.good,
-                s.all
+                "lost writes {} {} {n} ({} acknowledged, {} indeterminate)",
+                r.lost_writes,
+                if pass { "≤" } else { ">" },
+                r.acknowledged,
+                r.indeterminate
             );
-            vec![result(name, pass, Some(v), min, "%", msg)]
-        }
-        CheckKind::Latency => {
-            let phase = c.phase.as_ref().map_or("drill", |p| p.get_ref().as_str());
-            let pname = c
-                .percentile
-                .as_ref()
-                .map_or("p99", |p| p.get_ref().as_str());
-            let q = parse_percentile(pname).unwrap_or(0.99);
-            let max_ms = max_secs() * 1000.0;
-            let s = slice(rec, phase);
-            let name = c
-                .name
-                .clone()
-                .unwrap_or_else(|| format!("latency-{pname}:{phase}"));
-            if s.latency.is_empty() {
-                return vec![result(
-                    name,
-                    false,
-                    None,
-                    max_ms,
-                    "ms",
-                    format!("latency {pname}: no answered requests in {phase}"),
-                )];
-            }
-            let v = s.latency.value_at_quantile(q) as f64 / 1000.0;
-            let pass = v <= max_ms;
-            vec![result(
+            result(
                 name,
                 pass,
-                Some(v),
-                max_ms,
-                "ms",
-                format!(
-                    "{pname} {} {} {} ({phase})",
-                    fmt_ms(v),
-                    if pass { "≤" } else { ">" },
-                    fmt_ms(max_ms)
-                ),
-            )]
+                Some(r.lost_writes as f64),
+                n as f64,
+                "count",
+                msg,
+            )
         }
-        CheckKind::ErrorBudget => {
-            let max = pct(c.max.as_ref());
-            let name = c.name.clone().unwrap_or_else(|| "error-budget".into());
-            let pass = budget_pct <= max;
-            let msg = format!(
-                "error budget consumed {}% {} {}%",
-                fmt_pct(budget_pct),
-                if pass { "≤" } else { ">" },
-                fmt_pct(max)
-            );
-            vec![result(name, pass, Some(budget_pct), max, "%", msg)]
+        RpoLimit::Seconds(max) => {
+            let mut c = at_most(name, "rpo", r.rpo_s, fmt_secs(r.rpo_s), max, "s", fmt_secs);
+            c.message
+                .push_str(&format!(" ({} lost writes)", r.lost_writes));
+            c
         }
+    }
+}
+
+fn write_rto(name: String, rpo: Option<&RpoResult>, max: f64) -> CheckResult {
+    match rpo.and_then(|r| r.write_rto_s) {
+        Some(v) => at_most(name, "write rto", v, fmt_secs(v), max, "s", fmt_secs),
+        None => result(
+            name,
+            false,
+            None,
+            max,
+            "s",
+            "write rto: no write succeeded on the new primary before the end".into(),
+        ),
     }
 }
 
@@ -396,14 +376,28 @@ mod tests {
     use crate::measure::{Cause, Outcome, Sample};
     use crate::scenario;
 
-    fn checks(src: &str) -> Vec<Check> {
+    fn checks(src: &str) -> Vec<CheckPlan> {
         let full = format!("description = \"t\"\n[load]\npath = \"/\"\nrate = 10\n{src}");
         let l = scenario::parse(std::path::Path::new("t.toml"), &full).unwrap();
-        l.scenario
-            .checks
-            .into_iter()
-            .map(|c| c.into_inner())
-            .collect()
+        scenario::Plan::resolve(&l).checks
+    }
+
+    fn evaluate(
+        c: &CheckPlan,
+        rec: &Recorder,
+        faults: &[FaultResult],
+        budget_pct: f64,
+        rpo: Option<&RpoResult>,
+    ) -> Vec<CheckResult> {
+        super::evaluate(
+            c,
+            &Measured {
+                rec,
+                faults,
+                budget_pct,
+                rpo,
+            },
+        )
     }
 
     fn recorder() -> Recorder {
@@ -464,7 +458,7 @@ mod tests {
             time_to_impact_s: None,
             outage_s: 0.0,
             recovered_at_s: None,
-            ended: "healed".into(),
+            ended: crate::report::model::FaultEnd::Healed,
             extra: Default::default(),
         };
         let r = Recorder::new(100_000, 1);

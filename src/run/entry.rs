@@ -6,13 +6,13 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::load::http::HttpLoad;
-use crate::scenario::Loaded;
+use crate::scenario::Plan;
 
-pub(super) fn http_load(l: &Loaded, entry: &str) -> Result<Option<HttpLoad>, String> {
-    let Some(s) = &l.scenario.load else {
+pub(super) fn http_load(plan: &Plan, entry: &str) -> Result<Option<HttpLoad>, String> {
+    let Some(s) = &plan.load else {
         return Ok(None);
     };
-    let url: hyper::Uri = format!("{entry}{}", s.path.get_ref())
+    let url: hyper::Uri = format!("{entry}{}", s.path)
         .parse()
         .map_err(|e| format!("bad load URL: {e}"))?;
     if !matches!(url.scheme_str(), Some("http" | "https")) {
@@ -30,13 +30,12 @@ pub(super) fn http_load(l: &Loaded, entry: &str) -> Result<Option<HttpLoad>, Str
         .collect();
     Ok(Some(HttpLoad {
         url,
-        method: hyper::Method::from_bytes(s.method.get_ref().as_bytes())
-            .map_err(|e| e.to_string())?,
+        method: hyper::Method::from_bytes(s.method.as_bytes()).map_err(|e| e.to_string())?,
         headers,
         body: Bytes::from(s.body.clone().unwrap_or_default()),
-        rate: *s.rate.get_ref(),
-        timeout: s.timeout.get_ref().0,
-        success: s.success.iter().map(|m| *m.get_ref()).collect(),
+        rate: s.rate,
+        timeout: s.timeout,
+        success: s.success.clone(),
         keep_alive: s.keep_alive,
     }))
 }

@@ -3,8 +3,8 @@
 
 use crate::measure::{Phase, Recorder};
 use crate::report::model::{CheckResult, CheckStatus};
-use crate::scenario::Loaded;
-use crate::scenario::model::CheckKind;
+use crate::scenario::Plan;
+use crate::scenario::plan::PhaseScope;
 
 use super::checks;
 
@@ -12,28 +12,20 @@ use super::checks;
 /// whole baseline, or, without any, availability at the recovery ratio.
 /// `writes`: database writes (acknowledged, failed) during the baseline,
 /// when the scenario writes to a database.
-pub fn steady_state(l: &Loaded, rec: &Recorder, writes: Option<(u64, u64)>) -> CheckResult {
-    let baseline: Vec<_> = l
-        .scenario
+pub fn steady_state(plan: &Plan, rec: &Recorder, writes: Option<(u64, u64)>) -> CheckResult {
+    let baseline: Vec<_> = plan
         .checks
         .iter()
-        .map(|c| c.get_ref())
-        .filter(|c| {
-            matches!(
-                c.kind.get_ref(),
-                CheckKind::Availability | CheckKind::Latency
-            )
-        })
-        .filter(|c| c.phase.as_ref().is_some_and(|p| p.get_ref() == "baseline"))
+        .filter(|c| c.phase() == Some(PhaseScope::Baseline))
         .collect();
-    let min = l.scenario.recovery.ratio.get_ref().0;
+    let min = plan.recovery.ratio;
     let mut results: Vec<CheckResult> = Vec::new();
     if let Some((ok, failed)) = writes {
         // The database must take writes before anything is touched.
         let msg = format!("baseline writes: {ok} acknowledged, {failed} failed");
         results.push(checks::ratio("writes:baseline", ok, ok + failed, min, msg));
     }
-    if l.scenario.load.is_some() && baseline.is_empty() {
+    if plan.load.is_some() && baseline.is_empty() {
         let st = rec.phase(Phase::Baseline);
         let v = st.availability().unwrap_or(0.0) * 100.0;
         let msg = format!(
@@ -48,12 +40,16 @@ pub fn steady_state(l: &Loaded, rec: &Recorder, writes: Option<(u64, u64)>) -> C
             min,
             msg,
         ));
-    } else if l.scenario.load.is_some() {
-        results.extend(
-            baseline
-                .iter()
-                .flat_map(|c| checks::evaluate(c, rec, &[], 0.0, None)),
-        );
+    } else if plan.load.is_some() {
+        results.extend(baseline.iter().flat_map(|c| {
+            let m = checks::Measured {
+                rec,
+                faults: &[],
+                budget_pct: 0.0,
+                rpo: None,
+            };
+            checks::evaluate(c, &m)
+        }));
     }
     let failed: Vec<&CheckResult> = results
         .iter()

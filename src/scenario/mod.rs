@@ -4,6 +4,7 @@
 
 pub mod diag;
 pub mod model;
+pub mod plan;
 pub mod units;
 pub mod validate;
 
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 pub use diag::{Diagnostic, Diagnostics};
 pub use model::Scenario;
+pub use plan::Plan;
 
 /// Scenarios shipped with drill, so an installed binary runs them anywhere.
 pub const BUILTIN: &[(&str, &str)] = &[

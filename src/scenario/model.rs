@@ -171,7 +171,7 @@ impl Default for Phases {
     }
 }
 
-/// How recovery is recognised (DESIGN.md, RTO).
+/// How recovery is recognised (docs/contract.md, RTO).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Recovery {
@@ -253,6 +253,29 @@ impl Action {
     pub fn one_way(self) -> bool {
         matches!(self, Action::Switchover | Action::Failover)
     }
+    /// How a fault of this action ends.
+    pub fn lifecycle(self) -> Lifecycle {
+        if self.one_way() {
+            Lifecycle::OneWay
+        } else if self.self_healing() {
+            Lifecycle::SelfHealing
+        } else {
+            Lifecycle::Revertible
+        }
+    }
+}
+
+/// How a fault ends, which decides how the runner drives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// Injected, then the target repairs it (a Deployment recreates a pod):
+    /// the runner waits for the heal; there is nothing to revert.
+    SelfHealing,
+    /// Injected, held, then reverted by drill to the exact prior state.
+    Revertible,
+    /// Done when its inject completes and never undone (a promoted standby
+    /// stays primary).
+    OneWay,
 }
 
 /// When a fault ends.

@@ -17,7 +17,8 @@ use lab::{Lab, LabInjection};
 use crate::clock::Clock;
 use crate::fault::journal::RevertPlan;
 use crate::measure::Micros;
-use crate::scenario::model::{Action, Fault};
+use crate::scenario::model::Action;
+use crate::scenario::plan::FaultPlan;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
@@ -170,14 +171,14 @@ impl Target {
     }
 
     /// Checks that every component the faults touch is there and running.
-    pub async fn preflight(&self, faults: &[&Fault]) -> Result<(), TargetError> {
+    pub async fn preflight(&self, faults: &[&FaultPlan]) -> Result<(), TargetError> {
         match self {
             Target::Lab(l) => l.preflight(faults),
             Target::Kubernetes(k) => k.preflight(faults).await,
-            Target::Http { .. } => match faults.iter().find(|f| f.action.get_ref().via_target()) {
+            Target::Http { .. } => match faults.iter().find(|f| f.action.via_target()) {
                 Some(f) => Err(TargetError::Unsupported(format!(
                     "fault `{}`: an http target supports only `command` and database faults",
-                    f.display_name()
+                    f.name.clone()
                 ))),
                 None => Ok(()),
             },
@@ -185,7 +186,7 @@ impl Target {
     }
 
     /// Resolves a fault to the handle and the journal's revert plan, touching nothing.
-    pub async fn plan(&self, f: &Fault) -> Result<(Injection, RevertPlan), TargetError> {
+    pub async fn plan(&self, f: &FaultPlan) -> Result<(Injection, RevertPlan), TargetError> {
         match self {
             Target::Lab(l) => l.plan(f).map(|(i, p)| (Injection::Lab(i), p)),
             Target::Kubernetes(k) => k
@@ -198,7 +199,7 @@ impl Target {
         }
     }
 
-    pub async fn inject(&self, f: &Fault, inj: &Injection) -> Result<(), TargetError> {
+    pub async fn inject(&self, f: &FaultPlan, inj: &Injection) -> Result<(), TargetError> {
         match (self, inj) {
             (Target::Lab(l), Injection::Lab(i)) => l.inject(f, i).await,
             (Target::Kubernetes(k), Injection::K8s(i)) => k.inject(f, i).await,
@@ -208,7 +209,7 @@ impl Target {
         }
     }
 
-    pub async fn revert(&self, f: &Fault, inj: &Injection) -> Result<(), TargetError> {
+    pub async fn revert(&self, f: &FaultPlan, inj: &Injection) -> Result<(), TargetError> {
         match (self, inj) {
             (Target::Lab(l), Injection::Lab(i)) => l.revert(f, i).await,
             (Target::Kubernetes(k), Injection::K8s(i)) => k.revert(f, i).await,

@@ -13,7 +13,8 @@ use super::{
     K8sInjection, K8sRevert, K8sTarget, PriorState, Resolved, Step, Watch, restore, served,
 };
 use crate::fault::journal::RevertPlan;
-use crate::scenario::model::{Action, Fault};
+use crate::scenario::model::Action;
+use crate::scenario::plan::FaultPlan;
 use crate::targets::TargetError;
 
 impl K8sTarget {
@@ -21,12 +22,12 @@ impl K8sTarget {
     /// with the exact prior state. Reads from the cluster; changes nothing.
     pub async fn plan(
         &self,
-        f: &Fault,
+        f: &FaultPlan,
         seed: u64,
     ) -> Result<(K8sInjection, RevertPlan), TargetError> {
         let (region, comps) = self.resolve(f)?;
         let cluster = self.cluster(region)?;
-        let name = f.display_name();
+        let name = f.name.clone();
         let mut watches = Vec::new();
         let mut listed = Vec::new();
         for (_, c) in &comps {
@@ -45,7 +46,7 @@ impl K8sTarget {
             run_id: self.run_id.clone(),
             objects,
         };
-        let (step, plan) = match f.action.get_ref() {
+        let (step, plan) = match f.action {
             Action::Delete => {
                 let c = comps[0].1;
                 let pods: Vec<_> = listed
@@ -60,8 +61,8 @@ impl K8sTarget {
                     )));
                 }
                 let amount = match (&f.count, &f.percent) {
-                    (Some(n), _) => Amount::Count(*n.get_ref()),
-                    (_, Some(p)) => Amount::Share(p.get_ref().0),
+                    (Some(n), _) => Amount::Count(*n),
+                    (_, Some(p)) => Amount::Share(*p),
                     _ => Amount::All,
                 };
                 let names: Vec<String> = pods.iter().map(|p| p.name.clone()).collect();
@@ -147,7 +148,7 @@ impl K8sTarget {
 
     /// Applies a planned fault. Every write is conditional on the state the
     /// plan read, so a change in between is a drift error, not a clobber.
-    pub async fn inject(&self, _f: &Fault, inj: &K8sInjection) -> Result<(), TargetError> {
+    pub async fn inject(&self, _f: &FaultPlan, inj: &K8sInjection) -> Result<(), TargetError> {
         let cluster = self.cluster(&inj.region)?;
         match &inj.step {
             Step::DeletePods { namespace, pods } => {
@@ -184,7 +185,7 @@ impl K8sTarget {
     }
 
     /// Restores the prior state (through the same path as `drill cleanup`).
-    pub async fn revert(&self, _f: &Fault, inj: &K8sInjection) -> Result<(), TargetError> {
+    pub async fn revert(&self, _f: &FaultPlan, inj: &K8sInjection) -> Result<(), TargetError> {
         let cluster = self.cluster(&inj.region)?;
         match &inj.step {
             Step::DeletePods { .. } => Ok(()),
@@ -241,27 +242,24 @@ async fn scaled_to_zero(
 }
 
 /// The Istio fault a `latency` or `abort` fault asks for.
-pub(super) fn http_fault(f: &Fault) -> Result<HttpFault, TargetError> {
-    let percent = f.percent.as_ref().map_or(100.0, |p| p.get_ref().0 * 100.0);
-    match f.action.get_ref() {
+pub(super) fn http_fault(f: &FaultPlan) -> Result<HttpFault, TargetError> {
+    let percent = f.percent.map_or(100.0, |p| p * 100.0);
+    match f.action {
         Action::Latency => {
             if f.jitter.is_some() {
                 return Err(TargetError::Unsupported(format!(
                     "fault `{}`: Istio fault injection has a fixed delay; remove `jitter`",
-                    f.display_name()
+                    f.name.clone()
                 )));
             }
-            let delay = f.delay.as_ref().map(|d| d.get_ref().0).ok_or_else(|| {
-                TargetError::Invalid(format!(
-                    "fault `{}`: latency needs `delay`",
-                    f.display_name()
-                ))
+            let delay = f.delay.map(|d| d.0).ok_or_else(|| {
+                TargetError::Invalid(format!("fault `{}`: latency needs `delay`", f.name.clone()))
             })?;
             Ok(HttpFault::Delay { percent, delay })
         }
         _ => Ok(HttpFault::Abort {
             percent,
-            status: f.status.as_ref().map_or(503, |s| *s.get_ref()),
+            status: f.status.unwrap_or(503),
         }),
     }
 }

@@ -29,7 +29,8 @@ use kube::api::DynamicObject;
 use super::{Catalogue, ComponentInfo, TargetError};
 use crate::clock::Clock;
 use crate::measure::Micros;
-use crate::scenario::model::{Action, Fault};
+use crate::scenario::model::Action;
+use crate::scenario::plan::FaultPlan;
 use faults::http_fault;
 use ops::{Cluster, K8sError};
 pub use restore::{K8sRevert, PriorState};
@@ -76,15 +77,12 @@ pub fn catalogue(s: &K8sSettings) -> Catalogue {
 }
 
 /// What a fault would touch, for `drill plan` (touches nothing).
-pub fn describe_fault(s: &K8sSettings, f: &Fault) -> String {
+pub fn describe_fault(s: &K8sSettings, f: &FaultPlan) -> String {
     let Some(ctx) = f.region().and_then(|r| s.contexts.get(r)) else {
-        return format!(
-            "{} (region not mapped to a context)",
-            f.action.get_ref().name()
-        );
+        return format!("{} (region not mapped to a context)", f.action.name());
     };
     let comp = f.component().and_then(|c| s.components.get(c));
-    match (f.action.get_ref(), comp) {
+    match (f.action, comp) {
         (Action::RegionOutage, _) => {
             let comps: BTreeSet<String> = s
                 .components
@@ -99,8 +97,11 @@ pub fn describe_fault(s: &K8sSettings, f: &Fault) -> String {
         }
         (Action::Delete, Some(c)) => {
             let how = match (&f.count, &f.percent) {
-                (Some(n), _) => format!("{} pod(s), chosen with the run's seed,", n.get_ref()),
-                (_, Some(p)) => format!("{} of the pods, chosen with the run's seed,", p.get_ref()),
+                (Some(n), _) => format!("{n} pod(s), chosen with the run's seed,"),
+                (_, Some(p)) => format!(
+                    "{} of the pods, chosen with the run's seed,",
+                    crate::scenario::units::Percent(*p)
+                ),
                 _ => "every pod".into(),
             };
             format!(
@@ -114,7 +115,7 @@ pub fn describe_fault(s: &K8sSettings, f: &Fault) -> String {
         ),
         (Action::Latency | Action::Abort, Some(c)) => format!(
             "context `{ctx}`: Istio {} fault on virtualservice `{}/{}` route {}; revert takes off only drill's fault (JSON Patch, tested)",
-            f.action.get_ref().name(),
+            f.action.name(),
             c.namespace,
             c.virtual_service.as_deref().unwrap_or("?"),
             c.route
@@ -264,8 +265,8 @@ impl K8sTarget {
     }
 
     /// The region and components a fault acts on, checked against the target.
-    fn resolve<'a>(&'a self, f: &Fault) -> Result<(&'a str, Vec<Resolved<'a>>), TargetError> {
-        let name = f.display_name();
+    fn resolve<'a>(&'a self, f: &FaultPlan) -> Result<(&'a str, Vec<Resolved<'a>>), TargetError> {
+        let name = f.name.clone();
         let region = f.region().ok_or_else(|| {
             TargetError::Invalid(format!(
                 "fault `{name}`: a kubernetes fault names its region ({})",
@@ -281,7 +282,7 @@ impl K8sTarget {
             Some((r, _)) => r.as_str(),
             None => return Err(self.unmapped(region)),
         };
-        let action = *f.action.get_ref();
+        let action = f.action;
         if action == Action::RegionOutage {
             let mut seen = BTreeSet::new();
             let comps: Vec<_> = self

@@ -7,14 +7,15 @@ use std::collections::BTreeSet;
 use super::ops::{Cluster, Permission, PodState};
 use super::settings::ComponentObjects;
 use super::{K8sTarget, http_fault, istio, served};
-use crate::scenario::model::{Action, Fault};
+use crate::scenario::model::Action;
+use crate::scenario::plan::FaultPlan;
 use crate::targets::TargetError;
 
 impl K8sTarget {
     /// Before anything is injected: every context reachable, every selector
     /// matching pods, every object there, every permission granted. Touches
     /// nothing; all problems are reported at once.
-    pub async fn preflight(&self, faults: &[&Fault]) -> Result<(), TargetError> {
+    pub async fn preflight(&self, faults: &[&FaultPlan]) -> Result<(), TargetError> {
         let pre = |m: String| TargetError::Preflight(m);
         let mut problems = Vec::new();
         for (region, c) in &self.clusters {
@@ -26,8 +27,8 @@ impl K8sTarget {
             return Err(pre(problems.join("; ")));
         }
         let mut perms: BTreeSet<(&str, Permission)> = BTreeSet::new();
-        for f in faults.iter().filter(|f| f.action.get_ref().via_target()) {
-            let action = *f.action.get_ref();
+        for f in faults.iter().filter(|f| f.action.via_target()) {
+            let action = f.action;
             let (region, comps) = self.resolve(f)?;
             let cluster = self.cluster(region)?;
             for (name, c) in comps {

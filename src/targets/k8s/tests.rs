@@ -144,8 +144,9 @@ fn target() -> (K8sTarget, Handle) {
     (t, handle)
 }
 
-fn fault(toml_src: &str) -> Fault {
-    toml::from_str(toml_src).expect("fault TOML")
+fn fault(toml_src: &str) -> FaultPlan {
+    let f: crate::scenario::model::Fault = toml::from_str(toml_src).expect("fault TOML");
+    FaultPlan::resolve(&f)
 }
 
 const PODS: &str = "/api/v1/namespaces/bookinfo/pods?&labelSelector=app%3Dreviews";

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::http::{self, Body, HttpClient};
 use crate::scenario::units::{Dur, Percent};
 
-/// The traffic policy (DOMAIN.md's DestinationRule / VirtualService).
+/// The traffic policy (docs/reference-system.md's DestinationRule / VirtualService).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct MeshPolicy {

@@ -23,7 +23,8 @@ use super::{Catalogue, ComponentInfo, TargetError};
 use crate::clock::Clock;
 use crate::fault::journal::RevertPlan;
 use crate::measure::Micros;
-use crate::scenario::model::{Action, Fault};
+use crate::scenario::model::Action;
+use crate::scenario::plan::FaultPlan;
 
 pub const REGIONS: [&str; 2] = ["primary", "secondary"];
 
@@ -242,8 +243,8 @@ impl Lab {
         format!("http://127.0.0.1:{}", self.entry_port)
     }
 
-    fn instances(&self, f: &Fault) -> Result<Vec<String>, TargetError> {
-        if *f.action.get_ref() == Action::RegionOutage {
+    fn instances(&self, f: &FaultPlan) -> Result<Vec<String>, TargetError> {
+        if f.action == Action::RegionOutage {
             let region = f
                 .region()
                 .ok_or_else(|| TargetError::Invalid("region-outage names a region".into()))?;
@@ -272,8 +273,8 @@ impl Lab {
     }
 
     /// Checks every component the plan touches is running.
-    pub fn preflight(&self, faults: &[&Fault]) -> Result<(), TargetError> {
-        for f in faults.iter().filter(|f| f.action.get_ref().via_target()) {
+    pub fn preflight(&self, faults: &[&FaultPlan]) -> Result<(), TargetError> {
+        for f in faults.iter().filter(|f| f.action.via_target()) {
             for k in self.instances(f)? {
                 if !self.supervisor.state(&k).is_some_and(|s| s.ready) {
                     return Err(TargetError::Preflight(format!(
@@ -286,7 +287,7 @@ impl Lab {
     }
 
     /// What the journal must hold before `f` is injected.
-    pub fn plan(&self, f: &Fault) -> Result<(LabInjection, RevertPlan), TargetError> {
+    pub fn plan(&self, f: &FaultPlan) -> Result<(LabInjection, RevertPlan), TargetError> {
         let keys = self.instances(f)?;
         let instances: Vec<(String, u32)> = keys
             .iter()
@@ -298,7 +299,7 @@ impl Lab {
             })
             .collect();
         let pids = self.supervisor.pids();
-        let plan = match f.action.get_ref() {
+        let plan = match f.action {
             Action::Delete => RevertPlan::SelfHealing {
                 what: format!("the lab supervisor recreates {}", keys.join(", ")),
             },
@@ -310,8 +311,8 @@ impl Lab {
         Ok((LabInjection { instances, pids }, plan))
     }
 
-    pub async fn inject(&self, f: &Fault, inj: &LabInjection) -> Result<(), TargetError> {
-        match f.action.get_ref() {
+    pub async fn inject(&self, f: &FaultPlan, inj: &LabInjection) -> Result<(), TargetError> {
+        match f.action {
             Action::Delete => {
                 for (k, _) in &inj.instances {
                     if self.supervisor.kill(k).is_none() {
@@ -330,10 +331,10 @@ impl Lab {
             }
             Action::Latency | Action::Abort => {
                 let rule = FaultRule {
-                    percent: f.percent.as_ref().map_or(1.0, |p| p.get_ref().0),
-                    delay: f.delay.as_ref().map(|d| *d.get_ref()),
-                    jitter: f.jitter.as_ref().map(|d| *d.get_ref()),
-                    abort_status: f.status.as_ref().map(|s| *s.get_ref()),
+                    percent: f.percent.unwrap_or(1.0),
+                    delay: f.delay,
+                    jitter: f.jitter,
+                    abort_status: f.status,
                 };
                 let body = serde_json::to_vec(&rule).expect("rule serialises");
                 for (k, _) in &inj.instances {
@@ -367,8 +368,8 @@ impl Lab {
         }
     }
 
-    pub async fn revert(&self, f: &Fault, inj: &LabInjection) -> Result<(), TargetError> {
-        match f.action.get_ref() {
+    pub async fn revert(&self, f: &FaultPlan, inj: &LabInjection) -> Result<(), TargetError> {
+        match f.action {
             Action::Delete | Action::Command | Action::Switchover | Action::Failover => Ok(()),
             Action::Down | Action::RegionOutage => {
                 for (k, _) in &inj.instances {

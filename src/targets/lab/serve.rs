@@ -135,7 +135,7 @@ struct Ctx {
 }
 
 /// Runs the process until its stdin closes. Prints `READY` once listening.
-pub async fn run(spec: ProcessSpec) -> anyhow::Result<()> {
+pub async fn run(spec: ProcessSpec) -> std::io::Result<()> {
     let listener = http::bind(spec.port).await?;
     tokio::spawn(async {
         // Lifeline: the supervisor holds our stdin; EOF means it is gone.

@@ -1,0 +1,201 @@
+//! A drill's runtime state, shared by the stages and the teardown, and the
+//! few things every stage does: log an event, mark a phase, wait while
+//! watching the abort conditions and the user's interrupt.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::assemble::{FaultRun, RunFacts};
+use super::event::Event;
+use super::signals::Interrupt;
+use super::stop::Stop;
+use super::{BUCKET_US, Options, status};
+use crate::clock::Clock;
+use crate::fault::journal::Journal;
+use crate::fault::{Active, RunIdentity};
+use crate::load::http::Control;
+use crate::load::writer::{WriterControl, WriterLog};
+use crate::measure::{Micros, Phase, Recorder};
+use crate::scenario::Plan;
+use crate::targets::database::Database;
+use crate::targets::lab::supervisor::LabEvent;
+use crate::targets::{Target, TargetDef};
+
+/// The load's tasks, started together and stopped together.
+pub(super) struct Load {
+    pub control: Arc<Control>,
+    pub writer_control: Arc<WriterControl>,
+    pub generator: Option<tokio::task::JoinHandle<()>>,
+    pub writer: Option<tokio::task::JoinHandle<WriterLog>>,
+    pub reader: Option<tokio::task::JoinHandle<crate::load::reader::ReadLog>>,
+    pub status: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub(super) struct Drill<'a> {
+    pub plan: &'a Plan,
+    pub def: &'a TargetDef,
+    pub clock: Clock,
+    pub run_id: String,
+    pub who: RunIdentity,
+    pub rec: Arc<Mutex<Recorder>>,
+    /// The load's timeout: how long the last request of a phase may take.
+    pub timeout: Duration,
+    pub facts: RunFacts<'a>,
+    pub interrupt: Interrupt,
+    phase_name: Arc<Mutex<String>>,
+    lab_events: mpsc::UnboundedReceiver<LabEvent>,
+    pub lab_tx: Option<mpsc::UnboundedSender<LabEvent>>,
+    live: bool,
+    quiet: bool,
+    // What the stages opened, for the teardown to close.
+    pub journal: Option<Journal>,
+    pub target: Option<Target>,
+    pub database: Option<Database>,
+    pub load: Option<Load>,
+    /// Injected and not yet reverted, newest last.
+    pub active: Vec<Active>,
+    pub runs: Vec<FaultRun>,
+    /// The first database fault's inject: the origin of write RTO.
+    pub db_inject: Option<Micros>,
+}
+
+impl<'a> Drill<'a> {
+    pub fn new(plan: &'a Plan, def: &'a TargetDef, opts: &Options, interrupt: Interrupt) -> Self {
+        let clock = Clock::start();
+        let suffix: u32 = rand::random::<u32>() % 0x10000;
+        let run_id = format!("{}-{}-{suffix:04x}", plan.name, clock.stamp());
+        let (lab_tx, lab_events) = mpsc::unbounded_channel();
+        let timeout = plan.timeout();
+        let rec = Arc::new(Mutex::new(Recorder::new(
+            BUCKET_US,
+            timeout.as_micros() as Micros + 1_000_000,
+        )));
+        Drill {
+            plan,
+            def,
+            clock,
+            who: RunIdentity {
+                run_id: run_id.clone(),
+                target: def.name().to_string(),
+                cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+            },
+            facts: RunFacts::new(plan, def, &run_id, opts.seed, clock),
+            run_id,
+            rec,
+            timeout,
+            interrupt,
+            phase_name: Arc::new(Mutex::new("starting".into())),
+            lab_events,
+            lab_tx: Some(lab_tx),
+            live: status::live(opts.quiet),
+            quiet: opts.quiet,
+            journal: None,
+            target: None,
+            database: None,
+            load: None,
+            active: Vec::new(),
+            runs: Vec::new(),
+            db_inject: None,
+        }
+    }
+
+    /// Logs an event on the terminal (unless quiet) and for the report.
+    pub fn event(&mut self, at: Micros, e: Event) {
+        if !self.quiet {
+            if self.live {
+                status::clear();
+            }
+            eprintln!("  t+{:>7.3}s  {e}", at as f64 / 1e6);
+        }
+        self.facts.events.push((at, e));
+    }
+
+    /// The same, at the current instant.
+    pub fn now(&mut self, e: Event) {
+        let t = self.clock.now();
+        self.event(t, e);
+    }
+
+    pub fn drain_lab_events(&mut self) {
+        while let Ok(ev) = self.lab_events.try_recv() {
+            self.event(ev.at, Event::Target(ev.what));
+        }
+    }
+
+    pub fn recorder(&self) -> std::sync::MutexGuard<'_, Recorder> {
+        self.rec.lock().expect("recorder lock")
+    }
+
+    pub fn enter(&mut self, phase: Phase, at: Micros) {
+        self.recorder().mark(phase, at);
+        self.set_phase(phase);
+    }
+
+    /// The phase shown on the status line.
+    pub fn set_phase(&self, phase: Phase) {
+        *self.phase_name.lock().expect("phase lock") = phase.name().to_string();
+    }
+
+    pub fn phase_name(&self) -> Arc<Mutex<String>> {
+        self.phase_name.clone()
+    }
+
+    pub fn live(&self) -> bool {
+        self.live
+    }
+
+    pub fn target(&self) -> &Target {
+        self.target
+            .as_ref()
+            .expect("the target starts before any fault")
+    }
+
+    /// Sleeps until `until` (run clock) while watching the abort conditions
+    /// (from `aborts_from`, the first inject) and the user's interrupt.
+    pub async fn observe(
+        &mut self,
+        until: Micros,
+        aborts_from: Option<Micros>,
+    ) -> Result<(), Stop> {
+        loop {
+            self.drain_lab_events();
+            let now = self.clock.now();
+            if self.interrupt.requested() {
+                return Err(Stop::Interrupted);
+            }
+            if let Some(reason) = aborts_from.and_then(|from| self.abort_reason(now, from)) {
+                return Err(Stop::AbortCondition(reason));
+            }
+            if now >= until {
+                return Ok(());
+            }
+            let step = Duration::from_micros((until - now).min(100_000));
+            if self.interrupt.sleep(step).await {
+                return Err(Stop::Interrupted);
+            }
+        }
+    }
+
+    fn abort_reason(&self, now: Micros, first_inject: Micros) -> Option<String> {
+        let rec = self.recorder();
+        for a in &self.plan.aborts {
+            if now < first_inject + a.after.micros() + a.over.micros() {
+                continue;
+            }
+            if let Some(r) = rec.good_ratio_between(now - a.over.micros(), now)
+                && r < a.below
+            {
+                return Some(format!(
+                    "abort condition: availability {:.2}% over the last {} < {}",
+                    r * 100.0,
+                    a.over,
+                    crate::scenario::units::Percent(a.below)
+                ));
+            }
+        }
+        None
+    }
+}
