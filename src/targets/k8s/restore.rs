@@ -155,7 +155,9 @@ impl PriorState {
                 name,
                 replicas,
                 ..
-            } => format!("deployment {namespace}/{name} back to {replicas} replicas"),
+            } => format!(
+                "deployment {namespace}/{name} back to {replicas} replicas, annotation {RUN_ANNOTATION} removed"
+            ),
             PriorState::VirtualService {
                 namespace,
                 name,
