@@ -1,8 +1,10 @@
 //! The `kubernetes` target: the users' two regions as two kube contexts
-//! joined by Istio. Components resolve to a label selector, a Deployment and
-//! a VirtualService; faults delete pods, scale Deployments to zero, or write
-//! an Istio fault into a VirtualService route, and every revert restores the
-//! exact prior state recorded in the journal or reports why it cannot.
+//! joined by Istio. Components resolve to a label selector, the Deployments
+//! running its pods and a VirtualService; faults delete pods, scale every
+//! such Deployment to zero, or write an Istio fault into VirtualService
+//! routes. Every revert undoes only drill's own change, from what the journal
+//! recorded (each Deployment's replicas, each route's fault before and after),
+//! or reports precisely why it cannot.
 
 pub mod choose;
 pub mod client;
@@ -12,6 +14,8 @@ pub mod ops;
 mod preflight;
 mod ready;
 pub mod restore;
+mod selector;
+mod served;
 pub mod settings;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -42,7 +46,7 @@ impl From<K8sError> for TargetError {
 }
 
 /// Components a scenario can name on this target, and the actions each
-/// takes: `delete` everywhere, `down` where there is a Deployment,
+/// takes: `delete` everywhere, `down` where it runs as Deployments,
 /// `latency`/`abort` where there is a VirtualService.
 pub fn catalogue(s: &K8sSettings) -> Catalogue {
     // The catalogue speaks `&'static str`; a target's names live for the run.
@@ -80,18 +84,15 @@ pub fn describe_fault(s: &K8sSettings, f: &FaultPlan) -> String {
     let comp = f.component().and_then(|c| s.components.get(c));
     match (f.action, comp) {
         (Action::RegionOutage, _) => {
-            let deps: BTreeSet<String> = s
+            let comps: BTreeSet<String> = s
                 .components
                 .values()
-                .filter_map(|c| {
-                    c.deployment
-                        .as_ref()
-                        .map(|d| format!("{}/{d}", c.namespace))
-                })
+                .filter(|c| c.deployment.is_some())
+                .map(|c| format!("`{}` in `{}`", c.selector, c.namespace))
                 .collect();
             format!(
-                "context `{ctx}`: scale deployments {} to 0, then back to their replicas",
-                deps.into_iter().collect::<Vec<_>>().join(", ")
+                "context `{ctx}`: scale to 0 every Deployment whose pods match {}, then each back to its replicas",
+                comps.into_iter().collect::<Vec<_>>().join(", ")
             )
         }
         (Action::Delete, Some(c)) => {
@@ -109,12 +110,11 @@ pub fn describe_fault(s: &K8sSettings, f: &FaultPlan) -> String {
             )
         }
         (Action::Down, Some(c)) => format!(
-            "context `{ctx}`: scale deployment `{}/{}` to 0, then back to its replicas",
-            c.namespace,
-            c.deployment.as_deref().unwrap_or("?")
+            "context `{ctx}`: scale to 0 every Deployment in `{}` whose pods match `{}`, then each back to its replicas",
+            c.namespace, c.selector
         ),
         (Action::Latency | Action::Abort, Some(c)) => format!(
-            "context `{ctx}`: Istio {} fault on virtualservice `{}/{}` route {}; prior spec restored",
+            "context `{ctx}`: Istio {} fault on virtualservice `{}/{}` route {}; revert takes off only drill's fault (JSON Patch, tested)",
             f.action.name(),
             c.namespace,
             c.virtual_service.as_deref().unwrap_or("?"),
@@ -159,7 +159,8 @@ pub enum Step {
     },
     /// Deployments scaled to zero and back.
     Scale(K8sRevert),
-    /// A VirtualService as read, and the plan holding its prior and faulted spec.
+    /// A VirtualService as read with the faults on (written conditionally on
+    /// the read's resourceVersion), and the plan to take them off again.
     VirtualService {
         object: Box<DynamicObject>,
         revert: K8sRevert,
@@ -289,9 +290,7 @@ impl K8sTarget {
                 .components
                 .iter()
                 .filter(|(_, c)| {
-                    c.deployment
-                        .as_ref()
-                        .is_some_and(|d| seen.insert((c.namespace.clone(), d.clone())))
+                    c.deployment.is_some() && seen.insert((c.namespace.clone(), c.selector.clone()))
                 })
                 .map(|(n, c)| (n.as_str(), c))
                 .collect();

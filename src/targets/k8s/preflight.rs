@@ -4,8 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use super::ops::Permission;
-use super::{K8sTarget, http_fault, istio};
+use super::ops::{Cluster, Permission, PodState};
+use super::settings::ComponentObjects;
+use super::{K8sTarget, http_fault, istio, served};
 use crate::scenario::model::Action;
 use crate::scenario::plan::FaultPlan;
 use crate::targets::TargetError;
@@ -40,23 +41,29 @@ impl K8sTarget {
                     subresource,
                 };
                 perms.insert((region, perm("list", "", "pods", None)));
-                match cluster.pods(ns, &c.selector).await {
-                    Ok(p) if p.iter().any(|p| !p.terminating) => {}
-                    Ok(_) => problems.push(format!(
-                        "component `{name}` in `{region}`: selector `{}` matches no pods in namespace `{ns}` on context `{}`",
-                        c.selector, cluster.context
-                    )),
-                    Err(e) => problems.push(format!("component `{name}`: {e}")),
-                }
+                let pods = match cluster.pods(ns, &c.selector).await {
+                    Ok(p) if p.iter().any(|p| !p.terminating) => p,
+                    Ok(_) => {
+                        problems.push(format!(
+                            "component `{name}` in `{region}`: selector `{}` matches no pods in namespace `{ns}` on context `{}`",
+                            c.selector, cluster.context
+                        ));
+                        Vec::new()
+                    }
+                    Err(e) => {
+                        problems.push(format!("component `{name}`: {e}"));
+                        Vec::new()
+                    }
+                };
                 match action {
                     Action::Delete => {
                         perms.insert((region, perm("delete", "", "pods", None)));
                     }
                     Action::Down | Action::RegionOutage => {
-                        let d = c.deployment.as_deref().unwrap_or_default();
-                        if let Err(e) = cluster.deployment(ns, d).await {
-                            problems.push(format!("component `{name}`: {e}"));
+                        if let Some(p) = scaling_problem(cluster, name, region, c, &pods).await {
+                            problems.push(p);
                         }
+                        perms.insert((region, perm("list", "apps", "deployments", None)));
                         perms.insert((region, perm("get", "apps", "deployments", None)));
                         perms.insert((region, perm("patch", "apps", "deployments", None)));
                         perms
@@ -76,7 +83,7 @@ impl K8sTarget {
                             }
                             Err(e) => problems.push(format!("component `{name}`: {e}")),
                         }
-                        for verb in ["get", "update"] {
+                        for verb in ["get", "update", "patch"] {
                             perms.insert((
                                 region,
                                 perm(verb, "networking.istio.io", "virtualservices", None),
@@ -103,5 +110,41 @@ impl K8sTarget {
         } else {
             Err(pre(problems.join("; ")))
         }
+    }
+}
+
+/// Why scaling the component's Deployments to zero would not take all of
+/// its pods away: no Deployment runs them, or some run outside any.
+async fn scaling_problem(
+    cluster: &Cluster,
+    name: &str,
+    region: &str,
+    c: &ComponentObjects,
+    pods: &[PodState],
+) -> Option<String> {
+    let deps = match served::deployments_of(cluster, c).await {
+        Ok(d) => d,
+        Err(e) => return Some(format!("component `{name}`: {e}")),
+    };
+    let lone = served::unowned(pods, &deps);
+    let whose = "a StatefulSet's, a DaemonSet's or bare pods?";
+    if deps.is_empty() && !pods.is_empty() {
+        Some(format!(
+            "component `{name}` in `{region}`: selector `{}` matches pods in `{}` on context `{}` but no Deployment runs them ({whose}); drill scales Deployments only, so it would take nothing down",
+            c.selector, c.namespace, cluster.context
+        ))
+    } else if !lone.is_empty() {
+        Some(format!(
+            "component `{name}` in `{region}`: pods {} match `{}` on context `{}` but none of its Deployments ({}) runs them ({whose}); they would keep serving through the outage: narrow the selector or drop the fault",
+            lone.join(", "),
+            c.selector,
+            cluster.context,
+            deps.iter()
+                .map(|d| d.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    } else {
+        None
     }
 }
