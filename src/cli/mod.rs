@@ -5,6 +5,7 @@ mod cleanup;
 mod lab;
 mod list;
 mod plan;
+mod rbac;
 mod run;
 mod validate;
 
@@ -55,6 +56,8 @@ Ctrl-C stops the drill and reverts every fault; a second Ctrl-C skips the waits,
     Validate(validate::Args),
     /// Print a drill's timeline of actions; touches nothing.
     Plan(plan::Args),
+    /// Print the least-privilege Roles a kubernetes target's contexts need.
+    Rbac(rbac::Args),
     /// Revert faults left outstanding by a crashed or killed run.
     Cleanup(cleanup::Args),
     /// The built-in lab's processes (used by drill itself).
@@ -75,7 +78,7 @@ pub fn main() -> i32 {
     };
     if matches!(
         cli.command,
-        Command::List | Command::Validate(_) | Command::Plan(_)
+        Command::List | Command::Validate(_) | Command::Plan(_) | Command::Rbac(_)
     ) {
         // Printing commands end quietly when their reader goes away (`| head`).
         // Not for `run` or the lab: they write to sockets and need EPIPE.
@@ -87,6 +90,7 @@ pub fn main() -> i32 {
         Command::List => list::run(),
         Command::Validate(a) => validate::run(a, cli.targets.as_deref()),
         Command::Plan(a) => plan::run(a, cli.targets.as_deref()),
+        Command::Rbac(a) => rbac::run(a, cli.targets.as_deref()),
         Command::Cleanup(a) => cleanup::run(a),
         Command::Lab(a) => lab::run(a),
     };
