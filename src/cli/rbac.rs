@@ -12,6 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::error::CliError;
 use crate::targets::TargetDef;
+use crate::targets::k8s::client::IN_CLUSTER;
 use crate::targets::k8s::ops::Permission;
 
 #[derive(clap::Args, Debug)]
@@ -118,9 +119,11 @@ pub fn render(
         scenarios.join(", ")
     );
     for (context, perms) in grants {
-        out.push_str(&format!(
-            "\n# context `{context}`: kubectl --context {context} apply -f -\n"
-        ));
+        out.push_str(&if context == IN_CLUSTER {
+            format!("\n# context `{context}`: the cluster drill runs in: kubectl apply -f -\n")
+        } else {
+            format!("\n# context `{context}`: kubectl --context {context} apply -f -\n")
+        });
         if perms.is_empty() {
             out.push_str("# (nothing: no fault of these scenarios acts on this context)\n");
         }
