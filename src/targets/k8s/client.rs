@@ -101,9 +101,17 @@ pub async fn for_context(kc: &Kubeconfig, context: &str) -> Result<Cluster, Targ
 /// /var/run/secrets/kubernetes.io/serviceaccount/).
 fn in_cluster() -> Result<Config, TargetError> {
     Config::incluster().map_err(|e| {
+        let why = match (
+            std::env::var_os("KUBERNETES_SERVICE_HOST"),
+            std::env::var_os("KUBERNETES_SERVICE_PORT"),
+        ) {
+            (None, _) | (_, None) => {
+                "KUBERNETES_SERVICE_HOST/_PORT are not set: not in a pod".to_string()
+            }
+            _ => source_text(&e),
+        };
         TargetError::Invalid(format!(
-            "kube context `{IN_CLUSTER}`: no in-cluster credentials ({}); it works only in a pod with a ServiceAccount token mounted (automountServiceAccountToken), else map the region to a context of a kubeconfig",
-            source_text(&e)
+            "kube context `{IN_CLUSTER}`: no in-cluster credentials ({why}); it works only in a pod with a ServiceAccount token mounted (automountServiceAccountToken), else map the region to a context of a kubeconfig"
         ))
     })
 }
@@ -113,7 +121,10 @@ fn source_text(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
-        s = format!("{s}: {c}");
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s = format!("{s}: {m}");
+        }
         cur = c.source();
     }
     s
