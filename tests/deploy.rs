@@ -6,7 +6,7 @@
 
 mod k8s_support;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -673,4 +673,170 @@ contexts = { primary = "in-cluster", secondary = "secondary-cluster" }
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("nothing to clean up"), "{}", text(&out));
+}
+
+/// What running the action's steps left: each step's exit code (None when
+/// skipped or a `uses:` step), the job summary and the step outputs.
+struct ActionRun {
+    codes: Vec<(String, Option<i32>)>,
+    summary: String,
+    outputs: String,
+    log: String,
+}
+
+/// Runs action.yml's steps as GitHub's runner does (`bash --noprofile
+/// --norc -eo pipefail`, env from expressions, steps after a failure only
+/// when `if: always()`), with `drill` on PATH. `uses:` steps are not run;
+/// they must run `always()`.
+fn run_action(work: &Path, given: &[(&str, &str)]) -> ActionRun {
+    let action: Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(repo("action.yml")).unwrap()).unwrap();
+    let mut inputs: BTreeMap<String, String> = BTreeMap::new();
+    for (k, v) in action["inputs"].as_object().unwrap() {
+        inputs.insert(k.clone(), v["default"].as_str().unwrap_or("").to_string());
+    }
+    for (k, v) in given {
+        assert!(inputs.contains_key(*k), "action.yml has no input {k}");
+        inputs.insert(k.to_string(), v.to_string());
+    }
+    let (out_file, summary_file) = (work.join("github_output"), work.join("step_summary"));
+    std::fs::write(&out_file, "").unwrap();
+    std::fs::write(&summary_file, "").unwrap();
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_drill")).parent().unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    let (mut codes, mut log, mut failed) = (Vec::new(), String::new(), false);
+    for step in action["runs"]["steps"].as_array().unwrap() {
+        let name = step["name"].as_str().unwrap().to_string();
+        let always = step["if"].as_str() == Some("always()");
+        if let Some(uses) = step["uses"].as_str() {
+            assert!(always, "{name}: `{uses}` must run when drill failed too");
+            codes.push((name, None));
+            continue;
+        }
+        if failed && !always {
+            codes.push((name, None));
+            continue;
+        }
+        let outputs = std::fs::read_to_string(&out_file).unwrap();
+        let eval = |expr: &str| -> String {
+            let e = expr
+                .trim()
+                .strip_prefix("${{")
+                .and_then(|e| e.strip_suffix("}}"))
+                .unwrap_or_else(|| panic!("{name}: env value {expr:?} is not an expression"))
+                .trim();
+            if let Some(i) = e.strip_prefix("inputs.") {
+                inputs[i].clone()
+            } else if e == "github.action_path" {
+                env!("CARGO_MANIFEST_DIR").to_string()
+            } else if e == "steps.run.outputs.exit-code" {
+                outputs
+                    .lines()
+                    .find_map(|l| l.strip_prefix("exit-code="))
+                    .unwrap_or("")
+                    .to_string()
+            } else {
+                panic!("{name}: expression {e} not known to this test")
+            }
+        };
+        let script = work.join("step.sh");
+        std::fs::write(&script, step["run"].as_str().unwrap()).unwrap();
+        let mut c = Command::new("bash");
+        c.args(["--noprofile", "--norc", "-eo", "pipefail"])
+            .arg(&script)
+            .current_dir(work)
+            .env("PATH", &path)
+            .env("CI", "true")
+            .env("DRILL_STATE_DIR", work.join("state"))
+            .env("GITHUB_OUTPUT", &out_file)
+            .env("GITHUB_STEP_SUMMARY", &summary_file);
+        for (k, v) in step["env"].as_object().into_iter().flatten() {
+            c.env(k, eval(v.as_str().unwrap()));
+        }
+        let o = c.output().unwrap();
+        log.push_str(&format!("== {name}\n{}", text(&o)));
+        failed |= !o.status.success();
+        codes.push((name, o.status.code()));
+    }
+    ActionRun {
+        codes,
+        summary: std::fs::read_to_string(&summary_file).unwrap(),
+        outputs: std::fs::read_to_string(&out_file).unwrap(),
+        log,
+    }
+}
+
+/// A drill whose check fails, through the GitHub action: the report and a
+/// JUnit table reach the job summary, the upload still runs, and the job
+/// ends with drill's own exit code (1), after everything else ran.
+#[test]
+fn the_github_action_publishes_the_report_and_gates_on_drills_exit_code() {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(
+        work.path().join("gate.toml"),
+        r#"description = "A gate drill whose recovery latency check cannot pass"
+
+[load]
+path = "/productpage"
+rate = 50
+
+[phases]
+warmup = "1s"
+baseline = "2s"
+recovery = "1s"
+
+[recovery]
+window = "500ms"
+hold = "1s"
+
+[[faults]]
+name = "nothing"
+action = "command"
+inject = "true"
+revert = "true"
+duration = "1s"
+
+[[checks]]
+kind = "latency"
+phase = "recovery"
+percentile = "p50"
+max = "1us"
+"#,
+    )
+    .unwrap();
+    let r = run_action(
+        work.path(),
+        &[("scenarios", "gate.toml"), ("report-dir", "gate-report")],
+    );
+    let codes: Vec<Option<i32>> = r.codes.iter().map(|(_, c)| *c).collect();
+    // install, run, summary, upload (not run here), gate
+    assert_eq!(
+        codes,
+        [Some(0), Some(0), Some(0), None, Some(1)],
+        "{}",
+        r.log
+    );
+    assert!(r.outputs.contains("exit-code=1"), "{}", r.outputs);
+    let report = std::fs::read_to_string(work.path().join("gate-report/report.md")).unwrap();
+    assert!(r.summary.contains(&report), "report.md not in the summary");
+    assert!(
+        r.summary.contains("| drill | tests | failures |"),
+        "{}",
+        r.summary
+    );
+    assert!(
+        r.log.contains("::error title=drill::a check failed"),
+        "{}",
+        r.log
+    );
+
+    // Neither scenarios nor suite: invalid input, gated as such.
+    let r = run_action(work.path(), &[]);
+    let last = r.codes.last().unwrap().1;
+    assert_eq!(last, Some(2), "{}", r.log);
+    assert!(
+        r.log.contains("give the action 'scenarios' or 'suite'"),
+        "{}",
+        r.log
+    );
 }
