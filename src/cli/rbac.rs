@@ -16,6 +16,11 @@ use crate::targets::k8s::client::IN_CLUSTER;
 use crate::targets::k8s::ops::Permission;
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  drill rbac --suite monthly --target production                   every context's Roles
+  drill rbac ingress-failover --target staging --context primary-ctx | kubectl --context primary-ctx apply -f -
+
+Nothing is contacted. The Roles grant exactly what preflight checks with SelfSubjectAccessReview.")]
 pub struct Args {
     /// Scenario files (or names of scenarios in ./scenarios).
     #[arg(required_unless_present = "suite", value_name = "SCENARIO")]
