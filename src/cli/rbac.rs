@@ -84,8 +84,12 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
             grants.entry(ctx.clone()).or_default();
         }
         let faults: Vec<_> = l.scenario.faults.iter().map(|f| f.get_ref()).collect();
-        let perms = crate::targets::k8s::permissions(settings, &faults)
-            .map_err(|e| CliError::usage(format!("{}: {e}", l.path.display()), "drill validate"))?;
+        let perms = crate::targets::k8s::permissions(settings, &faults).map_err(|e| {
+            CliError::usage(
+                format!("{}: {e}", l.path.display()),
+                "each fault's component and region must exist on the target: see `drill plan`",
+            )
+        })?;
         for (region, p) in perms {
             grants
                 .entry(settings.contexts[&region].clone())
