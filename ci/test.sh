@@ -51,11 +51,29 @@ if py_tools_missing; then
   py_tools_missing && { echo "ci/test.sh: PyPI tools install failed" >&2; exit 1; }
 fi
 
+# The container image is assembled from scratch with buildah (ci/image.sh).
+if ! command -v buildah >/dev/null 2>&1; then
+  echo "ci/test.sh: buildah missing; installing Debian's buildah" >&2
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends buildah >/dev/null
+fi
+
+# Containerfile, GitHub action, GitLab template, deploy/: real linters
+# (installs them when missing; tests/deploy.rs uses kubectl's kustomize).
+bash ci/lint.sh
+
 # Journals of the test runs go to a private state directory, never the user's.
 export DRILL_STATE_DIR="${DRILL_STATE_DIR:-$(mktemp -d -t drill-state.XXXXXX)}"
 
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
+# The image, from scratch with the debug binary the tests use anyway (a
+# release build would add minutes; the layout is the same): runs --version
+# and validate inside it, as a non-root user.
+cargo build --locked
+bash ci/image.sh --bin target/debug/drill
 # End-to-end tests run real drills against the lab (timing-sensitive): they
 # serialise themselves; unit tests run in parallel.
 cargo test --locked --all-targets

@@ -5,6 +5,8 @@
 //! mid-drill, and `drill cleanup`'s journal path after a simulated crash.
 
 mod k8s_support;
+#[path = "k8s_support/matrix.rs"]
+mod matrix;
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -16,8 +18,8 @@ use drill::fault::journal::{self, Entry, Journal, RevertPlan};
 use drill::scenario::plan::FaultPlan;
 use drill::targets::k8s::{K8sInjection, K8sSettings, K8sTarget, PriorState, Step};
 use drill::targets::{TargetDef, TargetError, Targets};
-use k8s_support::matrix::{self, ACTIONS, WAYS_OUT, WayOut};
 use k8s_support::{FakeCluster, Timing};
+use matrix::{ACTIONS, WAYS_OUT, WayOut};
 use serde_json::json;
 use tempfile::TempDir;
 

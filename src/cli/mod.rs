@@ -6,6 +6,7 @@ mod history;
 mod lab;
 mod list;
 mod plan;
+mod rbac;
 mod run;
 mod validate;
 
@@ -81,6 +82,8 @@ Ctrl-C stops the drill and reverts every fault; a second Ctrl-C skips the waits,
     Validate(validate::Args),
     /// Print a drill's timeline of actions; touches nothing.
     Plan(plan::Args),
+    /// Print the least-privilege Roles a kubernetes target's contexts need.
+    Rbac(rbac::Args),
     /// Revert faults left outstanding by a crashed or killed run.
     Cleanup(cleanup::Args),
     /// Past runs of a drill with the trend of each figure; flags regressions.
@@ -104,7 +107,11 @@ pub fn main() -> i32 {
     diagnostics(cli.verbose);
     if matches!(
         cli.command,
-        Command::List(_) | Command::Validate(_) | Command::Plan(_) | Command::History(_)
+        Command::List(_)
+            | Command::Validate(_)
+            | Command::Plan(_)
+            | Command::History(_)
+            | Command::Rbac(_)
     ) {
         // Printing commands end quietly when their reader goes away (`| head`).
         // Not for `run` or the lab: they write to sockets and need EPIPE.
@@ -116,6 +123,7 @@ pub fn main() -> i32 {
         Command::List(a) => list::run(a),
         Command::Validate(a) => validate::run(a, cli.targets.as_deref()),
         Command::Plan(a) => plan::run(a, cli.targets.as_deref()),
+        Command::Rbac(a) => rbac::run(a, cli.targets.as_deref()),
         Command::Cleanup(a) => cleanup::run(a),
         Command::History(a) => history::run(a),
         Command::Lab(a) => lab::run(a),

@@ -12,8 +12,8 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::process::Command;
 
-use super::{FakeCluster, Timing, serve_while_healthy};
 use crate::Pair;
+use crate::k8s_support::{FakeCluster, Timing, serve_while_healthy};
 
 /// A fault action as the scenario writes it.
 #[derive(Clone, Copy, Debug, PartialEq)]

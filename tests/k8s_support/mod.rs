@@ -10,8 +10,6 @@
 
 #![allow(dead_code)]
 
-pub mod matrix;
-
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -12,6 +12,7 @@ mod faults;
 pub mod istio;
 pub mod ops;
 mod preflight;
+pub(crate) use preflight::permissions;
 mod ready;
 pub mod restore;
 mod selector;
@@ -253,89 +254,91 @@ impl K8sTarget {
     }
 
     fn unmapped(&self, region: &str) -> TargetError {
-        TargetError::Invalid(format!(
-            "region `{region}` is not mapped to a kube context by this target (regions: {}); drill touches no other context",
-            self.settings
-                .contexts
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
+        unmapped(&self.settings, region)
     }
 
     /// The region and components a fault acts on, checked against the target.
     fn resolve<'a>(&'a self, f: &FaultPlan) -> Result<(&'a str, Vec<Resolved<'a>>), TargetError> {
-        let name = f.name.clone();
-        let region = f.region().ok_or_else(|| {
-            TargetError::Invalid(format!(
-                "fault `{name}`: a kubernetes fault names its region ({})",
-                self.settings
-                    .contexts
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })?;
-        let region = match self.clusters.get_key_value(region) {
-            Some((r, _)) => r.as_str(),
-            None => return Err(self.unmapped(region)),
-        };
-        let action = f.action;
-        if action == Action::RegionOutage {
-            let mut seen = BTreeSet::new();
-            let comps: Vec<_> = self
-                .settings
-                .components
-                .iter()
-                .filter(|(_, c)| {
-                    c.deployment.is_some() && seen.insert((c.namespace.clone(), c.selector.clone()))
-                })
-                .map(|(n, c)| (n.as_str(), c))
-                .collect();
-            for (n, c) in &comps {
-                settings::check_selector(&c.selector)
-                    .map_err(|e| TargetError::Invalid(format!("component `{n}`: {e}")))?;
-            }
-            return Ok((region, comps));
-        }
-        let comp = f.component().ok_or_else(|| {
-            TargetError::Invalid(format!(
-                "fault `{name}`: a kubernetes fault names a component"
-            ))
-        })?;
-        let (cname, c) = self
-            .settings
-            .components
-            .get_key_value(comp)
-            .ok_or_else(|| {
-                TargetError::Invalid(format!(
-                    "fault `{name}`: no component `{comp}` on this target"
-                ))
-            })?;
-        let missing = match action {
-            Action::Down if c.deployment.is_none() => Some("a deployment"),
-            Action::Latency | Action::Abort if c.virtual_service.is_none() => {
-                Some("a virtual_service")
-            }
-            Action::Command | Action::Switchover | Action::Failover => {
-                Some("nothing: command and database faults do not go through the target")
-            }
-            _ => None,
-        };
-        if let Some(m) = missing {
-            return Err(TargetError::Unsupported(format!(
-                "fault `{name}`: `{}` on `{comp}` needs {m} (set it under the target's components.{comp})",
-                action.name()
-            )));
-        }
-        // Settings are checked when the targets file loads; this guards
-        // targets built in code too. Never act on a match-everything selector.
-        settings::check_selector(&c.selector)
-            .map_err(|e| TargetError::Invalid(format!("component `{comp}`: {e}")))?;
-        Ok((region, vec![(cname.as_str(), c)]))
+        resolve(&self.settings, f)
     }
+}
+
+fn unmapped(settings: &K8sSettings, region: &str) -> TargetError {
+    TargetError::Invalid(format!(
+        "region `{region}` is not mapped to a kube context by this target (regions: {}); drill touches no other context",
+        settings
+            .contexts
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
+
+/// The region and components a fault acts on, from the settings alone (no
+/// cluster is contacted): what faults inject, preflight checks and `drill
+/// rbac` grants all start here.
+pub(crate) fn resolve<'a>(
+    s: &'a K8sSettings,
+    f: &FaultPlan,
+) -> Result<(&'a str, Vec<Resolved<'a>>), TargetError> {
+    let name = f.name.clone();
+    let region = f.region().ok_or_else(|| {
+        TargetError::Invalid(format!(
+            "fault `{name}`: a kubernetes fault names its region ({})",
+            s.contexts.keys().cloned().collect::<Vec<_>>().join(", ")
+        ))
+    })?;
+    let region = match s.contexts.get_key_value(region) {
+        Some((r, _)) => r.as_str(),
+        None => return Err(unmapped(s, region)),
+    };
+    let action = f.action;
+    if action == Action::RegionOutage {
+        let mut seen = BTreeSet::new();
+        let comps: Vec<_> = s
+            .components
+            .iter()
+            .filter(|(_, c)| {
+                c.deployment.is_some() && seen.insert((c.namespace.clone(), c.selector.clone()))
+            })
+            .map(|(n, c)| (n.as_str(), c))
+            .collect();
+        for (n, c) in &comps {
+            settings::check_selector(&c.selector)
+                .map_err(|e| TargetError::Invalid(format!("component `{n}`: {e}")))?;
+        }
+        return Ok((region, comps));
+    }
+    let comp = f.component().ok_or_else(|| {
+        TargetError::Invalid(format!(
+            "fault `{name}`: a kubernetes fault names a component"
+        ))
+    })?;
+    let (cname, c) = s.components.get_key_value(comp).ok_or_else(|| {
+        TargetError::Invalid(format!(
+            "fault `{name}`: no component `{comp}` on this target"
+        ))
+    })?;
+    let missing = match action {
+        Action::Down if c.deployment.is_none() => Some("a deployment"),
+        Action::Latency | Action::Abort if c.virtual_service.is_none() => Some("a virtual_service"),
+        Action::Command | Action::Switchover | Action::Failover => {
+            Some("nothing: command and database faults do not go through the target")
+        }
+        _ => None,
+    };
+    if let Some(m) = missing {
+        return Err(TargetError::Unsupported(format!(
+            "fault `{name}`: `{}` on `{comp}` needs {m} (set it under the target's components.{comp})",
+            action.name()
+        )));
+    }
+    // Settings are checked when the targets file loads; this guards
+    // targets built in code too. Never act on a match-everything selector.
+    settings::check_selector(&c.selector)
+        .map_err(|e| TargetError::Invalid(format!("component `{comp}`: {e}")))?;
+    Ok((region, vec![(cname.as_str(), c)]))
 }
 
 /// A seed from the run id, until the run's own seed is set.
