@@ -34,6 +34,10 @@ pub struct Args {
     /// No live status line or progress; only the summary.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Load generator threads, each sending its share of the schedule
+    /// (overrides the scenario's `[load] workers`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: Option<u16>,
 }
 
 #[derive(Tabled)]
@@ -84,10 +88,13 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
             // The drill runs in its own task so that a panic comes back here
             // as an error, and the journal still gets every fault reverted.
             let (l2, def2, int2, quiet) = (l.clone(), def.clone(), interrupt.clone(), a.quiet);
-            let task =
-                tokio::spawn(
-                    async move { run::run(&l2, &def2, &Options { seed, quiet }, int2).await },
-                );
+            let workers = a.workers.map(usize::from);
+            let opts = Options {
+                seed,
+                quiet,
+                workers,
+            };
+            let task = tokio::spawn(async move { run::run(&l2, &def2, &opts, int2).await });
             let fin = match task.await {
                 Ok(fin) => fin,
                 Err(e) => return Some(revert_after_crash(&e.to_string()).await),

@@ -8,7 +8,12 @@ use bytes::Bytes;
 use crate::load::http::HttpLoad;
 use crate::scenario::Loaded;
 
-pub(super) fn http_load(l: &Loaded, entry: &str) -> Result<Option<HttpLoad>, String> {
+/// `workers`: the `--workers` flag, which overrides the scenario's.
+pub(super) fn http_load(
+    l: &Loaded,
+    entry: &str,
+    workers: Option<usize>,
+) -> Result<Option<HttpLoad>, String> {
     let Some(s) = &l.scenario.load else {
         return Ok(None);
     };
@@ -38,6 +43,13 @@ pub(super) fn http_load(l: &Loaded, entry: &str) -> Result<Option<HttpLoad>, Str
         timeout: s.timeout.get_ref().0,
         success: s.success.iter().map(|m| *m.get_ref()).collect(),
         keep_alive: s.keep_alive,
+        workers: workers.unwrap_or(*s.workers.get_ref() as usize).max(1),
+        max_in_flight: s
+            .max_in_flight
+            .as_ref()
+            .map_or(crate::load::http::DEFAULT_MAX_IN_FLIGHT, |m| {
+                *m.get_ref() as usize
+            }),
     }))
 }
 

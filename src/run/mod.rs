@@ -39,6 +39,8 @@ pub const BUCKET_US: Micros = 100_000;
 pub struct Options {
     pub seed: u64,
     pub quiet: bool,
+    /// Load generator threads (`--workers`), overriding the scenario's.
+    pub workers: Option<usize>,
 }
 
 /// What the runner hands back: the drill's result, whether it passed,
@@ -269,7 +271,7 @@ pub async fn run(l: &Loaded, def: &TargetDef, opts: &Options, interrupt: Interru
     );
 
     // Load.
-    let load = match http_load(l, &facts.entry_url) {
+    let load = match http_load(l, &facts.entry_url, opts.workers) {
         Ok(load) => load,
         Err(e) => {
             facts.abort(e);

@@ -71,6 +71,31 @@ pub fn validate(l: &Loaded, cat: &Catalogue, target_name: &str) -> Result<(), Di
                 "e.g. \"2s\"",
             );
         }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = *load.workers.get_ref() as usize;
+        if !(1..=cores * 4).contains(&workers) {
+            e.push(
+                load.workers.span(),
+                format!("workers = {workers} is out of range"),
+                format!("between 1 and {} (4 per core on this machine)", cores * 4),
+            );
+        }
+        if let Some(m) = &load.max_in_flight
+            && !(1..=1_000_000).contains(m.get_ref())
+        {
+            e.push(
+                m.span(),
+                format!("max_in_flight = {} is out of range", m.get_ref()),
+                "between 1 and 1000000 requests (each holds a socket)",
+            );
+        }
+        if load.max_send_lag.get_ref().0.is_zero() {
+            e.push(
+                load.max_send_lag.span(),
+                "max_send_lag must be above zero",
+                "e.g. \"5ms\"",
+            );
+        }
         for (k, v) in &load.headers {
             if hyper::header::HeaderName::from_bytes(k.as_bytes()).is_err()
                 || hyper::header::HeaderValue::from_str(v).is_err()
