@@ -151,7 +151,7 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
             results.len(),
             prepared.len()
         );
-        return Ok(error::for_results(&results).max(error::ABORTED));
+        return Ok(error::worst(error::for_results(&results), error::ABORTED));
     }
     Ok(error::for_results(&results))
 }
@@ -244,11 +244,8 @@ fn print_summary(r: &DrillResult, dir: &Path) {
                 .map_or("—".to_string(), |w| format!("{w:.3}s"))
         );
     }
-    if r.load.generator_behind {
-        println!(
-            "warning: the load generator fell behind (send lag p99 {:.1}ms): latency figures are overstated",
-            r.load.lag_p99_ms
-        );
+    if let Some(why) = r.load.distrust() {
+        println!("inconclusive: {why}; the measurements cannot be trusted");
     }
     println!(
         "verdict: {}{}",

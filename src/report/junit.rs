@@ -55,6 +55,22 @@ fn suite(r: &DrillResult) -> TestSuite {
         case.set_classname(&classname);
         suite.add_testcase(case.build());
     }
+    if r.verdict == Verdict::Inconclusive {
+        // The generator's own trustworthiness, failed: measured vs bound.
+        let why = r.load.distrust().unwrap_or_else(|| {
+            r.reason
+                .clone()
+                .unwrap_or_else(|| "the measurements cannot be trusted".into())
+        });
+        let mut case = TestCase::failure(
+            "load-generator",
+            Duration::ZERO,
+            "inconclusive",
+            &xml_text(&why),
+        );
+        case.set_classname(&classname);
+        suite.add_testcase(case);
+    }
     if !r.manual_actions.is_empty() {
         let mut text = String::from(
             "MANUAL ACTION REQUIRED: a revert failed, the system may still be broken.\n",
@@ -318,6 +334,31 @@ mod tests {
         );
         let drill_case = named(&els, "testcase").last().unwrap();
         assert_eq!(attr(drill_case, "name"), Some("drill"));
+    }
+
+    /// A generator that fell behind: one failing `load-generator` case that
+    /// reads the measured lag against its bound.
+    #[test]
+    fn an_inconclusive_drill_fails_the_load_generator_case() {
+        let mut r = sample_pass();
+        r.load.generator_behind = true;
+        r.load.lag_p99_ms = 191.0;
+        r.load.max_send_lag_ms = 5.0;
+        r.verdict = Verdict::Inconclusive;
+        let (els, _) = parse(&render(&[r]));
+        let case = named(&els, "testcase")
+            .find(|c| attr(c, "name") == Some("load-generator"))
+            .expect("load-generator testcase");
+        let i = els.iter().position(|e| std::ptr::eq(e, case)).unwrap();
+        let failure = &els[i + 1];
+        assert_eq!(failure.0, "failure");
+        assert_eq!(attr(failure, "type"), Some("inconclusive"));
+        assert_eq!(
+            attr(failure, "message"),
+            Some("the load generator fell behind: send lag p99 191.00ms > 5ms (max_send_lag)")
+        );
+        let passing = render(&[sample_pass()]);
+        assert!(!passing.contains("load-generator"));
     }
 
     #[test]

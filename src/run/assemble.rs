@@ -14,9 +14,9 @@ use crate::targets::TargetDef;
 
 use super::checks;
 
-/// Generator lag p99 above which the report says the generator, not the
-/// target, fell behind.
-pub const BEHIND_LAG_US: u64 = 5_000;
+/// Achieved rate below this share of the asked one makes the drill
+/// inconclusive: the generator sent less than the schedule asked.
+pub const MIN_RATE_SHARE: f64 = 0.99;
 
 /// One fault as it ran.
 #[derive(Clone, Debug)]
@@ -373,31 +373,8 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
         });
     }
 
-    // Generator.
-    let lag = rec.lag();
-    let sending_s = secs(f.last_due.saturating_sub(f.load_start)) + per_request;
-    let lag_p99 = if lag.is_empty() {
-        0
-    } else {
-        lag.value_at_quantile(0.99)
-    };
     let load = match &s.load {
-        Some(ld) => LoadSummary {
-            method: ld.method.get_ref().clone(),
-            url: format!("{}{}", f.entry_url, ld.path.get_ref()),
-            rate,
-            achieved_rate: if rec.sent() > 0 {
-                round3(rec.sent() as f64 / sending_s)
-            } else {
-                0.0
-            },
-            sent: rec.sent(),
-            timeout_s: ld.timeout.get_ref().as_secs_f64(),
-            keep_alive: ld.keep_alive,
-            lag_p99_ms: ms(lag_p99),
-            lag_max_ms: if lag.is_empty() { 0.0 } else { ms(lag.max()) },
-            generator_behind: lag_p99 > BEHIND_LAG_US,
-        },
+        Some(ld) => load_summary(rec, ld, &f.entry_url, drill_s),
         None => LoadSummary::default(),
     };
 
@@ -447,8 +424,11 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
         settings.insert(format!("target.{k}"), v);
     }
 
+    let distrust = load.distrust();
     let verdict = if f.aborted.is_some() {
         Verdict::Aborted
+    } else if distrust.is_some() {
+        Verdict::Inconclusive
     } else if checks.iter().any(|c| c.status == CheckStatus::Fail) {
         Verdict::Fail
     } else {
@@ -462,7 +442,7 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
         target: f.def.name().into(),
         target_kind: f.def.kind().into(),
         verdict,
-        reason: f.aborted.clone(),
+        reason: f.aborted.clone().or(distrust),
         run_id: f.run_id.clone(),
         started_at: f.clock.started_at(),
         duration_s: round3(secs(end)),
@@ -492,6 +472,53 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
         timeline,
         manual_actions: f.manual_actions.clone(),
         exit_code: f.exit_code,
+    }
+}
+
+/// The generator's own numbers: the rate it truly achieved over the
+/// measured phases, its send lag against the scenario's bound, and what
+/// its in-flight limit kept from being sent.
+fn load_summary(
+    rec: &Recorder,
+    ld: &crate::scenario::model::Load,
+    entry_url: &str,
+    measured_s: f64,
+) -> LoadSummary {
+    let rate = *ld.rate.get_ref();
+    let lag = rec.lag();
+    let lag_p99 = if lag.is_empty() {
+        0
+    } else {
+        lag.value_at_quantile(0.99)
+    };
+    let max_lag_us = ld.max_send_lag.get_ref().0.as_micros() as u64;
+    let (sent, span) = rec.sent_in(&Phase::MEASURED);
+    let achieved = match span {
+        Some((first, last)) if sent >= 2 && last > first => (sent - 1) as f64 / secs(last - first),
+        _ => 0.0,
+    };
+    let not_sent = Phase::MEASURED
+        .iter()
+        .map(|&p| rec.phase(p).bad[Cause::Saturated as usize])
+        .sum();
+    let generator = rec.generator();
+    LoadSummary {
+        method: ld.method.get_ref().clone(),
+        url: format!("{entry_url}{}", ld.path.get_ref()),
+        rate,
+        achieved_rate: round3(achieved),
+        sent: rec.sent(),
+        not_sent,
+        workers: generator.workers,
+        max_in_flight: generator.max_in_flight,
+        max_send_lag_ms: ms(max_lag_us),
+        timeout_s: ld.timeout.get_ref().as_secs_f64(),
+        keep_alive: ld.keep_alive,
+        lag_p99_ms: ms(lag_p99),
+        lag_max_ms: if lag.is_empty() { 0.0 } else { ms(lag.max()) },
+        generator_behind: lag_p99 > max_lag_us,
+        // Judged only when the measured phases asked for a rate at all.
+        rate_short: rate * measured_s >= 2.0 && achieved < MIN_RATE_SHARE * rate,
     }
 }
 
@@ -629,5 +656,75 @@ max = "0.2%"
         assert_eq!(r.verdict, Verdict::Fail);
         assert_eq!(r.exit_code(), 1);
         assert_eq!(r.load.achieved_rate, 100.0);
+    }
+
+    /// 100 req/s for a 10 s baseline. On time: pass. Every send 8 ms late
+    /// (bound 5 ms): inconclusive. Every 50th request not sent (in-flight
+    /// limit): 98 req/s achieved, more than 1% short: inconclusive.
+    #[test]
+    fn a_late_or_short_generator_makes_the_drill_inconclusive() {
+        let src = r#"
+description = "synthetic"
+[load]
+path = "/"
+rate = 100
+[phases]
+warmup = "0s"
+baseline = "10s"
+"#;
+        let l = crate::scenario::parse(std::path::Path::new("s.toml"), src).unwrap();
+        let def = TargetDef::Http {
+            name: "t".into(),
+            url: "http://x".into(),
+            database: None,
+        };
+        let run = |lag: u64, skip_every: u64| {
+            let mut rec = Recorder::new(100 * MS, 3 * S);
+            rec.mark(Phase::Baseline, 0);
+            for i in 0..1000u64 {
+                let due = i * 10 * MS;
+                let (sent, outcome) = if skip_every > 0 && i % skip_every == 7 {
+                    (due, Outcome::Bad(Cause::Saturated))
+                } else {
+                    rec.note_sent(due, due + lag);
+                    (due + lag, Outcome::Good)
+                };
+                rec.record(&Sample {
+                    due,
+                    sent,
+                    done: sent + MS,
+                    outcome,
+                    has_latency: outcome == Outcome::Good,
+                });
+            }
+            let mut facts = RunFacts::new(&l, &def, "run", 7, Clock::start());
+            facts.end = 10 * S;
+            facts.steady_state = Some(checks::verdict("steady-state", true, "ok".into()));
+            assemble(facts, &mut rec)
+        };
+        let on_time = run(100, 0);
+        assert_eq!(on_time.verdict, Verdict::Pass, "{:?}", on_time.reason);
+        assert_eq!(on_time.load.achieved_rate, 100.0);
+        assert_eq!(on_time.load.max_send_lag_ms, 5.0);
+
+        let late = run(8 * MS, 0);
+        assert_eq!(late.verdict, Verdict::Inconclusive);
+        assert_eq!(late.exit_code(), 5);
+        assert!(late.load.generator_behind && !late.load.rate_short);
+        assert_eq!(
+            late.reason.as_deref(),
+            Some("the load generator fell behind: send lag p99 8.00ms > 5ms (max_send_lag)")
+        );
+
+        let short = run(100, 50);
+        assert_eq!(short.verdict, Verdict::Inconclusive);
+        assert_eq!(short.load.not_sent, 20);
+        assert!(short.load.rate_short && !short.load.generator_behind);
+        assert!(
+            (short.load.achieved_rate - 98.0).abs() < 0.1,
+            "{}",
+            short.load.achieved_rate
+        );
+        assert_eq!(short.phases["baseline"].bad_by_cause["saturated"], 20);
     }
 }
