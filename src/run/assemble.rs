@@ -14,6 +14,29 @@ use crate::targets::TargetDef;
 
 use super::checks;
 
+/// Default send-lag bound: half the 100 ms RTO bucket, so a request is
+/// never attributed more than one bucket late; a loaded 2-core machine
+/// delays a sleeping thread's wakeup by tens of milliseconds at p99.
+pub const DEFAULT_MAX_SEND_LAG_US: u64 = 50_000;
+
+/// The send-lag p99 bound: the scenario's, else the default, lowered to a
+/// tenth of the tightest latency check so lag cannot decide one.
+fn send_lag_bound(s: &crate::scenario::model::Scenario) -> u64 {
+    if let Some(lag) = s.load.as_ref().and_then(|l| l.max_send_lag.as_ref()) {
+        return lag.get_ref().0.as_micros() as u64;
+    }
+    s.checks
+        .iter()
+        .map(|c| c.get_ref())
+        .filter(|c| *c.kind.get_ref() == CheckKind::Latency)
+        .filter_map(|c| match c.max.as_ref().map(|m| *m.get_ref()) {
+            Some(Quantity::Duration(d)) => Some(d.0.as_micros() as u64 / 10),
+            _ => None,
+        })
+        .fold(DEFAULT_MAX_SEND_LAG_US, u64::min)
+        .max(1_000)
+}
+
 /// Achieved rate below this share of the asked one makes the drill
 /// inconclusive: the generator sent less than the schedule asked.
 pub const MIN_RATE_SHARE: f64 = 0.99;
@@ -374,7 +397,7 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
     }
 
     let load = match &s.load {
-        Some(ld) => load_summary(rec, ld, &f.entry_url, drill_s),
+        Some(ld) => load_summary(rec, ld, &f.entry_url, drill_s, send_lag_bound(s)),
         None => LoadSummary::default(),
     };
 
@@ -483,6 +506,7 @@ fn load_summary(
     ld: &crate::scenario::model::Load,
     entry_url: &str,
     measured_s: f64,
+    max_lag_us: u64,
 ) -> LoadSummary {
     let rate = *ld.rate.get_ref();
     let lag = rec.lag();
@@ -491,7 +515,6 @@ fn load_summary(
     } else {
         lag.value_at_quantile(0.99)
     };
-    let max_lag_us = ld.max_send_lag.get_ref().0.as_micros() as u64;
     let (sent, span) = rec.sent_in(&Phase::MEASURED);
     let achieved = match span {
         Some((first, last)) if sent >= 2 && last > first => (sent - 1) as f64 / secs(last - first),
@@ -658,8 +681,8 @@ max = "0.2%"
         assert_eq!(r.load.achieved_rate, 100.0);
     }
 
-    /// 100 req/s for a 10 s baseline. On time: pass. Every send 8 ms late
-    /// (bound 5 ms): inconclusive. Every 50th request not sent (in-flight
+    /// 100 req/s for a 10 s baseline. On time: pass. Every send 60 ms late
+    /// (default bound 50 ms): inconclusive. Every 50th request not sent (in-flight
     /// limit): 98 req/s achieved, more than 1% short: inconclusive.
     #[test]
     fn a_late_or_short_generator_makes_the_drill_inconclusive() {
@@ -705,15 +728,15 @@ baseline = "10s"
         let on_time = run(100, 0);
         assert_eq!(on_time.verdict, Verdict::Pass, "{:?}", on_time.reason);
         assert_eq!(on_time.load.achieved_rate, 100.0);
-        assert_eq!(on_time.load.max_send_lag_ms, 5.0);
+        assert_eq!(on_time.load.max_send_lag_ms, 50.0);
 
-        let late = run(8 * MS, 0);
+        let late = run(60 * MS, 0);
         assert_eq!(late.verdict, Verdict::Inconclusive);
         assert_eq!(late.exit_code(), 5);
         assert!(late.load.generator_behind && !late.load.rate_short);
         assert_eq!(
             late.reason.as_deref(),
-            Some("the load generator fell behind: send lag p99 8.00ms > 5ms (max_send_lag)")
+            Some("the load generator fell behind: send lag p99 60.03ms > 50ms (max_send_lag)")
         );
 
         let short = run(100, 50);
@@ -726,5 +749,23 @@ baseline = "10s"
             short.load.achieved_rate
         );
         assert_eq!(short.phases["baseline"].bad_by_cause["saturated"], 20);
+    }
+
+    /// The bound is the scenario's when set; else 50 ms, lowered to a tenth
+    /// of the tightest latency check.
+    #[test]
+    fn the_send_lag_bound_follows_the_scenario() {
+        let bound = |extra: &str| {
+            let src = format!("description = \"b\"\n[load]\npath = \"/\"\nrate = 10\n{extra}\n");
+            send_lag_bound(
+                &crate::scenario::parse(std::path::Path::new("s.toml"), &src)
+                    .unwrap()
+                    .scenario,
+            )
+        };
+        assert_eq!(bound(""), 50 * MS);
+        assert_eq!(bound("max_send_lag = \"2ms\""), 2 * MS);
+        let checks = "[[checks]]\nkind = \"latency\"\nphase = \"baseline\"\npercentile = \"p99\"\nmax = \"100ms\"";
+        assert_eq!(bound(checks), 10 * MS);
     }
 }

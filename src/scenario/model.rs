@@ -60,16 +60,13 @@ pub struct Load {
     /// sent (bad). Default 10000, capped below the open-file limit.
     pub max_in_flight: Option<Spanned<u64>>,
     /// Send-lag p99 above which the drill's measurements are not trusted
-    /// (verdict `inconclusive`).
-    #[serde(default = "default_max_send_lag")]
-    pub max_send_lag: Spanned<Dur>,
+    /// (verdict `inconclusive`). Default: 50 ms, or a tenth of the tightest
+    /// latency check's bound when that is lower.
+    pub max_send_lag: Option<Spanned<Dur>>,
 }
 
 fn one() -> Spanned<u32> {
     Spanned::new(0..0, 1)
-}
-fn default_max_send_lag() -> Spanned<Dur> {
-    Spanned::new(0..0, Dur::millis(5))
 }
 
 fn default_method() -> Spanned<String> {

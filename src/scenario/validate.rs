@@ -89,9 +89,11 @@ pub fn validate(l: &Loaded, cat: &Catalogue, target_name: &str) -> Result<(), Di
                 "between 1 and 1000000 requests (each holds a socket)",
             );
         }
-        if load.max_send_lag.get_ref().0.is_zero() {
+        if let Some(lag) = &load.max_send_lag
+            && lag.get_ref().0.is_zero()
+        {
             e.push(
-                load.max_send_lag.span(),
+                lag.span(),
                 "max_send_lag must be above zero",
                 "e.g. \"5ms\"",
             );
