@@ -403,7 +403,12 @@ async fn connect(me: &Worker) -> Result<SendRequest<Full<Bytes>>, BoxError> {
     use tower_service::Service;
     let mut c = me.connector.clone();
     let io = c.call(me.plan.load.url.clone()).await?;
-    let (sender, conn) = hyper::client::conn::http1::handshake(io).await?;
+    // Small fixed read buffers: with thousands of connections in flight
+    // (a stalled target) the default adaptive 8 KiB+ buffers dominate RSS.
+    let (sender, conn) = hyper::client::conn::http1::Builder::new()
+        .read_buf_exact_size(Some(4096))
+        .handshake(io)
+        .await?;
     tokio::task::spawn_local(async move {
         let _ = conn.await;
     });
