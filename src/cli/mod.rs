@@ -26,7 +26,8 @@ target — the built-in two-region lab by default — measures RTO, availability
 error budget, and writes junit.xml, report.md (+ timeline.svg) and results.json.\n\n\
 Exit codes: 0 all checks passed · 1 a check failed · 2 invalid input, nothing injected · \
 3 aborted (preflight, steady state, abort condition, interrupt), faults reverted · \
-4 a revert failed: the system may still be broken (see the report and stderr)."
+4 a revert failed: the system may still be broken (see the report and stderr) · \
+5 inconclusive: the measurements cannot be trusted (the load generator fell behind, or sent less than asked)."
 )]
 pub struct Cli {
     /// Targets file (default: ./drill.toml when present). Declares named

@@ -53,6 +53,10 @@ pub struct Args {
     /// expects, when the file exists).
     #[arg(long, value_name = "FILE", env = "DRILL_SUMMARY")]
     pub summary: Option<PathBuf>,
+    /// Load generator threads, each sending its share of the schedule
+    /// (overrides the scenario's `[load] workers`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: Option<u16>,
 }
 
 #[derive(Tabled)]
@@ -117,10 +121,12 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
             // as an error, and the journal still gets every fault reverted.
             let (l2, def2, int2, quiet) = (l.clone(), def.clone(), interrupt.clone(), a.quiet);
             let history = past_runs(history_dir.as_deref(), &l.name);
+            let workers = a.workers.map(usize::from);
             let opts = Options {
                 seed,
                 quiet,
                 history,
+                workers,
             };
             let task = tokio::spawn(async move { run::run(&l2, &def2, &opts, int2).await });
             let fin = match task.await {
@@ -189,7 +195,7 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
             results.len(),
             prepared.len()
         );
-        return Ok(error::for_results(&results).max(error::ABORTED));
+        return Ok(error::worst(error::for_results(&results), error::ABORTED));
     }
     Ok(error::for_results(&results))
 }
@@ -359,11 +365,8 @@ fn print_summary(r: &DrillResult, dir: &Path) {
                 .map_or("—".to_string(), |w| format!("{w:.3}s"))
         );
     }
-    if r.load.generator_behind {
-        println!(
-            "warning: the load generator fell behind (send lag p99 {:.1}ms): latency figures are overstated",
-            r.load.lag_p99_ms
-        );
+    if let Some(why) = r.load.distrust() {
+        println!("inconclusive: {why}; the measurements cannot be trusted");
     }
     println!(
         "verdict: {}{}",

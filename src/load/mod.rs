@@ -2,4 +2,5 @@
 
 pub mod http;
 pub mod reader;
+mod timer;
 pub mod writer;

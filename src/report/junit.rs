@@ -63,6 +63,8 @@ enum Outcome {
     Pass,
     /// An SLO check that failed: one-line message, full text.
     Failure {
+        /// `slo` for a check; `inconclusive` for the generator's own.
+        kind: &'static str,
         message: String,
         text: String,
     },
@@ -131,10 +133,14 @@ impl Case {
         );
         match &self.outcome {
             Outcome::Pass => out.push_str("/>\n"),
-            Outcome::Failure { message, text } => {
+            Outcome::Failure {
+                kind,
+                message,
+                text,
+            } => {
                 let _ = writeln!(
                     out,
-                    ">\n      <failure type=\"slo\" message=\"{}\">{}</failure>\n    </testcase>",
+                    ">\n      <failure type=\"{kind}\" message=\"{}\">{}</failure>\n    </testcase>",
                     attr(message),
                     body(text)
                 );
@@ -185,7 +191,7 @@ fn suite(r: &DrillResult) -> Suite {
     if let (Verdict::Aborted | Verdict::Error, Some(reason)) = (r.verdict, &r.reason) {
         cases.push(Case {
             name: "drill".into(),
-            classname,
+            classname: classname.clone(),
             time_s: finite(r.duration_s),
             outcome: Outcome::Error {
                 kind: r.verdict.name(),
@@ -197,6 +203,26 @@ fn suite(r: &DrillResult) -> Suite {
                     } else {
                         "on an error"
                     }
+                ),
+            },
+        });
+    }
+    if r.verdict == Verdict::Inconclusive {
+        // The generator's own trustworthiness, failed: measured vs bound.
+        let why = r.load.distrust().unwrap_or_else(|| {
+            r.reason
+                .clone()
+                .unwrap_or_else(|| "the measurements cannot be trusted".into())
+        });
+        cases.push(Case {
+            name: "load-generator".into(),
+            classname: classname.clone(),
+            time_s: finite(r.duration_s),
+            outcome: Outcome::Failure {
+                kind: "inconclusive",
+                message: one_line(&why),
+                text: format!(
+                    "{why}\nThe load generator's own measurements are not trustworthy, so no verdict on the SLOs is given.\nsee report.md § Load generator"
                 ),
             },
         });
@@ -249,11 +275,15 @@ fn manual_actions(r: &DrillResult, classname: &str, cases: &mut Vec<Case>) {
     };
     let case = &mut cases[i];
     case.outcome = match std::mem::replace(&mut case.outcome, Outcome::Pass) {
-        Outcome::Failure { message, text: t } => Outcome::Failure {
+        Outcome::Failure {
+            message, text: t, ..
+        } => Outcome::Failure {
+            kind: "slo",
             message: format!("MANUAL ACTION REQUIRED: {message}"),
             text: format!("{text}\n\n{t}"),
         },
         _ => Outcome::Failure {
+            kind: "slo",
             message: "MANUAL ACTION REQUIRED: a revert failed".into(),
             text,
         },
@@ -386,6 +416,7 @@ fn failure(r: &DrillResult, c: &CheckResult) -> Outcome {
         format!("measured: {measured}\nthreshold: {threshold}\n")
     };
     Outcome::Failure {
+        kind: "slo",
         message: format!("{message}{where_}; see report.md § {section}"),
         text: format!("{message}{where_}\n{figures}{detail}\nsee: report.md § {section}"),
     }
@@ -675,6 +706,31 @@ mod tests {
         let drill_case = named(&els, "testcase").last().unwrap();
         assert_eq!(attr(drill_case, "name"), Some("drill"));
         assert_eq!(attr(drill_case, "time"), Some("8.000"));
+    }
+
+    /// A generator that fell behind: one failing `load-generator` case that
+    /// reads the measured lag against its bound.
+    #[test]
+    fn an_inconclusive_drill_fails_the_load_generator_case() {
+        let mut r = sample_pass();
+        r.load.generator_behind = true;
+        r.load.lag_p99_ms = 191.0;
+        r.load.max_send_lag_ms = 5.0;
+        r.verdict = Verdict::Inconclusive;
+        let (els, _) = parse(&render(&[r]));
+        let case = named(&els, "testcase")
+            .find(|c| attr(c, "name") == Some("load-generator"))
+            .expect("load-generator testcase");
+        let i = els.iter().position(|e| std::ptr::eq(e, case)).unwrap();
+        let failure = &els[i + 1];
+        assert_eq!(failure.0, "failure");
+        assert_eq!(attr(failure, "type"), Some("inconclusive"));
+        assert_eq!(
+            attr(failure, "message"),
+            Some("the load generator fell behind: send lag p99 191.00ms > 5ms (max_send_lag)")
+        );
+        let passing = render(&[sample_pass()]);
+        assert!(!passing.contains("load-generator"));
     }
 
     #[test]

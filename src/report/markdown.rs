@@ -95,12 +95,16 @@ pub fn render_suite_index(entries: &[(DrillResult, String)]) -> String {
     let count = |v: Verdict| entries.iter().filter(|(r, _)| r.verdict == v).count();
     let _ = writeln!(
         md,
-        "**{} drills: {} passed, {} failed, {} aborted, {} errored.**\n",
+        "**{} drills: {} passed, {} failed, {} aborted, {} errored{}.**\n",
         entries.len(),
         count(Verdict::Pass),
         count(Verdict::Fail),
         count(Verdict::Aborted),
-        count(Verdict::Error)
+        count(Verdict::Error),
+        match count(Verdict::Inconclusive) {
+            0 => String::new(),
+            n => format!(", {n} inconclusive"),
+        }
     );
     let manual: Vec<_> = entries
         .iter()
@@ -148,6 +152,7 @@ pub(super) fn verdict_badge(v: Verdict) -> &'static str {
     match v {
         Verdict::Pass => "PASS ✅",
         Verdict::Fail => "FAIL ❌",
+        Verdict::Inconclusive => "INCONCLUSIVE ❔",
         Verdict::Aborted => "ABORTED ⚠️",
         Verdict::Error => "ERROR ⚠️",
     }
@@ -189,6 +194,11 @@ fn verdict(md: &mut String, r: &DrillResult) {
             failed.len(),
             names(&failed)
         ),
+        Verdict::Inconclusive => {
+            "**The measurements cannot be trusted** (the load generator fell behind, or sent less than asked): \
+             no check decides this drill."
+                .into()
+        }
         Verdict::Aborted => format!(
             "**The drill was aborted; {} of {total} checks were not evaluated.**",
             skipped.len()
@@ -381,7 +391,7 @@ fn phases(md: &mut String, r: &DrillResult) {
                 .bad_by_cause
                 .iter()
                 .filter(|(_, n)| **n > 0)
-                .map(|(c, n)| format!("{c} {n}"))
+                .map(|(c, n)| format!("{} {n}", cause_label(c)))
                 .collect();
             format!("{n}: {}", by.join(", "))
         })
@@ -499,8 +509,10 @@ fn load(md: &mut String, r: &DrillResult) {
     }
     let _ = writeln!(
         md,
-        "## Load generator\n\n`{} {}` open-loop at {} req/s scheduled, {} req/s achieved; {} sent, timeout {}, keep-alive {}. \
-         Generator lag (actual minus intended send time): p99 {}, max {}.\n",
+        "## Load generator\n\n`{} {}` open-loop at {} req/s asked, {} req/s achieved (requests actually sent \
+         over the time they were actually sent, measured phases); {} sent, timeout {}, keep-alive {}, \
+         {} worker(s), at most {} in flight. \
+         Generator lag (actual minus intended send time, measured phases): p99 {} (bound {}), max {}.\n",
         l.method,
         l.url,
         num(l.rate, 2),
@@ -508,15 +520,35 @@ fn load(md: &mut String, r: &DrillResult) {
         l.sent,
         secs(l.timeout_s),
         if l.keep_alive { "on" } else { "off" },
+        l.workers,
+        l.max_in_flight,
         ms(l.lag_p99_ms),
+        ms(l.max_send_lag_ms),
         ms(l.lag_max_ms)
     );
-    if l.generator_behind {
-        md.push_str(
-            "> [!WARNING]\n> **The load generator fell behind its schedule** (this machine, not the target): \
-             latency is counted from the intended send time, so the latency figures above are overstated \
-             and the achieved rate is below the scheduled one. Rerun with a lower rate or on a less loaded machine.\n\n",
+    if l.not_sent > 0 {
+        let _ = writeln!(
+            md,
+            "{} requests were due while {} were in flight and were not sent (counted as bad, \"not sent: in-flight limit\"); \
+             raise `[load] max_in_flight` (and the open-file limit) to measure them.\n",
+            l.not_sent, l.max_in_flight
         );
+    }
+    if let Some(why) = l.distrust() {
+        let _ = writeln!(
+            md,
+            "> [!WARNING]\n> **The measurements cannot be trusted** (this machine, not the target): {why}. \
+             Latency is counted from the intended send time, so a late generator overstates it. \
+             Rerun with a lower rate, more `workers`, or on a less loaded machine.\n"
+        );
+    }
+}
+
+/// A cause as people read it (results.json keeps the short key).
+fn cause_label(key: &str) -> &str {
+    match key {
+        "saturated" => "not sent: in-flight limit",
+        other => other,
     }
 }
 
@@ -743,11 +775,32 @@ mod tests {
         let mut r = sample_result();
         assert!(!render(&r, "t.svg").contains("fell behind"));
         r.load.generator_behind = true;
+        r.load.lag_p99_ms = 191.0;
+        r.load.max_send_lag_ms = 5.0;
+        r.verdict = Verdict::Inconclusive;
         let md = render(&r, "t.svg");
+        assert!(md.contains("INCONCLUSIVE ❔"), "{md}");
         assert!(md.contains(
-            "**The load generator fell behind its schedule** (this machine, not the target)"
+            "**The measurements cannot be trusted** (this machine, not the target): \
+             the load generator fell behind: send lag p99 191.00ms > 5ms (max_send_lag)"
         ));
         assert!(md.contains("latencies are overstated"));
+        assert!(md.contains("Exit code 5."));
+    }
+
+    #[test]
+    fn requests_not_sent_are_shown_with_their_cause() {
+        let mut r = sample_result();
+        r.phases
+            .get_mut("fault")
+            .unwrap()
+            .bad_by_cause
+            .insert("saturated".into(), 120);
+        r.load.not_sent = 120;
+        r.load.max_in_flight = 10_000;
+        let md = render(&r, "t.svg");
+        assert!(md.contains("not sent: in-flight limit 120"), "{md}");
+        assert!(md.contains("120 requests were due while 10000 were in flight and were not sent"));
     }
 
     #[test]

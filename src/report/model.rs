@@ -20,6 +20,9 @@ pub const SCHEMA: &str = "drill.results/v1";
 pub enum Verdict {
     Pass,
     Fail,
+    /// The measurements cannot be trusted: the load generator fell behind
+    /// its schedule or sent less than asked (exit code 5).
+    Inconclusive,
     Aborted,
     Error,
 }
@@ -29,6 +32,7 @@ impl Verdict {
         match self {
             Verdict::Pass => "pass",
             Verdict::Fail => "fail",
+            Verdict::Inconclusive => "inconclusive",
             Verdict::Aborted => "aborted",
             Verdict::Error => "error",
         }
@@ -243,17 +247,65 @@ pub struct LoadSummary {
     pub url: String,
     /// Scheduled rate, requests per second.
     pub rate: f64,
-    /// Requests sent / time spent sending.
+    /// Requests actually sent per second over the measured phases: sends
+    /// of requests due there, over the time from the first actual send to
+    /// the last (not the scheduled time).
     pub achieved_rate: f64,
     pub sent: u64,
+    /// Requests due but never sent because the in-flight limit was reached
+    /// (counted as bad, cause `saturated`).
+    #[serde(default)]
+    pub not_sent: u64,
+    /// Generator threads.
+    #[serde(default)]
+    pub workers: usize,
+    /// Effective in-flight limit (the scenario's, capped by open files).
+    #[serde(default)]
+    pub max_in_flight: usize,
+    /// Send-lag p99 bound above which the verdict is `inconclusive`.
+    #[serde(default)]
+    pub max_send_lag_ms: f64,
     pub timeout_s: f64,
     pub keep_alive: bool,
-    /// Generator lag (actual minus intended send time).
+    /// Generator lag (actual minus intended send time) of the requests due
+    /// in the measured phases.
     pub lag_p99_ms: f64,
     pub lag_max_ms: f64,
-    /// True when the generator, not the target, fell behind: its numbers
-    /// overstate latency and the report says so.
+    /// True when the generator, not the target, fell behind (send-lag p99
+    /// above `max_send_lag_ms`): its numbers overstate latency.
     pub generator_behind: bool,
+    /// True when the achieved rate is more than 1% below the asked one.
+    #[serde(default)]
+    pub rate_short: bool,
+}
+
+impl LoadSummary {
+    /// Why the measurements cannot be trusted, if they cannot.
+    pub fn distrust(&self) -> Option<String> {
+        let mut why = Vec::new();
+        if self.generator_behind {
+            why.push(format!(
+                "the load generator fell behind: send lag p99 {:.2}ms > {}ms (max_send_lag)",
+                self.lag_p99_ms, self.max_send_lag_ms
+            ));
+        }
+        if self.rate_short {
+            let mut s = format!(
+                "the load generator sent {:.1} req/s of {} asked ({:+.2}%) over the measured phases",
+                self.achieved_rate,
+                self.rate,
+                (self.achieved_rate / self.rate - 1.0) * 100.0
+            );
+            if self.not_sent > 0 {
+                s.push_str(&format!(
+                    "; {} requests not sent: in-flight limit {}",
+                    self.not_sent, self.max_in_flight
+                ));
+            }
+            why.push(s);
+        }
+        (!why.is_empty()).then(|| why.join("; "))
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -353,6 +405,7 @@ impl DrillResult {
         match self.verdict {
             Verdict::Pass => 0,
             Verdict::Fail => 1,
+            Verdict::Inconclusive => crate::error::INCONCLUSIVE,
             Verdict::Aborted => 3,
             Verdict::Error => 3,
         }

@@ -38,6 +38,9 @@ pub fn render(r: &DrillResult, report: &str) -> String {
         Verdict::Fail => format!("{} of {total} checks failed", failed.len()),
         Verdict::Aborted => format!("Aborted; {skipped} of {total} checks not evaluated"),
         Verdict::Error => "Stopped on an error; the numbers are incomplete".into(),
+        Verdict::Inconclusive => {
+            "Inconclusive: the load generator's measurements cannot be trusted".into()
+        }
     };
     let _ = writeln!(md, "**{sentence}.** Exit code {}.\n", r.exit_code());
     if let Some(reason) = &r.reason {

@@ -356,6 +356,10 @@ pub(crate) fn sample_result() -> DrillResult {
             lag_p99_ms: 0.41,
             lag_max_ms: 3.1,
             generator_behind: false,
+            workers: 1,
+            max_in_flight: 10_000,
+            max_send_lag_ms: 5.0,
+            ..Default::default()
         },
         recovery: RecoverySummary {
             window_s: 1.0,

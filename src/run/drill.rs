@@ -60,6 +60,8 @@ pub(super) struct Drill<'a> {
     pub runs: Vec<FaultRun>,
     /// The first database fault's inject: the origin of write RTO.
     pub db_inject: Option<Micros>,
+    /// `--workers`, overriding the scenario's.
+    pub workers: Option<usize>,
 }
 
 impl<'a> Drill<'a> {
@@ -102,6 +104,7 @@ impl<'a> Drill<'a> {
             active: Vec::new(),
             runs: Vec::new(),
             db_inject: None,
+            workers: opts.workers,
         }
     }
 

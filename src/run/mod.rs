@@ -36,6 +36,8 @@ pub struct Options {
     pub quiet: bool,
     /// Earlier runs of this drill, oldest first (for `regression` checks).
     pub history: Vec<crate::history::Record>,
+    /// Load generator threads (`--workers`), overriding the scenario's.
+    pub workers: Option<usize>,
 }
 
 /// What the runner hands back: the drill's result, whether it passed,

@@ -53,6 +53,20 @@ pub struct Load {
     pub keep_alive: bool,
     /// Request body (for POST/PUT).
     pub body: Option<String>,
+    /// Threads sending the schedule (request i on worker i mod workers).
+    #[serde(default = "one")]
+    pub workers: Spanned<u32>,
+    /// Requests in flight at once; past it, requests are counted as not
+    /// sent (bad). Default 10000, capped below the open-file limit.
+    pub max_in_flight: Option<Spanned<u64>>,
+    /// Send-lag p99 above which the drill's measurements are not trusted
+    /// (verdict `inconclusive`). Default: 50 ms, or a tenth of the tightest
+    /// latency check's bound when that is lower.
+    pub max_send_lag: Option<Spanned<Dur>>,
+}
+
+fn one() -> Spanned<u32> {
+    Spanned::new(0..0, 1)
 }
 
 fn default_method() -> Spanned<String> {

@@ -43,6 +43,35 @@ pub struct LoadPlan {
     pub success: Vec<StatusMatch>,
     pub keep_alive: bool,
     pub body: Option<String>,
+    /// Threads sending the schedule (request i on worker i mod workers).
+    pub workers: usize,
+    /// Requests in flight at once; past it, requests are not sent (bad).
+    pub max_in_flight: usize,
+    /// Send-lag p99 above which the measurements are not trusted.
+    pub max_send_lag_us: u64,
+}
+
+/// Default send-lag bound: half the 100 ms RTO bucket, so a request is
+/// never attributed more than one bucket late; a loaded 2-core machine
+/// delays a sleeping thread's wakeup by tens of milliseconds at p99.
+pub const DEFAULT_MAX_SEND_LAG_US: u64 = 50_000;
+
+/// The send-lag p99 bound: the scenario's, else the default, lowered to a
+/// tenth of the tightest latency check so lag cannot decide one.
+fn send_lag_bound(s: &model::Scenario) -> u64 {
+    if let Some(lag) = s.load.as_ref().and_then(|l| l.max_send_lag.as_ref()) {
+        return lag.get_ref().0.as_micros() as u64;
+    }
+    s.checks
+        .iter()
+        .map(|c| c.get_ref())
+        .filter(|c| *c.kind.get_ref() == CheckKind::Latency)
+        .filter_map(|c| match c.max.as_ref().map(|m| *m.get_ref()) {
+            Some(Quantity::Duration(d)) => Some(d.0.as_micros() as u64 / 10),
+            _ => None,
+        })
+        .fold(DEFAULT_MAX_SEND_LAG_US, u64::min)
+        .max(1_000)
 }
 
 /// Sequence-numbered writes (and an optional read probe) on the database.
@@ -362,6 +391,14 @@ impl Plan {
                 success: ld.success.iter().map(|m| *m.get_ref()).collect(),
                 keep_alive: ld.keep_alive,
                 body: ld.body.clone(),
+                workers: (*ld.workers.get_ref() as usize).max(1),
+                max_in_flight: ld
+                    .max_in_flight
+                    .as_ref()
+                    .map_or(crate::load::http::DEFAULT_MAX_IN_FLIGHT, |m| {
+                        *m.get_ref() as usize
+                    }),
+                max_send_lag_us: send_lag_bound(s),
             }),
             database: s.database.as_ref().map(|w| {
                 let w = w.get_ref();

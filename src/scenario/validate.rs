@@ -171,6 +171,7 @@ fn load_rules(e: &mut Errors, load: &Load) {
             "e.g. \"2s\"",
         );
     }
+    generator_rules(e, load);
     let table = table_of(&e.l.src, load.path.span().start);
     for (k, v) in &load.headers {
         if hyper::header::HeaderName::from_bytes(k.as_bytes()).is_err()
@@ -189,6 +190,37 @@ fn load_rules(e: &mut Errors, load: &Load) {
             span,
             "`success` is empty: no answer could count as good",
             "list the statuses that count as good, e.g. success = [\"2xx\"] (the default), or leave it out",
+        );
+    }
+}
+
+/// The generator's own settings: threads, in-flight limit, send-lag bound.
+fn generator_rules(e: &mut Errors, load: &Load) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = *load.workers.get_ref() as usize;
+    if !(1..=cores * 4).contains(&workers) {
+        e.push(
+            load.workers.span(),
+            format!("workers = {workers} is out of range"),
+            format!("between 1 and {} (4 per core on this machine)", cores * 4),
+        );
+    }
+    if let Some(m) = &load.max_in_flight
+        && !(1..=1_000_000).contains(m.get_ref())
+    {
+        e.push(
+            m.span(),
+            format!("max_in_flight = {} is out of range", m.get_ref()),
+            "between 1 and 1000000 requests (each holds a socket)",
+        );
+    }
+    if let Some(lag) = &load.max_send_lag
+        && lag.get_ref().0.is_zero()
+    {
+        e.push(
+            lag.span(),
+            "max_send_lag must be above zero",
+            "e.g. \"5ms\"",
         );
     }
 }
