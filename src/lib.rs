@@ -4,12 +4,12 @@
 pub mod cli;
 pub mod clock;
 pub mod db;
-pub mod error;
+mod error;
 pub mod fault;
-pub mod history;
+mod history;
 pub mod load;
 pub mod measure;
-pub mod report;
-pub mod run;
+mod report;
+mod run;
 pub mod scenario;
 pub mod targets;

@@ -3,7 +3,7 @@
 //! any point leaves enough on disk for `drill cleanup`.
 
 pub mod cleanup;
-pub mod command;
+pub(crate) mod command;
 pub mod journal;
 
 use std::path::PathBuf;

@@ -68,9 +68,6 @@ impl Control {
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Release);
     }
-    pub fn inflight(&self) -> usize {
-        self.inflight.load(Ordering::Acquire)
-    }
     pub fn last_due(&self) -> Micros {
         self.last_due.load(Ordering::Acquire)
     }

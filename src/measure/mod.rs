@@ -3,11 +3,11 @@
 //! that state into the numbers docs/contract.md defines (RTO, outage, availability,
 //! error budget). No IO here: everything is tested with synthetic streams.
 
-pub mod budget;
-pub mod impact;
-pub mod recorder;
+pub(crate) mod budget;
+pub(crate) mod impact;
+pub(crate) mod recorder;
 pub mod rpo;
-pub mod seconds;
+pub(crate) mod seconds;
 
 pub use impact::{FaultImpact, RecoveryCriteria, Rto, fault_impact};
 pub use recorder::{Bucket, PhaseStats, Recorder};

@@ -176,12 +176,6 @@ pub struct Observations {
     pub cross_region_failed: Option<u64>,
 }
 
-impl Observations {
-    pub fn is_empty(&self) -> bool {
-        *self == Observations::default()
-    }
-}
-
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PhaseSummary {
     pub requests: u64,

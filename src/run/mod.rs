@@ -20,8 +20,6 @@ mod steady;
 pub mod stop;
 mod teardown;
 
-pub use steady::steady_state;
-
 use crate::measure::Micros;
 use crate::report::model::DrillResult;
 use crate::scenario::Plan;

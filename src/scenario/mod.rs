@@ -6,7 +6,7 @@ pub mod diag;
 pub mod model;
 pub mod plan;
 pub mod units;
-pub mod validate;
+pub(crate) mod validate;
 
 use std::path::{Path, PathBuf};
 

@@ -11,7 +11,6 @@ use super::Loaded;
 use super::diag::{Diagnostic, Diagnostics};
 use super::model::{Action, Check, CheckKind, Fault, Load, Scenario, Until, parse_percentile};
 use super::units::Quantity;
-use crate::measure::Phase;
 use crate::targets::Catalogue;
 
 struct Errors<'a> {
@@ -1097,11 +1096,6 @@ fn expect_duration(
         ),
         _ => {}
     }
-}
-
-/// The phase a check names.
-pub fn phase_of(name: &str) -> Option<Phase> {
-    Phase::parse(name)
 }
 
 #[cfg(test)]

@@ -2,10 +2,10 @@
 //! names to concrete handles and applies faults to them. `lab` is built in;
 //! `http` is just an entry URL, drilled with `command` faults only.
 
-pub mod config;
-pub mod database;
+pub(crate) mod config;
+pub(crate) mod database;
 pub mod k8s;
-pub mod lab;
+pub(crate) mod lab;
 
 use tokio::sync::mpsc;
 

@@ -6,18 +6,18 @@
 //! recorded (each Deployment's replicas, each route's fault before and after),
 //! or reports precisely why it cannot.
 
-pub mod choose;
-pub mod client;
+pub(crate) mod choose;
+pub(crate) mod client;
 mod faults;
-pub mod istio;
-pub mod ops;
+pub(crate) mod istio;
+pub(crate) mod ops;
 mod preflight;
 pub(crate) use preflight::permissions;
 mod ready;
-pub mod restore;
+pub(crate) mod restore;
 mod selector;
 mod served;
-pub mod settings;
+pub(crate) mod settings;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

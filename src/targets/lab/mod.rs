@@ -3,11 +3,11 @@
 //! regions' ingress gateways and steers to the primary while it is healthy;
 //! each gateway fronts its region's productpage.
 
-pub mod http;
-pub mod mesh;
-pub mod serve;
-pub mod settings;
-pub mod supervisor;
+pub(crate) mod http;
+pub(crate) mod mesh;
+pub(crate) mod serve;
+pub(crate) mod settings;
+pub(crate) mod supervisor;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
