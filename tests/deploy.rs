@@ -780,6 +780,8 @@ fn the_github_action_publishes_the_report_and_gates_on_drills_exit_code() {
 [load]
 path = "/productpage"
 rate = 50
+# Apart from the impossible limit below, which would lower the bound to 1 ms.
+max_send_lag = "1s"
 
 [phases]
 warmup = "1s"
