@@ -5,6 +5,7 @@
 
 pub mod http;
 pub mod mesh;
+pub mod metrics;
 pub mod serve;
 pub mod settings;
 pub mod supervisor;
@@ -142,11 +143,13 @@ impl Lab {
                         name: format!("{service}/{region}"),
                         url: url(service, region),
                         local: true,
+                        cluster: region.to_string(),
                     },
                     Endpoint {
                         name: format!("{service}/{other} via eastwest-gateway/{other}"),
                         url: url("eastwest-gateway", other),
                         local: false,
+                        cluster: other.to_string(),
                     },
                 ],
                 policy: settings.mesh.clone(),
