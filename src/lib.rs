@@ -8,6 +8,7 @@ pub mod error;
 pub mod fault;
 pub mod load;
 pub mod measure;
+pub mod observe;
 pub mod report;
 pub mod run;
 pub mod scenario;

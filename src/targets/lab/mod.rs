@@ -6,6 +6,7 @@
 pub mod http;
 pub mod mesh;
 pub mod metrics;
+pub mod monitoring;
 pub mod serve;
 pub mod settings;
 pub mod supervisor;
