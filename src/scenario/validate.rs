@@ -584,6 +584,7 @@ pub fn validate(l: &Loaded, cat: &Catalogue, target_name: &str) -> Result<(), Di
         }
     }
 
+    e.list.extend(super::validate_alerts::validate_alerts(l));
     if e.list.is_empty() {
         Ok(())
     } else {
