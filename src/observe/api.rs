@@ -183,6 +183,18 @@ impl Prometheus {
             .map_err(|e| self.0.shape(path, e.to_string()))
     }
 
+    /// The expression of the alerting rule named `alert`, if one is loaded.
+    pub async fn rule_query(&self, alert: &str) -> Result<Option<String>, ApiError> {
+        let path = "/api/v1/rules?type=alert";
+        let v = self.0.call(Method::GET, path, None).await?;
+        let groups = v["data"]["groups"].as_array().cloned().unwrap_or_default();
+        Ok(groups
+            .iter()
+            .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+            .find(|r| r["name"].as_str() == Some(alert))
+            .and_then(|r| r["query"].as_str().map(str::to_string)))
+    }
+
     /// Whether Prometheus answers its readiness endpoint.
     pub async fn ready(&self) -> bool {
         self.0.call(Method::GET, "/-/ready", None).await.is_ok()
@@ -281,8 +293,61 @@ impl Alertmanager {
     }
 }
 
+/// The metric names an expression selects (`name{...}` or `name[...]`),
+/// to tell "the condition never held" from "nothing it reads exists".
+pub fn selected_metrics(expr: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let b = expr.as_bytes();
+    let mut i = 0;
+    let mut in_str: Option<u8> = None;
+    while i < b.len() {
+        let c = b[i];
+        if let Some(q) = in_str {
+            if c == q {
+                in_str = None;
+            }
+            i += 1;
+            continue;
+        }
+        if c == b'"' || c == b'\'' || c == b'`' {
+            in_str = Some(c);
+            i += 1;
+            continue;
+        }
+        if c.is_ascii_alphabetic() || c == b'_' || c == b':' {
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b':') {
+                i += 1;
+            }
+            let mut j = i;
+            while j < b.len() && b[j] == b' ' {
+                j += 1;
+            }
+            if j < b.len() && (b[j] == b'{' || b[j] == b'[') {
+                let name = &expr[start..i];
+                if !out.iter().any(|n| n == name) {
+                    out.push(name.to_string());
+                }
+            }
+            continue;
+        }
+        i += 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_metrics_a_rule_reads_are_found() {
+        assert_eq!(
+            selected_metrics(
+                "sum by (cluster) (upp{app=\"istio-ingressgateway\"}) == 0 or rate(x_total[1m]) > 0"
+            ),
+            vec!["upp".to_string(), "x_total".to_string()]
+        );
+    }
+
     use super::*;
 
     #[test]

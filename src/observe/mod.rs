@@ -3,3 +3,4 @@
 //! time to resolve.
 
 pub mod api;
+pub mod watch;

@@ -74,6 +74,8 @@ pub struct RunFacts<'a> {
     pub config_sync_unmeasurable: bool,
     /// Database writes per run-clock second: (acknowledged, failed).
     pub writes: Option<BTreeMap<u64, (u64, u64)>>,
+    /// What Prometheus and Alertmanager showed (scenarios with alerts or probes).
+    pub monitoring: Option<super::alerts::MonitoringOutcome>,
 }
 
 impl<'a> RunFacts<'a> {
@@ -104,6 +106,7 @@ impl<'a> RunFacts<'a> {
             exit_code: None,
             config_sync_unmeasurable: false,
             writes: None,
+            monitoring: None,
         }
     }
 
@@ -174,7 +177,17 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
     let (phases, spans) = phases(rec, end, plan.budget.target);
     let faults = faults(&f, rec, end);
     let error_budget = error_budget(rec, end, plan);
-    let checks = checks(&f, rec, &faults, error_budget.consumed_pct);
+    let mut checks = checks(&f, rec, &faults, error_budget.consumed_pct);
+    let (alerts, probes, monitoring) = super::alerts::measured(&f, rec, &faults, &spans);
+    if let Some(mp) = &plan.monitoring {
+        let skipped = monitoring.as_ref().and_then(|m| m.skipped.as_deref());
+        checks.extend(checks::alert_checks(
+            &alerts,
+            &probes,
+            mp.unexpected_fail,
+            skipped,
+        ));
+    }
     let verdict = if f.aborted.is_some() {
         Verdict::Aborted
     } else if checks.iter().any(|c| c.status == CheckStatus::Fail) {
@@ -220,6 +233,9 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
         timeline: timeline(&f, rec, end),
         manual_actions: f.manual_actions.clone(),
         exit_code: f.exit_code,
+        alerts,
+        probes,
+        monitoring,
     }
 }
 

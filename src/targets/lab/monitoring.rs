@@ -90,7 +90,7 @@ fn free_port() -> std::io::Result<std::net::TcpListener> {
     std::net::TcpListener::bind("127.0.0.1:0")
 }
 
-fn prometheus_config(prom_port: u16, am_port: u16, targets: &[ScrapeTarget]) -> String {
+fn prometheus_config(prom_port: u16, am_addr: &str, targets: &[ScrapeTarget]) -> String {
     let mut groups: BTreeMap<(String, String), Vec<u16>> = BTreeMap::new();
     for t in targets {
         groups
@@ -101,7 +101,7 @@ fn prometheus_config(prom_port: u16, am_port: u16, targets: &[ScrapeTarget]) -> 
     let mut s = format!(
         "global:\n  scrape_interval: {}ms\n  scrape_timeout: 500ms\n  evaluation_interval: {}ms\n\
          rule_files:\n  - rules.yml\n\
-         alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\n\
+         alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{am_addr}']\n\
          scrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ['127.0.0.1:{prom_port}']\n\
          \x20 - job_name: lab\n    static_configs:\n",
         SCRAPE_INTERVAL.as_millis(),
@@ -143,6 +143,7 @@ impl Monitoring {
         run_id: &str,
         targets: &[ScrapeTarget],
         rules: &str,
+        external_alertmanager: Option<&str>,
     ) -> Result<Monitoring, String> {
         if let Some(why) = unavailable() {
             return Err(why);
@@ -160,9 +161,16 @@ impl Monitoring {
         let am_cluster_port = l3.local_addr().map_err(io)?.port();
         drop((l1, l2, l3));
         std::fs::write(dir.join("rules.yml"), rules).map_err(io)?;
+        let am_addr = match external_alertmanager {
+            Some(url) => url
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_string(),
+            None => format!("127.0.0.1:{am_port}"),
+        };
         std::fs::write(
             dir.join("prometheus.yml"),
-            prometheus_config(prom_port, am_port, targets),
+            prometheus_config(prom_port, &am_addr, targets),
         )
         .map_err(io)?;
         std::fs::write(dir.join("alertmanager.yml"), ALERTMANAGER_CONFIG).map_err(io)?;
@@ -183,15 +191,17 @@ impl Monitoring {
         ];
         let mut mon = Monitoring {
             prometheus: Prometheus::new(&format!("http://127.0.0.1:{prom_port}")),
-            alertmanager: Alertmanager::new(&format!("http://127.0.0.1:{am_port}")),
+            alertmanager: Alertmanager::new(&format!("http://{am_addr}")),
             children: Vec::new(),
             dir: dir.clone(),
         };
         let started = async {
-            mon.children.push(
-                spawn_with_lifeline(ALERTMANAGER_BIN, &am_args, &dir.join("alertmanager.log"))
-                    .map_err(io)?,
-            );
+            if external_alertmanager.is_none() {
+                mon.children.push(
+                    spawn_with_lifeline(ALERTMANAGER_BIN, &am_args, &dir.join("alertmanager.log"))
+                        .map_err(io)?,
+                );
+            }
             mon.children.push(
                 spawn_with_lifeline(PROMETHEUS_BIN, &prom_args, &dir.join("prometheus.log"))
                     .map_err(io)?,
@@ -286,7 +296,7 @@ mod tests {
     fn config_labels_targets_like_service_discovery() {
         let c = prometheus_config(
             9090,
-            9093,
+            "127.0.0.1:9093",
             &[ScrapeTarget {
                 port: 4000,
                 app: "istio-ingressgateway".into(),
@@ -305,7 +315,7 @@ mod tests {
     #[tokio::test]
     async fn prometheus_scrapes_itself_and_alertmanager_keeps_a_silence_then_both_stop() {
         let rules = shorten_for(SHIPPED_RULES, FOR_FACTOR);
-        let mut m = Monitoring::start("unit-monitoring", &[], &rules)
+        let mut m = Monitoring::start("unit-monitoring", &[], &rules, None)
             .await
             .expect("prometheus and alertmanager start");
         let mut up = Vec::new();
