@@ -20,6 +20,7 @@ pub fn render(r: &DrillResult, svg_file: &str) -> String {
     phases(&mut md, r);
     budget(&mut md, r);
     rpo(&mut md, r);
+    super::alerts_md::section(&mut md, r);
     let _ = writeln!(
         md,
         "## Timeline\n\n![timeline]({})\n",
