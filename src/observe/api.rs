@@ -282,6 +282,27 @@ impl Alertmanager {
         self.0.call(Method::DELETE, &path, None).await.map(|_| ())
     }
 
+    /// Every silence: (id, state, createdBy, comment).
+    pub async fn silences(&self) -> Result<Vec<(String, String, String, String)>, ApiError> {
+        let path = "/api/v2/silences";
+        let v = self.0.call(Method::GET, path, None).await?;
+        let list = v
+            .as_array()
+            .ok_or_else(|| self.0.shape(path, "not a list"))?;
+        let field = |x: &Value| x.as_str().unwrap_or_default().to_string();
+        Ok(list
+            .iter()
+            .map(|s| {
+                (
+                    field(&s["id"]),
+                    field(&s["status"]["state"]),
+                    field(&s["createdBy"]),
+                    field(&s["comment"]),
+                )
+            })
+            .collect())
+    }
+
     /// A silence's state: `active`, `pending` or `expired`.
     pub async fn silence_state(&self, id: &str) -> Result<String, ApiError> {
         let path = format!("/api/v2/silence/{}", encode_query(id));
