@@ -44,6 +44,9 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
     for c in &plan.checks {
         println!("  check: {}", c.describe());
     }
+    for line in plan.monitoring.iter().flat_map(|m| m.describe()) {
+        println!("  {line}");
+    }
     for ab in &plan.aborts {
         println!(
             "  abort: availability over {} < {} (from {} after the first inject)",

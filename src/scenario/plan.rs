@@ -46,6 +46,52 @@ pub struct MonitoringPlan {
     pub rules: Option<PathBuf>,
 }
 
+impl MonitoringPlan {
+    /// Lines for `drill plan`: each expected alert, probe and the silence.
+    pub fn describe(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .alerts
+            .iter()
+            .map(|a| {
+                format!(
+                    "alert: {} fires within {} of `{}`{}",
+                    a.display(),
+                    a.fire_within,
+                    a.fault.as_deref().unwrap_or("-"),
+                    a.resolve_within.map_or(String::new(), |d| format!(
+                        ", resolves within {d} of recovery"
+                    ))
+                )
+            })
+            .collect();
+        out.extend(self.probes.iter().map(|p| {
+            let lim = |k: &str, v: Option<f64>| v.map_or(String::new(), |v| format!(" {k} {v}"));
+            format!(
+                "probe: {} over {}:{}{} — {}",
+                p.name,
+                p.phase.name(),
+                lim("≥", p.min),
+                lim("≤", p.max),
+                p.query
+            )
+        }));
+        out.push(format!(
+            "unexpected alerts: {}",
+            if self.unexpected_fail {
+                "fail"
+            } else {
+                "reported"
+            }
+        ));
+        if self.silence {
+            out.push(
+                "silence: the expected alerts, from before the first inject to the end".into(),
+            );
+        }
+        out
+    }
+}
+
 /// One expected alert, resolved.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AlertPlan {
