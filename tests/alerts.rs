@@ -426,3 +426,45 @@ fn without_prometheus_alert_checks_are_skipped_with_the_reason_never_passed() {
             .contains("prometheus")
     );
 }
+
+#[test]
+fn a_probe_query_prometheus_rejects_stops_the_drill_before_any_inject() {
+    let _g = lab_lock();
+    let am = TestAlertmanager::start();
+    let sb = Sandbox::new();
+    let t = targets(&sb, &am);
+    // Well-formed, but rate() of an instant vector: only Prometheus knows.
+    let s = scenario(
+        &sb,
+        "bad-probe",
+        "",
+        "[[probes]]\nname = \"bad\"\nquery = 'rate(up)'\nmax = 1\n",
+    );
+    let out = sb.run(&run_args(&sb, &t, &s));
+    assert_eq!(out.code, Some(3), "{out}");
+    let shown = out.to_string();
+    assert!(
+        shown.contains("probe `bad`") && shown.contains("nothing was injected"),
+        "{shown}"
+    );
+    let r = sb.results();
+    assert!(
+        r["faults"].as_array().unwrap().is_empty(),
+        "{}",
+        r["faults"]
+    );
+    assert!(
+        am.drill_silences().is_empty(),
+        "no silence before the preflight passed"
+    );
+    // Badly bracketed: known without contacting anything (exit 2).
+    let s = scenario(
+        &sb,
+        "unbalanced-probe",
+        "",
+        "[[probes]]\nname = \"bad\"\nquery = 'sum(up'\nmax = 1\n",
+    );
+    let out = sb.run(&run_args(&sb, &t, &s));
+    assert_eq!(out.code, Some(2), "{out}");
+    assert!(out.to_string().contains("unbalanced-probe.toml:"), "{out}");
+}

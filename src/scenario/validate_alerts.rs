@@ -123,6 +123,13 @@ fn probes(f: &mut Found) {
                 "a PromQL expression, e.g. query = 'sum(up{app=\"istiod\"})'",
             );
         }
+        if let Some(why) = unbalanced(p.query.get_ref()) {
+            f.push(
+                p.query.span(),
+                format!("the probe's query is not PromQL: {why}"),
+                "check its brackets and quotes; write the query in single quotes in TOML",
+            );
+        }
         if let Some(ph) = &p.phase
             && !CHECK_PHASES.contains(&ph.get_ref().as_str())
         {
@@ -146,6 +153,44 @@ fn probes(f: &mut Found) {
             _ => {}
         }
     }
+}
+
+/// What can be known of a query without asking Prometheus: brackets and
+/// quotes that do not pair up.
+fn unbalanced(q: &str) -> Option<String> {
+    let mut stack = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in q.chars() {
+        if let Some(open) = quote {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                _ if c == open => quote = None,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' | '\'' | '`' => quote = Some(c),
+            '(' | '{' | '[' => stack.push(c),
+            ')' | '}' | ']' => {
+                let want = match c {
+                    ')' => '(',
+                    '}' => '{',
+                    _ => '[',
+                };
+                if stack.pop() != Some(want) {
+                    return Some(format!("`{c}` closes nothing open"));
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(q) = quote {
+        return Some(format!("a string opened with {q} is never closed"));
+    }
+    stack.pop().map(|c| format!("`{c}` is never closed"))
 }
 
 fn silence_and_rules(f: &mut Found) {
@@ -191,6 +236,18 @@ mod tests {
             "silence = true\nunexpected_alerts = \"fail\"\n[[alerts]]\nname = \"IngressGatewayDown\"\nlabels = { cluster = \"primary\" }\nfault = \"kill\"\nfire_within = \"30s\"\nresolve_within = \"30s\"\n[[probes]]\nquery = \"sum(up)\"\nphase = \"fault\"\nmin = 1\n",
         );
         assert!(p.is_empty(), "{p:?}");
+    }
+
+    #[test]
+    fn unbalanced_queries_are_caught_without_contacting_prometheus() {
+        assert_eq!(unbalanced("sum(rate(x{a=\"(\"}[1m]))"), None);
+        assert!(
+            unbalanced("sum(rate(x[1m])")
+                .unwrap()
+                .contains("`(` is never closed")
+        );
+        assert!(unbalanced("x{a=\"b}").unwrap().contains("never closed"));
+        assert!(unbalanced("x)").unwrap().contains("closes nothing"));
     }
 
     #[test]
