@@ -3,10 +3,20 @@
 #   ci/bench.sh rate     10,000 req/s open loop for 30 s on one core against a
 #                        local server on the other: achieved rate, send-lag p99
 #   ci/bench.sh memory   a 10-minute drill at 5,000 req/s: peak resident memory
+#   ci/bench.sh compare  drill's generator beside oha at 200, 5k, 20k, 40k and
+#                        80k req/s, 10 s each, against one nginx worker pinned
+#                        to core 1 (the generator on core 0): CPU-s (user+sys
+#                        from /usr/bin/time) per 100k requests, peak RSS,
+#                        achieved rate, send-lag p99, and the ratios drill/oha.
+#                        RATES="..." and SECONDS_EACH=N override; WORKERS=2
+#                        adds drill rows with two workers on both cores.
 # Figures come from the drill's own results.json and /proc (VmHWM).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-rate}"
+if [ "$mode" = compare ]; then
+  exec bash ci/bench-compare.sh
+fi
 cargo build --release --locked -q
 bin="$PWD/target/release/drill"
 work="$(mktemp -d -t drill-bench.XXXXXX)"

@@ -45,11 +45,45 @@ for tool in openssl python3; do
   fi
 done
 
+# Independent readers of drill's output, from PyPI: junitparser and junit2html
+# read junit.xml back, check-jsonschema checks schemas/ against scenarios and
+# results.json.
+py_tools_missing() {
+  python3 -c 'import junitparser, junit2htmlreport' >/dev/null 2>&1 || return 0
+  command -v check-jsonschema >/dev/null 2>&1 || return 0
+  return 1
+}
+if py_tools_missing; then
+  echo "ci/test.sh: installing junitparser, junit2html and check-jsonschema from PyPI" >&2
+  python3 -m pip install --quiet --user junitparser junit2html check-jsonschema \
+    || python3 -m pip install --quiet --user --break-system-packages junitparser junit2html check-jsonschema
+  export PATH="$HOME/.local/bin:$PATH"
+  py_tools_missing && { echo "ci/test.sh: PyPI tools install failed" >&2; exit 1; }
+fi
+
+# The container image is assembled from scratch with buildah (ci/image.sh).
+if ! command -v buildah >/dev/null 2>&1; then
+  echo "ci/test.sh: buildah missing; installing Debian's buildah" >&2
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends buildah >/dev/null
+fi
+
+# Containerfile, GitHub action, GitLab template, deploy/: real linters
+# (installs them when missing; tests/deploy.rs uses kubectl's kustomize).
+bash ci/lint.sh
+
 # Journals of the test runs go to a private state directory, never the user's.
 export DRILL_STATE_DIR="${DRILL_STATE_DIR:-$(mktemp -d -t drill-state.XXXXXX)}"
 
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
+# The image, from scratch with the debug binary the tests use anyway (a
+# release build would add minutes; the layout is the same): runs --version
+# and validate inside it, as a non-root user.
+cargo build --locked
+bash ci/image.sh --bin target/debug/drill
 # End-to-end tests run real drills against the lab (timing-sensitive): they
 # serialise themselves; unit tests run in parallel.
 cargo test --locked --all-targets

@@ -1,7 +1,10 @@
 //! Exit codes, in one place (docs/contract.md):
 //! 0 every check passed · 1 a check failed · 2 invalid input, nothing injected ·
 //! 3 aborted (preflight, steady state, abort condition), faults reverted ·
-//! 4 a revert failed: the system may still be broken.
+//! 4 a revert failed: the system may still be broken ·
+//! 5 inconclusive: the measurements cannot be trusted (the load generator
+//! fell behind, or sent less than asked).
+//! A suite exits with its worst drill's code, worst first: 4, 3, 2, 5, 1, 0.
 
 use crate::report::model::DrillResult;
 use crate::scenario::Diagnostics;
@@ -11,6 +14,26 @@ pub const CHECK_FAILED: i32 = 1;
 pub const INVALID: i32 = 2;
 pub const ABORTED: i32 = 3;
 pub const REVERT_FAILED: i32 = 4;
+pub const INCONCLUSIVE: i32 = 5;
+
+/// How bad an exit code is (higher is worse): a failed revert, then an
+/// abort, then invalid input, then untrustworthy numbers, then a failed check.
+fn severity(code: i32) -> u8 {
+    match code {
+        PASS => 0,
+        CHECK_FAILED => 1,
+        INCONCLUSIVE => 2,
+        INVALID => 3,
+        ABORTED => 4,
+        REVERT_FAILED => 5,
+        _ => 4,
+    }
+}
+
+/// The worse of two exit codes.
+pub fn worst(a: i32, b: i32) -> i32 {
+    if severity(b) > severity(a) { b } else { a }
+}
 
 /// Errors that end a command before or instead of a drill.
 #[derive(Debug, thiserror::Error)]
@@ -48,11 +71,7 @@ impl CliError {
 
 /// Exit code of a drill (or the worst of a suite's drills).
 pub fn for_results(results: &[DrillResult]) -> i32 {
-    results
-        .iter()
-        .map(DrillResult::exit_code)
-        .max()
-        .unwrap_or(PASS)
+    results.iter().map(DrillResult::exit_code).fold(PASS, worst)
 }
 
 #[cfg(test)]
@@ -74,5 +93,18 @@ mod tests {
         let mut stuck = sample_pass();
         stuck.manual_actions = vec!["scale deploy/istio-ingressgateway back to 2".into()];
         assert_eq!(for_results(&[sample_aborted(), stuck, sample_result()]), 4);
+    }
+
+    /// Untrustworthy numbers (5) outrank a failed check (1) but not an
+    /// abort (3) or a failed revert (4).
+    #[test]
+    fn inconclusive_ranks_between_a_failure_and_an_abort() {
+        let mut inconclusive = sample_pass();
+        inconclusive.verdict = crate::report::model::Verdict::Inconclusive;
+        assert_eq!(inconclusive.exit_code(), 5);
+        assert_eq!(for_results(&[sample_result(), inconclusive.clone()]), 5);
+        assert_eq!(for_results(&[inconclusive.clone(), sample_result()]), 5);
+        assert_eq!(for_results(&[inconclusive, sample_aborted()]), 3);
+        assert_eq!(worst(5, 4), 4);
     }
 }

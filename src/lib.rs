@@ -4,12 +4,13 @@
 pub mod cli;
 pub mod clock;
 pub mod db;
-pub mod error;
+mod error;
 pub mod fault;
+mod history;
 pub mod load;
 pub mod measure;
 pub mod observe;
-pub mod report;
-pub mod run;
+mod report;
+mod run;
 pub mod scenario;
 pub mod targets;

@@ -163,7 +163,8 @@ fn eastwest_loss_without_retries_fails_availability() {
     assert_eq!(c["status"], "fail", "{c:#}");
     // About the cross-region share (20% per hop) fails while the gateway is gone.
     let a = num(&c["measured"], "availability");
-    assert!(a < 99.0 && a > 40.0, "availability {a}%");
+    assert_eq!(c["unit"], "ratio", "{c:#}");
+    assert!(a < 0.99 && a > 0.40, "availability ratio {a}");
 }
 
 #[test]

@@ -2,10 +2,12 @@
 //! its target. Touches nothing.
 
 use std::path::Path;
-
-use crate::error::CliError;
 use std::time::Duration;
 
+use serde::Serialize;
+
+use super::Output;
+use crate::error::CliError;
 use crate::scenario::Plan;
 use crate::scenario::model::{Action, Until};
 use crate::scenario::plan::FaultPlan;
@@ -17,59 +19,101 @@ pub struct Args {
     /// Scenario name (in ./scenarios or built in) or path.
     pub scenario: String,
     /// Target to plan against (default: the scenario's, else `lab`).
-    #[arg(long)]
+    #[arg(long, env = "DRILL_TARGET")]
     pub target: Option<String>,
+    /// `text` for people, `json` for programs.
+    #[arg(short, long, value_enum, default_value_t, env = "DRILL_OUTPUT")]
+    pub output: Output,
+}
+
+/// What a drill would do, in order; both outputs print this.
+#[derive(Serialize)]
+struct Timeline {
+    scenario: String,
+    file: String,
+    description: String,
+    target: String,
+    target_kind: String,
+    steps: Vec<Step>,
+    /// `every 1s window ≥ 99% for 10s`.
+    recovery: String,
+    checks: Vec<String>,
+    aborts: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Step {
+    /// Seconds from the start of the run.
+    at_s: f64,
+    /// True once a step's start depends on how the target behaves (a fault
+    /// that lasts until healed or recovered).
+    approximate: bool,
+    what: String,
+    /// What ends the step, when something does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    then: Option<String>,
 }
 
 pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
     let targets = super::validate::load_targets(targets_file)?;
     let (plan, def) = super::validate::prepare(&a.scenario, a.target.as_deref(), &targets)?;
-    println!(
-        "drill plan: {} on target `{}` ({})",
-        plan.name,
-        def.name(),
-        def.kind()
-    );
-    println!("  {}", plan.description);
-    println!();
-    print_timeline(&plan, &def);
-    println!();
-    let r = plan.recovery;
-    println!(
-        "  recovery: every {} window ≥ {} for {}",
-        dur(r.window_us as f64 / 1e6),
-        Percent(r.ratio),
-        dur(r.hold_us as f64 / 1e6)
-    );
-    for c in &plan.checks {
-        println!("  check: {}", c.describe());
+    let plan = timeline(&plan, &def);
+    match a.output {
+        Output::Json => super::print_json(&plan),
+        Output::Text => print_text(&plan),
     }
-    for line in plan.monitoring.iter().flat_map(|m| m.describe()) {
-        println!("  {line}");
-    }
-    for ab in &plan.aborts {
-        println!(
-            "  abort: availability over {} < {} (from {} after the first inject)",
-            ab.over,
-            Percent(ab.below),
-            ab.after
-        );
-    }
-    println!();
-    println!("nothing was touched.");
     Ok(0)
 }
 
-fn dur(s: f64) -> Dur {
-    Dur(Duration::from_secs_f64(s))
+fn print_text(p: &Timeline) {
+    println!(
+        "drill plan: {} on target `{}` ({})",
+        p.scenario, p.target, p.target_kind
+    );
+    println!("  {}", p.description);
+    println!();
+    for s in &p.steps {
+        let at = if s.approximate {
+            format!("~{:.1}", s.at_s)
+        } else {
+            format!("{:.1}", s.at_s)
+        };
+        println!("  t+{at:>6}s  {}", s.what);
+        if let Some(then) = &s.then {
+            println!("             {then}");
+        }
+    }
+    println!();
+    println!("  recovery: {}", p.recovery);
+    for c in &p.checks {
+        println!("  check: {c}");
+    }
+    for ab in &p.aborts {
+        println!("  abort: {ab}");
+    }
+    println!();
+    println!("nothing was touched.");
 }
 
-/// Load, phases and each fault's inject and end, on the run clock.
-fn print_timeline(plan: &Plan, def: &TargetDef) {
+fn dur(us: u64) -> Dur {
+    Dur(Duration::from_micros(us))
+}
+
+fn timeline(plan: &Plan, def: &TargetDef) -> Timeline {
+    let mut steps = Vec::new();
     let mut t = 0.0;
+    let mut approx = false;
+    let mut step = |t: f64, approximate: bool, what: String, then: Option<String>| {
+        steps.push(Step {
+            at_s: (t * 10.0_f64).round() / 10.0,
+            approximate,
+            what,
+            then,
+        })
+    };
     if let Some(load) = &plan.load {
-        println!(
-            "  t+{t:>6.1}s  load: {} {}{} at {}/s (open loop, timeout {}, keep-alive {})",
+        let what = format!(
+            "load: {} {}{} at {}/s (open loop, timeout {}, keep-alive {})",
             load.method,
             entry(def),
             load.path,
@@ -77,68 +121,99 @@ fn print_timeline(plan: &Plan, def: &TargetDef) {
             Dur(load.timeout),
             load.keep_alive
         );
+        step(t, false, what, None);
     }
     if let Some(db) = &plan.database {
-        println!(
-            "  t+{t:>6.1}s  database writes: {}/s sequence-numbered inserts (write timeout {})",
+        let what = format!(
+            "database writes: {}/s sequence-numbered inserts (write timeout {})",
             db.rate,
             Dur(db.write_timeout)
         );
+        step(t, false, what, None);
     }
     let p = plan.phases;
-    println!("  t+{t:>6.1}s  warmup {} (not measured)", p.warmup);
+    step(
+        t,
+        false,
+        format!("warmup {} (not measured)", p.warmup),
+        None,
+    );
     t += p.warmup.as_secs_f64();
-    println!(
-        "  t+{t:>6.1}s  baseline {}: steady state must hold or the drill stops here, nothing injected",
+    let what = format!(
+        "baseline {}: steady state must hold or the drill stops here, nothing injected",
         p.baseline
     );
+    step(t, false, what, None);
     t += p.baseline.as_secs_f64();
-    let mut approx = false;
-    let at = |t: f64, approx: bool| {
-        if approx {
-            format!("~{t:.1}")
-        } else {
-            format!("{t:.1}")
-        }
-    };
     for f in &plan.faults {
         t += f.after.as_secs_f64();
-        println!(
-            "  t+{:>6}s  inject {}: {}",
-            at(t, approx),
-            f.name,
-            describe(f, def)
-        );
-        match (f.end_condition(), f.duration) {
+        let at = (t, approx);
+        let then = match (f.end_condition(), f.duration) {
             (_, Some(d)) => {
-                println!("             revert after {d}");
                 t += d.as_secs_f64();
+                Some(format!("revert after {d}"))
             }
             (Some(Until::Healed), _) => {
-                println!(
-                    "             ends when the component serves again (at most {})",
-                    f.timeout
-                );
                 approx = true;
                 if let TargetDef::Lab { settings, .. } = def {
                     t += settings.restart_delay.as_secs_f64();
                 }
+                Some(format!(
+                    "ends when the component serves again (at most {})",
+                    f.timeout
+                ))
             }
             (Some(Until::Recovered), _) => {
-                println!(
-                    "             reverted once traffic meets the recovery criteria (at most {})",
-                    f.timeout
-                );
                 approx = true;
+                Some(format!(
+                    "reverted once traffic meets the recovery criteria (at most {})",
+                    f.timeout
+                ))
             }
-            (None, None) => {}
-        }
+            (None, None) => None,
+        };
+        let what = format!("inject {}: {}", f.name, describe(f, def));
+        step(at.0, at.1, what, then);
     }
-    println!(
-        "  t+{:>6}s  recovery observation {}",
-        at(t, approx),
-        p.recovery
+    step(
+        t,
+        approx,
+        format!("recovery observation {}", p.recovery),
+        None,
     );
+    let r = plan.recovery;
+    Timeline {
+        scenario: plan.name.clone(),
+        file: plan.path.display().to_string(),
+        description: plan.description.clone(),
+        target: def.name().to_string(),
+        target_kind: def.kind().to_string(),
+        steps,
+        recovery: format!(
+            "every {} window ≥ {} for {}",
+            dur(r.window_us),
+            Percent(r.ratio),
+            dur(r.hold_us)
+        ),
+        checks: plan
+            .checks
+            .iter()
+            .map(|c| c.describe())
+            .chain(plan.monitoring.iter().flat_map(|m| m.describe()))
+            .collect(),
+        aborts: plan
+            .aborts
+            .iter()
+            .map(|ab| {
+                format!(
+                    "availability over {} < {} (from {} after the first inject)",
+                    ab.over,
+                    Percent(ab.below),
+                    ab.after
+                )
+            })
+            .collect(),
+    }
 }
 
 fn entry(def: &TargetDef) -> String {

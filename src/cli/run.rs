@@ -19,21 +19,44 @@ pub struct Args {
     pub scenarios: Vec<String>,
     /// Run a suite: a name in ./scenarios/suites (or built in, e.g.
     /// `monthly`) or a path to a suite file listing scenarios.
-    #[arg(long, value_name = "SUITE")]
+    #[arg(long, value_name = "SUITE", env = "DRILL_SUITE")]
     pub suite: Option<String>,
     /// Target to run on: `lab` (built in, default) or a name from the
     /// targets file. Overrides the scenario's own `target`.
-    #[arg(long)]
+    #[arg(long, env = "DRILL_TARGET")]
     pub target: Option<String>,
     /// Where to write the reports (default reports/<scenario>/<UTC timestamp>/).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "DRILL_REPORT_DIR")]
     pub report_dir: Option<PathBuf>,
-    /// Seed for every random choice (which pods, jitter); printed in the report.
-    #[arg(long)]
+    /// Seed for every random choice (which pods a `delete` takes); in the
+    /// report and results.json (`"seed": "…"`), so a run can be replayed.
+    #[arg(long, env = "DRILL_SEED")]
     pub seed: Option<u64>,
     /// No live status line or progress; only the summary.
-    #[arg(long, short)]
+    #[arg(
+        long,
+        short,
+        env = "DRILL_QUIET",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub quiet: bool,
+    /// Keep every run's results.json here, and compare `regression` checks
+    /// with the runs before (default reports/history).
+    #[arg(long, value_name = "DIR", env = "DRILL_HISTORY")]
+    pub history: Option<PathBuf>,
+    /// Neither read nor keep history for this run.
+    #[arg(long, conflicts_with = "history")]
+    pub no_history: bool,
+    /// Also write a short Markdown summary (verdict, failed checks, key
+    /// figures, one chart) to FILE, for a PR comment or a CI job summary
+    /// (e.g. `--summary "$GITHUB_STEP_SUMMARY"`; appended to, as GitHub
+    /// expects, when the file exists).
+    #[arg(long, value_name = "FILE", env = "DRILL_SUMMARY")]
+    pub summary: Option<PathBuf>,
+    /// Load generator threads, each sending its share of the schedule
+    /// (overrides the scenario's `[load] workers`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: Option<u16>,
 }
 
 #[derive(Tabled)]
@@ -79,6 +102,11 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
     for dir in dirs.iter().chain(suite.then_some(&suite_dir)) {
         writable(dir, a.report_dir.is_some())?;
     }
+    let history_dir = (!a.no_history).then(|| {
+        a.history
+            .clone()
+            .unwrap_or_else(crate::history::default_dir)
+    });
     let mut done: Vec<(DrillResult, PathBuf)> = Vec::new();
     let crashed = rt.block_on(async {
         let interrupt = Interrupt::install();
@@ -92,10 +120,15 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
             // The drill runs in its own task so that a panic comes back here
             // as an error, and the journal still gets every fault reverted.
             let (l2, def2, int2, quiet) = (l.clone(), def.clone(), interrupt.clone(), a.quiet);
-            let task =
-                tokio::spawn(
-                    async move { run::run(&l2, &def2, &Options { seed, quiet }, int2).await },
-                );
+            let history = past_runs(history_dir.as_deref(), &l.name);
+            let workers = a.workers.map(usize::from);
+            let opts = Options {
+                seed,
+                quiet,
+                history,
+                workers,
+            };
+            let task = tokio::spawn(async move { run::run(&l2, &def2, &opts, int2).await });
             let fin = match task.await {
                 Ok(fin) => fin,
                 Err(e) => return Some(revert_after_crash(&e.to_string()).await),
@@ -115,6 +148,21 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
             CliError::Failed(format!("cannot write reports to {}: {e}", dir.display()))
         })?;
         print_summary(r, dir);
+        if let Some(h) = &history_dir
+            && let Err(e) =
+                crate::history::store(h, &r.scenario, &r.run_id, &crate::report::json::render(r))
+        {
+            eprintln!(
+                "warning: cannot keep this run in the history {}: {e}",
+                h.display()
+            );
+        }
+    }
+    // A summary that cannot be written must not hide the drill's verdict.
+    if let Some(file) = &a.summary
+        && let Err(e) = write_short_summary(file, &done)
+    {
+        eprintln!("{e}");
     }
     if suite {
         let results: Vec<DrillResult> = done.iter().map(|(r, _)| r.clone()).collect();
@@ -147,9 +195,52 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
             results.len(),
             prepared.len()
         );
-        return Ok(error::for_results(&results).max(error::ABORTED));
+        return Ok(error::worst(error::for_results(&results), error::ABORTED));
     }
     Ok(error::for_results(&results))
+}
+
+/// Earlier runs of a drill from the history folder, oldest first. A history
+/// that cannot be read is said, and the drill runs without it.
+fn past_runs(dir: Option<&Path>, scenario: &str) -> Vec<crate::history::Record> {
+    let Some(dir) = dir else {
+        return Vec::new();
+    };
+    match crate::history::load(dir, Some(scenario)) {
+        Ok((records, skipped)) => {
+            for s in skipped {
+                eprintln!("warning: history: skipped {s}");
+            }
+            records
+        }
+        Err(e) => {
+            eprintln!("warning: cannot read the history in {}: {e}", dir.display());
+            Vec::new()
+        }
+    }
+}
+
+/// `--summary FILE`: each drill's short form, appended, since CI summary
+/// files (GitHub's `$GITHUB_STEP_SUMMARY`) collect several steps' output.
+fn write_short_summary(file: &Path, done: &[(DrillResult, PathBuf)]) -> Result<(), CliError> {
+    use std::io::Write;
+    let body: String = done
+        .iter()
+        .map(|(r, dir)| {
+            crate::report::summary::render(r, &format!("`{}`", dir.join("report.md").display()))
+        })
+        .collect();
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .and_then(|mut f| f.write_all(body.as_bytes()))
+        .map_err(|e| {
+            CliError::Failed(format!(
+                "cannot write the summary to {}: {e}",
+                file.display()
+            ))
+        })
 }
 
 /// After a drill task panicked: revert what its journal says is outstanding.
@@ -274,11 +365,8 @@ fn print_summary(r: &DrillResult, dir: &Path) {
                 .map_or("—".to_string(), |w| format!("{w:.3}s"))
         );
     }
-    if r.load.generator_behind {
-        println!(
-            "warning: the load generator fell behind (send lag p99 {:.1}ms): latency figures are overstated",
-            r.load.lag_p99_ms
-        );
+    if let Some(why) = r.load.distrust() {
+        println!("inconclusive: {why}; the measurements cannot be trusted");
     }
     println!(
         "verdict: {}{}",

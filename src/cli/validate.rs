@@ -14,8 +14,67 @@ pub struct Args {
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<String>,
     /// Validate against this target instead of each scenario's own.
-    #[arg(long)]
+    #[arg(long, env = "DRILL_TARGET")]
     pub target: Option<String>,
+    /// `text` for people, `json` for programs (every diagnostic with file,
+    /// line, column, message and hint).
+    #[arg(short, long, value_enum, default_value_t, env = "DRILL_OUTPUT")]
+    pub output: super::Output,
+}
+
+/// One file's verdict as `-o json` shows it.
+#[derive(serde::Serialize)]
+struct FileReport {
+    file: String,
+    valid: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    faults: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checks: Option<usize>,
+    diagnostics: Vec<JsonDiagnostic>,
+}
+
+#[derive(serde::Serialize)]
+struct JsonDiagnostic {
+    /// The file the error is in (a scenario or the targets file); null for
+    /// a flag.
+    file: Option<String>,
+    line: Option<usize>,
+    column: Option<usize>,
+    message: String,
+    hint: Option<String>,
+}
+
+/// Every diagnostic of an error, with its place when it has one.
+fn json_diagnostics(e: &CliError) -> Vec<JsonDiagnostic> {
+    match e {
+        CliError::Invalid(Diagnostics(ds)) => ds
+            .iter()
+            .map(|d| JsonDiagnostic {
+                file: Some(display(&d.file)),
+                line: Some(d.line),
+                column: Some(d.col),
+                message: d.message.clone(),
+                hint: d.hint.clone(),
+            })
+            .collect(),
+        CliError::Usage { message, hint } => vec![JsonDiagnostic {
+            file: None,
+            line: None,
+            column: None,
+            message: message.clone(),
+            hint: Some(hint.clone()),
+        }],
+        other => vec![JsonDiagnostic {
+            file: None,
+            line: None,
+            column: None,
+            message: other.to_string().trim_start_matches("error: ").to_string(),
+            hint: None,
+        }],
+    }
 }
 
 /// Loads, resolves the target of, and validates one scenario; hands back
@@ -51,7 +110,10 @@ pub fn prepare(
                 .with_hint(hint),
             ])
             .into(),
-            None => CliError::usage(format!("--target {name}: unknown target"), hint),
+            None => CliError::usage(
+                format!("--target {}: unknown target", scenario::diag::escape(&name)),
+                hint,
+            ),
         });
     };
     scenario::validate::validate(&l, &def.catalogue(), def.name())?;
@@ -96,6 +158,9 @@ pub fn load_targets(path: Option<&Path>) -> Result<Targets, CliError> {
 }
 
 pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
+    if a.output == super::Output::Json {
+        return run_json(&a, targets_file);
+    }
     let targets = load_targets(targets_file)?;
     let mut bad = 0;
     for f in &a.files {
@@ -123,6 +188,48 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
     Ok(0)
 }
 
+/// `-o json`: one document listing every file, valid or not; exit code as
+/// for text. A bad targets file is reported against every scenario.
+fn run_json(a: &Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
+    let targets = load_targets(targets_file);
+    let files: Vec<FileReport> =
+        a.files
+            .iter()
+            .map(|f| {
+                let prepared = targets.as_ref().map_err(json_diagnostics).and_then(|t| {
+                    prepare(f, a.target.as_deref(), t).map_err(|e| json_diagnostics(&e))
+                });
+                match prepared {
+                    Ok((l, def)) => FileReport {
+                        file: display(&l.path),
+                        valid: true,
+                        target: Some(def.name().to_string()),
+                        faults: Some(l.faults.len()),
+                        checks: Some(l.checks.len()),
+                        diagnostics: Vec::new(),
+                    },
+                    Err(diagnostics) => FileReport {
+                        file: f.clone(),
+                        valid: false,
+                        target: None,
+                        faults: None,
+                        checks: None,
+                        diagnostics,
+                    },
+                }
+            })
+            .collect();
+    let valid = files.iter().all(|f| f.valid);
+    #[derive(serde::Serialize)]
+    struct Validation {
+        valid: bool,
+        files: Vec<FileReport>,
+    }
+    super::print_json(&Validation { valid, files });
+    Ok(if valid { 0 } else { crate::error::INVALID })
+}
+
+/// A path as shown on the terminal: control characters escaped.
 fn display(p: &Path) -> String {
-    p.display().to_string()
+    scenario::diag::escape(&p.display().to_string())
 }

@@ -5,10 +5,10 @@
 //! writer that measures data loss lives in `load::writer`, the math in
 //! `measure::rpo`.
 
-pub mod bin;
+pub(crate) mod bin;
 pub mod cluster;
-pub mod node;
-pub mod roles;
+pub(crate) mod node;
+pub(crate) mod roles;
 
 use std::time::Duration;
 

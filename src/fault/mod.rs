@@ -3,7 +3,7 @@
 //! any point leaves enough on disk for `drill cleanup`.
 
 pub mod cleanup;
-pub mod command;
+pub(crate) mod command;
 pub mod journal;
 
 use std::path::PathBuf;
@@ -114,6 +114,12 @@ pub async fn inject(
                 message: e.to_string(),
             }),
     };
+    match &res {
+        Ok(()) => {
+            tracing::info!(fault = %fault.name, action = fault.action.name(), "injected")
+        }
+        Err(e) => tracing::warn!(fault = %fault.name, error = %e, "inject failed"),
+    }
     (Some(active), res)
 }
 
@@ -144,6 +150,14 @@ pub async fn inject_database(
         ))
     })?;
     let res = db.fault(fault.action).await;
+    match &res {
+        Ok(_) => {
+            tracing::info!(fault = %fault.name, action = fault.action.name(), "database fault done")
+        }
+        Err(e) => {
+            tracing::warn!(fault = %fault.name, error = %e, "database fault failed")
+        }
+    }
     let _ = journal.append(&Entry::Reverted { id });
     res
 }
@@ -183,6 +197,10 @@ pub async fn revert(
             ends_with_run,
         } => cleanup::expire_silence(alertmanager, silence_id, *ends_with_run).await,
     };
+    match &res {
+        Ok(()) => tracing::info!(fault = %a.fault.name, "reverted"),
+        Err(e) => tracing::warn!(fault = %a.fault.name, error = %e, "revert failed"),
+    }
     let entry = match &res {
         Ok(()) => Entry::Reverted { id: a.id },
         Err(e) => Entry::RevertFailed {

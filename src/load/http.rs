@@ -2,16 +2,26 @@
 //! happened to earlier requests; latency is measured from that due time, so a
 //! stalled target (or a generator that fell behind) shows in the numbers.
 //!
-//! The scheduler sleeps on tokio's millisecond timer until shortly before the
-//! next due time and yields for the rest, which keeps send lag well under a
-//! millisecond without a dedicated spinning thread.
+//! The schedule runs on `workers` threads of their own, request *i* on worker
+//! *i mod workers*, so the merged stream is exactly the schedule. Each worker
+//! is a single-threaded runtime that sleeps on a high-resolution timer
+//! (timerfd) until the next due time and then releases, in one batch,
+//! every request due up to now: its cost follows the requests, not the clock.
+//! Requests go over connections the worker owns (hyper's HTTP/1 client, one
+//! request at a time per connection), at most `max_in_flight` at once; a
+//! request due while the limit is reached is counted as not sent
+//! (`Cause::Saturated`). Results are kept per worker and folded into the
+//! shared recorder every few milliseconds: no lock per request.
 
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Method, Request, Uri};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
@@ -19,9 +29,14 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use super::timer::Timer;
 use crate::clock::Clock;
+use crate::measure::recorder::GeneratorInfo;
 use crate::measure::{Cause, Micros, Outcome, Recorder, Sample};
 use crate::scenario::model::StatusMatch;
+
+/// Default in-flight limit (all workers together), before the open-file cap.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 10_000;
 
 /// What to send, how often, and what counts as good.
 #[derive(Clone, Debug)]
@@ -34,6 +49,10 @@ pub struct HttpLoad {
     pub timeout: Duration,
     pub success: Vec<StatusMatch>,
     pub keep_alive: bool,
+    /// Sending threads; request *i* goes to worker *i mod workers*.
+    pub workers: usize,
+    /// Requests in flight at once, all workers together.
+    pub max_in_flight: usize,
 }
 
 /// Shared between the generator and whoever stops it.
@@ -49,15 +68,20 @@ impl Control {
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Release);
     }
-    pub fn inflight(&self) -> usize {
-        self.inflight.load(Ordering::Acquire)
-    }
     pub fn last_due(&self) -> Micros {
         self.last_due.load(Ordering::Acquire)
     }
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
 }
 
-const SPIN_BELOW_US: u64 = 1_500;
+/// Shortest sleep between two batches: at high rates a worker wakes at most
+/// every 100 µs and releases what fell due meanwhile (bounding send lag).
+const MIN_GAP_US: Micros = 100;
+/// Longest time a worker keeps results before folding them into the
+/// recorder (the runner reads it every 50–100 ms).
+const FLUSH_US: Micros = 10_000;
 
 /// Sends requests on the open-loop schedule from `start` until stopped,
 /// then waits for the ones in flight (each ends by its timeout).
@@ -68,110 +92,239 @@ pub async fn run(
     recorder: Arc<Mutex<Recorder>>,
     control: Arc<Control>,
 ) {
-    let client = client(load.timeout, load.keep_alive);
+    let workers = load.workers.max(1);
+    let limit = fd_capped(load.max_in_flight.max(workers));
+    recorder.lock().expect("recorder lock").expect_senders(
+        GeneratorInfo {
+            workers,
+            max_in_flight: limit,
+        },
+        start,
+    );
     let load = Arc::new(load);
-    let period_us = 1e6 / load.rate;
-
-    let mut i: u64 = 0;
-    loop {
-        if control.stop.load(Ordering::Acquire) {
-            break;
-        }
-        let due = start + (i as f64 * period_us) as Micros;
-        let now = clock.now();
-        if due > now {
-            let wait = due - now;
-            if wait > SPIN_BELOW_US {
-                tokio::time::sleep_until(clock.at(due - 1_000).into()).await;
-            } else {
-                tokio::task::yield_now().await;
-            }
-            continue;
-        }
-        control.last_due.store(due, Ordering::Release);
-        control.inflight.fetch_add(1, Ordering::AcqRel);
-        let (client, load, recorder, control) = (
-            client.clone(),
-            load.clone(),
-            recorder.clone(),
-            control.clone(),
-        );
-        tokio::spawn(async move {
-            let sent = clock.now();
-            recorder.lock().expect("recorder lock").note_sent(due, sent);
-            let (outcome, has_latency) = send(&client, &load).await;
-            let done = clock.now();
-            recorder.lock().expect("recorder lock").record(&Sample {
-                due,
-                sent,
-                done,
-                outcome,
-                has_latency,
+    let mut done = Vec::new();
+    for w in 0..workers {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let plan = Plan {
+            load: load.clone(),
+            clock,
+            start,
+            w,
+            n: workers,
+            // Each worker's share of the limit (the first ones take the rest).
+            limit: limit / workers + usize::from(w < limit % workers),
+        };
+        let (rec, ctl) = (recorder.clone(), control.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("drill-load-{w}"))
+            .spawn(move || {
+                worker_thread(plan, rec, ctl);
+                let _ = tx.send(());
             });
-            control.inflight.fetch_sub(1, Ordering::AcqRel);
-        });
-        i += 1;
+        match spawned {
+            Ok(_) => done.push(rx),
+            Err(e) => {
+                tracing::error!("cannot start load worker {w}: {e}");
+                recorder
+                    .lock()
+                    .expect("recorder lock")
+                    .note_frontier(w, Micros::MAX);
+            }
+        }
+    }
+    for rx in done {
+        let _ = rx.await;
+    }
+}
+
+/// One worker's share of the schedule.
+struct Plan {
+    load: Arc<HttpLoad>,
+    clock: Clock,
+    start: Micros,
+    w: usize,
+    n: usize,
+    limit: usize,
+}
+
+impl Plan {
+    /// Due time of request `i` (run clock): exactly `start + i/rate`.
+    fn due(&self, i: u64) -> Micros {
+        self.start + (i as f64 * 1e6 / self.load.rate) as Micros
+    }
+}
+
+fn worker_thread(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) {
+    let w = plan.w;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    match rt {
+        Ok(rt) => {
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&rt, schedule(plan, rec.clone(), control));
+        }
+        Err(e) => tracing::error!("load worker {w}: cannot start its runtime: {e}"),
+    }
+    rec.lock()
+        .expect("recorder lock")
+        .note_frontier(w, Micros::MAX);
+}
+
+/// A worker's state, shared by its scheduler and its request tasks (all on
+/// one thread).
+struct Worker {
+    plan: Plan,
+    control: Arc<Control>,
+    connector: HttpsConnector<HttpConnector>,
+    /// Idle keep-alive connections.
+    idle: RefCell<Vec<SendRequest<Full<Bytes>>>>,
+    inflight: Cell<usize>,
+    /// Requests released whose task has not yet stamped its send time.
+    unstarted: Cell<usize>,
+    /// Every request due before this has noted its send (or was not sent).
+    frontier: Cell<Micros>,
+    /// Origin-form target and Host header of every request.
+    path: Uri,
+    host: HeaderValue,
+    pending: RefCell<Pending>,
+}
+
+/// Results not yet folded into the shared recorder.
+#[derive(Default)]
+struct Pending {
+    sent: Vec<(Micros, Micros)>,
+    done: Vec<Sample>,
+}
+
+async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) {
+    let Ok(mut timer) = Timer::new() else {
+        tracing::error!("load worker {}: cannot create its timer", plan.w);
+        return;
+    };
+    let clock = plan.clock;
+    let load = plan.load.clone();
+    let path = load
+        .url
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .parse()
+        .unwrap_or_else(|_| Uri::from_static("/"));
+    let host = load
+        .url
+        .authority()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        .unwrap_or(HeaderValue::from_static("localhost"));
+    let me = Rc::new(Worker {
+        connector: connector(load.timeout),
+        idle: RefCell::new(Vec::new()),
+        inflight: Cell::new(0),
+        unstarted: Cell::new(0),
+        frontier: Cell::new(plan.start),
+        path,
+        host,
+        pending: RefCell::new(Pending::default()),
+        control,
+        plan,
+    });
+    let (w, n) = (me.plan.w as u64, me.plan.n as u64);
+    let mut i = w;
+    let mut last_flush = clock.now();
+    while !me.control.stopped() {
+        let now = clock.now();
+        let mut released = None;
+        while me.plan.due(i) <= now {
+            release(&me, me.plan.due(i), now);
+            released = Some(me.plan.due(i));
+            i += n;
+        }
+        if let Some(due) = released {
+            me.control.last_due.fetch_max(due, Ordering::AcqRel);
+        }
+        let next = me.plan.due(i);
+        if now >= last_flush + FLUSH_US {
+            flush(&me, &rec, next);
+            last_flush = now;
+        }
+        let mut wake = next.max(now + MIN_GAP_US);
+        let waiting = {
+            let p = me.pending.borrow();
+            !p.done.is_empty() || !p.sent.is_empty() || me.unstarted.get() > 0
+        };
+        if waiting {
+            wake = wake.min(last_flush + FLUSH_US);
+        }
+        timer.sleep_until(clock.at(wake)).await;
     }
     // Every request in flight ends by its own timeout.
     let deadline = clock.now() + load.timeout.as_micros() as Micros + 2_000_000;
-    while control.inflight() > 0 && clock.now() < deadline {
+    while me.inflight.get() > 0 && clock.now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
+        flush(&me, &rec, me.plan.due(i));
     }
+    flush(&me, &rec, Micros::MAX);
 }
 
-/// The generator's client: HTTP/1.1, plain or TLS (rustls with the system's
-/// CA certificates), pooled unless keep-alive is off.
-pub type LoadClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
-
-pub fn client(timeout: Duration, keep_alive: bool) -> LoadClient {
-    let mut conn = HttpConnector::new();
-    conn.set_nodelay(true);
-    conn.set_connect_timeout(Some(timeout));
-    conn.enforce_http(false);
-    // Without system CA certificates, https requests fail with an unknown
-    // issuer (counted as `other`); plain http is unaffected.
-    let tls = HttpsConnectorBuilder::new()
-        .with_native_roots()
-        .unwrap_or_else(|_| HttpsConnectorBuilder::new().with_tls_config(empty_roots()))
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(conn);
-    let mut builder = Client::builder(TokioExecutor::new());
-    if !keep_alive {
-        builder.pool_max_idle_per_host(0);
+/// Folds the worker's results into the shared recorder (one lock).
+/// `next`: due time of the first request not yet released.
+fn flush(me: &Worker, rec: &Mutex<Recorder>, next: Micros) {
+    // Released requests whose send is not noted yet hold the frontier back.
+    if me.unstarted.get() == 0 {
+        me.frontier.set(next);
     }
-    builder.build(tls)
+    let mut p = me.pending.borrow_mut();
+    let mut r = rec.lock().expect("recorder lock");
+    for (due, sent) in p.sent.drain(..) {
+        r.note_sent(due, sent);
+    }
+    for s in p.done.drain(..) {
+        r.record(&s);
+    }
+    r.note_frontier(me.plan.w, me.frontier.get());
 }
 
-fn empty_roots() -> rustls::ClientConfig {
-    rustls::ClientConfig::builder()
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth()
+/// Sends the request due at `due`, or counts it as not sent when the
+/// worker's share of the in-flight limit is reached.
+fn release(me: &Rc<Worker>, due: Micros, now: Micros) {
+    if me.inflight.get() >= me.plan.limit {
+        me.pending.borrow_mut().done.push(Sample {
+            due,
+            sent: now,
+            done: now,
+            outcome: Outcome::Bad(Cause::Saturated),
+            has_latency: false,
+        });
+        return;
+    }
+    me.inflight.set(me.inflight.get() + 1);
+    me.unstarted.set(me.unstarted.get() + 1);
+    me.control.inflight.fetch_add(1, Ordering::AcqRel);
+    let me = me.clone();
+    tokio::task::spawn_local(async move {
+        let clock = me.plan.clock;
+        let sent = clock.now();
+        me.pending.borrow_mut().sent.push((due, sent));
+        me.unstarted.set(me.unstarted.get() - 1);
+        let (outcome, has_latency) = exchange(&me).await;
+        let done = clock.now();
+        me.pending.borrow_mut().done.push(Sample {
+            due,
+            sent,
+            done,
+            outcome,
+            has_latency,
+        });
+        me.inflight.set(me.inflight.get() - 1);
+        me.control.inflight.fetch_sub(1, Ordering::AcqRel);
+    });
 }
 
-async fn send(client: &LoadClient, load: &HttpLoad) -> (Outcome, bool) {
-    let mut req = Request::builder()
-        .method(load.method.clone())
-        .uri(load.url.clone());
-    for (k, v) in &load.headers {
-        req = req.header(k, v);
-    }
-    if !load.keep_alive {
-        req = req.header(hyper::header::CONNECTION, "close");
-    }
-    let Ok(req) = req.body(Full::new(load.body.clone())) else {
-        return (Outcome::Bad(Cause::Other), false);
-    };
-    let exchange = async {
-        let resp = client.request(req).await?;
-        let status = resp.status().as_u16();
-        resp.into_body()
-            .collect()
-            .await
-            .map_err(Into::<Box<dyn std::error::Error + Send + Sync>>::into)?;
-        Ok::<u16, Box<dyn std::error::Error + Send + Sync>>(status)
-    };
-    match tokio::time::timeout(load.timeout, exchange).await {
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// One request and its whole answer, within the timeout.
+async fn exchange(me: &Rc<Worker>) -> (Outcome, bool) {
+    let load = &me.plan.load;
+    match tokio::time::timeout(load.timeout, send_once(me)).await {
         Err(_) => (Outcome::Bad(Cause::Timeout), true),
         Ok(Ok(status)) => {
             let good = load.success.iter().any(|m| m.matches(status));
@@ -186,6 +339,141 @@ async fn send(client: &LoadClient, load: &HttpLoad) -> (Outcome, bool) {
         }
         Ok(Err(e)) => (Outcome::Bad(classify(e.as_ref())), false),
     }
+}
+
+async fn send_once(me: &Rc<Worker>) -> Result<u16, BoxError> {
+    let mut req = request(me)?;
+    // A pooled connection the server closed while idle fails without
+    // sending; the request then goes out on a fresh one.
+    let mut sender = loop {
+        let Some(mut s) = me.idle.borrow_mut().pop() else {
+            break connect(me).await?;
+        };
+        if s.is_closed() || s.ready().await.is_err() {
+            continue;
+        }
+        match s.try_send_request(req).await {
+            Ok(resp) => return answer(me, s, resp).await,
+            Err(mut e) => match e.take_message() {
+                Some(back) => req = back,
+                None => return Err(e.into_error().into()),
+            },
+        }
+    };
+    sender.ready().await?;
+    let resp = sender.send_request(req).await?;
+    answer(me, sender, resp).await
+}
+
+/// Reads the whole body, then gives the connection back for the next request.
+async fn answer(
+    me: &Rc<Worker>,
+    mut sender: SendRequest<Full<Bytes>>,
+    resp: hyper::Response<hyper::body::Incoming>,
+) -> Result<u16, BoxError> {
+    let status = resp.status().as_u16();
+    let mut body = resp.into_body();
+    while let Some(frame) = body.frame().await {
+        frame?;
+    }
+    if me.plan.load.keep_alive && sender.ready().await.is_ok() {
+        me.idle.borrow_mut().push(sender);
+    }
+    Ok(status)
+}
+
+fn request(me: &Worker) -> Result<Request<Full<Bytes>>, BoxError> {
+    let load = &me.plan.load;
+    let mut req = Request::builder()
+        .method(load.method.clone())
+        .uri(me.path.clone())
+        .header(hyper::header::HOST, me.host.clone());
+    for (k, v) in &load.headers {
+        req = req.header(k, v);
+    }
+    if !load.keep_alive {
+        req = req.header(hyper::header::CONNECTION, "close");
+    }
+    Ok(req.body(Full::new(load.body.clone()))?)
+}
+
+/// A new connection (TCP, or TLS for https) driven by its own local task.
+async fn connect(me: &Worker) -> Result<SendRequest<Full<Bytes>>, BoxError> {
+    use tower_service::Service;
+    let mut c = me.connector.clone();
+    let io = c.call(me.plan.load.url.clone()).await?;
+    // Small fixed read buffers: with thousands of connections in flight
+    // (a stalled target) the default adaptive 8 KiB+ buffers dominate RSS.
+    let (sender, conn) = hyper::client::conn::http1::Builder::new()
+        .read_buf_exact_size(Some(4096))
+        .handshake(io)
+        .await?;
+    tokio::task::spawn_local(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+/// The in-flight limit, kept below the open-file limit (raised to its hard
+/// maximum when needed): every request in flight holds a socket.
+fn fd_capped(want: usize) -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return want.min(768);
+        }
+        let need = (want as libc::rlim_t).saturating_add(1024);
+        if lim.rlim_cur < need && lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: need.min(lim.rlim_max),
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = raised.rlim_cur;
+            }
+        }
+    }
+    let soft = usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX);
+    // Keep room for the runner's own files, the lab's pipes and the database.
+    let room = soft - (soft / 4).min(1024);
+    want.min(room).max(1)
+}
+
+fn connector(timeout: Duration) -> HttpsConnector<HttpConnector> {
+    let mut conn = HttpConnector::new();
+    conn.set_nodelay(true);
+    conn.set_connect_timeout(Some(timeout));
+    conn.enforce_http(false);
+    // Without system CA certificates, https requests fail with an unknown
+    // issuer (counted as `other`); plain http is unaffected.
+    HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .unwrap_or_else(|_| HttpsConnectorBuilder::new().with_tls_config(empty_roots()))
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(conn)
+}
+
+/// The preflight probe's client: HTTP/1.1, plain or TLS (rustls with the
+/// system's CA certificates), pooled unless keep-alive is off.
+pub type LoadClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+pub fn client(timeout: Duration, keep_alive: bool) -> LoadClient {
+    let mut builder = Client::builder(TokioExecutor::new());
+    if !keep_alive {
+        builder.pool_max_idle_per_host(0);
+    }
+    builder.build(connector(timeout))
+}
+
+fn empty_roots() -> rustls::ClientConfig {
+    rustls::ClientConfig::builder()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
 }
 
 /// Sorts a client error into refused / reset / timeout / other by walking
@@ -214,5 +502,214 @@ pub fn classify(e: &(dyn std::error::Error + 'static)) -> Cause {
         Cause::Timeout
     } else {
         Cause::Other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::{Phase, RecoveryCriteria, Rto, fault_impact};
+    use hyper_util::rt::TokioIo;
+    use tokio::net::TcpListener;
+
+    const S: Micros = 1_000_000;
+    const MS: Micros = 1_000;
+
+    /// A local HTTP server answering 200 at once, except that requests
+    /// arriving in `[freeze.0, freeze.1)` (run clock) wait until `freeze.1`.
+    async fn server(clock: Clock, freeze: (Micros, Micros)) -> Uri {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                let svc = hyper::service::service_fn(move |_req| async move {
+                    let now = clock.now();
+                    if (freeze.0..freeze.1).contains(&now) {
+                        tokio::time::sleep_until(clock.at(freeze.1).into()).await;
+                    }
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                        Bytes::from_static(b"ok"),
+                    )))
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(s), svc),
+                );
+            }
+        });
+        format!("http://{addr}/x").parse().unwrap()
+    }
+
+    fn load(url: Uri, rate: f64, timeout: Duration, workers: usize) -> HttpLoad {
+        HttpLoad {
+            url,
+            method: Method::GET,
+            headers: Vec::new(),
+            body: Bytes::new(),
+            rate,
+            timeout,
+            success: vec![StatusMatch::Class(2)],
+            keep_alive: true,
+            workers,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+        }
+    }
+
+    /// Runs the generator from `start` and stops it at `stop` (run clock).
+    async fn drive(
+        l: HttpLoad,
+        clock: Clock,
+        rec: &Arc<Mutex<Recorder>>,
+        start: Micros,
+        stop: Micros,
+    ) {
+        let control = Arc::new(Control::default());
+        let generator = tokio::spawn(run(l, clock, start, rec.clone(), control.clone()));
+        tokio::time::sleep_until(clock.at(stop).into()).await;
+        control.stop();
+        generator.await.unwrap();
+    }
+
+    #[test]
+    fn due_times_are_exactly_i_over_rate() {
+        let plan = Plan {
+            load: Arc::new(load(
+                Uri::from_static("http://127.0.0.1/"),
+                3.0,
+                Duration::from_secs(1),
+                1,
+            )),
+            clock: Clock::start(),
+            start: 10,
+            w: 0,
+            n: 1,
+            limit: 1,
+        };
+        assert_eq!(plan.due(0), 10);
+        assert_eq!(plan.due(1), 10 + 333_333);
+        assert_eq!(plan.due(3), 10 + S);
+        assert_eq!(plan.due(300), 10 + 100 * S);
+    }
+
+    /// At 1000 req/s for exactly one second of baseline, exactly 1000
+    /// requests are due there, all sent and all answered, on one worker or
+    /// split over two (request i on worker i mod 2).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sends_exactly_rate_times_time_on_one_or_two_workers() {
+        for workers in [1, 2] {
+            let clock = Clock::start();
+            let url = server(clock, (0, 0)).await;
+            let rec = Arc::new(Mutex::new(Recorder::new(100 * MS, 3 * S)));
+            let start = clock.now() + 20 * MS;
+            {
+                let mut r = rec.lock().unwrap();
+                r.mark(Phase::Baseline, start + 200 * MS);
+                r.mark(Phase::Fault, start + 1_200 * MS);
+            }
+            let l = load(url, 1000.0, Duration::from_secs(2), workers);
+            drive(l, clock, &rec, start, start + 1_400 * MS).await;
+            let r = rec.lock().unwrap();
+            let b = r.phase(Phase::Baseline);
+            assert_eq!((b.total(), b.good), (1000, 1000), "workers {workers}");
+            let (sent, span) = r.sent_in(&[Phase::Baseline]);
+            assert_eq!(sent, 1000);
+            let (first, last) = span.unwrap();
+            assert!(first >= start + 200 * MS && last >= start + 1_199 * MS);
+            assert_eq!(r.unfinished(Phase::Baseline), 0);
+            assert_eq!(r.generator().workers, workers);
+        }
+    }
+
+    /// A target that accepts and never answers: with an in-flight limit of
+    /// 10, ten requests wait (and time out); every other one due meanwhile is
+    /// counted as not sent, none is dropped.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_in_flight_limit_counts_unsent_requests_with_their_cause() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                held.push(s);
+            }
+        });
+        let clock = Clock::start();
+        let rec = Arc::new(Mutex::new(Recorder::new(100 * MS, 3 * S)));
+        let start = clock.now() + 20 * MS;
+        {
+            let mut r = rec.lock().unwrap();
+            r.mark(Phase::Baseline, start);
+            r.mark(Phase::Fault, start + 500 * MS);
+        }
+        let mut l = load(
+            format!("http://{addr}/").parse().unwrap(),
+            200.0,
+            Duration::from_secs(1),
+            1,
+        );
+        l.max_in_flight = 10;
+        drive(l, clock, &rec, start, start + 600 * MS).await;
+        let r = rec.lock().unwrap();
+        let b = r.phase(Phase::Baseline);
+        assert_eq!(b.total(), 100, "all 100 due requests are counted");
+        assert_eq!(b.bad[Cause::Timeout as usize], 10);
+        assert_eq!(b.bad[Cause::Saturated as usize], 90);
+        assert_eq!(r.sent_in(&[Phase::Baseline]).0, 10);
+        assert_eq!(r.generator().max_in_flight, 10);
+        assert_eq!(r.unfinished(Phase::Baseline), 0);
+    }
+
+    /// The stall truth. A target frozen N = 1 s with a 3 s timeout: every
+    /// request due during the freeze completes when it ends, so fault-phase
+    /// latency is uniform on (0, N]: p50 ≈ N/2, p99 ≈ 0.99·N (±60 ms: the
+    /// freeze starts when the server sees a request, a few ms after its due
+    /// time). With a 0.5 s timeout and N = 1.5 s, requests time out and the
+    /// RTO reads N (±0.1 s).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_frozen_target_reads_back_its_freeze() {
+        let clock = Clock::start();
+        let start = clock.now() + 20 * MS;
+        let (t0, n) = (start + 500 * MS, S);
+        let url = server(clock, (t0, t0 + n)).await;
+        let rec = Arc::new(Mutex::new(Recorder::new(100 * MS, 5 * S)));
+        {
+            let mut r = rec.lock().unwrap();
+            r.mark(Phase::Baseline, start);
+            r.mark(Phase::Fault, t0);
+            r.mark(Phase::Recovery, t0 + n);
+        }
+        let l = load(url, 200.0, Duration::from_secs(3), 1);
+        drive(l, clock, &rec, start, t0 + n + 500 * MS).await;
+        {
+            let r = rec.lock().unwrap();
+            let f = &r.phase(Phase::Fault).latency;
+            let (p50, p99) = (f.value_at_quantile(0.5), f.value_at_quantile(0.99));
+            assert!(p50.abs_diff(n / 2) < 60 * MS, "p50 {p50}");
+            assert!(p99.abs_diff(n * 99 / 100) < 60 * MS, "p99 {p99}");
+            assert_eq!(r.phase(Phase::Fault).good, 200);
+        }
+        second_freeze_reads_back_as_rto().await;
+    }
+
+    async fn second_freeze_reads_back_as_rto() {
+        let clock = Clock::start();
+        let start = clock.now() + 20 * MS;
+        let (t0, n) = (start + 500 * MS, 1_500 * MS);
+        let url = server(clock, (t0, t0 + n)).await;
+        let rec = Arc::new(Mutex::new(Recorder::new(100 * MS, 5 * S)));
+        let l = load(url, 200.0, Duration::from_millis(500), 1);
+        let end = t0 + n + 1_500 * MS;
+        drive(l, clock, &rec, start, end).await;
+        let r = rec.lock().unwrap();
+        let crit = RecoveryCriteria {
+            window_us: 200 * MS,
+            ratio: 0.99,
+            hold_us: 500 * MS,
+        };
+        let imp = fault_impact(r.buckets(), r.bucket_us(), t0, end, end, &crit);
+        let Rto::Recovered(rto) = imp.rto else {
+            panic!("{imp:?}")
+        };
+        assert!(rto.abs_diff(n) < 100 * MS, "rto {rto} for a {n} µs freeze");
     }
 }

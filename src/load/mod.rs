@@ -1,5 +1,6 @@
 //! Load that drill generates: open-loop HTTP against the target's entry point.
 
-pub mod http;
-pub mod reader;
+pub(crate) mod http;
+pub(crate) mod reader;
+mod timer;
 pub mod writer;

@@ -3,11 +3,11 @@
 //! that state into the numbers docs/contract.md defines (RTO, outage, availability,
 //! error budget). No IO here: everything is tested with synthetic streams.
 
-pub mod budget;
-pub mod impact;
-pub mod recorder;
+pub(crate) mod budget;
+pub(crate) mod impact;
+pub(crate) mod recorder;
 pub mod rpo;
-pub mod seconds;
+pub(crate) mod seconds;
 
 pub use impact::{FaultImpact, RecoveryCriteria, Rto, fault_impact};
 pub use recorder::{Bucket, PhaseStats, Recorder};
@@ -72,10 +72,13 @@ pub enum Cause {
     Reset,
     /// Anything else (DNS, protocol error…).
     Other,
+    /// Never sent: the generator's in-flight limit was reached (a stalled
+    /// target at a high rate). Bad, because the schedule asked for it.
+    Saturated,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 9] = [
+    pub const ALL: [Cause; 10] = [
         Cause::Status1xx,
         Cause::Status2xx,
         Cause::Status3xx,
@@ -85,6 +88,7 @@ impl Cause {
         Cause::Refused,
         Cause::Reset,
         Cause::Other,
+        Cause::Saturated,
     ];
     pub const COUNT: usize = Cause::ALL.len();
 
@@ -99,6 +103,7 @@ impl Cause {
             Cause::Refused => "refused",
             Cause::Reset => "reset",
             Cause::Other => "other",
+            Cause::Saturated => "saturated",
         }
     }
 

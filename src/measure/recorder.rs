@@ -83,6 +83,14 @@ impl PhaseStats {
     }
 }
 
+/// How the generator ran: its threads and its effective in-flight limit
+/// (the scenario's, capped by the open-file limit).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GeneratorInfo {
+    pub workers: usize,
+    pub max_in_flight: usize,
+}
+
 /// Everything measured about the HTTP load of one run.
 pub struct Recorder {
     bucket_us: Micros,
@@ -91,9 +99,16 @@ pub struct Recorder {
     marks: Vec<(Phase, Micros)>,
     phases: [PhaseStats; 4],
     seconds: SecondLatency,
+    /// Send lag of requests due in the measured phases.
     lag: Histogram<u64>,
     sent: u64,
     sent_by_phase: [u64; 4],
+    /// First and last actual send of the requests due in each phase.
+    send_span: [Option<(Micros, Micros)>; 4],
+    /// Per generator worker: every request due before this has been
+    /// accounted for here (sent, or counted as not sent).
+    frontiers: Vec<Micros>,
+    generator: GeneratorInfo,
 }
 
 impl Recorder {
@@ -110,7 +125,29 @@ impl Recorder {
             lag: new_histogram(3),
             sent: 0,
             sent_by_phase: [0; 4],
+            send_span: [None; 4],
+            frontiers: Vec::new(),
+            generator: GeneratorInfo::default(),
         }
+    }
+
+    /// The generator starts `info.workers` senders whose schedule begins at
+    /// `from`; until each has passed a phase's end, that phase is unfinished.
+    pub fn expect_senders(&mut self, info: GeneratorInfo, from: Micros) {
+        self.generator = info;
+        self.frontiers = vec![from; info.workers];
+    }
+
+    /// Worker `w` has accounted for every request due before `due`
+    /// (`Micros::MAX` once it stopped).
+    pub fn note_frontier(&mut self, w: usize, due: Micros) {
+        if let Some(f) = self.frontiers.get_mut(w) {
+            *f = (*f).max(due);
+        }
+    }
+
+    pub fn generator(&self) -> GeneratorInfo {
+        self.generator
     }
 
     pub fn bucket_us(&self) -> Micros {
@@ -143,9 +180,14 @@ impl Recorder {
 
     /// Counts a request that left (for the generator's own rate).
     pub fn note_sent(&mut self, due: Micros, sent: Micros) {
+        let phase = self.phase_at(due);
         self.sent += 1;
-        self.sent_by_phase[self.phase_at(due).index()] += 1;
-        record_clamped(&mut self.lag, sent.saturating_sub(due));
+        self.sent_by_phase[phase.index()] += 1;
+        let span = &mut self.send_span[phase.index()];
+        *span = Some(span.map_or((sent, sent), |(a, b)| (a.min(sent), b.max(sent))));
+        if phase != Phase::Warmup {
+            record_clamped(&mut self.lag, sent.saturating_sub(due));
+        }
     }
 
     pub fn record(&mut self, s: &Sample) {
@@ -178,10 +220,22 @@ impl Recorder {
         }
     }
 
-    /// Requests due in `p` that were sent but have not completed yet. Exact
-    /// when `p`'s end was marked before its last request was sent.
+    /// Requests due in `p` that have not completed yet: those in flight, and
+    /// at least one while a generator worker has not yet reached `p`'s end
+    /// (its requests due there are not all sent). Exact when `p`'s end was
+    /// marked before its last request was sent.
     pub fn unfinished(&self, p: Phase) -> u64 {
-        self.sent_by_phase[p.index()].saturating_sub(self.phases[p.index()].total())
+        let st = &self.phases[p.index()];
+        let finished = st.total() - st.bad[Cause::Saturated.index()];
+        let in_flight = self.sent_by_phase[p.index()].saturating_sub(finished);
+        let end = self
+            .marks
+            .iter()
+            .position(|&(q, _)| q == p)
+            .and_then(|i| self.marks.get(i + 1))
+            .map_or(Micros::MAX, |&(_, t)| t);
+        let behind = self.frontiers.iter().any(|&f| f < end);
+        if behind { in_flight.max(1) } else { in_flight }
     }
 
     pub fn buckets(&self) -> &[Bucket] {
@@ -198,6 +252,20 @@ impl Recorder {
 
     pub fn sent(&self) -> u64 {
         self.sent
+    }
+
+    /// Requests sent that were due in `phases`, and the first and last
+    /// actual send among them.
+    pub fn sent_in(&self, phases: &[Phase]) -> (u64, Option<(Micros, Micros)>) {
+        let mut n = 0;
+        let mut span: Option<(Micros, Micros)> = None;
+        for p in phases {
+            n += self.sent_by_phase[p.index()];
+            if let Some((a, b)) = self.send_span[p.index()] {
+                span = Some(span.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
+            }
+        }
+        (n, span)
     }
 
     pub fn seconds(&mut self) -> &mut SecondLatency {

@@ -37,6 +37,41 @@ mod tests {
     }
 
     #[test]
+    fn seed_is_a_string_that_reads_back_exactly() {
+        let r = sample_result();
+        let json = render(&r);
+        let v: Value = serde_json::from_str(&json).unwrap();
+        // Above 2^53: as a JSON number, jq and JavaScript would round it.
+        assert_eq!(v["seed"], "5280703954370554100");
+        assert_eq!(v["seed"].as_str().unwrap().parse::<u64>().unwrap(), r.seed);
+        assert_eq!(v["drill_version"], "0.1.0");
+        // Files written before the seed became a string still read.
+        let mut old = v.clone();
+        old["seed"] = serde_json::json!(42u64);
+        let back: DrillResult = serde_json::from_value(old).unwrap();
+        assert_eq!(back.seed, 42);
+        let mut bad = v;
+        bad["seed"] = serde_json::json!("-1");
+        let err = serde_json::from_value::<DrillResult>(bad).unwrap_err();
+        assert!(err.to_string().contains("seed `-1`"), "{err}");
+    }
+
+    #[test]
+    fn fractions_are_ratios_and_percentages_say_so() {
+        let v: Value = serde_json::from_str(&render(&sample_result())).unwrap();
+        let availability = &v["checks"][1];
+        assert_eq!(availability["unit"], "ratio");
+        assert_eq!(availability["measured"], 0.99875);
+        assert_eq!(v["phases"]["baseline"]["availability"], 0.99875);
+        assert_eq!(v["checks"][6]["unit"], "%");
+        let (check, budget) = (
+            &v["checks"][6]["measured"],
+            &v["error_budget"]["consumed_pct"],
+        );
+        assert!((check.as_f64().unwrap() - budget.as_f64().unwrap()).abs() < 1e-3);
+    }
+
+    #[test]
     fn rpo_is_absent_without_a_database_fault() {
         let v: Value = serde_json::from_str(&render(&sample_aborted())).unwrap();
         assert_eq!(v["verdict"], "aborted");

@@ -1,70 +1,474 @@
 //! `junit.xml`: one `<testsuite>` per drill and one `<testcase>` per check,
-//! so CI (GitHub, GitLab, Jenkins) shows a drill's SLOs as tests, failures
-//! reading like `rto 41.2s > 30s`.
+//! so CI (GitHub, GitLab, Jenkins) shows a drill's SLOs as tests. Each
+//! testcase carries the span it judged as `time`; a failure says what was
+//! measured against what, where (phase or fault) and which report section to
+//! read, both in `message` (one line) and as text (GitLab shows only the
+//! text); skipped checks say why; each testsuite has the run's properties.
+//!
+//! Written by hand rather than with `junit-report`: that crate has no
+//! `<properties>`, no `skipped` counts or totals on `<testsuites>`, and
+//! derives a suite's `time` from its testcases, while a drill's checks
+//! overlap in time. The XML is small and flat; escaping is the only subtle
+//! part and is tested with hostile text.
 
-use junit_report::{Duration, OffsetDateTime, Report, TestCase, TestCaseBuilder, TestSuite};
+use std::fmt::Write;
 
-use super::model::{CheckStatus, DrillResult, Verdict};
+use super::model::{CheckResult, CheckStatus, DrillResult, FaultResult, Verdict};
+use super::rfc3339::{parse_rfc3339, utc};
+use super::units::{clock, value};
 
 /// The JUnit report of one drill or of a suite of drills.
 pub fn render(results: &[DrillResult]) -> String {
-    indent(&compact(results))
+    let suites: Vec<Suite> = results.iter().map(suite).collect();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let total = |f: fn(&Suite) -> usize| suites.iter().map(f).sum::<usize>();
+    let _ = write!(
+        out,
+        "<testsuites name=\"drill\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{}\"",
+        total(|s| s.cases.len()),
+        total(|s| s.count(Outcome::is_failure)),
+        total(|s| s.count(Outcome::is_error)),
+        total(|s| s.count(Outcome::is_skipped)),
+        seconds(results.iter().map(|r| finite(r.duration_s)).sum()),
+    );
+    if suites.is_empty() {
+        out.push_str("/>\n");
+        return out;
+    }
+    out.push_str(">\n");
+    for s in &suites {
+        s.write(&mut out);
+    }
+    out.push_str("</testsuites>\n");
+    out
 }
 
-/// junit-report always writes a timestamp (the render time when none is
-/// set); we give unparseable ones this stand-in and strip it afterwards, so
-/// the report never claims a time the drill did not record.
-const NO_TIMESTAMP: &str = " timestamp=\"1970-01-01T00:00:00Z\"";
-
-fn compact(results: &[DrillResult]) -> String {
-    let mut report = Report::new();
-    report.add_testsuites(results.iter().map(suite));
-    let mut out = Vec::new();
-    // Writing to memory fails only on an I/O error, which a Vec never gives.
-    report
-        .write_xml(&mut out)
-        .expect("JUnit XML writes to memory");
-    String::from_utf8(out)
-        .expect("junit-report writes UTF-8")
-        .replace(NO_TIMESTAMP, "")
+/// One drill as a testsuite, before it is written.
+struct Suite {
+    name: String,
+    time_s: f64,
+    timestamp: Option<String>,
+    properties: Vec<(&'static str, String)>,
+    cases: Vec<Case>,
 }
 
-fn suite(r: &DrillResult) -> TestSuite {
-    let mut suite = TestSuite::new(&xml_text(&r.scenario));
-    suite.set_timestamp(parse_rfc3339(&r.started_at).unwrap_or(OffsetDateTime::UNIX_EPOCH));
-    let classname = xml_text(&format!("drill.{}", r.scenario));
-    for c in &r.checks {
-        let name = xml_text(&c.name);
-        let mut case = match c.status {
-            CheckStatus::Pass => TestCase::success(&name, Duration::ZERO),
-            CheckStatus::Fail => {
-                TestCase::failure(&name, Duration::ZERO, "slo", &xml_text(&c.message))
+struct Case {
+    name: String,
+    classname: String,
+    time_s: f64,
+    outcome: Outcome,
+}
+
+enum Outcome {
+    Pass,
+    /// An SLO check that failed: one-line message, full text.
+    Failure {
+        /// `slo` for a check; `inconclusive` for the generator's own.
+        kind: &'static str,
+        message: String,
+        text: String,
+    },
+    /// The drill itself stopped (aborted or error).
+    Error {
+        kind: &'static str,
+        message: String,
+        text: String,
+    },
+    Skipped {
+        message: String,
+    },
+}
+
+impl Outcome {
+    fn is_failure(&self) -> bool {
+        matches!(self, Outcome::Failure { .. })
+    }
+    fn is_error(&self) -> bool {
+        matches!(self, Outcome::Error { .. })
+    }
+    fn is_skipped(&self) -> bool {
+        matches!(self, Outcome::Skipped { .. })
+    }
+}
+
+impl Suite {
+    fn count(&self, f: fn(&Outcome) -> bool) -> usize {
+        self.cases.iter().filter(|c| f(&c.outcome)).count()
+    }
+
+    fn write(&self, out: &mut String) {
+        let _ = write!(
+            out,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{}\"",
+            attr(&self.name),
+            self.cases.len(),
+            self.count(Outcome::is_failure),
+            self.count(Outcome::is_error),
+            self.count(Outcome::is_skipped),
+            seconds(self.time_s),
+        );
+        if let Some(ts) = &self.timestamp {
+            let _ = write!(out, " timestamp=\"{ts}\"");
+        }
+        out.push_str(">\n    <properties>\n");
+        for (k, v) in &self.properties {
+            let _ = writeln!(out, "      <property name=\"{k}\" value=\"{}\"/>", attr(v));
+        }
+        out.push_str("    </properties>\n");
+        for c in &self.cases {
+            c.write(out);
+        }
+        out.push_str("  </testsuite>\n");
+    }
+}
+
+impl Case {
+    fn write(&self, out: &mut String) {
+        let _ = write!(
+            out,
+            "    <testcase name=\"{}\" classname=\"{}\" time=\"{}\"",
+            attr(&self.name),
+            attr(&self.classname),
+            seconds(self.time_s)
+        );
+        match &self.outcome {
+            Outcome::Pass => out.push_str("/>\n"),
+            Outcome::Failure {
+                kind,
+                message,
+                text,
+            } => {
+                let _ = writeln!(
+                    out,
+                    ">\n      <failure type=\"{kind}\" message=\"{}\">{}</failure>\n    </testcase>",
+                    attr(message),
+                    body(text)
+                );
             }
-            CheckStatus::Skipped => TestCase::skipped(&name),
-        };
-        case.set_classname(&classname);
-        suite.add_testcase(case);
+            Outcome::Error {
+                kind,
+                message,
+                text,
+            } => {
+                let _ = writeln!(
+                    out,
+                    ">\n      <error type=\"{kind}\" message=\"{}\">{}</error>\n    </testcase>",
+                    attr(message),
+                    body(text)
+                );
+            }
+            Outcome::Skipped { message } => {
+                let _ = writeln!(
+                    out,
+                    ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                    attr(message)
+                );
+            }
+        }
+    }
+}
+
+fn suite(r: &DrillResult) -> Suite {
+    let classname = format!("drill.{}", r.scenario);
+    let mut cases: Vec<Case> = r
+        .checks
+        .iter()
+        .map(|c| Case {
+            name: c.name.clone(),
+            classname: classname.clone(),
+            // A skipped check judged nothing.
+            time_s: if c.status == CheckStatus::Skipped {
+                0.0
+            } else {
+                span_s(r, c)
+            },
+            outcome: outcome(r, c),
+        })
+        .collect();
+    if !r.manual_actions.is_empty() {
+        manual_actions(r, &classname, &mut cases);
     }
     if let (Verdict::Aborted | Verdict::Error, Some(reason)) = (r.verdict, &r.reason) {
-        let reason = xml_text(reason);
-        let mut case = TestCaseBuilder::error("drill", Duration::ZERO, r.verdict.name(), &reason);
-        // Parsers fold newlines in attributes to spaces; keep the full text.
-        if reason.contains('\n') {
-            case.set_trace(&reason.replace("]]>", "]] >"));
-        }
-        case.set_classname(&classname);
-        suite.add_testcase(case.build());
+        cases.push(Case {
+            name: "drill".into(),
+            classname: classname.clone(),
+            time_s: finite(r.duration_s),
+            outcome: Outcome::Error {
+                kind: r.verdict.name(),
+                message: one_line(reason),
+                text: format!(
+                    "{reason}\nThe drill stopped {}; checks it could not measure are skipped.\nsee report.md § Fault timeline",
+                    if r.verdict == Verdict::Aborted {
+                        "before it finished (aborted)"
+                    } else {
+                        "on an error"
+                    }
+                ),
+            },
+        });
     }
-    if !r.manual_actions.is_empty() {
-        let mut text = String::from(
-            "MANUAL ACTION REQUIRED: a revert failed, the system may still be broken.\n",
-        );
-        for a in &r.manual_actions {
-            text.push_str(&format!("- {a}\n"));
-        }
-        suite.set_system_err(&xml_text(&text).replace("]]>", "]] >"));
+    if r.verdict == Verdict::Inconclusive {
+        // The generator's own trustworthiness, failed: measured vs bound.
+        let why = r.load.distrust().unwrap_or_else(|| {
+            r.reason
+                .clone()
+                .unwrap_or_else(|| "the measurements cannot be trusted".into())
+        });
+        cases.push(Case {
+            name: "load-generator".into(),
+            classname: classname.clone(),
+            time_s: finite(r.duration_s),
+            outcome: Outcome::Failure {
+                kind: "inconclusive",
+                message: one_line(&why),
+                text: format!(
+                    "{why}\nThe load generator's own measurements are not trustworthy, so no verdict on the SLOs is given.\nsee report.md § Load generator"
+                ),
+            },
+        });
     }
-    suite
+    let mut properties = vec![
+        ("run_id", r.run_id.clone()),
+        ("seed", r.seed.to_string()),
+        ("target", r.target.clone()),
+        ("target_kind", r.target_kind.clone()),
+        ("scenario", r.scenario.clone()),
+    ];
+    if let Some(file) = r.settings.get("scenario.file") {
+        properties.push(("scenario_file", file.clone()));
+    }
+    properties.extend([
+        ("drill_version", r.drill_version.clone()),
+        ("started_at", r.started_at.clone()),
+        ("verdict", r.verdict.name().to_string()),
+    ]);
+    Suite {
+        name: r.scenario.clone(),
+        time_s: finite(r.duration_s),
+        timestamp: parse_rfc3339(&r.started_at).map(|(secs, nanos)| utc(secs, nanos)),
+        properties,
+        cases,
+    }
+}
+
+/// A failed revert leaves work for a person: it goes into the failing
+/// `faults-reverted` testcase, the one CI shows, never a suite-level
+/// `system-err` that GitLab hides.
+fn manual_actions(r: &DrillResult, classname: &str, cases: &mut Vec<Case>) {
+    let mut text =
+        String::from("MANUAL ACTION REQUIRED: a revert failed, the system may still be broken.\n");
+    for a in &r.manual_actions {
+        let _ = writeln!(text, "- {a}");
+    }
+    text.push_str("see report.md (top) and `drill cleanup`");
+    let i = match cases.iter().position(|c| c.name == "faults-reverted") {
+        Some(i) => i,
+        None => {
+            cases.push(Case {
+                name: "faults-reverted".into(),
+                classname: classname.into(),
+                time_s: finite(r.duration_s),
+                outcome: Outcome::Pass,
+            });
+            cases.len() - 1
+        }
+    };
+    let case = &mut cases[i];
+    case.outcome = match std::mem::replace(&mut case.outcome, Outcome::Pass) {
+        Outcome::Failure {
+            message, text: t, ..
+        } => Outcome::Failure {
+            kind: "slo",
+            message: format!("MANUAL ACTION REQUIRED: {message}"),
+            text: format!("{text}\n\n{t}"),
+        },
+        _ => Outcome::Failure {
+            kind: "slo",
+            message: "MANUAL ACTION REQUIRED: a revert failed".into(),
+            text,
+        },
+    };
+}
+
+/// Where a check looked: a fault (named after the colon), a phase, or the
+/// whole drill. Custom check names fall back to the whole drill.
+enum Scope<'a> {
+    Fault(&'a FaultResult),
+    Phase(&'a str, f64, f64),
+    Drill,
+}
+
+fn scope<'a>(r: &'a DrillResult, c: &CheckResult) -> Scope<'a> {
+    let subject = match c.name.split_once(':') {
+        Some((_, s)) => s,
+        None if c.name == "steady-state" => "baseline",
+        None => return Scope::Drill,
+    };
+    if let Some(f) = r.faults.iter().find(|f| f.name == subject) {
+        return Scope::Fault(f);
+    }
+    match r.phase_spans.iter().find(|p| p.phase == subject) {
+        Some(p) => Scope::Phase(&p.phase, p.start_s, p.end_s),
+        None => Scope::Drill,
+    }
+}
+
+/// The span a check judged: a phase's length, inject to recovered for an
+/// RTO (to the end of observation when never recovered), inject to end for
+/// other fault checks, the drill for drill-wide ones.
+fn span_s(r: &DrillResult, c: &CheckResult) -> f64 {
+    let end = observation_end(r);
+    let s = match scope(r, c) {
+        Scope::Phase(_, start, stop) => stop - start,
+        Scope::Fault(f) if c.name.starts_with("rto:") && f.recovery == "no-impact" => 0.0,
+        Scope::Fault(f) if c.name.starts_with("rto:") => {
+            f.recovered_at_s.unwrap_or(end) - f.injected_at_s
+        }
+        Scope::Fault(f) => f.reverted_at_s.unwrap_or(end) - f.injected_at_s,
+        Scope::Drill => r.duration_s,
+    };
+    finite(s).max(0.0)
+}
+
+fn observation_end(r: &DrillResult) -> f64 {
+    r.phase_spans
+        .iter()
+        .map(|p| p.end_s)
+        .fold(finite(r.duration_s), f64::max)
+}
+
+fn outcome(r: &DrillResult, c: &CheckResult) -> Outcome {
+    match c.status {
+        CheckStatus::Pass => Outcome::Pass,
+        CheckStatus::Skipped => Outcome::Skipped {
+            message: match (&r.reason, r.verdict) {
+                (Some(reason), Verdict::Aborted | Verdict::Error)
+                    if !c.message.contains(reason.as_str()) =>
+                {
+                    format!("{} — {}", c.message, one_line(reason))
+                }
+                _ => c.message.clone(),
+            },
+        },
+        CheckStatus::Fail => failure(r, c),
+    }
+}
+
+/// `rto 41.2s > 30s for fault `kill-primary-ingress` (ingress-gateway/primary)`
+/// as the message; the text adds measured, threshold, when, and where to look.
+fn failure(r: &DrillResult, c: &CheckResult) -> Outcome {
+    let measured = match c.measured {
+        Some(v) => value(v, &c.unit),
+        None if c.name.starts_with("rto:") => "not recovered".into(),
+        None => "not measured".into(),
+    };
+    let threshold = c.threshold.map_or("—".into(), |v| value(v, &c.unit));
+    let (where_, detail, section) = match scope(r, c) {
+        Scope::Fault(f) => {
+            let place = match &f.region {
+                Some(region) => format!("{}/{region}", f.component),
+                None => f.component.clone(),
+            };
+            let ended = match f.reverted_at_s {
+                Some(t) => format!("ended {} at {}", f.ended, clock(t)),
+                None => format!("ended {}", f.ended),
+            };
+            (
+                format!(" for fault `{}` ({place})", f.name),
+                format!(
+                    "fault: `{}` — {} {place}, injected at {}, {ended}",
+                    f.name,
+                    f.action,
+                    clock(f.injected_at_s)
+                ),
+                if c.name.starts_with("rpo:") || c.name.starts_with("write") {
+                    "Data loss (RPO)"
+                } else {
+                    "Faults"
+                },
+            )
+        }
+        Scope::Phase(phase, start, stop) => (
+            format!(" in phase `{phase}`"),
+            format!("phase: {phase}, {} to {}", clock(start), clock(stop)),
+            "Phases",
+        ),
+        Scope::Drill => (
+            String::new(),
+            format!(
+                "over the whole drill ({} to {})",
+                clock(0.0),
+                clock(observation_end(r))
+            ),
+            match c.name.as_str() {
+                "error-budget" => "Error budget",
+                "faults-reverted" => "Fault timeline",
+                _ => "Checks",
+            },
+        ),
+    };
+    let message = one_line(&c.message);
+    // Verdict-only checks (steady-state, faults-reverted) have no figures
+    // beyond their message.
+    let figures = if c.measured.is_none() && c.threshold.is_none() {
+        String::new()
+    } else {
+        format!("measured: {measured}\nthreshold: {threshold}\n")
+    };
+    Outcome::Failure {
+        kind: "slo",
+        message: format!("{message}{where_}; see report.md § {section}"),
+        text: format!("{message}{where_}\n{figures}{detail}\nsee: report.md § {section}"),
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn finite(v: f64) -> f64 {
+    if v.is_finite() { v } else { 0.0 }
+}
+
+/// JUnit `time`: seconds with millisecond precision.
+fn seconds(v: f64) -> String {
+    // Not `max(0.0)`: it keeps -0.0, the sum of no values, which prints `-0.000`.
+    format!("{:.3}", if v > 0.0 && v.is_finite() { v } else { 0.0 })
+}
+
+/// An attribute value: escaped, with line breaks and tabs as character
+/// references so parsers do not fold them into spaces.
+fn attr(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in xml_text(s).chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' => out.push_str("&#9;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Element text: escaped (no CDATA, so no `]]>` to worry about); `\r` as a
+/// reference because parsers turn a literal one into `\n`.
+fn body(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in xml_text(s).chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\r' => out.push_str("&#13;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Drops characters XML 1.0 cannot hold at all (escaping does not help), such
@@ -75,133 +479,10 @@ fn xml_text(s: &str) -> String {
         .collect()
 }
 
-/// One element per line, indented, so the file is readable and its golden
-/// copy diffs well. Breaks only between `>` and `<`, which outside CDATA is
-/// always between two tags: quick-xml escapes both in attribute values. CDATA
-/// is left on its line so system-out/err text keeps no added whitespace.
-fn indent(xml: &str) -> String {
-    let mut out = String::with_capacity(xml.len() + xml.len() / 4);
-    let mut depth = 0usize;
-    let mut after_open = false;
-    let mut rest = xml;
-    while let Some(start) = rest.find('<') {
-        let cdata = rest[start..].starts_with("<![CDATA[");
-        let end = if cdata {
-            rest[start..].find("]]>").map(|i| start + i + 2)
-        } else {
-            rest[start..].find('>').map(|i| start + i)
-        };
-        let Some(end) = end else { break };
-        let (text, tag) = (&rest[..start], &rest[start..=end]);
-        let closing = tag.starts_with("</");
-        if closing {
-            depth = depth.saturating_sub(1);
-        }
-        // Whitespace here would become part of some element's text.
-        let inline = cdata || !text.is_empty() || out.ends_with("]]>") || (closing && after_open);
-        if !inline && !out.is_empty() {
-            out.push('\n');
-            out.push_str(&"  ".repeat(depth));
-        }
-        out.push_str(text);
-        out.push_str(tag);
-        after_open = !closing && !cdata && !tag.starts_with("<?") && !tag.ends_with("/>");
-        if after_open {
-            depth += 1;
-        }
-        rest = &rest[end + 1..];
-    }
-    out.push_str(rest);
-    out.push('\n');
-    out
-}
-
-/// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, as the runner writes `started_at`.
-/// Hand-parsed because junit-report builds `time` without its parser.
-fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {
-    let b = s.trim().as_bytes();
-    let num = |from: usize, len: usize| -> Option<i64> {
-        let digits = b.get(from..from + len)?;
-        digits.iter().all(u8::is_ascii_digit).then(|| {
-            digits
-                .iter()
-                .fold(0i64, |n, d| n * 10 + i64::from(d - b'0'))
-        })
-    };
-    let sep = |i: usize, c: &[u8]| b.get(i).is_some_and(|x| c.contains(x));
-    if !(sep(4, b"-") && sep(7, b"-") && sep(10, b"Tt ") && sep(13, b":") && sep(16, b":")) {
-        return None;
-    }
-    let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
-    let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let month_days = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if !(1..=12).contains(&month) || day < 1 || day > month_days[month as usize - 1] {
-        return None;
-    }
-    // 60 is a leap second; time has none, so it becomes :59.
-    if hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut nanos = 0i64;
-    if sep(i, b".") {
-        i += 1;
-        let frac_start = i;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            if i - frac_start < 9 {
-                nanos = nanos * 10 + i64::from(b[i] - b'0');
-            }
-            i += 1;
-        }
-        if i == frac_start {
-            return None;
-        }
-        nanos *= 10i64.pow(9u32.saturating_sub((i - frac_start) as u32));
-    }
-    let offset_s = match b.get(i) {
-        Some(b'Z' | b'z') if i + 1 == b.len() => 0,
-        Some(&sign @ (b'+' | b'-')) if i + 6 == b.len() && sep(i + 3, b":") => {
-            let (h, m) = (num(i + 1, 2)?, num(i + 4, 2)?);
-            if h > 23 || m > 59 {
-                return None;
-            }
-            (h * 3600 + m * 60) * if sign == b'+' { 1 } else { -1 }
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + hour * 3600 + minute * 60 + second.min(59) - offset_s;
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(secs) * 1_000_000_000 + i128::from(nanos))
-        .ok()
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::model::CheckStatus;
     use crate::report::testdata::{sample_aborted, sample_pass, sample_result};
     use quick_xml::events::{BytesStart, Event};
 
@@ -238,7 +519,24 @@ mod tests {
                 }
                 Event::Empty(e) => elements.push(element(&e)),
                 Event::End(_) => open -= 1,
-                Event::Text(t) => text.push_str(t.decode().unwrap().trim()),
+                // Indentation between tags is not part of any text.
+                Event::Text(t) => {
+                    let t = t.decode().unwrap();
+                    if !t.trim().is_empty() {
+                        text.push_str(&t);
+                    }
+                }
+                Event::GeneralRef(r) => match r.resolve_char_ref().unwrap() {
+                    Some(c) => text.push(c),
+                    None => text.push_str(match r.decode().unwrap().as_ref() {
+                        "amp" => "&",
+                        "lt" => "<",
+                        "gt" => ">",
+                        "quot" => "\"",
+                        "apos" => "'",
+                        other => panic!("unknown entity &{other};"),
+                    }),
+                },
                 Event::CData(t) => text.push_str(std::str::from_utf8(&t).unwrap()),
                 Event::Eof => break,
                 _ => {}
@@ -269,15 +567,24 @@ mod tests {
     fn one_testsuite_per_drill_and_one_testcase_per_check() {
         let results = [sample_result(), sample_pass(), sample_aborted()];
         let (els, _) = parse(&render(&results));
+        let root = named(&els, "testsuites").next().unwrap();
+        assert_eq!(attr(root, "tests"), Some("25"));
+        assert_eq!(attr(root, "failures"), Some("3"));
+        assert_eq!(attr(root, "errors"), Some("1"));
+        assert_eq!(attr(root, "skipped"), Some("7"));
+        assert_eq!(attr(root, "time"), Some("128.000"));
         let suites: Vec<_> = named(&els, "testsuite").collect();
         assert_eq!(suites.len(), 3);
         assert_eq!(attr(suites[0], "name"), Some("region-failover"));
         assert_eq!(attr(suites[0], "tests"), Some("8"));
         assert_eq!(attr(suites[0], "failures"), Some("2"));
+        assert_eq!(attr(suites[0], "time"), Some("60.000"));
         assert_eq!(attr(suites[1], "failures"), Some("0"));
         // The aborted drill gets its reason as an extra `drill` error case.
         assert_eq!(attr(suites[2], "tests"), Some("9"));
         assert_eq!(attr(suites[2], "errors"), Some("1"));
+        assert_eq!(attr(suites[2], "skipped"), Some("7"));
+        assert_eq!(attr(suites[2], "time"), Some("8.000"));
         let cases: Vec<_> = named(&els, "testcase").collect();
         assert_eq!(cases.len(), 8 + 8 + 9);
         assert!(
@@ -290,25 +597,101 @@ mod tests {
     }
 
     #[test]
-    fn failures_carry_the_check_message_and_slo_type() {
-        let (els, _) = parse(&render(&[sample_result()]));
+    fn each_testcase_times_the_span_it_judged() {
+        let (els, _) = parse(&render(&[sample_result(), sample_pass()]));
+        let time = |i: usize| {
+            let c = named(&els, "testcase").nth(i).unwrap();
+            (
+                attr(c, "name").unwrap().to_string(),
+                attr(c, "time").unwrap().to_string(),
+            )
+        };
+        let expect = [
+            ("steady-state", "8.000"),          // the baseline
+            ("availability:baseline", "8.000"), // the phase
+            ("latency-p99:baseline", "8.000"),
+            ("rto:kill-primary-ingress", "41.200"), // inject t+8 → recovered t+49.2
+            ("rto:switchover-database", "8.000"),   // inject t+52 → never recovered, t+60
+            ("rpo:switchover-database", "4.000"),   // inject t+52 → switched over t+56
+            ("error-budget", "60.000"),             // the drill
+            ("faults-reverted", "60.000"),
+        ];
+        for (i, (name, t)) in expect.iter().enumerate() {
+            assert_eq!(time(i), (name.to_string(), t.to_string()));
+        }
+        // The passing run recovered at t+11.2: rto 3.2 s.
+        assert_eq!(time(8 + 3).1, "3.200");
+    }
+
+    #[test]
+    fn failures_say_what_against_what_and_where_to_look() {
+        let (els, text) = parse(&render(&[sample_result()]));
         let failures: Vec<_> = named(&els, "failure").collect();
         assert_eq!(failures.len(), 2);
-        assert_eq!(attr(failures[0], "message"), Some("rto 41.2s > 30s"));
+        assert_eq!(
+            attr(failures[0], "message"),
+            Some(
+                "rto 41.2s > 30s for fault `kill-primary-ingress` (ingress-gateway/primary); see report.md § Faults"
+            )
+        );
         assert_eq!(attr(failures[0], "type"), Some("slo"));
         assert!(
             attr(failures[1], "message")
                 .unwrap()
                 .starts_with("not recovered")
         );
+        // The element's text, which GitLab shows, carries the figures.
+        for line in [
+            "measured: 41.2 s",
+            "threshold: 30 s",
+            "fault: `kill-primary-ingress` — kill ingress-gateway/primary, injected at t+8.000 s, ended healed at t+44.000 s",
+            "measured: not recovered",
+            "see: report.md § Faults",
+        ] {
+            assert!(text.contains(line), "{line:?} not in:\n{text}");
+        }
         assert_eq!(named(&els, "skipped").count(), 0);
         assert_eq!(named(&els, "error").count(), 0);
     }
 
     #[test]
-    fn aborted_drill_has_skipped_checks_and_an_error_with_the_reason() {
-        let (els, _) = parse(&render(&[sample_aborted()]));
-        assert_eq!(named(&els, "skipped").count(), 7);
+    fn phase_and_drill_wide_failures_name_their_span() {
+        let mut r = sample_result();
+        r.checks[2].status = CheckStatus::Fail;
+        r.checks[6].status = CheckStatus::Fail;
+        let (els, text) = parse(&render(&[r]));
+        let messages: Vec<_> = named(&els, "failure")
+            .map(|f| attr(f, "message").unwrap().to_string())
+            .collect();
+        assert_eq!(
+            messages[0],
+            "p99 6.4ms ≤ 50ms in phase `baseline`; see report.md § Phases"
+        );
+        assert!(
+            messages[3].ends_with("; see report.md § Error budget"),
+            "{messages:?}"
+        );
+        assert!(
+            text.contains("phase: baseline, t+0.000 s to t+8.000 s"),
+            "{text}"
+        );
+        assert!(
+            text.contains("over the whole drill (t+0.000 s to t+60.000 s)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn aborted_drill_has_skipped_checks_with_the_reason_and_an_error() {
+        let (els, text) = parse(&render(&[sample_aborted()]));
+        let skipped: Vec<_> = named(&els, "skipped").collect();
+        assert_eq!(skipped.len(), 7);
+        assert_eq!(
+            attr(skipped[0], "message"),
+            Some(
+                "not evaluated: drill aborted — steady state not met: baseline availability 97.1% < 99.5%"
+            )
+        );
         let errors: Vec<_> = named(&els, "error").collect();
         assert_eq!(errors.len(), 1);
         assert_eq!(attr(errors[0], "type"), Some("aborted"));
@@ -316,16 +699,86 @@ mod tests {
             attr(errors[0], "message"),
             Some("steady state not met: baseline availability 97.1% < 99.5%")
         );
+        assert!(
+            text.contains("checks it could not measure are skipped"),
+            "{text}"
+        );
         let drill_case = named(&els, "testcase").last().unwrap();
         assert_eq!(attr(drill_case, "name"), Some("drill"));
+        assert_eq!(attr(drill_case, "time"), Some("8.000"));
+    }
+
+    /// A generator that fell behind: one failing `load-generator` case that
+    /// reads the measured lag against its bound.
+    #[test]
+    fn an_inconclusive_drill_fails_the_load_generator_case() {
+        let mut r = sample_pass();
+        r.load.generator_behind = true;
+        r.load.lag_p99_ms = 191.0;
+        r.load.max_send_lag_ms = 5.0;
+        r.verdict = Verdict::Inconclusive;
+        let (els, _) = parse(&render(&[r]));
+        let case = named(&els, "testcase")
+            .find(|c| attr(c, "name") == Some("load-generator"))
+            .expect("load-generator testcase");
+        let i = els.iter().position(|e| std::ptr::eq(e, case)).unwrap();
+        let failure = &els[i + 1];
+        assert_eq!(failure.0, "failure");
+        assert_eq!(attr(failure, "type"), Some("inconclusive"));
+        assert_eq!(
+            attr(failure, "message"),
+            Some("the load generator fell behind: send lag p99 191.00ms > 5ms (max_send_lag)")
+        );
+        let passing = render(&[sample_pass()]);
+        assert!(!passing.contains("load-generator"));
     }
 
     #[test]
-    fn reason_without_aborted_or_error_verdict_adds_no_case() {
+    fn properties_identify_the_run() {
+        let (els, _) = parse(&render(&[sample_result()]));
+        let props: Vec<(String, String)> = named(&els, "property")
+            .map(|p| {
+                (
+                    attr(p, "name").unwrap().to_string(),
+                    attr(p, "value").unwrap().to_string(),
+                )
+            })
+            .collect();
+        let get = |k: &str| props.iter().find(|p| p.0 == k).map(|p| p.1.as_str());
+        assert_eq!(get("run_id"), Some("20260314T093000Z-7f3a"));
+        assert_eq!(get("seed"), Some("5280703954370554100"));
+        assert_eq!(get("target"), Some("lab"));
+        assert_eq!(get("scenario_file"), Some("scenarios/region-failover.toml"));
+        assert_eq!(get("drill_version"), Some("0.1.0"));
+        assert_eq!(get("started_at"), Some("2026-03-14T09:30:00Z"));
+        assert_eq!(get("verdict"), Some("fail"));
+    }
+
+    #[test]
+    fn manual_actions_fail_the_faults_reverted_testcase() {
         let mut r = sample_result();
-        r.reason = Some("ignored for a failed drill".into());
-        let (els, _) = parse(&render(&[r]));
-        assert_eq!(named(&els, "testcase").count(), 8);
+        r.manual_actions = vec!["kubectl -n shop scale deploy/reviews --replicas=3".into()];
+        r.checks[7].status = CheckStatus::Fail;
+        r.checks[7].message = "not reverted or healed: scale-reviews (revert-failed)".into();
+        let xml = render(&[r.clone()]);
+        assert!(!xml.contains("system-err"), "{xml}");
+        let (els, text) = parse(&xml);
+        let failures: Vec<_> = named(&els, "failure").collect();
+        assert_eq!(failures.len(), 3);
+        assert!(
+            attr(failures[2], "message")
+                .unwrap()
+                .starts_with("MANUAL ACTION REQUIRED: not reverted or healed: scale-reviews")
+        );
+        assert!(
+            text.contains("- kubectl -n shop scale deploy/reviews --replicas=3\n"),
+            "{text}"
+        );
+        // Even when the check itself passed, the case fails with the actions.
+        r.checks[7].status = CheckStatus::Pass;
+        let (els, text) = parse(&render(&[r]));
+        assert_eq!(named(&els, "failure").count(), 3);
+        assert!(text.contains("MANUAL ACTION REQUIRED"), "{text}");
     }
 
     #[test]
@@ -345,71 +798,135 @@ mod tests {
     }
 
     #[test]
-    fn rfc3339_parsing_rejects_what_it_cannot_trust() {
-        let ok = |s: &str| parse_rfc3339(s).map(|t| t.unix_timestamp());
-        assert_eq!(ok("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(ok("2000-02-29T12:00:00Z"), Some(951_825_600));
-        assert_eq!(ok("2026-03-14t09:30:00.123456789123z"), Some(1_773_480_600));
-        assert_eq!(ok("2026-03-14T09:30:00-02:30"), Some(1_773_480_600 + 9000));
-        for bad in [
-            "",
-            "2026-03-14",
-            "2026-02-29T00:00:00Z",
-            "2026-13-01T00:00:00Z",
-            "2026-03-14T24:00:00Z",
-            "2026-03-14T09:30:00",
-            "2026-03-14T09:30:00.Z",
-            "2026-03-14T09:30:00Zjunk",
-            "2026-03-14T09:30:00+1:00",
-            "２０２６-03-14T09:30:00Z",
-        ] {
-            assert_eq!(ok(bad), None, "{bad:?}");
-        }
-    }
-
-    #[test]
     fn hostile_text_stays_valid_xml() {
         let mut r = sample_aborted();
         r.scenario = "a<b>&\"c\"".into();
         r.checks[0].message = "rto ]]> <oops> & \u{1b}[31mred\u{1b}[0m".into();
-        r.reason = Some("line one\nline two ]]> end".into());
+        r.reason = Some("line one\nline two ]]> end\r".into());
         r.manual_actions = vec!["kubectl scale deploy/x --replicas=3 ]]>".into()];
         let xml = render(&[r]);
         let (els, text) = parse(&xml);
         let failure = named(&els, "failure").next().unwrap();
-        assert_eq!(
-            attr(failure, "message"),
-            Some("rto ]]> <oops> & [31mred[0m")
+        assert!(
+            attr(failure, "message")
+                .unwrap()
+                .starts_with("rto ]]> <oops> & [31mred[0m in phase `baseline`"),
+            "{xml}"
         );
         assert_eq!(
             attr(named(&els, "testsuite").next().unwrap(), "name"),
             Some("a<b>&\"c\"")
         );
-        assert!(text.contains("line one\nline two ]] > end"), "{text}");
+        assert!(text.contains("line one\nline two ]]> end\r"), "{text:?}");
         assert!(text.contains("MANUAL ACTION REQUIRED"), "{text}");
         assert!(
-            text.contains("- kubectl scale deploy/x --replicas=3 ]] >\n"),
+            text.contains("- kubectl scale deploy/x --replicas=3 ]]>\n"),
             "{text}"
         );
     }
 
     #[test]
-    fn indenting_changes_only_whitespace_between_tags() {
-        let mut r = sample_aborted();
-        r.reason = Some("two\nlines".into());
-        r.manual_actions = vec!["revert by hand".into()];
-        let results = [sample_result(), r];
-        let raw = compact(&results);
-        let pretty = render(&results);
-        assert_eq!(parse(&raw), parse(&pretty));
-        assert!(pretty.lines().count() > 20);
-        assert!(
-            pretty.contains("\n    <testcase name=\"steady-state\""),
-            "{pretty}"
-        );
+    fn no_drills_give_an_empty_root_with_zero_totals() {
         assert_eq!(
             render(&[]),
-            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<testsuites/>\n"
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"drill\" tests=\"0\" failures=\"0\" errors=\"0\" skipped=\"0\" time=\"0.000\"/>\n"
+        );
+    }
+
+    /// Reads a failing, a passing and an aborted drill's JUnit with PyPI's
+    /// `junitparser` (and renders it with `junit2html`): independent
+    /// consumers, as CI systems are. ci/test.sh installs both.
+    #[test]
+    fn independent_consumers_read_times_failures_skips_and_properties() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("junit.xml");
+        std::fs::write(
+            &file,
+            render(&[sample_result(), sample_pass(), sample_aborted()]),
+        )
+        .unwrap();
+        let script = r#"
+import json, sys
+from junitparser import JUnitXml, Failure, Error, Skipped
+xml = JUnitXml.fromfile(sys.argv[1])
+out = {"root": [xml.tests, xml.failures, xml.errors, xml.skipped, xml.time], "suites": []}
+for s in xml:
+    cases = []
+    for c in s:
+        r = [(type(x).__name__, x.message, x.text) for x in c.result]
+        cases.append([c.name, c.time, r])
+    props = {p.name: p.value for p in s.properties()}
+    out["suites"].append({"name": s.name, "time": s.time, "tests": s.tests,
+                          "skipped": s.skipped, "props": props, "cases": cases})
+print(json.dumps(out))
+"#;
+        let out = std::process::Command::new("python3")
+            .args(["-c", script])
+            .arg(&file)
+            .output()
+            .expect("python3 runs");
+        assert!(
+            out.status.success(),
+            "junitparser could not read the file (pip install junitparser junit2html; ci/test.sh does): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["root"], serde_json::json!([25, 3, 1, 7, 128.0]));
+        let suites = v["suites"].as_array().unwrap();
+        assert_eq!(suites[0]["time"], 60.0);
+        assert_eq!(suites[2]["time"], 8.0);
+        assert_eq!(suites[2]["skipped"], 7);
+        assert_eq!(suites[0]["props"]["seed"], "5280703954370554100");
+        assert_eq!(suites[1]["props"]["verdict"], "pass");
+        assert_eq!(
+            suites[2]["props"]["scenario_file"],
+            "scenarios/region-failover.toml"
+        );
+        let rto = &suites[0]["cases"][3];
+        assert_eq!(rto[0], "rto:kill-primary-ingress");
+        assert_eq!(rto[1], 41.2);
+        assert_eq!(rto[2][0][0], "Failure");
+        assert!(
+            rto[2][0][1]
+                .as_str()
+                .unwrap()
+                .starts_with("rto 41.2s > 30s for fault")
+        );
+        assert!(
+            rto[2][0][2]
+                .as_str()
+                .unwrap()
+                .contains("measured: 41.2 s\nthreshold: 30 s")
+        );
+        assert_eq!(suites[1]["cases"][3][2], serde_json::json!([]));
+        let skipped = &suites[2]["cases"][1][2][0];
+        assert_eq!(skipped[0], "Skipped");
+        assert!(
+            skipped[1]
+                .as_str()
+                .unwrap()
+                .contains("steady state not met")
+        );
+        let drill = &suites[2]["cases"][8][2][0];
+        assert_eq!(drill[0], "Error");
+
+        let html = dir.path().join("junit.html");
+        let out = std::process::Command::new("python3")
+            .args(["-m", "junit2htmlreport"])
+            .arg(&file)
+            .arg(&html)
+            .output()
+            .expect("python3 runs");
+        assert!(
+            out.status.success(),
+            "junit2html failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let html = std::fs::read_to_string(html).unwrap();
+        // It shows the failure text, not just the test's name.
+        assert!(
+            html.contains("measured: 41.2 s") && html.contains("threshold: 30 s"),
+            "{html}"
         );
     }
 }

@@ -21,11 +21,7 @@ pub fn render(r: &DrillResult, svg_file: &str) -> String {
     budget(&mut md, r);
     rpo(&mut md, r);
     super::alerts_md::section(&mut md, r);
-    let _ = writeln!(
-        md,
-        "## Timeline\n\n![timeline]({})\n",
-        link_target(svg_file)
-    );
+    timeline(&mut md, r, svg_file);
     events(&mut md, r);
     load(&mut md, r);
     settings(&mut md, r);
@@ -41,6 +37,22 @@ pub fn render(r: &DrillResult, svg_file: &str) -> String {
         r.schema
     );
     md
+}
+
+/// Mermaid charts render inline wherever the Markdown is posted; the SVG,
+/// with fault start and end marked, shows beside the report file.
+fn timeline(md: &mut String, r: &DrillResult, svg_file: &str) {
+    md.push_str("## Timeline\n\n");
+    for chart in [
+        super::mermaid::good_ratio_chart(r),
+        super::mermaid::p99_chart(r),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let _ = writeln!(md, "{chart}");
+    }
+    let _ = writeln!(md, "![timeline]({})\n", link_target(svg_file));
 }
 
 /// A fault's target-side observations in words.
@@ -84,12 +96,16 @@ pub fn render_suite_index(entries: &[(DrillResult, String)]) -> String {
     let count = |v: Verdict| entries.iter().filter(|(r, _)| r.verdict == v).count();
     let _ = writeln!(
         md,
-        "**{} drills: {} passed, {} failed, {} aborted, {} errored.**\n",
+        "**{} drills: {} passed, {} failed, {} aborted, {} errored{}.**\n",
         entries.len(),
         count(Verdict::Pass),
         count(Verdict::Fail),
         count(Verdict::Aborted),
-        count(Verdict::Error)
+        count(Verdict::Error),
+        match count(Verdict::Inconclusive) {
+            0 => String::new(),
+            n => format!(", {n} inconclusive"),
+        }
     );
     let manual: Vec<_> = entries
         .iter()
@@ -133,10 +149,11 @@ pub fn render_suite_index(entries: &[(DrillResult, String)]) -> String {
     md
 }
 
-fn verdict_badge(v: Verdict) -> &'static str {
+pub(super) fn verdict_badge(v: Verdict) -> &'static str {
     match v {
         Verdict::Pass => "PASS ✅",
         Verdict::Fail => "FAIL ❌",
+        Verdict::Inconclusive => "INCONCLUSIVE ❔",
         Verdict::Aborted => "ABORTED ⚠️",
         Verdict::Error => "ERROR ⚠️",
     }
@@ -178,6 +195,11 @@ fn verdict(md: &mut String, r: &DrillResult) {
             failed.len(),
             names(&failed)
         ),
+        Verdict::Inconclusive => {
+            "**The measurements cannot be trusted** (the load generator fell behind, or sent less than asked): \
+             no check decides this drill."
+                .into()
+        }
         Verdict::Aborted => format!(
             "**The drill was aborted; {} of {total} checks were not evaluated.**",
             skipped.len()
@@ -297,7 +319,7 @@ fn rto(f: &FaultResult) -> String {
 }
 
 /// The longest RTO of a drill, "not recovered" beating any number.
-fn worst_rto(faults: &[FaultResult]) -> String {
+pub(super) fn worst_rto(faults: &[FaultResult]) -> String {
     if let Some(f) = faults
         .iter()
         .find(|f| f.rto_s.is_none() && f.recovery != "no-impact")
@@ -317,7 +339,7 @@ fn worst_rto(faults: &[FaultResult]) -> String {
 }
 
 /// Phases in the order they happen, then any the runner added.
-fn phase_order(r: &DrillResult) -> Vec<(&str, &PhaseSummary)> {
+pub(super) fn phase_order(r: &DrillResult) -> Vec<(&str, &PhaseSummary)> {
     const KNOWN: [&str; 4] = ["warmup", "baseline", "fault", "recovery"];
     let rank = |name: &str| KNOWN.iter().position(|k| *k == name).unwrap_or(KNOWN.len());
     let mut phases: Vec<_> = r.phases.iter().map(|(k, v)| (k.as_str(), v)).collect();
@@ -370,7 +392,7 @@ fn phases(md: &mut String, r: &DrillResult) {
                 .bad_by_cause
                 .iter()
                 .filter(|(_, n)| **n > 0)
-                .map(|(c, n)| format!("{c} {n}"))
+                .map(|(c, n)| format!("{} {n}", cause_label(c)))
                 .collect();
             format!("{n}: {}", by.join(", "))
         })
@@ -488,8 +510,10 @@ fn load(md: &mut String, r: &DrillResult) {
     }
     let _ = writeln!(
         md,
-        "## Load generator\n\n`{} {}` open-loop at {} req/s scheduled, {} req/s achieved; {} sent, timeout {}, keep-alive {}. \
-         Generator lag (actual minus intended send time): p99 {}, max {}.\n",
+        "## Load generator\n\n`{} {}` open-loop at {} req/s asked, {} req/s achieved (requests actually sent \
+         over the time they were actually sent, measured phases); {} sent, timeout {}, keep-alive {}, \
+         {} worker(s), at most {} in flight. \
+         Generator lag (actual minus intended send time, measured phases): p99 {} (bound {}), max {}.\n",
         l.method,
         l.url,
         num(l.rate, 2),
@@ -497,15 +521,35 @@ fn load(md: &mut String, r: &DrillResult) {
         l.sent,
         secs(l.timeout_s),
         if l.keep_alive { "on" } else { "off" },
+        l.workers,
+        l.max_in_flight,
         ms(l.lag_p99_ms),
+        ms(l.max_send_lag_ms),
         ms(l.lag_max_ms)
     );
-    if l.generator_behind {
-        md.push_str(
-            "> [!WARNING]\n> **The load generator fell behind its schedule** (this machine, not the target): \
-             latency is counted from the intended send time, so the latency figures above are overstated \
-             and the achieved rate is below the scheduled one. Rerun with a lower rate or on a less loaded machine.\n\n",
+    if l.not_sent > 0 {
+        let _ = writeln!(
+            md,
+            "{} requests were due while {} were in flight and were not sent (counted as bad, \"not sent: in-flight limit\"); \
+             raise `[load] max_in_flight` (and the open-file limit) to measure them.\n",
+            l.not_sent, l.max_in_flight
         );
+    }
+    if let Some(why) = l.distrust() {
+        let _ = writeln!(
+            md,
+            "> [!WARNING]\n> **The measurements cannot be trusted** (this machine, not the target): {why}. \
+             Latency is counted from the intended send time, so a late generator overstates it. \
+             Rerun with a lower rate, more `workers`, or on a less loaded machine.\n"
+        );
+    }
+}
+
+/// A cause as people read it (results.json keeps the short key).
+fn cause_label(key: &str) -> &str {
+    match key {
+        "saturated" => "not sent: in-flight limit",
+        other => other,
     }
 }
 
@@ -521,11 +565,11 @@ fn settings(md: &mut String, r: &DrillResult) {
 }
 
 /// Text safe inside a table cell: a `|` would end the cell, a newline the row.
-fn cell(s: &str) -> String {
+pub(super) fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace(['\r', '\n'], " ")
 }
 
-fn one_line(s: &str) -> String {
+pub(super) fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -667,6 +711,22 @@ mod tests {
     }
 
     #[test]
+    fn charts_render_inline_as_well_formed_mermaid() {
+        let md = render(&sample_result(), "timeline.svg");
+        let blocks: Vec<&str> = md
+            .match_indices("```mermaid\n")
+            .map(|(i, _)| &md[i..i + md[i..].find("\n```\n").unwrap() + 4])
+            .collect();
+        assert_eq!(blocks.len(), 2, "{md}");
+        let good = crate::report::mermaid::tests::parse_xychart(blocks[0]);
+        let p99 = crate::report::mermaid::tests::parse_xychart(blocks[1]);
+        assert_eq!(good.last().unwrap().1.len(), sample_result().timeline.len());
+        assert_eq!(p99[0].1.len(), sample_result().timeline.len());
+        // Fences balance: nothing after the charts is swallowed into a block.
+        assert_eq!(md.matches("```").count() % 2, 0);
+    }
+
+    #[test]
     fn links_the_chart_and_lists_events() {
         let md = render(&sample_result(), "timeline.svg");
         assert!(md.contains("![timeline](timeline.svg)"));
@@ -716,11 +776,32 @@ mod tests {
         let mut r = sample_result();
         assert!(!render(&r, "t.svg").contains("fell behind"));
         r.load.generator_behind = true;
+        r.load.lag_p99_ms = 191.0;
+        r.load.max_send_lag_ms = 5.0;
+        r.verdict = Verdict::Inconclusive;
         let md = render(&r, "t.svg");
+        assert!(md.contains("INCONCLUSIVE ❔"), "{md}");
         assert!(md.contains(
-            "**The load generator fell behind its schedule** (this machine, not the target)"
+            "**The measurements cannot be trusted** (this machine, not the target): \
+             the load generator fell behind: send lag p99 191.00ms > 5ms (max_send_lag)"
         ));
         assert!(md.contains("latencies are overstated"));
+        assert!(md.contains("Exit code 5."));
+    }
+
+    #[test]
+    fn requests_not_sent_are_shown_with_their_cause() {
+        let mut r = sample_result();
+        r.phases
+            .get_mut("fault")
+            .unwrap()
+            .bad_by_cause
+            .insert("saturated".into(), 120);
+        r.load.not_sent = 120;
+        r.load.max_in_flight = 10_000;
+        let md = render(&r, "t.svg");
+        assert!(md.contains("not sent: in-flight limit 120"), "{md}");
+        assert!(md.contains("120 requests were due while 10000 were in flight and were not sent"));
     }
 
     #[test]

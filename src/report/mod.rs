@@ -5,7 +5,10 @@ mod alerts_md;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+mod mermaid;
 pub mod model;
+mod rfc3339;
+pub mod summary;
 pub mod svg;
 #[cfg(test)]
 pub(crate) mod testdata;

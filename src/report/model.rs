@@ -1,6 +1,13 @@
 //! The result of one drill: everything the reports show, and exactly what
-//! `results.json` holds (`drill.results/v1`, docs/contract.md). Renderers read only
-//! this, so they are tested with plain values.
+//! `results.json` holds (`drill.results/v1`, docs/contract.md; JSON Schema in
+//! schemas/results.schema.json). Renderers read only this, so they are
+//! tested with plain values.
+//!
+//! Units are named: times end in `_s` or `_ms`; a fraction is a ratio 0..1
+//! (`availability`, `good_ratio`, `slo`, `ratio`) except the error budget's
+//! consumption, a percentage by the contract, whose names end in `_pct`. A check's
+//! `measured` and `threshold` are in its `unit`: `ratio`, `s`, `ms`, `%`
+//! (error budget only) or `count`.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +20,9 @@ pub const SCHEMA: &str = "drill.results/v1";
 pub enum Verdict {
     Pass,
     Fail,
+    /// The measurements cannot be trusted: the load generator fell behind
+    /// its schedule or sent less than asked (exit code 5).
+    Inconclusive,
     Aborted,
     Error,
 }
@@ -22,6 +32,7 @@ impl Verdict {
         match self {
             Verdict::Pass => "pass",
             Verdict::Fail => "fail",
+            Verdict::Inconclusive => "inconclusive",
             Verdict::Aborted => "aborted",
             Verdict::Error => "error",
         }
@@ -48,7 +59,7 @@ pub struct CheckResult {
     /// (e.g. not recovered).
     pub measured: Option<f64>,
     pub threshold: Option<f64>,
-    /// `s`, `ms`, `%`, `count`.
+    /// `ratio` (0..1), `s`, `ms`, `%` (error budget consumed), `count`.
     pub unit: String,
     /// One line a person reads: `rto 41.2s > 30s`, `availability 99.97% ≥ 99.95%`.
     pub message: String,
@@ -165,12 +176,6 @@ pub struct Observations {
     pub cross_region_failed: Option<u64>,
 }
 
-impl Observations {
-    pub fn is_empty(&self) -> bool {
-        *self == Observations::default()
-    }
-}
-
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PhaseSummary {
     pub requests: u64,
@@ -236,17 +241,65 @@ pub struct LoadSummary {
     pub url: String,
     /// Scheduled rate, requests per second.
     pub rate: f64,
-    /// Requests sent / time spent sending.
+    /// Requests actually sent per second over the measured phases: sends
+    /// of requests due there, over the time from the first actual send to
+    /// the last (not the scheduled time).
     pub achieved_rate: f64,
     pub sent: u64,
+    /// Requests due but never sent because the in-flight limit was reached
+    /// (counted as bad, cause `saturated`).
+    #[serde(default)]
+    pub not_sent: u64,
+    /// Generator threads.
+    #[serde(default)]
+    pub workers: usize,
+    /// Effective in-flight limit (the scenario's, capped by open files).
+    #[serde(default)]
+    pub max_in_flight: usize,
+    /// Send-lag p99 bound above which the verdict is `inconclusive`.
+    #[serde(default)]
+    pub max_send_lag_ms: f64,
     pub timeout_s: f64,
     pub keep_alive: bool,
-    /// Generator lag (actual minus intended send time).
+    /// Generator lag (actual minus intended send time) of the requests due
+    /// in the measured phases.
     pub lag_p99_ms: f64,
     pub lag_max_ms: f64,
-    /// True when the generator, not the target, fell behind: its numbers
-    /// overstate latency and the report says so.
+    /// True when the generator, not the target, fell behind (send-lag p99
+    /// above `max_send_lag_ms`): its numbers overstate latency.
     pub generator_behind: bool,
+    /// True when the achieved rate is more than 1% below the asked one.
+    #[serde(default)]
+    pub rate_short: bool,
+}
+
+impl LoadSummary {
+    /// Why the measurements cannot be trusted, if they cannot.
+    pub fn distrust(&self) -> Option<String> {
+        let mut why = Vec::new();
+        if self.generator_behind {
+            why.push(format!(
+                "the load generator fell behind: send lag p99 {:.2}ms > {}ms (max_send_lag)",
+                self.lag_p99_ms, self.max_send_lag_ms
+            ));
+        }
+        if self.rate_short {
+            let mut s = format!(
+                "the load generator sent {:.1} req/s of {} asked ({:+.2}%) over the measured phases",
+                self.achieved_rate,
+                self.rate,
+                (self.achieved_rate / self.rate - 1.0) * 100.0
+            );
+            if self.not_sent > 0 {
+                s.push_str(&format!(
+                    "; {} requests not sent: in-flight limit {}",
+                    self.not_sent, self.max_in_flight
+                ));
+            }
+            why.push(s);
+        }
+        (!why.is_empty()).then(|| why.join("; "))
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -293,6 +346,9 @@ pub struct Event {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DrillResult {
     pub schema: String,
+    /// The drill binary that produced this result (Cargo package version).
+    #[serde(default)]
+    pub drill_version: String,
     pub scenario: String,
     pub description: String,
     /// Target name (`lab`, or a name from the targets file).
@@ -304,6 +360,9 @@ pub struct DrillResult {
     pub run_id: String,
     pub started_at: String,
     pub duration_s: f64,
+    /// A string in JSON: seeds use all 64 bits, and JSON readers such as
+    /// jq and JavaScript round numbers above 2^53. `--seed` takes it back.
+    #[serde(with = "seed_string")]
     pub seed: u64,
     pub checks: Vec<CheckResult>,
     pub faults: Vec<FaultResult>,
@@ -414,8 +473,35 @@ impl DrillResult {
         match self.verdict {
             Verdict::Pass => 0,
             Verdict::Fail => 1,
+            Verdict::Inconclusive => crate::error::INCONCLUSIVE,
             Verdict::Aborted => 3,
             Verdict::Error => 3,
+        }
+    }
+}
+
+/// The seed as a decimal string; reading also takes a number, as
+/// `results.json` files written before the seed became a string hold one.
+mod seed_string {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(seed: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(seed)
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Seed {
+        Text(String),
+        Number(u64),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        match Seed::deserialize(d)? {
+            Seed::Number(n) => Ok(n),
+            Seed::Text(t) => t.parse().map_err(|_| {
+                D::Error::custom(format!("seed `{t}` is not a 64-bit unsigned integer"))
+            }),
         }
     }
 }

@@ -113,6 +113,7 @@ fn title(svg: &mut String, r: &DrillResult) {
     let (word, colour) = match r.verdict {
         Verdict::Pass => ("PASS", GREEN),
         Verdict::Fail => ("FAIL", RED),
+        Verdict::Inconclusive => ("INCONCLUSIVE", "#c26a00"),
         Verdict::Aborted => ("ABORTED", "#c26a00"),
         Verdict::Error => ("ERROR", "#c26a00"),
     };

@@ -7,6 +7,7 @@ pub(super) fn value(v: f64, unit: &str) -> String {
         "s" => secs(v),
         "ms" => ms(v),
         "%" => pct(v),
+        "ratio" => pct(v * 100.0),
         "count" if v.is_finite() => format!("{}", v.round()),
         "" | "count" => num(v, 3),
         other => format!("{} {other}", num(v, 3)),
@@ -82,6 +83,7 @@ mod tests {
         assert_eq!(value(99.95, "%"), "99.95 %");
         assert_eq!(value(99.99951, "%"), ">99.999 %");
         assert_eq!(value(100.0, "%"), "100 %");
+        assert_eq!(value(0.9995, "ratio"), "99.95 %");
         assert_eq!(value(17.6, "count"), "18");
         assert_eq!(value(1.5, "req/s"), "1.5 req/s");
         assert_eq!(value(f64::NAN, "s"), "n/a s");

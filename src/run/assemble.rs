@@ -15,9 +15,9 @@ use crate::targets::TargetDef;
 
 use super::checks;
 
-/// Generator lag p99 above which the report says the generator, not the
-/// target, fell behind.
-pub const BEHIND_LAG_US: u64 = 5_000;
+/// Achieved rate below this share of the asked one makes the drill
+/// inconclusive: the generator sent less than the schedule asked.
+pub const MIN_RATE_SHARE: f64 = 0.99;
 
 /// One fault as it ran.
 #[derive(Clone, Debug)]
@@ -76,6 +76,8 @@ pub struct RunFacts<'a> {
     pub writes: Option<BTreeMap<u64, (u64, u64)>>,
     /// What Prometheus and Alertmanager showed (scenarios with alerts or probes).
     pub monitoring: Option<super::alerts::MonitoringOutcome>,
+    /// Earlier runs of this drill (for `regression` checks).
+    pub history: Vec<crate::history::Record>,
 }
 
 impl<'a> RunFacts<'a> {
@@ -107,6 +109,7 @@ impl<'a> RunFacts<'a> {
             config_sync_unmeasurable: false,
             writes: None,
             monitoring: None,
+            history: Vec::new(),
         }
     }
 
@@ -188,8 +191,14 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
             skipped,
         ));
     }
+    let load = load_summary(&f, rec, error_budget.drill_s);
+    // A generator that fell behind or sent less than asked makes every
+    // figure untrustworthy: its own verdict, below an abort.
+    let distrust = load.distrust();
     let verdict = if f.aborted.is_some() {
         Verdict::Aborted
+    } else if distrust.is_some() {
+        Verdict::Inconclusive
     } else if checks.iter().any(|c| c.status == CheckStatus::Fail) {
         Verdict::Fail
     } else {
@@ -198,12 +207,13 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
     let crit = plan.recovery;
     DrillResult {
         schema: SCHEMA.into(),
+        drill_version: env!("CARGO_PKG_VERSION").into(),
         scenario: plan.name.clone(),
         description: plan.description.clone(),
         target: f.def.name().into(),
         target_kind: f.def.kind().into(),
         verdict,
-        reason: f.aborted.clone(),
+        reason: f.aborted.clone().or(distrust),
         run_id: f.run_id.clone(),
         started_at: f.clock.started_at(),
         duration_s: round3(secs(end)),
@@ -213,7 +223,7 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
         phases,
         error_budget,
         rpo: f.rpo.clone(),
-        load: load_summary(&f, rec),
+        load,
         recovery: RecoverySummary {
             window_s: crit.window_us as f64 / 1e6,
             ratio: crit.ratio,
@@ -353,6 +363,7 @@ fn checks(f: &RunFacts, rec: &Recorder, faults: &[FaultResult], consumed: f64) -
         faults,
         budget_pct: consumed,
         rpo: f.rpo.as_ref(),
+        history: &f.history,
     };
     for c in &f.plan.checks {
         let mut results = checks::evaluate(c, &m);
@@ -437,34 +448,46 @@ fn timeline(f: &RunFacts, rec: &mut Recorder, end: Micros) -> Vec<TimelinePoint>
     timeline
 }
 
-/// The generator: what it was asked, what it achieved, how late it sent.
-fn load_summary(f: &RunFacts, rec: &Recorder) -> LoadSummary {
+/// The generator's own numbers: the rate it truly achieved over the
+/// measured phases, its send lag against the plan's bound, and what its
+/// in-flight limit kept from being sent.
+fn load_summary(f: &RunFacts, rec: &Recorder, measured_s: f64) -> LoadSummary {
     let Some(ld) = &f.plan.load else {
         return LoadSummary::default();
     };
-    let per_request = 1.0 / ld.rate;
     let lag = rec.lag();
-    let sending_s = secs(f.last_due.saturating_sub(f.load_start)) + per_request;
     let lag_p99 = if lag.is_empty() {
         0
     } else {
         lag.value_at_quantile(0.99)
     };
+    let (sent, span) = rec.sent_in(&Phase::MEASURED);
+    let achieved = match span {
+        Some((first, last)) if sent >= 2 && last > first => (sent - 1) as f64 / secs(last - first),
+        _ => 0.0,
+    };
+    let not_sent = Phase::MEASURED
+        .iter()
+        .map(|&p| rec.phase(p).bad[Cause::Saturated as usize])
+        .sum();
+    let generator = rec.generator();
     LoadSummary {
         method: ld.method.clone(),
         url: format!("{}{}", f.entry_url, ld.path),
         rate: ld.rate,
-        achieved_rate: if rec.sent() > 0 {
-            round3(rec.sent() as f64 / sending_s)
-        } else {
-            0.0
-        },
+        achieved_rate: round3(achieved),
         sent: rec.sent(),
+        not_sent,
+        workers: generator.workers,
+        max_in_flight: generator.max_in_flight,
+        max_send_lag_ms: ms(ld.max_send_lag_us),
         timeout_s: ld.timeout.as_secs_f64(),
         keep_alive: ld.keep_alive,
         lag_p99_ms: ms(lag_p99),
         lag_max_ms: if lag.is_empty() { 0.0 } else { ms(lag.max()) },
-        generator_behind: lag_p99 > BEHIND_LAG_US,
+        generator_behind: lag_p99 > ld.max_send_lag_us,
+        // Judged only when the measured phases asked for a rate at all.
+        rate_short: ld.rate * measured_s >= 2.0 && achieved < MIN_RATE_SHARE * ld.rate,
     }
 }
 
@@ -635,5 +658,91 @@ max = "0.2%"
         assert_eq!(r.verdict, Verdict::Fail);
         assert_eq!(r.exit_code(), 1);
         assert_eq!(r.load.achieved_rate, 100.0);
+    }
+
+    /// 100 req/s for a 10 s baseline. On time: pass. Every send 60 ms late
+    /// (default bound 50 ms): inconclusive. Every 50th request not sent (in-flight
+    /// limit): 98 req/s achieved, more than 1% short: inconclusive.
+    #[test]
+    fn a_late_or_short_generator_makes_the_drill_inconclusive() {
+        let src = r#"
+description = "synthetic"
+[load]
+path = "/"
+rate = 100
+[phases]
+warmup = "0s"
+baseline = "10s"
+"#;
+        let l = crate::scenario::parse(std::path::Path::new("s.toml"), src).unwrap();
+        let def = TargetDef::Http {
+            name: "t".into(),
+            url: "http://x".into(),
+            database: None,
+        };
+        let run = |lag: u64, skip_every: u64| {
+            let mut rec = Recorder::new(100 * MS, 3 * S);
+            rec.mark(Phase::Baseline, 0);
+            for i in 0..1000u64 {
+                let due = i * 10 * MS;
+                let (sent, outcome) = if skip_every > 0 && i % skip_every == 7 {
+                    (due, Outcome::Bad(Cause::Saturated))
+                } else {
+                    rec.note_sent(due, due + lag);
+                    (due + lag, Outcome::Good)
+                };
+                rec.record(&Sample {
+                    due,
+                    sent,
+                    done: sent + MS,
+                    outcome,
+                    has_latency: outcome == Outcome::Good,
+                });
+            }
+            let plan = Plan::resolve(&l);
+            let mut facts = RunFacts::new(&plan, &def, "run", 7, Clock::start());
+            facts.end = 10 * S;
+            facts.steady_state = Some(checks::verdict("steady-state", true, "ok".into()));
+            assemble(facts, &mut rec)
+        };
+        let on_time = run(100, 0);
+        assert_eq!(on_time.verdict, Verdict::Pass, "{:?}", on_time.reason);
+        assert_eq!(on_time.load.achieved_rate, 100.0);
+        assert_eq!(on_time.load.max_send_lag_ms, 50.0);
+
+        let late = run(60 * MS, 0);
+        assert_eq!(late.verdict, Verdict::Inconclusive);
+        assert_eq!(late.exit_code(), 5);
+        assert!(late.load.generator_behind && !late.load.rate_short);
+        assert_eq!(
+            late.reason.as_deref(),
+            Some("the load generator fell behind: send lag p99 60.03ms > 50ms (max_send_lag)")
+        );
+
+        let short = run(100, 50);
+        assert_eq!(short.verdict, Verdict::Inconclusive);
+        assert_eq!(short.load.not_sent, 20);
+        assert!(short.load.rate_short && !short.load.generator_behind);
+        assert!(
+            (short.load.achieved_rate - 98.0).abs() < 0.1,
+            "{}",
+            short.load.achieved_rate
+        );
+        assert_eq!(short.phases["baseline"].bad_by_cause["saturated"], 20);
+    }
+
+    /// The bound is the scenario's when set; else 50 ms, lowered to a tenth
+    /// of the tightest latency check.
+    #[test]
+    fn the_send_lag_bound_follows_the_scenario() {
+        let bound = |extra: &str| {
+            let src = format!("description = \"b\"\n[load]\npath = \"/\"\nrate = 10\n{extra}\n");
+            let l = crate::scenario::parse(std::path::Path::new("s.toml"), &src).unwrap();
+            Plan::resolve(&l).load.unwrap().max_send_lag_us
+        };
+        assert_eq!(bound(""), 50 * MS);
+        assert_eq!(bound("max_send_lag = \"2ms\""), 2 * MS);
+        let checks = "[[checks]]\nkind = \"latency\"\nphase = \"baseline\"\npercentile = \"p99\"\nmax = \"100ms\"";
+        assert_eq!(bound(checks), 10 * MS);
     }
 }

@@ -3,10 +3,11 @@
 
 use hdrhistogram::Histogram;
 
+use crate::history;
 use crate::measure::recorder::new_histogram;
 use crate::measure::{Phase, PhaseStats, Recorder};
 use crate::report::model::{CheckResult, CheckStatus, FaultResult, RpoResult};
-use crate::scenario::plan::{CheckPlan, CheckSpec, PhaseScope, RpoLimit};
+use crate::scenario::plan::{CheckPlan, CheckSpec, Followed, PhaseScope, RpoLimit};
 use crate::scenario::units::fmt_pct;
 
 /// Counts and latency over the phases a check names (`drill` = all measured).
@@ -89,7 +90,7 @@ pub fn verdict(name: impl Into<String>, pass: bool, message: String) -> CheckRes
     }
 }
 
-/// A percentage of good outcomes against a minimum ratio (0..1).
+/// A ratio of good outcomes against a minimum ratio (0..1).
 pub fn ratio(name: &str, good: u64, all: u64, min: f64, message: String) -> CheckResult {
     let v = if all > 0 {
         good as f64 / all as f64
@@ -99,9 +100,9 @@ pub fn ratio(name: &str, good: u64, all: u64, min: f64, message: String) -> Chec
     result(
         name.into(),
         all > 0 && good > 0 && v >= min,
-        Some(v * 100.0),
-        min * 100.0,
-        "%",
+        Some(v),
+        min,
+        "ratio",
         message,
     )
 }
@@ -113,6 +114,8 @@ pub struct Measured<'a> {
     pub faults: &'a [FaultResult],
     pub budget_pct: f64,
     pub rpo: Option<&'a RpoResult>,
+    /// Earlier runs of this drill, oldest first (for `regression`).
+    pub history: &'a [history::Record],
 }
 
 /// Evaluates one check: one function per kind. Per-fault kinds give one
@@ -157,6 +160,7 @@ pub fn evaluate(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
         }
         CheckSpec::Rpo { max } => vec![rpo(named("rpo".into()), m.rpo, *max)],
         CheckSpec::WriteRto { max_s } => vec![write_rto(named("write-rto".into()), m.rpo, *max_s)],
+        CheckSpec::Regression { .. } => regression(c, m),
     }
 }
 
@@ -271,9 +275,11 @@ fn target_side(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
 fn availability(name: String, rec: &Recorder, phase: PhaseScope, min: f64) -> CheckResult {
     let s = slice(rec, phase);
     let phase = phase.name();
+    // results.json holds fractions as ratios (report/model.rs); the message
+    // speaks in percent.
     if s.all == 0 {
         let msg = format!("availability: no requests were due in {phase}");
-        return result(name, false, None, min, "%", msg);
+        return result(name, false, None, min / 100.0, "ratio", msg);
     }
     let v = s.good as f64 / s.all as f64 * 100.0;
     let pass = v >= min;
@@ -285,7 +291,7 @@ fn availability(name: String, rec: &Recorder, phase: PhaseScope, min: f64) -> Ch
         s.all - s.good,
         s.all
     );
-    result(name, pass, Some(v), min, "%", msg)
+    result(name, pass, Some(v / 100.0), min / 100.0, "ratio", msg)
 }
 
 fn latency(
@@ -354,6 +360,92 @@ fn rpo(name: String, rpo: Option<&RpoResult>, max: RpoLimit) -> CheckResult {
             c
         }
     }
+}
+
+/// This run's figure against the median of the last passing runs in the
+/// history: worse by more than the allowed share fails; no earlier passing
+/// run means nothing to compare with (skipped, with the reason).
+fn regression(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
+    let CheckSpec::Regression {
+        metric,
+        fault,
+        runs,
+        max_increase,
+    } = &c.spec
+    else {
+        unreachable!("regression is called for regression checks only")
+    };
+    let subjects: Vec<(String, history::Metric, Option<f64>, &str)> = match metric {
+        Followed::Rto | Followed::TimeToImpact => m
+            .faults
+            .iter()
+            .filter(|f| fault.as_ref().is_none_or(|n| *n == f.name))
+            .map(|f| {
+                let name = f.name.clone();
+                if *metric == Followed::Rto {
+                    (
+                        format!("rto:{name}"),
+                        history::Metric::Rto(name),
+                        f.rto_s,
+                        "s",
+                    )
+                } else {
+                    let tti = f.time_to_impact_s;
+                    (
+                        format!("time-to-impact:{name}"),
+                        history::Metric::TimeToImpact(name),
+                        tti,
+                        "s",
+                    )
+                }
+            })
+            .collect(),
+        Followed::FaultP99 => {
+            let s = slice(m.rec, PhaseScope::Fault);
+            let p99 =
+                (!s.latency.is_empty()).then(|| s.latency.value_at_quantile(0.99) as f64 / 1000.0);
+            vec![("p99:fault".into(), history::Metric::FaultP99, p99, "ms")]
+        }
+        Followed::ErrorBudget => vec![(
+            "error-budget".into(),
+            history::Metric::Budget,
+            Some(m.budget_pct),
+            "%",
+        )],
+    };
+    subjects
+        .into_iter()
+        .map(|(label, hm, current, unit)| {
+            let name = c.name.clone().unwrap_or_else(|| format!("regression-{label}"));
+            let max = max_increase * 100.0;
+            let Some(base) = history::baseline(m.history, &hm, *runs) else {
+                return CheckResult {
+                    status: CheckStatus::Skipped,
+                    threshold: Some(max),
+                    unit: "%".into(),
+                    ..verdict(
+                        name,
+                        true,
+                        format!("regression {label}: no earlier passing run in the history to compare with"),
+                    )
+                };
+            };
+            let of = format!("the median {:.3}{unit} of the last {} passing run(s)", base.median, base.runs);
+            match current {
+                None => result(name, false, None, max, "%", format!("regression {label}: not measured this run; {of}")),
+                Some(v) => {
+                    let inc = history::increase(v, base.median) * 100.0;
+                    let pass = inc <= max;
+                    let msg = format!(
+                        "{label} {v:.3}{unit} is {inc:+.0}% against {of} ({} +{}%)",
+                        if pass { "≤" } else { ">" },
+                        fmt_pct(max)
+                    );
+                    result(name, pass, Some(inc), max, "%", msg)
+                }
+            }
+        })
+        .collect()
 }
 
 fn write_rto(name: String, rpo: Option<&RpoResult>, max: f64) -> CheckResult {
@@ -566,6 +658,7 @@ mod tests {
                 faults,
                 budget_pct,
                 rpo,
+                history: &[],
             },
         )
     }
@@ -599,7 +692,8 @@ mod tests {
         );
         let a = &evaluate(&cs[0], &r, &[], 0.0, None)[0];
         assert_eq!(a.status, CheckStatus::Fail);
-        assert!((a.measured.unwrap() - 99.7).abs() < 1e-9);
+        assert!((a.measured.unwrap() - 0.997).abs() < 1e-9);
+        assert_eq!(a.unit, "ratio");
         assert_eq!(
             a.message,
             "availability 99.7% < 99.8% (baseline: 3 bad of 1000)"
@@ -639,5 +733,58 @@ mod tests {
         let c = &evaluate(&cs[0], &r, std::slice::from_ref(&f), 0.0, None)[0];
         assert_eq!(c.status, CheckStatus::Fail);
         assert!(c.message.contains("not recovered"));
+    }
+
+    /// Six monthly runs: RTO near 3 s, then 4.5 s. The regression check
+    /// (max +20% over the median of the last 5 passing runs) passes for
+    /// each month until the sixth, and has nothing to compare the first with.
+    #[test]
+    fn a_regression_check_fails_exactly_when_the_figure_got_worse() {
+        let cs = checks(
+            "[[faults]]\nname = \"delete-primary-ingress\"\ncomponent = \"ingress-gateway\"\nregion = \"primary\"\naction = \"delete\"\n[[checks]]\nkind = \"regression\"\nmetric = \"rto\"\nruns = 5\nmax = \"20%\"\n",
+        );
+        let months = crate::history::tests::months();
+        let r = Recorder::new(100_000, 1);
+        let verdicts: Vec<CheckStatus> = (0..months.len())
+            .map(|i| {
+                let f = FaultResult {
+                    name: "delete-primary-ingress".into(),
+                    rto_s: months[i].faults[0].rto_s,
+                    ..sample_fault()
+                };
+                let m = Measured {
+                    rec: &r,
+                    faults: std::slice::from_ref(&f),
+                    budget_pct: 0.0,
+                    rpo: None,
+                    history: &months[..i],
+                };
+                let c = &super::evaluate(&cs[0], &m)[0];
+                assert_eq!(c.name, "regression-rto:delete-primary-ingress");
+                c.status
+            })
+            .collect();
+        use CheckStatus::*;
+        assert_eq!(verdicts, [Skipped, Pass, Pass, Pass, Pass, Fail]);
+    }
+
+    fn sample_fault() -> FaultResult {
+        FaultResult {
+            name: "f".into(),
+            component: "c".into(),
+            region: None,
+            action: "delete".into(),
+            injected_at_s: 1.0,
+            reverted_at_s: None,
+            injected_at: String::new(),
+            reverted_at: None,
+            rto_s: None,
+            recovery: "recovered".into(),
+            time_to_impact_s: None,
+            outage_s: 0.0,
+            recovered_at_s: None,
+            ended: crate::report::model::FaultEnd::Healed,
+            extra: Default::default(),
+        }
     }
 }

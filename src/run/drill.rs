@@ -62,6 +62,8 @@ pub(super) struct Drill<'a> {
     pub db_inject: Option<Micros>,
     /// Prometheus and Alertmanager, when the scenario reads alerts or probes.
     pub monitor: Option<super::alerts::Monitor>,
+    /// `--workers`, overriding the scenario's.
+    pub workers: Option<usize>,
 }
 
 impl<'a> Drill<'a> {
@@ -84,7 +86,10 @@ impl<'a> Drill<'a> {
                 target: def.name().to_string(),
                 cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
             },
-            facts: RunFacts::new(plan, def, &run_id, opts.seed, clock),
+            facts: RunFacts {
+                history: opts.history.clone(),
+                ..RunFacts::new(plan, def, &run_id, opts.seed, clock)
+            },
             run_id,
             rec,
             timeout,
@@ -102,6 +107,7 @@ impl<'a> Drill<'a> {
             runs: Vec::new(),
             db_inject: None,
             monitor: None,
+            workers: opts.workers,
         }
     }
 

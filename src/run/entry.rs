@@ -8,7 +8,12 @@ use bytes::Bytes;
 use crate::load::http::HttpLoad;
 use crate::scenario::Plan;
 
-pub(super) fn http_load(plan: &Plan, entry: &str) -> Result<Option<HttpLoad>, String> {
+/// `workers`: the `--workers` flag, which overrides the scenario's.
+pub(super) fn http_load(
+    plan: &Plan,
+    entry: &str,
+    workers: Option<usize>,
+) -> Result<Option<HttpLoad>, String> {
     let Some(s) = &plan.load else {
         return Ok(None);
     };
@@ -37,6 +42,8 @@ pub(super) fn http_load(plan: &Plan, entry: &str) -> Result<Option<HttpLoad>, St
         timeout: s.timeout,
         success: s.success.clone(),
         keep_alive: s.keep_alive,
+        workers: workers.unwrap_or(s.workers).max(1),
+        max_in_flight: s.max_in_flight,
     }))
 }
 

@@ -21,8 +21,6 @@ mod steady;
 pub mod stop;
 mod teardown;
 
-pub use steady::steady_state;
-
 use crate::measure::Micros;
 use crate::report::model::DrillResult;
 use crate::scenario::Plan;
@@ -35,6 +33,10 @@ pub const BUCKET_US: Micros = 100_000;
 pub struct Options {
     pub seed: u64,
     pub quiet: bool,
+    /// Earlier runs of this drill, oldest first (for `regression` checks).
+    pub history: Vec<crate::history::Record>,
+    /// Load generator threads (`--workers`), overriding the scenario's.
+    pub workers: Option<usize>,
 }
 
 /// What the runner hands back: the drill's result, whether it passed,

@@ -46,14 +46,6 @@ impl Interrupt {
         Interrupt { count, rx }
     }
 
-    /// A handle that never fires (tests, suites that manage their own).
-    pub fn none() -> Interrupt {
-        Interrupt {
-            count: Arc::new(AtomicU8::new(0)),
-            rx: watch::channel(0).1,
-        }
-    }
-
     pub fn requested(&self) -> bool {
         self.count.load(Ordering::Acquire) >= 1
     }

@@ -121,7 +121,8 @@ impl Drill<'_> {
             ),
             None => "preflight passed; no HTTP load (database writes only)".to_string(),
         }));
-        let http = http_load(self.plan, &self.facts.entry_url).map_err(Stop::Preflight)?;
+        let http =
+            http_load(self.plan, &self.facts.entry_url, self.workers).map_err(Stop::Preflight)?;
         let clock = self.clock;
         let start = clock.now() + 10_000;
         self.facts.load_start = start;

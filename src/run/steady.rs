@@ -47,6 +47,7 @@ pub fn steady_state(plan: &Plan, rec: &Recorder, writes: Option<(u64, u64)>) -> 
                 faults: &[],
                 budget_pct: 0.0,
                 rpo: None,
+                history: &[],
             };
             checks::evaluate(c, &m)
         }));

@@ -5,6 +5,10 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+/// Widest stretch of a source line a diagnostic shows (characters as
+/// displayed); a longer line is cut to a window around the column.
+const MAX_EXCERPT: usize = 100;
+
 /// One error in an input file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
@@ -12,9 +16,12 @@ pub struct Diagnostic {
     pub line: usize,
     pub col: usize,
     pub message: String,
-    /// The source line, for the caret display.
-    pub source_line: String,
-    pub span_len: usize,
+    /// The source line as displayed: control characters escaped, cut to a
+    /// window around the column when long.
+    excerpt: String,
+    /// Displayed characters before the caret, and the caret's width.
+    caret_at: usize,
+    caret_len: usize,
     pub hint: Option<String>,
 }
 
@@ -33,26 +40,122 @@ impl Diagnostic {
         let line = src[..start].matches('\n').count() + 1;
         let col = src[line_start..start].chars().count() + 1;
         let end = floor_char_boundary(src, span.end.clamp(start, line_end));
+        let text = src[line_start..line_end].trim_end_matches('\r');
+        let (excerpt, caret_at, caret_len) = excerpt(
+            text,
+            start - line_start,
+            end.min(line_start + text.len()) - line_start,
+        );
         Diagnostic {
             file: file.to_path_buf(),
             line,
             col,
-            message: message.into(),
-            source_line: src[line_start..line_end].trim_end_matches('\r').to_string(),
-            span_len: src[start..end].chars().count().max(1),
+            message: escape(&message.into()),
+            excerpt,
+            caret_at,
+            caret_len,
             hint: None,
         }
     }
 
+    /// A diagnostic about a whole file (it is missing, unreadable, not
+    /// text): no line or column is shown, since none would be true.
+    pub fn file(file: &Path, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            line: 0,
+            col: 0,
+            ..Diagnostic::at(file, "", None, message)
+        }
+    }
+
     pub fn with_hint(mut self, hint: impl Into<String>) -> Diagnostic {
-        self.hint = Some(hint.into());
+        self.hint = Some(escape(&hint.into()));
         self
     }
 
     /// `file:line:col` for one-line displays.
     pub fn location(&self) -> String {
-        format!("{}:{}:{}", self.file.display(), self.line, self.col)
+        if self.line == 0 {
+            return escape(&self.file.display().to_string());
+        }
+        format!(
+            "{}:{}:{}",
+            escape(&self.file.display().to_string()),
+            self.line,
+            self.col
+        )
     }
+}
+
+/// Shows `s` with control characters (ANSI escapes, CR, LF, …) written out
+/// as `\u{1b}`, so a name or value echoed to a terminal cannot restyle it,
+/// move the cursor or hide text.
+pub fn escape(s: &str) -> String {
+    if !s.chars().any(needs_escape) {
+        return s.to_string();
+    }
+    s.chars().map(escape_char).collect()
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control() && c != '\t'
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+fn escape_char(c: char) -> String {
+    if needs_escape(c) {
+        format!("\\u{{{:x}}}", c as u32)
+    } else {
+        c.to_string()
+    }
+}
+
+/// The displayed line, the caret's offset and width, for the bytes
+/// `start..end` of `text`: escaped, and cut to [`MAX_EXCERPT`] characters
+/// around the span with `…` where something was left out.
+fn excerpt(text: &str, start: usize, end: usize) -> (String, usize, usize) {
+    // Each character as displayed, and whether it lies before or in the span.
+    let shown: Vec<(String, usize)> = text
+        .char_indices()
+        .map(|(i, c)| (escape_char(c), i))
+        .collect();
+    let width = |r: &[(String, usize)]| r.iter().map(|(e, _)| e.chars().count()).sum::<usize>();
+    let first = shown
+        .iter()
+        .position(|(_, i)| *i >= start)
+        .unwrap_or(shown.len());
+    let last = shown
+        .iter()
+        .position(|(_, i)| *i >= end)
+        .unwrap_or(shown.len());
+    if width(&shown) <= MAX_EXCERPT {
+        let line: String = shown.iter().map(|(e, _)| e.as_str()).collect();
+        return (
+            line,
+            width(&shown[..first]),
+            width(&shown[first..last]).max(1),
+        );
+    }
+    // Keep a third of the window as context on the left of the caret.
+    let mut from = first;
+    while from > 0 && width(&shown[from - 1..first]) <= MAX_EXCERPT / 3 {
+        from -= 1;
+    }
+    let mut to = from;
+    while to < shown.len() && width(&shown[from..=to]) <= MAX_EXCERPT {
+        to += 1;
+    }
+    let mut line = String::new();
+    if from > 0 {
+        line.push('…');
+    }
+    line.extend(shown[from..to].iter().map(|(e, _)| e.as_str()));
+    if to < shown.len() {
+        line.push('…');
+    }
+    let caret_at = usize::from(from > 0) + width(&shown[from..first]);
+    let caret_len = width(&shown[first..last.clamp(first, to)]).max(1);
+    (line, caret_at, caret_len)
 }
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {
@@ -66,18 +169,19 @@ impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "error: {}", self.message)?;
         writeln!(f, "  --> {}", self.location())?;
-        if !self.source_line.is_empty() {
+        if !self.excerpt.is_empty() {
             let num = self.line.to_string();
             let pad = " ".repeat(num.len());
             writeln!(f, "{pad} |")?;
-            writeln!(f, "{num} | {}", self.source_line)?;
+            writeln!(f, "{num} | {}", self.excerpt)?;
+            // Tabs stay tabs under the line so the caret lines up.
             let lead: String = self
-                .source_line
+                .excerpt
                 .chars()
-                .take(self.col - 1)
+                .take(self.caret_at)
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
-            writeln!(f, "{pad} | {lead}{}", "^".repeat(self.span_len))?;
+            writeln!(f, "{pad} | {lead}{}", "^".repeat(self.caret_len))?;
         }
         if let Some(h) = &self.hint {
             writeln!(f, "  = hint: {h}")?;
@@ -147,5 +251,67 @@ mod tests {
         assert!(text.contains("2 | rate = \"fast\""), "{text}");
         assert!(text.contains("  |        ^^^^^^"), "{text}");
         assert!(text.contains("hint: a number"), "{text}");
+    }
+
+    #[test]
+    fn control_characters_and_ansi_escapes_are_shown_escaped() {
+        let src = "name = \"\u{1b}[31mred\u{7}\"\n";
+        let d = Diagnostic::at(Path::new("s.toml"), src, Some(7..18), "fault `\u{1b}[2Jx`")
+            .with_hint("not \r\n this");
+        let text = d.to_string();
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}') && !text.contains('\r'),
+            "{text:?}"
+        );
+        assert!(text.contains("fault `\\u{1b}[2Jx`"), "{text}");
+        assert!(text.contains("name = \"\\u{1b}[31mred\\u{7}\""), "{text}");
+        assert!(text.contains("hint: not \\u{d}\\u{a} this"), "{text}");
+        // The caret sits under the escaped value, as wide as it is shown.
+        let caret = text.lines().find(|l| l.contains('^')).unwrap();
+        assert_eq!(
+            caret,
+            format!("  | {}{}", " ".repeat(7), "^".repeat(20)),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_long_line_is_cut_to_a_window_around_the_column() {
+        let long = "x".repeat(1_000_000);
+        let src = format!("path = \"{long}\"\nrate = 1 bad\n");
+        let at = 9 + 500_000;
+        let d = Diagnostic::at(Path::new("s.toml"), &src, Some(at..at + 3), "here");
+        assert_eq!((d.line, d.col), (1, at + 1));
+        let text = d.to_string();
+        assert!(text.len() < 600, "{} bytes shown", text.len());
+        let shown = text.lines().find(|l| l.starts_with("1 | ")).unwrap();
+        assert!(
+            shown.starts_with("1 | …x") && shown.ends_with("x…"),
+            "{shown}"
+        );
+        let caret = text.lines().find(|l| l.contains('^')).unwrap();
+        let offset = caret.find('^').unwrap() - "  | ".len();
+        assert_eq!(shown["1 | ".len()..].chars().nth(offset), Some('x'));
+        assert_eq!(caret.matches('^').count(), 3);
+        // Near the start, only the end is cut.
+        let d = Diagnostic::at(Path::new("s.toml"), &src, Some(0..4), "key");
+        let shown = d.to_string();
+        let shown = shown.lines().find(|l| l.starts_with("1 | ")).unwrap();
+        assert!(
+            shown.starts_with("1 | path = \"x") && shown.ends_with('…'),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn header_errors_point_at_the_header() {
+        let src = "description = \"x\"\n[load]\npath = \"/\"\nrate = 1\n\n[load]\nrate = 2\n";
+        let e = toml::from_str::<crate::scenario::Scenario>(src).unwrap_err();
+        let d = from_toml(Path::new("s.toml"), src, &e);
+        assert_eq!((d.line, d.col), (6, 2), "{d}");
+        let src = "description = \"x\"\n\n[lo ad]\n";
+        let e = toml::from_str::<crate::scenario::Scenario>(src).unwrap_err();
+        let d = from_toml(Path::new("s.toml"), src, &e);
+        assert_eq!(d.line, 3, "{d}");
     }
 }

@@ -98,6 +98,20 @@ pub struct Load {
     pub keep_alive: bool,
     /// Request body (for POST/PUT).
     pub body: Option<String>,
+    /// Threads sending the schedule (request i on worker i mod workers).
+    #[serde(default = "one")]
+    pub workers: Spanned<u32>,
+    /// Requests in flight at once; past it, requests are counted as not
+    /// sent (bad). Default 10000, capped below the open-file limit.
+    pub max_in_flight: Option<Spanned<u64>>,
+    /// Send-lag p99 above which the drill's measurements are not trusted
+    /// (verdict `inconclusive`). Default: 50 ms, or a tenth of the tightest
+    /// latency check's bound when that is lower.
+    pub max_send_lag: Option<Spanned<Dur>>,
+}
+
+fn one() -> Spanned<u32> {
+    Spanned::new(0..0, 1)
 }
 
 fn default_method() -> Spanned<String> {
@@ -430,6 +444,9 @@ pub enum CheckKind {
     Rpo,
     /// From the inject to the first acknowledged write on the new primary.
     WriteRto,
+    /// A figure (`metric`) worse than the median of the last `runs` passing
+    /// runs in the history by more than `max` (a percentage).
+    Regression,
 }
 
 impl CheckKind {
@@ -444,6 +461,7 @@ impl CheckKind {
             CheckKind::ComponentReady => "component-ready",
             CheckKind::Rpo => "rpo",
             CheckKind::WriteRto => "write-rto",
+            CheckKind::Regression => "regression",
         }
     }
 }
@@ -465,6 +483,11 @@ pub struct Check {
     pub slo: Option<Spanned<Percent>>,
     /// `error-budget`: the SLO period (default 30d).
     pub period: Option<Spanned<Dur>>,
+    /// `regression`: the figure followed: `rto`, `time-to-impact`, `p99`
+    /// (fault phase) or `error-budget`.
+    pub metric: Option<Spanned<String>>,
+    /// `regression`: how many passing runs the median is taken over (default 5).
+    pub runs: Option<Spanned<u32>>,
 }
 
 /// Stop the drill (revert, exit 3) when traffic is worse than expected.

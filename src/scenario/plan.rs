@@ -139,6 +139,35 @@ pub struct LoadPlan {
     pub success: Vec<StatusMatch>,
     pub keep_alive: bool,
     pub body: Option<String>,
+    /// Threads sending the schedule (request i on worker i mod workers).
+    pub workers: usize,
+    /// Requests in flight at once; past it, requests are not sent (bad).
+    pub max_in_flight: usize,
+    /// Send-lag p99 above which the measurements are not trusted.
+    pub max_send_lag_us: u64,
+}
+
+/// Default send-lag bound: half the 100 ms RTO bucket, so a request is
+/// never attributed more than one bucket late; a loaded 2-core machine
+/// delays a sleeping thread's wakeup by tens of milliseconds at p99.
+pub const DEFAULT_MAX_SEND_LAG_US: u64 = 50_000;
+
+/// The send-lag p99 bound: the scenario's, else the default, lowered to a
+/// tenth of the tightest latency check so lag cannot decide one.
+fn send_lag_bound(s: &model::Scenario) -> u64 {
+    if let Some(lag) = s.load.as_ref().and_then(|l| l.max_send_lag.as_ref()) {
+        return lag.get_ref().0.as_micros() as u64;
+    }
+    s.checks
+        .iter()
+        .map(|c| c.get_ref())
+        .filter(|c| *c.kind.get_ref() == CheckKind::Latency)
+        .filter_map(|c| match c.max.as_ref().map(|m| *m.get_ref()) {
+            Some(Quantity::Duration(d)) => Some(d.0.as_micros() as u64 / 10),
+            _ => None,
+        })
+        .fold(DEFAULT_MAX_SEND_LAG_US, u64::min)
+        .max(1_000)
 }
 
 /// Sequence-numbered writes (and an optional read probe) on the database.
@@ -279,6 +308,35 @@ pub enum CheckSpec {
     WriteRto {
         max_s: f64,
     },
+    /// A figure no worse than the median of the last `runs` passing runs
+    /// by more than `max_increase` (a share: 0.2 = 20%).
+    Regression {
+        metric: Followed,
+        fault: Option<String>,
+        runs: usize,
+        max_increase: f64,
+    },
+}
+
+/// The figures a `regression` check can follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Followed {
+    Rto,
+    TimeToImpact,
+    /// Latency p99 of the fault phase.
+    FaultP99,
+    ErrorBudget,
+}
+
+impl Followed {
+    pub fn name(self) -> &'static str {
+        match self {
+            Followed::Rto => "rto",
+            Followed::TimeToImpact => "time-to-impact",
+            Followed::FaultP99 => "p99",
+            Followed::ErrorBudget => "error-budget",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -300,6 +358,7 @@ impl CheckPlan {
             CheckSpec::ErrorBudget { .. } => CheckKind::ErrorBudget,
             CheckSpec::Rpo { .. } => CheckKind::Rpo,
             CheckSpec::WriteRto { .. } => CheckKind::WriteRto,
+            CheckSpec::Regression { .. } => CheckKind::Regression,
         }
     }
 
@@ -341,6 +400,17 @@ impl CheckPlan {
                 max: RpoLimit::Writes(n),
             } => format!("{kind} ≤ {n} lost writes"),
             CheckSpec::WriteRto { max_s } => format!("{kind} ≤ {}", secs(*max_s)),
+            CheckSpec::Regression {
+                metric,
+                fault: f,
+                runs,
+                max_increase,
+            } => format!(
+                "{kind} metric={}{} ≤ {} worse than the median of the last {runs} passing run(s)",
+                metric.name(),
+                fault(f),
+                super::units::Percent(*max_increase)
+            ),
         }
     }
 
@@ -417,6 +487,14 @@ impl Plan {
                 success: ld.success.iter().map(|m| *m.get_ref()).collect(),
                 keep_alive: ld.keep_alive,
                 body: ld.body.clone(),
+                workers: (*ld.workers.get_ref() as usize).max(1),
+                max_in_flight: ld
+                    .max_in_flight
+                    .as_ref()
+                    .map_or(crate::load::http::DEFAULT_MAX_IN_FLIGHT, |m| {
+                        *m.get_ref() as usize
+                    }),
+                max_send_lag_us: send_lag_bound(s),
             }),
             database: s.database.as_ref().map(|w| {
                 let w = w.get_ref();
@@ -548,6 +626,20 @@ fn check(c: &model::Check) -> CheckPlan {
             },
         },
         CheckKind::WriteRto => CheckSpec::WriteRto { max_s },
+        CheckKind::Regression => CheckSpec::Regression {
+            metric: match c.metric.as_ref().map(|m| m.get_ref().as_str()) {
+                Some("time-to-impact") => Followed::TimeToImpact,
+                Some("p99") => Followed::FaultP99,
+                Some("error-budget") => Followed::ErrorBudget,
+                _ => Followed::Rto,
+            },
+            fault,
+            runs: c.runs.as_ref().map_or(5, |r| *r.get_ref() as usize),
+            max_increase: match max {
+                Some(Quantity::Percent(p)) => p.0,
+                _ => 0.2,
+            },
+        },
     };
     CheckPlan {
         name: c.name.clone(),

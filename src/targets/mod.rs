@@ -2,10 +2,10 @@
 //! names to concrete handles and applies faults to them. `lab` is built in;
 //! `http` is just an entry URL, drilled with `command` faults only.
 
-pub mod config;
-pub mod database;
+pub(crate) mod config;
+pub(crate) mod database;
 pub mod k8s;
-pub mod lab;
+pub(crate) mod lab;
 
 use tokio::sync::mpsc;
 
@@ -149,17 +149,30 @@ impl Target {
         clock: Clock,
         events: mpsc::UnboundedSender<LabEvent>,
     ) -> Result<Target, TargetError> {
-        match def {
-            TargetDef::Lab { settings, .. } => Ok(Target::Lab(Box::new(
-                Lab::start(settings.clone(), run_id, clock, events).await?,
-            ))),
+        tracing::info!(
+            target_name = def.name(),
+            kind = def.kind(),
+            run_id,
+            "starting target"
+        );
+        let started = match def {
+            TargetDef::Lab { settings, .. } => Lab::start(settings.clone(), run_id, clock, events)
+                .await
+                .map(|l| Target::Lab(Box::new(l))),
             TargetDef::Http { url, .. } => Ok(Target::Http {
                 url: url.trim_end_matches('/').to_string(),
             }),
-            TargetDef::Kubernetes { settings, .. } => Ok(Target::Kubernetes(Box::new(
-                K8sTarget::connect(settings, run_id, clock).await?,
-            ))),
+            TargetDef::Kubernetes { settings, .. } => K8sTarget::connect(settings, run_id, clock)
+                .await
+                .map(|k| Target::Kubernetes(Box::new(k))),
+        };
+        match &started {
+            Ok(t) => {
+                tracing::info!(target_name = def.name(), entry = %t.entry_url(), "target ready")
+            }
+            Err(e) => tracing::warn!(target_name = def.name(), error = %e, "target did not start"),
         }
+        started
     }
 
     pub fn entry_url(&self) -> String {
@@ -172,6 +185,15 @@ impl Target {
 
     /// Checks that every component the faults touch is there and running.
     pub async fn preflight(&self, faults: &[&FaultPlan]) -> Result<(), TargetError> {
+        let res = self.preflight_checks(faults).await;
+        match &res {
+            Ok(()) => tracing::info!(faults = faults.len(), "preflight passed"),
+            Err(e) => tracing::warn!(error = %e, "preflight failed"),
+        }
+        res
+    }
+
+    async fn preflight_checks(&self, faults: &[&FaultPlan]) -> Result<(), TargetError> {
         match self {
             Target::Lab(l) => l.preflight(faults),
             Target::Kubernetes(k) => k.preflight(faults).await,

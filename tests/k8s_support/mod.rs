@@ -1,7 +1,10 @@
 //! A loopback fake Kubernetes API server for the kubernetes target's tests:
 //! plain HTTP on 127.0.0.1, objects kept in memory (pods, Deployments with
 //! their scale subresource, Istio VirtualServices), answers shaped from the
-//! real API bodies in `fixtures/k8s/`. A Deployment's missing pods come back
+//! real API bodies in `fixtures/k8s/`. PUT replaces (409 on a stale
+//! resourceVersion), a merge PATCH merges, a JSON Patch (RFC 6902) applies
+//! all or nothing (422 `Invalid` when a `test` fails, as the real API server
+//! answers). A Deployment's missing pods come back
 //! after a delay and turn Ready after another, as a ReplicaSet's would.
 //! Every request is recorded, so a test can say "nothing was touched".
 
@@ -239,6 +242,24 @@ impl FakeCluster {
         s.deployments.insert((ns.into(), name.into()), d);
     }
 
+    /// Pods no Deployment runs (a StatefulSet's, say): nothing recreates
+    /// them and nothing scales them.
+    pub fn add_bare_pods(&self, ns: &str, owner: &str, pod_labels: &[(&str, &str)], n: usize) {
+        let mut s = self.lock();
+        let d = Deploy {
+            ns: ns.into(),
+            name: owner.into(),
+            labels: labels(pod_labels),
+            replicas: 0,
+            rv: 0,
+            annotations: BTreeMap::new(),
+            short_since: None,
+        };
+        for _ in 0..n {
+            new_pod(&mut s, &d, Instant::now());
+        }
+    }
+
     pub fn add_virtual_service(
         &self,
         ns: &str,
@@ -340,6 +361,53 @@ impl FakeCluster {
         let v = s.vss.get_mut(&(ns.to_string(), name.to_string())).unwrap();
         edit(&mut v.spec);
         v.rv = rv;
+    }
+
+    /// Someone else sets (`Some`) or removes an annotation of a VirtualService.
+    pub fn annotate_vs(&self, ns: &str, name: &str, key: &str, value: Option<&str>) {
+        let mut s = self.lock();
+        s.rv += 1;
+        let rv = s.rv;
+        let v = s.vss.get_mut(&(ns.to_string(), name.to_string())).unwrap();
+        match value {
+            Some(x) => v.annotations.insert(key.into(), x.into()),
+            None => v.annotations.remove(key),
+        };
+        v.rv = rv;
+    }
+
+    /// Whether anything is impaired: an Istio fault on a route, a
+    /// Deployment at zero or short of Ready pods.
+    pub fn impaired(&self) -> bool {
+        let s = self.lock();
+        let now = Instant::now();
+        let faulted = s.vss.values().any(|v| {
+            v.spec["http"]
+                .as_array()
+                .is_some_and(|rs| rs.iter().any(|r| r.get("fault").is_some()))
+        });
+        faulted
+            || s.deployments.values().any(|d| {
+                let ready = s
+                    .pods
+                    .iter()
+                    .filter(|p| p.ns == d.ns && p.owner == d.name && p.ready_at <= now)
+                    .count();
+                d.replicas == 0 || ready < d.replicas as usize
+            })
+    }
+
+    /// Someone else sets an annotation of a Deployment.
+    pub fn annotate_deployment_by_hand(&self, ns: &str, name: &str, key: &str, value: &str) {
+        let mut s = self.lock();
+        s.rv += 1;
+        let rv = s.rv;
+        let d = s
+            .deployments
+            .get_mut(&(ns.to_string(), name.to_string()))
+            .unwrap();
+        d.annotations.insert(key.into(), value.into());
+        d.rv = rv;
     }
 
     /// Someone else scales a Deployment.
@@ -463,9 +531,17 @@ fn reply(status: u16, v: &Value) -> Resp {
 }
 
 fn status(code: u16, kind: &str, name: &str) -> Resp {
-    let mut v = fixture(&format!("status-{code}.json"));
-    v["details"]["name"] = json!(name);
-    v["details"]["kind"] = json!(kind);
+    let mut v = match code {
+        403 | 404 | 409 | 422 => fixture(&format!("status-{code}.json")),
+        _ => {
+            json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "bad request", "reason": "BadRequest", "code": code })
+        }
+    };
+    if code != 422 {
+        // The real 422 of a failed JSON Patch names nothing.
+        v["details"]["name"] = json!(name);
+        v["details"]["kind"] = json!(kind);
+    }
     match code {
         404 => v["message"] = json!(format!("{kind} \"{name}\" not found")),
         409 => {
@@ -595,6 +671,14 @@ async fn handle(st: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp, I
     let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     let seg: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
     let m = parts.method.clone();
+    if m == Method::PATCH
+        && parts
+            .headers
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes() == b"application/json-patch+json")
+    {
+        return Ok(json_patch_route(&mut s, &seg, &body));
+    }
     Ok(route(&mut s, &m, &seg, &uri, &body))
 }
 
@@ -629,6 +713,24 @@ fn route(s: &mut State, m: &Method, seg: &[&str], uri: &hyper::Uri, body: &Value
             v["metadata"]["deletionTimestamp"] = json!("2026-11-21T05:00:00Z");
             v["metadata"]["deletionGracePeriodSeconds"] = json!(30);
             reply(200, &v)
+        }
+        ("GET", ["apis", "apps", "v1", "namespaces", ns, "deployments"]) => {
+            let items: Vec<Value> = s
+                .deployments
+                .values()
+                .filter(|d| d.ns == *ns)
+                .map(|d| {
+                    let mut v = deployment_json(d, s);
+                    let o = v.as_object_mut().unwrap();
+                    o.remove("kind");
+                    o.remove("apiVersion");
+                    v
+                })
+                .collect();
+            reply(
+                200,
+                &json!({ "kind": "DeploymentList", "apiVersion": "apps/v1", "metadata": { "resourceVersion": s.rv.to_string() }, "items": items }),
+            )
         }
         (
             _,
@@ -743,6 +845,77 @@ fn route(s: &mut State, m: &Method, seg: &[&str], uri: &hyper::Uri, body: &Value
         }
         _ => status(404, "path", uri.path()),
     }
+}
+
+/// A JSON Patch on a VirtualService: applied to the whole object, all or
+/// nothing, as the real API server does.
+fn json_patch_route(s: &mut State, seg: &[&str], body: &Value) -> Resp {
+    let [
+        "apis",
+        "networking.istio.io",
+        "v1",
+        "namespaces",
+        ns,
+        "virtualservices",
+        name,
+    ] = seg
+    else {
+        return status(415, "path", &seg.join("/"));
+    };
+    let key = (ns.to_string(), name.to_string());
+    let Some(vs) = s.vss.get(&key) else {
+        return status(404, "virtualservices.networking.istio.io", name);
+    };
+    let Ok(ops) = serde_json::from_value::<json_patch::Patch>(body.clone()) else {
+        return status(400, "virtualservices.networking.istio.io", name);
+    };
+    let mut doc = vs_json(vs);
+    if json_patch::patch(&mut doc, &ops).is_err() {
+        return status(422, "virtualservices.networking.istio.io", name);
+    }
+    s.rv += 1;
+    let rv = s.rv;
+    let v = s.vss.get_mut(&key).unwrap();
+    v.spec = doc["spec"].clone();
+    v.annotations = string_map(&doc["metadata"]["annotations"]);
+    v.rv = rv;
+    reply(200, &vs_json(v))
+}
+
+/// A stand-in for the global entry point in front of `cluster`: 503 while
+/// anything of it is impaired (a route carries an Istio fault, a Deployment
+/// has fewer Ready pods than it wants, or none at all), 200 otherwise. Lets
+/// checks and abort conditions see the faults.
+pub fn serve_while_healthy(cluster: FakeCluster) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let c = cluster.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |_req: Request<Incoming>| {
+                    let code = if c.impaired() { 503 } else { 200 };
+                    async move {
+                        Ok::<_, Infallible>(
+                            Response::builder()
+                                .status(code)
+                                .body(Full::new(Bytes::from_static(b"entry")))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    addr
 }
 
 /// A stand-in for the global entry point: answers 200 to everything.

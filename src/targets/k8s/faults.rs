@@ -2,12 +2,16 @@
 //! inject (conditional writes, objects marked with the run id) and revert
 //! (through the journal's restore path).
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::choose::{self, Amount};
 use super::istio::{self, HttpFault};
-use super::{K8sInjection, K8sRevert, K8sTarget, PriorState, Step, Watch, restore};
+use super::ops::Cluster;
+use super::{
+    K8sInjection, K8sRevert, K8sTarget, PriorState, Resolved, Step, Watch, restore, served,
+};
 use crate::fault::journal::RevertPlan;
 use crate::scenario::model::Action;
 use crate::scenario::plan::FaultPlan;
@@ -88,24 +92,7 @@ impl K8sTarget {
                 )
             }
             Action::Down | Action::RegionOutage => {
-                let mut objects = Vec::new();
-                for (_, c) in &comps {
-                    let d = c.deployment.as_deref().unwrap_or_default();
-                    let st = cluster.deployment(&c.namespace, d).await?;
-                    if let Some(other) = st.held_by {
-                        return Err(TargetError::Drift(format!(
-                            "deployment `{}/{d}` is held by drill run `{other}`; run `drill cleanup` first",
-                            c.namespace
-                        )));
-                    }
-                    objects.push(PriorState::Deployment {
-                        namespace: c.namespace.clone(),
-                        name: d.to_string(),
-                        replicas: st.replicas,
-                        resource_version: st.resource_version,
-                    });
-                }
-                let r = revert(objects);
+                let r = revert(scaled_to_zero(cluster, &comps).await?);
                 (Step::Scale(r.clone()), RevertPlan::K8s(r))
             }
             Action::Latency | Action::Abort => {
@@ -119,20 +106,22 @@ impl K8sTarget {
                     )));
                 }
                 let spec = obj.data.get("spec").cloned().unwrap_or_default();
-                let injected = istio::with_fault(&spec, c.route.as_deref(), &http_fault(f)?)
-                    .map_err(|e| {
+                let (injected, routes) =
+                    istio::with_fault(&spec, c.route.as_deref(), &http_fault(f)?).map_err(|e| {
                         TargetError::Drift(format!("virtualservice `{}/{v}` {e}", c.namespace))
                     })?;
                 let r = revert(vec![PriorState::VirtualService {
                     namespace: c.namespace.clone(),
                     name: v.to_string(),
                     resource_version: obj.metadata.resource_version.clone().unwrap_or_default(),
-                    spec,
-                    injected,
+                    routes,
                 }]);
+                let mut faulted = obj;
+                faulted.data["spec"] = injected;
+                restore::set_annotation(&mut faulted, Some(&self.run_id));
                 (
                     Step::VirtualService {
-                        object: Box::new(obj),
+                        object: Box::new(faulted),
                         revert: r.clone(),
                     },
                     RevertPlan::K8s(r),
@@ -186,15 +175,10 @@ impl K8sTarget {
                 }
                 Ok(())
             }
-            Step::VirtualService { object, revert } => {
-                let Some(PriorState::VirtualService { injected, .. }) = revert.objects.first()
-                else {
-                    return Err(TargetError::Invalid("empty virtualservice plan".into()));
-                };
-                let mut obj = (**object).clone();
-                obj.data["spec"] = injected.clone();
-                restore::set_annotation(&mut obj, Some(&self.run_id));
-                cluster.replace_virtual_service(&obj).await?;
+            Step::VirtualService { object, .. } => {
+                // The object as read with the faults on: a replace conditional
+                // on that read's resourceVersion, so nobody's edit is lost.
+                cluster.replace_virtual_service(object).await?;
                 Ok(())
             }
         }
@@ -215,6 +199,46 @@ impl K8sTarget {
             }
         }
     }
+}
+
+/// Every Deployment running the components' pods, once each, with the
+/// replicas to restore; refused if one is held by another run or a
+/// component has none.
+async fn scaled_to_zero(
+    cluster: &Cluster,
+    comps: &[Resolved<'_>],
+) -> Result<Vec<PriorState>, TargetError> {
+    let mut objects = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (cname, c) in comps {
+        let deps = served::deployments_of(cluster, c)
+            .await
+            .map_err(|e| TargetError::Drift(format!("component `{cname}`: {e}")))?;
+        if deps.is_empty() {
+            return Err(TargetError::Drift(format!(
+                "component `{cname}`: no Deployment in `{}` on context `{}` runs pods matching `{}`; drill scales Deployments only",
+                c.namespace, cluster.context, c.selector
+            )));
+        }
+        for d in deps {
+            if !seen.insert((c.namespace.clone(), d.name.clone())) {
+                continue;
+            }
+            if let Some(other) = d.state.held_by {
+                return Err(TargetError::Drift(format!(
+                    "deployment `{}/{}` is held by drill run `{other}`; run `drill cleanup` first",
+                    c.namespace, d.name
+                )));
+            }
+            objects.push(PriorState::Deployment {
+                namespace: c.namespace.clone(),
+                name: d.name,
+                replicas: d.state.replicas,
+                resource_version: d.state.resource_version,
+            });
+        }
+    }
+    Ok(objects)
 }
 
 /// The Istio fault a `latency` or `abort` fault asks for.

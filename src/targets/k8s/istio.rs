@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// What a `latency` or `abort` fault asks Istio to do.
@@ -39,27 +40,64 @@ fn duration(d: Duration) -> String {
     }
 }
 
+/// One HTTP route drill put a fault on: enough to take exactly that fault
+/// off again, from the journal alone, whatever else changed meanwhile.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RouteFault {
+    /// The route's position in `spec.http` when the fault went on.
+    pub index: usize,
+    /// The route's `name`, to find it again if someone reordered the routes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The `fault` block drill wrote.
+    pub injected: Value,
+    /// The `fault` block the route had before (none: it had none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior: Option<Value>,
+}
+
+impl RouteFault {
+    /// How a person names the route: by name, else by position.
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(n) => format!("route `{n}`"),
+            None => format!("route #{} (unnamed)", self.index),
+        }
+    }
+}
+
 /// `spec` with `fault` set on the route named `route`, or on every HTTP
-/// route when none is named. Fails if there is no such route.
-pub fn with_fault(spec: &Value, route: Option<&str>, fault: &HttpFault) -> Result<Value, String> {
+/// route when none is named, and what was done to each route. Fails if
+/// there is no such route.
+pub fn with_fault(
+    spec: &Value,
+    route: Option<&str>,
+    fault: &HttpFault,
+) -> Result<(Value, Vec<RouteFault>), String> {
     let mut out = spec.clone();
     let Some(routes) = out.get_mut("http").and_then(Value::as_array_mut) else {
         return Err("has no HTTP routes (spec.http) to inject into".into());
     };
-    let mut hit = 0;
-    for r in routes.iter_mut() {
-        let named = r.get("name").and_then(Value::as_str);
-        if (route.is_none() || named == route)
+    let mut done = Vec::new();
+    for (index, r) in routes.iter_mut().enumerate() {
+        let named = r.get("name").and_then(Value::as_str).map(str::to_string);
+        if (route.is_none() || named.as_deref() == route)
             && let Some(obj) = r.as_object_mut()
         {
-            obj.insert("fault".into(), fault.to_json());
-            hit += 1;
+            let injected = fault.to_json();
+            let prior = obj.insert("fault".into(), injected.clone());
+            done.push(RouteFault {
+                index,
+                name: named,
+                injected,
+                prior,
+            });
         }
     }
-    match (hit, route) {
+    match (done.len(), route) {
         (0, Some(name)) => Err(format!("has no HTTP route named `{name}`")),
         (0, None) => Err("has no HTTP routes (spec.http) to inject into".into()),
-        _ => Ok(out),
+        _ => Ok((out, done)),
     }
 }
 
@@ -87,7 +125,13 @@ mod tests {
             percent: 50.0,
             delay: Duration::from_millis(1500),
         };
-        let out = with_fault(&reviews(), Some("split"), &f).unwrap();
+        let (out, done) = with_fault(&reviews(), Some("split"), &f).unwrap();
+        assert_eq!(done.len(), 1);
+        assert_eq!(
+            (done[0].index, done[0].name.as_deref(), &done[0].prior),
+            (0, Some("split"), &None)
+        );
+        assert_eq!(done[0].injected, out["http"][0]["fault"]);
         assert_eq!(
             out["http"][0]["fault"],
             json!({ "delay": { "percentage": { "value": 50.0 }, "fixedDelay": "1.5s" } })
@@ -104,7 +148,16 @@ mod tests {
             percent: 100.0,
             status: 503,
         };
-        let out = with_fault(&reviews(), None, &f).unwrap();
+        let mut spec = reviews();
+        spec["http"][1]["fault"] = json!({ "abort": { "httpStatus": 418 } });
+        let (out, done) = with_fault(&spec, None, &f).unwrap();
+        assert_eq!(done.len(), 2);
+        assert_eq!(done[0].prior, None);
+        assert_eq!(
+            done[1].prior,
+            Some(json!({ "abort": { "httpStatus": 418 } })),
+            "the route's own fault is kept for the revert"
+        );
         for r in out["http"].as_array().unwrap() {
             assert_eq!(
                 r["fault"],

@@ -1,18 +1,23 @@
 //! The `kubernetes` target: the users' two regions as two kube contexts
-//! joined by Istio. Components resolve to a label selector, a Deployment and
-//! a VirtualService; faults delete pods, scale Deployments to zero, or write
-//! an Istio fault into a VirtualService route, and every revert restores the
-//! exact prior state recorded in the journal or reports why it cannot.
+//! joined by Istio. Components resolve to a label selector, the Deployments
+//! running its pods and a VirtualService; faults delete pods, scale every
+//! such Deployment to zero, or write an Istio fault into VirtualService
+//! routes. Every revert undoes only drill's own change, from what the journal
+//! recorded (each Deployment's replicas, each route's fault before and after),
+//! or reports precisely why it cannot.
 
-pub mod choose;
-pub mod client;
+pub(crate) mod choose;
+pub(crate) mod client;
 mod faults;
-pub mod istio;
-pub mod ops;
+pub(crate) mod istio;
+pub(crate) mod ops;
 mod preflight;
+pub(crate) use preflight::permissions;
 mod ready;
-pub mod restore;
-pub mod settings;
+pub(crate) mod restore;
+mod selector;
+mod served;
+pub(crate) mod settings;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -42,7 +47,7 @@ impl From<K8sError> for TargetError {
 }
 
 /// Components a scenario can name on this target, and the actions each
-/// takes: `delete` everywhere, `down` where there is a Deployment,
+/// takes: `delete` everywhere, `down` where it runs as Deployments,
 /// `latency`/`abort` where there is a VirtualService.
 pub fn catalogue(s: &K8sSettings) -> Catalogue {
     // The catalogue speaks `&'static str`; a target's names live for the run.
@@ -80,18 +85,15 @@ pub fn describe_fault(s: &K8sSettings, f: &FaultPlan) -> String {
     let comp = f.component().and_then(|c| s.components.get(c));
     match (f.action, comp) {
         (Action::RegionOutage, _) => {
-            let deps: BTreeSet<String> = s
+            let comps: BTreeSet<String> = s
                 .components
                 .values()
-                .filter_map(|c| {
-                    c.deployment
-                        .as_ref()
-                        .map(|d| format!("{}/{d}", c.namespace))
-                })
+                .filter(|c| c.deployment.is_some())
+                .map(|c| format!("`{}` in `{}`", c.selector, c.namespace))
                 .collect();
             format!(
-                "context `{ctx}`: scale deployments {} to 0, then back to their replicas",
-                deps.into_iter().collect::<Vec<_>>().join(", ")
+                "context `{ctx}`: scale to 0 every Deployment whose pods match {}, then each back to its replicas",
+                comps.into_iter().collect::<Vec<_>>().join(", ")
             )
         }
         (Action::Delete, Some(c)) => {
@@ -109,12 +111,11 @@ pub fn describe_fault(s: &K8sSettings, f: &FaultPlan) -> String {
             )
         }
         (Action::Down, Some(c)) => format!(
-            "context `{ctx}`: scale deployment `{}/{}` to 0, then back to its replicas",
-            c.namespace,
-            c.deployment.as_deref().unwrap_or("?")
+            "context `{ctx}`: scale to 0 every Deployment in `{}` whose pods match `{}`, then each back to its replicas",
+            c.namespace, c.selector
         ),
         (Action::Latency | Action::Abort, Some(c)) => format!(
-            "context `{ctx}`: Istio {} fault on virtualservice `{}/{}` route {}; prior spec restored",
+            "context `{ctx}`: Istio {} fault on virtualservice `{}/{}` route {}; revert takes off only drill's fault (JSON Patch, tested)",
             f.action.name(),
             c.namespace,
             c.virtual_service.as_deref().unwrap_or("?"),
@@ -159,7 +160,8 @@ pub enum Step {
     },
     /// Deployments scaled to zero and back.
     Scale(K8sRevert),
-    /// A VirtualService as read, and the plan holding its prior and faulted spec.
+    /// A VirtualService as read with the faults on (written conditionally on
+    /// the read's resourceVersion), and the plan to take them off again.
     VirtualService {
         object: Box<DynamicObject>,
         revert: K8sRevert,
@@ -252,91 +254,91 @@ impl K8sTarget {
     }
 
     fn unmapped(&self, region: &str) -> TargetError {
-        TargetError::Invalid(format!(
-            "region `{region}` is not mapped to a kube context by this target (regions: {}); drill touches no other context",
-            self.settings
-                .contexts
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
+        unmapped(&self.settings, region)
     }
 
     /// The region and components a fault acts on, checked against the target.
     fn resolve<'a>(&'a self, f: &FaultPlan) -> Result<(&'a str, Vec<Resolved<'a>>), TargetError> {
-        let name = f.name.clone();
-        let region = f.region().ok_or_else(|| {
-            TargetError::Invalid(format!(
-                "fault `{name}`: a kubernetes fault names its region ({})",
-                self.settings
-                    .contexts
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })?;
-        let region = match self.clusters.get_key_value(region) {
-            Some((r, _)) => r.as_str(),
-            None => return Err(self.unmapped(region)),
-        };
-        let action = f.action;
-        if action == Action::RegionOutage {
-            let mut seen = BTreeSet::new();
-            let comps: Vec<_> = self
-                .settings
-                .components
-                .iter()
-                .filter(|(_, c)| {
-                    c.deployment
-                        .as_ref()
-                        .is_some_and(|d| seen.insert((c.namespace.clone(), d.clone())))
-                })
-                .map(|(n, c)| (n.as_str(), c))
-                .collect();
-            for (n, c) in &comps {
-                settings::check_selector(&c.selector)
-                    .map_err(|e| TargetError::Invalid(format!("component `{n}`: {e}")))?;
-            }
-            return Ok((region, comps));
-        }
-        let comp = f.component().ok_or_else(|| {
-            TargetError::Invalid(format!(
-                "fault `{name}`: a kubernetes fault names a component"
-            ))
-        })?;
-        let (cname, c) = self
-            .settings
-            .components
-            .get_key_value(comp)
-            .ok_or_else(|| {
-                TargetError::Invalid(format!(
-                    "fault `{name}`: no component `{comp}` on this target"
-                ))
-            })?;
-        let missing = match action {
-            Action::Down if c.deployment.is_none() => Some("a deployment"),
-            Action::Latency | Action::Abort if c.virtual_service.is_none() => {
-                Some("a virtual_service")
-            }
-            Action::Command | Action::Switchover | Action::Failover => {
-                Some("nothing: command and database faults do not go through the target")
-            }
-            _ => None,
-        };
-        if let Some(m) = missing {
-            return Err(TargetError::Unsupported(format!(
-                "fault `{name}`: `{}` on `{comp}` needs {m} (set it under the target's components.{comp})",
-                action.name()
-            )));
-        }
-        // Settings are checked when the targets file loads; this guards
-        // targets built in code too. Never act on a match-everything selector.
-        settings::check_selector(&c.selector)
-            .map_err(|e| TargetError::Invalid(format!("component `{comp}`: {e}")))?;
-        Ok((region, vec![(cname.as_str(), c)]))
+        resolve(&self.settings, f)
     }
+}
+
+fn unmapped(settings: &K8sSettings, region: &str) -> TargetError {
+    TargetError::Invalid(format!(
+        "region `{region}` is not mapped to a kube context by this target (regions: {}); drill touches no other context",
+        settings
+            .contexts
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
+
+/// The region and components a fault acts on, from the settings alone (no
+/// cluster is contacted): what faults inject, preflight checks and `drill
+/// rbac` grants all start here.
+pub(crate) fn resolve<'a>(
+    s: &'a K8sSettings,
+    f: &FaultPlan,
+) -> Result<(&'a str, Vec<Resolved<'a>>), TargetError> {
+    let name = f.name.clone();
+    let region = f.region().ok_or_else(|| {
+        TargetError::Invalid(format!(
+            "fault `{name}`: a kubernetes fault names its region ({})",
+            s.contexts.keys().cloned().collect::<Vec<_>>().join(", ")
+        ))
+    })?;
+    let region = match s.contexts.get_key_value(region) {
+        Some((r, _)) => r.as_str(),
+        None => return Err(unmapped(s, region)),
+    };
+    let action = f.action;
+    if action == Action::RegionOutage {
+        let mut seen = BTreeSet::new();
+        let comps: Vec<_> = s
+            .components
+            .iter()
+            .filter(|(_, c)| {
+                c.deployment.is_some() && seen.insert((c.namespace.clone(), c.selector.clone()))
+            })
+            .map(|(n, c)| (n.as_str(), c))
+            .collect();
+        for (n, c) in &comps {
+            settings::check_selector(&c.selector)
+                .map_err(|e| TargetError::Invalid(format!("component `{n}`: {e}")))?;
+        }
+        return Ok((region, comps));
+    }
+    let comp = f.component().ok_or_else(|| {
+        TargetError::Invalid(format!(
+            "fault `{name}`: a kubernetes fault names a component"
+        ))
+    })?;
+    let (cname, c) = s.components.get_key_value(comp).ok_or_else(|| {
+        TargetError::Invalid(format!(
+            "fault `{name}`: no component `{comp}` on this target"
+        ))
+    })?;
+    let missing = match action {
+        Action::Down if c.deployment.is_none() => Some("a deployment"),
+        Action::Latency | Action::Abort if c.virtual_service.is_none() => Some("a virtual_service"),
+        Action::Command | Action::Switchover | Action::Failover => {
+            Some("nothing: command and database faults do not go through the target")
+        }
+        _ => None,
+    };
+    if let Some(m) = missing {
+        return Err(TargetError::Unsupported(format!(
+            "fault `{name}`: `{}` on `{comp}` needs {m} (set it under the target's components.{comp})",
+            action.name()
+        )));
+    }
+    // Settings are checked when the targets file loads; this guards
+    // targets built in code too. Never act on a match-everything selector.
+    settings::check_selector(&c.selector)
+        .map_err(|e| TargetError::Invalid(format!("component `{comp}`: {e}")))?;
+    Ok((region, vec![(cname.as_str(), c)]))
 }
 
 /// A seed from the run id, until the run's own seed is set.

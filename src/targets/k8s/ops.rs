@@ -3,6 +3,8 @@
 //! object, and whether it was forbidden, missing, changed by someone else or
 //! not reachable at all.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
@@ -16,6 +18,8 @@ use kube::api::{
 };
 use kube::{Client, core::GroupVersionKind};
 use serde_json::json;
+
+use super::selector::Selector;
 
 /// The annotation that marks an object as held by a drill's fault.
 pub const RUN_ANNOTATION: &str = "drill.dev/run-id";
@@ -33,6 +37,14 @@ pub enum K8sError {
     NotFound { context: String, what: String },
     #[error("context `{context}`: {what}: changed by someone else since drill read it ({message})")]
     Conflict {
+        context: String,
+        what: String,
+        message: String,
+    },
+    /// 422: the API server refused the request as it stands, e.g. a JSON
+    /// Patch whose `test` no longer holds.
+    #[error("context `{context}`: {what}: refused ({message})")]
+    Rejected {
         context: String,
         what: String,
         message: String,
@@ -55,6 +67,9 @@ pub enum K8sError {
 impl K8sError {
     fn from_kube(context: &str, what: impl Into<String>, e: kube::Error) -> K8sError {
         let (context, what) = (context.to_string(), what.into());
+        // The full error chain (hyper, TLS) goes to the log; the K8sError
+        // keeps what a person acts on.
+        tracing::debug!(context, what, error = ?e, "kube API call failed");
         match e {
             kube::Error::Api(s) => match s.code {
                 403 => K8sError::Forbidden {
@@ -64,6 +79,11 @@ impl K8sError {
                 },
                 404 => K8sError::NotFound { context, what },
                 409 => K8sError::Conflict {
+                    context,
+                    what,
+                    message: s.message,
+                },
+                422 => K8sError::Rejected {
                     context,
                     what,
                     message: s.message,
@@ -125,6 +145,18 @@ pub struct PodState {
     pub uid: String,
     pub ready: bool,
     pub terminating: bool,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A Deployment as listed: which pods it makes and which it owns.
+#[derive(Clone, Debug)]
+pub struct DeploymentInfo {
+    pub name: String,
+    pub state: DeploymentState,
+    /// Its pod template's labels: what a component's selector is matched on.
+    pub template_labels: BTreeMap<String, String>,
+    /// Its own `spec.selector`: the pods it owns, of every revision.
+    pub owns: Selector,
 }
 
 /// A Deployment's replica count and version, and who holds it.
@@ -180,6 +212,7 @@ impl Cluster {
                     .and_then(|s| s.conditions.as_ref())
                     .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
                 PodState {
+                    labels: p.metadata.labels.unwrap_or_default(),
                     name: p.metadata.name.unwrap_or_default(),
                     uid: p.metadata.uid.unwrap_or_default(),
                     ready,
@@ -203,6 +236,39 @@ impl Cluster {
             .await
             .map(|_| ())
             .map_err(self.err(format!("delete pod `{namespace}/{name}`")))
+    }
+
+    /// Every Deployment of a namespace.
+    pub async fn deployments(&self, namespace: &str) -> R<Vec<DeploymentInfo>> {
+        let api: Api<Deployment> = Api::namespaced(self.client.clone(), namespace);
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .map_err(self.err(format!("list deployments in `{namespace}`")))?;
+        Ok(list
+            .items
+            .into_iter()
+            .map(|d| {
+                let spec = d.spec.unwrap_or_default();
+                DeploymentInfo {
+                    name: d.metadata.name.unwrap_or_default(),
+                    state: DeploymentState {
+                        replicas: spec.replicas.unwrap_or(1),
+                        resource_version: d.metadata.resource_version.unwrap_or_default(),
+                        held_by: d
+                            .metadata
+                            .annotations
+                            .and_then(|mut a| a.remove(RUN_ANNOTATION)),
+                    },
+                    template_labels: spec
+                        .template
+                        .metadata
+                        .and_then(|m| m.labels)
+                        .unwrap_or_default(),
+                    owns: Selector::of(&spec.selector),
+                }
+            })
+            .collect())
     }
 
     pub async fn deployment(&self, namespace: &str, name: &str) -> R<DeploymentState> {
@@ -284,6 +350,29 @@ impl Cluster {
         api.replace(&name, &PostParams::default(), obj)
             .await
             .map_err(self.err(format!("update virtualservice `{namespace}/{name}`")))
+    }
+
+    /// Applies a JSON Patch (RFC 6902) to a VirtualService. Its `test`
+    /// operations are the precondition: if one fails the API server
+    /// applies nothing and answers 422 ([`K8sError::Rejected`]).
+    pub async fn json_patch_virtual_service(
+        &self,
+        namespace: &str,
+        name: &str,
+        ops: serde_json::Value,
+    ) -> R<DynamicObject> {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), namespace, &vs_resource());
+        let what = format!("patch virtualservice `{namespace}/{name}`");
+        let patch = serde_json::from_value(ops).map_err(|e| K8sError::Api {
+            context: self.context.clone(),
+            what: what.clone(),
+            code: 0,
+            message: format!("not a JSON Patch: {e}"),
+        })?;
+        api.patch(name, &PatchParams::default(), &Patch::<()>::Json(patch))
+            .await
+            .map_err(self.err(what))
     }
 
     /// Whether this context's credentials may `verb` the resource.

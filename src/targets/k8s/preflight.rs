@@ -1,14 +1,63 @@
 //! Preflight: before anything is injected, every named context answers,
 //! every selector matches pods, every object a fault needs is there, and a
 //! SelfSubjectAccessReview grants each verb the plan will use.
+//!
+//! The verbs come from [`permissions`], the one list `drill rbac` also turns
+//! into Roles, so what the Roles grant and what preflight asks for cannot drift.
 
 use std::collections::BTreeSet;
 
-use super::ops::Permission;
-use super::{K8sTarget, http_fault, istio};
+use super::ops::{Cluster, Permission, PodState};
+use super::settings::ComponentObjects;
+use super::{K8sSettings, K8sTarget, http_fault, istio, resolve, served};
 use crate::scenario::model::Action;
 use crate::scenario::plan::FaultPlan;
 use crate::targets::TargetError;
+
+/// Every permission the faults that go through the target need, as
+/// (region, permission): delete pods, find and scale every Deployment of a
+/// component, write and surgically patch Istio faults, and list pods
+/// wherever readiness is watched. Reads only the settings.
+pub fn permissions(
+    settings: &K8sSettings,
+    faults: &[&FaultPlan],
+) -> Result<BTreeSet<(String, Permission)>, TargetError> {
+    let mut perms = BTreeSet::new();
+    for f in faults.iter().filter(|f| f.action.via_target()) {
+        let (region, comps) = resolve(settings, f)?;
+        for (_, c) in comps {
+            let mut add = |verb, group, resource, subresource| {
+                perms.insert((
+                    region.to_string(),
+                    Permission {
+                        namespace: c.namespace.clone(),
+                        verb,
+                        group,
+                        resource,
+                        subresource,
+                    },
+                ));
+            };
+            add("list", "", "pods", None);
+            match f.action {
+                Action::Delete => add("delete", "", "pods", None),
+                Action::Down | Action::RegionOutage => {
+                    add("list", "apps", "deployments", None);
+                    add("get", "apps", "deployments", None);
+                    add("patch", "apps", "deployments", None);
+                    add("update", "apps", "deployments", Some("scale"));
+                }
+                Action::Latency | Action::Abort => {
+                    for verb in ["get", "update", "patch"] {
+                        add(verb, "networking.istio.io", "virtualservices", None);
+                    }
+                }
+                Action::Command | Action::Switchover | Action::Failover => {}
+            }
+        }
+    }
+    Ok(perms)
+}
 
 impl K8sTarget {
     /// Before anything is injected: every context reachable, every selector
@@ -25,42 +74,30 @@ impl K8sTarget {
         if !problems.is_empty() {
             return Err(pre(problems.join("; ")));
         }
-        let mut perms: BTreeSet<(&str, Permission)> = BTreeSet::new();
         for f in faults.iter().filter(|f| f.action.via_target()) {
-            let action = f.action;
             let (region, comps) = self.resolve(f)?;
             let cluster = self.cluster(region)?;
             for (name, c) in comps {
                 let ns = &c.namespace;
-                let perm = |verb, group, resource, subresource| Permission {
-                    namespace: ns.clone(),
-                    verb,
-                    group,
-                    resource,
-                    subresource,
-                };
-                perms.insert((region, perm("list", "", "pods", None)));
-                match cluster.pods(ns, &c.selector).await {
-                    Ok(p) if p.iter().any(|p| !p.terminating) => {}
-                    Ok(_) => problems.push(format!(
-                        "component `{name}` in `{region}`: selector `{}` matches no pods in namespace `{ns}` on context `{}`",
-                        c.selector, cluster.context
-                    )),
-                    Err(e) => problems.push(format!("component `{name}`: {e}")),
-                }
-                match action {
-                    Action::Delete => {
-                        perms.insert((region, perm("delete", "", "pods", None)));
+                let pods = match cluster.pods(ns, &c.selector).await {
+                    Ok(p) if p.iter().any(|p| !p.terminating) => p,
+                    Ok(_) => {
+                        problems.push(format!(
+                            "component `{name}` in `{region}`: selector `{}` matches no pods in namespace `{ns}` on context `{}`",
+                            c.selector, cluster.context
+                        ));
+                        Vec::new()
                     }
+                    Err(e) => {
+                        problems.push(format!("component `{name}`: {e}"));
+                        Vec::new()
+                    }
+                };
+                match f.action {
                     Action::Down | Action::RegionOutage => {
-                        let d = c.deployment.as_deref().unwrap_or_default();
-                        if let Err(e) = cluster.deployment(ns, d).await {
-                            problems.push(format!("component `{name}`: {e}"));
+                        if let Some(p) = scaling_problem(cluster, name, region, c, &pods).await {
+                            problems.push(p);
                         }
-                        perms.insert((region, perm("get", "apps", "deployments", None)));
-                        perms.insert((region, perm("patch", "apps", "deployments", None)));
-                        perms
-                            .insert((region, perm("update", "apps", "deployments", Some("scale"))));
                     }
                     Action::Latency | Action::Abort => {
                         let v = c.virtual_service.as_deref().unwrap_or_default();
@@ -76,23 +113,17 @@ impl K8sTarget {
                             }
                             Err(e) => problems.push(format!("component `{name}`: {e}")),
                         }
-                        for verb in ["get", "update"] {
-                            perms.insert((
-                                region,
-                                perm(verb, "networking.istio.io", "virtualservices", None),
-                            ));
-                        }
                     }
-                    Action::Command | Action::Switchover | Action::Failover => {}
+                    _ => {}
                 }
             }
         }
-        for (region, p) in &perms {
+        for (region, p) in &permissions(&self.settings, faults)? {
             let cluster = self.cluster(region)?;
             match cluster.may(p).await {
                 Ok(true) => {}
                 Ok(false) => problems.push(format!(
-                    "context `{}` may not {p} (SelfSubjectAccessReview denied); grant it, or drop the fault",
+                    "context `{}` may not {p} (SelfSubjectAccessReview denied); grant it (`drill rbac` prints the Roles), or drop the fault",
                     cluster.context
                 )),
                 Err(e) => problems.push(e.to_string()),
@@ -103,5 +134,41 @@ impl K8sTarget {
         } else {
             Err(pre(problems.join("; ")))
         }
+    }
+}
+
+/// Why scaling the component's Deployments to zero would not take all of
+/// its pods away: no Deployment runs them, or some run outside any.
+async fn scaling_problem(
+    cluster: &Cluster,
+    name: &str,
+    region: &str,
+    c: &ComponentObjects,
+    pods: &[PodState],
+) -> Option<String> {
+    let deps = match served::deployments_of(cluster, c).await {
+        Ok(d) => d,
+        Err(e) => return Some(format!("component `{name}`: {e}")),
+    };
+    let lone = served::unowned(pods, &deps);
+    let whose = "a StatefulSet's, a DaemonSet's or bare pods?";
+    if deps.is_empty() && !pods.is_empty() {
+        Some(format!(
+            "component `{name}` in `{region}`: selector `{}` matches pods in `{}` on context `{}` but no Deployment runs them ({whose}); drill scales Deployments only, so it would take nothing down",
+            c.selector, c.namespace, cluster.context
+        ))
+    } else if !lone.is_empty() {
+        Some(format!(
+            "component `{name}` in `{region}`: pods {} match `{}` on context `{}` but none of its Deployments ({}) runs them ({whose}); they would keep serving through the outage: narrow the selector or drop the fault",
+            lone.join(", "),
+            c.selector,
+            cluster.context,
+            deps.iter()
+                .map(|d| d.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    } else {
+        None
     }
 }

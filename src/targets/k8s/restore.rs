@@ -1,16 +1,19 @@
 //! Undoing a Kubernetes fault from its journal entry alone: the context and
 //! kubeconfig it ran with, and each touched object's exact prior state. A
 //! live run and `drill cleanup` after a crash both revert through here, so
-//! there is one restore path to trust. An object someone else changed while
-//! the fault lasted is reported, never overwritten.
+//! there is one restore path to trust. Only drill's own change is undone: a
+//! VirtualService gets a JSON Patch that `test`s each fault drill wrote and
+//! then takes it off, so anyone else's edit elsewhere in the object stands;
+//! a change drill no longer finds as it left it is reported, never overwritten.
 
 use std::path::PathBuf;
 
 use kube::api::DynamicObject;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::client;
+use super::istio::RouteFault;
 use super::ops::{Cluster, K8sError, RUN_ANNOTATION};
 
 /// How to revert one Kubernetes fault: what the journal holds.
@@ -25,7 +28,7 @@ pub struct K8sRevert {
 
 /// One object's state before the fault, and what the fault made of it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "object", rename_all = "kebab-case")]
+#[serde(tag = "object", rename_all = "kebab-case", from = "Recorded")]
 pub enum PriorState {
     /// A Deployment scaled to zero; `replicas` is the count to restore.
     Deployment {
@@ -34,18 +37,117 @@ pub enum PriorState {
         replicas: i32,
         resource_version: String,
     },
-    /// A VirtualService whose spec got a fault block: `spec` is the exact
-    /// prior spec, `injected` the spec the fault wrote.
+    /// A VirtualService whose HTTP routes got a `fault` block: each route
+    /// with the fault drill wrote and the one it had before.
     VirtualService {
         namespace: String,
         name: String,
         resource_version: String,
-        spec: Value,
-        injected: Value,
+        routes: Vec<RouteFault>,
     },
 }
 
+/// A journal's object as written by any drill version: earlier ones kept a
+/// VirtualService's whole `spec` before and after instead of its `routes`.
+/// An entry left open by one of them must still revert, not be skipped.
+#[derive(Deserialize)]
+#[serde(tag = "object", rename_all = "kebab-case")]
+enum Recorded {
+    Deployment {
+        namespace: String,
+        name: String,
+        replicas: i32,
+        resource_version: String,
+    },
+    VirtualService {
+        namespace: String,
+        name: String,
+        resource_version: String,
+        #[serde(default)]
+        routes: Vec<RouteFault>,
+        #[serde(default)]
+        spec: Option<Value>,
+        #[serde(default)]
+        injected: Option<Value>,
+    },
+}
+
+impl From<Recorded> for PriorState {
+    fn from(r: Recorded) -> PriorState {
+        match r {
+            Recorded::Deployment {
+                namespace,
+                name,
+                replicas,
+                resource_version,
+            } => PriorState::Deployment {
+                namespace,
+                name,
+                replicas,
+                resource_version,
+            },
+            Recorded::VirtualService {
+                namespace,
+                name,
+                resource_version,
+                mut routes,
+                spec,
+                injected,
+            } => {
+                if routes.is_empty()
+                    && let (Some(before), Some(after)) = (spec, injected)
+                {
+                    routes = routes_between(&before, &after);
+                }
+                PriorState::VirtualService {
+                    namespace,
+                    name,
+                    resource_version,
+                    routes,
+                }
+            }
+        }
+    }
+}
+
+/// The route faults that turn spec `before` into `after`.
+fn routes_between(before: &Value, after: &Value) -> Vec<RouteFault> {
+    let http = |v: &Value| {
+        v.get("http")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    http(before)
+        .iter()
+        .zip(http(after).iter())
+        .enumerate()
+        .filter_map(|(index, (b, a))| {
+            let injected = a.get("fault")?;
+            (b.get("fault") != Some(injected)).then(|| RouteFault {
+                index,
+                name: a.get("name").and_then(Value::as_str).map(str::to_string),
+                injected: injected.clone(),
+                prior: b.get("fault").cloned(),
+            })
+        })
+        .collect()
+}
+
 impl PriorState {
+    /// The object, as kubectl names it.
+    pub fn object(&self) -> String {
+        match self {
+            PriorState::Deployment {
+                namespace, name, ..
+            } => format!("deployment {namespace}/{name}"),
+            PriorState::VirtualService {
+                namespace, name, ..
+            } => format!("virtualservice {namespace}/{name}"),
+        }
+    }
+
+    /// What restoring it means, for a person doing it by hand.
     pub fn describe(&self) -> String {
         match self {
             PriorState::Deployment {
@@ -53,10 +155,35 @@ impl PriorState {
                 name,
                 replicas,
                 ..
-            } => format!("deployment {namespace}/{name} back to {replicas} replicas"),
+            } => format!(
+                "deployment {namespace}/{name} back to {replicas} replicas, annotation {RUN_ANNOTATION} removed"
+            ),
             PriorState::VirtualService {
-                namespace, name, ..
-            } => format!("virtualservice {namespace}/{name} back to its prior spec"),
+                namespace,
+                name,
+                routes,
+                ..
+            } => {
+                let each: Vec<String> = routes
+                    .iter()
+                    .map(|r| {
+                        let back = match &r.prior {
+                            Some(p) => format!("put back its prior fault {p}"),
+                            None => "remove it".into(),
+                        };
+                        format!(
+                            "{} has drill's fault {} at /spec/http/{}/fault: {back}",
+                            r.label(),
+                            r.injected,
+                            r.index
+                        )
+                    })
+                    .collect();
+                format!(
+                    "virtualservice {namespace}/{name}: {}; remove annotation {RUN_ANNOTATION}",
+                    each.join("; ")
+                )
+            }
         }
     }
 }
@@ -82,7 +209,7 @@ impl K8sRevert {
         let mut failed = Vec::new();
         for o in &self.objects {
             if let Err(e) = restore(cluster, &self.run_id, o).await {
-                failed.push(format!("{}: {e}", o.describe()));
+                failed.push(format!("{}: {e}", o.object()));
             }
         }
         if failed.is_empty() {
@@ -135,33 +262,147 @@ async fn restore(c: &Cluster, run_id: &str, o: &PriorState) -> Result<(), Restor
         PriorState::VirtualService {
             namespace,
             name,
-            spec,
-            injected,
+            routes,
             ..
-        } => {
-            let now = c.virtual_service(namespace, name).await?;
-            let held_by = annotation(&now);
-            if let Some(other) = held_by.as_deref().filter(|r| *r != run_id) {
-                return Err(RestoreError::Drift(format!(
-                    "held by another drill run `{other}`"
-                )));
+        } => restore_virtual_service(c, run_id, namespace, name, routes).await,
+    }
+}
+
+/// Takes drill's faults off a VirtualService's routes with one JSON Patch.
+/// The API server applies it only if every `test` holds; a 422 means the
+/// object changed between the read and the patch, so it is read again.
+async fn restore_virtual_service(
+    c: &Cluster,
+    run_id: &str,
+    namespace: &str,
+    name: &str,
+    routes: &[RouteFault],
+) -> Result<(), RestoreError> {
+    const ATTEMPTS: usize = 3;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let now = c.virtual_service(namespace, name).await?;
+        let held_by = annotation(&now);
+        if let Some(other) = held_by.as_deref().filter(|r| *r != run_id) {
+            return Err(RestoreError::Drift(format!(
+                "held by another drill run `{other}`"
+            )));
+        }
+        let http = now
+            .data
+            .pointer("/spec/http")
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice);
+        let plan = revert_patch(http, routes, held_by.is_some(), run_id);
+        if !plan.ops.is_empty() {
+            match c
+                .json_patch_virtual_service(namespace, name, Value::Array(plan.ops))
+                .await
+            {
+                Ok(_) => {}
+                Err(K8sError::Rejected { .. }) if attempt < ATTEMPTS => continue,
+                Err(e) => return Err(e.into()),
             }
-            let current = now.data.get("spec").cloned().unwrap_or(Value::Null);
-            if current == *spec && held_by.is_none() {
-                return Ok(()); // never injected, or already restored
-            }
-            if current != *injected && current != *spec {
-                return Err(RestoreError::Drift(
-                    "its spec was changed by someone else while the fault lasted; the prior spec is in the journal".into(),
-                ));
-            }
-            let mut back = now;
-            back.data["spec"] = spec.clone();
-            set_annotation(&mut back, None);
-            c.replace_virtual_service(&back).await?;
+        }
+        return if plan.problems.is_empty() {
             Ok(())
+        } else {
+            Err(RestoreError::Drift(plan.problems.join("; ")))
+        };
+    }
+}
+
+/// The JSON Patch that undoes drill's faults as the object stands now, and
+/// what cannot be undone because drill's change is no longer as it left it.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct RevertPatch {
+    pub ops: Vec<Value>,
+    pub problems: Vec<String>,
+}
+
+/// Per route: if drill's fault is there, `test` it (and the route's name, so
+/// a reorder between read and patch fails the patch) and take it off or put
+/// the prior fault back; if the prior state is there already, nothing; else
+/// a problem for a person. The run annotation goes only when all is back.
+pub(super) fn revert_patch(
+    http: &[Value],
+    routes: &[RouteFault],
+    marked: bool,
+    run_id: &str,
+) -> RevertPatch {
+    let mut out = RevertPatch::default();
+    let mut claimed = Vec::new();
+    for rf in routes {
+        let index = locate(http, rf, &claimed);
+        claimed.extend(index);
+        let Some(i) = index else {
+            out.problems.push(format!(
+                "{} is no longer in spec.http, and drill's fault {} with it; nothing of drill's is left there to undo, but the route is not as it was: check the VirtualService",
+                rf.label(),
+                rf.injected
+            ));
+            continue;
+        };
+        let path = format!("/spec/http/{i}/fault");
+        let found = http[i].get("fault");
+        if found == Some(&rf.injected) {
+            if let Some(n) = &rf.name {
+                out.ops.push(
+                    json!({ "op": "test", "path": format!("/spec/http/{i}/name"), "value": n }),
+                );
+            }
+            out.ops
+                .push(json!({ "op": "test", "path": path, "value": rf.injected }));
+            out.ops.push(match &rf.prior {
+                Some(p) => json!({ "op": "replace", "path": path, "value": p }),
+                None => json!({ "op": "remove", "path": path }),
+            });
+        } else if found != rf.prior.as_ref() {
+            let shown = |v: Option<&Value>| v.map_or("no fault".to_string(), Value::to_string);
+            out.problems.push(format!(
+                "{} at {path}: drill's fault was changed by someone else while it lasted (expected {}, found {}); decide whether that fault should stay and edit the route by hand (before the drill it had {})",
+                rf.label(),
+                rf.injected,
+                shown(found),
+                shown(rf.prior.as_ref())
+            ));
         }
     }
+    if marked && out.problems.is_empty() {
+        let path = format!("/metadata/annotations/{}", pointer_escape(RUN_ANNOTATION));
+        out.ops
+            .push(json!({ "op": "test", "path": path, "value": run_id }));
+        out.ops.push(json!({ "op": "remove", "path": path }));
+    }
+    out
+}
+
+/// Where a route drill faulted is now: by name when it has one. An unnamed
+/// one has only its position, which someone's insert may have shifted, so
+/// drill's fault is looked for there first, then on any other unnamed route
+/// not yet accounted for; only if none carries it is the position trusted.
+fn locate(http: &[Value], rf: &RouteFault, claimed: &[usize]) -> Option<usize> {
+    let name = |r: &Value| r.get("name").and_then(Value::as_str).map(str::to_string);
+    if rf.name.is_some() {
+        return http.iter().position(|r| name(r) == rf.name);
+    }
+    let ours = |i: usize| {
+        !claimed.contains(&i)
+            && name(&http[i]).is_none()
+            && http[i].get("fault") == Some(&rf.injected)
+    };
+    if rf.index < http.len() && ours(rf.index) {
+        return Some(rf.index);
+    }
+    (0..http.len())
+        .find(|&i| ours(i))
+        .or_else(|| (rf.index < http.len()).then_some(rf.index))
+}
+
+/// A key as one JSON Pointer segment (RFC 6901).
+fn pointer_escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
 }
 
 pub(super) fn annotation(o: &DynamicObject) -> Option<String> {

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::selector::split_terms;
+
 /// Per-component overrides (`[targets.<name>.components.<component>]`).
 /// An empty `deployment` or `virtual_service` removes a built-in one.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -16,6 +18,8 @@ pub struct ComponentOverride {
     pub namespace: Option<String>,
     /// Label selector of the component's pods, e.g. `app=reviews`.
     pub selector: Option<String>,
+    /// Says the component runs as Deployments (`down` is offered); the ones
+    /// scaled are every Deployment whose pod template `selector` matches.
     pub deployment: Option<String>,
     pub virtual_service: Option<String>,
     /// The HTTP route (by `name`) of the VirtualService that takes the
@@ -28,6 +32,7 @@ pub struct ComponentOverride {
 pub struct ComponentObjects {
     pub namespace: String,
     pub selector: String,
+    /// Set when the component runs as Deployments (see [`ComponentOverride`]).
     pub deployment: Option<String>,
     pub virtual_service: Option<String>,
     pub route: Option<String>,
@@ -264,24 +269,6 @@ pub fn check_selector(sel: &str) -> Result<(), String> {
             "selector `{sel}` does not narrow to named values and could match everything; add a term like `app=reviews`"
         ))
     }
-}
-
-/// Splits on commas outside parentheses (`k in (a,b)` is one term).
-fn split_terms(sel: &str) -> Vec<&str> {
-    let (mut depth, mut start, mut out) = (0i32, 0usize, Vec::new());
-    for (i, ch) in sel.char_indices() {
-        match ch {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                out.push(&sel[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(&sel[start..]);
-    out
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ struct Exchange {
     method: &'static str,
     uri: String,
     body: Option<Value>,
+    content_type: Option<&'static str>,
     status: u16,
     reply: Value,
 }
@@ -44,6 +45,7 @@ fn expect(method: &'static str, uri: &str) -> Exchange {
         method,
         uri: uri.to_string(),
         body: None,
+        content_type: None,
         status: 200,
         reply: json!({}),
     }
@@ -52,6 +54,10 @@ fn expect(method: &'static str, uri: &str) -> Exchange {
 impl Exchange {
     fn body(mut self, b: Value) -> Self {
         self.body = Some(b);
+        self
+    }
+    fn content_type(mut self, ct: &'static str) -> Self {
+        self.content_type = Some(ct);
         self
     }
     fn reply(mut self, status: u16, v: Value) -> Self {
@@ -71,6 +77,15 @@ async fn serve(mut handle: Handle, script: Vec<Exchange>) -> Vec<String> {
             .unwrap_or_else(|| panic!("request {i} ({} {}) never came", ex.method, ex.uri));
         assert_eq!(req.method().as_str(), ex.method, "request {i}: method");
         assert_eq!(req.uri().to_string(), ex.uri, "request {i}: uri");
+        if let Some(ct) = ex.content_type {
+            assert_eq!(
+                req.headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok()),
+                Some(ct),
+                "request {i}: content-type"
+            );
+        }
         let bytes = req.into_body().collect().await.unwrap().to_bytes();
         if let Some(want) = ex.body {
             let got: Value = serde_json::from_slice(&bytes).expect("JSON body");
@@ -136,6 +151,7 @@ fn fault(toml_src: &str) -> FaultPlan {
 
 const PODS: &str = "/api/v1/namespaces/bookinfo/pods?&labelSelector=app%3Dreviews";
 const DEPLOY: &str = "/apis/apps/v1/namespaces/bookinfo/deployments/reviews-v1";
+const DEPLOYS: &str = "/apis/apps/v1/namespaces/bookinfo/deployments?";
 const VS: &str = "/apis/networking.istio.io/v1/namespaces/bookinfo/virtualservices/reviews";
 
 async fn run<T>(
@@ -218,42 +234,69 @@ async fn delete_on_an_unmapped_region_is_refused_without_a_request() {
 }
 
 #[tokio::test]
-async fn down_scales_to_zero_and_restores_the_prior_replicas_with_version_preconditions() {
+async fn down_scales_every_deployment_running_the_components_pods_and_restores_each() {
     let (t, handle) = target();
     let f = fault(
         "component = \"reviews\"\nregion = \"primary\"\naction = \"down\"\nduration = \"10s\"",
     );
-    let deployment = fixture!("deployment.json");
-    let mut faulted = deployment.clone();
-    faulted["spec"]["replicas"] = json!(0);
-    faulted["metadata"]["resourceVersion"] = json!("1003");
-    faulted["metadata"]["annotations"]["drill.dev/run-id"] = json!("run-1");
-    let scale = |replicas: i32, rv: &str| {
+    let list = fixture!("deployment-list.json");
+    let item = |name: &str| {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["metadata"]["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let scale = |name: &str, replicas: i32, rv: &str| {
         json!({
             "apiVersion": "autoscaling/v1", "kind": "Scale",
-            "metadata": { "name": "reviews-v1", "namespace": "bookinfo", "resourceVersion": rv },
+            "metadata": { "name": name, "namespace": "bookinfo", "resourceVersion": rv },
             "spec": { "replicas": replicas }
         })
     };
-    let script = vec![
+    let dep = |name: &str| format!("/apis/apps/v1/namespaces/bookinfo/deployments/{name}");
+    let mark = |run: Value| json!({ "metadata": { "annotations": { "drill.dev/run-id": run } } });
+    let mut script = vec![
         expect("GET", PODS).reply(200, fixture!("pod-list.json")),
-        expect("GET", DEPLOY).reply(200, deployment.clone()),
-        // inject
-        expect("PUT", &format!("{DEPLOY}/scale?"))
-            .body(scale(0, "1001"))
-            .reply(200, fixture!("scale.json")),
-        expect("PATCH", &format!("{DEPLOY}?"))
-            .body(json!({ "metadata": { "annotations": { "drill.dev/run-id": "run-1" } } }))
-            .reply(200, faulted.clone()),
-        // revert
-        expect("GET", DEPLOY).reply(200, faulted.clone()),
-        expect("PUT", &format!("{DEPLOY}/scale?"))
-            .body(scale(2, "1003"))
-            .reply(200, fixture!("scale.json")),
-        expect("PATCH", &format!("{DEPLOY}?"))
-            .body(json!({ "metadata": { "annotations": { "drill.dev/run-id": null } } }))
-            .reply(200, deployment),
+        expect("GET", DEPLOYS).reply(200, list.clone()),
     ];
+    // ratings-v1 is in the namespace too; its pods are not `app=reviews`.
+    let prior = [
+        ("reviews-v1", 2, "1001"),
+        ("reviews-v2", 2, "1004"),
+        ("reviews-v3", 1, "1007"),
+    ];
+    for (name, _, rv) in prior {
+        script.push(
+            expect("PUT", &format!("{}/scale?", dep(name)))
+                .body(scale(name, 0, rv))
+                .reply(200, fixture!("scale.json")),
+        );
+        script.push(
+            expect("PATCH", &format!("{}?", dep(name)))
+                .body(mark(json!("run-1")))
+                .reply(200, item(name)),
+        );
+    }
+    for (name, replicas, _) in prior {
+        let mut faulted = item(name);
+        faulted["spec"]["replicas"] = json!(0);
+        faulted["metadata"]["resourceVersion"] = json!("1100");
+        faulted["metadata"]["annotations"]["drill.dev/run-id"] = json!("run-1");
+        script.push(expect("GET", &dep(name)).reply(200, faulted));
+        script.push(
+            expect("PUT", &format!("{}/scale?", dep(name)))
+                .body(scale(name, replicas, "1100"))
+                .reply(200, fixture!("scale.json")),
+        );
+        script.push(
+            expect("PATCH", &format!("{}?", dep(name)))
+                .body(mark(Value::Null))
+                .reply(200, item(name)),
+        );
+    }
     let plan = run(handle, script, async {
         let (inj, plan) = t.plan(&f, 1).await.unwrap();
         t.inject(&f, &inj).await.unwrap();
@@ -266,15 +309,16 @@ async fn down_scales_to_zero_and_restores_the_prior_replicas_with_version_precon
     };
     assert_eq!(r.context, "primary-cluster-context");
     assert_eq!(r.run_id, "run-1");
-    assert_eq!(
-        r.objects,
-        vec![PriorState::Deployment {
+    let want: Vec<PriorState> = prior
+        .iter()
+        .map(|(name, replicas, rv)| PriorState::Deployment {
             namespace: "bookinfo".into(),
-            name: "reviews-v1".into(),
-            replicas: 2,
-            resource_version: "1001".into(),
-        }]
-    );
+            name: name.to_string(),
+            replicas: *replicas,
+            resource_version: rv.to_string(),
+        })
+        .collect();
+    assert_eq!(r.objects, want);
     // The journal line round-trips with the exact prior state.
     let line = serde_json::to_string(&RevertPlan::K8s(r.clone())).unwrap();
     assert!(line.starts_with("{\"kind\":\"k8s\""), "{line}");
@@ -288,14 +332,14 @@ async fn down_scales_to_zero_and_restores_the_prior_replicas_with_version_precon
 async fn a_restore_refuses_to_clobber_replicas_someone_else_set() {
     let (t, handle) = target();
     let f = fault("component = \"reviews\"\nregion = \"primary\"\naction = \"down\"");
-    let mut deployment = fixture!("deployment.json");
+    let deployment = fixture!("deployment.json");
     let mut rescaled = deployment.clone();
     rescaled["spec"]["replicas"] = json!(5);
     rescaled["metadata"]["annotations"]["drill.dev/run-id"] = json!("run-1");
-    deployment["metadata"]["resourceVersion"] = json!("1001");
+    let list = json!({ "kind": "DeploymentList", "apiVersion": "apps/v1", "metadata": {}, "items": [deployment] });
     let script = vec![
         expect("GET", PODS).reply(200, fixture!("pod-list.json")),
-        expect("GET", DEPLOY).reply(200, deployment),
+        expect("GET", DEPLOYS).reply(200, list),
         expect("PUT", &format!("{DEPLOY}/scale?")).reply(200, fixture!("scale.json")),
         expect("PATCH", &format!("{DEPLOY}?")).reply(200, json!({})),
         expect("GET", DEPLOY).reply(200, rescaled),
@@ -315,20 +359,18 @@ async fn a_restore_refuses_to_clobber_replicas_someone_else_set() {
 }
 
 #[tokio::test]
-async fn latency_writes_the_istio_fault_and_revert_puts_back_the_exact_prior_spec() {
+async fn latency_writes_the_istio_fault_and_revert_patches_off_only_that_fault() {
     let (t, handle) = target();
     let f = fault(
         "component = \"reviews\"\nregion = \"primary\"\naction = \"latency\"\ndelay = \"2s\"\npercent = \"50%\"\nduration = \"30s\"",
     );
     let vs = fixture!("virtualservice.json");
+    let delay = json!({ "delay": { "percentage": { "value": 50.0 }, "fixedDelay": "2s" } });
     let mut injected = vs.clone();
-    injected["spec"]["http"][0]["fault"] =
-        json!({ "delay": { "percentage": { "value": 50.0 }, "fixedDelay": "2s" } });
+    injected["spec"]["http"][0]["fault"] = delay.clone();
     injected["metadata"]["annotations"]["drill.dev/run-id"] = json!("run-1");
     let mut stored = injected.clone();
     stored["metadata"]["resourceVersion"] = json!("2002");
-    let mut restored = vs.clone();
-    restored["metadata"]["resourceVersion"] = json!("2002");
     let script = vec![
         expect("GET", PODS).reply(200, fixture!("pod-list.json")),
         expect("GET", VS).reply(200, vs.clone()),
@@ -336,8 +378,16 @@ async fn latency_writes_the_istio_fault_and_revert_puts_back_the_exact_prior_spe
             .body(injected)
             .reply(200, stored.clone()),
         expect("GET", VS).reply(200, stored),
-        expect("PUT", &format!("{VS}?"))
-            .body(restored)
+        // Only drill's change, each part tested first.
+        expect("PATCH", &format!("{VS}?"))
+            .content_type("application/json-patch+json")
+            .body(json!([
+                { "op": "test", "path": "/spec/http/0/name", "value": "split" },
+                { "op": "test", "path": "/spec/http/0/fault", "value": delay },
+                { "op": "remove", "path": "/spec/http/0/fault" },
+                { "op": "test", "path": "/metadata/annotations/drill.dev~1run-id", "value": "run-1" },
+                { "op": "remove", "path": "/metadata/annotations/drill.dev~1run-id" },
+            ]))
             .reply(200, vs.clone()),
     ];
     let plan = run(handle, script, async {
@@ -350,19 +400,24 @@ async fn latency_writes_the_istio_fault_and_revert_puts_back_the_exact_prior_spe
     let RevertPlan::K8s(r) = plan else {
         panic!("{plan:?}")
     };
-    match &r.objects[..] {
-        [
-            PriorState::VirtualService {
-                spec,
-                resource_version,
-                ..
-            },
-        ] => {
-            assert_eq!(spec, &vs["spec"]);
-            assert_eq!(resource_version, "2001");
-        }
-        other => panic!("{other:?}"),
-    }
+    let want = PriorState::VirtualService {
+        namespace: "bookinfo".into(),
+        name: "reviews".into(),
+        resource_version: "2001".into(),
+        routes: vec![istio::RouteFault {
+            index: 0,
+            name: Some("split".into()),
+            injected: delay,
+            prior: None,
+        }],
+    };
+    assert_eq!(r.objects, vec![want]);
+    // The journal line carries it all, for `drill cleanup` after a crash.
+    let line = serde_json::to_string(&RevertPlan::K8s(r.clone())).unwrap();
+    assert_eq!(
+        serde_json::from_str::<RevertPlan>(&line).unwrap(),
+        RevertPlan::K8s(r)
+    );
 }
 
 #[tokio::test]
@@ -390,13 +445,14 @@ async fn abort_refuses_to_overwrite_a_virtualservice_changed_since_the_plan() {
 }
 
 #[tokio::test]
-async fn a_virtualservice_edited_during_the_fault_is_reported_not_reverted() {
+async fn an_altered_fault_is_reported_with_what_was_expected_and_found_and_not_patched() {
     let (t, handle) = target();
     let f =
         fault("component = \"reviews\"\nregion = \"primary\"\naction = \"abort\"\nstatus = 500");
     let vs = fixture!("virtualservice.json");
     let mut edited = vs.clone();
-    edited["spec"]["http"][0]["timeout"] = json!("3s");
+    edited["spec"]["http"][0]["fault"] =
+        json!({ "abort": { "percentage": { "value": 100.0 }, "httpStatus": 418 } });
     edited["metadata"]["annotations"]["drill.dev/run-id"] = json!("run-1");
     edited["metadata"]["resourceVersion"] = json!("2007");
     let script = vec![
@@ -404,7 +460,7 @@ async fn a_virtualservice_edited_during_the_fault_is_reported_not_reverted() {
         expect("GET", VS).reply(200, vs),
         expect("PUT", &format!("{VS}?")).reply(200, json!({})),
         expect("GET", VS).reply(200, edited),
-        // No PUT: the other person's change stands.
+        // No PATCH: the fault there is not drill's any more.
     ];
     let err = run(handle, script, async {
         let (inj, _) = t.plan(&f, 1).await.unwrap();
@@ -413,9 +469,134 @@ async fn a_virtualservice_edited_during_the_fault_is_reported_not_reverted() {
     })
     .await;
     let m = err.to_string();
-    assert!(
-        m.contains("changed by someone else") && m.contains("left as it is"),
-        "{m}"
+    for want in [
+        "virtualservice bookinfo/reviews",
+        "route `split` at /spec/http/0/fault",
+        r#"expected {"abort":{"httpStatus":500,"percentage":{"value":100.0}}}"#,
+        r#"found {"abort":{"httpStatus":418"#,
+        "before the drill it had no fault",
+        "left as it is",
+    ] {
+        assert!(m.contains(want), "no {want:?} in: {m}");
+    }
+}
+
+#[tokio::test]
+async fn a_patch_refused_by_a_failed_test_reads_the_object_again_before_giving_up() {
+    let (t, handle) = target();
+    let f =
+        fault("component = \"reviews\"\nregion = \"primary\"\naction = \"abort\"\nstatus = 500");
+    let vs = fixture!("virtualservice.json");
+    let mut faulted = vs.clone();
+    faulted["spec"]["http"][0]["fault"] =
+        json!({ "abort": { "percentage": { "value": 100.0 }, "httpStatus": 500 } });
+    faulted["metadata"]["annotations"]["drill.dev/run-id"] = json!("run-1");
+    // Between drill's read and its patch someone else took the fault off
+    // and the annotation too: the second read finds the route as it was.
+    let mut cleaned = vs.clone();
+    cleaned["metadata"]["resourceVersion"] = json!("2009");
+    let script = vec![
+        expect("GET", PODS).reply(200, fixture!("pod-list.json")),
+        expect("GET", VS).reply(200, vs),
+        expect("PUT", &format!("{VS}?")).reply(200, json!({})),
+        expect("GET", VS).reply(200, faulted),
+        expect("PATCH", &format!("{VS}?")).reply(422, fixture!("status-422.json")),
+        expect("GET", VS).reply(200, cleaned),
+    ];
+    run(handle, script, async {
+        let (inj, _) = t.plan(&f, 1).await.unwrap();
+        t.inject(&f, &inj).await.unwrap();
+        t.revert(&f, &inj).await.unwrap()
+    })
+    .await;
+}
+
+#[test]
+fn the_revert_patch_finds_a_named_route_moved_and_puts_back_a_prior_fault() {
+    let prior = json!({ "abort": { "httpStatus": 418 } });
+    let ours = json!({ "delay": { "fixedDelay": "1s" } });
+    let routes = [istio::RouteFault {
+        index: 0,
+        name: Some("split".into()),
+        injected: ours.clone(),
+        prior: Some(prior.clone()),
+    }];
+    // Someone put a new route in front: `split` is now second.
+    let http = [
+        json!({ "name": "new", "route": [] }),
+        json!({ "name": "split", "fault": ours.clone() }),
+    ];
+    let p = restore::revert_patch(&http, &routes, true, "run-1");
+    assert!(p.problems.is_empty(), "{p:?}");
+    assert_eq!(
+        &p.ops[..3],
+        &[
+            json!({ "op": "test", "path": "/spec/http/1/name", "value": "split" }),
+            json!({ "op": "test", "path": "/spec/http/1/fault", "value": ours }),
+            json!({ "op": "replace", "path": "/spec/http/1/fault", "value": prior }),
+        ]
+    );
+    // Already back: nothing to do, not even the annotation if it is gone.
+    let back = [json!({ "name": "split", "fault": prior })];
+    assert_eq!(
+        restore::revert_patch(&back, &routes, false, "run-1"),
+        restore::RevertPatch::default()
+    );
+    // The route is gone: reported, the annotation kept (the journal stays open).
+    let gone = restore::revert_patch(&[], &routes, true, "run-1");
+    assert!(gone.ops.is_empty(), "{gone:?}");
+    assert!(gone.problems[0].contains("route `split` is no longer in spec.http"));
+}
+
+#[test]
+fn a_journal_entry_from_before_surgical_reverts_still_reverts_its_route() {
+    // As drill wrote it when it kept whole specs.
+    let line = r#"{"object":"virtual-service","namespace":"bookinfo","name":"reviews","resource_version":"2001","spec":{"hosts":["reviews"],"http":[{"name":"split","route":[]},{"name":"canary","route":[]}]},"injected":{"hosts":["reviews"],"http":[{"name":"split","route":[]},{"name":"canary","route":[],"fault":{"abort":{"httpStatus":503}}}]}}"#;
+    let o: PriorState = serde_json::from_str(line).unwrap();
+    assert_eq!(
+        o,
+        PriorState::VirtualService {
+            namespace: "bookinfo".into(),
+            name: "reviews".into(),
+            resource_version: "2001".into(),
+            routes: vec![istio::RouteFault {
+                index: 1,
+                name: Some("canary".into()),
+                injected: json!({ "abort": { "httpStatus": 503 } }),
+                prior: None,
+            }],
+        }
+    );
+}
+
+#[test]
+fn unnamed_routes_shifted_by_an_insert_still_lose_every_fault_of_drills() {
+    let ours = json!({ "abort": { "httpStatus": 503 } });
+    let routes: Vec<istio::RouteFault> = (0..2)
+        .map(|index| istio::RouteFault {
+            index,
+            name: None,
+            injected: ours.clone(),
+            prior: None,
+        })
+        .collect();
+    // Someone put an unnamed route of theirs in front of both.
+    let http = [
+        json!({ "route": [ { "destination": { "host": "new" } } ] }),
+        json!({ "route": [ { "destination": { "host": "a" } } ], "fault": ours.clone() }),
+        json!({ "route": [ { "destination": { "host": "b" } } ], "fault": ours.clone() }),
+    ];
+    let p = restore::revert_patch(&http, &routes, false, "run-1");
+    assert!(p.problems.is_empty(), "{p:?}");
+    let removed: Vec<&Value> = p
+        .ops
+        .iter()
+        .filter(|o| o["op"] == "remove")
+        .map(|o| &o["path"])
+        .collect();
+    assert_eq!(
+        removed,
+        [&json!("/spec/http/1/fault"), &json!("/spec/http/2/fault")]
     );
 }
 
@@ -466,12 +647,17 @@ async fn preflight_reports_an_unreachable_or_forbidden_api_in_the_contexts_words
             200,
             json!({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": []}),
         ),
-        expect("GET", DEPLOY).reply(404, fixture!("status-404.json")),
+        expect("GET", DEPLOYS).reply(403, fixture!("status-403.json")),
         expect(
             "POST",
             "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews?",
         )
         .reply(403, fixture!("status-403.json")),
+        expect(
+            "POST",
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews?",
+        )
+        .reply(201, fixture!("ssar-allowed.json")),
         expect(
             "POST",
             "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews?",
@@ -495,7 +681,7 @@ async fn preflight_reports_an_unreachable_or_forbidden_api_in_the_contexts_words
     let m = err.to_string();
     assert!(m.contains("selector `app=reviews` matches no pods"), "{m}");
     assert!(
-        m.contains("deployment `bookinfo/reviews-v1`: not found"),
+        m.contains("list deployments in `bookinfo`: forbidden"),
         "{m}"
     );
     assert!(m.contains("forbidden"), "{m}");

@@ -150,6 +150,7 @@ pub struct MeshClient {
 }
 
 impl MeshClient {
+    #[cfg(test)]
     pub fn new(service: &str, endpoints: Vec<Endpoint>, policy: MeshPolicy) -> Arc<MeshClient> {
         Self::reporting(service, endpoints, policy, None)
     }

@@ -3,13 +3,13 @@
 //! regions' ingress gateways and steers to the primary while it is healthy;
 //! each gateway fronts its region's productpage.
 
-pub mod http;
-pub mod mesh;
-pub mod metrics;
-pub mod monitoring;
-pub mod serve;
-pub mod settings;
-pub mod supervisor;
+pub(crate) mod http;
+pub(crate) mod mesh;
+pub(crate) mod metrics;
+pub(crate) mod monitoring;
+pub(crate) mod serve;
+pub(crate) mod settings;
+pub(crate) mod supervisor;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -233,6 +233,7 @@ impl Lab {
                 .filter(|k| !self.supervisor.state(k).is_some_and(|s| s.ready))
                 .cloned()
                 .collect();
+            self.healthy()?;
             if not_ready.is_empty() {
                 return Ok(());
             }
@@ -301,8 +302,19 @@ impl Lab {
         Ok(keys)
     }
 
-    /// Checks every component the plan touches is running.
+    /// A component that reported a failed task (its health checks or its
+    /// control-plane follower died) makes every measurement meaningless.
+    fn healthy(&self) -> Result<(), TargetError> {
+        match self.supervisor.failures().as_slice() {
+            [] => Ok(()),
+            failures => Err(TargetError::Unreachable(failures.join("; "))),
+        }
+    }
+
+    /// Checks no component has failed and every component the plan touches
+    /// is running.
     pub fn preflight(&self, faults: &[&FaultPlan]) -> Result<(), TargetError> {
+        self.healthy()?;
         for f in faults.iter().filter(|f| f.action.via_target()) {
             for k in self.instances(f)? {
                 if !self.supervisor.state(&k).is_some_and(|s| s.ready) {
@@ -341,6 +353,7 @@ impl Lab {
     }
 
     pub async fn inject(&self, f: &FaultPlan, inj: &LabInjection) -> Result<(), TargetError> {
+        self.healthy()?;
         match f.action {
             Action::Delete => {
                 for (k, _) in &inj.instances {

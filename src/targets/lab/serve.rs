@@ -167,12 +167,14 @@ pub async fn run(spec: ProcessSpec) -> std::io::Result<()> {
         workload: workload.to_string(),
         cluster: region.clone(),
     };
+    // Tasks that must run as long as the process: if one ends (a panic),
+    // the process says so and exits instead of serving without it.
+    let mut tasks = Tasks::default();
     let mesh = route.map(|r| {
-        tokio::spawn(mesh::follow_control_plane(
-            r.istiod.clone(),
-            r.push_interval.0,
-            config.clone(),
-        ));
+        tasks.spawn(
+            "control-plane follower",
+            mesh::follow_control_plane(r.istiod.clone(), r.push_interval.0, config.clone()),
+        );
         MeshClient::reporting(
             &r.service,
             r.endpoints,
@@ -192,13 +194,16 @@ pub async fn run(spec: ProcessSpec) -> std::io::Result<()> {
     } = &spec.role
     {
         let probe = http::client(health.timeout.0);
-        tokio::spawn(health_loop(
-            probe,
-            [primary.clone(), secondary.clone()],
-            health.clone(),
-            *failover,
-            steering.clone(),
-        ));
+        tasks.spawn(
+            "health checks",
+            health_loop(
+                probe,
+                [primary.clone(), secondary.clone()],
+                health.clone(),
+                *failover,
+                steering.clone(),
+            ),
+        );
     }
     let ctx = Arc::new(Ctx {
         role: spec.role,
@@ -212,12 +217,58 @@ pub async fn run(spec: ProcessSpec) -> std::io::Result<()> {
         workload,
     });
     println!("READY {}", spec.port);
-    http::serve(listener, move |req| {
+    let serving = http::serve(listener, move |req| {
         let ctx = ctx.clone();
         async move { ctx.handle(req).await }
-    })
-    .await;
-    Ok(())
+    });
+    tokio::select! {
+        _ = serving => Ok(()),
+        Some(failure) = tasks.first_failure() => {
+            // The supervisor reads this line and the lab reports it; the
+            // exit makes the component visibly gone rather than half alive.
+            println!("FAILED {failure}");
+            std::process::exit(70);
+        }
+    }
+}
+
+/// A lab process's long-running tasks, by name.
+#[derive(Default)]
+struct Tasks {
+    set: tokio::task::JoinSet<()>,
+    names: BTreeMap<tokio::task::Id, &'static str>,
+}
+
+impl Tasks {
+    fn spawn(&mut self, name: &'static str, task: impl Future<Output = ()> + Send + 'static) {
+        let id = self.set.spawn(task).id();
+        self.names.insert(id, name);
+    }
+
+    /// Waits for the first task to end (they are meant to run forever) and
+    /// says which and why; None when there are no tasks.
+    async fn first_failure(&mut self) -> Option<String> {
+        let (id, why) = match self.set.join_next_with_id().await? {
+            Ok((id, ())) => (id, "stopped".to_string()),
+            Err(e) => {
+                let id = e.id();
+                let why = match e.try_into_panic() {
+                    Ok(p) => match p
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                    {
+                        Some(msg) => format!("panicked: {msg}"),
+                        None => "panicked".to_string(),
+                    },
+                    Err(e) => e.to_string(),
+                };
+                (id, why)
+            }
+        };
+        let name = self.names.get(&id).copied().unwrap_or("a task");
+        Some(format!("{name} {why}").replace(['\n', '\r'], " "))
+    }
 }
 
 impl Ctx {
@@ -458,6 +509,19 @@ async fn health_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_task_that_panics_is_named_with_its_panic() {
+        let mut tasks = Tasks::default();
+        tasks.spawn("health checks", async {
+            let _ = tokio::time::interval(Duration::ZERO);
+        });
+        tasks.spawn("control-plane follower", std::future::pending());
+        let failure = tasks.first_failure().await.expect("a failure");
+        assert!(failure.starts_with("health checks panicked: "), "{failure}");
+        assert!(failure.contains("`period` must be non-zero"), "{failure}");
+        assert_eq!(Tasks::default().first_failure().await, None);
+    }
 
     #[test]
     fn thresholds_flip_health_after_consecutive_results_only() {

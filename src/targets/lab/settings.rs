@@ -1,7 +1,10 @@
 //! Lab timings and switches. Defaults give a drill of about a minute; tests
 //! shorten them, and the negative tests break one policy at a time.
 
-use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::mesh::MeshPolicy;
 use crate::db::DbSettings;
@@ -11,15 +14,15 @@ use crate::scenario::units::Dur;
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheck {
-    #[serde(default = "d1s")]
+    #[serde(default = "d1s", deserialize_with = "health_interval")]
     pub interval: Dur,
-    #[serde(default = "d500ms")]
+    #[serde(default = "d500ms", deserialize_with = "probe_timeout")]
     pub timeout: Dur,
     /// Consecutive failures that mark a gateway unhealthy.
-    #[serde(default = "three")]
+    #[serde(default = "three", deserialize_with = "threshold")]
     pub unhealthy_threshold: u32,
     /// Consecutive successes that mark it healthy again.
-    #[serde(default = "two")]
+    #[serde(default = "two", deserialize_with = "threshold")]
     pub healthy_threshold: u32,
 }
 
@@ -65,7 +68,7 @@ pub struct LabSettings {
     #[serde(default)]
     pub mesh: MeshPolicy,
     /// How often the data plane asks its control plane for configuration.
-    #[serde(default = "d1s")]
+    #[serde(default = "d1s", deserialize_with = "push_interval")]
     pub push_interval: Dur,
     /// The PostgreSQL pair started for database drills.
     #[serde(default)]
@@ -89,6 +92,53 @@ impl Default for LabSettings {
             alertmanager: None,
         }
     }
+}
+
+/// Shortest period a lab task may repeat on: tokio's interval panics on
+/// zero, and a few microseconds would spin a core and flood the gateways.
+const MIN_PERIOD: Duration = Duration::from_millis(10);
+
+// These run wherever settings are read (the targets file, a lab process's
+// spec), so a value the lab cannot run with is an input error pointing at it.
+
+fn health_interval<'de, D: Deserializer<'de>>(d: D) -> Result<Dur, D::Error> {
+    let v = Dur::deserialize(d)?;
+    if v.0 < MIN_PERIOD {
+        return Err(D::Error::custom(format!(
+            "health-check interval {v} is too short: the entry point probes both gateways every interval; give at least 10ms, e.g. interval = \"200ms\""
+        )));
+    }
+    Ok(v)
+}
+
+fn push_interval<'de, D: Deserializer<'de>>(d: D) -> Result<Dur, D::Error> {
+    let v = Dur::deserialize(d)?;
+    if v.0 < MIN_PERIOD {
+        return Err(D::Error::custom(format!(
+            "push_interval {v} is too short: the data plane asks its control plane every interval; give at least 10ms, e.g. push_interval = \"1s\""
+        )));
+    }
+    Ok(v)
+}
+
+fn probe_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Dur, D::Error> {
+    let v = Dur::deserialize(d)?;
+    if v.0.is_zero() {
+        return Err(D::Error::custom(
+            "health-check timeout 0s fails every probe; give e.g. timeout = \"100ms\"",
+        ));
+    }
+    Ok(v)
+}
+
+fn threshold<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let v = u32::deserialize(d)?;
+    if v == 0 {
+        return Err(D::Error::custom(
+            "a threshold of 0 consecutive results means nothing; give at least 1, e.g. 3",
+        ));
+    }
+    Ok(v)
 }
 
 fn yes() -> bool {

@@ -32,6 +32,9 @@ pub struct InstanceState {
     pub generation: u32,
     /// When it last became ready (run clock).
     pub ready_at: Option<Micros>,
+    /// A task inside the process failed (it printed `FAILED …` and exited);
+    /// kept across restarts, since the same settings fail the same way.
+    pub failure: Option<String>,
 }
 
 struct Instance {
@@ -120,6 +123,19 @@ impl Supervisor {
         if let Some(i) = self.instances.get(key) {
             i.wanted.send_replace(wanted);
         }
+    }
+
+    /// Components whose process reported a failed task, with what failed.
+    pub fn failures(&self) -> Vec<String> {
+        self.instances
+            .iter()
+            .filter_map(|(k, i)| {
+                let s = i.state.lock().expect("state lock");
+                s.failure
+                    .as_ref()
+                    .map(|f| format!("lab component `{k}`: {f}"))
+            })
+            .collect()
     }
 
     pub fn pids(&self) -> Vec<u32> {
@@ -215,6 +231,12 @@ impl Ctx {
                                     what: format!("{key} recreated and ready"),
                                 });
                             }
+                        } else if let Some(why) = line.strip_prefix("FAILED ") {
+                            inst.state.lock().expect("state lock").failure = Some(why.to_string());
+                            let _ = events.send(LabEvent {
+                                at: clock.now(),
+                                what: format!("{key}: {why}"),
+                            });
                         } else if let Some(ev) = line.strip_prefix("EVENT ") {
                             let _ = events.send(LabEvent {
                                 at: clock.now(),

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# ci/bench.sh compare (see ci/bench.sh): drill's load generator beside oha at
+# the same open-loop rates against the same nginx (one worker, core 1); each
+# generator pinned to core 0 and measured with /usr/bin/time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rates="${RATES:-200 5000 20000 40000 80000}"
+each="${SECONDS_EACH:-10}"
+command -v nginx >/dev/null || { apt-get update -q && apt-get install -y -q nginx-light || apt-get install -y -q nginx; }
+command -v oha >/dev/null || [ -x "$HOME/.cargo/bin/oha" ] || cargo install oha --locked
+oha="$(command -v oha || echo "$HOME/.cargo/bin/oha")"
+[ -x /usr/bin/time ] || apt-get install -y -q time
+cargo build --release --locked -q
+bin="$PWD/target/release/drill"
+work="$(mktemp -d -t drill-compare.XXXXXX)"
+export DRILL_STATE_DIR="$work/state" CI=1
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p "$work/nginx/logs"
+cat > "$work/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/logs/error.log warn;
+worker_rlimit_nofile 65536;
+events { worker_connections 30000; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 75s;
+  server {
+    listen 127.0.0.1:$port backlog=4096;
+    location / { return 200 "ok\n"; }
+  }
+}
+CONF
+taskset -c 1 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" &
+nginx_pid=$!
+trap 'kill $nginx_pid 2>/dev/null || true' EXIT
+sleep 0.5
+cat > "$work/drill.toml" <<TOML
+[targets.nginx]
+kind = "http"
+url = "http://127.0.0.1:$port"
+TOML
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+
+# One drill run: `drill_run RATE WORKERS CPUS` prints "cpu_s rss_kib sent achieved lag_p99_ms".
+drill_run() {
+  local rate=$1 workers=$2 cpus=$3 dir="$work/drill-$1-$2"
+  mkdir -p "$dir"
+  cat > "$dir/bench.toml" <<TOML
+description = "compare: $rate req/s"
+target = "nginx"
+[load]
+path = "/"
+rate = $rate
+timeout = "2s"
+workers = $workers
+[phases]
+warmup = "1s"
+baseline = "${each}s"
+recovery = "1s"
+TOML
+  (cd "$work" && /usr/bin/time -f "%U %S %M" -o "$dir/time" \
+    taskset -c "$cpus" "$bin" run "$dir/bench.toml" --quiet --report-dir "$dir/report" >/dev/null) || true
+  python3 - "$dir/time" "$dir/report/results.json" <<'PY'
+import json, sys
+u, s, m = open(sys.argv[1]).read().split()[-3:]
+l = json.load(open(sys.argv[2]))["load"]
+print(float(u) + float(s), int(m), l["sent"], l["achieved_rate"], l["lag_p99_ms"])
+PY
+}
+
+# One oha run: prints "cpu_s rss_kib requests achieved".
+oha_run() {
+  local rate=$1 dir="$work/oha-$1"
+  mkdir -p "$dir"
+  /usr/bin/time -f "%U %S %M" -o "$dir/time" \
+    taskset -c 0 "$oha" -z "${each}s" -q "$rate" --latency-correction -c 200 --no-tui \
+      --output-format json "http://127.0.0.1:$port/" > "$dir/out.json" 2>/dev/null || true
+  python3 - "$dir/time" "$dir/out.json" "$each" <<'PY'
+import json, sys
+u, s, m = open(sys.argv[1]).read().split()[-3:]
+r = json.load(open(sys.argv[2]))
+n = sum(r.get("statusCodeDistribution", {}).values())
+print(float(u) + float(s), int(m), n, r["summary"]["requestsPerSec"])
+PY
+}
+
+rows=()
+for rate in $rates; do
+  d=$(drill_run "$rate" 1 0)
+  o=$(oha_run "$rate")
+  rows+=("$rate 1 $d $o")
+  echo "rate $rate: drill $d | oha $o" >&2
+done
+if [ -n "${WORKERS:-}" ]; then
+  for rate in $rates; do
+    d=$(drill_run "$rate" "$WORKERS" 0,1)
+    rows+=("$rate $WORKERS $d - - - -")
+    echo "rate $rate workers $WORKERS: drill $d" >&2
+  done
+fi
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+printf '%s\n' "${rows[@]}" | python3 -c '
+import sys
+print("| rate asked | workers | drill achieved | drill send-lag p99 | drill CPU-s | oha CPU-s | drill CPU-s /100k | oha CPU-s /100k | ratio drill/oha | drill RSS | oha RSS | oha achieved |")
+print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for line in sys.stdin:
+    f = line.split()
+    rate, w = int(f[0]), f[1]
+    dc, dm, dn, da, dl = float(f[2]), int(f[3]), int(f[4]), float(f[5]), float(f[6])
+    per = lambda c, n: c / n * 1e5 if n else float("nan")
+    if f[7] == "-":
+        print(f"| {rate:,} | {w} | {da:,.0f} | {dl:.2f} ms | {dc:.2f} | — | {per(dc, dn):.2f} | — | — | {dm/1024:.0f} MiB | — | — |")
+        continue
+    oc, om, on, oa = float(f[7]), int(f[8]), int(f[9]), float(f[10])
+    ratio = per(dc, dn) / per(oc, on) if on else float("nan")
+    print(f"| {rate:,} | {w} | {da:,.0f} | {dl:.2f} ms | {dc:.2f} | {oc:.2f} | {per(dc, dn):.2f} | {per(oc, on):.2f} | {ratio:.2f} | {dm/1024:.0f} MiB | {om/1024:.0f} MiB | {oa:,.0f} |")
+'
