@@ -353,11 +353,9 @@ fn junit_of_real_failing_and_aborted_drills_reads_back_with_junitparser() {
     let targets = sb.http_targets("svc", &svc.url());
     // The command-fault drill with a p50 limit no HTTP round trip meets,
     // on the recovery phase (a baseline check would be the steady state).
-    // The send-lag bound is set apart from that impossible limit, which
-    // would otherwise lower it to 1 ms and make the drill inconclusive.
-    let failing = std::fs::read_to_string(common::fixture("http-command.toml"))
-        .unwrap()
-        .replace("rate = 50\n", "rate = 50\nmax_send_lag = \"1s\"\n")
+    // The fixture sets its send-lag bound (1s) apart from that impossible
+    // limit, which would otherwise lower it to 1 ms: inconclusive, not failed.
+    let failing = std::fs::read_to_string(common::fixture("http-command.toml")).unwrap()
         + "\n[[checks]]\nkind = \"latency\"\nphase = \"recovery\"\npercentile = \"p50\"\nmax = \"1us\"\n";
     let file = sb.write("failing.toml", &failing);
     let out = sb.run(&[

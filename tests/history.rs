@@ -137,6 +137,14 @@ fn a_regression_check_judges_a_real_drill_against_its_history() {
     let out = run("faster");
     assert_eq!(out.code, Some(0), "{out}");
     assert_eq!(check("faster")["status"], "pass");
+    // The report puts each figure beside the previous run's: the one before.
+    let md = std::fs::read_to_string(sb.path("faster").join("report.md")).unwrap();
+    let slower: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(sb.path("slower").join("results.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(md.contains("## Versus the previous run"), "{md}");
+    assert!(md.contains(slower["run_id"].as_str().unwrap()), "{md}");
     let kept = std::fs::read_dir(history.join("http-regression"))
         .unwrap()
         .count();

@@ -276,6 +276,15 @@ impl LabDatabase {
         }
         let mut promoted = None;
         loop {
+            // The bound holds however fast the standby is: a promotion
+            // seen only after the deadline is a timeout, not a success.
+            if Instant::now() > deadline {
+                return Err(what_to_do(if promoted.is_some() {
+                    "out of recovery but still refusing read-write sessions"
+                } else {
+                    "still in recovery"
+                }));
+            }
             if promoted.is_none()
                 && let Ok(row) = client.query_one("SELECT pg_is_in_recovery()", &[]).await
                 && !row.get::<_, bool>(0)
@@ -294,13 +303,6 @@ impl LabDatabase {
                 && row.get::<_, bool>(0)
             {
                 return Ok((promoted, Instant::now()));
-            }
-            if Instant::now() > deadline {
-                return Err(what_to_do(if promoted.is_some() {
-                    "out of recovery but still refusing read-write sessions"
-                } else {
-                    "still in recovery"
-                }));
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

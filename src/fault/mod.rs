@@ -30,8 +30,12 @@ pub enum FaultError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("inject of `{fault}` failed: {message}")]
-    Inject { fault: String, message: String },
+    #[error("inject of `{fault}` failed: {source}")]
+    Inject {
+        fault: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("{0}")]
     Target(#[from] TargetError),
 }
@@ -103,7 +107,7 @@ pub async fn inject(
                 .await
                 .map_err(|e| FaultError::Inject {
                     fault: fault.name.clone(),
-                    message: e.to_string(),
+                    source: Box::new(e),
                 })
         }
         _ => target
@@ -111,7 +115,7 @@ pub async fn inject(
             .await
             .map_err(|e| FaultError::Inject {
                 fault: fault.name.clone(),
-                message: e.to_string(),
+                source: Box::new(e),
             }),
     };
     match &res {

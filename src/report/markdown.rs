@@ -17,6 +17,7 @@ pub fn render(r: &DrillResult, svg_file: &str) -> String {
     verdict(&mut md, r);
     checks(&mut md, &r.checks);
     faults(&mut md, r);
+    versus_previous(&mut md, r);
     phases(&mut md, r);
     budget(&mut md, r);
     rpo(&mut md, r);
@@ -37,6 +38,68 @@ pub fn render(r: &DrillResult, svg_file: &str) -> String {
         r.schema
     );
     md
+}
+
+/// Each headline figure beside the previous run's (from the history), with
+/// the change; higher is worse for every one but availability.
+fn versus_previous(md: &mut String, r: &DrillResult) {
+    let Some(p) = &r.previous else {
+        return;
+    };
+    let _ = writeln!(
+        md,
+        "## Versus the previous run
+
+Previous run `{}` ({}, {}).
+
+| Figure | This run | Previous run | Change |\n|---|---:|---:|---:|",
+        p.run_id, p.started_at, p.verdict
+    );
+    let change = |now: Option<f64>, before: Option<f64>| match (now, before) {
+        (Some(n), Some(b)) if b != 0.0 => format!("{:+.0}%", (n - b) / b * 100.0),
+        (Some(n), Some(b)) if n == b => "same".into(),
+        _ => "—".into(),
+    };
+    let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or("—".to_string(), f);
+    for f in &r.faults {
+        let before = p.rto_s.get(&f.name).copied().flatten();
+        let _ = writeln!(
+            md,
+            "| RTO `{}` | {} | {} | {} |",
+            cell(&f.name),
+            opt(f.rto_s, &secs),
+            opt(before, &secs),
+            change(f.rto_s, before)
+        );
+    }
+    let p99 = r.phases.get("fault").map(|ph| ph.p99_ms);
+    let _ = writeln!(
+        md,
+        "| p99, fault phase | {} | {} | {} |",
+        opt(p99, &ms),
+        opt(p.fault_p99_ms, &ms),
+        change(p99, p.fault_p99_ms)
+    );
+    let (good, all) = r
+        .phases
+        .values()
+        .fold((0u64, 0u64), |(g, a), ph| (g + ph.good, a + ph.requests));
+    let avail = (all > 0).then(|| good as f64 / all as f64);
+    let _ = writeln!(
+        md,
+        "| Availability | {} | {} | {} |",
+        opt(avail, &|v| pct(v * 100.0)),
+        opt(p.availability, &|v| pct(v * 100.0)),
+        change(avail, p.availability)
+    );
+    let used = Some(r.error_budget.consumed_pct);
+    let _ = writeln!(
+        md,
+        "| Error budget consumed | {} | {} | {} |\n",
+        opt(used, &pct),
+        opt(p.budget_consumed_pct, &pct),
+        change(used, p.budget_consumed_pct)
+    );
 }
 
 /// Mermaid charts render inline wherever the Markdown is posted; the SVG,
@@ -822,5 +885,35 @@ mod tests {
         assert!(md.contains("| region-failover | lab | PASS ✅ | — | 3.2 s (`kill-primary-ingress`) | [report](region-failover/report.md) |"));
         assert!(md.contains("| mesh-partition | lab | ABORTED ⚠️ | `steady-state` | — | [report](mesh-partition/report.md) |"));
         assert_eq!(render_suite_index(&[]), "# drill suite — no drills ran\n");
+    }
+
+    /// With a previous run in the history, each headline figure sits
+    /// beside the previous run's with the change.
+    #[test]
+    fn shows_each_figure_against_the_previous_run() {
+        let mut r = sample_result();
+        assert!(!render(&r, "t.svg").contains("Versus the previous run"));
+        let name = r.faults[0].name.clone();
+        r.faults[0].rto_s = Some(45.0);
+        r.previous = Some(crate::report::model::PreviousRun {
+            run_id: "run-before".into(),
+            started_at: "2026-10-01T03:00:00Z".into(),
+            verdict: "pass".into(),
+            rto_s: [(name.clone(), Some(30.0))].into_iter().collect(),
+            availability: Some(0.999),
+            fault_p99_ms: None,
+            budget_consumed_pct: Some(1.0),
+        });
+        let md = render(&r, "t.svg");
+        assert!(md.contains("## Versus the previous run"), "{md}");
+        assert!(md.contains("run-before"), "{md}");
+        let row = md
+            .lines()
+            .find(|l| l.starts_with(&format!("| RTO `{name}`")))
+            .expect("an RTO row");
+        assert!(
+            row.contains("45 s") && row.contains("30 s") && row.contains("+50%"),
+            "{row}"
+        );
     }
 }

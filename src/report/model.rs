@@ -381,6 +381,10 @@ pub struct DrillResult {
     /// What a person must do by hand (failed reverts); empty when all is well.
     #[serde(default)]
     pub manual_actions: Vec<String>,
+    /// The figures of this drill's previous run in the history, for "vs
+    /// previous run"; absent without history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<PreviousRun>,
     /// Exit code an abort's cause dictates (2 for invalid input found at
     /// preflight, e.g. a bad database DSN); not part of the JSON contract.
     #[serde(skip)]
@@ -459,6 +463,19 @@ pub struct MonitoringInfo {
     pub silence_id: Option<String>,
     /// Whether that silence was expired at the end.
     pub silence_expired: Option<bool>,
+}
+
+/// The previous run of the same drill, as the history kept it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PreviousRun {
+    pub run_id: String,
+    pub started_at: String,
+    pub verdict: String,
+    /// RTO per fault name (null: not recovered).
+    pub rto_s: BTreeMap<String, Option<f64>>,
+    pub availability: Option<f64>,
+    pub fault_p99_ms: Option<f64>,
+    pub budget_consumed_pct: Option<f64>,
 }
 
 impl DrillResult {

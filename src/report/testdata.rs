@@ -212,6 +212,7 @@ pub(crate) fn sample_result() -> DrillResult {
         ("slo.rpo", "1s"),
     ];
     DrillResult {
+        previous: None,
         schema: SCHEMA.into(),
         // Fixed, so the golden files do not change with each release.
         drill_version: "0.1.0".into(),

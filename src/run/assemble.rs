@@ -242,10 +242,24 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
         settings: settings(&f),
         timeline: timeline(&f, rec, end),
         manual_actions: f.manual_actions.clone(),
+        previous: f.history.last().map(previous_run),
         exit_code: f.exit_code,
         alerts,
         probes,
         monitoring,
+    }
+}
+
+/// The last run in the history, for "vs previous run" in the report.
+fn previous_run(r: &crate::history::Record) -> PreviousRun {
+    PreviousRun {
+        run_id: r.run_id.clone(),
+        started_at: r.started_at.clone(),
+        verdict: r.verdict.clone(),
+        rto_s: r.faults.iter().map(|f| (f.name.clone(), f.rto_s)).collect(),
+        availability: r.availability,
+        fault_p99_ms: r.fault_p99_ms,
+        budget_consumed_pct: r.budget_pct,
     }
 }
 

@@ -53,7 +53,10 @@ pub enum K8sError {
     Unreachable {
         context: String,
         what: String,
+        /// The chain in words (hyper, TLS), for the person reading.
         message: String,
+        #[source]
+        source: Box<kube::Error>,
     },
     #[error("context `{context}`: {what}: {code} {message}")]
     Api {
@@ -95,15 +98,15 @@ impl K8sError {
                     message: s.message,
                 },
             },
-            kube::Error::HyperError(e) => K8sError::Unreachable {
+            kube::Error::HyperError(_) | kube::Error::Service(_) => K8sError::Unreachable {
                 context,
                 what,
-                message: e.to_string(),
-            },
-            kube::Error::Service(e) => K8sError::Unreachable {
-                context,
-                what,
-                message: source_chain(&*e),
+                message: match &e {
+                    kube::Error::HyperError(h) => h.to_string(),
+                    kube::Error::Service(s) => source_chain(&**s),
+                    other => other.to_string(),
+                },
+                source: Box::new(e),
             },
             other => K8sError::Api {
                 context,
