@@ -25,6 +25,16 @@ if ! have_pg; then
   have_pg || { echo "ci/test.sh: PostgreSQL install failed" >&2; exit 1; }
 fi
 
+# Alert drills run real Prometheus and Alertmanager, and the rule tests run
+# promtool: install Debian's when absent.
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus-alertmanager >/dev/null 2>&1; then
+  echo "ci/test.sh: Prometheus/Alertmanager missing; installing Debian's" >&2
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null
+fi
+
 # The HTTPS test makes a CA with openssl and serves with python3.
 for tool in openssl python3; do
   if ! command -v "$tool" >/dev/null 2>&1; then

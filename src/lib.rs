@@ -9,6 +9,7 @@ pub mod fault;
 mod history;
 pub mod load;
 pub mod measure;
+pub mod observe;
 mod report;
 mod run;
 pub mod scenario;

@@ -195,7 +195,12 @@ fn timeline(plan: &Plan, def: &TargetDef) -> Timeline {
             Percent(r.ratio),
             dur(r.hold_us)
         ),
-        checks: plan.checks.iter().map(|c| c.describe()).collect(),
+        checks: plan
+            .checks
+            .iter()
+            .map(|c| c.describe())
+            .chain(plan.monitoring.iter().flat_map(|m| m.describe()))
+            .collect(),
         aborts: plan
             .aborts
             .iter()

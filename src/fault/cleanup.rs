@@ -148,6 +148,30 @@ async fn revert(plan: &RevertPlan, run_id: &str, fault: &str) -> Result<(), Stri
         )
         .await
         .map_err(|e| e.to_string()),
+        RevertPlan::Silence {
+            alertmanager,
+            silence_id,
+            ends_with_run,
+        } => expire_silence(alertmanager, silence_id, *ends_with_run).await,
+    }
+}
+
+/// Expires a silence drill created. An Alertmanager that ended with its lab
+/// run took the silence with it; any other must answer.
+pub async fn expire_silence(
+    alertmanager: &str,
+    silence_id: &str,
+    ends_with_run: bool,
+) -> Result<(), String> {
+    let am = crate::observe::api::Alertmanager::new(alertmanager);
+    match am.expire(silence_id).await {
+        Ok(()) => Ok(()),
+        Err(crate::observe::api::ApiError::Unreachable { .. }) if ends_with_run => Ok(()),
+        Err(e) => match am.silence_state(silence_id).await {
+            // Already expired (e.g. by the run itself before it died).
+            Ok(state) if state == "expired" => Ok(()),
+            _ => Err(e.to_string()),
+        },
     }
 }
 
@@ -159,5 +183,10 @@ pub fn describe(plan: &RevertPlan) -> String {
         }
         RevertPlan::K8s(k) => k.describe(),
         RevertPlan::Command { command, cwd, .. } => format!("`{command}` in {}", cwd.display()),
+        RevertPlan::Silence {
+            alertmanager,
+            silence_id,
+            ..
+        } => format!("expire silence {silence_id} in Alertmanager {alertmanager}"),
     }
 }

@@ -33,6 +33,14 @@ pub enum RevertPlan {
         cwd: PathBuf,
         timeout_s: f64,
     },
+    /// An Alertmanager silence drill created for the expected alerts; the
+    /// revert expires it. `ends_with_run`: the Alertmanager is the lab's,
+    /// gone with its run (and the silence with it).
+    Silence {
+        alertmanager: String,
+        silence_id: String,
+        ends_with_run: bool,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -195,6 +195,11 @@ pub async fn revert(
             .revert(&a.fault, &a.injection)
             .await
             .map_err(|e| e.to_string()),
+        RevertPlan::Silence {
+            alertmanager,
+            silence_id,
+            ends_with_run,
+        } => cleanup::expire_silence(alertmanager, silence_id, *ends_with_run).await,
     };
     match &res {
         Ok(()) => tracing::info!(fault = %a.fault.name, "reverted"),
@@ -241,5 +246,9 @@ pub fn manual_instruction(a: &Active, error: &str, run_id: &str) -> String {
         RevertPlan::SelfHealing { what } => {
             format!("fault `{}`: {what} ({error})", a.fault.name.clone())
         }
+        RevertPlan::Silence { .. } => format!(
+            "silence not expired ({error}): {}   {then}",
+            cleanup::describe(&a.plan)
+        ),
     }
 }

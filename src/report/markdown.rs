@@ -21,6 +21,7 @@ pub fn render(r: &DrillResult, svg_file: &str) -> String {
     phases(&mut md, r);
     budget(&mut md, r);
     rpo(&mut md, r);
+    super::alerts_md::section(&mut md, r);
     timeline(&mut md, r, svg_file);
     events(&mut md, r);
     load(&mut md, r);

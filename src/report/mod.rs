@@ -1,6 +1,7 @@
 //! Reports a run writes (docs/contract.md): `results.json`, `junit.xml`,
 //! `report.md` with `timeline.svg`. Renderers read only the result model.
 
+mod alerts_md;
 pub mod json;
 pub mod junit;
 pub mod markdown;

@@ -389,6 +389,80 @@ pub struct DrillResult {
     /// preflight, e.g. a bad database DSN); not part of the JSON contract.
     #[serde(skip)]
     pub exit_code: Option<i32>,
+    /// Alerts seen in Alertmanager: the expected ones (fired or not) and
+    /// every other that fired during the drill.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<AlertResult>,
+    /// Metric probes and what they read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<ProbeResult>,
+    /// How alerts and probes were observed (or why they were not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<MonitoringInfo>,
+}
+
+/// One alert as on-call saw it (run-clock seconds).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertResult {
+    /// `alertname{labels}`: the expected alert as written, or the alert seen.
+    pub alert: String,
+    pub expected: bool,
+    /// The fault whose inject starts time to detect.
+    pub fault: Option<String>,
+    /// First seen in Alertmanager (firing), run-clock seconds.
+    pub fired_at_s: Option<f64>,
+    /// Inject → firing.
+    pub time_to_detect_s: Option<f64>,
+    /// Gone from Alertmanager (resolved) after firing.
+    pub resolved_at_s: Option<f64>,
+    /// Traffic recovered (RTO) → resolved.
+    pub time_to_resolve_s: Option<f64>,
+    pub fire_within_s: Option<f64>,
+    pub resolve_within_s: Option<f64>,
+    /// Silenced (or inhibited) in Alertmanager while firing.
+    pub suppressed: bool,
+    /// Why an expected alert was not measured or never fired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// One metric probe's readings over its phase.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProbeResult {
+    pub name: String,
+    pub query: String,
+    pub phase: String,
+    /// Evaluations that returned a value.
+    pub samples: u64,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub last: Option<f64>,
+    pub limit_min: Option<f64>,
+    pub limit_max: Option<f64>,
+    /// drill's own client-side error ratio over the same phase (0..1).
+    pub client_error_ratio: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// How Prometheus and Alertmanager were read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MonitoringInfo {
+    /// Why alerts and probes were not measured; their checks are skipped.
+    pub skipped: Option<String>,
+    pub prometheus: Option<String>,
+    pub alertmanager: Option<String>,
+    pub scrape_interval_s: Option<f64>,
+    pub evaluation_interval_s: Option<f64>,
+    /// How often drill polls Alertmanager: the resolution of time to detect
+    /// and time to resolve.
+    pub poll_interval_s: f64,
+    /// Each rule's `for` was divided by this (lab); 1 = as written.
+    pub for_factor: f64,
+    /// The silence drill created for the expected alerts, if any.
+    pub silence_id: Option<String>,
+    /// Whether that silence was expired at the end.
+    pub silence_expired: Option<bool>,
 }
 
 /// The previous run of the same drill, as the history kept it.

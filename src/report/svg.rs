@@ -104,6 +104,7 @@ pub fn render(r: &DrillResult) -> String {
         1.8,
     );
     faults(&mut svg, r, &x);
+    alerts(&mut svg, r, &x);
     svg.push_str("</svg>\n");
     svg
 }
@@ -330,6 +331,42 @@ fn faults(svg: &mut String, r: &DrillResult, x: &XScale) {
                 esc(&label)
             );
         }
+    }
+}
+
+/// Each alert seen in Alertmanager: a bar along the top chart's floor from
+/// firing to resolved (or the end of the chart), expected ones in the p99
+/// colour, unexpected ones in red.
+fn alerts(svg: &mut String, r: &DrillResult, x: &XScale) {
+    for (i, a) in r.alerts.iter().enumerate() {
+        let Some(fired) = finite(a.fired_at_s) else {
+            continue;
+        };
+        let end = finite(a.resolved_at_s).unwrap_or(r.duration_s);
+        let (x0, x1) = (x.px(fired), x.px(end.max(fired)));
+        let y = TOP.1 - 5.0 - 4.0 * (i % 3) as f64;
+        let colour = if a.expected { P99 } else { RED };
+        let tip = format!(
+            "alert {} {} at t+{} s{}",
+            a.alert,
+            if a.expected {
+                "fired"
+            } else {
+                "fired (unexpected)"
+            },
+            num(fired, 3),
+            a.resolved_at_s
+                .map_or(", still firing".to_string(), |t| format!(
+                    ", resolved at t+{} s",
+                    num(t, 3)
+                ))
+        );
+        let _ = writeln!(
+            svg,
+            r#"<rect class="alert" x="{x0:.1}" y="{y:.1}" width="{:.1}" height="3" fill="{colour}"><title>{}</title></rect>"#,
+            (x1 - x0).max(2.0),
+            esc(&tip)
+        );
     }
 }
 
@@ -692,6 +729,38 @@ mod tests {
             assert!(svg.contains(&format!(">{phase}</text>")), "{phase}");
         }
         assert!(svg.contains(">recovery ratio 99 %<"));
+    }
+
+    #[test]
+    fn alerts_are_marked_from_firing_to_resolved() {
+        let mut r = sample_result();
+        let alert = |name: &str, expected: bool, fired: f64, resolved: Option<f64>| {
+            crate::report::model::AlertResult {
+                alert: name.into(),
+                expected,
+                fault: None,
+                fired_at_s: Some(fired),
+                time_to_detect_s: None,
+                resolved_at_s: resolved,
+                time_to_resolve_s: None,
+                fire_within_s: None,
+                resolve_within_s: None,
+                suppressed: false,
+                note: None,
+            }
+        };
+        r.alerts = vec![
+            alert("IngressGatewayDown", true, 20.0, Some(30.0)),
+            alert("HighErrorRate", false, 22.0, None),
+        ];
+        let svg = render(&r);
+        let els = parse(&svg);
+        assert_on_canvas(&els);
+        let bars: Vec<_> = with_class(&els, "alert").collect();
+        assert_eq!(bars.len(), 2);
+        assert_eq!(attr(bars[0], "fill"), Some(P99));
+        assert_eq!(attr(bars[1], "fill"), Some(RED), "unexpected in red");
+        assert!(svg.contains("alert HighErrorRate fired (unexpected) at t+22 s, still firing"));
     }
 
     #[test]

@@ -399,6 +399,9 @@ pub(crate) fn sample_result() -> DrillResult {
         timeline: points,
         manual_actions: Vec::new(),
         exit_code: None,
+        alerts: Vec::new(),
+        probes: Vec::new(),
+        monitoring: None,
     }
 }
 

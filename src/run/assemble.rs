@@ -74,6 +74,8 @@ pub struct RunFacts<'a> {
     pub config_sync_unmeasurable: bool,
     /// Database writes per run-clock second: (acknowledged, failed).
     pub writes: Option<BTreeMap<u64, (u64, u64)>>,
+    /// What Prometheus and Alertmanager showed (scenarios with alerts or probes).
+    pub monitoring: Option<super::alerts::MonitoringOutcome>,
     /// Earlier runs of this drill (for `regression` checks).
     pub history: Vec<crate::history::Record>,
 }
@@ -106,6 +108,7 @@ impl<'a> RunFacts<'a> {
             exit_code: None,
             config_sync_unmeasurable: false,
             writes: None,
+            monitoring: None,
             history: Vec::new(),
         }
     }
@@ -177,7 +180,17 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
     let (phases, spans) = phases(rec, end, plan.budget.target);
     let faults = faults(&f, rec, end);
     let error_budget = error_budget(rec, end, plan);
-    let checks = checks(&f, rec, &faults, error_budget.consumed_pct);
+    let mut checks = checks(&f, rec, &faults, error_budget.consumed_pct);
+    let (alerts, probes, monitoring) = super::alerts::measured(&f, rec, &faults, &spans);
+    if let Some(mp) = &plan.monitoring {
+        let skipped = monitoring.as_ref().and_then(|m| m.skipped.as_deref());
+        checks.extend(checks::alert_checks(
+            &alerts,
+            &probes,
+            mp.unexpected_fail,
+            skipped,
+        ));
+    }
     let load = load_summary(&f, rec, error_budget.drill_s);
     // A generator that fell behind or sent less than asked makes every
     // figure untrustworthy: its own verdict, below an abort.
@@ -231,6 +244,9 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
         manual_actions: f.manual_actions.clone(),
         previous: f.history.last().map(previous_run),
         exit_code: f.exit_code,
+        alerts,
+        probes,
+        monitoring,
     }
 }
 

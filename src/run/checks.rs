@@ -462,8 +462,178 @@ fn write_rto(name: String, rpo: Option<&RpoResult>, max: f64) -> CheckResult {
     }
 }
 
+/// The checks of what on-call saw: per expected alert, time to detect
+/// (and time to resolve when the scenario bounds it); per probe, its
+/// limits; and, when the scenario says so, no unexpected alert. With
+/// `skipped`, each is skipped with that reason, never passed.
+pub fn alert_checks(
+    alerts: &[crate::report::model::AlertResult],
+    probes: &[crate::report::model::ProbeResult],
+    unexpected_fail: bool,
+    skipped: Option<&str>,
+) -> Vec<CheckResult> {
+    let skip = |name: String, why: &str| CheckResult {
+        status: CheckStatus::Skipped,
+        message: format!("not measured: {why}"),
+        ..verdict(name, false, String::new())
+    };
+    let mut out = Vec::new();
+    for a in alerts.iter().filter(|a| a.expected) {
+        let name = format!("alert:{}", a.alert);
+        let within = a.fire_within_s.unwrap_or(f64::INFINITY);
+        out.push(match (skipped, a.time_to_detect_s) {
+            (Some(why), _) => skip(name, why),
+            (None, Some(t)) => at_most(
+                name,
+                "time to detect",
+                t,
+                fmt_secs(t),
+                within,
+                "s",
+                fmt_secs,
+            ),
+            (None, None) => result(
+                name,
+                false,
+                None,
+                within,
+                "s",
+                format!(
+                    "{} did not fire within the drill ({})",
+                    a.alert,
+                    a.note.as_deref().unwrap_or("never fired")
+                ),
+            ),
+        });
+        let Some(limit) = a.resolve_within_s else {
+            continue;
+        };
+        let name = format!("alert-resolved:{}", a.alert);
+        out.push(match (skipped, a.time_to_detect_s, a.time_to_resolve_s) {
+            (Some(why), _, _) => skip(name, why),
+            (None, None, _) => skip(name, "it never fired"),
+            (None, Some(_), Some(t)) => at_most(
+                name,
+                "time to resolve",
+                t,
+                fmt_secs(t),
+                limit,
+                "s",
+                fmt_secs,
+            ),
+            (None, Some(_), None) => result(
+                name,
+                false,
+                None,
+                limit,
+                "s",
+                format!("{} still firing at the end of the drill", a.alert),
+            ),
+        });
+    }
+    for p in probes {
+        let name = format!("probe:{}", p.name);
+        if let Some(why) = skipped {
+            out.push(skip(name, why));
+            continue;
+        }
+        let (lo, hi) = (p.min.unwrap_or(f64::NAN), p.max.unwrap_or(f64::NAN));
+        let low = p.limit_min.filter(|m| lo.is_nan() || lo < *m);
+        let high = p.limit_max.filter(|m| hi.is_nan() || hi > *m);
+        let pass = p.samples > 0 && low.is_none() && high.is_none();
+        let message = if p.samples == 0 {
+            format!("{}: the query returned no value during {}", p.name, p.phase)
+        } else {
+            format!(
+                "{} during {}: {} readings between {lo} and {hi}{}{}",
+                p.name,
+                p.phase,
+                p.samples,
+                p.limit_min.map_or(String::new(), |m| format!(
+                    "; min {} {m}",
+                    if low.is_none() { "≥" } else { "<" }
+                )),
+                p.limit_max.map_or(String::new(), |m| format!(
+                    "; max {} {m}",
+                    if high.is_none() { "≤" } else { ">" }
+                )),
+            )
+        };
+        let mut r = verdict(name, pass, message);
+        r.measured = if high.is_some() || p.limit_min.is_none() {
+            p.max
+        } else {
+            p.min
+        };
+        r.threshold = p.limit_max.or(p.limit_min);
+        out.push(r);
+    }
+    if unexpected_fail {
+        let name = "unexpected-alerts".to_string();
+        let seen: Vec<&str> = alerts
+            .iter()
+            .filter(|a| !a.expected)
+            .map(|a| a.alert.as_str())
+            .collect();
+        out.push(match skipped {
+            Some(why) => skip(name, why),
+            None => verdict(
+                name,
+                seen.is_empty(),
+                if seen.is_empty() {
+                    "no alert fired that the drill did not expect".into()
+                } else {
+                    format!("fired but not expected: {}", seen.join(", "))
+                },
+            ),
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+
+    fn probe(samples: u64, max: f64) -> crate::report::model::ProbeResult {
+        crate::report::model::ProbeResult {
+            name: "mesh-5xx".into(),
+            query: "q".into(),
+            phase: "fault".into(),
+            samples,
+            min: (samples > 0).then_some(0.0),
+            max: (samples > 0).then_some(max),
+            last: None,
+            limit_min: None,
+            limit_max: Some(0.05),
+            client_error_ratio: None,
+            note: None,
+        }
+    }
+
+    #[test]
+    fn a_probe_passes_only_with_readings_inside_its_limits_and_skips_say_why() {
+        let status = |p| alert_checks(&[], &[p], false, None)[0].status;
+        assert_eq!(status(probe(10, 0.01)), CheckStatus::Pass);
+        assert_eq!(status(probe(10, 0.20)), CheckStatus::Fail);
+        assert_eq!(
+            status(probe(0, 0.0)),
+            CheckStatus::Fail,
+            "no value proves nothing"
+        );
+        let skipped = alert_checks(
+            &[],
+            &[probe(10, 0.01)],
+            true,
+            Some("prometheus not installed"),
+        );
+        assert!(skipped.iter().all(|c| c.status == CheckStatus::Skipped));
+        assert!(skipped[0].message.contains("prometheus not installed"));
+        assert_eq!(
+            skipped.len(),
+            2,
+            "the unexpected-alerts check is skipped too"
+        );
+    }
     use super::*;
     use crate::measure::{Cause, Outcome, Sample};
     use crate::scenario;

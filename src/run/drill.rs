@@ -60,6 +60,8 @@ pub(super) struct Drill<'a> {
     pub runs: Vec<FaultRun>,
     /// The first database fault's inject: the origin of write RTO.
     pub db_inject: Option<Micros>,
+    /// Prometheus and Alertmanager, when the scenario reads alerts or probes.
+    pub monitor: Option<super::alerts::Monitor>,
     /// `--workers`, overriding the scenario's.
     pub workers: Option<usize>,
 }
@@ -104,6 +106,7 @@ impl<'a> Drill<'a> {
             active: Vec::new(),
             runs: Vec::new(),
             db_inject: None,
+            monitor: None,
             workers: opts.workers,
         }
     }

@@ -6,6 +6,7 @@
 //! the load, measures data loss, stops the target, closes the journal only
 //! when nothing is outstanding, and assembles the result.
 
+mod alerts;
 pub mod assemble;
 mod baseline;
 pub mod checks;

@@ -22,6 +22,7 @@ impl Drill<'_> {
         self.open_journal()?;
         self.start_target().await?;
         self.preflight().await?;
+        self.start_monitoring().await?;
         self.open_database().await?;
         self.start_load()?;
         self.baseline().await?;

@@ -25,6 +25,7 @@ impl Drill<'_> {
         if let Some(load) = self.load.take() {
             self.stop_load(load).await;
         }
+        self.finish_monitoring().await;
         if let Some(db) = self.database.as_mut() {
             db.stop().await;
         }

@@ -7,6 +7,7 @@ pub mod model;
 pub mod plan;
 pub mod units;
 pub(crate) mod validate;
+pub(crate) mod validate_alerts;
 
 use std::path::{Path, PathBuf};
 

@@ -30,6 +30,51 @@ pub struct Scenario {
     pub checks: Vec<Spanned<Check>>,
     #[serde(default)]
     pub abort: Vec<Spanned<Abort>>,
+    /// Alerts the drill expects to fire (and resolve), read from Alertmanager.
+    #[serde(default)]
+    pub alerts: Vec<Spanned<ExpectedAlert>>,
+    /// `report` (default) lists alerts that fired unexpected; `fail` also
+    /// fails a check for them.
+    pub unexpected_alerts: Option<Spanned<String>>,
+    /// PromQL queries watched over a phase, with limits on their value.
+    #[serde(default)]
+    pub probes: Vec<Spanned<Probe>>,
+    /// Silence the expected alerts in Alertmanager for the drill's length.
+    #[serde(default)]
+    pub silence: bool,
+    /// The lab's alert rule file (relative to the scenario); default: the
+    /// rules drill ships (rules/drill-alerts.yml).
+    pub alert_rules: Option<Spanned<String>>,
+}
+
+/// One alert a drill expects: it must fire within `fire_within` of its
+/// fault's inject and resolve within `resolve_within` of recovery.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedAlert {
+    /// The alert's `alertname`.
+    pub name: Spanned<String>,
+    /// Labels the alert must carry (e.g. `{ cluster = "primary" }`).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// The fault it belongs to (default: the first).
+    pub fault: Option<Spanned<String>>,
+    pub fire_within: Spanned<Dur>,
+    pub resolve_within: Option<Spanned<Dur>>,
+}
+
+/// A PromQL query evaluated through a phase, with limits on its value.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Probe {
+    pub name: Option<String>,
+    pub query: Spanned<String>,
+    /// `baseline`, `fault`, `recovery` or `drill` (default).
+    pub phase: Option<Spanned<String>>,
+    /// Every value seen must be at most this.
+    pub max: Option<Spanned<f64>>,
+    /// Every value seen must be at least this.
+    pub min: Option<Spanned<f64>>,
 }
 
 /// Open-loop HTTP load against the target's entry point.

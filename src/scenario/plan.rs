@@ -30,6 +30,102 @@ pub struct Plan {
     pub aborts: Vec<AbortPlan>,
     /// The SLO the error budget is measured against.
     pub budget: BudgetSlo,
+    /// Alerts and metric probes, when the scenario reads any.
+    pub monitoring: Option<MonitoringPlan>,
+}
+
+/// What a drill reads from Prometheus and Alertmanager.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MonitoringPlan {
+    pub alerts: Vec<AlertPlan>,
+    /// Alerts that fire unexpected fail a check (else they are only listed).
+    pub unexpected_fail: bool,
+    pub probes: Vec<ProbePlan>,
+    pub silence: bool,
+    /// The lab's rule file; None = the shipped rules.
+    pub rules: Option<PathBuf>,
+}
+
+impl MonitoringPlan {
+    /// Lines for `drill plan`: each expected alert, probe and the silence.
+    pub fn describe(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .alerts
+            .iter()
+            .map(|a| {
+                format!(
+                    "alert: {} fires within {} of `{}`{}",
+                    a.display(),
+                    a.fire_within,
+                    a.fault.as_deref().unwrap_or("-"),
+                    a.resolve_within.map_or(String::new(), |d| format!(
+                        ", resolves within {d} of recovery"
+                    ))
+                )
+            })
+            .collect();
+        out.extend(self.probes.iter().map(|p| {
+            let lim = |k: &str, v: Option<f64>| v.map_or(String::new(), |v| format!(" {k} {v}"));
+            format!(
+                "probe: {} over {}:{}{} — {}",
+                p.name,
+                p.phase.name(),
+                lim("≥", p.min),
+                lim("≤", p.max),
+                p.query
+            )
+        }));
+        out.push(format!(
+            "unexpected alerts: {}",
+            if self.unexpected_fail {
+                "fail"
+            } else {
+                "reported"
+            }
+        ));
+        if self.silence {
+            out.push(
+                "silence: the expected alerts, from before the first inject to the end".into(),
+            );
+        }
+        out
+    }
+}
+
+/// One expected alert, resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlertPlan {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    /// The fault whose inject starts time to detect.
+    pub fault: Option<String>,
+    pub fire_within: Dur,
+    pub resolve_within: Option<Dur>,
+}
+
+impl AlertPlan {
+    /// `Name{k="v",...}` as shown in reports.
+    pub fn display(&self) -> String {
+        if self.labels.is_empty() {
+            return self.name.clone();
+        }
+        let l: Vec<String> = self
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{v}\""))
+            .collect();
+        format!("{}{{{}}}", self.name, l.join(","))
+    }
+}
+
+/// One metric probe, resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProbePlan {
+    pub name: String,
+    pub query: String,
+    pub phase: PhaseScope,
+    pub max: Option<f64>,
+    pub min: Option<f64>,
 }
 
 /// Open-loop HTTP load against the target's entry point.
@@ -437,6 +533,7 @@ impl Plan {
                 })
                 .collect(),
             budget: budget(s),
+            monitoring: monitoring(l),
         }
     }
 
@@ -548,4 +645,60 @@ fn check(c: &model::Check) -> CheckPlan {
         name: c.name.clone(),
         spec,
     }
+}
+
+fn monitoring(l: &Loaded) -> Option<MonitoringPlan> {
+    let s = &l.scenario;
+    if s.alerts.is_empty() && s.probes.is_empty() {
+        return None;
+    }
+    let first_fault = s.faults.first().map(|f| f.get_ref().display_name());
+    Some(MonitoringPlan {
+        alerts: s
+            .alerts
+            .iter()
+            .map(|a| {
+                let a = a.get_ref();
+                AlertPlan {
+                    name: a.name.get_ref().clone(),
+                    labels: a.labels.clone(),
+                    fault: a
+                        .fault
+                        .as_ref()
+                        .map(|f| f.get_ref().clone())
+                        .or(first_fault.clone()),
+                    fire_within: *a.fire_within.get_ref(),
+                    resolve_within: a.resolve_within.as_ref().map(|d| *d.get_ref()),
+                }
+            })
+            .collect(),
+        unexpected_fail: s
+            .unexpected_alerts
+            .as_ref()
+            .is_some_and(|u| u.get_ref() == "fail"),
+        probes: s
+            .probes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let p = p.get_ref();
+                ProbePlan {
+                    name: p.name.clone().unwrap_or_else(|| format!("probe-{}", i + 1)),
+                    query: p.query.get_ref().clone(),
+                    phase: p
+                        .phase
+                        .as_ref()
+                        .and_then(|x| PhaseScope::parse(x.get_ref()))
+                        .unwrap_or(PhaseScope::Drill),
+                    max: p.max.as_ref().map(|v| *v.get_ref()),
+                    min: p.min.as_ref().map(|v| *v.get_ref()),
+                }
+            })
+            .collect(),
+        silence: s.silence,
+        rules: s.alert_rules.as_ref().map(|r| {
+            let dir = l.path.parent().unwrap_or(std::path::Path::new("."));
+            dir.join(r.get_ref())
+        }),
+    })
 }

@@ -110,6 +110,7 @@ pub fn validate(l: &Loaded, cat: &Catalogue, target_name: &str) -> Result<(), Di
         check_rules(&mut e, s, c, &fault_names);
     }
     abort_rules(&mut e, s);
+    e.list.extend(super::validate_alerts::validate_alerts(l));
     if e.list.is_empty() {
         Ok(())
     } else {

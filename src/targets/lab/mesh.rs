@@ -14,6 +14,7 @@ use hyper::{Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use super::http::{self, Body, HttpClient};
+use super::metrics::{PoolLabels, RequestLabels, Telemetry};
 use crate::scenario::units::{Dur, Percent};
 
 /// The traffic policy (docs/reference-system.md's DestinationRule / VirtualService).
@@ -97,7 +98,22 @@ pub struct Endpoint {
     pub name: String,
     pub url: String,
     pub local: bool,
+    /// The region (cluster) that answers through this endpoint, for metrics.
+    #[serde(default)]
+    pub cluster: String,
 }
+
+/// Who a data-plane client is, as Istio labels it in its metrics.
+#[derive(Clone, Debug, Default)]
+pub struct Identity {
+    pub workload: String,
+    pub cluster: String,
+}
+
+/// Headers that carry the caller's identity to the callee (Istio's peer
+/// metadata exchange), so the server side can label what it reports.
+pub const SOURCE_WORKLOAD_HEADER: &str = "x-drill-source-workload";
+pub const SOURCE_CLUSTER_HEADER: &str = "x-drill-source-cluster";
 
 pub const SERVICE_HEADER: &str = "x-drill-service";
 pub const CONFIG_HEADER: &str = "x-drill-config-version";
@@ -129,10 +145,23 @@ pub struct MeshClient {
     state: Vec<EndpointState>,
     policy: MeshPolicy,
     client: HttpClient,
+    /// Where this client reports its requests (`reporter="source"`).
+    telemetry: Option<(Arc<Telemetry>, Identity)>,
 }
 
 impl MeshClient {
+    #[cfg(test)]
     pub fn new(service: &str, endpoints: Vec<Endpoint>, policy: MeshPolicy) -> Arc<MeshClient> {
+        Self::reporting(service, endpoints, policy, None)
+    }
+
+    /// A client that reports each call to `telemetry` as `identity`.
+    pub fn reporting(
+        service: &str,
+        endpoints: Vec<Endpoint>,
+        policy: MeshPolicy,
+        telemetry: Option<(Arc<Telemetry>, Identity)>,
+    ) -> Arc<MeshClient> {
         let state = endpoints.iter().map(|_| EndpointState::default()).collect();
         Arc::new(MeshClient {
             service: service.into(),
@@ -140,6 +169,7 @@ impl MeshClient {
             state,
             client: http::client(Duration::from_secs(1)),
             policy,
+            telemetry,
         })
     }
 
@@ -214,7 +244,41 @@ impl MeshClient {
     }
 
     /// Calls the service with the policy; the answer is the last attempt's.
+    /// The call is reported once, as Envoy's stats filter does, labelled with
+    /// the last endpoint tried.
     pub async fn call(&self, req: &Request<Bytes>) -> Response<Body> {
+        let start = Instant::now();
+        let mut last_tried = None;
+        let resp = self.attempts(req, &mut last_tried).await;
+        if let Some((t, me)) = &self.telemetry {
+            let flags = match resp.headers().get("x-drill-response-flags") {
+                Some(v) => v.to_str().unwrap_or("-").to_string(),
+                None if resp.status() == StatusCode::GATEWAY_TIMEOUT => "UT".into(),
+                None => "-".into(),
+            };
+            let destination_cluster = last_tried
+                .map(|i: usize| self.endpoints[i].cluster.clone())
+                .unwrap_or_else(|| "unknown".into());
+            let labels = RequestLabels {
+                reporter: "source".into(),
+                source_workload: me.workload.clone(),
+                destination_workload: format!("{}-v1", self.service),
+                destination_service_name: self.service.clone(),
+                response_code: resp.status().as_u16().to_string(),
+                response_flags: flags,
+                source_cluster: me.cluster.clone(),
+                destination_cluster,
+            };
+            t.request(&labels, start.elapsed());
+        }
+        resp
+    }
+
+    async fn attempts(
+        &self,
+        req: &Request<Bytes>,
+        last_tried: &mut Option<usize>,
+    ) -> Response<Body> {
         let start = Instant::now();
         let deadline = start + self.policy.timeout.0;
         let mut tried = vec![false; self.endpoints.len()];
@@ -226,6 +290,7 @@ impl MeshClient {
             }
             let i = self.pick(&tried);
             tried[i] = true;
+            *last_tried = Some(i);
             let st = &self.state[i];
             if st.inflight.fetch_add(1, Ordering::AcqRel) >= self.policy.max_pending {
                 st.inflight.fetch_sub(1, Ordering::AcqRel);
@@ -245,6 +310,16 @@ impl MeshClient {
                 hyper::header::HeaderValue::from_str(&self.service)
                     .expect("service names are ASCII"),
             );
+            if let Some((_, me)) = &self.telemetry {
+                for (h, v) in [
+                    (SOURCE_WORKLOAD_HEADER, &me.workload),
+                    (SOURCE_CLUSTER_HEADER, &me.cluster),
+                ] {
+                    if let Ok(v) = hyper::header::HeaderValue::from_str(v) {
+                        fwd.headers_mut().insert(h, v);
+                    }
+                }
+            }
             let resp = http::forward(&self.client, &ep.url, &fwd, per_try).await;
             st.inflight.fetch_sub(1, Ordering::AcqRel);
             let ok = resp.status().as_u16() < 500;
@@ -258,6 +333,25 @@ impl MeshClient {
             return http::text(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout");
         }
         last
+    }
+
+    /// Sets the pool gauges (requests in flight per endpoint against the
+    /// pool size) on the client's telemetry; called before each scrape.
+    pub fn report_pool(&self) {
+        let Some((t, _)) = &self.telemetry else {
+            return;
+        };
+        for (e, s) in self.endpoints.iter().zip(&self.state) {
+            let labels = PoolLabels {
+                cluster_name: format!("outbound|9080||{}.bookinfo.svc.cluster.local", self.service),
+                destination_cluster: e.cluster.clone(),
+            };
+            t.pool(
+                &labels,
+                s.inflight.load(Ordering::Relaxed),
+                self.policy.max_pending,
+            );
+        }
     }
 
     pub fn stats(&self) -> Vec<EndpointStats> {
@@ -328,11 +422,13 @@ mod tests {
                     name: "reviews/primary".into(),
                     url: "http://127.0.0.1:9".into(),
                     local: true,
+                    cluster: "primary".into(),
                 },
                 Endpoint {
                     name: "reviews/secondary".into(),
                     url: "http://127.0.0.1:9".into(),
                     local: false,
+                    cluster: "secondary".into(),
                 },
             ],
             policy,
@@ -406,6 +502,53 @@ mod tests {
             c.stats()
                 .iter()
                 .all(|s| s.requests == 0 && s.ejections == 0)
+        );
+    }
+
+    #[tokio::test]
+    async fn every_overflowed_call_is_counted_as_503_uo_by_the_source() {
+        let t = Arc::new(Telemetry::new());
+        let me = Identity {
+            workload: "istio-ingressgateway".into(),
+            cluster: "primary".into(),
+        };
+        let c = MeshClient::reporting(
+            "reviews",
+            client(MeshPolicy::default()).endpoints.clone(),
+            MeshPolicy {
+                max_pending: 0,
+                ..MeshPolicy::default()
+            },
+            Some((t.clone(), me)),
+        );
+        let req = Request::get("/reviews").body(Bytes::new()).unwrap();
+        for _ in 0..9 {
+            c.call(&req).await;
+        }
+        c.report_pool();
+        let text = t.encode();
+        let sample = crate::targets::lab::metrics::tests::sample;
+        let uo = [
+            ("reporter", "source"),
+            ("source_workload", "istio-ingressgateway"),
+            ("destination_service_name", "reviews"),
+            ("response_code", "503"),
+            ("response_flags", "UO"),
+            ("source_cluster", "primary"),
+        ];
+        assert_eq!(sample(&text, "istio_requests_total", &uo), Some(9.0));
+        assert_eq!(
+            sample(&text, "istio_requests_total", &[("response_code", "200")]),
+            None
+        );
+        // A pool of size 0 has nothing left to admit.
+        assert_eq!(
+            sample(
+                &text,
+                "envoy_cluster_circuit_breakers_default_remaining_rq",
+                &[]
+            ),
+            Some(0.0)
         );
     }
 

@@ -5,6 +5,8 @@
 
 pub(crate) mod http;
 pub(crate) mod mesh;
+pub(crate) mod metrics;
+pub(crate) mod monitoring;
 pub(crate) mod serve;
 pub(crate) mod settings;
 pub(crate) mod supervisor;
@@ -67,6 +69,8 @@ pub struct Lab {
     admin: http::HttpClient,
     /// The mesh configuration the control planes serve.
     config_file: std::path::PathBuf,
+    /// An Alertmanager to use instead of starting one.
+    pub alertmanager: Option<String>,
 }
 
 /// A lab fault in progress: which instances it touched and their state then.
@@ -142,11 +146,13 @@ impl Lab {
                         name: format!("{service}/{region}"),
                         url: url(service, region),
                         local: true,
+                        cluster: region.to_string(),
                     },
                     Endpoint {
                         name: format!("{service}/{other} via eastwest-gateway/{other}"),
                         url: url("eastwest-gateway", other),
                         local: false,
+                        cluster: other.to_string(),
                     },
                 ],
                 policy: settings.mesh.clone(),
@@ -209,6 +215,7 @@ impl Lab {
             ports,
             admin: http::client(Duration::from_secs(2)),
             config_file,
+            alertmanager: settings.alertmanager.clone(),
         };
         if let Err(e) = lab.wait_ready(Duration::from_secs(20)).await {
             lab.stop().await;
@@ -238,6 +245,28 @@ impl Lab {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Every lab process, labelled for Prometheus as Kubernetes service
+    /// discovery would label its pod (`app`, `cluster`).
+    pub fn scrape_targets(&self) -> Vec<monitoring::ScrapeTarget> {
+        self.ports
+            .iter()
+            .map(|(key, &port)| {
+                let (component, region) = key.split_once('/').unwrap_or((key, "global"));
+                let app = match component {
+                    "ingress-gateway" | "eastwest-gateway" | "istiod" => {
+                        metrics::workload(component).to_string()
+                    }
+                    other => other.to_string(),
+                };
+                monitoring::ScrapeTarget {
+                    port,
+                    app,
+                    cluster: region.to_string(),
+                }
+            })
+            .collect()
     }
 
     pub fn entry_url(&self) -> String {

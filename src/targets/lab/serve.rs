@@ -18,8 +18,10 @@ use tokio::io::AsyncReadExt;
 
 use super::http::{self, Body, HttpClient};
 use super::mesh::{
-    self, CONFIG_HEADER, Endpoint, MeshClient, MeshConfig, MeshPolicy, SERVICE_HEADER, SharedConfig,
+    self, CONFIG_HEADER, Endpoint, Identity, MeshClient, MeshConfig, MeshPolicy, SERVICE_HEADER,
+    SOURCE_CLUSTER_HEADER, SOURCE_WORKLOAD_HEADER, SharedConfig,
 };
+use super::metrics::{self, RequestLabels, Telemetry};
 use super::settings::HealthCheck;
 use crate::scenario::units::Dur;
 
@@ -83,6 +85,11 @@ pub struct FaultRule {
 pub const ADMIN_PATH: &str = "/-/drill/fault";
 pub const CONFIG_PATH: &str = "/-/drill/config";
 pub const STATS_PATH: &str = "/-/drill/stats";
+/// Prometheus scrapes every lab process here.
+pub const METRICS_PATH: &str = "/metrics";
+
+/// Marks an answer made by the fault filter (Envoy's `FI` flag).
+const FAULT_HEADER: &str = "x-drill-fault";
 
 type Rules = Arc<std::sync::RwLock<Option<FaultRule>>>;
 
@@ -132,6 +139,9 @@ struct Ctx {
     mesh: Option<Arc<MeshClient>>,
     client: HttpClient,
     steering: Arc<Steering>,
+    telemetry: Arc<Telemetry>,
+    /// This process's workload name, as Istio labels it.
+    workload: &'static str,
 }
 
 /// Runs the process until its stdin closes. Prints `READY` once listening.
@@ -151,6 +161,12 @@ pub async fn run(spec: ProcessSpec) -> std::io::Result<()> {
         Role::Service { downstream, .. } => downstream.clone(),
         _ => None,
     };
+    let telemetry = Arc::new(Telemetry::new());
+    let workload = metrics::workload(&spec.component);
+    let identity = Identity {
+        workload: workload.to_string(),
+        cluster: region.clone(),
+    };
     // Tasks that must run as long as the process: if one ends (a panic),
     // the process says so and exits instead of serving without it.
     let mut tasks = Tasks::default();
@@ -159,7 +175,12 @@ pub async fn run(spec: ProcessSpec) -> std::io::Result<()> {
             "control-plane follower",
             mesh::follow_control_plane(r.istiod.clone(), r.push_interval.0, config.clone()),
         );
-        MeshClient::new(&r.service, r.endpoints, r.policy)
+        MeshClient::reporting(
+            &r.service,
+            r.endpoints,
+            r.policy,
+            Some((telemetry.clone(), identity)),
+        )
     });
     let steering = Arc::new(Steering {
         active: AtomicU8::new(PRIMARY),
@@ -192,6 +213,8 @@ pub async fn run(spec: ProcessSpec) -> std::io::Result<()> {
         mesh,
         client,
         steering,
+        telemetry,
+        workload,
     });
     println!("READY {}", spec.port);
     let serving = http::serve(listener, move |req| {
@@ -255,11 +278,66 @@ impl Ctx {
             ADMIN_PATH => return admin(&self.rules, req.body()),
             CONFIG_PATH => return json(&*self.config.read().expect("config lock")),
             STATS_PATH => return json(&self.mesh.as_ref().map(|m| m.stats()).unwrap_or_default()),
+            METRICS_PATH => return self.metrics(),
             _ => {}
         }
+        let start = std::time::Instant::now();
+        let resp = self.traffic(&req).await;
+        self.report_inbound(&req, &resp, start.elapsed());
+        resp
+    }
+
+    fn metrics(&self) -> Response<Body> {
+        if let Some(m) = &self.mesh {
+            m.report_pool();
+        }
+        let mut resp = http::text(StatusCode::OK, self.telemetry.encode());
+        resp.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            HeaderValue::from_static(metrics::CONTENT_TYPE),
+        );
+        resp
+    }
+
+    /// A service's sidecar reports what it served (`reporter="destination"`),
+    /// naming the caller from the identity headers its client sent.
+    fn report_inbound(&self, req: &Request<Bytes>, resp: &Response<Body>, took: Duration) {
+        if !matches!(self.role, Role::Service { .. }) {
+            return;
+        }
+        let header = |h: &str| {
+            req.headers()
+                .get(h)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("unknown")
+                .to_string()
+        };
+        let service = self.workload.trim_end_matches("-v1");
+        let flags = if resp.headers().contains_key(FAULT_HEADER) {
+            "FI"
+        } else {
+            "-"
+        };
+        let labels = RequestLabels {
+            reporter: "destination".into(),
+            source_workload: header(SOURCE_WORKLOAD_HEADER),
+            destination_workload: self.workload.into(),
+            destination_service_name: service.into(),
+            response_code: resp.status().as_u16().to_string(),
+            response_flags: flags.into(),
+            source_cluster: header(SOURCE_CLUSTER_HEADER),
+            destination_cluster: self.region.clone(),
+        };
+        self.telemetry.request(&labels, took);
+    }
+
+    async fn traffic(&self, req: &Request<Bytes>) -> Response<Body> {
         if let Some(status) = apply(&self.rules).await {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            return http::text(status, "fault filter abort");
+            let mut resp = http::text(status, "fault filter abort");
+            resp.headers_mut()
+                .insert(FAULT_HEADER, HeaderValue::from_static("FI"));
+            return resp;
         }
         let mut resp = match &self.role {
             Role::Entry {
@@ -270,13 +348,13 @@ impl Ctx {
                 } else {
                     secondary
                 };
-                http::forward(&self.client, up, &req, Duration::from_secs(30)).await
+                http::forward(&self.client, up, req, Duration::from_secs(30)).await
             }
             Role::Gateway { .. } => {
                 self.mesh
                     .as_ref()
                     .expect("gateways have a route")
-                    .call(&req)
+                    .call(req)
                     .await
             }
             Role::EastWest { services } => {
@@ -287,7 +365,7 @@ impl Ctx {
                     .and_then(|s| services.get(s));
                 match target {
                     Some(url) => {
-                        http::forward(&self.client, url, &req, Duration::from_secs(30)).await
+                        http::forward(&self.client, url, req, Duration::from_secs(30)).await
                     }
                     None => http::text(
                         StatusCode::NOT_FOUND,
@@ -301,7 +379,7 @@ impl Ctx {
                 }
                 match &self.mesh {
                     Some(m) => {
-                        let down = m.call(&req).await;
+                        let down = m.call(req).await;
                         if down.status().is_success() {
                             http::text(
                                 StatusCode::OK,
@@ -322,6 +400,7 @@ impl Ctx {
                 }
             }
             Role::ControlPlane { config_file } => {
+                self.telemetry.push("lds");
                 let cfg = std::fs::read(config_file)
                     .ok()
                     .and_then(|b| serde_json::from_slice::<MeshConfig>(&b).ok())

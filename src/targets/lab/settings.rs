@@ -73,6 +73,10 @@ pub struct LabSettings {
     /// The PostgreSQL pair started for database drills.
     #[serde(default)]
     pub database: DbSettings,
+    /// An Alertmanager (`http://127.0.0.1:9093`) the lab's Prometheus sends
+    /// to, instead of starting one: e.g. to watch the drill's silence.
+    #[serde(default)]
+    pub alertmanager: Option<String>,
 }
 
 impl Default for LabSettings {
@@ -85,6 +89,7 @@ impl Default for LabSettings {
             mesh: MeshPolicy::default(),
             push_interval: d1s(),
             database: DbSettings::default(),
+            alertmanager: None,
         }
     }
 }
