@@ -158,8 +158,159 @@ fn event(t_s: f64, what: &str) -> Event {
 
 /// The failing run: `rto 41.2s > 30s` on the ingress kill, the database
 /// switchover not recovered before the observation ended.
-pub(crate) fn sample_result() -> DrillResult {
+/// The checks of the failing sample: two RTOs fail, the rest pass.
+fn checks(consumed: f64) -> Vec<CheckResult> {
     use CheckStatus::{Fail, Pass};
+    vec![
+        check(
+            "steady-state",
+            Pass,
+            Some(0.99875),
+            0.995,
+            "ratio",
+            "baseline availability 99.875% ≥ 99.5%",
+        ),
+        check(
+            "availability:baseline",
+            Pass,
+            Some(0.99875),
+            0.995,
+            "ratio",
+            "availability 99.875% ≥ 99.5%",
+        ),
+        check(
+            "latency-p99:baseline",
+            Pass,
+            Some(6.4),
+            50.0,
+            "ms",
+            "p99 6.4ms ≤ 50ms",
+        ),
+        check(
+            "rto:kill-primary-ingress",
+            Fail,
+            Some(41.2),
+            30.0,
+            "s",
+            "rto 41.2s > 30s",
+        ),
+        check(
+            "rto:switchover-database",
+            Fail,
+            None,
+            30.0,
+            "s",
+            "not recovered by the end of observation (t+60.0s) > 30s",
+        ),
+        check(
+            "rpo:switchover-database",
+            Pass,
+            Some(0.84),
+            1.0,
+            "s",
+            "rpo 0.84s ≤ 1s",
+        ),
+        check(
+            "error-budget",
+            Pass,
+            Some((consumed * 1000.0).round() / 1000.0),
+            5.0,
+            "%",
+            &format!("error budget consumed {consumed:.2}% ≤ 5%"),
+        ),
+        check(
+            "faults-reverted",
+            Pass,
+            Some(0.0),
+            0.0,
+            "count",
+            "all 2 faults reverted",
+        ),
+    ]
+}
+
+/// An ingress kill that recovers late and a switchover that never does.
+fn faults() -> Vec<FaultResult> {
+    vec![
+        FaultResult {
+            name: "kill-primary-ingress".into(),
+            component: "ingress-gateway".into(),
+            region: Some("primary".into()),
+            action: "kill".into(),
+            injected_at_s: 8.0,
+            reverted_at_s: Some(44.0),
+            injected_at: at(8.0),
+            reverted_at: Some(at(44.0)),
+            rto_s: Some(41.2),
+            recovery: "recovered".into(),
+            time_to_impact_s: Some(0.004),
+            outage_s: 35.6,
+            recovered_at_s: Some(49.2),
+            ended: FaultEnd::Healed,
+            extra: Observations {
+                component_ready_s: Some(43.5),
+                ..Observations::default()
+            },
+        },
+        FaultResult {
+            name: "switchover-database".into(),
+            component: "database".into(),
+            region: Some("primary".into()),
+            action: "switchover".into(),
+            injected_at_s: 52.0,
+            reverted_at_s: Some(56.0),
+            injected_at: at(52.0),
+            reverted_at: Some(at(56.0)),
+            rto_s: None,
+            recovery: "not-recovered".into(),
+            time_to_impact_s: Some(0.21),
+            outage_s: 4.0,
+            recovered_at_s: None,
+            ended: FaultEnd::Healed,
+            extra: Observations::default(),
+        },
+    ]
+}
+
+fn load() -> LoadSummary {
+    LoadSummary {
+        method: "GET".into(),
+        url: "http://127.0.0.1:18080/productpage".into(),
+        rate: RATE as f64,
+        achieved_rate: 99.97,
+        sent: 6000,
+        timeout_s: 2.0,
+        keep_alive: true,
+        lag_p99_ms: 0.41,
+        lag_max_ms: 3.1,
+        generator_behind: false,
+        workers: 1,
+        max_in_flight: 10_000,
+        max_send_lag_ms: 5.0,
+        ..Default::default()
+    }
+}
+
+fn events() -> Vec<Event> {
+    vec![
+        event(0.0, "baseline started"),
+        event(
+            8.0,
+            "inject kill-primary-ingress: SIGKILL ingress-gateway (primary), pid 4121",
+        ),
+        event(43.5, "ingress-gateway (primary) ready again"),
+        event(44.0, "kill-primary-ingress healed"),
+        event(
+            49.2,
+            "traffic recovered after kill-primary-ingress (rto 41.2 s)",
+        ),
+        event(52.0, "inject switchover-database: promote db-secondary"),
+        event(56.0, "switchover-database done: primary is db-secondary"),
+        event(60.0, "observation ended"),
+    ]
+}
+
+pub(crate) fn sample_result() -> DrillResult {
     let points = timeline(failing_second);
     let spans = [
         ("baseline", 0.0, 8.0),
@@ -229,111 +380,8 @@ pub(crate) fn sample_result() -> DrillResult {
         started_at: START.into(),
         duration_s: 60.0,
         seed: 5_280_703_954_370_554_100,
-        checks: vec![
-            check(
-                "steady-state",
-                Pass,
-                Some(0.99875),
-                0.995,
-                "ratio",
-                "baseline availability 99.875% ≥ 99.5%",
-            ),
-            check(
-                "availability:baseline",
-                Pass,
-                Some(0.99875),
-                0.995,
-                "ratio",
-                "availability 99.875% ≥ 99.5%",
-            ),
-            check(
-                "latency-p99:baseline",
-                Pass,
-                Some(6.4),
-                50.0,
-                "ms",
-                "p99 6.4ms ≤ 50ms",
-            ),
-            check(
-                "rto:kill-primary-ingress",
-                Fail,
-                Some(41.2),
-                30.0,
-                "s",
-                "rto 41.2s > 30s",
-            ),
-            check(
-                "rto:switchover-database",
-                Fail,
-                None,
-                30.0,
-                "s",
-                "not recovered by the end of observation (t+60.0s) > 30s",
-            ),
-            check(
-                "rpo:switchover-database",
-                Pass,
-                Some(0.84),
-                1.0,
-                "s",
-                "rpo 0.84s ≤ 1s",
-            ),
-            check(
-                "error-budget",
-                Pass,
-                Some((consumed * 1000.0).round() / 1000.0),
-                5.0,
-                "%",
-                &format!("error budget consumed {consumed:.2}% ≤ 5%"),
-            ),
-            check(
-                "faults-reverted",
-                Pass,
-                Some(0.0),
-                0.0,
-                "count",
-                "all 2 faults reverted",
-            ),
-        ],
-        faults: vec![
-            FaultResult {
-                name: "kill-primary-ingress".into(),
-                component: "ingress-gateway".into(),
-                region: Some("primary".into()),
-                action: "kill".into(),
-                injected_at_s: 8.0,
-                reverted_at_s: Some(44.0),
-                injected_at: at(8.0),
-                reverted_at: Some(at(44.0)),
-                rto_s: Some(41.2),
-                recovery: "recovered".into(),
-                time_to_impact_s: Some(0.004),
-                outage_s: 35.6,
-                recovered_at_s: Some(49.2),
-                ended: FaultEnd::Healed,
-                extra: Observations {
-                    component_ready_s: Some(43.5),
-                    ..Observations::default()
-                },
-            },
-            FaultResult {
-                name: "switchover-database".into(),
-                component: "database".into(),
-                region: Some("primary".into()),
-                action: "switchover".into(),
-                injected_at_s: 52.0,
-                reverted_at_s: Some(56.0),
-                injected_at: at(52.0),
-                reverted_at: Some(at(56.0)),
-                rto_s: None,
-                recovery: "not-recovered".into(),
-                time_to_impact_s: Some(0.21),
-                outage_s: 4.0,
-                recovered_at_s: None,
-                ended: FaultEnd::Healed,
-                extra: Observations::default(),
-            },
-        ],
+        checks: checks(consumed),
+        faults: faults(),
         phases,
         error_budget,
         rpo: Some(RpoResult {
@@ -346,22 +394,7 @@ pub(crate) fn sample_result() -> DrillResult {
             write_rto_sustained_s: Some(5.1),
             reads: None,
         }),
-        load: LoadSummary {
-            method: "GET".into(),
-            url: "http://127.0.0.1:18080/productpage".into(),
-            rate: RATE as f64,
-            achieved_rate: 99.97,
-            sent: 6000,
-            timeout_s: 2.0,
-            keep_alive: true,
-            lag_p99_ms: 0.41,
-            lag_max_ms: 3.1,
-            generator_behind: false,
-            workers: 1,
-            max_in_flight: 10_000,
-            max_send_lag_ms: 5.0,
-            ..Default::default()
-        },
+        load: load(),
         recovery: RecoverySummary {
             window_s: 1.0,
             ratio: 0.99,
@@ -376,22 +409,7 @@ pub(crate) fn sample_result() -> DrillResult {
                 end_s,
             })
             .collect(),
-        events: vec![
-            event(0.0, "baseline started"),
-            event(
-                8.0,
-                "inject kill-primary-ingress: SIGKILL ingress-gateway (primary), pid 4121",
-            ),
-            event(43.5, "ingress-gateway (primary) ready again"),
-            event(44.0, "kill-primary-ingress healed"),
-            event(
-                49.2,
-                "traffic recovered after kill-primary-ingress (rto 41.2 s)",
-            ),
-            event(52.0, "inject switchover-database: promote db-secondary"),
-            event(56.0, "switchover-database done: primary is db-secondary"),
-            event(60.0, "observation ended"),
-        ],
+        events: events(),
         settings: settings
             .iter()
             .map(|&(k, v)| (k.to_string(), v.to_string()))
