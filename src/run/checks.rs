@@ -123,10 +123,10 @@ pub struct Measured<'a> {
 pub fn evaluate(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
     let named = |default: String| c.name.clone().unwrap_or(default);
     match &c.spec {
-        CheckSpec::Rto { fault, max_s } => per_fault(c, fault, m, |f| {
+        CheckSpec::Rto { fault, max_s } => per_fault(fault, m, |f| {
             rto(named(format!("rto:{}", f.name)), f, *max_s)
         }),
-        CheckSpec::Outage { fault, max_s } => per_fault(c, fault, m, |f| {
+        CheckSpec::Outage { fault, max_s } => per_fault(fault, m, |f| {
             outage(named(format!("outage:{}", f.name)), f, *max_s)
         }),
         CheckSpec::ConfigSync { .. } | CheckSpec::ComponentReady { .. } => target_side(c, m),
@@ -166,7 +166,6 @@ pub fn evaluate(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
 
 /// One result per fault the check names (every fault when it names none).
 fn per_fault(
-    _c: &CheckPlan,
     fault: &Option<String>,
     m: &Measured,
     judge: impl Fn(&FaultResult) -> CheckResult,
@@ -709,21 +708,8 @@ mod tests {
     fn rto_check_reads_like_the_design_says() {
         let cs = checks("[[checks]]\nkind = \"rto\"\nmax = \"30s\"\n");
         let mut f = FaultResult {
-            name: "f".into(),
-            component: "c".into(),
-            region: None,
-            action: "delete".into(),
-            injected_at_s: 1.0,
-            reverted_at_s: None,
-            injected_at: String::new(),
-            reverted_at: None,
             rto_s: Some(41.2),
-            recovery: "recovered".into(),
-            time_to_impact_s: None,
-            outage_s: 0.0,
-            recovered_at_s: None,
-            ended: crate::report::model::FaultEnd::Healed,
-            extra: Default::default(),
+            ..sample_fault()
         };
         let r = Recorder::new(100_000, 1);
         let c = &evaluate(&cs[0], &r, std::slice::from_ref(&f), 0.0, None)[0];
