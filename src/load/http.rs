@@ -15,7 +15,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -59,17 +59,11 @@ pub struct HttpLoad {
 #[derive(Default)]
 pub struct Control {
     stop: AtomicBool,
-    inflight: AtomicUsize,
-    /// Due time of the last request scheduled (run clock).
-    last_due: AtomicU64,
 }
 
 impl Control {
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Release);
-    }
-    pub fn last_due(&self) -> Micros {
-        self.last_due.load(Ordering::Acquire)
     }
     fn stopped(&self) -> bool {
         self.stop.load(Ordering::Acquire)
@@ -232,14 +226,9 @@ async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) 
     let mut last_flush = clock.now();
     while !me.control.stopped() {
         let now = clock.now();
-        let mut released = None;
         while me.plan.due(i) <= now {
             release(&me, me.plan.due(i), now);
-            released = Some(me.plan.due(i));
             i += n;
-        }
-        if let Some(due) = released {
-            me.control.last_due.fetch_max(due, Ordering::AcqRel);
         }
         let next = me.plan.due(i);
         if now >= last_flush + FLUSH_US {
@@ -298,7 +287,6 @@ fn release(me: &Rc<Worker>, due: Micros, now: Micros) {
     }
     me.inflight.set(me.inflight.get() + 1);
     me.unstarted.set(me.unstarted.get() + 1);
-    me.control.inflight.fetch_add(1, Ordering::AcqRel);
     let me = me.clone();
     tokio::task::spawn_local(async move {
         let clock = me.plan.clock;
@@ -315,7 +303,6 @@ fn release(me: &Rc<Worker>, due: Micros, now: Micros) {
             has_latency,
         });
         me.inflight.set(me.inflight.get() - 1);
-        me.control.inflight.fetch_sub(1, Ordering::AcqRel);
     });
 }
 

@@ -56,7 +56,6 @@ pub struct RunFacts<'a> {
     pub clock: Clock,
     pub entry_url: String,
     pub load_start: Micros,
-    pub last_due: Micros,
     pub first_inject: Option<Micros>,
     /// End of the observation.
     pub end: Micros,
@@ -96,7 +95,6 @@ impl<'a> RunFacts<'a> {
             clock,
             entry_url: String::new(),
             load_start: 0,
-            last_due: 0,
             first_inject: None,
             end: 0,
             faults: Vec::new(),
@@ -607,7 +605,6 @@ max = "0.2%"
         }
         let mut facts = RunFacts::new(&plan, &def, "run", 7, Clock::start());
         facts.end = 60 * S;
-        facts.last_due = 59_990 * MS;
         let mut fr = FaultRun::new(&plan.faults[0], 20 * S);
         fr.ended_at = Some(28 * S);
         fr.ended = FaultEnd::Healed;

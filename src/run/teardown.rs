@@ -118,7 +118,6 @@ impl Drill<'_> {
             s.abort();
             super::status::clear();
         }
-        self.facts.last_due = load.control.last_due();
     }
 
     /// Data loss: what the writer had acknowledged against what the new
