@@ -153,6 +153,13 @@ async fn revert(plan: &RevertPlan, run_id: &str, fault: &str) -> Result<(), Stri
             silence_id,
             ends_with_run,
         } => expire_silence(alertmanager, silence_id, *ends_with_run).await,
+        RevertPlan::AgentJob {
+            context,
+            kubeconfig,
+            namespace,
+            name,
+            run_id,
+        } => super::agents::delete_from_journal(kubeconfig, context, namespace, name, run_id).await,
     }
 }
 
@@ -188,5 +195,11 @@ pub fn describe(plan: &RevertPlan) -> String {
             silence_id,
             ..
         } => format!("expire silence {silence_id} in Alertmanager {alertmanager}"),
+        RevertPlan::AgentJob {
+            context,
+            namespace,
+            name,
+            ..
+        } => super::agents::describe(context, namespace, name),
     }
 }

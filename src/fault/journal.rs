@@ -41,6 +41,17 @@ pub enum RevertPlan {
         silence_id: String,
         ends_with_run: bool,
     },
+    /// A vantage point's generator agents: the indexed Job drill creates
+    /// (named before it exists) on that context; the revert deletes it
+    /// with its pods, unless a Job of that name is not this run's.
+    AgentJob {
+        context: String,
+        /// The kubeconfig files the run read (merged as kubectl does).
+        kubeconfig: Vec<PathBuf>,
+        namespace: String,
+        name: String,
+        run_id: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -59,6 +70,13 @@ pub enum Entry {
         component: Option<String>,
         region: Option<String>,
         action: String,
+        plan: RevertPlan,
+    },
+    /// A vantage point's agent Job, journalled before it is created; it is
+    /// outstanding like a fault until `Reverted` says it was deleted.
+    Agents {
+        id: u32,
+        vantage: String,
         plan: RevertPlan,
     },
     Reverted {
@@ -157,7 +175,7 @@ impl Journal {
         self.file.write_all(line.as_bytes())?;
         self.file.sync_data()?;
         match e {
-            Entry::Inject { id, .. } => {
+            Entry::Inject { id, .. } | Entry::Agents { id, .. } => {
                 self.outstanding.insert(*id);
             }
             Entry::Reverted { id } | Entry::Resolved { id, .. } => {
@@ -226,6 +244,10 @@ pub fn read(path: &Path) -> std::io::Result<OpenJournal> {
             Entry::Inject {
                 id, fault, plan, ..
             } => j.outstanding.push((id, fault, plan)),
+            Entry::Agents { id, vantage, plan } => {
+                j.outstanding
+                    .push((id, format!("agents `{vantage}`"), plan))
+            }
             Entry::Reverted { id } | Entry::Resolved { id, .. } => {
                 j.outstanding.retain(|(i, _, _)| *i != id)
             }

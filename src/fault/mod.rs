@@ -2,6 +2,7 @@
 //! is preceded by a synced journal entry saying how to undo it, so a crash at
 //! any point leaves enough on disk for `drill cleanup`.
 
+pub(crate) mod agents;
 pub mod cleanup;
 pub(crate) mod command;
 pub mod journal;
@@ -200,6 +201,13 @@ pub async fn revert(
             silence_id,
             ends_with_run,
         } => cleanup::expire_silence(alertmanager, silence_id, *ends_with_run).await,
+        RevertPlan::AgentJob {
+            context,
+            kubeconfig,
+            namespace,
+            name,
+            run_id,
+        } => agents::delete_from_journal(kubeconfig, context, namespace, name, run_id).await,
     };
     match &res {
         Ok(()) => tracing::info!(fault = %a.fault.name, "reverted"),
@@ -246,8 +254,9 @@ pub fn manual_instruction(a: &Active, error: &str, run_id: &str) -> String {
         RevertPlan::SelfHealing { what } => {
             format!("fault `{}`: {what} ({error})", a.fault.name.clone())
         }
-        RevertPlan::Silence { .. } => format!(
-            "silence not expired ({error}): {}   {then}",
+        RevertPlan::Silence { .. } | RevertPlan::AgentJob { .. } => format!(
+            "`{}` not undone ({error}): {}   {then}",
+            a.fault.name.clone(),
             cleanup::describe(&a.plan)
         ),
     }

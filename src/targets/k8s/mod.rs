@@ -12,7 +12,7 @@ mod faults;
 pub(crate) mod istio;
 pub(crate) mod ops;
 mod preflight;
-pub(crate) use preflight::permissions;
+pub(crate) use preflight::{agent_permissions, permissions};
 mod ready;
 pub(crate) mod restore;
 mod selector;

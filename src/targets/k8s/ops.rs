@@ -68,7 +68,7 @@ pub enum K8sError {
 }
 
 impl K8sError {
-    fn from_kube(context: &str, what: impl Into<String>, e: kube::Error) -> K8sError {
+    pub(crate) fn from_kube(context: &str, what: impl Into<String>, e: kube::Error) -> K8sError {
         let (context, what) = (context.to_string(), what.into());
         // The full error chain (hyper, TLS) goes to the log; the K8sError
         // keeps what a person acts on.

@@ -59,6 +59,34 @@ pub fn permissions(
     Ok(perms)
 }
 
+/// What running generator agents in a vantage point's `namespace` needs:
+/// create, follow and delete their indexed Job, find its pods, and reach
+/// each pod through the API server's proxy (POST is `create` on
+/// `pods/proxy`, GET is `get`). `drill rbac` grants exactly these and the
+/// agents' preflight asks for exactly these.
+pub(crate) fn agent_permissions(namespace: &str) -> Vec<Permission> {
+    let each = [
+        ("create", "batch", "jobs", None),
+        ("delete", "batch", "jobs", None),
+        ("get", "batch", "jobs", None),
+        ("list", "batch", "jobs", None),
+        ("watch", "batch", "jobs", None),
+        ("get", "", "pods", None),
+        ("list", "", "pods", None),
+        ("create", "", "pods", Some("proxy")),
+        ("get", "", "pods", Some("proxy")),
+    ];
+    each.into_iter()
+        .map(|(verb, group, resource, subresource)| Permission {
+            namespace: namespace.to_string(),
+            verb,
+            group,
+            resource,
+            subresource,
+        })
+        .collect()
+}
+
 impl K8sTarget {
     /// Before anything is injected: every context reachable, every selector
     /// matching pods, every object there, every permission granted. Touches
