@@ -31,8 +31,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, DeleteParams, ListParams, PostParams, Preconditions};
 use kube::core::Status;
 
-use crate::targets::k8s::agent_permissions;
 use crate::targets::k8s::ops::{Cluster, K8sError};
+use crate::targets::k8s::{agent_permissions, client};
 
 /// The port every agent listens on in its pod.
 pub(crate) const AGENT_PORT: u16 = 7600;
@@ -520,11 +520,25 @@ pub(crate) async fn delete(
     }
 }
 
+/// The client to reach agents with through the pod proxy: the vantage
+/// point's context from the run's kubeconfig files, without kube's
+/// retries (an agent that does not answer must show within a poll).
+pub(crate) async fn proxy_client(
+    kubeconfig: &[std::path::PathBuf],
+    context: &str,
+) -> Result<kube::Client, crate::targets::TargetError> {
+    let kc = client::load(kubeconfig)?;
+    Ok(client::for_context_without_retries(&kc, context)
+        .await?
+        .client)
+}
+
 /// POSTs `body` to `path` on the agent in `pod` through the API server's
 /// pod proxy (`/api/v1/namespaces/{ns}/pods/{pod}:{port}/proxy/{path}`),
 /// and returns the agent's answer. A non-2xx answer (the agent's own, or
 /// the API server's when the pod is unreachable) is a `kube::Error::Api`
-/// with its code and body.
+/// with its code and body, at once: `client` should come from
+/// [`proxy_client`], since kube's default client retries a 503 for minutes.
 pub(crate) async fn proxy_post(
     client: &kube::Client,
     namespace: &str,
@@ -554,3 +568,6 @@ pub(crate) async fn proxy_post(
     };
     Err(kube::Error::Api(status.boxed()))
 }
+
+#[cfg(test)]
+mod tests;

@@ -10,6 +10,8 @@
 
 #![allow(dead_code)]
 
+pub mod jobs;
+
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -68,6 +70,8 @@ struct Pod {
     labels: BTreeMap<String, String>,
     owner: String,
     ready_at: Instant,
+    /// Set on the pods of a Job: what the fake kubelet runs for it.
+    job: Option<jobs::JobPod>,
 }
 
 struct Deploy {
@@ -106,6 +110,11 @@ struct State {
     denied: Vec<(String, String, String)>,
     failures: Vec<Failure>,
     timing: Timing,
+    jobs: BTreeMap<(String, String), jobs::JobObj>,
+    /// Images the fake kubelet cannot pull (their pods stay in ImagePullBackOff).
+    unpullable: Vec<String>,
+    /// Requests the pods' processes answered, through the pod proxy.
+    agent_calls: Vec<jobs::AgentCall>,
 }
 
 /// One fake cluster (one kube context's API server).
@@ -434,6 +443,7 @@ fn new_pod(s: &mut State, d: &Deploy, ready_at: Instant) {
         labels: d.labels.clone(),
         owner: d.name.clone(),
         ready_at,
+        job: None,
     });
 }
 
@@ -646,7 +656,21 @@ async fn handle(st: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp, I
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
-    let text = String::from_utf8_lossy(&bytes).into_owned();
+    // The pod proxy answers after a round trip to the pod's process, so the
+    // state's lock is released before it.
+    match answer(&st, &parts, &bytes) {
+        Answer::Now(r) => Ok(r),
+        Answer::Proxy(to) => Ok(jobs::forward(st, to, &parts, parts.uri.query(), bytes).await),
+    }
+}
+
+enum Answer {
+    Now(Resp),
+    Proxy(jobs::Proxied),
+}
+
+fn answer(st: &Mutex<State>, parts: &hyper::http::request::Parts, bytes: &Bytes) -> Answer {
+    let text = String::from_utf8_lossy(bytes).into_owned();
     let uri = parts.uri.clone();
     let path_q = uri
         .path_and_query()
@@ -662,24 +686,30 @@ async fn handle(st: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp, I
     }) {
         f.remaining -= 1;
         let code = f.status;
-        return Ok(status(
+        return Answer::Now(status(
             code,
             "object",
             uri.path().rsplit('/').next().unwrap_or(""),
         ));
     }
-    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let body: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
     let seg: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
     let m = parts.method.clone();
+    if let Some(to) = jobs::proxy_target(&s, &seg) {
+        return Answer::Proxy(to);
+    }
+    if let Some(r) = jobs::route(&mut s, &m, &seg, &uri, &body) {
+        return Answer::Now(r);
+    }
     if m == Method::PATCH
         && parts
             .headers
             .get("content-type")
             .is_some_and(|v| v.as_bytes() == b"application/json-patch+json")
     {
-        return Ok(json_patch_route(&mut s, &seg, &body));
+        return Answer::Now(json_patch_route(&mut s, &seg, &body));
     }
-    Ok(route(&mut s, &m, &seg, &uri, &body))
+    Answer::Now(route(&mut s, &m, &seg, &uri, &body))
 }
 
 fn route(s: &mut State, m: &Method, seg: &[&str], uri: &hyper::Uri, body: &Value) -> Resp {
@@ -691,7 +721,10 @@ fn route(s: &mut State, m: &Method, seg: &[&str], uri: &hyper::Uri, body: &Value
                 .pods
                 .iter()
                 .filter(|p| p.ns == *ns && matches(&p.labels, &sel))
-                .map(|p| pod_json(p, false))
+                .map(|p| match &p.job {
+                    Some(j) => jobs::pod_json(p, j, false),
+                    None => pod_json(p, false),
+                })
                 .collect();
             reply(
                 200,

@@ -69,6 +69,24 @@ pub fn load(paths: &[PathBuf]) -> Result<Kubeconfig, TargetError> {
 
 /// A client for one context of an already-read kubeconfig.
 pub async fn for_context(kc: &Kubeconfig, context: &str) -> Result<Cluster, TargetError> {
+    let cfg = config(kc, context).await?;
+    build(cfg, context)
+}
+
+/// A client for one context that does not retry: kube's default client
+/// retries 429/503/504 up to 15 times, backing off for minutes in all,
+/// and a generator agent that does not answer through the pod proxy must
+/// show within the runner's poll interval, not minutes later.
+pub async fn for_context_without_retries(
+    kc: &Kubeconfig,
+    context: &str,
+) -> Result<Cluster, TargetError> {
+    let mut cfg = config(kc, context).await?;
+    cfg.default_retry = false;
+    build(cfg, context)
+}
+
+async fn config(kc: &Kubeconfig, context: &str) -> Result<Config, TargetError> {
     let defined = kc.contexts.iter().any(|c| c.name == context);
     let mut cfg = if !defined && context == IN_CLUSTER {
         in_cluster()?
@@ -91,6 +109,10 @@ pub async fn for_context(kc: &Kubeconfig, context: &str) -> Result<Cluster, Targ
     cfg.connect_timeout = Some(Duration::from_secs(5));
     cfg.read_timeout = Some(Duration::from_secs(20));
     cfg.write_timeout = Some(Duration::from_secs(20));
+    Ok(cfg)
+}
+
+fn build(cfg: Config, context: &str) -> Result<Cluster, TargetError> {
     tracing::debug!(context, cluster_url = %cfg.cluster_url, "kube client");
     let client = Client::try_from(cfg).map_err(|e| {
         tracing::warn!(context, error = %e, "kube client not built");
