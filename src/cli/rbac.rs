@@ -97,6 +97,9 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
                 .insert(p);
         }
     }
+    // Vantage points (issue 12): once the targets file's vantage points are
+    // parsed (`Targets::vantages`), each kubernetes one is passed here as
+    // (its `context` key, its namespace) for the target in use.
     if let Some(c) = &a.context {
         if !grants.contains_key(c) {
             return Err(CliError::usage(
@@ -111,6 +114,36 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
     }
     print!("{}", render(&grants, sa_ns, sa_name, &names)?);
     Ok(0)
+}
+
+/// Adds what a target's vantage points need: in each one's namespace on the
+/// kube context its `context` key maps to, the agents' Job, its pods and
+/// the pod proxy ([`crate::targets::k8s::agent_permissions`], the list the
+/// agents' preflight checks). `vantages`: (context key, namespace).
+// `run` calls it once the targets file's vantage points are merged (C's
+// `Targets::vantages`); until then only the test does.
+#[allow(dead_code)]
+pub(crate) fn add_vantages<'a>(
+    grants: &mut BTreeMap<String, BTreeSet<Permission>>,
+    contexts: &BTreeMap<String, String>,
+    vantages: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<(), CliError> {
+    for (key, namespace) in vantages {
+        let Some(context) = contexts.get(key) else {
+            return Err(CliError::usage(
+                format!("vantage point context `{key}` is not one of the target's contexts"),
+                format!(
+                    "contexts: {}",
+                    contexts.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        };
+        grants
+            .entry(context.clone())
+            .or_default()
+            .extend(crate::targets::k8s::agent_permissions(namespace));
+    }
+    Ok(())
 }
 
 /// YAML documents per context, each group headed by a comment naming the
@@ -204,4 +237,71 @@ fn roles(perms: &BTreeSet<Permission>) -> BTreeMap<String, Vec<PolicyRule>> {
 /// writes them for every resource).
 fn to_yaml<T: serde::Serialize>(v: &T) -> Result<String, CliError> {
     serde_yaml_ng::to_string(v).map_err(|e| CliError::Failed(format!("cannot write YAML: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A target with agents in both regions: each region's context gets a
+    /// Role in the agents' namespace with exactly the agents' verbs, beside
+    /// the faults' Roles.
+    #[test]
+    fn vantage_points_add_the_agents_role_in_their_namespace() {
+        let contexts: BTreeMap<String, String> = [
+            ("primary".to_string(), "prod-eu".to_string()),
+            ("secondary".to_string(), "prod-us".to_string()),
+        ]
+        .into();
+        let mut grants: BTreeMap<String, BTreeSet<Permission>> = BTreeMap::new();
+        add_vantages(
+            &mut grants,
+            &contexts,
+            [("primary", "drill"), ("secondary", "drill-agents")],
+        )
+        .unwrap();
+        let yaml = render(&grants, "drill", "drill", &["region-outage".into()]).unwrap();
+        let docs: Vec<serde_json::Value> = yaml
+            .split("---\n")
+            .skip(1)
+            .map(|d| serde_yaml_ng::from_str(d).unwrap())
+            .collect();
+        let role = |ns: &str| {
+            docs.iter()
+                .find(|d| d["kind"] == "Role" && d["metadata"]["namespace"] == ns)
+                .unwrap_or_else(|| panic!("no Role in {ns}:\n{yaml}"))
+                .clone()
+        };
+        let rules = |ns: &str| -> Vec<(String, String, Vec<String>)> {
+            role(ns)["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    (
+                        r["apiGroups"][0].as_str().unwrap().to_string(),
+                        r["resources"][0].as_str().unwrap().to_string(),
+                        serde_json::from_value(r["verbs"].clone()).unwrap(),
+                    )
+                })
+                .collect()
+        };
+        let v = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let want = vec![
+            ("".into(), "pods".into(), v(&["get", "list"])),
+            ("".into(), "pods/proxy".into(), v(&["create", "get"])),
+            (
+                "batch".into(),
+                "jobs".into(),
+                v(&["create", "delete", "get", "list", "watch"]),
+            ),
+        ];
+        assert_eq!(rules("drill"), want);
+        assert_eq!(rules("drill-agents"), want);
+        assert!(yaml.contains("# context `prod-eu`: kubectl --context prod-eu apply -f -"));
+        assert!(yaml.contains("# context `prod-us`: kubectl --context prod-us apply -f -"));
+        let err = add_vantages(&mut grants, &contexts, [("tertiary", "drill")]).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::INVALID);
+        assert!(err.to_string().contains("`tertiary`"), "{err}");
+    }
 }
