@@ -9,15 +9,19 @@
 //!
 //! The kubelet starts one pod per completion index (labels `job-name`,
 //! `controller-uid`, `batch.kubernetes.io/job-completion-index`) and runs
-//! the container's command as a local HTTP listener on 127.0.0.1 (until a
-//! `drill agent` is there to run, a process that answers with what it got:
-//! its pod, its index, the command it was started from, the path and body),
-//! Ready after `Timing::ready_after`. `pods/{name}:{port}/proxy/{path}`
+//! the container's command on 127.0.0.1: with [`FakeCluster::kubelet_runs`]
+//! as a real process (the program stands for the image's `drill`; its
+//! `--listen` becomes `127.0.0.1:0`; the pod is Ready once the process
+//! printed `listening on ADDR`, and the process is killed with its pod),
+//! else as an in-process listener that answers with what it got (its pod,
+//! its index, the command it was started from, the path and body). Pods
+//! are Ready after `Timing::ready_after` at the earliest. `pods/{name}:{port}/proxy/{path}`
 //! forwards the request to that listener over real HTTP, as the API server
 //! would to the pod's IP; a port nothing listens on is a 503.
 
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -44,12 +48,23 @@ pub(super) struct JobPod {
     container: Value,
     /// Why the container is not running (ImagePullBackOff), if it is not.
     waiting: Option<(String, String)>,
-    /// The local port its process listens on.
-    port: Option<u16>,
-    server: Option<Server>,
+    /// The local port its process listens on, once it does.
+    port: Arc<OnceLock<u16>>,
+    process: Option<Process>,
+}
+
+impl JobPod {
+    fn ready(&self, p: &Pod) -> bool {
+        self.waiting.is_none() && p.ready_at <= Instant::now() && self.port.get().is_some()
+    }
 }
 
 /// The pod's process; it ends with the pod.
+enum Process {
+    Listener(Server),
+    Child(tokio::process::Child),
+}
+
 struct Server(tokio::task::JoinHandle<()>);
 
 impl Drop for Server {
@@ -94,6 +109,15 @@ fn command(container: &Value) -> Vec<String> {
 }
 
 impl super::FakeCluster {
+    /// The kubelet runs each Job container's command as `program` with
+    /// `leading` arguments first, e.g. the `drill` binary itself.
+    pub fn kubelet_runs(&self, program: &str, leading: &[&str]) {
+        self.lock().kubelet = Some((
+            program.to_string(),
+            leading.iter().map(|a| a.to_string()).collect(),
+        ));
+    }
+
     /// The kubelet cannot pull this image: its pods wait in ImagePullBackOff.
     pub fn unpullable(&self, image: &str) {
         self.lock().unpullable.push(image.to_string());
@@ -112,7 +136,6 @@ impl super::FakeCluster {
     /// The pods of a Job (by its `job-name` label), by completion index.
     pub fn job_pods(&self, ns: &str, job: &str) -> Vec<JobPodView> {
         let s = self.lock();
-        let now = Instant::now();
         let mut v: Vec<JobPodView> = s
             .pods
             .iter()
@@ -122,7 +145,7 @@ impl super::FakeCluster {
                 Some(JobPodView {
                     name: p.name.clone(),
                     index: j.index,
-                    ready: j.waiting.is_none() && p.ready_at <= now,
+                    ready: j.ready(p),
                     command: command(&j.container),
                 })
             })
@@ -160,7 +183,6 @@ fn not_found(name: &str) -> Resp {
 /// The Job with its status as the Job controller keeps it.
 fn job_json(s: &State, j: &JobObj) -> Value {
     let mut v = j.object.clone();
-    let now = Instant::now();
     let mine: Vec<&Pod> = s
         .pods
         .iter()
@@ -168,7 +190,7 @@ fn job_json(s: &State, j: &JobObj) -> Value {
         .collect();
     let ready = mine
         .iter()
-        .filter(|p| p.job.as_ref().unwrap().waiting.is_none() && p.ready_at <= now)
+        .filter(|p| p.job.as_ref().unwrap().ready(p))
         .count();
     v["status"] = json!({
         "startTime": "2026-11-21T05:00:01Z",
@@ -305,14 +327,18 @@ fn start_pods(s: &mut State, ns: &str, job: &str, uid: &str, obj: &Value) {
                 index.to_string(),
             );
         }
-        let (waiting, port, server) = if s.unpullable.contains(&image) {
+        let port = Arc::new(OnceLock::new());
+        let (waiting, process) = if s.unpullable.contains(&image) {
             let why = format!(
                 "Back-off pulling image \"{image}\": ErrImagePull: failed to pull and unpack image \"{image}\": not found"
             );
-            (Some(("ImagePullBackOff".to_string(), why)), None, None)
+            (Some(("ImagePullBackOff".to_string(), why)), None)
+        } else if let Some((program, leading)) = &s.kubelet {
+            let child = run_child(program, leading, &name, index, &container, port.clone());
+            (None, Some(Process::Child(child)))
         } else {
-            let (port, server) = run_process(&name, index, &container);
-            (None, Some(port), Some(server))
+            let server = run_listener(&name, index, &container, &port);
+            (None, Some(Process::Listener(server)))
         };
         s.pods.push(Pod {
             ns: ns.into(),
@@ -328,18 +354,65 @@ fn start_pods(s: &mut State, ns: &str, job: &str, uid: &str, obj: &Value) {
                 container: container.clone(),
                 waiting,
                 port,
-                server,
+                process,
             }),
         });
     }
 }
 
-/// The container's process: a local HTTP server that answers every request
-/// with what it got, and records it (the fake's `agent_calls`).
-fn run_process(pod: &str, index: u32, container: &Value) -> (u16, Server) {
+/// The container's command as a real process: `program` for the image's
+/// binary, listening on a free loopback port instead of the pod's IP. Its
+/// port is known when it prints `listening on ADDR`.
+fn run_child(
+    program: &str,
+    leading: &[String],
+    pod: &str,
+    index: u32,
+    container: &Value,
+    port: Arc<OnceLock<u16>>,
+) -> tokio::process::Child {
+    let mut args: Vec<String> = container["args"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect();
+    if let Some(i) = args.iter().position(|a| a == "--listen") {
+        args[i + 1] = "127.0.0.1:0".into();
+    }
+    let mut child = tokio::process::Command::new(program)
+        .args(leading)
+        .args(&args)
+        .env("JOB_COMPLETION_INDEX", index.to_string())
+        .env("HOSTNAME", pod)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("the fake kubelet cannot run {program}: {e}"));
+    let stdout = child.stdout.take().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::AsyncBufReadExt;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        // Read to the end: a full pipe would stall the process.
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(addr) = line.trim().strip_prefix("listening on ")
+                && let Some(p) = addr.rsplit(':').next().and_then(|p| p.parse().ok())
+            {
+                let _ = port.set(p);
+            }
+        }
+    });
+    child
+}
+
+/// The container's process stood in for by a local HTTP server that
+/// answers every request with what it got.
+fn run_listener(pod: &str, index: u32, container: &Value, port: &OnceLock<u16>) -> Server {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let _ = port.set(listener.local_addr().unwrap().port());
     let (pod, command) = (pod.to_string(), command(container));
     let task = tokio::spawn(async move {
         let listener = tokio::net::TcpListener::from_std(listener).unwrap();
@@ -371,13 +444,13 @@ fn run_process(pod: &str, index: u32, container: &Value) -> (u16, Server) {
             });
         }
     });
-    (port, Server(task))
+    Server(task)
 }
 
 /// The pod's view for the pods list: the template's container, the Job as
 /// owner, Ready or waiting.
 pub(super) fn pod_json(p: &Pod, j: &JobPod, with_kind: bool) -> Value {
-    let ready = j.waiting.is_none() && p.ready_at <= Instant::now();
+    let ready = j.ready(p);
     let state = match &j.waiting {
         Some((reason, message)) => {
             json!({ "waiting": { "reason": reason, "message": message } })
@@ -542,7 +615,7 @@ pub(super) fn proxy_target(s: &State, seg: &[&str]) -> Option<Proxied> {
     let Some(j) = &p.job else {
         return Some(unreachable("connect: connection refused"));
     };
-    match (j.port, container_port(&j.container)) {
+    match (j.port.get().copied(), container_port(&j.container)) {
         (Some(local), Some(declared)) if port == declared.to_string() => Some(Proxied::To {
             port: local,
             pod: p.name.clone(),

@@ -115,6 +115,9 @@ struct State {
     unpullable: Vec<String>,
     /// Requests the pods' processes answered, through the pod proxy.
     agent_calls: Vec<jobs::AgentCall>,
+    /// The program (and its leading arguments) the kubelet runs for a
+    /// container's command; `None`: an in-process listener stands in.
+    kubelet: Option<(String, Vec<String>)>,
 }
 
 /// One fake cluster (one kube context's API server).

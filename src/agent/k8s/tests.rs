@@ -421,3 +421,75 @@ async fn the_job_is_journalled_before_it_is_created_and_closed_when_deleted() {
     assert_eq!(j.outstanding(), 0);
     assert!(fake.jobs(NS).is_empty());
 }
+
+/// Stands in for `drill agent` (same arguments, same `listening on` line)
+/// until the fake kubelet runs the real binary: a separate process that
+/// answers each POST with its argv, index, pid, path and body.
+const STAND_IN: &str = r#"
+import http.server, json, os, sys
+args = sys.argv[1:]
+host, port = args[args.index("--listen") + 1].rsplit(":", 1)
+class Agent(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("content-length", 0))).decode()
+        out = json.dumps({"argv": args, "index": int(os.environ["JOB_COMPLETION_INDEX"]),
+                          "pod": os.environ["HOSTNAME"], "pid": os.getpid(),
+                          "path": self.path, "body": body}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+    def log_message(self, *a):
+        pass
+server = http.server.HTTPServer((host, int(port)), Agent)
+print(f"listening on {host}:{server.server_address[1]}", flush=True)
+server.serve_forever()
+"#;
+
+#[tokio::test]
+async fn the_proxy_reaches_the_process_the_kubelet_ran_from_the_jobs_command() {
+    let (fake, c, proxy) = clients().await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("agent.py");
+    std::fs::write(&script, STAND_IN).unwrap();
+    fake.kubelet_runs("python3", &[script.to_str().unwrap()]);
+    let (job, pods) = started(&c, "primary", 2).await;
+    let mut pids = Vec::new();
+    for (i, pod) in pods.iter().enumerate() {
+        let answer = proxy_post(&proxy, NS, pod, AGENT_PORT, "/v1/hello", b"{}".to_vec())
+            .await
+            .unwrap();
+        let v: Value = serde_json::from_slice(&answer).unwrap();
+        assert_eq!(
+            v["argv"],
+            json!(["agent", "--listen", "127.0.0.1:0", "--idle-timeout", "10s"]),
+            "the Job's args, listening on loopback"
+        );
+        assert_eq!(v["index"], i, "JOB_COMPLETION_INDEX of its pod");
+        assert_eq!(v["pod"], json!(pod));
+        assert_eq!(v["path"], "/v1/hello");
+        assert_eq!(v["body"], "{}");
+        let pid = v["pid"].as_u64().unwrap() as u32;
+        assert_ne!(pid, std::process::id(), "a process of its own");
+        pids.push(pid);
+    }
+    assert_ne!(pids[0], pids[1]);
+    delete(&c, NS, &job.name, RUN).await.unwrap();
+    // The processes end with their pods.
+    let gone = async {
+        while pids.iter().any(|&p| journal::pid_alive(p)) {
+            tokio::time::sleep(POLL).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), gone)
+        .await
+        .expect("the pods' processes were killed with the Job");
+    let err = proxy_post(&proxy, NS, &pods[0], AGENT_PORT, "/v1/poll", b"{}".to_vec())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 404),
+        "{err:?}"
+    );
+}
