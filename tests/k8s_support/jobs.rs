@@ -546,7 +546,7 @@ fn delete(s: &mut State, ns: &str, name: &str, uri: &hyper::Uri, body: &Value) -
         }
         _ => s
             .pods
-            .retain(|p| !p.job.as_ref().is_some_and(|x| x.job_uid == uid)),
+            .retain(|p| p.job.as_ref().is_none_or(|x| x.job_uid != uid)),
     }
     if policy == "Background" {
         return reply(
