@@ -4,19 +4,21 @@
 //! cleanup` what it needs to delete them, and the journal never closes
 //! while a Job may still be there.
 //!
-//! The runner's sequence per vantage point: [`plan`] → [`record`] →
-//! `agent::k8s::create` → `agent::k8s::wait_ready`; on every way out,
-//! whether the create succeeded or not, [`remove`]. A Job that is already
-//! gone, or that is not this run's, counts as removed.
+//! The runner's sequence per vantage point, after `agent::k8s::preflight`
+//! passed for every one: [`launch`] ([`plan`] → [`record`] →
+//! `agent::k8s::create` → `agent::k8s::wait_ready`); on every way out,
+//! whether the launch succeeded or not, [`remove`] for what it journalled.
+//! A Job that is already gone, or that is not this run's, counts as removed.
 
 // The runner (issue 12's agent runner) is what starts agents; until it is
 // wired in, only `drill cleanup` and the tests call the rest of this.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::journal::{Entry, Journal, RevertPlan};
-use crate::agent::k8s;
+use crate::agent::k8s::{self, JobRef};
 use crate::targets::k8s::client;
 use crate::targets::k8s::ops::Cluster;
 
@@ -58,6 +60,76 @@ pub(crate) fn record(
         vantage: vantage.to_string(),
         plan: plan.clone(),
     })
+}
+
+/// One vantage point's agents as the runner asks for them.
+pub(crate) struct VantageJob<'a> {
+    pub vantage: &'a str,
+    pub namespace: &'a str,
+    pub agents: u32,
+    pub image: &'a str,
+    /// The drill's planned duration (the Job's deadline adds a margin).
+    pub planned: Duration,
+}
+
+/// A journalled Job: what the teardown hands to [`remove`].
+pub(crate) struct Journalled {
+    pub id: u32,
+    pub plan: RevertPlan,
+}
+
+/// Agents up: the Job, its pods by completion index (agent *j* is pod
+/// *j*), and the client that reaches them through the pod proxy.
+pub(crate) struct Started {
+    pub job: JobRef,
+    pub pods: Vec<String>,
+    pub proxy: kube::Client,
+}
+
+/// Journals the `index`-th vantage point's Job, creates it and waits until
+/// every agent is Ready. Whenever the first value is `Some`, the Job may
+/// exist and the caller removes it on every way out, error or not.
+pub(crate) async fn launch(
+    journal: &mut Journal,
+    index: usize,
+    kubeconfig: &[PathBuf],
+    cluster: &Cluster,
+    run_id: &str,
+    v: &VantageJob<'_>,
+    ready_timeout: Duration,
+) -> (Option<Journalled>, Result<Started, String>) {
+    let plan = plan(kubeconfig, &cluster.context, v.namespace, run_id, v.vantage);
+    let id = journal_id(index);
+    if let Err(e) = record(journal, id, v.vantage, &plan) {
+        let why = format!(
+            "cannot write the journal ({}): {e}; no agent Job was created",
+            journal.path().display()
+        );
+        return (None, Err(why));
+    }
+    let journalled = Some(Journalled { id, plan });
+    let started = async {
+        let job = k8s::create(
+            cluster,
+            v.namespace,
+            run_id,
+            v.vantage,
+            v.agents,
+            v.image,
+            v.planned,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let pods = k8s::wait_ready(cluster, &job, ready_timeout, Duration::from_millis(250))
+            .await
+            .map_err(|e| e.to_string())?;
+        let proxy = k8s::proxy_client(kubeconfig, &cluster.context)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Started { job, pods, proxy })
+    }
+    .await;
+    (journalled, started)
 }
 
 /// Deletes the Job (and its pods) with the run's own client and journals

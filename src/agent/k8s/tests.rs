@@ -493,3 +493,77 @@ async fn the_proxy_reaches_the_process_the_kubelet_ran_from_the_jobs_command() {
         "{err:?}"
     );
 }
+
+/// The runner's call: journalled first, then up and reachable; a launch
+/// that fails still hands back what it journalled, and removing both
+/// leaves no Job and nothing outstanding.
+#[tokio::test]
+async fn launch_journals_first_and_whatever_it_journalled_is_removed() {
+    let (fake, c) = cluster().await;
+    fake.unpullable("registry.example/drill:missing");
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig.yaml");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "clusters: [{{name: c, cluster: {{server: '{}'}}}}]\n\
+             contexts: [{{name: primary, context: {{cluster: c, user: u}}}}]\n\
+             users: [{{name: u, user: {{token: t}}}}]\n",
+            fake.url()
+        ),
+    )
+    .unwrap();
+    let path = dir.path().join("run.jsonl");
+    let run = Entry::Run {
+        run_id: RUN.into(),
+        pid: std::process::id(),
+        scenario: "region-outage".into(),
+        target: "production".into(),
+        started_at: "2026-11-21T05:00:00Z".into(),
+    };
+    std::fs::write(&path, format!("{}\n", serde_json::to_string(&run).unwrap())).unwrap();
+    let mut j = Journal::reopen(&path).unwrap();
+    let kc = [kubeconfig];
+    let good = agents::VantageJob {
+        vantage: "primary",
+        namespace: NS,
+        agents: 2,
+        image: IMAGE,
+        planned: Duration::from_secs(60),
+    };
+    let (first, up) = agents::launch(&mut j, 0, &kc, &c, RUN, &good, Duration::from_secs(10)).await;
+    let up = up.unwrap();
+    assert_eq!(up.pods.len(), 2);
+    let answer = proxy_post(
+        &up.proxy,
+        NS,
+        &up.pods[1],
+        AGENT_PORT,
+        "/v1/hello",
+        b"{}".to_vec(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&answer).unwrap()["index"],
+        1
+    );
+    let bad = agents::VantageJob {
+        vantage: "secondary",
+        image: "registry.example/drill:missing",
+        ..good
+    };
+    let (second, down) =
+        agents::launch(&mut j, 1, &kc, &c, RUN, &bad, Duration::from_millis(300)).await;
+    let err = down.err().unwrap();
+    assert!(err.contains("ImagePullBackOff"), "{err}");
+    assert_eq!(j.outstanding(), 2, "both Jobs journalled");
+    assert_eq!(fake.jobs(NS).len(), 2);
+    for journalled in [first.unwrap(), second.unwrap()] {
+        agents::remove(&mut j, journalled.id, &c, &journalled.plan)
+            .await
+            .unwrap();
+    }
+    assert_eq!(j.outstanding(), 0);
+    assert!(fake.jobs(NS).is_empty());
+}
