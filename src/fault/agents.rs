@@ -181,6 +181,15 @@ pub(crate) async fn delete_from_journal(
         .map_err(|e| e.to_string())
 }
 
+/// The line for the report when [`remove`] failed: what to do by hand,
+/// and how the journal gets closed after.
+pub(crate) fn manual_instruction(plan: &RevertPlan, error: &str, run_id: &str) -> String {
+    format!(
+        "agents not removed ({error}): {}   — then `drill cleanup` retries the delete, or `drill cleanup --resolved {run_id}` once you deleted it by hand",
+        super::cleanup::describe(plan)
+    )
+}
+
 /// For people: what deleting the Job means, and how to do it by hand.
 pub(crate) fn describe(context: &str, namespace: &str, name: &str) -> String {
     format!(

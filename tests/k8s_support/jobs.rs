@@ -38,6 +38,8 @@ use super::{Pod, Resp, State, matches, query, reply};
 pub(super) struct JobObj {
     object: Value,
     uid: String,
+    /// The Job controller gave up: (reason, message) of its Failed condition.
+    failed: Option<(String, String)>,
 }
 
 /// What the kubelet knows of a Job's pod.
@@ -116,6 +118,14 @@ impl super::FakeCluster {
             program.to_string(),
             leading.iter().map(|a| a.to_string()).collect(),
         ));
+    }
+
+    /// The Job controller fails the Job (e.g. `DeadlineExceeded`), as its
+    /// status conditions say.
+    pub fn fail_job(&self, ns: &str, name: &str, reason: &str, message: &str) {
+        let mut s = self.lock();
+        let j = s.jobs.get_mut(&(ns.to_string(), name.to_string())).unwrap();
+        j.failed = Some((reason.to_string(), message.to_string()));
     }
 
     /// The kubelet cannot pull this image: its pods wait in ImagePullBackOff.
@@ -199,6 +209,15 @@ fn job_json(s: &State, j: &JobObj) -> Value {
         "terminating": 0,
         "uncountedTerminatedPods": {},
     });
+    if let Some((reason, message)) = &j.failed {
+        let cond = |t: &str| {
+            json!({ "type": t, "status": "True", "reason": reason, "message": message,
+            "lastProbeTime": "2026-11-21T05:10:00Z", "lastTransitionTime": "2026-11-21T05:10:00Z" })
+        };
+        v["status"]["conditions"] = json!([cond("FailureTarget"), cond("Failed")]);
+        v["status"]["failed"] = json!(mine.len());
+        v["status"]["active"] = json!(0);
+    }
     v
 }
 
@@ -302,6 +321,7 @@ fn create(s: &mut State, ns: &str, body: &Value) -> Resp {
         JobObj {
             object: v,
             uid: uid.clone(),
+            failed: None,
         },
     );
     start_pods(s, ns, &name, &uid, &created);

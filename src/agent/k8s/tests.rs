@@ -403,6 +403,18 @@ async fn the_job_is_journalled_before_it_is_created_and_closed_when_deleted() {
     let (id0, plan0) = &made[0];
     let err = agents::remove(&mut j, *id0, &c, plan0).await.unwrap_err();
     assert!(err.contains("forbidden"), "{err}");
+    let manual = agents::manual_instruction(plan0, &err, RUN);
+    let name = job_name(RUN, "primary");
+    assert!(
+        manual.contains(&format!(
+            "kubectl --context primary -n {NS} delete job {name} --cascade=background"
+        )),
+        "{manual}"
+    );
+    assert!(
+        manual.contains(&format!("drill cleanup --resolved {RUN}")),
+        "{manual}"
+    );
     let (id1, plan1) = &made[1];
     agents::remove(&mut j, *id1, &c, plan1).await.unwrap();
     assert_eq!(
@@ -566,4 +578,40 @@ async fn launch_journals_first_and_whatever_it_journalled_is_removed() {
     }
     assert_eq!(j.outstanding(), 0);
     assert!(fake.jobs(NS).is_empty());
+}
+
+#[tokio::test]
+async fn a_job_the_controller_failed_ends_the_wait_with_its_reason() {
+    let (fake, c) = cluster().await;
+    fake.unpullable("registry.example/drill:slow");
+    let job = create(
+        &c,
+        NS,
+        RUN,
+        "primary",
+        1,
+        "registry.example/drill:slow",
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    fake.fail_job(
+        NS,
+        &job.name,
+        "DeadlineExceeded",
+        "Job was active longer than specified deadline",
+    );
+    // Long before the timeout: a failed Job never becomes ready.
+    let err = wait_ready(&c, &job, Duration::from_secs(600), POLL)
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, AgentJobError::Failed { .. }), "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "agent Job `{NS}/{}` on context `primary` failed: DeadlineExceeded: Job was active longer than specified deadline",
+            job.name
+        )),
+        "{msg}"
+    );
 }
