@@ -53,6 +53,13 @@ pub(crate) const VANTAGE_LABEL: &str = "drill.dev/vantage";
 /// Set by the Job controller on each pod of an indexed Job.
 const INDEX_LABEL: &str = "batch.kubernetes.io/job-completion-index";
 
+/// The agents' image when a vantage point names none: drill's own release
+/// as deploy/ names it (`drill:<version>`; kustomize or the vantage point's
+/// `image` puts the registry in front).
+pub(crate) fn default_image() -> String {
+    format!("drill:{}", env!("CARGO_PKG_VERSION"))
+}
+
 /// Why agents could not be started, reached or removed.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum AgentJobError {
