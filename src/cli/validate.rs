@@ -150,7 +150,16 @@ pub fn prepare(
             _ => {}
         }
     }
-    Ok((Plan::resolve(&l), def.clone()))
+    let plan = Plan::resolve(&l);
+    // The system's monitoring: token variables set, CA files present, the
+    // endpoints the scenario needs named (knowable offline, so exit 2).
+    if let (Some(mp), Some(m)) = (&plan.monitoring, def.external_monitoring()) {
+        let ds = m.problems(!mp.alerts.is_empty() || mp.silence || mp.unexpected_fail);
+        if !ds.is_empty() {
+            return Err(Diagnostics(ds).into());
+        }
+    }
+    Ok((plan, def.clone()))
 }
 
 pub fn load_targets(path: Option<&Path>) -> Result<Targets, CliError> {

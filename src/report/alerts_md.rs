@@ -136,13 +136,24 @@ fn how(md: &mut String, info: &MonitoringInfo) {
     let Some(prom) = &info.prometheus else {
         return;
     };
+    let every = |s: Option<f64>| {
+        s.map_or("at an interval it did not report".to_string(), |s| {
+            format!("every {s}s")
+        })
+    };
     let _ = writeln!(
         md,
-        "Prometheus {prom} scraped every {}s and evaluated rules every {}s; each rule's `for` \
-         was divided by {} on the lab; Alertmanager {} was polled every {}s.{}\n",
-        info.scrape_interval_s.unwrap_or(0.0),
-        info.evaluation_interval_s.unwrap_or(0.0),
-        info.for_factor,
+        "Prometheus {prom} scraped {} and evaluated rules {}; {}; Alertmanager {} was polled every {}s.{}\n",
+        every(info.scrape_interval_s),
+        every(info.evaluation_interval_s),
+        if info.for_factor == 1.0 {
+            "each rule's `for` as written".to_string()
+        } else {
+            format!(
+                "each rule's `for` was divided by {} on the lab",
+                info.for_factor
+            )
+        },
         info.alertmanager.as_deref().unwrap_or("—"),
         info.poll_interval_s,
         match (&info.silence_id, info.silence_expired) {

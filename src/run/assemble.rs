@@ -581,6 +581,7 @@ max = "0.2%"
             name: "t".into(),
             url: "http://x".into(),
             database: None,
+            monitoring: None,
         };
         let mut rec = Recorder::new(100 * MS, 3 * S);
         rec.mark(Phase::Baseline, 5 * S);
@@ -690,6 +691,7 @@ baseline = "10s"
             name: "t".into(),
             url: "http://x".into(),
             database: None,
+            monitoring: None,
         };
         let run = |lag: u64, skip_every: u64| {
             let mut rec = Recorder::new(100 * MS, 3 * S);

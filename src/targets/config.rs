@@ -24,6 +24,7 @@ use toml::Spanned;
 
 use super::k8s::settings::{ComponentOverride, K8sEntry, K8sSettings};
 use super::lab::LabSettings;
+use crate::observe::api::Endpoint;
 use crate::scenario::diag::{self, Diagnostic, Diagnostics};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -52,6 +53,22 @@ pub struct TargetEntry {
     pub components: Option<BTreeMap<String, ComponentOverride>>,
     /// `http`/`kubernetes`: the system's PostgreSQL, for database drills.
     pub database: Option<ExternalDb>,
+    /// `http`/`kubernetes`: the system's own Prometheus, for alerts and probes.
+    pub prometheus: Option<Spanned<EndpointEntry>>,
+    /// `http`/`kubernetes`: the system's own Alertmanager.
+    pub alertmanager: Option<Spanned<EndpointEntry>>,
+}
+
+/// `[targets.NAME.prometheus]` or `[targets.NAME.alertmanager]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointEntry {
+    pub url: Spanned<String>,
+    /// Name of the environment variable holding a bearer token.
+    pub token_env: Option<Spanned<String>>,
+    /// PEM file of the CA that signed the endpoint's certificate (relative
+    /// to the targets file); replaces the system's roots.
+    pub ca_file: Option<Spanned<String>>,
 }
 
 /// A database outside the lab: the writer's DSN comes from an environment
@@ -92,12 +109,61 @@ pub enum TargetDef {
         name: String,
         url: String,
         database: Option<ExternalDb>,
+        monitoring: Option<ExternalMonitoring>,
     },
     Kubernetes {
         name: String,
         settings: K8sSettings,
         database: Option<ExternalDb>,
+        monitoring: Option<ExternalMonitoring>,
     },
+}
+
+/// The system's own Prometheus and Alertmanager, as the targets file names
+/// them, with where each key was written: whether a token variable is set,
+/// a CA file exists and both endpoints are there depends on the environment
+/// and on the scenario, so those are checked when a scenario is prepared
+/// against the target, and reported at the key's file:line:col.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExternalMonitoring {
+    pub prometheus: Option<Endpoint>,
+    pub alertmanager: Option<Endpoint>,
+    /// Each endpoint's token variable: (variable, its diagnostic if unset).
+    tokens: Vec<(String, Diagnostic)>,
+    /// Each CA file: (path, its diagnostic if missing).
+    ca_files: Vec<(PathBuf, Diagnostic)>,
+    /// Points at the target (or its alertmanager table) for a missing
+    /// Prometheus.
+    no_prometheus: Diagnostic,
+    /// Points at the prometheus table for a missing Alertmanager.
+    no_alertmanager: Diagnostic,
+}
+
+impl ExternalMonitoring {
+    /// What keeps a scenario reading alerts or probes from running against
+    /// this monitoring, knowable without contacting it (exit 2).
+    /// `needs_alertmanager`: the scenario expects alerts, lists unexpected
+    /// ones or silences (all read from or written to Alertmanager).
+    pub fn problems(&self, needs_alertmanager: bool) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        if self.prometheus.is_none() {
+            out.push(self.no_prometheus.clone());
+        }
+        if needs_alertmanager && self.alertmanager.is_none() {
+            out.push(self.no_alertmanager.clone());
+        }
+        for (var, d) in &self.tokens {
+            if std::env::var(var).map_or(true, |v| v.trim().is_empty()) {
+                out.push(d.clone());
+            }
+        }
+        for (path, d) in &self.ca_files {
+            if !path.is_file() {
+                out.push(d.clone());
+            }
+        }
+        out
+    }
 }
 
 impl TargetDef {
@@ -108,6 +174,16 @@ impl TargetDef {
             | TargetDef::Kubernetes { name, .. } => name,
         }
     }
+    /// The system's own Prometheus and Alertmanager, if the file names them.
+    pub fn external_monitoring(&self) -> Option<&ExternalMonitoring> {
+        match self {
+            TargetDef::Lab { .. } => None,
+            TargetDef::Http { monitoring, .. } | TargetDef::Kubernetes { monitoring, .. } => {
+                monitoring.as_ref()
+            }
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             TargetDef::Lab { .. } => "lab",
@@ -210,6 +286,7 @@ fn resolve(
             .with_hint("set kind = \"kubernetes\", or remove them"),
         ]);
     }
+    let monitoring = external_monitoring(file, src, &name, span, &entry)?;
     match *entry.kind.get_ref() {
         Kind::Kubernetes => {
             if entry.lab.is_some() {
@@ -231,6 +308,7 @@ fn resolve(
                     name,
                     settings,
                     database: entry.database,
+                    monitoring,
                 }),
                 Err(es) => Err(es
                     .into_iter()
@@ -265,12 +343,105 @@ fn resolve(
                 name,
                 url: url.into_inner(),
                 database: entry.database,
+                monitoring,
             }),
             None => Err(vec![
                 at(span, format!("target `{name}` of kind http needs a `url`"))
                     .with_hint("add url = \"https://…\" to the target's table"),
             ]),
         },
+    }
+}
+
+/// The `prometheus` and `alertmanager` tables of a target, checked as far
+/// as the file alone tells: a lab has its own, URLs need a host and http(s),
+/// a token variable needs a name.
+fn external_monitoring(
+    file: &Path,
+    src: &str,
+    name: &str,
+    span: &std::ops::Range<usize>,
+    entry: &TargetEntry,
+) -> Result<Option<ExternalMonitoring>, Vec<Diagnostic>> {
+    let at = |sp: std::ops::Range<usize>, msg: String| Diagnostic::at(file, src, Some(sp), msg);
+    let tables = [
+        ("prometheus", &entry.prometheus),
+        ("alertmanager", &entry.alertmanager),
+    ];
+    if tables.iter().all(|(_, t)| t.is_none()) {
+        return Ok(None);
+    }
+    if *entry.kind.get_ref() == Kind::Lab {
+        let (key, t) = tables
+            .iter()
+            .find(|(_, t)| t.is_some())
+            .expect("one is set");
+        let sp = t.as_ref().expect("set").get_ref().url.span();
+        return Err(vec![at(sp, format!("target `{name}`: a lab target starts its own Prometheus and Alertmanager; `{key}` is for http and kubernetes targets"))
+            .with_hint("remove the table; to have the lab's Prometheus send to your Alertmanager, set lab = { alertmanager = \"http://…\" }")]);
+    }
+    let base = file.parent().unwrap_or(Path::new("."));
+    let mut errors = Vec::new();
+    let mut m = ExternalMonitoring {
+        prometheus: None,
+        alertmanager: None,
+        tokens: Vec::new(),
+        ca_files: Vec::new(),
+        no_prometheus: at(span.clone(), format!("target `{name}` names an alertmanager but no prometheus; drill reads alert rules, intervals and probes from Prometheus"))
+            .with_hint(format!("add [targets.{name}.prometheus] with url = \"https://prometheus.example:9090\"")),
+        no_alertmanager: at(span.clone(), String::new()),
+    };
+    for (key, t) in tables {
+        let Some(t) = t else { continue };
+        let e = t.get_ref();
+        if let Some(why) = url_problem(e.url.get_ref()) {
+            errors.push(at(e.url.span(), format!("target `{name}`: {key} url {why}"))
+                .with_hint(format!("write {key}'s URL with its host, e.g. url = \"https://{key}.monitoring.example:{}\"", if key == "prometheus" { 9090 } else { 9093 })));
+            continue;
+        }
+        if e.url
+            .get_ref()
+            .parse::<hyper::Uri>()
+            .ok()
+            .and_then(|u| u.authority().map(|a| a.as_str().contains('@')))
+            == Some(true)
+        {
+            errors.push(at(e.url.span(), format!("target `{name}`: {key} url carries credentials; drill writes URLs into reports"))
+                .with_hint("put the bearer token in an environment variable and name it with token_env = \"…\""));
+            continue;
+        }
+        let mut endpoint = Endpoint::plain(e.url.get_ref());
+        if let Some(var) = &e.token_env {
+            let v = var.get_ref();
+            if v.is_empty() || v.contains(['=', '\0']) || v.chars().any(char::is_whitespace) {
+                errors.push(at(var.span(), format!("target `{name}`: {key} token_env `{}` is not an environment variable name", crate::scenario::diag::escape(v)))
+                    .with_hint("name the variable that holds the bearer token, e.g. token_env = \"DRILL_PROMETHEUS_TOKEN\"; the token itself never goes in this file"));
+                continue;
+            }
+            m.tokens.push((v.clone(), at(var.span(), format!("target `{name}`: environment variable {v} ({key}'s token_env) is not set"))
+                .with_hint(format!("export {v}=<bearer token> before running drill (drill reads it, sends it only to {key}, and writes it nowhere)"))));
+            endpoint.token_env = Some(v.clone());
+        }
+        if let Some(ca) = &e.ca_file {
+            let path = base.join(ca.get_ref());
+            m.ca_files.push((path.clone(), at(ca.span(), format!("target `{name}`: {key} ca_file {} does not exist", path.display()))
+                .with_hint("give the PEM file of the CA that signed the endpoint's certificate, relative to the targets file")));
+            endpoint.ca_file = Some(path);
+        }
+        if key == "prometheus" {
+            m.no_alertmanager = at(e.url.span(), format!("target `{name}` names a prometheus but no alertmanager; the scenario's [[alerts]], unexpected_alerts or silence read Alertmanager"))
+                .with_hint(format!("add [targets.{name}.alertmanager] with url = \"https://alertmanager.example:9093\" (the one your Prometheus sends to)"));
+            m.prometheus = Some(endpoint);
+        } else {
+            m.no_prometheus = at(e.url.span(), m.no_prometheus.message.clone())
+                .with_hint(m.no_prometheus.hint.clone().unwrap_or_default());
+            m.alertmanager = Some(endpoint);
+        }
+    }
+    if errors.is_empty() {
+        Ok(Some(m))
+    } else {
+        Err(errors)
     }
 }
 
