@@ -639,6 +639,82 @@ mod tests {
         rejects(src, "\"0s\"", "command_timeout");
     }
 
+    const PROM: &str =
+        "[targets.p]\nkind = \"http\"\nurl = \"http://127.0.0.1:1\"\n\n[targets.p.prometheus]\n";
+
+    #[test]
+    fn a_targets_monitoring_loads_with_its_token_variable_named_not_read() {
+        let src = format!(
+            "{PROM}url = \"https://prometheus.example:9090\"\ntoken_env = \"DRILL_TEST_UNSET_TOKEN\"\n\n[targets.p.alertmanager]\nurl = \"http://127.0.0.1:9093\"\n"
+        );
+        assert_eq!(load(&src).unwrap(), ["lab", "p"]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("drill.toml");
+        std::fs::write(&path, &src).unwrap();
+        let t = Targets::load(Some(&path)).unwrap();
+        let m = t.get("p").unwrap().external_monitoring().unwrap();
+        assert_eq!(
+            m.prometheus.as_ref().unwrap().token_env.as_deref(),
+            Some("DRILL_TEST_UNSET_TOKEN")
+        );
+        // The unset variable is reported at its value, once a scenario
+        // needs the monitoring.
+        let ds = m.problems(true);
+        assert_eq!(ds.len(), 1, "{ds:?}");
+        let off = src.find("\"DRILL_TEST_UNSET_TOKEN\"").unwrap();
+        assert_eq!(ds[0].line, src[..off].matches('\n').count() + 1);
+        assert!(
+            ds[0].message.contains("DRILL_TEST_UNSET_TOKEN"),
+            "{}",
+            ds[0]
+        );
+        assert!(ds[0].hint.as_deref().unwrap().contains("export"));
+    }
+
+    #[test]
+    fn monitoring_urls_tokens_and_kinds_are_checked_where_written() {
+        rejects(
+            &format!("{PROM}url = \"ftp://p\"\n"),
+            "\"ftp://p\"",
+            "scheme `ftp`",
+        );
+        rejects(
+            &format!("{PROM}url = \"https://u:pw@p:9090\"\n"),
+            "\"https://u:pw",
+            "carries credentials",
+        );
+        rejects(
+            &format!("{PROM}url = \"http://p\"\ntoken_env = \"\"\n"),
+            "\"\"\n",
+            "not an environment variable name",
+        );
+        rejects(
+            "[targets.l]\nkind = \"lab\"\n\n[targets.l.prometheus]\nurl = \"http://p\"\n",
+            "\"http://p\"",
+            "starts its own Prometheus",
+        );
+        let ds = load(&format!("{PROM}url = \"http://p\"\ntoken = \"x\"\n")).unwrap_err();
+        assert!(ds[0].message.contains("unknown field `token`"), "{}", ds[0]);
+    }
+
+    #[test]
+    fn an_alertmanager_alone_lacks_the_prometheus_alerts_need() {
+        let src = "[targets.p]\nkind = \"http\"\nurl = \"http://127.0.0.1:1\"\nalertmanager = { url = \"http://127.0.0.1:9093\" }\n";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("drill.toml");
+        std::fs::write(&path, src).unwrap();
+        let t = Targets::load(Some(&path)).unwrap();
+        let ds = t
+            .get("p")
+            .unwrap()
+            .external_monitoring()
+            .unwrap()
+            .problems(true);
+        assert_eq!(ds.len(), 1);
+        assert!(ds[0].message.contains("no prometheus"), "{}", ds[0]);
+        assert_eq!(ds[0].line, 4);
+    }
+
     #[test]
     fn a_directory_as_targets_file_says_so() {
         let dir = tempfile::tempdir().unwrap();
