@@ -1,0 +1,560 @@
+//! Drills against "the user's" monitoring: a real Prometheus and Alertmanager
+//! (Debian's binaries) started by the test, scraping a stand-in system behind
+//! an `http` target (`drill lab serve`, which exports Istio's metrics), with
+//! the user's own rule file. drill reaches them only through the targets
+//! file's `[targets.NAME.prometheus]` / `[targets.NAME.alertmanager]`, here
+//! behind loopback proxies that demand a bearer token.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Outcome, Sandbox, Service, free_port, lab_lock};
+use drill::observe::api::{Alertmanager, ApiError, Prometheus};
+
+const PROM_TOKEN: &str = "prom-t0ken-5f2c9a-never-written";
+const AM_TOKEN: &str = "am-t0ken-8d1e77-never-written";
+
+fn block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ok() {
+        assert!(Instant::now() < deadline, "{what} within 20 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The user's rule: any 5xx the mesh records on productpage.
+const RULES: &str = r#"groups:
+  - name: user
+    rules:
+      - alert: ProductpageErrors
+        expr: sum(rate(istio_requests_total{reporter="destination",response_code=~"5.."}[3s])) > 0
+        labels:
+          severity: page
+"#;
+
+/// Prometheus (scrape and evaluation every 500 ms) scraping `app_port`,
+/// sending to its own Alertmanager. Both killed on drop.
+struct UserMonitoring {
+    children: Vec<Child>,
+    prom_port: u16,
+    am_port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl UserMonitoring {
+    fn start(app_port: u16) -> UserMonitoring {
+        let dir = tempfile::tempdir().unwrap();
+        let (prom_port, am_port) = (free_port(), free_port());
+        let p = |f: &str| dir.path().join(f).display().to_string();
+        std::fs::write(p("rules.yml"), RULES).unwrap();
+        std::fs::write(
+            p("prometheus.yml"),
+            format!(
+                "global:\n  scrape_interval: 500ms\n  scrape_timeout: 400ms\n  evaluation_interval: 500ms\n\
+                 rule_files:\n  - rules.yml\n\
+                 alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\n\
+                 scrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['127.0.0.1:{app_port}']\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            p("am.yml"),
+            "route:\n  receiver: r\n  group_wait: 0s\nreceivers:\n  - name: r\n",
+        )
+        .unwrap();
+        let spawn = |bin: &str, args: Vec<String>| {
+            Command::new(bin)
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("{bin} runs (ci/test.sh installs it): {e}"))
+        };
+        let am = spawn(
+            "prometheus-alertmanager",
+            vec![
+                format!("--config.file={}", p("am.yml")),
+                format!("--storage.path={}", p("am-data")),
+                format!("--web.listen-address=127.0.0.1:{am_port}"),
+                "--cluster.listen-address=".into(),
+            ],
+        );
+        let prom = spawn(
+            "prometheus",
+            vec![
+                format!("--config.file={}", p("prometheus.yml")),
+                format!("--storage.tsdb.path={}", p("prom-data")),
+                format!("--web.listen-address=127.0.0.1:{prom_port}"),
+                "--rules.alert.resend-delay=500ms".into(),
+            ],
+        );
+        let m = UserMonitoring {
+            children: vec![am, prom],
+            prom_port,
+            am_port,
+            _dir: dir,
+        };
+        wait_for("Prometheus ready", || block(m.prometheus().ready()));
+        wait_for("Alertmanager ready", || {
+            block(m.alertmanager().ready()).is_ok()
+        });
+        m
+    }
+
+    fn prometheus(&self) -> Prometheus {
+        Prometheus::new(&format!("http://127.0.0.1:{}", self.prom_port))
+    }
+
+    /// Straight to Alertmanager, bypassing the token proxy.
+    fn alertmanager(&self) -> Alertmanager {
+        Alertmanager::new(&format!("http://127.0.0.1:{}", self.am_port))
+    }
+
+    /// States of the silences drill created.
+    fn drill_silences(&self) -> Vec<String> {
+        block(self.alertmanager().silences())
+            .unwrap()
+            .into_iter()
+            .filter(|s| s.2 == "drill")
+            .map(|s| s.1)
+            .collect()
+    }
+}
+
+impl Drop for UserMonitoring {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A loopback reverse proxy that refuses (401) any connection whose first
+/// request lacks `Authorization: Bearer <token>`, and pipes the rest to
+/// `upstream`. drill's client sends the header on every request, so the
+/// first of each connection stands for all of them.
+struct TokenProxy {
+    port: u16,
+    authorized: Arc<AtomicUsize>,
+    refused: Arc<AtomicUsize>,
+}
+
+impl TokenProxy {
+    fn start(upstream: u16, token: &'static str) -> TokenProxy {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let (authorized, refused) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (a, r) = (authorized.clone(), refused.clone());
+        std::thread::spawn(move || {
+            for c in l.incoming().flatten() {
+                let (a, r) = (a.clone(), r.clone());
+                std::thread::spawn(move || {
+                    let _ = relay(c, upstream, token, &a, &r);
+                });
+            }
+        });
+        TokenProxy {
+            port,
+            authorized,
+            refused,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+fn relay(
+    mut c: TcpStream,
+    upstream: u16,
+    token: &str,
+    authorized: &AtomicUsize,
+    refused: &AtomicUsize,
+) -> std::io::Result<()> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = c.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let want = format!("Bearer {token}");
+    let ok = String::from_utf8_lossy(&head).lines().any(|l| {
+        l.split_once(':')
+            .is_some_and(|(k, v)| k.eq_ignore_ascii_case("authorization") && v.trim() == want)
+    });
+    if !ok {
+        refused.fetch_add(1, Ordering::SeqCst);
+        return c.write_all(
+            b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 12\r\nconnection: close\r\n\r\nunauthorized",
+        );
+    }
+    authorized.fetch_add(1, Ordering::SeqCst);
+    let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
+    up.write_all(&head)?;
+    let (mut c2, mut up2) = (c.try_clone()?, up.try_clone()?);
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut up2, &mut c2);
+        let _ = c2.shutdown(std::net::Shutdown::Both);
+    });
+    let _ = std::io::copy(&mut c, &mut up);
+    let _ = up.shutdown(std::net::Shutdown::Write);
+    Ok(())
+}
+
+/// A targets file: `svc` (kind http) at the service, with its monitoring.
+fn targets(sb: &Sandbox, svc: &Service, prom_url: &str, am_url: &str) -> String {
+    sb.write(
+        "targets.toml",
+        &format!(
+            "[targets.svc]\nkind = \"http\"\nurl = \"{}\"\n\n\
+             [targets.svc.prometheus]\nurl = \"{prom_url}\"\ntoken_env = \"DRILL_PROMETHEUS_TOKEN\"\n\n\
+             [targets.svc.alertmanager]\nurl = \"{am_url}\"\ntoken_env = \"DRILL_ALERTMANAGER_TOKEN\"\n",
+            svc.url()
+        ),
+    )
+    .display()
+    .to_string()
+}
+
+/// Every request to the service answers 503 while the fault lasts (the lab
+/// server's fault filter, set by the user's own command).
+fn scenario(sb: &Sandbox, name: &str, svc: &Service, recovery: &str, extra: &str) -> String {
+    let admin = format!("http://127.0.0.1:{}/-/drill/fault", svc.port);
+    sb.write(
+        &format!("{name}.toml"),
+        &format!(
+            r#"description = "the user's monitoring sees productpage fail"
+target = "svc"
+silence = true
+
+[load]
+path = "/productpage"
+rate = 50
+max_send_lag = "1s"
+
+[phases]
+warmup = "1s"
+baseline = "3s"
+recovery = "{recovery}"
+
+[recovery]
+window = "500ms"
+hold = "1s"
+
+[[faults]]
+name = "abort-all"
+action = "command"
+inject = "touch injected && curl -sf -X POST -d '{{\"percent\":1,\"abort_status\":503}}' {admin}"
+revert = "curl -sf -X POST {admin}"
+duration = "4s"
+
+[[alerts]]
+name = "ProductpageErrors"
+fault = "abort-all"
+fire_within = "10s"
+resolve_within = "15s"
+{extra}"#
+        ),
+    )
+    .display()
+    .to_string()
+}
+
+fn drill(sb: &Sandbox, args: &[&str]) -> Command {
+    let mut cmd = sb.command(args);
+    cmd.env("DRILL_PROMETHEUS_TOKEN", PROM_TOKEN)
+        .env("DRILL_ALERTMANAGER_TOKEN", AM_TOKEN);
+    cmd
+}
+
+fn run(sb: &Sandbox, t: &str, s: &str) -> Outcome {
+    let out = drill(
+        sb,
+        &[
+            "--targets",
+            t,
+            "run",
+            s,
+            "--quiet",
+            "--report-dir",
+            &sb.report_arg(),
+        ],
+    )
+    .output()
+    .unwrap();
+    Outcome::of(out)
+}
+
+/// Every file under `dir`, recursively, as text.
+fn files_under(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else if let Ok(bytes) = std::fs::read(&p) {
+            out.push((
+                p.display().to_string(),
+                String::from_utf8_lossy(&bytes).into_owned(),
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_users_prometheus_measures_the_alert_on_an_http_target_with_tokens_sent_and_never_written() {
+    let _g = lab_lock();
+    let svc = Service::start();
+    let mon = UserMonitoring::start(svc.port);
+    let (pp, ap) = (
+        TokenProxy::start(mon.prom_port, PROM_TOKEN),
+        TokenProxy::start(mon.am_port, AM_TOKEN),
+    );
+    // The proxy can refuse: no token, no answer.
+    let refused = block(Prometheus::new(&pp.url()).query("vector(1)"));
+    assert!(
+        matches!(refused, Err(ApiError::Status { status: 401, .. })),
+        "{refused:?}"
+    );
+    let refused_before = pp.refused.load(Ordering::SeqCst);
+    let sb = Sandbox::new();
+    let t = targets(&sb, &svc, &pp.url(), &ap.url());
+    let s = scenario(
+        &sb,
+        "user-monitoring",
+        &svc,
+        "8s",
+        // The mesh's own 5xx ratio before the fault.
+        "[[probes]]\nname = \"mesh-5xx\"\nquery = '(sum(rate(istio_requests_total{response_code=~\"5..\"}[2s])) or vector(0)) / sum(rate(istio_requests_total[2s]))'\nphase = \"baseline\"\nmax = 0.05\n",
+    );
+    let out = run(&sb, &t, &s);
+    assert_eq!(out.code, Some(0), "{out}");
+    let r = sb.results();
+    let a = &r["alerts"][0];
+    assert_eq!(a["alert"], "ProductpageErrors", "{}", r["alerts"]);
+    let ttd = a["time_to_detect_s"].as_f64().expect("fired");
+    // rate() needs two scrapes of the 5xx series, then one evaluation, then
+    // Alertmanager and drill's poll.
+    assert!((0.0..=4.0).contains(&ttd), "time to detect {ttd}s");
+    assert!(a["time_to_resolve_s"].as_f64().is_some(), "resolved: {a}");
+    assert_eq!(a["suppressed"], true, "silenced, still seen: {a}");
+    assert!(
+        r["probes"][0]["samples"].as_u64().unwrap() > 0,
+        "{}",
+        r["probes"]
+    );
+    let m = &r["monitoring"];
+    assert_eq!(m["prometheus"], pp.url().as_str());
+    assert_eq!(m["silence_expired"], true, "{m}");
+    // The intervals as the user's Prometheus runs them, not the lab's.
+    assert_eq!(m["scrape_interval_s"], 0.5, "{m}");
+    assert_eq!(m["evaluation_interval_s"], 0.5, "{m}");
+    let md = std::fs::read_to_string(sb.report_dir().join("report.md")).unwrap();
+    assert!(
+        md.contains(
+            "scraped every 0.5s and evaluated rules every 0.5s; each rule's `for` as written"
+        ),
+        "{md}"
+    );
+    // Through Alertmanager's own API: the silence is expired.
+    let states = mon.drill_silences();
+    assert!(
+        !states.is_empty() && states.iter().all(|s| s == "expired"),
+        "{states:?}"
+    );
+    // Every request drill made carried its token; none was refused.
+    assert!(pp.authorized.load(Ordering::SeqCst) > 0);
+    assert!(ap.authorized.load(Ordering::SeqCst) > 0);
+    assert_eq!(pp.refused.load(Ordering::SeqCst), refused_before);
+    assert_eq!(ap.refused.load(Ordering::SeqCst), 0);
+    // The tokens are nowhere: reports, journal, output.
+    let mut written = files_under(&sb.work());
+    written.extend(files_under(&sb.state()));
+    written.push(("stdout".into(), out.stdout.clone()));
+    written.push(("stderr".into(), out.stderr.clone()));
+    assert!(written.iter().any(|(p, _)| p.ends_with("results.json")));
+    assert!(written.iter().any(|(p, _)| p.ends_with(".jsonl")));
+    for (path, text) in &written {
+        assert!(
+            !text.contains(PROM_TOKEN) && !text.contains(AM_TOKEN),
+            "a token is written in {path}"
+        );
+    }
+    // The journal names the variable instead.
+    let journal = written
+        .iter()
+        .find(|(p, _)| p.ends_with(".jsonl"))
+        .map(|(_, t)| t)
+        .unwrap();
+    assert!(journal.contains("DRILL_ALERTMANAGER_TOKEN"), "{journal}");
+}
+
+#[test]
+fn an_unreachable_prometheus_stops_the_drill_before_any_inject() {
+    let svc = Service::start();
+    let sb = Sandbox::new();
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let t = targets(&sb, &svc, &dead, &dead);
+    let s = scenario(&sb, "unreachable", &svc, "1s", "");
+    let out = run(&sb, &t, &s);
+    assert_eq!(out.code, Some(3), "{out}");
+    let shown = out.to_string();
+    assert!(
+        shown.contains(&format!("Prometheus does not answer: {dead}/"))
+            && shown.contains("nothing was injected"),
+        "{out}"
+    );
+    assert!(!sb.path("injected").exists(), "the inject command ran");
+    assert!(sb.results()["faults"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn an_unknown_expected_alert_or_a_rejected_probe_query_stops_the_drill_before_any_inject() {
+    let svc = Service::start();
+    let mon = UserMonitoring::start(svc.port);
+    let sb = Sandbox::new();
+    let (prom, am) = (mon.prometheus(), mon.alertmanager());
+    let t = targets(&sb, &svc, prom.url(), am.url());
+    // An alert name no loaded rule has can never fire.
+    let s = scenario(
+        &sb,
+        "unknown-alert",
+        &svc,
+        "1s",
+        "[[alerts]]\nname = \"ProductpageDown\"\nfault = \"abort-all\"\nfire_within = \"10s\"\n",
+    );
+    let out = run(&sb, &t, &s);
+    assert_eq!(out.code, Some(3), "{out}");
+    let shown = out.to_string();
+    assert!(
+        shown.contains("`ProductpageDown`")
+            && shown.contains("loaded: ProductpageErrors")
+            && shown.contains("can never fire"),
+        "{out}"
+    );
+    assert!(!sb.path("injected").exists(), "the inject command ran");
+    // Well-formed, but only Prometheus knows rate() wants a range.
+    let s = scenario(
+        &sb,
+        "bad-probe",
+        &svc,
+        "1s",
+        "[[probes]]\nname = \"bad\"\nquery = 'rate(up)'\nmax = 1\n",
+    );
+    let out = run(&sb, &t, &s);
+    assert_eq!(out.code, Some(3), "{out}");
+    let shown = out.to_string();
+    assert!(
+        shown.contains("probe `bad`") && shown.contains("range vector"),
+        "{out}"
+    );
+    assert!(!sb.path("injected").exists(), "the inject command ran");
+    assert!(
+        mon.drill_silences().is_empty(),
+        "no silence before preflight passed"
+    );
+}
+
+#[test]
+fn an_unset_token_variable_is_an_input_error_at_its_line() {
+    let svc = Service::start();
+    let sb = Sandbox::new();
+    let t = targets(
+        &sb,
+        &svc,
+        "https://prometheus.example:9090",
+        "http://127.0.0.1:9",
+    );
+    let s = scenario(&sb, "no-token", &svc, "1s", "");
+    let out = Outcome::of(
+        sb.command(&["--targets", &t, "validate", &s])
+            .env("DRILL_PROMETHEUS_TOKEN", PROM_TOKEN)
+            .env_remove("DRILL_ALERTMANAGER_TOKEN")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.code, Some(2), "{out}");
+    // [targets.svc.alertmanager]'s token_env is on line 11, its value at column 13.
+    assert!(out.stderr.contains("targets.toml:11:13"), "{out}");
+    assert!(
+        out.stderr.contains("DRILL_ALERTMANAGER_TOKEN") && out.stderr.contains("not set"),
+        "{out}"
+    );
+    assert!(!out.stderr.contains(PROM_TOKEN), "{out}");
+}
+
+#[test]
+fn kill_9_leaves_the_silence_for_drill_cleanup_which_expires_it_with_the_journals_url_and_token() {
+    let _g = lab_lock();
+    let svc = Service::start();
+    let mon = UserMonitoring::start(svc.port);
+    let ap = TokenProxy::start(mon.am_port, AM_TOKEN);
+    let sb = Sandbox::new();
+    let t = targets(&sb, &svc, mon.prometheus().url(), &ap.url());
+    let s = scenario(&sb, "killed", &svc, "30s", "");
+    let mut child = drill(
+        &sb,
+        &[
+            "--targets",
+            &t,
+            "run",
+            &s,
+            "--quiet",
+            "--report-dir",
+            &sb.report_arg(),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    wait_for("drill's silence", || {
+        mon.drill_silences().iter().any(|s| s == "active")
+    });
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    assert_eq!(mon.drill_silences(), vec!["active".to_string()]);
+    // Without the token's variable, cleanup says which one it needs.
+    let out = Outcome::of(
+        sb.command(&["cleanup"])
+            .env_remove("DRILL_ALERTMANAGER_TOKEN")
+            .output()
+            .unwrap(),
+    );
+    assert_ne!(out.code, Some(0), "{out}");
+    assert!(
+        out.to_string().contains("DRILL_ALERTMANAGER_TOKEN"),
+        "{out}"
+    );
+    assert_eq!(mon.drill_silences(), vec!["active".to_string()]);
+    let out = Outcome::of(drill(&sb, &["cleanup"]).output().unwrap());
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stdout.contains(&ap.url()), "{out}");
+    assert_eq!(mon.drill_silences(), vec!["expired".to_string()]);
+    assert!(sb.open_journals().is_empty(), "journal closed");
+    assert_eq!(ap.refused.load(Ordering::SeqCst), 0);
+}
