@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Outcome, Sandbox, Service, free_port, lab_lock};
-use drill::observe::api::{Alertmanager, ApiError, Prometheus};
+use drill::observe::api::{Alertmanager, ApiError, Endpoint, Prometheus};
 
 const PROM_TOKEN: &str = "prom-t0ken-5f2c9a-never-written";
 const AM_TOKEN: &str = "am-t0ken-8d1e77-never-written";
@@ -48,26 +48,54 @@ const RULES: &str = r#"groups:
 "#;
 
 /// Prometheus (scrape and evaluation every 500 ms) scraping `app_port`,
-/// sending to its own Alertmanager. Both killed on drop.
+/// sending to its own Alertmanager. Both killed on drop. With `tls`, both
+/// serve https with `tls`'s srv.pem/srv.key (signed by its ca.pem).
 struct UserMonitoring {
     children: Vec<Child>,
     prom_port: u16,
     am_port: u16,
+    tls: Option<std::path::PathBuf>,
     _dir: tempfile::TempDir,
 }
 
 impl UserMonitoring {
     fn start(app_port: u16) -> UserMonitoring {
+        UserMonitoring::start_with(app_port, None)
+    }
+
+    fn start_with(app_port: u16, tls: Option<&Path>) -> UserMonitoring {
         let dir = tempfile::tempdir().unwrap();
         let (prom_port, am_port) = (free_port(), free_port());
         let p = |f: &str| dir.path().join(f).display().to_string();
         std::fs::write(p("rules.yml"), RULES).unwrap();
+        let (web, am_tls) = match tls {
+            Some(d) => {
+                let f = |n: &str| d.join(n).display().to_string();
+                std::fs::write(
+                    p("web.yml"),
+                    format!(
+                        "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+                        f("srv.pem"),
+                        f("srv.key")
+                    ),
+                )
+                .unwrap();
+                (
+                    vec![format!("--web.config.file={}", p("web.yml"))],
+                    format!(
+                        "      scheme: https\n      tls_config:\n        ca_file: {}\n",
+                        f("ca.pem")
+                    ),
+                )
+            }
+            None => (Vec::new(), String::new()),
+        };
         std::fs::write(
             p("prometheus.yml"),
             format!(
                 "global:\n  scrape_interval: 500ms\n  scrape_timeout: 400ms\n  evaluation_interval: 500ms\n\
                  rule_files:\n  - rules.yml\n\
-                 alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\n\
+                 alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\n{am_tls}\
                  scrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['127.0.0.1:{app_port}']\n"
             ),
         )
@@ -87,26 +115,33 @@ impl UserMonitoring {
         };
         let am = spawn(
             "prometheus-alertmanager",
-            vec![
+            [
                 format!("--config.file={}", p("am.yml")),
                 format!("--storage.path={}", p("am-data")),
                 format!("--web.listen-address=127.0.0.1:{am_port}"),
                 "--cluster.listen-address=".into(),
-            ],
+            ]
+            .into_iter()
+            .chain(web.clone())
+            .collect(),
         );
         let prom = spawn(
             "prometheus",
-            vec![
+            [
                 format!("--config.file={}", p("prometheus.yml")),
                 format!("--storage.tsdb.path={}", p("prom-data")),
                 format!("--web.listen-address=127.0.0.1:{prom_port}"),
                 "--rules.alert.resend-delay=500ms".into(),
-            ],
+            ]
+            .into_iter()
+            .chain(web)
+            .collect(),
         );
         let m = UserMonitoring {
             children: vec![am, prom],
             prom_port,
             am_port,
+            tls: tls.map(Path::to_path_buf),
             _dir: dir,
         };
         wait_for("Prometheus ready", || block(m.prometheus().ready()));
@@ -116,13 +151,24 @@ impl UserMonitoring {
         m
     }
 
+    fn endpoint(&self, port: u16) -> Endpoint {
+        match &self.tls {
+            Some(d) => Endpoint {
+                url: format!("https://127.0.0.1:{port}"),
+                token_env: None,
+                ca_file: Some(d.join("ca.pem")),
+            },
+            None => Endpoint::plain(&format!("http://127.0.0.1:{port}")),
+        }
+    }
+
     fn prometheus(&self) -> Prometheus {
-        Prometheus::new(&format!("http://127.0.0.1:{}", self.prom_port))
+        Prometheus::to(&self.endpoint(self.prom_port)).unwrap()
     }
 
     /// Straight to Alertmanager, bypassing the token proxy.
     fn alertmanager(&self) -> Alertmanager {
-        Alertmanager::new(&format!("http://127.0.0.1:{}", self.am_port))
+        Alertmanager::to(&self.endpoint(self.am_port)).unwrap()
     }
 
     /// States of the silences drill created.
@@ -426,6 +472,7 @@ fn an_unreachable_prometheus_stops_the_drill_before_any_inject() {
     let shown = out.to_string();
     assert!(
         shown.contains(&format!("Prometheus does not answer: {dead}/"))
+            && shown.contains("Connection refused")
             && shown.contains("nothing was injected"),
         "{out}"
     );
@@ -558,4 +605,137 @@ fn kill_9_leaves_the_silence_for_drill_cleanup_which_expires_it_with_the_journal
     assert_eq!(mon.drill_silences(), vec!["expired".to_string()]);
     assert!(sb.open_journals().is_empty(), "journal closed");
     assert_eq!(ap.refused.load(Ordering::SeqCst), 0);
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let st = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl (ci/test.sh installs it)");
+    assert!(st.success(), "openssl {args:?}");
+}
+
+/// A private CA (ca.pem) and a certificate for 127.0.0.1 it signed
+/// (srv.pem, srv.key), in `d`.
+fn private_ca(d: &Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=drill test monitoring CA",
+    ]);
+    openssl(d, &ca);
+    let mut csr = vec!["req"];
+    csr.extend(ec);
+    csr.extend([
+        "-keyout",
+        "srv.key",
+        "-out",
+        "srv.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    openssl(d, &csr);
+    std::fs::write(
+        d.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "srv.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "srv.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+}
+
+#[test]
+fn https_monitoring_signed_by_a_private_ca_is_read_with_its_ca_file_and_refused_without() {
+    let _g = lab_lock();
+    let svc = Service::start();
+    let sb = Sandbox::new();
+    private_ca(&sb.work());
+    let mon = UserMonitoring::start_with(svc.port, Some(&sb.work()));
+    let (p, a) = (
+        format!("https://127.0.0.1:{}", mon.prom_port),
+        format!("https://127.0.0.1:{}", mon.am_port),
+    );
+    let s = scenario(&sb, "https", &svc, "6s", "");
+    // Without the CA file, the system's roots do not know the certificate.
+    let t = sb
+        .write(
+            "plain.toml",
+            &format!(
+                "[targets.svc]\nkind = \"http\"\nurl = \"{}\"\nprometheus = {{ url = \"{p}\" }}\nalertmanager = {{ url = \"{a}\" }}\n",
+                svc.url()
+            ),
+        )
+        .display()
+        .to_string();
+    let out = run(&sb, &t, &s);
+    assert_eq!(out.code, Some(3), "{out}");
+    let shown = out.to_string();
+    assert!(
+        shown.contains("Prometheus does not answer") && shown.contains("UnknownIssuer"),
+        "{out}"
+    );
+    assert!(!sb.path("injected").exists(), "the inject command ran");
+    // With it: the whole drill over https, silence included.
+    let t = sb
+        .write(
+            "ca.toml",
+            &format!(
+                "[targets.svc]\nkind = \"http\"\nurl = \"{}\"\nprometheus = {{ url = \"{p}\", ca_file = \"ca.pem\" }}\nalertmanager = {{ url = \"{a}\", ca_file = \"ca.pem\" }}\n",
+                svc.url()
+            ),
+        )
+        .display()
+        .to_string();
+    let out = run(&sb, &t, &s);
+    assert_eq!(out.code, Some(0), "{out}");
+    let r = sb.results();
+    assert!(
+        r["alerts"][0]["time_to_detect_s"].as_f64().is_some(),
+        "{}",
+        r["alerts"]
+    );
+    assert_eq!(
+        r["monitoring"]["silence_expired"], true,
+        "{}",
+        r["monitoring"]
+    );
+    let states = mon.drill_silences();
+    assert!(
+        !states.is_empty() && states.iter().all(|s| s == "expired"),
+        "{states:?}"
+    );
 }

@@ -178,7 +178,7 @@ impl Api {
         let resp = tokio::time::timeout(self.timeout, self.client.request(req))
             .await
             .map_err(|_| unreachable(format!("no answer within {:?}", self.timeout)))?
-            .map_err(|e| unreachable(e.to_string()))?;
+            .map_err(|e| unreachable(with_sources(&e)))?;
         let status = resp.status().as_u16();
         let bytes = tokio::time::timeout(self.timeout, resp.into_body().collect())
             .await
@@ -207,6 +207,22 @@ impl Api {
             reason: reason.into(),
         }
     }
+}
+
+/// An error with its causes (hyper says only "client error (Connect)"; the
+/// refused connection or the unknown certificate issuer is in its sources).
+fn with_sources(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let s = c.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cur = c.source();
+    }
+    out
 }
 
 fn encode_query(s: &str) -> String {
