@@ -521,6 +521,18 @@ fn an_unknown_expected_alert_or_a_rejected_probe_query_stops_the_drill_before_an
         "{out}"
     );
     assert!(!sb.path("injected").exists(), "the inject command ran");
+    // Prometheus answers, Alertmanager does not.
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let t = targets(&sb, &svc, prom.url(), &dead);
+    let s = scenario(&sb, "no-alertmanager", &svc, "1s", "");
+    let out = run(&sb, &t, &s);
+    assert_eq!(out.code, Some(3), "{out}");
+    let shown = out.to_string();
+    assert!(
+        shown.contains(&format!("Alertmanager does not answer: {dead}/")),
+        "{out}"
+    );
+    assert!(!sb.path("injected").exists(), "the inject command ran");
     assert!(
         mon.drill_silences().is_empty(),
         "no silence before preflight passed"
@@ -738,4 +750,32 @@ fn https_monitoring_signed_by_a_private_ca_is_read_with_its_ca_file_and_refused_
         !states.is_empty() && states.iter().all(|s| s == "expired"),
         "{states:?}"
     );
+}
+
+#[test]
+fn an_http_target_naming_no_monitoring_skips_the_alert_checks_saying_how_to_name_it() {
+    let _g = lab_lock();
+    let svc = Service::start();
+    let sb = Sandbox::new();
+    let t = sb.http_targets("svc", &svc.url()).display().to_string();
+    let s = scenario(&sb, "unmonitored", &svc, "1s", "");
+    let out = run(&sb, &t, &s);
+    assert_eq!(out.code, Some(0), "{out}");
+    let r = sb.results();
+    let c = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "alert:ProductpageErrors")
+        .expect("the alert's check")
+        .clone();
+    assert_eq!(c["status"], "skipped", "{c}");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("[targets.svc.prometheus]"),
+        "{c}"
+    );
+    assert!(sb.path("injected").exists(), "the drill itself ran");
 }
