@@ -565,6 +565,74 @@ fn an_unset_token_variable_is_an_input_error_at_its_line() {
         "{out}"
     );
     assert!(!out.stderr.contains(PROM_TOKEN), "{out}");
+    // The lab's rule-file key means nothing to the user's own Prometheus.
+    sb.write("rules.yml", RULES);
+    let s = sb.write(
+        "with-rules.toml",
+        &std::fs::read_to_string(&s).unwrap().replace(
+            "silence = true\n",
+            "silence = true\nalert_rules = \"rules.yml\"\n",
+        ),
+    );
+    let out = Outcome::of(
+        drill(&sb, &["--targets", &t, "validate", s.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.code, Some(2), "{out}");
+    assert!(
+        out.stderr.contains("with-rules.toml:4:15")
+            && out.stderr.contains("alert_rules is for the lab"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_drill_with_only_probes_needs_only_prometheus() {
+    let _g = lab_lock();
+    let svc = Service::start();
+    let mon = UserMonitoring::start(svc.port);
+    let sb = Sandbox::new();
+    let t = sb
+        .write(
+            "targets.toml",
+            &format!(
+                "[targets.svc]\nkind = \"http\"\nurl = \"{}\"\nprometheus = {{ url = \"{}\" }}\n",
+                svc.url(),
+                mon.prometheus().url()
+            ),
+        )
+        .display()
+        .to_string();
+    let s = scenario(
+        &sb,
+        "probes-only",
+        &svc,
+        "1s",
+        "[[probes]]\nname = \"mesh-5xx\"\nquery = '(sum(rate(istio_requests_total{response_code=~\"5..\"}[2s])) or vector(0)) / sum(rate(istio_requests_total[2s]))'\nphase = \"fault\"\nmin = 0\n",
+    );
+    // The same scenario without its alert and silence.
+    let text = std::fs::read_to_string(&s).unwrap();
+    let cut = text.find("[[alerts]]").unwrap();
+    let probes = text.find("[[probes]]").unwrap();
+    let only = format!("{}{}", &text[..cut], &text[probes..]).replace("silence = true\n", "");
+    sb.write("probes-only.toml", &only);
+    // With the alert, the missing Alertmanager is an input error.
+    let with_alert = sb.write("with-alert.toml", &text.replace("silence = true\n", ""));
+    let out = run(&sb, &t, with_alert.to_str().unwrap());
+    assert_eq!(out.code, Some(2), "{out}");
+    assert!(out.stderr.contains("no alertmanager"), "{out}");
+    let out = run(&sb, &t, &s);
+    assert_eq!(out.code, Some(0), "{out}");
+    let r = sb.results();
+    let p = &r["probes"][0];
+    assert!(
+        p["max"].as_f64().unwrap() > 0.9,
+        "the mesh saw the 503s: {p}"
+    );
+    assert_eq!(r["monitoring"]["alertmanager"], serde_json::Value::Null);
+    let md = std::fs::read_to_string(sb.report_dir().join("report.md")).unwrap();
+    assert!(md.contains("no Alertmanager was read"), "{md}");
 }
 
 #[test]

@@ -143,7 +143,7 @@ fn how(md: &mut String, info: &MonitoringInfo) {
     };
     let _ = writeln!(
         md,
-        "Prometheus {prom} scraped {} and evaluated rules {}; {}; Alertmanager {} was polled every {}s.{}\n",
+        "Prometheus {prom} scraped {} and evaluated rules {}; {}; {}.{}\n",
         every(info.scrape_interval_s),
         every(info.evaluation_interval_s),
         if info.for_factor == 1.0 {
@@ -154,8 +154,13 @@ fn how(md: &mut String, info: &MonitoringInfo) {
                 info.for_factor
             )
         },
-        info.alertmanager.as_deref().unwrap_or("—"),
-        info.poll_interval_s,
+        match &info.alertmanager {
+            Some(am) => format!(
+                "Alertmanager {am} was polled every {}s",
+                info.poll_interval_s
+            ),
+            None => "no Alertmanager was read (the target names none)".to_string(),
+        },
         match (&info.silence_id, info.silence_expired) {
             (Some(id), Some(true)) =>
                 format!(" Silence `{id}` covered the expected alerts and was expired at the end."),
