@@ -283,9 +283,19 @@ fn targets(sb: &Sandbox, svc: &Service, prom_url: &str, am_url: &str) -> String 
 }
 
 /// Every request to the service answers 503 while the fault lasts (the lab
-/// server's fault filter, set by the user's own command).
+/// server's fault filter, set by the user's own command: python3, which
+/// ci/test.sh installs, posts the rule; no rule clears it).
 fn scenario(sb: &Sandbox, name: &str, svc: &Service, recovery: &str, extra: &str) -> String {
-    let admin = format!("http://127.0.0.1:{}/-/drill/fault", svc.port);
+    sb.write(
+        "fault.py",
+        &format!(
+            "import sys, urllib.request\n\
+             body = ('{{\"percent\":1,\"abort_status\":%s}}' % sys.argv[1]).encode() if len(sys.argv) > 1 else b''\n\
+             req = urllib.request.Request('http://127.0.0.1:{}/-/drill/fault', data=body, method='POST')\n\
+             urllib.request.urlopen(req, timeout=5).read()\n",
+            svc.port
+        ),
+    );
     sb.write(
         &format!("{name}.toml"),
         &format!(
@@ -310,8 +320,8 @@ hold = "1s"
 [[faults]]
 name = "abort-all"
 action = "command"
-inject = "touch injected && curl -sf -X POST -d '{{\"percent\":1,\"abort_status\":503}}' {admin}"
-revert = "curl -sf -X POST {admin}"
+inject = "touch injected && python3 fault.py 503"
+revert = "python3 fault.py"
 duration = "4s"
 
 [[alerts]]
