@@ -354,8 +354,8 @@ fn resolve(
 }
 
 /// The `prometheus` and `alertmanager` tables of a target, checked as far
-/// as the file alone tells: a lab has its own, URLs need a host and http(s),
-/// a token variable needs a name.
+/// as the file alone tells: a lab has its own, URLs need a host and http(s)
+/// and no credentials, a token variable needs a name.
 fn external_monitoring(
     file: &Path,
     src: &str,
@@ -374,68 +374,54 @@ fn external_monitoring(
     if *entry.kind.get_ref() == Kind::Lab {
         let (key, t) = tables
             .iter()
-            .find(|(_, t)| t.is_some())
+            .find_map(|(k, t)| Some((k, t.as_ref()?)))
             .expect("one is set");
-        let sp = t.as_ref().expect("set").get_ref().url.span();
-        return Err(vec![at(sp, format!("target `{name}`: a lab target starts its own Prometheus and Alertmanager; `{key}` is for http and kubernetes targets"))
-            .with_hint("remove the table; to have the lab's Prometheus send to your Alertmanager, set lab = { alertmanager = \"http://…\" }")]);
+        let msg = format!(
+            "target `{name}`: a lab target starts its own Prometheus and Alertmanager; `{key}` is for http and kubernetes targets"
+        );
+        return Err(vec![at(t.get_ref().url.span(), msg).with_hint(
+            "remove the table; to have the lab's Prometheus send to your Alertmanager, set lab = { alertmanager = \"http://…\" }",
+        )]);
     }
-    let base = file.parent().unwrap_or(Path::new("."));
-    let mut errors = Vec::new();
+    let missing = |sp, what: &str, needs: &str, example: &str| {
+        at(sp, format!("target `{name}` names {what}; {needs}"))
+            .with_hint(format!("add [targets.{name}.{example}\""))
+    };
     let mut m = ExternalMonitoring {
         prometheus: None,
         alertmanager: None,
         tokens: Vec::new(),
         ca_files: Vec::new(),
-        no_prometheus: at(span.clone(), format!("target `{name}` names an alertmanager but no prometheus; drill reads alert rules, intervals and probes from Prometheus"))
-            .with_hint(format!("add [targets.{name}.prometheus] with url = \"https://prometheus.example:9090\"")),
-        no_alertmanager: at(span.clone(), String::new()),
+        no_prometheus: missing(
+            span.clone(),
+            "no prometheus",
+            "drill reads alert rules, intervals and probes from Prometheus",
+            "prometheus] with url = \"https://prometheus.example:9090",
+        ),
+        no_alertmanager: missing(
+            span.clone(),
+            "no alertmanager",
+            "the scenario's [[alerts]], unexpected_alerts or silence read Alertmanager",
+            "alertmanager] with url = \"https://alertmanager.example:9093",
+        ),
     };
+    let base = file.parent().unwrap_or(Path::new("."));
+    let mut errors = Vec::new();
     for (key, t) in tables {
         let Some(t) = t else { continue };
         let e = t.get_ref();
-        if let Some(why) = url_problem(e.url.get_ref()) {
-            errors.push(at(e.url.span(), format!("target `{name}`: {key} url {why}"))
-                .with_hint(format!("write {key}'s URL with its host, e.g. url = \"https://{key}.monitoring.example:{}\"", if key == "prometheus" { 9090 } else { 9093 })));
-            continue;
-        }
-        if e.url
-            .get_ref()
-            .parse::<hyper::Uri>()
-            .ok()
-            .and_then(|u| u.authority().map(|a| a.as_str().contains('@')))
-            == Some(true)
-        {
-            errors.push(at(e.url.span(), format!("target `{name}`: {key} url carries credentials; drill writes URLs into reports"))
-                .with_hint("put the bearer token in an environment variable and name it with token_env = \"…\""));
-            continue;
-        }
-        let mut endpoint = Endpoint::plain(e.url.get_ref());
-        if let Some(var) = &e.token_env {
-            let v = var.get_ref();
-            if v.is_empty() || v.contains(['=', '\0']) || v.chars().any(char::is_whitespace) {
-                errors.push(at(var.span(), format!("target `{name}`: {key} token_env `{}` is not an environment variable name", crate::scenario::diag::escape(v)))
-                    .with_hint("name the variable that holds the bearer token, e.g. token_env = \"DRILL_PROMETHEUS_TOKEN\"; the token itself never goes in this file"));
-                continue;
+        match endpoint(&at, name, key, e, base, &mut m) {
+            Ok(endpoint) if key == "prometheus" => {
+                m.no_alertmanager = at(e.url.span(), m.no_alertmanager.message.clone())
+                    .with_hint(m.no_alertmanager.hint.clone().unwrap_or_default());
+                m.prometheus = Some(endpoint);
             }
-            m.tokens.push((v.clone(), at(var.span(), format!("target `{name}`: environment variable {v} ({key}'s token_env) is not set"))
-                .with_hint(format!("export {v}=<bearer token> before running drill (drill reads it, sends it only to {key}, and writes it nowhere)"))));
-            endpoint.token_env = Some(v.clone());
-        }
-        if let Some(ca) = &e.ca_file {
-            let path = base.join(ca.get_ref());
-            m.ca_files.push((path.clone(), at(ca.span(), format!("target `{name}`: {key} ca_file {} does not exist", path.display()))
-                .with_hint("give the PEM file of the CA that signed the endpoint's certificate, relative to the targets file")));
-            endpoint.ca_file = Some(path);
-        }
-        if key == "prometheus" {
-            m.no_alertmanager = at(e.url.span(), format!("target `{name}` names a prometheus but no alertmanager; the scenario's [[alerts]], unexpected_alerts or silence read Alertmanager"))
-                .with_hint(format!("add [targets.{name}.alertmanager] with url = \"https://alertmanager.example:9093\" (the one your Prometheus sends to)"));
-            m.prometheus = Some(endpoint);
-        } else {
-            m.no_prometheus = at(e.url.span(), m.no_prometheus.message.clone())
-                .with_hint(m.no_prometheus.hint.clone().unwrap_or_default());
-            m.alertmanager = Some(endpoint);
+            Ok(endpoint) => {
+                m.no_prometheus = at(e.url.span(), m.no_prometheus.message.clone())
+                    .with_hint(m.no_prometheus.hint.clone().unwrap_or_default());
+                m.alertmanager = Some(endpoint);
+            }
+            Err(d) => errors.push(*d),
         }
     }
     if errors.is_empty() {
@@ -443,6 +429,74 @@ fn external_monitoring(
     } else {
         Err(errors)
     }
+}
+
+/// One monitoring table as an endpoint; its token variable and CA file are
+/// noted in `m` with their diagnostics, for when a scenario needs them.
+fn endpoint(
+    at: &impl Fn(std::ops::Range<usize>, String) -> Diagnostic,
+    name: &str,
+    key: &str,
+    e: &EndpointEntry,
+    base: &Path,
+    m: &mut ExternalMonitoring,
+) -> Result<Endpoint, Box<Diagnostic>> {
+    let url = e.url.get_ref();
+    if let Some(why) = url_problem(url) {
+        let port = if key == "prometheus" { 9090 } else { 9093 };
+        return Err(Box::new(
+            at(e.url.span(), format!("target `{name}`: {key} url {why}")).with_hint(format!(
+                "write {key}'s URL with its host, e.g. url = \"https://{key}.monitoring.example:{port}\""
+            )),
+        ));
+    }
+    let authority = url
+        .parse::<hyper::Uri>()
+        .ok()
+        .and_then(|u| u.authority().cloned());
+    if authority.is_some_and(|a| a.as_str().contains('@')) {
+        let msg = format!(
+            "target `{name}`: {key} url carries credentials; drill writes URLs into reports"
+        );
+        return Err(Box::new(at(e.url.span(), msg).with_hint(
+            "put the bearer token in an environment variable and name it with token_env = \"…\"",
+        )));
+    }
+    let mut endpoint = Endpoint::plain(url);
+    if let Some(var) = &e.token_env {
+        let v = var.get_ref();
+        if v.is_empty() || v.contains(['=', '\0']) || v.chars().any(char::is_whitespace) {
+            let msg = format!(
+                "target `{name}`: {key} token_env `{}` is not an environment variable name",
+                diag::escape(v)
+            );
+            return Err(Box::new(at(var.span(), msg).with_hint(
+                "name the variable that holds the bearer token, e.g. token_env = \"DRILL_PROMETHEUS_TOKEN\"; the token itself never goes in this file",
+            )));
+        }
+        let unset = at(
+            var.span(),
+            format!("target `{name}`: environment variable {v} ({key}'s token_env) is not set"),
+        )
+        .with_hint(format!(
+            "export {v}=<bearer token> before running drill (drill reads it, sends it only to {key}, and writes it nowhere)"
+        ));
+        m.tokens.push((v.clone(), unset));
+        endpoint.token_env = Some(v.clone());
+    }
+    if let Some(ca) = &e.ca_file {
+        let path = base.join(ca.get_ref());
+        let missing = at(
+            ca.span(),
+            format!("target `{name}`: {key} ca_file {} does not exist", path.display()),
+        )
+        .with_hint(
+            "give the PEM file of the CA that signed the endpoint's certificate, relative to the targets file",
+        );
+        m.ca_files.push((path.clone(), missing));
+        endpoint.ca_file = Some(path);
+    }
+    Ok(endpoint)
 }
 
 /// Values in a target's entry that parse but cannot work: an entry URL
