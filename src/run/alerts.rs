@@ -1,6 +1,8 @@
 //! What on-call sees, during a drill: Prometheus and Alertmanager started
-//! (lab) before anything is injected, every probe query tried once (an
-//! invalid one stops the drill, exit 3), a silence for the expected alerts
+//! (lab) or reached (a target's own, named in the targets file, checked to
+//! answer and to know every expected alert) before anything is injected,
+//! every probe query tried once (an invalid one stops the drill, exit 3), a
+//! silence for the expected alerts
 //! created and journalled before the first inject, Alertmanager and the
 //! probes polled through the drill, and at the end the silence expired and
 //! the observations handed to the assembly.
