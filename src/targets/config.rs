@@ -14,6 +14,15 @@
 //! kind = "kubernetes"
 //! url = "https://bookinfo.example.com"
 //! contexts = { primary = "primary-cluster-context", secondary = "secondary-cluster" }
+//!
+//! [targets.prod.prometheus]                # the system's own monitoring
+//! url = "https://prometheus.monitoring.example:9090"
+//! token_env = "DRILL_PROMETHEUS_TOKEN"     # the token's variable, never the token
+//! ca_file = "monitoring-ca.pem"            # optional, relative to this file
+//!
+//! [targets.prod.alertmanager]
+//! url = "https://alertmanager.monitoring.example:9093"
+//! token_env = "DRILL_ALERTMANAGER_TOKEN"
 //! ```
 
 use std::collections::BTreeMap;
@@ -749,6 +758,26 @@ mod tests {
         );
         let ds = load(&format!("{PROM}url = \"http://p\"\ntoken = \"x\"\n")).unwrap_err();
         assert!(ds[0].message.contains("unknown field `token`"), "{}", ds[0]);
+    }
+
+    #[test]
+    fn a_kubernetes_target_names_its_monitoring_too() {
+        let src = "[targets.k]\nkind = \"kubernetes\"\nurl = \"http://e\"\ncontexts = { primary = \"a\", secondary = \"b\" }\nprometheus = { url = \"https://p:9090\", ca_file = \"ca.pem\" }\nalertmanager = { url = \"https://a:9093\" }\n";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("drill.toml");
+        std::fs::write(&path, src).unwrap();
+        let t = Targets::load(Some(&path)).unwrap();
+        let m = t.get("k").unwrap().external_monitoring().unwrap();
+        assert_eq!(m.alertmanager.as_ref().unwrap().url, "https://a:9093");
+        // The CA file is relative to the targets file, and must exist.
+        let ca = dir.path().join("ca.pem");
+        assert_eq!(m.prometheus.as_ref().unwrap().ca_file.as_ref(), Some(&ca));
+        let ds = m.problems(true);
+        assert_eq!(ds.len(), 1, "{ds:?}");
+        assert!(ds[0].message.contains("ca_file"), "{}", ds[0]);
+        assert_eq!((ds[0].line, ds[0].col), (5, 50), "{}", ds[0]);
+        std::fs::write(&ca, "pem").unwrap();
+        assert!(m.problems(true).is_empty());
     }
 
     #[test]
