@@ -6,10 +6,14 @@
 //! behind loopback proxies that demand a bearer token.
 
 mod common;
+// The loopback fake Kubernetes API servers of tests/k8s.rs; this file uses
+// only the clusters, not every helper.
+#[allow(dead_code)]
+mod k8s_support;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -147,6 +151,12 @@ impl UserMonitoring {
         wait_for("Prometheus ready", || block(m.prometheus().ready()));
         wait_for("Alertmanager ready", || {
             block(m.alertmanager().ready()).is_ok()
+        });
+        // Ready is not scraping: Prometheus starts scraping only after its
+        // first discovery update (about 5 s), and a drill should not start
+        // before the user's monitoring sees anything.
+        wait_for("Prometheus's first scrape", || {
+            block(m.prometheus().query("up")).is_ok_and(|s| !s.is_empty())
         });
         m
     }
@@ -856,4 +866,145 @@ fn an_http_target_naming_no_monitoring_skips_the_alert_checks_saying_how_to_name
         "{c}"
     );
     assert!(sb.path("injected").exists(), "the drill itself ran");
+}
+
+/// A `kubernetes` target (two fake clusters) with its own Prometheus and
+/// Alertmanager: a probes-only drill reads that Prometheus, and an expected
+/// alert it does not know stops the drill before any change to a cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kubernetes_target_reads_its_own_prometheus_and_an_unknown_alert_stops_it_before_any_change()
+ {
+    use k8s_support::{FakeCluster, Timing};
+    let primary = FakeCluster::bookinfo(Timing::default()).await;
+    let secondary = FakeCluster::bookinfo(Timing::default()).await;
+    let entry = k8s_support::serve_ok().await;
+    // Prometheus scrapes the entry (not an exporter: `up` is 0, the series is there).
+    let mon = tokio::task::spawn_blocking(move || UserMonitoring::start(entry.port()))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/k8s/kubeconfig.yaml"),
+    )
+    .unwrap()
+    .replace("{{PRIMARY}}", &primary.addr.port().to_string())
+    .replace("{{SECONDARY}}", &secondary.addr.port().to_string())
+    .replace("{{OTHER}}", &free_port().to_string());
+    std::fs::write(dir.path().join("kubeconfig.yaml"), kc).unwrap();
+    std::fs::write(
+        dir.path().join("drill.toml"),
+        format!(
+            r#"[targets.two-regions]
+kind = "kubernetes"
+url = "http://{entry}"
+kubeconfig = "kubeconfig.yaml"
+contexts = {{ primary = "primary-cluster-context", secondary = "secondary-cluster" }}
+ingress = {{ primary = "http://127.0.0.1:10", secondary = "http://127.0.0.1:11" }}
+prometheus = {{ url = "http://127.0.0.1:{}" }}
+alertmanager = {{ url = "http://127.0.0.1:{}" }}
+"#,
+            mon.prom_port, mon.am_port
+        ),
+    )
+    .unwrap();
+    let scenario = |name: &str, extra: &str| {
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                r#"description = "istiod down, watched by the clusters' own Prometheus"
+target = "two-regions"
+
+[load]
+path = "/productpage"
+rate = 50
+timeout = "1s"
+max_send_lag = "1s"
+
+[phases]
+warmup = "300ms"
+baseline = "1s"
+recovery = "1s"
+
+[recovery]
+window = "200ms"
+ratio = "99%"
+hold = "1s"
+
+[[faults]]
+name = "istiod-down"
+component = "istiod"
+region = "primary"
+action = "down"
+duration = "2s"
+
+[[probes]]
+name = "scraped"
+query = 'count(up{{job="app"}})'
+phase = "fault"
+min = 1
+{extra}"#
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let run = |path: PathBuf, report: &str| {
+        let state = dir.path().join("state");
+        let report = dir.path().join(report);
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_drill"));
+        cmd.current_dir(dir.path())
+            .env("DRILL_STATE_DIR", &state)
+            .env("CI", "1")
+            .args(["--targets", "drill.toml", "run"])
+            .arg(&path)
+            .args(["--quiet", "--report-dir"])
+            .arg(&report);
+        async move {
+            let out = cmd.output().await.unwrap();
+            let shown = format!(
+                "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let results: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(report.join("results.json")).unwrap_or_default(),
+            )
+            .unwrap_or_default();
+            (out.status.code(), shown, results)
+        }
+    };
+    let (code, shown, r) = run(scenario("probed", ""), "out-probed").await;
+    assert_eq!(code, Some(0), "{shown}");
+    let p = &r["probes"][0];
+    assert!(p["samples"].as_u64().unwrap() > 0, "{p}");
+    assert_eq!(p["min"], 1.0, "{p}");
+    assert_eq!(
+        r["monitoring"]["prometheus"],
+        format!("http://127.0.0.1:{}", mon.prom_port).as_str()
+    );
+    assert_eq!(r["monitoring"]["scrape_interval_s"], 0.5);
+    let changes = primary.mutations().len();
+    assert!(changes > 0, "the fault went through the API");
+    let (code, shown, _) = run(
+        scenario(
+            "unknown-alert",
+            "[[alerts]]\nname = \"IstiodDown\"\nfault = \"istiod-down\"\nfire_within = \"10s\"\n",
+        ),
+        "out-unknown",
+    )
+    .await;
+    assert_eq!(code, Some(3), "{shown}");
+    assert!(
+        shown.contains("`IstiodDown`") && shown.contains("can never fire"),
+        "{shown}"
+    );
+    assert_eq!(
+        primary.mutations().len(),
+        changes,
+        "nothing changed on the cluster: {shown}"
+    );
+    assert!(secondary.mutations().is_empty());
+    drop(mon);
 }
