@@ -6,9 +6,7 @@
 //! behind loopback proxies that demand a bearer token.
 
 mod common;
-// The loopback fake Kubernetes API servers of tests/k8s.rs; this file uses
-// only the clusters, not every helper.
-#[allow(dead_code)]
+// The loopback fake Kubernetes API servers of tests/k8s.rs.
 mod k8s_support;
 
 use std::io::{Read, Write};
