@@ -422,10 +422,14 @@ fn the_users_prometheus_measures_the_alert_on_an_http_target_with_tokens_sent_an
     let a = &r["alerts"][0];
     assert_eq!(a["alert"], "ProductpageErrors", "{}", r["alerts"]);
     let ttd = a["time_to_detect_s"].as_f64().expect("fired");
-    // rate() needs two scrapes of the 5xx series, then one evaluation, then
-    // Alertmanager and drill's poll.
-    assert!((0.0..=4.0).contains(&ttd), "time to detect {ttd}s");
-    assert!(a["time_to_resolve_s"].as_f64().is_some(), "resolved: {a}");
+    // rate() needs two scrapes of the 5xx series (the second 0.5-1 s after
+    // the inject), then one evaluation (≤ 0.5 s), then Alertmanager and
+    // drill's poll (≤ 0.5 s); the rest is room for a loaded CI machine.
+    assert!((0.5..=4.0).contains(&ttd), "time to detect {ttd}s");
+    let ttr = a["time_to_resolve_s"].as_f64().expect("resolved");
+    eprintln!(
+        "ProductpageErrors via the user's Prometheus: time to detect {ttd}s, time to resolve {ttr}s"
+    );
     assert_eq!(a["suppressed"], true, "silenced, still seen: {a}");
     assert!(
         r["probes"][0]["samples"].as_u64().unwrap() > 0,
