@@ -4,11 +4,13 @@
 //! error budget). No IO here: everything is tested with synthetic streams.
 
 pub(crate) mod budget;
+pub(crate) mod delta;
 pub(crate) mod impact;
 pub(crate) mod recorder;
 pub mod rpo;
 pub(crate) mod seconds;
 
+pub use delta::RecorderDelta;
 pub use impact::{FaultImpact, RecoveryCriteria, Rto, fault_impact};
 pub use recorder::{Bucket, PhaseStats, Recorder};
 
