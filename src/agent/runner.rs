@@ -1,0 +1,383 @@
+//! The runner's side of the agents: align each agent's clock with the
+//! run's (min-RTT hello), give each its share of the one-generator schedule,
+//! poll every 100 ms and apply each delta to the run's recorder (so checks,
+//! abort rules, recovery and the status line work unchanged) and to its
+//! vantage point's recorder, stop them, and record an agent that fails as
+//! missing from its last frontier.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::local::LocalAgents;
+use super::protocol::{self, Hello, Poll, PollReply, Share, Template};
+use super::{AgentLink, Transport, Vantage};
+use crate::clock::Clock;
+use crate::load::http::HttpLoad;
+use crate::measure::recorder::GeneratorInfo;
+use crate::measure::{Micros, Recorder};
+
+/// Hellos per agent; the one with the shortest round trip aligns the clock.
+const HELLOS: usize = 5;
+pub(crate) const POLL_EVERY: Duration = Duration::from_millis(100);
+/// Results due this long before a poll are attributed to their phase: the
+/// runner marks a phase at most this long after the instant it names.
+const SETTLE_MARGIN_US: Micros = 100_000;
+/// An agent whose polls fail this long is missing.
+pub(crate) const MISSING_AFTER_US: Micros = 2_000_000;
+
+/// What the report says about one agent.
+#[derive(Clone, Debug)]
+pub(crate) struct AgentFacts {
+    pub name: String,
+    pub vantage: usize,
+    /// Agent clock minus run clock, and the bound on its error (half the
+    /// shortest hello round trip), µs.
+    pub offset_us: i64,
+    pub clock_bound_us: Micros,
+    /// Its share of the schedule is missing from this instant (run clock):
+    /// its last frontier before it failed.
+    pub missing_from: Option<Micros>,
+    /// Why it was marked missing.
+    pub why: Option<String>,
+    /// When the runner noticed (run clock).
+    pub noticed_at: Option<Micros>,
+}
+
+/// One vantage point during and after the run.
+pub(crate) struct VantageRun {
+    pub name: String,
+    pub rec: Arc<Mutex<Recorder>>,
+    /// Indices into the fleet's agents.
+    pub agents: Vec<usize>,
+}
+
+/// Agents aligned and (once started) polled.
+pub(crate) struct Fleet {
+    links: Vec<(AgentLink, usize)>,
+    pub facts: Arc<Mutex<Vec<AgentFacts>>>,
+    pub vantages: Vec<VantageRun>,
+    local: Option<LocalAgents>,
+    stopping: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Fleet {
+    /// Aligns every agent's clock with `clock`. `local`: the processes
+    /// behind local vantage points, killed with the fleet.
+    pub(crate) async fn align(
+        vantages: Vec<Vantage>,
+        local: Option<LocalAgents>,
+        clock: Clock,
+    ) -> Result<Fleet, String> {
+        let mut links = Vec::new();
+        let mut facts = Vec::new();
+        let mut runs = Vec::new();
+        for (v, vantage) in vantages.into_iter().enumerate() {
+            let mut idx = Vec::new();
+            for a in vantage.agents {
+                let (offset_us, clock_bound_us) = align(&a.transport, clock)
+                    .await
+                    .map_err(|e| format!("agent {}: {e}", a.name))?;
+                idx.push(links.len());
+                facts.push(AgentFacts {
+                    name: a.name.clone(),
+                    vantage: v,
+                    offset_us,
+                    clock_bound_us,
+                    missing_from: None,
+                    why: None,
+                    noticed_at: None,
+                });
+                links.push((a, v));
+            }
+            runs.push(VantageRun {
+                name: vantage.name,
+                rec: Arc::new(Mutex::new(Recorder::new(1, 1))),
+                agents: idx,
+            });
+        }
+        if links.is_empty() {
+            return Err("no agents".into());
+        }
+        Ok(Fleet {
+            links,
+            facts: Arc::new(Mutex::new(facts)),
+            vantages: runs,
+            local,
+            stopping: Arc::new(AtomicBool::new(false)),
+            tasks: Vec::new(),
+        })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.links.len()
+    }
+
+    /// Gives agent j of N rate r/N and first due time `start + j/r`, so
+    /// request j + kN of the one-generator schedule is its request k; then
+    /// polls each. `rec`: the run's recorder.
+    pub(crate) async fn start(
+        &mut self,
+        load: &HttpLoad,
+        clock: Clock,
+        start: Micros,
+        rec: &Arc<Mutex<Recorder>>,
+        idle_timeout: Duration,
+    ) -> Result<(), String> {
+        let n = self.links.len();
+        let (bucket_us, horizon_us) = {
+            let r = rec.lock().expect("recorder lock");
+            (
+                r.bucket_us(),
+                load.timeout.as_micros() as Micros + 1_000_000,
+            )
+        };
+        let per_agent_limit = load.max_in_flight.div_ceil(n).max(1);
+        rec.lock().expect("recorder lock").expect_senders(
+            GeneratorInfo {
+                workers: n,
+                max_in_flight: per_agent_limit * n,
+            },
+            start,
+        );
+        for v in &mut self.vantages {
+            let mut r = Recorder::new(bucket_us, horizon_us);
+            r.expect_senders(
+                GeneratorInfo {
+                    workers: v.agents.len(),
+                    max_in_flight: per_agent_limit * v.agents.len(),
+                },
+                start,
+            );
+            v.rec = Arc::new(Mutex::new(r));
+        }
+        let mut template = Template::of(load);
+        template.max_in_flight = per_agent_limit;
+        for (j, (link, _)) in self.links.iter().enumerate() {
+            let offset_us = self.facts.lock().expect("facts")[j].offset_us;
+            let share = Share {
+                template: template.clone(),
+                rate: load.rate / n as f64,
+                start_us: start + (j as f64 * 1e6 / load.rate) as Micros,
+                offset_us,
+                bucket_us,
+                horizon_us,
+                idle_timeout_ms: idle_timeout.as_millis() as u64,
+            };
+            link.transport
+                .call::<_, serde_json::Value>(protocol::START, &share)
+                .await
+                .map_err(|e| format!("agent {}: start: {e}", link.name))?;
+        }
+        for (j, (link, v)) in self.links.iter().enumerate() {
+            let (vrec, slot) = {
+                let vr = &self.vantages[*v];
+                let slot = vr
+                    .agents
+                    .iter()
+                    .position(|&a| a == j)
+                    .expect("agent in its vantage");
+                (vr.rec.clone(), slot)
+            };
+            let poller = Poller {
+                transport: link.transport.clone(),
+                j,
+                slot,
+                main: rec.clone(),
+                vantage: vrec,
+                clock,
+                start,
+                stop_grace_us: load.timeout.as_micros() as Micros + 3_000_000,
+                stopping: self.stopping.clone(),
+                facts: self.facts.clone(),
+            };
+            self.tasks.push(tokio::spawn(poller.run()));
+        }
+        Ok(())
+    }
+
+    /// Stops every agent and waits for its last delta (each in-flight
+    /// request ends by its timeout), unless `hurry`. Then kills the local
+    /// agents. Marks copied, the vantage recorders are ready for reports.
+    pub(crate) async fn stop(&mut self, hurry: bool, rec: &Arc<Mutex<Recorder>>) {
+        self.stopping.store(true, Ordering::Release);
+        for t in self.tasks.drain(..) {
+            if hurry {
+                t.abort();
+            } else {
+                let _ = t.await;
+            }
+        }
+        if let Some(local) = self.local.as_mut() {
+            let facts = &mut *self.facts.lock().expect("facts");
+            for (j, f) in facts.iter_mut().enumerate() {
+                if f.why.is_some()
+                    && let Some(status) = local.exited(j)
+                {
+                    f.why = f
+                        .why
+                        .take()
+                        .map(|w| format!("{w}; its process exited ({status})"));
+                }
+            }
+            local.kill().await;
+        }
+        let marks = rec.lock().expect("recorder lock").marks().to_vec();
+        for v in &self.vantages {
+            let mut r = v.rec.lock().expect("recorder lock");
+            for &(p, at) in &marks {
+                r.mark(p, at);
+            }
+        }
+    }
+
+    /// The operating system's id of local agent `j` (tests kill it).
+    pub(crate) fn local_pid(&self, j: usize) -> Option<u32> {
+        self.local.as_ref().and_then(|l| l.pid(j))
+    }
+}
+
+/// Offset (agent − runner) and its error bound, from the hello with the
+/// shortest round trip.
+async fn align(t: &Transport, clock: Clock) -> Result<(i64, Micros), String> {
+    let mut best: Option<(Micros, i64)> = None;
+    for _ in 0..HELLOS {
+        let t1 = clock.now();
+        let h: Hello = t
+            .call(protocol::HELLO, &serde_json::json!({}))
+            .await
+            .map_err(|e| format!("hello ({}): {e}", t.describe()))?;
+        let t3 = clock.now();
+        if h.version != protocol::VERSION {
+            return Err(format!(
+                "speaks protocol version {}, this drill {}: use the same drill release for runner and agents",
+                h.version,
+                protocol::VERSION
+            ));
+        }
+        let rtt = t3 - t1;
+        let offset = h.agent_us as i64 - ((t1 + t3) / 2) as i64;
+        if best.is_none_or(|(r, _)| rtt < r) {
+            best = Some((rtt, offset));
+        }
+    }
+    let (rtt, offset) = best.expect("at least one hello");
+    Ok((offset, rtt.div_ceil(2)))
+}
+
+/// Polls one agent until it is done or missing.
+struct Poller {
+    transport: Transport,
+    j: usize,
+    /// Its index among its vantage point's agents.
+    slot: usize,
+    main: Arc<Mutex<Recorder>>,
+    vantage: Arc<Mutex<Recorder>>,
+    clock: Clock,
+    start: Micros,
+    stop_grace_us: Micros,
+    stopping: Arc<AtomicBool>,
+    facts: Arc<Mutex<Vec<AgentFacts>>>,
+}
+
+impl Poller {
+    async fn run(self) {
+        let mut ack = 0;
+        let mut frontier = self.start;
+        let mut last_ok = self.clock.now();
+        let mut stop_sent: Option<Micros> = None;
+        let mut tick = tokio::time::interval(POLL_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = self.clock.now();
+            if stop_sent.is_none() && self.stopping.load(Ordering::Acquire) {
+                stop_sent = Some(now);
+                let _ = self
+                    .transport
+                    .call::<_, serde_json::Value>(protocol::STOP, &serde_json::json!({}))
+                    .await;
+            }
+            let marks = self.main.lock().expect("recorder lock").marks().to_vec();
+            let settled_us = match stop_sent {
+                Some(_) => Micros::MAX,
+                None => now.saturating_sub(SETTLE_MARGIN_US),
+            };
+            let poll = Poll {
+                ack,
+                marks,
+                settled_us,
+            };
+            match self
+                .transport
+                .call::<_, PollReply>(protocol::POLL, &poll)
+                .await
+            {
+                Ok(reply) => {
+                    last_ok = self.clock.now();
+                    if reply.seq > ack {
+                        ack = reply.seq;
+                        frontier = frontier.max(reply.delta.frontier);
+                        self.main
+                            .lock()
+                            .expect("recorder lock")
+                            .apply(&reply.delta, self.j);
+                        self.vantage
+                            .lock()
+                            .expect("recorder lock")
+                            .apply(&reply.delta, self.slot);
+                    }
+                    if reply.done {
+                        // Acknowledge the last delta so the agent exits.
+                        let _ = self
+                            .transport
+                            .call::<_, PollReply>(
+                                protocol::POLL,
+                                &Poll {
+                                    ack,
+                                    ..Poll::default()
+                                },
+                            )
+                            .await;
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let now = self.clock.now();
+                    if now.saturating_sub(last_ok) >= MISSING_AFTER_US {
+                        let why =
+                            format!("no answer for {:.1}s: {e}", (now - last_ok) as f64 / 1e6);
+                        return self.missing(frontier, why);
+                    }
+                }
+            }
+            if let Some(at) = stop_sent
+                && self.clock.now() > at + self.stop_grace_us
+            {
+                return self.missing(frontier, "its last results never came after stop".into());
+            }
+        }
+    }
+
+    /// Its share is missing from `frontier` on; the phases must not wait
+    /// for it.
+    fn missing(&self, frontier: Micros, why: String) {
+        let now = self.clock.now();
+        {
+            let mut facts = self.facts.lock().expect("facts");
+            let f = &mut facts[self.j];
+            f.missing_from = Some(frontier.min(now));
+            f.why = Some(why);
+            f.noticed_at = Some(now);
+        }
+        self.main
+            .lock()
+            .expect("recorder lock")
+            .note_frontier(self.j, Micros::MAX);
+        self.vantage
+            .lock()
+            .expect("recorder lock")
+            .note_frontier(self.slot, Micros::MAX);
+    }
+}
