@@ -65,11 +65,6 @@ impl LocalAgents {
         ))
     }
 
-    /// The operating system's id of agent `i` (tests kill it).
-    pub(crate) fn pid(&self, i: usize) -> Option<u32> {
-        self.children.get(i).and_then(|c| c.id())
-    }
-
     /// Whether agent `i`'s process has exited, and how.
     pub(crate) fn exited(&mut self, i: usize) -> Option<String> {
         let c = self.children.get_mut(i)?;

@@ -9,7 +9,7 @@ pub(crate) mod protocol;
 pub(crate) mod runner;
 pub(crate) mod server;
 
-pub(crate) use link::{AgentError, Transport};
+pub(crate) use link::Transport;
 
 /// A place the load comes from: its name in reports and its agents.
 pub(crate) struct Vantage {

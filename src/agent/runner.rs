@@ -30,7 +30,6 @@ pub(crate) const MISSING_AFTER_US: Micros = 2_000_000;
 #[derive(Clone, Debug)]
 pub(crate) struct AgentFacts {
     pub name: String,
-    pub vantage: usize,
     /// Agent clock minus run clock, and the bound on its error (half the
     /// shortest hello round trip), µs.
     pub offset_us: i64,
@@ -82,7 +81,6 @@ impl Fleet {
                 idx.push(links.len());
                 facts.push(AgentFacts {
                     name: a.name.clone(),
-                    vantage: v,
                     offset_us,
                     clock_bound_us,
                     missing_from: None,
@@ -108,10 +106,6 @@ impl Fleet {
             stopping: Arc::new(AtomicBool::new(false)),
             tasks: Vec::new(),
         })
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.links.len()
     }
 
     /// Gives agent j of N rate r/N and first due time `start + j/r`, so
@@ -210,15 +204,17 @@ impl Fleet {
             }
         }
         if let Some(local) = self.local.as_mut() {
-            let facts = &mut *self.facts.lock().expect("facts");
-            for (j, f) in facts.iter_mut().enumerate() {
-                if f.why.is_some()
-                    && let Some(status) = local.exited(j)
-                {
-                    f.why = f
-                        .why
-                        .take()
-                        .map(|w| format!("{w}; its process exited ({status})"));
+            {
+                let facts = &mut *self.facts.lock().expect("facts");
+                for (j, f) in facts.iter_mut().enumerate() {
+                    if f.why.is_some()
+                        && let Some(status) = local.exited(j)
+                    {
+                        f.why = f
+                            .why
+                            .take()
+                            .map(|w| format!("{w}; its process exited ({status})"));
+                    }
                 }
             }
             local.kill().await;
@@ -230,11 +226,6 @@ impl Fleet {
                 r.mark(p, at);
             }
         }
-    }
-
-    /// The operating system's id of local agent `j` (tests kill it).
-    pub(crate) fn local_pid(&self, j: usize) -> Option<u32> {
-        self.local.as_ref().and_then(|l| l.pid(j))
     }
 }
 
