@@ -339,3 +339,59 @@ fn an_agent_whose_runner_goes_silent_stops_by_itself() {
     assert_eq!(never.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&never.stderr).contains("not started"));
 }
+
+/// Vantage points that cannot work are input errors (exit 2) at their
+/// file:line:col with a hint, before anything runs: a duplicate name, an
+/// agent count out of range, a region the lab does not have, kubernetes
+/// keys on a lab target, a context the kubernetes target does not name.
+#[test]
+fn bad_vantage_points_exit_2_at_their_line_and_column() {
+    let sb = Sandbox::new();
+    let targets = sb.write(
+        "targets.toml",
+        "[targets.mylab]\nkind = \"lab\"\n\n\
+         [[targets.mylab.vantage]]\nname = \"a\"\nagents = 0\n\n\
+         [[targets.mylab.vantage]]\nname = \"a\"\nregion = \"tertiary\"\nnamespace = \"x\"\n\n\
+         [targets.prod]\nkind = \"kubernetes\"\nurl = \"https://bookinfo.example.com\"\n\
+         contexts = { primary = \"p\" }\n\n\
+         [[targets.prod.vantage]]\nname = \"east\"\ncontext = \"east\"\nregion = \"primary\"\n",
+    );
+    let s = sb.write(
+        "s.toml",
+        "description = \"d\"\n[load]\npath = \"/\"\nrate = 10\n",
+    );
+    let out = Outcome::of(
+        sb.command(&[
+            "--targets",
+            targets.to_str().unwrap(),
+            "validate",
+            s.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(out.code, Some(2), "{out}");
+    let err = &out.stderr;
+    for (what, at) in [
+        ("agents = 0 is out of range", "targets.toml:6:10"),
+        ("vantage point `a` is declared twice", "targets.toml:9:8"),
+        ("the lab has no region `tertiary`", "targets.toml:10:10"),
+        (
+            "`namespace` is for vantage points of kubernetes targets",
+            "targets.toml:11:13",
+        ),
+        (
+            "context `east` is not one of the target's contexts",
+            "targets.toml:20:11",
+        ),
+        (
+            "`region` is for vantage points of lab targets",
+            "targets.toml:21:10",
+        ),
+    ] {
+        assert!(err.contains(what), "{what}: {err}");
+        assert!(err.contains(at), "{what} at {at}: {err}");
+    }
+    assert!(err.contains("1 to 64 agents per vantage point"), "{err}");
+    assert!(err.contains("one of: primary, secondary"), "{err}");
+}

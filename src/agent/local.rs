@@ -65,6 +65,11 @@ impl LocalAgents {
         ))
     }
 
+    /// Adds another vantage point's processes (numbered after these).
+    pub(crate) fn join(&mut self, other: LocalAgents) {
+        self.children.extend(other.children);
+    }
+
     /// Whether agent `i`'s process has exited, and how.
     pub(crate) fn exited(&mut self, i: usize) -> Option<String> {
         let c = self.children.get_mut(i)?;

@@ -46,6 +46,9 @@ pub(crate) struct AgentFacts {
 /// One vantage point during and after the run.
 pub(crate) struct VantageRun {
     pub name: String,
+    /// Where this vantage point's requests go, when not the load's URL
+    /// (a lab region's ingress gateway).
+    pub url: Option<hyper::Uri>,
     pub rec: Arc<Mutex<Recorder>>,
     /// Indices into the fleet's agents.
     pub agents: Vec<usize>,
@@ -91,6 +94,7 @@ impl Fleet {
             }
             runs.push(VantageRun {
                 name: vantage.name,
+                url: None,
                 rec: Arc::new(Mutex::new(Recorder::new(1, 1))),
                 agents: idx,
             });
@@ -148,10 +152,14 @@ impl Fleet {
         }
         let mut template = Template::of(load);
         template.max_in_flight = per_agent_limit;
-        for (j, (link, _)) in self.links.iter().enumerate() {
+        for (j, (link, v)) in self.links.iter().enumerate() {
             let offset_us = self.facts.lock().expect("facts")[j].offset_us;
+            let mut template = template.clone();
+            if let Some(url) = &self.vantages[*v].url {
+                template.url = url.to_string();
+            }
             let share = Share {
-                template: template.clone(),
+                template,
                 rate: load.rate / n as f64,
                 start_us: start + (j as f64 * 1e6 / load.rate) as Micros,
                 offset_us,

@@ -59,8 +59,8 @@ pub struct Args {
     pub workers: Option<u16>,
     /// Send the load from N local `drill agent` processes (each r/N of the
     /// rate, merged exactly) instead of one generator in this process; the
-    /// report adds the vantage point `local`. Targets with `vantage` points
-    /// use those instead.
+    /// report adds the vantage point `local`. Overrides the target's
+    /// `vantage` points.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub agents: Option<u16>,
 }
@@ -135,6 +135,7 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
                 history,
                 workers,
                 agents,
+                vantages: targets.vantages(def.name()).to_vec(),
             };
             let task = tokio::spawn(async move { run::run(&l2, &def2, &opts, int2).await });
             let fin = match task.await {

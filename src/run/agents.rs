@@ -26,18 +26,56 @@ pub(crate) struct AgentsRun {
 }
 
 impl Drill<'_> {
-    /// With `--agents N`: N local agent processes, clocks aligned.
+    /// With `--agents N`: N local agent processes; else the target's
+    /// vantage points. Clocks aligned.
     pub(super) async fn spawn_agents(&mut self) -> Result<Option<Fleet>, Stop> {
-        let Some(n) = self.agents else {
-            return Ok(None);
+        let fail = |e: String| Stop::Preflight(format!("agents: {e}; nothing was injected"));
+        let plan: Vec<(String, usize, Option<String>)> = match self.agents {
+            Some(n) => vec![("local".into(), n, None)],
+            None => self
+                .vantages
+                .iter()
+                .map(|v| (v.name.clone(), v.agents, v.region.clone()))
+                .collect(),
         };
-        self.now(Event::Progress(format!("starting {n} local agent(s)")));
-        let (local, vantage) = LocalAgents::spawn(n, "local", IDLE_TIMEOUT)
+        if plan.is_empty() {
+            return Ok(None);
+        }
+        if self.agents.is_none() && self.def.kind() == "kubernetes" {
+            return Err(fail(
+                "vantage points of kubernetes targets run as Jobs, which this build cannot create"
+                    .into(),
+            ));
+        }
+        let total: usize = plan.iter().map(|p| p.1).sum();
+        self.now(Event::Progress(format!(
+            "starting {total} local agent(s): {}",
+            plan.iter()
+                .map(|(n, k, _)| format!("{n} ×{k}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+        let (mut local, mut vantages, mut urls) = (None::<LocalAgents>, Vec::new(), Vec::new());
+        for (name, n, region) in &plan {
+            let (agents, vantage) = LocalAgents::spawn(*n, name, IDLE_TIMEOUT)
+                .await
+                .map_err(fail)?;
+            match local.as_mut() {
+                Some(l) => l.join(agents),
+                None => local = Some(agents),
+            }
+            vantages.push(vantage);
+            urls.push(match region {
+                Some(r) => Some(self.region_url(r).map_err(fail)?),
+                None => None,
+            });
+        }
+        let mut fleet = Fleet::align(vantages, local, self.clock)
             .await
-            .map_err(|e| Stop::Preflight(format!("agents: {e}; nothing was injected")))?;
-        let fleet = Fleet::align(vec![vantage], Some(local), self.clock)
-            .await
-            .map_err(|e| Stop::Preflight(format!("agents: {e}; nothing was injected")))?;
+            .map_err(fail)?;
+        for (v, url) in fleet.vantages.iter_mut().zip(urls) {
+            v.url = url;
+        }
         let bounds: Vec<String> = fleet
             .facts
             .lock()
@@ -50,6 +88,18 @@ impl Drill<'_> {
             bounds.join(", ")
         )));
         Ok(Some(fleet))
+    }
+
+    /// The load's URL through `region`'s ingress gateway.
+    fn region_url(&self, region: &str) -> Result<hyper::Uri, String> {
+        let path = self.plan.load.as_ref().map_or("/", |l| l.path.as_str());
+        let entry = self
+            .target()
+            .region_entry_url(region)
+            .ok_or_else(|| format!("the target has no ingress in region `{region}`"))?;
+        format!("{entry}{path}")
+            .parse()
+            .map_err(|e| format!("bad URL through region `{region}`: {e}"))
     }
 
     pub(super) async fn start_agents(

@@ -68,6 +68,8 @@ pub(super) struct Drill<'a> {
     pub workers: Option<usize>,
     /// `--agents`: local agent processes sending the load.
     pub agents: Option<usize>,
+    /// The target's vantage points, when `--agents` is not given.
+    pub vantages: Vec<crate::targets::vantage::VantageDef>,
 }
 
 impl<'a> Drill<'a> {
@@ -113,6 +115,7 @@ impl<'a> Drill<'a> {
             monitor: None,
             workers: opts.workers,
             agents: opts.agents,
+            vantages: opts.vantages.clone(),
         }
     }
 

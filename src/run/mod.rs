@@ -40,6 +40,8 @@ pub struct Options {
     pub workers: Option<usize>,
     /// `--agents N`: the load comes from N local agent processes.
     pub agents: Option<usize>,
+    /// The target's vantage points (used without `--agents`).
+    pub vantages: Vec<crate::targets::vantage::VantageDef>,
 }
 
 /// What the runner hands back: the drill's result, whether it passed,

@@ -52,6 +52,8 @@ pub struct TargetEntry {
     pub components: Option<BTreeMap<String, ComponentOverride>>,
     /// `http`/`kubernetes`: the system's PostgreSQL, for database drills.
     pub database: Option<ExternalDb>,
+    /// Where generator agents send the load from (src/targets/vantage.rs).
+    pub vantage: Option<Vec<Spanned<super::vantage::VantageEntry>>>,
 }
 
 /// A database outside the lab: the writer's DSN comes from an environment
@@ -122,6 +124,8 @@ impl TargetDef {
 pub struct Targets {
     pub file: Option<PathBuf>,
     defs: BTreeMap<String, TargetDef>,
+    /// Each target's vantage points (none: the load comes from this process).
+    vantages: BTreeMap<String, Vec<super::vantage::VantageDef>>,
 }
 
 impl Targets {
@@ -134,6 +138,7 @@ impl Targets {
         let mut t = Targets {
             file: chosen.clone(),
             defs: BTreeMap::new(),
+            vantages: BTreeMap::new(),
         };
         t.defs.insert(
             "lab".into(),
@@ -157,7 +162,18 @@ impl Targets {
         let mut errors = Vec::new();
         for (name, entry) in parsed.targets {
             let span = entry.span();
-            match resolve(&file, &src, name.clone(), &span, entry.into_inner()) {
+            let mut entry = entry.into_inner();
+            if let Some(vs) = entry.vantage.take() {
+                let kind = *entry.kind.get_ref();
+                match super::vantage::resolve(&file, &src, &name, kind, entry.contexts.as_ref(), vs)
+                {
+                    Ok(vs) => {
+                        t.vantages.insert(name.clone(), vs);
+                    }
+                    Err(es) => errors.extend(es),
+                }
+            }
+            match resolve(&file, &src, name.clone(), &span, entry) {
                 Ok(def) => {
                     t.defs.insert(name, def);
                 }
@@ -173,6 +189,11 @@ impl Targets {
 
     pub fn get(&self, name: &str) -> Option<&TargetDef> {
         self.defs.get(name)
+    }
+
+    /// The vantage points of target `name` (empty: none declared).
+    pub fn vantages(&self, name: &str) -> &[super::vantage::VantageDef] {
+        self.vantages.get(name).map_or(&[], Vec::as_slice)
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
