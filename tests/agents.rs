@@ -395,3 +395,62 @@ fn bad_vantage_points_exit_2_at_their_line_and_column() {
     assert!(err.contains("1 to 64 agents per vantage point"), "{err}");
     assert!(err.contains("one of: primary, secondary"), "{err}");
 }
+
+/// The finding vantage points exist for, on the lab: the primary ingress
+/// gateway killed is a failover of about half a second (the entry's
+/// health checks, 200 ms × 3) from the global entry, and nothing at all
+/// from the secondary region, whose users enter through their own gateway.
+#[test]
+fn a_failover_is_seen_differently_from_each_side_on_the_lab() {
+    let _lab = lab_lock();
+    let sb = Sandbox::new();
+    let targets = sb.write(
+        "targets.toml",
+        "[targets.sides]\nkind = \"lab\"\nlab = { restart_delay = \"2s\", push_interval = \"200ms\", \
+         health = { interval = \"200ms\", timeout = \"100ms\", unhealthy_threshold = 3, healthy_threshold = 2 } }\n\
+         [[targets.sides.vantage]]\nname = \"global-entry\"\n\
+         [[targets.sides.vantage]]\nname = \"via-secondary\"\nregion = \"secondary\"\n",
+    );
+    let s = sb.write(
+        "s.toml",
+        "description = \"sides\"\n[load]\npath = \"/productpage\"\nrate = 200\ntimeout = \"2s\"\n\
+         max_send_lag = \"1s\"\n[phases]\nwarmup = \"1s\"\nbaseline = \"2s\"\nrecovery = \"3s\"\n\
+         [recovery]\nwindow = \"500ms\"\nhold = \"2s\"\n[[faults]]\nname = \"kill\"\n\
+         component = \"ingress-gateway\"\nregion = \"primary\"\naction = \"delete\"\n\
+         until = \"healed\"\ntimeout = \"30s\"\n",
+    );
+    let out = sb.run(&[
+        "--targets",
+        targets.to_str().unwrap(),
+        "run",
+        s.to_str().unwrap(),
+        "--target",
+        "sides",
+        "--quiet",
+        "--no-history",
+        "--report-dir",
+        &sb.report_arg(),
+    ]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let r = sb.results();
+    let vs = r["vantages"].as_array().unwrap();
+    let (global, secondary) = (&vs[0], &vs[1]);
+    assert_eq!(global["name"], "global-entry");
+    let rto = ms(&global["faults"][0]["rto_s"]);
+    assert!(
+        (0.2..=1.5).contains(&rto),
+        "from the global entry: {global:#}"
+    );
+    assert_eq!(global["faults"][0]["rto_s"], r["faults"][0]["rto_s"]);
+    assert_eq!(
+        secondary["faults"][0]["recovery"], "no-impact",
+        "{secondary:#}"
+    );
+    assert_eq!(secondary["availability"], 1.0);
+    assert!(ms(&global["availability"]) < 1.0);
+    let md = std::fs::read_to_string(sb.report_dir().join("report.md")).unwrap();
+    assert!(
+        md.contains("| | merged | global-entry | via-secondary |"),
+        "{md}"
+    );
+}
