@@ -107,7 +107,7 @@ fn ms(v: &Value) -> f64 {
 
 /// Two agents at 50/s each against one generator at 100/s: exactly the
 /// same counts (100/s × 2 s of baseline = 200 requests, all good), the same
-/// availability, and latency percentiles within 3 ms at p50 and 15 ms at
+/// availability, and latency percentiles within 3 ms at p50 and 25 ms at
 /// p99: the merge itself is exact (HDR histograms added, 0.1% precision,
 /// see `measure::delta` tests); what differs between two runs on a shared
 /// machine is scheduling noise around the server's fixed 10 ms.
