@@ -380,3 +380,50 @@ impl Poller {
             .note_frontier(self.slot, Micros::MAX);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper_util::rt::TokioIo;
+
+    /// A fake agent whose clock runs 3 s ahead of the runner's and whose
+    /// answers are delayed unevenly (5 ms before it reads its clock, 15 ms
+    /// after): the estimated offset is within the reported bound of 3 s.
+    #[tokio::test]
+    async fn the_clock_offset_is_within_its_bound() {
+        let runner = Clock::start();
+        let agent_clock = runner.shifted(-3_000_000);
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                let svc = hyper::service::service_fn(move |_req| async move {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    let h = Hello {
+                        version: protocol::VERSION,
+                        agent_us: agent_clock.now(),
+                    };
+                    tokio::time::sleep(Duration::from_millis(15)).await;
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from(
+                        serde_json::to_vec(&h).unwrap(),
+                    ))))
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(s), svc),
+                );
+            }
+        });
+        let t = Transport::Direct {
+            base: format!("http://{addr}").parse().unwrap(),
+        };
+        let (offset, bound) = align(&t, runner).await.unwrap();
+        assert!(bound >= 10_000, "the bound covers the round trip: {bound}");
+        assert!(
+            offset.abs_diff(3_000_000) <= bound,
+            "offset {offset} µs, bound {bound} µs"
+        );
+    }
+}

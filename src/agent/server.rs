@@ -260,3 +260,75 @@ fn poll(agent: &Agent, p: Poll) -> Result<PollReply, Failure> {
         done,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::{Outcome, Phase, Sample};
+
+    /// An agent whose generator already ended, holding `n` good results.
+    async fn agent_with(n: u64) -> Agent {
+        let mut rec = Recorder::for_agent(100_000, 2_000_000);
+        for i in 0..n {
+            let s = Sample {
+                due: i * 10_000,
+                sent: i * 10_000,
+                done: i * 10_000 + 500,
+                outcome: Outcome::Good,
+                has_latency: true,
+            };
+            rec.note_sent(s.due, s.sent);
+            rec.record(&s);
+        }
+        let generator = tokio::spawn(async {});
+        while !generator.is_finished() {
+            tokio::task::yield_now().await;
+        }
+        Agent {
+            clock: Clock::start(),
+            idle_default: Duration::from_secs(10),
+            state: Mutex::new(State {
+                run: Some(Run {
+                    rec: Arc::new(Mutex::new(rec)),
+                    control: Arc::new(Control::default()),
+                    generator,
+                    idle: Duration::from_secs(10),
+                    seq: 0,
+                    unacked: None,
+                    done_seq: None,
+                }),
+                last_poll: Instant::now(),
+                finished: false,
+            }),
+        }
+    }
+
+    fn poll_at(ack: u64, settled_us: Micros) -> Poll {
+        Poll {
+            ack,
+            marks: vec![(Phase::Baseline, 0)],
+            settled_us,
+        }
+    }
+
+    /// A poll whose answer was lost is asked again with the same ack: the
+    /// new answer carries everything since that ack (nothing lost, nothing
+    /// twice); the acknowledged end of the run lets the agent exit.
+    #[tokio::test]
+    async fn a_lost_answer_is_sent_again_merged_and_the_end_is_acknowledged() {
+        let agent = agent_with(50).await;
+        let first = poll(&agent, poll_at(0, 250_000)).unwrap();
+        assert_eq!((first.seq, first.delta.completed()), (1, 25));
+        assert!(!first.done, "25 results still wait for their phase");
+        // The runner never got seq 1: it asks again from ack 0.
+        let again = poll(&agent, poll_at(0, Micros::MAX)).unwrap();
+        assert_eq!((again.seq, again.delta.completed()), (2, 50));
+        assert_eq!(again.delta.phases[Phase::Baseline as usize].good, 50);
+        assert_eq!(again.delta.sent, 50);
+        assert!(again.done);
+        let after = poll(&agent, poll_at(2, Micros::MAX)).unwrap();
+        assert_eq!(after.delta.completed(), 0);
+        assert!(after.done);
+        assert!(agent.state.lock().unwrap().finished, "acknowledged: exit");
+    }
+}
