@@ -441,7 +441,11 @@ fn a_failover_is_seen_differently_from_each_side_on_the_lab() {
         (0.2..=1.5).contains(&rto),
         "from the global entry: {global:#}"
     );
-    assert_eq!(global["faults"][0]["rto_s"], r["faults"][0]["rto_s"]);
+    // Merged, half the traffic (the secondary's) never failed, so each
+    // bucket's first good answer may come a little earlier than the global
+    // side's alone: the same failover within a bucket or two.
+    let merged = ms(&r["faults"][0]["rto_s"]);
+    assert!((merged - rto).abs() <= 0.2, "merged {merged}, global {rto}");
     assert_eq!(
         secondary["faults"][0]["recovery"], "no-impact",
         "{secondary:#}"

@@ -112,6 +112,14 @@ impl Fleet {
         })
     }
 
+    /// How far ahead to put the schedule's start so that every agent's
+    /// `start` arrives before it: 300 ms, plus two round trips per agent
+    /// (the calls go one after another).
+    pub(crate) fn start_lead_us(&self) -> Micros {
+        let facts = self.facts.lock().expect("facts");
+        300_000 + facts.iter().map(|f| 4 * f.clock_bound_us).sum::<Micros>()
+    }
+
     /// Gives agent j of N rate r/N and first due time `start + j/r`, so
     /// request j + kN of the one-generator schedule is its request k; then
     /// polls each. `rec`: the run's recorder.

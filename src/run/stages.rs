@@ -130,9 +130,13 @@ impl Drill<'_> {
             Some(_) => self.spawn_agents().await?,
             None => None,
         };
-        let lead = if fleet.is_some() { 300_000 } else { 10_000 };
+        let lead = fleet.as_ref().map_or(10_000, |f| f.start_lead_us());
         let start = clock.now() + lead;
         self.facts.load_start = start;
+        // Before any other load task, so a failed start leaves none running.
+        if let (Some(f), Some(load)) = (fleet.as_mut(), http.as_ref()) {
+            self.start_agents(f, load, start).await?;
+        }
         let control = Arc::new(Control::default());
         let writer_control = Arc::new(WriterControl::new(
             s.database
@@ -159,9 +163,6 @@ impl Drill<'_> {
                 writer_control.clone(),
             ))
         });
-        if let (Some(f), Some(load)) = (fleet.as_mut(), http.as_ref()) {
-            self.start_agents(f, load, start).await?;
-        }
         let generator = http.filter(|_| fleet.is_none()).map(|load| {
             tokio::spawn(crate::load::http::run(
                 load,
