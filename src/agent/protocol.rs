@@ -58,6 +58,15 @@ pub struct Share {
     pub idle_timeout_ms: u64,
 }
 
+/// Stop sending requests due from `at_us` on (runner clock; absent: now).
+/// Every agent stops at the same instant, so the merged schedule ends as
+/// one generator's would.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Stop {
+    #[serde(default)]
+    pub at_us: Option<Micros>,
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Poll {
     /// The last sequence number the runner applied (0: none).

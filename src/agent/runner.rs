@@ -5,7 +5,7 @@
 //! vantage point's recorder, stop them, and record an agent that fails as
 //! missing from its last frontier.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -60,7 +60,8 @@ pub(crate) struct Fleet {
     pub facts: Arc<Mutex<Vec<AgentFacts>>>,
     pub vantages: Vec<VantageRun>,
     local: Option<LocalAgents>,
-    stopping: Arc<AtomicBool>,
+    /// The run-clock instant every agent stops sending at (0: running).
+    stop_at: Arc<AtomicU64>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -107,7 +108,7 @@ impl Fleet {
             facts: Arc::new(Mutex::new(facts)),
             vantages: runs,
             local,
-            stopping: Arc::new(AtomicBool::new(false)),
+            stop_at: Arc::new(AtomicU64::new(0)),
             tasks: Vec::new(),
         })
     }
@@ -199,7 +200,7 @@ impl Fleet {
                 clock,
                 start,
                 stop_grace_us: load.timeout.as_micros() as Micros + 3_000_000,
-                stopping: self.stopping.clone(),
+                stop_at: self.stop_at.clone(),
                 facts: self.facts.clone(),
             };
             self.tasks.push(tokio::spawn(poller.run()));
@@ -210,8 +211,11 @@ impl Fleet {
     /// Stops every agent and waits for its last delta (each in-flight
     /// request ends by its timeout), unless `hurry`. Then kills the local
     /// agents. Marks copied, the vantage recorders are ready for reports.
-    pub(crate) async fn stop(&mut self, hurry: bool, rec: &Arc<Mutex<Recorder>>) {
-        self.stopping.store(true, Ordering::Release);
+    pub(crate) async fn stop(&mut self, hurry: bool, clock: Clock, rec: &Arc<Mutex<Recorder>>) {
+        // One instant for all, far enough ahead for every stop call to
+        // arrive (each poller sees it within a poll period).
+        let at = clock.now() + self.start_lead_us() + POLL_EVERY.as_micros() as Micros;
+        self.stop_at.store(at, Ordering::Release);
         for t in self.tasks.drain(..) {
             if hurry {
                 t.abort();
@@ -284,7 +288,7 @@ struct Poller {
     clock: Clock,
     start: Micros,
     stop_grace_us: Micros,
-    stopping: Arc<AtomicBool>,
+    stop_at: Arc<AtomicU64>,
     facts: Arc<Mutex<Vec<AgentFacts>>>,
 }
 
@@ -299,11 +303,15 @@ impl Poller {
         loop {
             tick.tick().await;
             let now = self.clock.now();
-            if stop_sent.is_none() && self.stopping.load(Ordering::Acquire) {
-                stop_sent = Some(now);
+            let stop_at = self.stop_at.load(Ordering::Acquire);
+            if stop_sent.is_none() && stop_at > 0 {
+                stop_sent = Some(stop_at);
+                let stop = protocol::Stop {
+                    at_us: Some(stop_at),
+                };
                 let _ = self
                     .transport
-                    .call::<_, serde_json::Value>(protocol::STOP, &serde_json::json!({}))
+                    .call::<_, serde_json::Value>(protocol::STOP, &stop)
                     .await;
             }
             let marks = self.main.lock().expect("recorder lock").marks().to_vec();

@@ -14,7 +14,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use super::protocol::{self, Hello, Poll, PollReply, Share};
+use super::protocol::{self, Hello, Poll, PollReply, Share, Stop};
 use crate::clock::Clock;
 use crate::load::http::Control;
 use crate::measure::{Micros, Recorder, RecorderDelta};
@@ -45,6 +45,8 @@ struct State {
 }
 
 struct Run {
+    /// The runner's clock, as this agent keeps it.
+    clock: Clock,
     rec: Arc<Mutex<Recorder>>,
     control: Arc<Control>,
     generator: tokio::task::JoinHandle<()>,
@@ -142,13 +144,13 @@ async fn handle(agent: &Agent, req: Request<hyper::body::Incoming>) -> Response<
             Ok(p) => poll(agent, p).and_then(|r| json(&r)),
             Err(e) => Err((StatusCode::BAD_REQUEST, format!("poll: {e}"))),
         },
-        protocol::STOP => {
-            let st = agent.state.lock().expect("agent state");
-            if let Some(run) = &st.run {
-                run.control.stop();
+        protocol::STOP => match serde_json::from_slice::<Stop>(&body) {
+            Ok(s) => {
+                stop(agent, s);
+                Ok(b"{}".to_vec())
             }
-            Ok(b"{}".to_vec())
-        }
+            Err(e) => Err((StatusCode::BAD_REQUEST, format!("stop: {e}"))),
+        },
         _ => Err((StatusCode::NOT_FOUND, format!("no such call: {path}"))),
     };
     match res {
@@ -167,6 +169,24 @@ fn reply(code: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = code;
     r
+}
+
+/// Stops sending at the runner's instant (at once when it has passed).
+fn stop(agent: &Agent, s: Stop) {
+    let st = agent.state.lock().expect("agent state");
+    let Some(run) = &st.run else {
+        return;
+    };
+    let (control, clock) = (run.control.clone(), run.clock);
+    match s.at_us {
+        Some(at) if at > clock.now() => {
+            tokio::spawn(async move {
+                tokio::time::sleep_until(clock.at(at).into()).await;
+                control.stop();
+            });
+        }
+        _ => control.stop(),
+    }
 }
 
 /// Starts the generator on this agent's share, on the runner's clock.
@@ -197,6 +217,7 @@ fn start(agent: &Agent, share: Share) -> Result<(), Failure> {
     ));
     st.last_poll = Instant::now();
     st.run = Some(Run {
+        clock,
         rec,
         control,
         generator,
@@ -289,6 +310,7 @@ mod tests {
             idle_default: Duration::from_secs(10),
             state: Mutex::new(State {
                 run: Some(Run {
+                    clock: Clock::start(),
                     rec: Arc::new(Mutex::new(rec)),
                     control: Arc::new(Control::default()),
                     generator,

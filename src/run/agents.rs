@@ -117,7 +117,9 @@ impl Drill<'_> {
     /// Stops the agents, waits for their last deltas, and keeps what the
     /// result needs; an agent that went missing is an event.
     pub(super) async fn stop_agents(&mut self, mut fleet: Fleet) {
-        fleet.stop(self.interrupt.hurried(), &self.rec).await;
+        fleet
+            .stop(self.interrupt.hurried(), self.clock, &self.rec)
+            .await;
         let facts = fleet.facts.lock().expect("facts").clone();
         for f in &facts {
             if let (Some(from), Some(at)) = (f.missing_from, f.noticed_at) {
