@@ -60,6 +60,8 @@ pub(crate) struct Fleet {
     pub facts: Arc<Mutex<Vec<AgentFacts>>>,
     pub vantages: Vec<VantageRun>,
     local: Option<LocalAgents>,
+    /// Agents whose going missing was already told (see `news`).
+    told: Vec<bool>,
     /// The run-clock instant every agent stops sending at (0: running).
     stop_at: Arc<AtomicU64>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -103,14 +105,38 @@ impl Fleet {
         if links.is_empty() {
             return Err("no agents".into());
         }
+        let n = links.len();
         Ok(Fleet {
             links,
             facts: Arc::new(Mutex::new(facts)),
             vantages: runs,
             local,
+            told: vec![false; n],
             stop_at: Arc::new(AtomicU64::new(0)),
             tasks: Vec::new(),
         })
+    }
+
+    /// Agents that went missing since the last call: when it was noticed,
+    /// and what to tell (an event of the run).
+    pub(crate) fn news(&mut self) -> Vec<(Micros, String)> {
+        let facts = self.facts.lock().expect("facts");
+        let mut out = Vec::new();
+        for (f, told) in facts.iter().zip(self.told.iter_mut()) {
+            if let (false, Some(from), Some(at)) = (*told, f.missing_from, f.noticed_at) {
+                *told = true;
+                out.push((
+                    at,
+                    format!(
+                        "agent {} missing: its share is missing from t+{:.3}s ({})",
+                        f.name,
+                        from as f64 / 1e6,
+                        f.why.as_deref().unwrap_or("no reason")
+                    ),
+                ));
+            }
+        }
+        out
     }
 
     /// How far ahead to put the schedule's start so that every agent's

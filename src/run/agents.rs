@@ -114,26 +114,27 @@ impl Drill<'_> {
             .map_err(|e| Stop::Preflight(format!("agents: {e}; nothing was injected")))
     }
 
+    /// Tells, as events, the agents that went missing since the last call.
+    pub(super) fn drain_agent_events(&mut self) {
+        let news = match self.load.as_mut().and_then(|l| l.fleet.as_mut()) {
+            Some(f) => f.news(),
+            None => return,
+        };
+        for (at, what) in news {
+            self.event(at, Event::Progress(what));
+        }
+    }
+
     /// Stops the agents, waits for their last deltas, and keeps what the
     /// result needs; an agent that went missing is an event.
     pub(super) async fn stop_agents(&mut self, mut fleet: Fleet) {
         fleet
             .stop(self.interrupt.hurried(), self.clock, &self.rec)
             .await;
-        let facts = fleet.facts.lock().expect("facts").clone();
-        for f in &facts {
-            if let (Some(from), Some(at)) = (f.missing_from, f.noticed_at) {
-                self.event(
-                    at,
-                    Event::Progress(format!(
-                        "agent {} missing: its share is missing from t+{:.3}s ({})",
-                        f.name,
-                        secs(from),
-                        f.why.as_deref().unwrap_or("no reason")
-                    )),
-                );
-            }
+        for (at, what) in fleet.news() {
+            self.event(at, Event::Progress(what));
         }
+        let facts = fleet.facts.lock().expect("facts").clone();
         let vantages = fleet
             .vantages
             .iter()

@@ -179,6 +179,7 @@ impl<'a> Drill<'a> {
     ) -> Result<(), Stop> {
         loop {
             self.drain_lab_events();
+            self.drain_agent_events();
             let now = self.clock.now();
             if self.interrupt.requested() {
                 return Err(Stop::Interrupted);
