@@ -255,6 +255,41 @@ fn an_agent_killed_mid_drill_is_reported_missing_and_the_drill_is_inconclusive()
     assert!(md.contains("local/1") && md.contains("missing"), "{md}");
 }
 
+/// The runner killed with SIGKILL (no teardown can run): its local agents
+/// go with it, at once, instead of sending for their idle timeout.
+#[test]
+fn local_agents_end_with_a_runner_killed_with_sigkill() {
+    let _lab = lab_lock();
+    let sb = Sandbox::new();
+    let srv = Server::start(Duration::ZERO, sb.path("frozen"));
+    let s = scenario(&sb, "");
+    let mut run = drill(&sb, &srv, &s, &["--agents", "2"]);
+    let mut kids = Vec::new();
+    common::wait_until(Duration::from_secs(20), "two agents", || {
+        run.assert_running("while waiting for its agents");
+        kids = agent_children(run.pid());
+        kids.len() == 2
+    });
+    run.signal(libc::SIGKILL);
+    let _ = run.wait(Duration::from_secs(5));
+    common::wait_until(Duration::from_secs(2), "the agents to end", || {
+        kids.iter()
+            .all(|k| !Path::new(&format!("/proc/{k}")).exists() || zombie(*k))
+    });
+    let after = srv.answered.load(Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(srv.answered.load(Ordering::Relaxed), after, "still sending");
+}
+
+/// A process that ended and waits to be reaped.
+fn zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit(')')
+            .next()
+            .is_some_and(|r| r.trim_start().starts_with('Z'))
+    })
+}
+
 /// One POST to an agent, the answer's body (a fresh connection each time).
 fn post(port: u16, path: &str, body: &str) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();

@@ -34,13 +34,26 @@ impl LocalAgents {
         };
         let mut agents = Vec::new();
         for i in 0..n {
-            let mut child = Command::new(&exe)
-                .args(["agent", "--listen", "127.0.0.1:0", "--idle-timeout"])
+            let mut cmd = Command::new(&exe);
+            cmd.args(["agent", "--listen", "127.0.0.1:0", "--idle-timeout"])
                 .arg(format!("{}ms", idle_timeout.as_millis()))
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
-                .kill_on_drop(true)
+                .kill_on_drop(true);
+            // A runner killed with SIGKILL cannot kill its agents: the kernel
+            // does, when the runtime thread that started them goes (that
+            // thread lives as long as the runner's runtime).
+            // SAFETY: prctl(2) only, between fork and exec.
+            unsafe {
+                cmd.pre_exec(|| {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            let mut child = cmd
                 .spawn()
                 .map_err(|e| format!("cannot start agent {i}: {e}"))?;
             let stdout = child.stdout.take().expect("stdout is piped");
