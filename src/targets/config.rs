@@ -66,6 +66,8 @@ pub struct TargetEntry {
     pub prometheus: Option<Spanned<EndpointEntry>>,
     /// `http`/`kubernetes`: the system's own Alertmanager.
     pub alertmanager: Option<Spanned<EndpointEntry>>,
+    /// Where generator agents send the load from (src/targets/vantage.rs).
+    pub vantage: Option<Vec<Spanned<super::vantage::VantageEntry>>>,
 }
 
 /// `[targets.NAME.prometheus]` or `[targets.NAME.alertmanager]`.
@@ -207,6 +209,8 @@ impl TargetDef {
 pub struct Targets {
     pub file: Option<PathBuf>,
     defs: BTreeMap<String, TargetDef>,
+    /// Each target's vantage points (none: the load comes from this process).
+    vantages: BTreeMap<String, Vec<super::vantage::VantageDef>>,
 }
 
 impl Targets {
@@ -219,6 +223,7 @@ impl Targets {
         let mut t = Targets {
             file: chosen.clone(),
             defs: BTreeMap::new(),
+            vantages: BTreeMap::new(),
         };
         t.defs.insert(
             "lab".into(),
@@ -242,7 +247,18 @@ impl Targets {
         let mut errors = Vec::new();
         for (name, entry) in parsed.targets {
             let span = entry.span();
-            match resolve(&file, &src, name.clone(), &span, entry.into_inner()) {
+            let mut entry = entry.into_inner();
+            if let Some(vs) = entry.vantage.take() {
+                let kind = *entry.kind.get_ref();
+                match super::vantage::resolve(&file, &src, &name, kind, entry.contexts.as_ref(), vs)
+                {
+                    Ok(vs) => {
+                        t.vantages.insert(name.clone(), vs);
+                    }
+                    Err(es) => errors.extend(es),
+                }
+            }
+            match resolve(&file, &src, name.clone(), &span, entry) {
                 Ok(def) => {
                     t.defs.insert(name, def);
                 }
@@ -258,6 +274,11 @@ impl Targets {
 
     pub fn get(&self, name: &str) -> Option<&TargetDef> {
         self.defs.get(name)
+    }
+
+    /// The vantage points of target `name` (empty: none declared).
+    pub fn vantages(&self, name: &str) -> &[super::vantage::VantageDef] {
+        self.vantages.get(name).map_or(&[], Vec::as_slice)
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
