@@ -19,6 +19,21 @@ impl Clock {
         }
     }
 
+    /// The clock whose zero is `offset_us` after this one's (earlier when
+    /// negative): an agent's view of the runner's clock.
+    pub fn shifted(&self, offset_us: i64) -> Clock {
+        let d = Duration::from_micros(offset_us.unsigned_abs());
+        let (start, wall) = if offset_us >= 0 {
+            (self.start + d, self.wall + d)
+        } else {
+            (
+                self.start.checked_sub(d).unwrap_or(self.start),
+                self.wall - d,
+            )
+        };
+        Clock { start, wall }
+    }
+
     pub fn now(&self) -> Micros {
         self.start.elapsed().as_micros() as Micros
     }

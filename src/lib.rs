@@ -1,7 +1,7 @@
 //! drill: disaster-recovery drills and chaos tests with measured RTO, RPO,
 //! availability, latency and error budget against SLOs.
 
-mod agent;
+pub(crate) mod agent;
 pub mod cli;
 pub mod clock;
 pub mod db;

@@ -1,6 +1,7 @@
 //! The command line: parse, dispatch to one file per subcommand, map errors
 //! to exit codes (src/error.rs).
 
+mod agent;
 mod cleanup;
 mod history;
 mod lab;
@@ -89,6 +90,9 @@ Ctrl-C stops the drill and reverts every fault; a second Ctrl-C skips the waits,
     Cleanup(cleanup::Args),
     /// Past runs of a drill with the trend of each figure; flags regressions.
     History(history::Args),
+    /// A load generator agent: takes its share of a drill's schedule from a
+    /// runner (`drill run --agents N`, or a target's vantage points).
+    Agent(agent::Args),
     /// The built-in lab's processes (used by drill itself).
     #[command(hide = true)]
     Lab(lab::Args),
@@ -128,6 +132,7 @@ pub fn main() -> i32 {
         Command::Cleanup(a) => cleanup::run(a),
         Command::History(a) => history::run(a),
         Command::Lab(a) => lab::run(a),
+        Command::Agent(a) => agent::run(a),
     };
     match res {
         Ok(code) => code,

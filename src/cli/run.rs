@@ -57,6 +57,12 @@ pub struct Args {
     /// (overrides the scenario's `[load] workers`).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: Option<u16>,
+    /// Send the load from N local `drill agent` processes (each r/N of the
+    /// rate, merged exactly) instead of one generator in this process; the
+    /// report adds the vantage point `local`. Overrides the target's
+    /// `vantage` points.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub agents: Option<u16>,
 }
 
 #[derive(Tabled)]
@@ -122,11 +128,14 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
             let (l2, def2, int2, quiet) = (l.clone(), def.clone(), interrupt.clone(), a.quiet);
             let history = past_runs(history_dir.as_deref(), &l.name);
             let workers = a.workers.map(usize::from);
+            let agents = a.agents.map(usize::from);
             let opts = Options {
                 seed,
                 quiet,
                 history,
                 workers,
+                agents,
+                vantages: targets.vantages(def.name()).to_vec(),
             };
             let task = tokio::spawn(async move { run::run(&l2, &def2, &opts, int2).await });
             let fin = match task.await {

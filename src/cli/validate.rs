@@ -150,7 +150,22 @@ pub fn prepare(
             _ => {}
         }
     }
-    Ok((Plan::resolve(&l), def.clone()))
+    let plan = Plan::resolve(&l);
+    // The system's monitoring: token variables set, CA files present, the
+    // endpoints the scenario needs named (knowable offline, so exit 2).
+    if let (Some(mp), Some(m)) = (&plan.monitoring, def.external_monitoring()) {
+        let mut ds = m.problems(!mp.alerts.is_empty() || mp.silence || mp.unexpected_fail);
+        if let Some(r) = &l.scenario.alert_rules {
+            ds.push(
+                Diagnostic::at(&l.path, &l.src, Some(r.span()), format!("alert_rules is for the lab; target `{}`'s own Prometheus evaluates its own rules", def.name()))
+                    .with_hint("remove alert_rules; load the rules into your Prometheus, whose rules preflight checks"),
+            );
+        }
+        if !ds.is_empty() {
+            return Err(Diagnostics(ds).into());
+        }
+    }
+    Ok((plan, def.clone()))
 }
 
 pub fn load_targets(path: Option<&Path>) -> Result<Targets, CliError> {

@@ -152,7 +152,16 @@ async fn revert(plan: &RevertPlan, run_id: &str, fault: &str) -> Result<(), Stri
             alertmanager,
             silence_id,
             ends_with_run,
-        } => expire_silence(alertmanager, silence_id, *ends_with_run).await,
+            token_env,
+            ca_file,
+        } => {
+            let am = crate::observe::api::Endpoint {
+                url: alertmanager.clone(),
+                token_env: token_env.clone(),
+                ca_file: ca_file.clone(),
+            };
+            expire_silence(&am, silence_id, *ends_with_run).await
+        }
         RevertPlan::AgentJob {
             context,
             kubeconfig,
@@ -164,13 +173,15 @@ async fn revert(plan: &RevertPlan, run_id: &str, fault: &str) -> Result<(), Stri
 }
 
 /// Expires a silence drill created. An Alertmanager that ended with its lab
-/// run took the silence with it; any other must answer.
+/// run took the silence with it; any other must answer (with its token, read
+/// from the variable the journal names).
 pub async fn expire_silence(
-    alertmanager: &str,
+    alertmanager: &crate::observe::api::Endpoint,
     silence_id: &str,
     ends_with_run: bool,
 ) -> Result<(), String> {
-    let am = crate::observe::api::Alertmanager::new(alertmanager);
+    let am = crate::observe::api::Alertmanager::to(alertmanager)
+        .map_err(|e| format!("{e}; export it and run `drill cleanup` again"))?;
     match am.expire(silence_id).await {
         Ok(()) => Ok(()),
         Err(crate::observe::api::ApiError::Unreachable { .. }) if ends_with_run => Ok(()),

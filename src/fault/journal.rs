@@ -36,10 +36,16 @@ pub enum RevertPlan {
     /// An Alertmanager silence drill created for the expected alerts; the
     /// revert expires it. `ends_with_run`: the Alertmanager is the lab's,
     /// gone with its run (and the silence with it).
+    /// `token_env`: the NAME of the variable holding Alertmanager's bearer
+    /// token (never its value); `ca_file`: the CA its certificate needs.
     Silence {
         alertmanager: String,
         silence_id: String,
         ends_with_run: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token_env: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ca_file: Option<PathBuf>,
     },
     /// A vantage point's generator agents: the indexed Job drill creates
     /// (named before it exists) on that context; the revert deletes it

@@ -200,7 +200,16 @@ pub async fn revert(
             alertmanager,
             silence_id,
             ends_with_run,
-        } => cleanup::expire_silence(alertmanager, silence_id, *ends_with_run).await,
+            token_env,
+            ca_file,
+        } => {
+            let am = crate::observe::api::Endpoint {
+                url: alertmanager.clone(),
+                token_env: token_env.clone(),
+                ca_file: ca_file.clone(),
+            };
+            cleanup::expire_silence(&am, silence_id, *ends_with_run).await
+        }
         RevertPlan::AgentJob {
             context,
             kubeconfig,

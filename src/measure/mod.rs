@@ -4,21 +4,23 @@
 //! error budget). No IO here: everything is tested with synthetic streams.
 
 pub(crate) mod budget;
+pub(crate) mod delta;
 pub(crate) mod impact;
 pub(crate) mod recorder;
 pub mod rpo;
 pub(crate) mod seconds;
 
+pub use delta::RecorderDelta;
 pub use impact::{FaultImpact, RecoveryCriteria, Rto, fault_impact};
 pub use recorder::{Bucket, PhaseStats, Recorder};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Microseconds on the run's monotonic clock (0 = run start).
 pub type Micros = u64;
 
 /// The drill's phases, in order. `Warmup` is never measured.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     Warmup,

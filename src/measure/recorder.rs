@@ -2,8 +2,12 @@
 //! and fixed-width buckets keyed by intended send time. Its size depends on the
 //! drill's length only through the bucket vector (one small struct per bucket).
 
-use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
 
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use super::delta::{PhaseDelta, RecorderDelta, join_span};
 use super::seconds::SecondLatency;
 use super::{Cause, Micros, Outcome, Phase, Sample};
 
@@ -19,7 +23,7 @@ pub fn record_clamped(h: &mut Histogram<u64>, v: u64) {
 }
 
 /// Requests *due* in one fixed-width slice of time.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bucket {
     pub good: u32,
     pub bad: [u32; Cause::COUNT],
@@ -46,6 +50,23 @@ impl Bucket {
     }
     pub fn total(&self) -> u32 {
         self.good + self.bad_total()
+    }
+
+    /// Adds another recorder's counts for the same slice of time.
+    pub fn absorb(&mut self, o: &Bucket) {
+        self.good += o.good;
+        for (a, b) in self.bad.iter_mut().zip(o.bad) {
+            *a += b;
+        }
+        self.first_bad_due = min_opt(self.first_bad_due, o.first_bad_due);
+        self.first_good_done = min_opt(self.first_good_done, o.first_good_done);
+    }
+}
+
+fn min_opt(a: Option<Micros>, b: Option<Micros>) -> Option<Micros> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (x, None) | (None, x) => x,
     }
 }
 
@@ -109,6 +130,19 @@ pub struct Recorder {
     /// accounted for here (sent, or counted as not sent).
     frontiers: Vec<Micros>,
     generator: GeneratorInfo,
+    /// An agent's recorder: results held until their phase is settled, and
+    /// per-second latency kept as histograms for the next delta.
+    agent: Option<AgentSide>,
+}
+
+/// What only an agent's recorder keeps.
+struct AgentSide {
+    /// Every phase mark before this instant is known: results due earlier
+    /// can be attributed; later ones wait in `held`.
+    settled: Micros,
+    held_sent: Vec<(Micros, Micros)>,
+    held_done: Vec<Sample>,
+    seconds: BTreeMap<u64, Histogram<u64>>,
 }
 
 impl Recorder {
@@ -128,7 +162,23 @@ impl Recorder {
             send_span: [None; 4],
             frontiers: Vec::new(),
             generator: GeneratorInfo::default(),
+            agent: None,
         }
+    }
+
+    /// The recorder of a `drill agent`: it holds each result until the
+    /// runner says no later phase mark can precede its due time
+    /// ([`Recorder::settle`]), and is drained into deltas
+    /// ([`Recorder::take_delta`]) that the runner applies to its own.
+    pub fn for_agent(bucket_us: Micros, horizon_us: Micros) -> Recorder {
+        let mut r = Recorder::new(bucket_us, horizon_us);
+        r.agent = Some(AgentSide {
+            settled: 0,
+            held_sent: Vec::new(),
+            held_done: Vec::new(),
+            seconds: BTreeMap::new(),
+        });
+        r
     }
 
     /// The generator starts `info.workers` senders whose schedule begins at
@@ -180,6 +230,16 @@ impl Recorder {
 
     /// Counts a request that left (for the generator's own rate).
     pub fn note_sent(&mut self, due: Micros, sent: Micros) {
+        if let Some(a) = self.agent.as_mut()
+            && due >= a.settled
+        {
+            a.held_sent.push((due, sent));
+            return;
+        }
+        self.count_sent(due, sent);
+    }
+
+    fn count_sent(&mut self, due: Micros, sent: Micros) {
         let phase = self.phase_at(due);
         self.sent += 1;
         self.sent_by_phase[phase.index()] += 1;
@@ -191,6 +251,16 @@ impl Recorder {
     }
 
     pub fn record(&mut self, s: &Sample) {
+        if let Some(a) = self.agent.as_mut()
+            && s.due >= a.settled
+        {
+            a.held_done.push(*s);
+            return;
+        }
+        self.count(s);
+    }
+
+    fn count(&mut self, s: &Sample) {
         let phase = self.phase_at(s.due);
         let stats = &mut self.phases[phase.index()];
         match s.outcome {
@@ -200,7 +270,15 @@ impl Recorder {
         if s.has_latency {
             record_clamped(&mut stats.latency, s.latency());
             record_clamped(&mut stats.service, s.service());
-            self.seconds.record(s.due, s.latency());
+            match self.agent.as_mut() {
+                Some(a) => record_clamped(
+                    a.seconds
+                        .entry(s.due / 1_000_000)
+                        .or_insert_with(|| new_histogram(2)),
+                    s.latency(),
+                ),
+                None => self.seconds.record(s.due, s.latency()),
+            }
         }
 
         let i = (s.due / self.bucket_us) as usize;
@@ -285,6 +363,104 @@ impl Recorder {
         }
         (all > 0).then(|| good as f64 / all as f64)
     }
+}
+
+/// Agent side and runner side of the delta protocol.
+impl Recorder {
+    /// The runner knows every phase mark before `at` (they were applied
+    /// first): results due before it are attributed now. No-op on a
+    /// runner's recorder.
+    pub fn settle(&mut self, at: Micros) {
+        let Some(a) = self.agent.as_mut() else {
+            return;
+        };
+        a.settled = a.settled.max(at);
+        let settled = a.settled;
+        let (sent, keep_sent): (Vec<_>, Vec<_>) = std::mem::take(&mut a.held_sent)
+            .into_iter()
+            .partition(|&(due, _)| due < settled);
+        let (done, keep_done): (Vec<_>, Vec<_>) = std::mem::take(&mut a.held_done)
+            .into_iter()
+            .partition(|s| s.due < settled);
+        a.held_sent = keep_sent;
+        a.held_done = keep_done;
+        for (due, at) in sent {
+            self.count_sent(due, at);
+        }
+        for s in &done {
+            self.count(s);
+        }
+    }
+
+    /// Everything counted since the last call, and the frontier: every
+    /// request due before it is in this delta or an earlier one (held
+    /// results keep it back). The recorder's counts restart from zero.
+    pub fn take_delta(&mut self) -> RecorderDelta {
+        let mut d = RecorderDelta::default();
+        for (i, b) in self.buckets.iter_mut().enumerate() {
+            if *b != Bucket::default() {
+                d.buckets.insert(i as u32, std::mem::take(b));
+            }
+        }
+        for (st, pd) in self.phases.iter_mut().zip(d.phases.iter_mut()) {
+            *pd = PhaseDelta {
+                good: std::mem::take(&mut st.good),
+                bad: std::mem::take(&mut st.bad),
+                latency: take_hist(&mut st.latency, 3),
+                service: take_hist(&mut st.service, 3),
+            };
+        }
+        d.lag = take_hist(&mut self.lag, 3);
+        d.sent = std::mem::take(&mut self.sent);
+        d.sent_by_phase = std::mem::take(&mut self.sent_by_phase);
+        d.send_span = std::mem::take(&mut self.send_span);
+        let mut frontier = self.frontiers.iter().copied().min().unwrap_or(0);
+        if let Some(a) = self.agent.as_mut() {
+            d.seconds = std::mem::take(&mut a.seconds);
+            frontier = frontier.min(a.settled);
+        }
+        d.frontier = frontier;
+        d
+    }
+
+    /// Adds a delta from sender `slot` (one of `expect_senders`' workers):
+    /// exactly as if its requests had been recorded here.
+    pub fn apply(&mut self, d: &RecorderDelta, slot: usize) {
+        for (&i, b) in &d.buckets {
+            let i = i as usize;
+            if self.buckets.len() <= i {
+                self.buckets.resize(i + 1, Bucket::default());
+            }
+            self.buckets[i].absorb(b);
+        }
+        for (pd, st) in d.phases.iter().zip(self.phases.iter_mut()) {
+            pd.add_to(st);
+        }
+        if let Some(l) = &d.lag {
+            let _ = self.lag.add(l);
+        }
+        self.sent += d.sent;
+        for i in 0..4 {
+            self.sent_by_phase[i] += d.sent_by_phase[i];
+            self.send_span[i] = join_span(self.send_span[i], d.send_span[i]);
+        }
+        for (&sec, h) in &d.seconds {
+            self.seconds.merge(sec, h);
+        }
+        self.note_frontier(slot, d.frontier);
+    }
+
+    /// Results an agent holds until their phase is settled.
+    pub fn held(&self) -> usize {
+        self.agent
+            .as_ref()
+            .map_or(0, |a| a.held_done.len() + a.held_sent.len())
+    }
+}
+
+/// The histogram's content (None when empty), leaving an empty one.
+fn take_hist(h: &mut Histogram<u64>, sigfig: u8) -> Option<Histogram<u64>> {
+    (!h.is_empty()).then(|| std::mem::replace(h, new_histogram(sigfig)))
 }
 
 #[cfg(test)]

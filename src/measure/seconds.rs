@@ -41,13 +41,31 @@ impl SecondLatency {
     }
 
     pub fn record(&mut self, due: Micros, latency: Micros) {
-        let sec = due / 1_000_000;
+        if let Some(h) = self.slot(due / 1_000_000) {
+            record_clamped(h, latency);
+        }
+    }
+
+    /// Adds another recorder's histogram of second `sec` (an agent's delta):
+    /// the same as recording each of its values here.
+    pub fn merge(&mut self, sec: u64, other: &Histogram<u64>) {
+        if let Some(h) = self.slot(sec) {
+            // Same bounds and precision on both sides: `add` cannot fail.
+            let _ = h.add(other);
+        } else {
+            self.late += other.len().saturating_sub(1);
+        }
+    }
+
+    /// The open histogram of second `sec`, or None (counted late) when that
+    /// second was already closed.
+    fn slot(&mut self, sec: u64) -> Option<&mut Histogram<u64>> {
         if sec >= self.horizon_s {
             self.close_before(sec - self.horizon_s);
         }
         if self.closed.last().is_some_and(|p| p.second >= sec) {
             self.late += 1;
-            return;
+            return None;
         }
         let pos = self.open.iter().position(|(s, _)| *s >= sec);
         let idx = match pos {
@@ -63,7 +81,7 @@ impl SecondLatency {
                 self.open.len() - 1
             }
         };
-        record_clamped(&mut self.open[idx].1, latency);
+        Some(&mut self.open[idx].1)
     }
 
     fn fresh(&mut self) -> Histogram<u64> {

@@ -3,11 +3,14 @@
 //! (`/api/v2/alerts`, `/api/v2/silences`, `/api/v2/silence/{id}`).
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request};
+use hyper_rustls::builderstates::WantsSchemes;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -30,23 +33,121 @@ pub enum ApiError {
     Shape { url: String, reason: String },
 }
 
+/// How to reach a Prometheus or an Alertmanager outside the lab: its URL,
+/// the environment variable holding its bearer token (the name only: the
+/// value is read when a client is made and kept nowhere else), and a CA
+/// file for a private certificate authority.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Endpoint {
+    /// A plain endpoint (the lab's): no token, the system's roots.
+    pub fn plain(url: &str) -> Endpoint {
+        Endpoint {
+            url: url.to_string(),
+            ..Endpoint::default()
+        }
+    }
+}
+
+/// A bearer token. Its Debug and Display never show it, so it cannot leak
+/// through a log line or an error message by accident.
+#[derive(Clone)]
+struct Token(String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
 /// One HTTP JSON endpoint family (a Prometheus or an Alertmanager).
 #[derive(Clone)]
 struct Api {
     base: String,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    token: Option<Token>,
     timeout: Duration,
+}
+
+/// TLS roots: the CA file's certificates when one is given (a private
+/// monitoring CA replaces the public roots, as `curl --cacert` does), else
+/// the system's.
+fn tls(ca_file: Option<&Path>) -> Result<HttpsConnectorBuilder<WantsSchemes>, String> {
+    let Some(path) = ca_file else {
+        return Ok(HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .unwrap_or_else(|_| {
+                HttpsConnectorBuilder::new().with_tls_config(
+                    rustls::ClientConfig::builder()
+                        .with_root_certificates(rustls::RootCertStore::empty())
+                        .with_no_client_auth(),
+                )
+            }));
+    };
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+    for c in certs {
+        let c = c.map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+        roots
+            .add(c)
+            .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+    }
+    if roots.is_empty() {
+        return Err(format!(
+            "ca_file {}: no PEM certificate in it",
+            path.display()
+        ));
+    }
+    Ok(HttpsConnectorBuilder::new().with_tls_config(
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    ))
 }
 
 impl Api {
     fn new(base: &str) -> Api {
+        Api::to(&Endpoint::plain(base)).expect("a plain endpoint needs no token or CA file")
+    }
+
+    /// A client for `e`, its token read from the environment now. An unset
+    /// variable or an unreadable CA file is an error naming them (never the
+    /// token's value).
+    fn to(e: &Endpoint) -> Result<Api, String> {
+        let token = match &e.token_env {
+            Some(var) => match std::env::var(var) {
+                Ok(v) if !v.trim().is_empty() => Some(Token(v.trim().to_string())),
+                _ => {
+                    return Err(format!(
+                        "environment variable {var} (the token for {}) is not set",
+                        e.url
+                    ));
+                }
+            },
+            None => None,
+        };
         let mut conn = HttpConnector::new();
         conn.set_connect_timeout(Some(Duration::from_secs(2)));
-        Api {
-            base: base.trim_end_matches('/').to_string(),
-            client: Client::builder(TokioExecutor::new()).build(conn),
+        conn.enforce_http(false);
+        let https = tls(e.ca_file.as_deref())?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(conn);
+        Ok(Api {
+            base: e.url.trim_end_matches('/').to_string(),
+            client: Client::builder(TokioExecutor::new()).build(https),
+            token,
             timeout: Duration::from_secs(5),
-        }
+        })
     }
 
     async fn call(
@@ -61,6 +162,9 @@ impl Api {
             reason,
         };
         let mut req = Request::builder().method(method).uri(&url);
+        if let Some(Token(t)) = &self.token {
+            req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
+        }
         let body = match body {
             Some(v) => {
                 req = req.header("content-type", "application/json");
@@ -74,7 +178,7 @@ impl Api {
         let resp = tokio::time::timeout(self.timeout, self.client.request(req))
             .await
             .map_err(|_| unreachable(format!("no answer within {:?}", self.timeout)))?
-            .map_err(|e| unreachable(e.to_string()))?;
+            .map_err(|e| unreachable(with_sources(&e)))?;
         let status = resp.status().as_u16();
         let bytes = tokio::time::timeout(self.timeout, resp.into_body().collect())
             .await
@@ -103,6 +207,22 @@ impl Api {
             reason: reason.into(),
         }
     }
+}
+
+/// An error with its causes (hyper says only "client error (Connect)"; the
+/// refused connection or the unknown certificate issuer is in its sources).
+fn with_sources(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let s = c.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cur = c.source();
+    }
+    out
 }
 
 fn encode_query(s: &str) -> String {
@@ -138,6 +258,11 @@ pub struct Prometheus(Api);
 impl Prometheus {
     pub fn new(base: &str) -> Prometheus {
         Prometheus(Api::new(base))
+    }
+
+    /// A client for a Prometheus outside the lab (token from its variable).
+    pub fn to(e: &Endpoint) -> Result<Prometheus, String> {
+        Api::to(e).map(Prometheus)
     }
 
     pub fn url(&self) -> &str {
@@ -195,10 +320,72 @@ impl Prometheus {
             .and_then(|r| r["query"].as_str().map(str::to_string)))
     }
 
+    /// The names of every alerting rule Prometheus has loaded.
+    pub async fn alert_names(&self) -> Result<Vec<String>, ApiError> {
+        let path = "/api/v1/rules?type=alert";
+        let v = self.0.call(Method::GET, path, None).await?;
+        let groups = v["data"]["groups"]
+            .as_array()
+            .ok_or_else(|| self.0.shape(path, "no data.groups"))?;
+        Ok(groups
+            .iter()
+            .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+            .filter_map(|r| r["name"].as_str().map(str::to_string))
+            .collect())
+    }
+
+    /// The global scrape and rule evaluation intervals of the configuration
+    /// Prometheus runs with (`/api/v1/status/config`, defaults filled in).
+    pub async fn intervals(&self) -> Result<(Duration, Duration), ApiError> {
+        let path = "/api/v1/status/config";
+        let v = self.0.call(Method::GET, path, None).await?;
+        let yaml = v["data"]["yaml"]
+            .as_str()
+            .ok_or_else(|| self.0.shape(path, "no data.yaml"))?;
+        let cfg: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(yaml).map_err(|e| self.0.shape(path, e.to_string()))?;
+        let read = |key: &str| -> Result<Duration, ApiError> {
+            let text = cfg["global"][key].as_str().unwrap_or("1m");
+            prometheus_duration(text)
+                .ok_or_else(|| self.0.shape(path, format!("global.{key} `{text}`")))
+        };
+        Ok((read("scrape_interval")?, read("evaluation_interval")?))
+    }
+
     /// Whether Prometheus answers its readiness endpoint.
     pub async fn ready(&self) -> bool {
         self.0.call(Method::GET, "/-/ready", None).await.is_ok()
     }
+}
+
+/// A Prometheus duration (`15s`, `1m30s`, `500ms`, `1h`).
+fn prometheus_duration(s: &str) -> Option<Duration> {
+    let mut total = Duration::ZERO;
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let ms = match &rest[..unit] {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "w" => 604_800_000,
+            "y" => 31_536_000_000,
+            _ => return None,
+        };
+        total += Duration::from_millis(n.checked_mul(ms)?);
+        rest = &rest[unit..];
+    }
+    Some(total)
 }
 
 /// An alert as Alertmanager holds it: what on-call would be paged for.
@@ -229,6 +416,11 @@ pub struct Alertmanager(Api);
 impl Alertmanager {
     pub fn new(base: &str) -> Alertmanager {
         Alertmanager(Api::new(base))
+    }
+
+    /// A client for an Alertmanager outside the lab (token from its variable).
+    pub fn to(e: &Endpoint) -> Result<Alertmanager, String> {
+        Api::to(e).map(Alertmanager)
     }
 
     pub fn url(&self) -> &str {
@@ -370,6 +562,37 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn prometheus_durations_read_as_prometheus_writes_them() {
+        assert_eq!(prometheus_duration("15s"), Some(Duration::from_secs(15)));
+        assert_eq!(prometheus_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(
+            prometheus_duration("500ms"),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(prometheus_duration("1x"), None);
+        assert_eq!(prometheus_duration(""), None);
+    }
+
+    #[test]
+    fn a_token_never_shows_in_debug_output() {
+        // SAFETY: the variable is this test's own; no other test reads it.
+        unsafe { std::env::set_var("DRILL_TEST_API_TOKEN", "s3cr3t-value") };
+        let e = Endpoint {
+            url: "http://127.0.0.1:1".into(),
+            token_env: Some("DRILL_TEST_API_TOKEN".into()),
+            ca_file: None,
+        };
+        let api = Api::to(&e).unwrap();
+        assert!(!format!("{:?}", api.token).contains("s3cr3t"));
+        let e = Endpoint {
+            token_env: Some("DRILL_TEST_API_TOKEN_UNSET".into()),
+            ..e
+        };
+        let err = Api::to(&e).err().unwrap();
+        assert!(err.contains("DRILL_TEST_API_TOKEN_UNSET"), "{err}");
+    }
 
     #[test]
     fn queries_are_percent_encoded() {

@@ -136,15 +136,31 @@ fn how(md: &mut String, info: &MonitoringInfo) {
     let Some(prom) = &info.prometheus else {
         return;
     };
+    let every = |s: Option<f64>| {
+        s.map_or("at an interval it did not report".to_string(), |s| {
+            format!("every {s}s")
+        })
+    };
     let _ = writeln!(
         md,
-        "Prometheus {prom} scraped every {}s and evaluated rules every {}s; each rule's `for` \
-         was divided by {} on the lab; Alertmanager {} was polled every {}s.{}\n",
-        info.scrape_interval_s.unwrap_or(0.0),
-        info.evaluation_interval_s.unwrap_or(0.0),
-        info.for_factor,
-        info.alertmanager.as_deref().unwrap_or("—"),
-        info.poll_interval_s,
+        "Prometheus {prom} scraped {} and evaluated rules {}; {}; {}.{}\n",
+        every(info.scrape_interval_s),
+        every(info.evaluation_interval_s),
+        if info.for_factor == 1.0 {
+            "each rule's `for` as written".to_string()
+        } else {
+            format!(
+                "each rule's `for` was divided by {} on the lab",
+                info.for_factor
+            )
+        },
+        match &info.alertmanager {
+            Some(am) => format!(
+                "Alertmanager {am} was polled every {}s",
+                info.poll_interval_s
+            ),
+            None => "no Alertmanager was read (the target names none)".to_string(),
+        },
         match (&info.silence_id, info.silence_expired) {
             (Some(id), Some(true)) =>
                 format!(" Silence `{id}` covered the expected alerts and was expired at the end."),

@@ -19,6 +19,7 @@ pub fn render(r: &DrillResult, svg_file: &str) -> String {
     faults(&mut md, r);
     versus_previous(&mut md, r);
     phases(&mut md, r);
+    super::vantages_md::section(&mut md, r);
     budget(&mut md, r);
     rpo(&mut md, r);
     super::alerts_md::section(&mut md, r);

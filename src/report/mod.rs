@@ -13,6 +13,7 @@ pub mod svg;
 #[cfg(test)]
 pub(crate) mod testdata;
 mod units;
+mod vantages_md;
 
 use std::path::{Path, PathBuf};
 

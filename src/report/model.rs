@@ -399,6 +399,60 @@ pub struct DrillResult {
     /// How alerts and probes were observed (or why they were not).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitoring: Option<MonitoringInfo>,
+    /// When the load came from agents: each vantage point's own numbers
+    /// (the merged ones are everywhere else in this result).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vantages: Vec<VantageResult>,
+}
+
+/// What the load from one vantage point saw: the same figures as the
+/// merged ones, from its agents' requests only.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VantageResult {
+    pub name: String,
+    pub agents: Vec<AgentResult>,
+    /// Good / all over the measured phases (null: nothing was due).
+    pub availability: Option<f64>,
+    /// Per measured phase: requests, availability, p50/p99 latency.
+    pub phases: BTreeMap<String, VantagePhase>,
+    /// Per fault: RTO and time to impact as seen from here.
+    pub faults: Vec<VantageFault>,
+    /// Good ratio per run-clock second (null: nothing due), for the chart.
+    pub good_ratio: Vec<Option<f64>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentResult {
+    /// `<vantage>/<index>`.
+    pub name: String,
+    /// Agent clock minus run clock, and the bound on that estimate (half
+    /// the shortest hello round trip): phase attribution of a request is
+    /// exact unless its due time is within the bound of a phase boundary.
+    pub clock_offset_ms: f64,
+    pub clock_bound_ms: f64,
+    /// Its share of the schedule is missing from this run-clock second on
+    /// (null: it sent its whole share).
+    pub missing_from_s: Option<f64>,
+    /// Why it is missing.
+    pub missing_reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VantagePhase {
+    pub requests: u64,
+    pub availability: Option<f64>,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VantageFault {
+    pub name: String,
+    /// Null if not recovered (from here); 0 when no impact was seen here.
+    pub rto_s: Option<f64>,
+    pub recovery: String,
+    pub time_to_impact_s: Option<f64>,
+    pub outage_s: f64,
 }
 
 /// One alert as on-call saw it (run-clock seconds).

@@ -31,6 +31,8 @@ const ORANGE: &str = "#e6770b";
 const GRID: &str = "#e3e3e3";
 const TEXT: &str = "#333";
 const FRAME: &str = "#999";
+/// Good-ratio lines of the vantage points, in order (then repeated).
+const VANTAGE: [&str; 4] = ["#17becf", "#8c564b", "#e377c2", "#bcbd22"];
 /// A white outline under label text keeps it legible where lines cross it.
 const HALO: &str =
     r#"stroke="white" stroke-width="3" stroke-linejoin="round" paint-order="stroke""#;
@@ -48,6 +50,7 @@ pub fn render(r: &DrillResult) -> String {
     let _ = writeln!(svg, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
     title(&mut svg, r);
     legend(&mut svg, r);
+    vantage_legend(&mut svg, r);
     phases(&mut svg, r, &x);
     axes(&mut svg, &x, &lat);
     let threshold_y = y_ratio(r.recovery.ratio.clamp(0.0, 1.0));
@@ -76,6 +79,19 @@ pub fn render(r: &DrillResult) -> String {
         BLUE,
         1.8,
     );
+    // Each vantage point's good ratio (agents), over the merged one.
+    for (i, v) in r.vantages.iter().enumerate() {
+        series(
+            &mut svg,
+            &r.timeline,
+            |p| {
+                let ratio = *v.good_ratio.get(p.t_s as usize)?;
+                Some((at(p), y_ratio(finite(ratio)?.clamp(0.0, 1.0))))
+            },
+            VANTAGE[i % VANTAGE.len()],
+            1.2,
+        );
+    }
     // Database writes acknowledged, as a share of the writes that ended in
     // that second (database drills only).
     series(
@@ -125,6 +141,24 @@ fn title(svg: &mut String, r: &DrillResult) {
     );
 }
 
+/// The vantage points' lines, named on the title row from the right.
+fn vantage_legend(svg: &mut String, r: &DrillResult) {
+    let mut x = RIGHT;
+    for (i, v) in r.vantages.iter().enumerate().rev() {
+        let label = format!("from {}", v.name);
+        x -= text_width(&label, 11.0);
+        let colour = VANTAGE[i % VANTAGE.len()];
+        let _ = writeln!(
+            svg,
+            r#"<line x1="{:.1}" y1="16" x2="{:.1}" y2="16" stroke="{colour}" stroke-width="2"/><text x="{x:.1}" y="20" fill="{TEXT}">{}</text>"#,
+            x - 20.0,
+            x - 4.0,
+            esc(&label)
+        );
+        x -= 32.0;
+    }
+}
+
 fn legend(svg: &mut String, r: &DrillResult) {
     let ratio = format!("recovery ratio {} %", num(r.recovery.ratio * 100.0, 2));
     let mut items: Vec<(&str, &str, &str)> = vec![
@@ -141,6 +175,7 @@ fn legend(svg: &mut String, r: &DrillResult) {
     if r.timeline.iter().any(|p| p.writes_ok.is_some()) {
         items.insert(1, ("writes ok", ORANGE, ""));
     }
+
     let mut x = LEFT;
     for &(label, colour, dash) in &items {
         let _ = writeln!(
@@ -893,5 +928,40 @@ mod tests {
         assert_eq!(ticks(0.0, 1.0).len(), 11);
         assert_eq!(ticks(-5.0, 95.0)[0], 0.0);
         assert_eq!(ticks(0.0, 3600.0)[1], 500.0);
+    }
+
+    /// A line per vantage point in the good-ratio panel, in its own
+    /// colour, named in the legend; at 0 % where that side saw nothing good.
+    #[test]
+    fn each_vantage_point_has_its_own_good_ratio_line() {
+        let mut r = sample_result();
+        let n = r.timeline.len();
+        let side = |name: &str, ratio: f64| crate::report::model::VantageResult {
+            name: name.into(),
+            agents: Vec::new(),
+            availability: Some(ratio),
+            phases: Default::default(),
+            faults: Vec::new(),
+            good_ratio: vec![Some(ratio); n],
+        };
+        r.vantages = vec![side("primary", 0.0), side("secondary", 1.0)];
+        let svg = render(&r);
+        let elements = parse(&svg);
+        assert_on_canvas(&elements);
+        for (i, (name, ratio)) in [("primary", 0.0), ("secondary", 1.0)]
+            .into_iter()
+            .enumerate()
+        {
+            let line = elements
+                .iter()
+                .find(|e| e.0 == "path" && attr(e, "stroke") == Some(VANTAGE[i]))
+                .unwrap_or_else(|| panic!("no line for {name}"));
+            let y = format!(",{:.1}", y_ratio(ratio));
+            assert!(attr(line, "d").unwrap().contains(&y), "{name}: {line:?}");
+            assert!(
+                svg.contains(&format!(">from {name}</text>")),
+                "legend names {name}"
+            );
+        }
     }
 }

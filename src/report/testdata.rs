@@ -420,6 +420,7 @@ pub(crate) fn sample_result() -> DrillResult {
         alerts: Vec::new(),
         probes: Vec::new(),
         monitoring: None,
+        vantages: Vec::new(),
     }
 }
 

@@ -1,6 +1,8 @@
 //! What on-call sees, during a drill: Prometheus and Alertmanager started
-//! (lab) before anything is injected, every probe query tried once (an
-//! invalid one stops the drill, exit 3), a silence for the expected alerts
+//! (lab) or reached (a target's own, named in the targets file, checked to
+//! answer and to know every expected alert) before anything is injected,
+//! every probe query tried once (an invalid one stops the drill, exit 3), a
+//! silence for the expected alerts
 //! created and journalled before the first inject, Alertmanager and the
 //! probes polled through the drill, and at the end the silence expired and
 //! the observations handed to the assembly.
@@ -17,7 +19,7 @@ use super::stop::Stop;
 use crate::clock::Clock;
 use crate::fault::journal::{Entry, RevertPlan};
 use crate::measure::Recorder;
-use crate::observe::api::{Alertmanager, Matcher, Prometheus, selected_metrics};
+use crate::observe::api::{Alertmanager, Endpoint, Matcher, Prometheus, selected_metrics};
 use crate::observe::watch::{self, POLL_INTERVAL, Watch};
 use crate::report::model::{AlertResult, FaultResult, MonitoringInfo, PhaseSpan, ProbeResult};
 use crate::scenario::plan::{MonitoringPlan, PhaseScope};
@@ -43,7 +45,10 @@ pub struct MonitoringOutcome {
 pub(super) struct Monitor {
     lab: Option<Monitoring>,
     prometheus: Prometheus,
-    alertmanager: Alertmanager,
+    /// None: a target whose scenario reads only probes names no Alertmanager.
+    alertmanager: Option<Alertmanager>,
+    /// How to reach that Alertmanager again (for the journal and `drill cleanup`).
+    am_endpoint: Endpoint,
     watch: Arc<Mutex<Watch>>,
     stop: signal::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -75,11 +80,18 @@ impl Drill<'_> {
             return Ok(());
         };
         let Some(Target::Lab(lab)) = self.target.as_ref() else {
-            let why = format!(
-                "target `{}` names no Prometheus/Alertmanager drill can start or reach",
-                self.def.name()
-            );
-            return self.skip_monitoring(why);
+            return match self.def.external_monitoring().cloned() {
+                Some(ext) => self.start_external_monitoring(mp, &ext).await,
+                None => {
+                    let why = format!(
+                        "target `{}` names no Prometheus/Alertmanager (add [targets.{}.prometheus] and [targets.{}.alertmanager] to the targets file)",
+                        self.def.name(),
+                        self.def.name(),
+                        self.def.name()
+                    );
+                    self.skip_monitoring(why)
+                }
+            };
         };
         if let Some(why) = crate::targets::lab::monitoring::unavailable() {
             return self.skip_monitoring(format!("{why}; alert and probe checks skipped"));
@@ -117,7 +129,8 @@ impl Drill<'_> {
         self.monitor = Some(Monitor {
             lab: Some(mon),
             prometheus,
-            alertmanager,
+            am_endpoint: Endpoint::plain(alertmanager.url()),
+            alertmanager: Some(alertmanager),
             watch: Arc::default(),
             stop: signal::channel(false).0,
             task: None,
@@ -127,6 +140,85 @@ impl Drill<'_> {
         self.monitoring_preflight(mp).await?;
         self.watch_alerts(mp);
         self.silence(mp, external.is_none()).await
+    }
+
+    /// The system's own Prometheus and Alertmanager, as the targets file
+    /// names them: clients made (tokens read from their variables), then the
+    /// same preflight as on the lab plus what only a foreign Prometheus can
+    /// get wrong: it does not answer, or does not know an expected alert.
+    async fn start_external_monitoring(
+        &mut self,
+        mp: &MonitoringPlan,
+        ext: &crate::targets::config::ExternalMonitoring,
+    ) -> Result<(), Stop> {
+        let stop =
+            |e: String| Stop::Preflight(format!("preflight failed: {e}; nothing was injected"));
+        let Some(pe) = &ext.prometheus else {
+            return Err(Stop::Invalid(format!(
+                "target `{}` names no prometheus",
+                self.def.name()
+            )));
+        };
+        let prometheus = Prometheus::to(pe).map_err(Stop::Invalid)?;
+        let alertmanager = match &ext.alertmanager {
+            Some(e) => Some(Alertmanager::to(e).map_err(Stop::Invalid)?),
+            None => None,
+        };
+        self.now(Event::Progress(format!(
+            "reading Prometheus {} and Alertmanager {}",
+            prometheus.url(),
+            alertmanager.as_ref().map_or("(none)", |a| a.url())
+        )));
+        prometheus
+            .query("vector(1)")
+            .await
+            .map_err(|e| stop(format!("Prometheus does not answer: {e}")))?;
+        let mut i = info(None);
+        i.prometheus = Some(prometheus.url().to_string());
+        i.alertmanager = alertmanager.as_ref().map(|a| a.url().to_string());
+        // Stated in the report as Prometheus runs them; a Prometheus that
+        // hides its configuration (some managed ones) leaves them unknown.
+        match prometheus.intervals().await {
+            Ok((scrape, eval)) => {
+                i.scrape_interval_s = Some(scrape.as_secs_f64());
+                i.evaluation_interval_s = Some(eval.as_secs_f64());
+            }
+            Err(e) => self.now(Event::Progress(format!(
+                "Prometheus's scrape and evaluation intervals unknown: {e}"
+            ))),
+        }
+        if !mp.alerts.is_empty() {
+            let known = prometheus
+                .alert_names()
+                .await
+                .map_err(|e| stop(format!("cannot read Prometheus's alerting rules: {e}")))?;
+            if let Some(a) = mp.alerts.iter().find(|a| !known.contains(&a.name)) {
+                return Err(stop(format!(
+                    "expected alert `{}` is not an alerting rule Prometheus {} has loaded, so it can never fire (loaded: {})",
+                    a.name,
+                    prometheus.url(),
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                )));
+            }
+        }
+        self.monitor = Some(Monitor {
+            lab: None,
+            prometheus,
+            alertmanager,
+            am_endpoint: ext.alertmanager.clone().unwrap_or_default(),
+            watch: Arc::default(),
+            stop: signal::channel(false).0,
+            task: None,
+            silences: Vec::new(),
+            info: i,
+        });
+        self.monitoring_preflight(mp).await?;
+        self.watch_alerts(mp);
+        self.silence(mp, false).await
     }
 
     fn skip_monitoring(&mut self, why: String) -> Result<(), Stop> {
@@ -152,9 +244,12 @@ impl Drill<'_> {
                 ))
             })?;
         }
+        let Some(am) = am else {
+            return Ok(());
+        };
         am.ready().await.map_err(|e| {
             Stop::Preflight(format!(
-                "preflight failed: Alertmanager: {e}; nothing was injected"
+                "preflight failed: Alertmanager does not answer: {e}; nothing was injected"
             ))
         })?;
         // Alerts already firing are the system's, not the drill's.
@@ -197,7 +292,9 @@ impl Drill<'_> {
                 value: v.clone(),
             }));
             let m = self.monitor.as_ref().expect("monitor started");
-            let am = m.alertmanager.clone();
+            let (Some(am), endpoint) = (m.alertmanager.clone(), m.am_endpoint.clone()) else {
+                return Err(Stop::Invalid("a silence needs an Alertmanager".into()));
+            };
             let comment = format!("drill run {}: planned drill, do not page", self.run_id);
             let id = am.silence(&matchers, lasts, &comment).await.map_err(|e| {
                 Stop::Preflight(format!(
@@ -215,6 +312,8 @@ impl Drill<'_> {
                     alertmanager: am.url().to_string(),
                     silence_id: id.clone(),
                     ends_with_run,
+                    token_env: endpoint.token_env,
+                    ca_file: endpoint.ca_file,
                 },
             };
             let journalled = self.journal.as_mut().map(|j| j.append(&entry));
@@ -261,20 +360,18 @@ impl Drill<'_> {
         for (journal_id, id) in std::mem::take(&mut m.silences) {
             let ends_with_run = m.lab.is_some() && self.def_has_no_external_am();
             let res =
-                crate::fault::cleanup::expire_silence(m.alertmanager.url(), &id, ends_with_run)
-                    .await;
-            let expired = res.is_ok()
-                && m.alertmanager
-                    .silence_state(&id)
-                    .await
-                    .is_ok_and(|s| s == "expired");
+                crate::fault::cleanup::expire_silence(&m.am_endpoint, &id, ends_with_run).await;
+            let expired = match (&res, &m.alertmanager) {
+                (Ok(()), Some(am)) => am.silence_state(&id).await.is_ok_and(|s| s == "expired"),
+                _ => false,
+            };
             all_expired &= expired;
             let entry = match res {
                 Ok(()) => Entry::Reverted { id: journal_id },
                 Err(error) => {
                     self.facts.manual_actions.push(format!(
                         "silence {id} in Alertmanager {} was not expired ({error}); run `drill cleanup`",
-                        m.alertmanager.url()
+                        m.am_endpoint.url
                     ));
                     Entry::RevertFailed {
                         id: journal_id,
@@ -359,7 +456,7 @@ impl Drill<'_> {
 async fn poll(
     clock: Clock,
     prometheus: Prometheus,
-    alertmanager: Alertmanager,
+    alertmanager: Option<Alertmanager>,
     queries: Vec<String>,
     watch: Arc<Mutex<Watch>>,
     mut stop: signal::Receiver<bool>,
@@ -372,15 +469,18 @@ async fn poll(
             _ = stop.changed() => return,
         }
         let at = clock.now();
-        match alertmanager.alerts().await {
-            Ok(alerts) => {
-                let now: Vec<_> = alerts
-                    .into_iter()
-                    .map(|a| (a.labels, a.status.state == "suppressed"))
-                    .collect();
-                watch.lock().expect("watch lock").observe(at, &now);
-            }
-            Err(e) => watch.lock().expect("watch lock").last_error = Some(e.to_string()),
+        match alertmanager.as_ref().map(|a| a.alerts()) {
+            None => {}
+            Some(alerts) => match alerts.await {
+                Ok(alerts) => {
+                    let now: Vec<_> = alerts
+                        .into_iter()
+                        .map(|a| (a.labels, a.status.state == "suppressed"))
+                        .collect();
+                    watch.lock().expect("watch lock").observe(at, &now);
+                }
+                Err(e) => watch.lock().expect("watch lock").last_error = Some(e.to_string()),
+            },
         }
         if n % 4 != 0 {
             continue;

@@ -77,6 +77,8 @@ pub struct RunFacts<'a> {
     pub monitoring: Option<super::alerts::MonitoringOutcome>,
     /// Earlier runs of this drill (for `regression` checks).
     pub history: Vec<crate::history::Record>,
+    /// The agents that sent the load, when agents did.
+    pub agents: Option<super::agents::AgentsRun>,
 }
 
 impl<'a> RunFacts<'a> {
@@ -108,6 +110,7 @@ impl<'a> RunFacts<'a> {
             writes: None,
             monitoring: None,
             history: Vec::new(),
+            agents: None,
         }
     }
 
@@ -192,7 +195,7 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
     let load = load_summary(&f, rec, error_budget.drill_s);
     // A generator that fell behind or sent less than asked makes every
     // figure untrustworthy: its own verdict, below an abort.
-    let distrust = load.distrust();
+    let distrust = super::agents::join_distrust(load.distrust(), super::agents::missing(&f));
     let verdict = if f.aborted.is_some() {
         Verdict::Aborted
     } else if distrust.is_some() {
@@ -245,6 +248,7 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
         alerts,
         probes,
         monitoring,
+        vantages: super::agents::vantage_results(&f, end),
     }
 }
 
@@ -581,6 +585,7 @@ max = "0.2%"
             name: "t".into(),
             url: "http://x".into(),
             database: None,
+            monitoring: None,
         };
         let mut rec = Recorder::new(100 * MS, 3 * S);
         rec.mark(Phase::Baseline, 5 * S);
@@ -690,6 +695,7 @@ baseline = "10s"
             name: "t".into(),
             url: "http://x".into(),
             database: None,
+            monitoring: None,
         };
         let run = |lag: u64, skip_every: u64| {
             let mut rec = Recorder::new(100 * MS, 3 * S);

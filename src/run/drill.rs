@@ -29,6 +29,8 @@ pub(super) struct Load {
     pub control: Arc<Control>,
     pub writer_control: Arc<WriterControl>,
     pub generator: Option<tokio::task::JoinHandle<()>>,
+    /// The agents sending the load instead of `generator`.
+    pub fleet: Option<crate::agent::runner::Fleet>,
     pub writer: Option<tokio::task::JoinHandle<WriterLog>>,
     pub reader: Option<tokio::task::JoinHandle<crate::load::reader::ReadLog>>,
     pub status: Option<tokio::task::JoinHandle<()>>,
@@ -64,6 +66,10 @@ pub(super) struct Drill<'a> {
     pub monitor: Option<super::alerts::Monitor>,
     /// `--workers`, overriding the scenario's.
     pub workers: Option<usize>,
+    /// `--agents`: local agent processes sending the load.
+    pub agents: Option<usize>,
+    /// The target's vantage points, when `--agents` is not given.
+    pub vantages: Vec<crate::targets::vantage::VantageDef>,
 }
 
 impl<'a> Drill<'a> {
@@ -108,6 +114,8 @@ impl<'a> Drill<'a> {
             db_inject: None,
             monitor: None,
             workers: opts.workers,
+            agents: opts.agents,
+            vantages: opts.vantages.clone(),
         }
     }
 
@@ -171,6 +179,7 @@ impl<'a> Drill<'a> {
     ) -> Result<(), Stop> {
         loop {
             self.drain_lab_events();
+            self.drain_agent_events();
             let now = self.clock.now();
             if self.interrupt.requested() {
                 return Err(Stop::Interrupted);

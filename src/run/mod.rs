@@ -6,6 +6,7 @@
 //! the load, measures data loss, stops the target, closes the journal only
 //! when nothing is outstanding, and assembles the result.
 
+mod agents;
 mod alerts;
 pub mod assemble;
 mod baseline;
@@ -37,6 +38,10 @@ pub struct Options {
     pub history: Vec<crate::history::Record>,
     /// Load generator threads (`--workers`), overriding the scenario's.
     pub workers: Option<usize>,
+    /// `--agents N`: the load comes from N local agent processes.
+    pub agents: Option<usize>,
+    /// The target's vantage points (used without `--agents`).
+    pub vantages: Vec<crate::targets::vantage::VantageDef>,
 }
 
 /// What the runner hands back: the drill's result, whether it passed,

@@ -24,7 +24,7 @@ impl Drill<'_> {
         self.preflight().await?;
         self.start_monitoring().await?;
         self.open_database().await?;
-        self.start_load()?;
+        self.start_load().await?;
         self.baseline().await?;
         self.faults().await?;
         self.recovery().await
@@ -112,7 +112,7 @@ impl Drill<'_> {
 
     /// Starts the HTTP generator, the database writer and reader, and the
     /// status line, all on one schedule origin.
-    fn start_load(&mut self) -> Result<(), Stop> {
+    async fn start_load(&mut self) -> Result<(), Stop> {
         let s = self.plan;
         self.now(Event::Progress(match &s.load {
             Some(ld) => format!(
@@ -124,8 +124,19 @@ impl Drill<'_> {
         let http =
             http_load(self.plan, &self.facts.entry_url, self.workers).map_err(Stop::Preflight)?;
         let clock = self.clock;
-        let start = clock.now() + 10_000;
+        // Agents are started and aligned first; their start call must reach
+        // them before the schedule begins.
+        let mut fleet = match &http {
+            Some(_) => self.spawn_agents().await?,
+            None => None,
+        };
+        let lead = fleet.as_ref().map_or(10_000, |f| f.start_lead_us());
+        let start = clock.now() + lead;
         self.facts.load_start = start;
+        // Before any other load task, so a failed start leaves none running.
+        if let (Some(f), Some(load)) = (fleet.as_mut(), http.as_ref()) {
+            self.start_agents(f, load, start).await?;
+        }
         let control = Arc::new(Control::default());
         let writer_control = Arc::new(WriterControl::new(
             s.database
@@ -152,7 +163,7 @@ impl Drill<'_> {
                 writer_control.clone(),
             ))
         });
-        let generator = http.map(|load| {
+        let generator = http.filter(|_| fleet.is_none()).map(|load| {
             tokio::spawn(crate::load::http::run(
                 load,
                 clock,
@@ -168,6 +179,7 @@ impl Drill<'_> {
             control,
             writer_control,
             generator,
+            fleet,
             writer,
             reader,
             status,

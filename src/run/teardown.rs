@@ -95,6 +95,9 @@ impl Drill<'_> {
                 let _ = g.await;
             }
         }
+        if let Some(fleet) = load.fleet {
+            self.stop_agents(fleet).await;
+        }
         if let Some(w) = load.writer
             && let Ok(log) = w.await
         {

@@ -14,6 +14,15 @@
 //! kind = "kubernetes"
 //! url = "https://bookinfo.example.com"
 //! contexts = { primary = "primary-cluster-context", secondary = "secondary-cluster" }
+//!
+//! [targets.prod.prometheus]                # the system's own monitoring
+//! url = "https://prometheus.monitoring.example:9090"
+//! token_env = "DRILL_PROMETHEUS_TOKEN"     # the token's variable, never the token
+//! ca_file = "monitoring-ca.pem"            # optional, relative to this file
+//!
+//! [targets.prod.alertmanager]
+//! url = "https://alertmanager.monitoring.example:9093"
+//! token_env = "DRILL_ALERTMANAGER_TOKEN"
 //! ```
 
 use std::collections::BTreeMap;
@@ -24,6 +33,7 @@ use toml::Spanned;
 
 use super::k8s::settings::{ComponentOverride, K8sEntry, K8sSettings};
 use super::lab::LabSettings;
+use crate::observe::api::Endpoint;
 use crate::scenario::diag::{self, Diagnostic, Diagnostics};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -52,6 +62,24 @@ pub struct TargetEntry {
     pub components: Option<BTreeMap<String, ComponentOverride>>,
     /// `http`/`kubernetes`: the system's PostgreSQL, for database drills.
     pub database: Option<ExternalDb>,
+    /// `http`/`kubernetes`: the system's own Prometheus, for alerts and probes.
+    pub prometheus: Option<Spanned<EndpointEntry>>,
+    /// `http`/`kubernetes`: the system's own Alertmanager.
+    pub alertmanager: Option<Spanned<EndpointEntry>>,
+    /// Where generator agents send the load from (src/targets/vantage.rs).
+    pub vantage: Option<Vec<Spanned<super::vantage::VantageEntry>>>,
+}
+
+/// `[targets.NAME.prometheus]` or `[targets.NAME.alertmanager]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointEntry {
+    pub url: Spanned<String>,
+    /// Name of the environment variable holding a bearer token.
+    pub token_env: Option<Spanned<String>>,
+    /// PEM file of the CA that signed the endpoint's certificate (relative
+    /// to the targets file); replaces the system's roots.
+    pub ca_file: Option<Spanned<String>>,
 }
 
 /// A database outside the lab: the writer's DSN comes from an environment
@@ -92,12 +120,61 @@ pub enum TargetDef {
         name: String,
         url: String,
         database: Option<ExternalDb>,
+        monitoring: Option<ExternalMonitoring>,
     },
     Kubernetes {
         name: String,
         settings: K8sSettings,
         database: Option<ExternalDb>,
+        monitoring: Option<ExternalMonitoring>,
     },
+}
+
+/// The system's own Prometheus and Alertmanager, as the targets file names
+/// them, with where each key was written: whether a token variable is set,
+/// a CA file exists and both endpoints are there depends on the environment
+/// and on the scenario, so those are checked when a scenario is prepared
+/// against the target, and reported at the key's file:line:col.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExternalMonitoring {
+    pub prometheus: Option<Endpoint>,
+    pub alertmanager: Option<Endpoint>,
+    /// Each endpoint's token variable: (variable, its diagnostic if unset).
+    tokens: Vec<(String, Diagnostic)>,
+    /// Each CA file: (path, its diagnostic if missing).
+    ca_files: Vec<(PathBuf, Diagnostic)>,
+    /// Points at the target (or its alertmanager table) for a missing
+    /// Prometheus.
+    no_prometheus: Diagnostic,
+    /// Points at the prometheus table for a missing Alertmanager.
+    no_alertmanager: Diagnostic,
+}
+
+impl ExternalMonitoring {
+    /// What keeps a scenario reading alerts or probes from running against
+    /// this monitoring, knowable without contacting it (exit 2).
+    /// `needs_alertmanager`: the scenario expects alerts, lists unexpected
+    /// ones or silences (all read from or written to Alertmanager).
+    pub fn problems(&self, needs_alertmanager: bool) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        if self.prometheus.is_none() {
+            out.push(self.no_prometheus.clone());
+        }
+        if needs_alertmanager && self.alertmanager.is_none() {
+            out.push(self.no_alertmanager.clone());
+        }
+        for (var, d) in &self.tokens {
+            if std::env::var(var).map_or(true, |v| v.trim().is_empty()) {
+                out.push(d.clone());
+            }
+        }
+        for (path, d) in &self.ca_files {
+            if !path.is_file() {
+                out.push(d.clone());
+            }
+        }
+        out
+    }
 }
 
 impl TargetDef {
@@ -108,6 +185,16 @@ impl TargetDef {
             | TargetDef::Kubernetes { name, .. } => name,
         }
     }
+    /// The system's own Prometheus and Alertmanager, if the file names them.
+    pub fn external_monitoring(&self) -> Option<&ExternalMonitoring> {
+        match self {
+            TargetDef::Lab { .. } => None,
+            TargetDef::Http { monitoring, .. } | TargetDef::Kubernetes { monitoring, .. } => {
+                monitoring.as_ref()
+            }
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             TargetDef::Lab { .. } => "lab",
@@ -122,6 +209,8 @@ impl TargetDef {
 pub struct Targets {
     pub file: Option<PathBuf>,
     defs: BTreeMap<String, TargetDef>,
+    /// Each target's vantage points (none: the load comes from this process).
+    vantages: BTreeMap<String, Vec<super::vantage::VantageDef>>,
 }
 
 impl Targets {
@@ -134,6 +223,7 @@ impl Targets {
         let mut t = Targets {
             file: chosen.clone(),
             defs: BTreeMap::new(),
+            vantages: BTreeMap::new(),
         };
         t.defs.insert(
             "lab".into(),
@@ -157,7 +247,18 @@ impl Targets {
         let mut errors = Vec::new();
         for (name, entry) in parsed.targets {
             let span = entry.span();
-            match resolve(&file, &src, name.clone(), &span, entry.into_inner()) {
+            let mut entry = entry.into_inner();
+            if let Some(vs) = entry.vantage.take() {
+                let kind = *entry.kind.get_ref();
+                match super::vantage::resolve(&file, &src, &name, kind, entry.contexts.as_ref(), vs)
+                {
+                    Ok(vs) => {
+                        t.vantages.insert(name.clone(), vs);
+                    }
+                    Err(es) => errors.extend(es),
+                }
+            }
+            match resolve(&file, &src, name.clone(), &span, entry) {
                 Ok(def) => {
                     t.defs.insert(name, def);
                 }
@@ -173,6 +274,11 @@ impl Targets {
 
     pub fn get(&self, name: &str) -> Option<&TargetDef> {
         self.defs.get(name)
+    }
+
+    /// The vantage points of target `name` (empty: none declared).
+    pub fn vantages(&self, name: &str) -> &[super::vantage::VantageDef] {
+        self.vantages.get(name).map_or(&[], Vec::as_slice)
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
@@ -210,6 +316,7 @@ fn resolve(
             .with_hint("set kind = \"kubernetes\", or remove them"),
         ]);
     }
+    let monitoring = external_monitoring(file, src, &name, span, &entry)?;
     match *entry.kind.get_ref() {
         Kind::Kubernetes => {
             if entry.lab.is_some() {
@@ -231,6 +338,7 @@ fn resolve(
                     name,
                     settings,
                     database: entry.database,
+                    monitoring,
                 }),
                 Err(es) => Err(es
                     .into_iter()
@@ -265,6 +373,7 @@ fn resolve(
                 name,
                 url: url.into_inner(),
                 database: entry.database,
+                monitoring,
             }),
             None => Err(vec![
                 at(span, format!("target `{name}` of kind http needs a `url`"))
@@ -272,6 +381,152 @@ fn resolve(
             ]),
         },
     }
+}
+
+/// The `prometheus` and `alertmanager` tables of a target, checked as far
+/// as the file alone tells: a lab has its own, URLs need a host and http(s)
+/// and no credentials, a token variable needs a name.
+fn external_monitoring(
+    file: &Path,
+    src: &str,
+    name: &str,
+    span: &std::ops::Range<usize>,
+    entry: &TargetEntry,
+) -> Result<Option<ExternalMonitoring>, Vec<Diagnostic>> {
+    let at = |sp: std::ops::Range<usize>, msg: String| Diagnostic::at(file, src, Some(sp), msg);
+    let tables = [
+        ("prometheus", &entry.prometheus),
+        ("alertmanager", &entry.alertmanager),
+    ];
+    if tables.iter().all(|(_, t)| t.is_none()) {
+        return Ok(None);
+    }
+    if *entry.kind.get_ref() == Kind::Lab {
+        let (key, t) = tables
+            .iter()
+            .find_map(|(k, t)| Some((k, t.as_ref()?)))
+            .expect("one is set");
+        let msg = format!(
+            "target `{name}`: a lab target starts its own Prometheus and Alertmanager; `{key}` is for http and kubernetes targets"
+        );
+        return Err(vec![at(t.get_ref().url.span(), msg).with_hint(
+            "remove the table; to have the lab's Prometheus send to your Alertmanager, set lab = { alertmanager = \"http://…\" }",
+        )]);
+    }
+    let missing = |sp, what: &str, needs: &str, example: &str| {
+        at(sp, format!("target `{name}` names {what}; {needs}"))
+            .with_hint(format!("add [targets.{name}.{example}\""))
+    };
+    let mut m = ExternalMonitoring {
+        prometheus: None,
+        alertmanager: None,
+        tokens: Vec::new(),
+        ca_files: Vec::new(),
+        no_prometheus: missing(
+            span.clone(),
+            "no prometheus",
+            "drill reads alert rules, intervals and probes from Prometheus",
+            "prometheus] with url = \"https://prometheus.example:9090",
+        ),
+        no_alertmanager: missing(
+            span.clone(),
+            "no alertmanager",
+            "the scenario's [[alerts]], unexpected_alerts or silence read Alertmanager",
+            "alertmanager] with url = \"https://alertmanager.example:9093",
+        ),
+    };
+    let base = file.parent().unwrap_or(Path::new("."));
+    let mut errors = Vec::new();
+    for (key, t) in tables {
+        let Some(t) = t else { continue };
+        let e = t.get_ref();
+        match endpoint(&at, name, key, e, base, &mut m) {
+            Ok(endpoint) if key == "prometheus" => {
+                m.no_alertmanager = at(e.url.span(), m.no_alertmanager.message.clone())
+                    .with_hint(m.no_alertmanager.hint.clone().unwrap_or_default());
+                m.prometheus = Some(endpoint);
+            }
+            Ok(endpoint) => {
+                m.no_prometheus = at(e.url.span(), m.no_prometheus.message.clone())
+                    .with_hint(m.no_prometheus.hint.clone().unwrap_or_default());
+                m.alertmanager = Some(endpoint);
+            }
+            Err(d) => errors.push(*d),
+        }
+    }
+    if errors.is_empty() {
+        Ok(Some(m))
+    } else {
+        Err(errors)
+    }
+}
+
+/// One monitoring table as an endpoint; its token variable and CA file are
+/// noted in `m` with their diagnostics, for when a scenario needs them.
+fn endpoint(
+    at: &impl Fn(std::ops::Range<usize>, String) -> Diagnostic,
+    name: &str,
+    key: &str,
+    e: &EndpointEntry,
+    base: &Path,
+    m: &mut ExternalMonitoring,
+) -> Result<Endpoint, Box<Diagnostic>> {
+    let url = e.url.get_ref();
+    if let Some(why) = url_problem(url) {
+        let port = if key == "prometheus" { 9090 } else { 9093 };
+        return Err(Box::new(
+            at(e.url.span(), format!("target `{name}`: {key} url {why}")).with_hint(format!(
+                "write {key}'s URL with its host, e.g. url = \"https://{key}.monitoring.example:{port}\""
+            )),
+        ));
+    }
+    let authority = url
+        .parse::<hyper::Uri>()
+        .ok()
+        .and_then(|u| u.authority().cloned());
+    if authority.is_some_and(|a| a.as_str().contains('@')) {
+        let msg = format!(
+            "target `{name}`: {key} url carries credentials; drill writes URLs into reports"
+        );
+        return Err(Box::new(at(e.url.span(), msg).with_hint(
+            "put the bearer token in an environment variable and name it with token_env = \"…\"",
+        )));
+    }
+    let mut endpoint = Endpoint::plain(url);
+    if let Some(var) = &e.token_env {
+        let v = var.get_ref();
+        if v.is_empty() || v.contains(['=', '\0']) || v.chars().any(char::is_whitespace) {
+            let msg = format!(
+                "target `{name}`: {key} token_env `{}` is not an environment variable name",
+                diag::escape(v)
+            );
+            return Err(Box::new(at(var.span(), msg).with_hint(
+                "name the variable that holds the bearer token, e.g. token_env = \"DRILL_PROMETHEUS_TOKEN\"; the token itself never goes in this file",
+            )));
+        }
+        let unset = at(
+            var.span(),
+            format!("target `{name}`: environment variable {v} ({key}'s token_env) is not set"),
+        )
+        .with_hint(format!(
+            "export {v}=<bearer token> before running drill (drill reads it, sends it only to {key}, and writes it nowhere)"
+        ));
+        m.tokens.push((v.clone(), unset));
+        endpoint.token_env = Some(v.clone());
+    }
+    if let Some(ca) = &e.ca_file {
+        let path = base.join(ca.get_ref());
+        let missing = at(
+            ca.span(),
+            format!("target `{name}`: {key} ca_file {} does not exist", path.display()),
+        )
+        .with_hint(
+            "give the PEM file of the CA that signed the endpoint's certificate, relative to the targets file",
+        );
+        m.ca_files.push((path.clone(), missing));
+        endpoint.ca_file = Some(path);
+    }
+    Ok(endpoint)
 }
 
 /// Values in a target's entry that parse but cannot work: an entry URL
@@ -466,6 +721,102 @@ mod tests {
         rejects(src, "\"0s\"", "command_timeout");
         let src = "[targets.s]\nkind = \"http\"\nurl = \"http://127.0.0.1:1\"\n\n[targets.s.database]\ndsn_env = \"DSN\"\ncommand_timeout = \"0s\"\n";
         rejects(src, "\"0s\"", "command_timeout");
+    }
+
+    const PROM: &str =
+        "[targets.p]\nkind = \"http\"\nurl = \"http://127.0.0.1:1\"\n\n[targets.p.prometheus]\n";
+
+    #[test]
+    fn a_targets_monitoring_loads_with_its_token_variable_named_not_read() {
+        let src = format!(
+            "{PROM}url = \"https://prometheus.example:9090\"\ntoken_env = \"DRILL_TEST_UNSET_TOKEN\"\n\n[targets.p.alertmanager]\nurl = \"http://127.0.0.1:9093\"\n"
+        );
+        assert_eq!(load(&src).unwrap(), ["lab", "p"]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("drill.toml");
+        std::fs::write(&path, &src).unwrap();
+        let t = Targets::load(Some(&path)).unwrap();
+        let m = t.get("p").unwrap().external_monitoring().unwrap();
+        assert_eq!(
+            m.prometheus.as_ref().unwrap().token_env.as_deref(),
+            Some("DRILL_TEST_UNSET_TOKEN")
+        );
+        // The unset variable is reported at its value, once a scenario
+        // needs the monitoring.
+        let ds = m.problems(true);
+        assert_eq!(ds.len(), 1, "{ds:?}");
+        let off = src.find("\"DRILL_TEST_UNSET_TOKEN\"").unwrap();
+        assert_eq!(ds[0].line, src[..off].matches('\n').count() + 1);
+        assert!(
+            ds[0].message.contains("DRILL_TEST_UNSET_TOKEN"),
+            "{}",
+            ds[0]
+        );
+        assert!(ds[0].hint.as_deref().unwrap().contains("export"));
+    }
+
+    #[test]
+    fn monitoring_urls_tokens_and_kinds_are_checked_where_written() {
+        rejects(
+            &format!("{PROM}url = \"ftp://p\"\n"),
+            "\"ftp://p\"",
+            "scheme `ftp`",
+        );
+        rejects(
+            &format!("{PROM}url = \"https://u:pw@p:9090\"\n"),
+            "\"https://u:pw",
+            "carries credentials",
+        );
+        rejects(
+            &format!("{PROM}url = \"http://p\"\ntoken_env = \"\"\n"),
+            "\"\"\n",
+            "not an environment variable name",
+        );
+        rejects(
+            "[targets.l]\nkind = \"lab\"\n\n[targets.l.prometheus]\nurl = \"http://p\"\n",
+            "\"http://p\"",
+            "starts its own Prometheus",
+        );
+        let ds = load(&format!("{PROM}url = \"http://p\"\ntoken = \"x\"\n")).unwrap_err();
+        assert!(ds[0].message.contains("unknown field `token`"), "{}", ds[0]);
+    }
+
+    #[test]
+    fn a_kubernetes_target_names_its_monitoring_too() {
+        let src = "[targets.k]\nkind = \"kubernetes\"\nurl = \"http://e\"\ncontexts = { primary = \"a\", secondary = \"b\" }\nprometheus = { url = \"https://p:9090\", ca_file = \"ca.pem\" }\nalertmanager = { url = \"https://a:9093\" }\n";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("drill.toml");
+        std::fs::write(&path, src).unwrap();
+        let t = Targets::load(Some(&path)).unwrap();
+        let m = t.get("k").unwrap().external_monitoring().unwrap();
+        assert_eq!(m.alertmanager.as_ref().unwrap().url, "https://a:9093");
+        // The CA file is relative to the targets file, and must exist.
+        let ca = dir.path().join("ca.pem");
+        assert_eq!(m.prometheus.as_ref().unwrap().ca_file.as_ref(), Some(&ca));
+        let ds = m.problems(true);
+        assert_eq!(ds.len(), 1, "{ds:?}");
+        assert!(ds[0].message.contains("ca_file"), "{}", ds[0]);
+        assert_eq!((ds[0].line, ds[0].col), (5, 50), "{}", ds[0]);
+        std::fs::write(&ca, "pem").unwrap();
+        assert!(m.problems(true).is_empty());
+    }
+
+    #[test]
+    fn an_alertmanager_alone_lacks_the_prometheus_alerts_need() {
+        let src = "[targets.p]\nkind = \"http\"\nurl = \"http://127.0.0.1:1\"\nalertmanager = { url = \"http://127.0.0.1:9093\" }\n";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("drill.toml");
+        std::fs::write(&path, src).unwrap();
+        let t = Targets::load(Some(&path)).unwrap();
+        let ds = t
+            .get("p")
+            .unwrap()
+            .external_monitoring()
+            .unwrap()
+            .problems(true);
+        assert_eq!(ds.len(), 1);
+        assert!(ds[0].message.contains("no prometheus"), "{}", ds[0]);
+        assert_eq!(ds[0].line, 4);
     }
 
     #[test]

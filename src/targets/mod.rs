@@ -6,6 +6,7 @@ pub(crate) mod config;
 pub(crate) mod database;
 pub mod k8s;
 pub(crate) mod lab;
+pub(crate) mod vantage;
 
 use tokio::sync::mpsc;
 
@@ -180,6 +181,15 @@ impl Target {
             Target::Lab(l) => l.entry_url(),
             Target::Http { url } => url.clone(),
             Target::Kubernetes(k) => k.entry_url(),
+        }
+    }
+
+    /// The lab's entry through one region's ingress gateway (a vantage
+    /// point with `region`), bypassing the global entry's steering.
+    pub fn region_entry_url(&self, region: &str) -> Option<String> {
+        match self {
+            Target::Lab(l) => l.region_entry_url(region),
+            _ => None,
         }
     }
 

@@ -273,6 +273,12 @@ impl Lab {
         format!("http://127.0.0.1:{}", self.entry_port)
     }
 
+    /// `region`'s ingress gateway, as users in that region reach it.
+    pub fn region_entry_url(&self, region: &str) -> Option<String> {
+        let port = self.ports.get(&key("ingress-gateway", Some(region)))?;
+        Some(format!("http://127.0.0.1:{port}"))
+    }
+
     fn instances(&self, f: &FaultPlan) -> Result<Vec<String>, TargetError> {
         if f.action == Action::RegionOutage {
             let region = f

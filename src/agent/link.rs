@@ -1,0 +1,101 @@
+//! How the runner reaches an agent: every call is a POST with a JSON body,
+//! over a direct HTTP connection (local agents) or, on Kubernetes, through
+//! the API server's pod proxy (so the runner needs no inbound network).
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+/// A call to an agent failed (it is counted against the agent's liveness).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AgentError {
+    #[error("cannot reach the agent: {0}")]
+    Unreachable(String),
+    #[error("the agent answered {status}: {body}")]
+    Refused { status: u16, body: String },
+    #[error("the agent's answer is not understood: {0}")]
+    Garbled(String),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Transport {
+    /// `http://127.0.0.1:PORT` of a local agent.
+    Direct { base: hyper::Uri },
+    // ApiProxy { client, namespace, pod, port }: helper D's arm (the API
+    // server's pod proxy), merged by the lead.
+}
+
+/// One call's time limit: a poll answers at once unless the agent is gone.
+const CALL_TIMEOUT: Duration = Duration::from_secs(1);
+
+fn client() -> &'static Client<HttpConnector, Full<Bytes>> {
+    static CLIENT: OnceLock<Client<HttpConnector, Full<Bytes>>> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        let mut c = HttpConnector::new();
+        c.set_nodelay(true);
+        c.set_connect_timeout(Some(CALL_TIMEOUT));
+        Client::builder(TokioExecutor::new()).build(c)
+    })
+}
+
+impl Transport {
+    pub(crate) async fn post(&self, path: &str, body: Vec<u8>) -> Result<Vec<u8>, AgentError> {
+        match self {
+            Transport::Direct { base } => direct(base, path, body).await,
+        }
+    }
+
+    /// Where the agent is, for messages.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Transport::Direct { base } => base.to_string(),
+        }
+    }
+
+    /// POSTs `req` as JSON and reads the JSON answer.
+    pub(crate) async fn call<Q: serde::Serialize, A: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        req: &Q,
+    ) -> Result<A, AgentError> {
+        let body = serde_json::to_vec(req).map_err(|e| AgentError::Garbled(e.to_string()))?;
+        let answer = self.post(path, body).await?;
+        serde_json::from_slice(&answer).map_err(|e| AgentError::Garbled(e.to_string()))
+    }
+}
+
+async fn direct(base: &hyper::Uri, path: &str, body: Vec<u8>) -> Result<Vec<u8>, AgentError> {
+    let url = format!("{}{}", base.to_string().trim_end_matches('/'), path);
+    let req = hyper::Request::post(&url)
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| AgentError::Unreachable(format!("{url}: {e}")))?;
+    let exchange = async {
+        let resp = client()
+            .request(req)
+            .await
+            .map_err(|e| AgentError::Unreachable(format!("{url}: {e}")))?;
+        let status = resp.status().as_u16();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| AgentError::Unreachable(format!("{url}: {e}")))?
+            .to_bytes();
+        if status != 200 {
+            return Err(AgentError::Refused {
+                status,
+                body: String::from_utf8_lossy(&bytes).into_owned(),
+            });
+        }
+        Ok(bytes.to_vec())
+    };
+    tokio::time::timeout(CALL_TIMEOUT, exchange)
+        .await
+        .map_err(|_| AgentError::Unreachable(format!("{url}: no answer within {CALL_TIMEOUT:?}")))?
+}

@@ -1,0 +1,282 @@
+//! The run's side of generator agents: start them where the load would have
+//! started, stop them in the teardown, and turn what each vantage point saw
+//! into its own figures (computed as the merged ones are).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::assemble::{RunFacts, phase_summary};
+use super::drill::Drill;
+use super::event::Event;
+use super::stop::Stop;
+use crate::agent::local::LocalAgents;
+use crate::agent::runner::{AgentFacts, Fleet};
+use crate::load::http::HttpLoad;
+use crate::measure::{Micros, Phase, Recorder, Rto, fault_impact, secs};
+use crate::report::model::{AgentResult, VantageFault, VantagePhase, VantageResult};
+
+/// An agent that hears nothing from the runner this long stops by itself.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the agents left for the result.
+pub(crate) struct AgentsRun {
+    pub facts: Vec<AgentFacts>,
+    /// Name, agents (indices into `facts`), recorder.
+    pub vantages: Vec<(String, Vec<usize>, Arc<Mutex<Recorder>>)>,
+}
+
+impl Drill<'_> {
+    /// With `--agents N`: N local agent processes; else the target's
+    /// vantage points. Clocks aligned.
+    pub(super) async fn spawn_agents(&mut self) -> Result<Option<Fleet>, Stop> {
+        let fail = |e: String| Stop::Preflight(format!("agents: {e}; nothing was injected"));
+        let plan: Vec<(String, usize, Option<String>)> = match self.agents {
+            Some(n) => vec![("local".into(), n, None)],
+            None => self
+                .vantages
+                .iter()
+                .map(|v| (v.name.clone(), v.agents, v.region.clone()))
+                .collect(),
+        };
+        if plan.is_empty() {
+            return Ok(None);
+        }
+        if self.agents.is_none() && self.def.kind() == "kubernetes" {
+            return Err(fail(
+                "vantage points of kubernetes targets run as Jobs, which this build cannot create"
+                    .into(),
+            ));
+        }
+        let total: usize = plan.iter().map(|p| p.1).sum();
+        self.now(Event::Progress(format!(
+            "starting {total} local agent(s): {}",
+            plan.iter()
+                .map(|(n, k, _)| format!("{n} ×{k}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+        let (mut local, mut vantages, mut urls) = (None::<LocalAgents>, Vec::new(), Vec::new());
+        for (name, n, region) in &plan {
+            let (agents, vantage) = LocalAgents::spawn(*n, name, IDLE_TIMEOUT)
+                .await
+                .map_err(fail)?;
+            match local.as_mut() {
+                Some(l) => l.join(agents),
+                None => local = Some(agents),
+            }
+            vantages.push(vantage);
+            urls.push(match region {
+                Some(r) => Some(self.region_url(r).map_err(fail)?),
+                None => None,
+            });
+        }
+        let mut fleet = Fleet::align(vantages, local, self.clock)
+            .await
+            .map_err(fail)?;
+        for (v, url) in fleet.vantages.iter_mut().zip(urls) {
+            v.url = url;
+        }
+        let bounds: Vec<String> = fleet
+            .facts
+            .lock()
+            .expect("facts")
+            .iter()
+            .map(|f| format!("{} ±{:.3}ms", f.name, f.clock_bound_us as f64 / 1e3))
+            .collect();
+        self.now(Event::Progress(format!(
+            "agents aligned (clock bound): {}",
+            bounds.join(", ")
+        )));
+        Ok(Some(fleet))
+    }
+
+    /// The load's URL through `region`'s ingress gateway.
+    fn region_url(&self, region: &str) -> Result<hyper::Uri, String> {
+        let path = self.plan.load.as_ref().map_or("/", |l| l.path.as_str());
+        let entry = self
+            .target()
+            .region_entry_url(region)
+            .ok_or_else(|| format!("the target has no ingress in region `{region}`"))?;
+        format!("{entry}{path}")
+            .parse()
+            .map_err(|e| format!("bad URL through region `{region}`: {e}"))
+    }
+
+    pub(super) async fn start_agents(
+        &mut self,
+        fleet: &mut Fleet,
+        load: &HttpLoad,
+        start: Micros,
+    ) -> Result<(), Stop> {
+        fleet
+            .start(load, self.clock, start, &self.rec, IDLE_TIMEOUT)
+            .await
+            .map_err(|e| Stop::Preflight(format!("agents: {e}; nothing was injected")))
+    }
+
+    /// Tells, as events, the agents that went missing since the last call.
+    pub(super) fn drain_agent_events(&mut self) {
+        let news = match self.load.as_mut().and_then(|l| l.fleet.as_mut()) {
+            Some(f) => f.news(),
+            None => return,
+        };
+        for (at, what) in news {
+            self.event(at, Event::Progress(what));
+        }
+    }
+
+    /// Stops the agents, waits for their last deltas, and keeps what the
+    /// result needs; an agent that went missing is an event.
+    pub(super) async fn stop_agents(&mut self, mut fleet: Fleet) {
+        fleet
+            .stop(self.interrupt.hurried(), self.clock, &self.rec)
+            .await;
+        for (at, what) in fleet.news() {
+            self.event(at, Event::Progress(what));
+        }
+        let facts = fleet.facts.lock().expect("facts").clone();
+        let vantages = fleet
+            .vantages
+            .iter()
+            .map(|v| (v.name.clone(), v.agents.clone(), v.rec.clone()))
+            .collect();
+        self.facts.agents = Some(AgentsRun { facts, vantages });
+    }
+}
+
+/// Why the measurements cannot be trusted when an agent went missing: part
+/// of the asked load was never sent (or never reported).
+pub(super) fn missing(f: &RunFacts) -> Option<String> {
+    let agents = f.agents.as_ref()?;
+    let gone: Vec<String> = agents
+        .facts
+        .iter()
+        .filter_map(|a| {
+            a.missing_from
+                .map(|t| format!("agent {} missing from t+{:.3}s", a.name, secs(t)))
+        })
+        .collect();
+    (!gone.is_empty()).then(|| {
+        format!(
+            "{} of {} agents' share of the load is missing: {}",
+            gone.len(),
+            agents.facts.len(),
+            gone.join(", ")
+        )
+    })
+}
+
+pub(super) fn join_distrust(a: Option<String>, b: Option<String>) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+        (x, None) | (None, x) => x,
+    }
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+/// Each vantage point's figures, computed from its own recorder with the
+/// same code as the merged ones.
+pub(super) fn vantage_results(f: &RunFacts, end: Micros) -> Vec<VantageResult> {
+    let Some(agents) = &f.agents else {
+        return Vec::new();
+    };
+    let slo = f.plan.budget.target;
+    let crit = f.plan.recovery;
+    agents
+        .vantages
+        .iter()
+        .map(|(name, idx, rec)| {
+            let rec = rec.lock().expect("recorder lock");
+            let mut phases = std::collections::BTreeMap::new();
+            let (mut good, mut all) = (0u64, 0u64);
+            for p in Phase::MEASURED {
+                if let Some(span) = rec.phase_span(p, end) {
+                    let s = phase_summary(&rec, p, (span.0, span.1.min(end).max(span.0)), slo);
+                    good += s.good;
+                    all += s.requests;
+                    phases.insert(
+                        p.name().to_string(),
+                        VantagePhase {
+                            requests: s.requests,
+                            availability: s.availability,
+                            p50_ms: s.p50_ms,
+                            p99_ms: s.p99_ms,
+                        },
+                    );
+                }
+            }
+            let faults = f
+                .faults
+                .iter()
+                .enumerate()
+                .map(|(i, fr)| {
+                    let next = f.faults.get(i + 1).map_or(end, |n| n.injected_at);
+                    let imp = fault_impact(
+                        rec.buckets(),
+                        rec.bucket_us(),
+                        fr.injected_at,
+                        end,
+                        next,
+                        &crit,
+                    );
+                    let (rto_s, recovery) = match imp.rto {
+                        Rto::NoImpact => (Some(0.0), "no-impact"),
+                        Rto::Recovered(us) => (Some(round3(secs(us))), "recovered"),
+                        Rto::NotRecovered => (None, "not-recovered"),
+                    };
+                    VantageFault {
+                        name: fr.name.clone(),
+                        rto_s,
+                        recovery: recovery.into(),
+                        time_to_impact_s: imp.time_to_impact.map(|t| round3(secs(t))),
+                        outage_s: round3(secs(imp.outage)),
+                    }
+                })
+                .collect();
+            VantageResult {
+                name: name.clone(),
+                agents: idx
+                    .iter()
+                    .map(|&j| agent_result(&agents.facts[j]))
+                    .collect(),
+                availability: (all > 0).then(|| good as f64 / all as f64),
+                phases,
+                faults,
+                good_ratio: good_ratio(&rec, end),
+            }
+        })
+        .collect()
+}
+
+fn agent_result(a: &AgentFacts) -> AgentResult {
+    AgentResult {
+        name: a.name.clone(),
+        clock_offset_ms: round3(a.offset_us as f64 / 1e3),
+        clock_bound_ms: round3(a.clock_bound_us as f64 / 1e3),
+        missing_from_s: a.missing_from.map(|t| round3(secs(t))),
+        missing_reason: a.why.clone(),
+    }
+}
+
+/// Good ratio per run-clock second, as the merged timeline computes it.
+fn good_ratio(rec: &Recorder, end: Micros) -> Vec<Option<f64>> {
+    let per_sec = (1_000_000 / rec.bucket_us()).max(1) as usize;
+    (0..=end / 1_000_000)
+        .map(|sec| {
+            let (mut good, mut total) = (0u64, 0u64);
+            for b in rec
+                .buckets()
+                .iter()
+                .skip(sec as usize * per_sec)
+                .take(per_sec)
+            {
+                good += b.good as u64;
+                total += b.total() as u64;
+            }
+            (total > 0).then(|| round3(good as f64 / total as f64))
+        })
+        .collect()
+}
