@@ -218,3 +218,176 @@ async fn a_refused_delete_exits_4_and_keeps_the_journal_until_a_later_cleanup_su
     assert!(fake.jobs(NS).is_empty());
     assert!(!journal.exists());
 }
+
+/// A kubernetes target with one vantage point of two agents, whose pods the
+/// fake kubelet runs as this very `drill` binary's `drill agent`, and a
+/// scenario (`extra`: checks) with a command fault lasting `fault_for`.
+struct Drill {
+    dir: tempfile::TempDir,
+    fake: FakeCluster,
+    state: PathBuf,
+}
+
+impl Drill {
+    async fn new(extra: &str, fault_for: &str) -> Drill {
+        let dir = tempfile::tempdir().unwrap();
+        let (fake, kubeconfig, _) = cluster(dir.path()).await;
+        fake.kubelet_runs(env!("CARGO_BIN_EXE_drill"), &[]);
+        let entry = k8s_support::serve_ok().await;
+        std::fs::write(
+            dir.path().join("drill.toml"),
+            format!(
+                "[targets.production]\nkind = \"kubernetes\"\nurl = \"http://{entry}\"\n\
+                 kubeconfig = \"{}\"\ncontexts = {{ primary = \"{CONTEXT}\" }}\n\n\
+                 [[targets.production.vantage]]\nname = \"primary\"\ncontext = \"primary\"\n\
+                 namespace = \"{NS}\"\nagents = 2\nimage = \"registry.example/drill:test\"\n",
+                kubeconfig.display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("smoke.toml"),
+            format!(
+                "description = \"load from a kubernetes vantage point\"\n\n\
+                 [load]\npath = \"/\"\nrate = 40\ntimeout = \"1s\"\nmax_send_lag = \"1s\"\n\n\
+                 [phases]\nwarmup = \"300ms\"\nbaseline = \"1s\"\nrecovery = \"1s\"\n\n\
+                 [recovery]\nwindow = \"200ms\"\nratio = \"99%\"\nhold = \"500ms\"\n\n\
+                 [[faults]]\nname = \"noop\"\naction = \"command\"\ninject = \"true\"\n\
+                 revert = \"true\"\nduration = \"{fault_for}\"\n\n{extra}"
+            ),
+        )
+        .unwrap();
+        let state = dir.path().join("state");
+        Drill { dir, fake, state }
+    }
+
+    fn command(&self) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_drill"));
+        c.current_dir(self.dir.path())
+            .env("DRILL_STATE_DIR", &self.state)
+            .args(["--targets", "drill.toml", "run", "smoke.toml"])
+            .args(["--target", "production", "--quiet", "--report-dir", "out"])
+            .kill_on_drop(true);
+        c
+    }
+
+    fn results(&self) -> Value {
+        let p = self.dir.path().join("out/results.json");
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    }
+
+    fn open_journals(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.state.join("journal"))
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+            .collect()
+    }
+
+    /// No Job left, deleted once with its pods, nothing open in the journal.
+    fn assert_cleaned(&self) {
+        assert!(self.fake.jobs(NS).is_empty(), "{:?}", self.fake.jobs(NS));
+        let deletes = job_deletes(&self.fake);
+        assert_eq!(deletes.len(), 1);
+        assert_eq!(deletes[0]["propagationPolicy"], "Background");
+        assert!(
+            self.open_journals().is_empty(),
+            "{:?}",
+            self.open_journals()
+        );
+    }
+}
+
+/// The whole path with only the API server faked: access reviews before
+/// the Job, agents reached through the pod proxy, per-vantage results, the
+/// Job deleted at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_with_a_kubernetes_vantage_point_runs_its_agents_as_a_job_and_deletes_it() {
+    let d = Drill::new("", "500ms").await;
+    let out = d.command().output().await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let results = d.results();
+    assert_eq!(results["verdict"], "pass", "{results:#}");
+    let v = &results["vantages"][0];
+    assert_eq!(v["name"], "primary", "{results:#}");
+    assert_eq!(v["agents"].as_array().unwrap().len(), 2, "{results:#}");
+    let reqs = d.fake.requests();
+    let create = reqs
+        .iter()
+        .position(|r| r.method == "POST" && r.uri.contains("/jobs"))
+        .unwrap();
+    let reviews = reqs[..create]
+        .iter()
+        .filter(|r| r.uri.contains("selfsubjectaccessreviews"))
+        .count();
+    assert_eq!(reviews, 9, "every verb reviewed before the Job was created");
+    assert!(
+        reqs.iter().any(|r| r.uri.contains(":7600/proxy/v1/poll")),
+        "polled through the proxy"
+    );
+    let starts = d.fake.agent_calls();
+    assert_eq!(starts.iter().filter(|c| c.path == "/v1/start").count(), 2);
+    d.assert_cleaned();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denied_verb_stops_the_drill_with_exit_3_before_anything_is_created() {
+    let d = Drill::new("", "500ms").await;
+    d.fake.deny("create", "pods", "proxy");
+    let out = d.command().output().await.unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let all = text(&out);
+    assert!(
+        all.contains("context `agents-primary` may not `create pods/proxy` in namespace `drill`"),
+        "{all}"
+    );
+    assert!(d.fake.jobs(NS).is_empty());
+    assert!(
+        !d.fake.mutations().iter().any(|r| r.uri.contains("/jobs")),
+        "{:?}",
+        d.fake.mutations()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_check_still_deletes_the_agents_job() {
+    let check = "[[checks]]\nkind = \"latency\"\nphase = \"recovery\"\npercentile = \"p50\"\nmax = \"1us\"\n";
+    let d = Drill::new(check, "500ms").await;
+    let out = d.command().output().await.unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(d.results()["verdict"], "fail");
+    d.assert_cleaned();
+}
+
+/// kill -9 mid-drill: the Job and its agents stay; `drill cleanup` deletes
+/// them from the journal alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_kill_9_mid_drill_drill_cleanup_deletes_the_agents_job() {
+    let d = Drill::new("", "30s").await;
+    let mut run = d
+        .command()
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = async {
+        while !d.fake.agent_calls().iter().any(|c| c.path == "/v1/poll") {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), started)
+        .await
+        .expect("the agents were polled");
+    // SAFETY: kill(2) on the drill child this test spawned.
+    unsafe { libc::kill(run.id().unwrap() as i32, libc::SIGKILL) };
+    run.wait().await.unwrap();
+    assert_eq!(d.fake.jobs(NS).len(), 1, "a killed run deletes nothing");
+    assert_eq!(d.open_journals().len(), 1);
+    let out = cleanup(&d.state).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("reverted `agents `primary``"),
+        "{}",
+        text(&out)
+    );
+    d.assert_cleaned();
+}

@@ -26,8 +26,24 @@ pub(crate) enum AgentError {
 pub(crate) enum Transport {
     /// `http://127.0.0.1:PORT` of a local agent.
     Direct { base: hyper::Uri },
-    // ApiProxy { client, namespace, pod, port }: helper D's arm (the API
-    // server's pod proxy), merged by the lead.
+    /// An agent pod, through the API server's pod proxy (no inbound
+    /// network between the runner and the pods).
+    ApiProxy {
+        client: ProxyClient,
+        namespace: String,
+        pod: String,
+        port: u16,
+    },
+}
+
+/// A kube client without retries (`agent::k8s::proxy_client`).
+#[derive(Clone)]
+pub(crate) struct ProxyClient(pub kube::Client);
+
+impl std::fmt::Debug for ProxyClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("kube::Client")
+    }
 }
 
 /// One call's time limit: a poll answers at once unless the agent is gone.
@@ -47,6 +63,12 @@ impl Transport {
     pub(crate) async fn post(&self, path: &str, body: Vec<u8>) -> Result<Vec<u8>, AgentError> {
         match self {
             Transport::Direct { base } => direct(base, path, body).await,
+            Transport::ApiProxy {
+                client,
+                namespace,
+                pod,
+                port,
+            } => proxied(&client.0, namespace, pod, *port, path, body).await,
         }
     }
 
@@ -54,6 +76,12 @@ impl Transport {
     pub(crate) fn describe(&self) -> String {
         match self {
             Transport::Direct { base } => base.to_string(),
+            Transport::ApiProxy {
+                namespace,
+                pod,
+                port,
+                ..
+            } => format!("pod {namespace}/{pod}:{port} via the API server"),
         }
     }
 
@@ -98,4 +126,31 @@ async fn direct(base: &hyper::Uri, path: &str, body: Vec<u8>) -> Result<Vec<u8>,
     tokio::time::timeout(CALL_TIMEOUT, exchange)
         .await
         .map_err(|_| AgentError::Unreachable(format!("{url}: no answer within {CALL_TIMEOUT:?}")))?
+}
+
+/// Through the API server's pod proxy, within the same time limit as a
+/// direct call plus one more hop.
+async fn proxied(
+    client: &kube::Client,
+    namespace: &str,
+    pod: &str,
+    port: u16,
+    path: &str,
+    body: Vec<u8>,
+) -> Result<Vec<u8>, AgentError> {
+    let call = super::k8s::proxy_post(client, namespace, pod, port, path, body);
+    match tokio::time::timeout(2 * CALL_TIMEOUT, call).await {
+        Err(_) => Err(AgentError::Unreachable(format!(
+            "pod {namespace}/{pod}: no answer within {:?}",
+            2 * CALL_TIMEOUT
+        ))),
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(kube::Error::Api(s))) => Err(AgentError::Refused {
+            status: s.code,
+            body: s.message,
+        }),
+        Ok(Err(e)) => Err(AgentError::Unreachable(format!(
+            "pod {namespace}/{pod}: {e}"
+        ))),
+    }
 }

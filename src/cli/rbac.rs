@@ -96,10 +96,14 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
                 .or_default()
                 .insert(p);
         }
+        // The target's vantage points run their agents as Jobs there.
+        let vantages = targets.vantages(def.name()).iter();
+        add_vantages(
+            &mut grants,
+            &settings.contexts,
+            vantages.filter_map(|v| Some((v.context.as_deref()?, v.namespace.as_str()))),
+        )?;
     }
-    // Vantage points (issue 12): once the targets file's vantage points are
-    // parsed (`Targets::vantages`), each kubernetes one is passed here as
-    // (its `context` key, its namespace) for the target in use.
     if let Some(c) = &a.context {
         if !grants.contains_key(c) {
             return Err(CliError::usage(
@@ -120,9 +124,6 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
 /// kube context its `context` key maps to, the agents' Job, its pods and
 /// the pod proxy ([`crate::targets::k8s::agent_permissions`], the list the
 /// agents' preflight checks). `vantages`: (context key, namespace).
-// `run` calls it once the targets file's vantage points are merged (C's
-// `Targets::vantages`); until then only the test does.
-#[allow(dead_code)]
 pub(crate) fn add_vantages<'a>(
     grants: &mut BTreeMap<String, BTreeSet<Permission>>,
     contexts: &BTreeMap<String, String>,

@@ -42,10 +42,8 @@ impl Drill<'_> {
             return Ok(None);
         }
         if self.agents.is_none() && self.def.kind() == "kubernetes" {
-            return Err(fail(
-                "vantage points of kubernetes targets run as Jobs, which this build cannot create"
-                    .into(),
-            ));
+            let vantages = self.kubernetes_agents().await?;
+            return self.align(vantages, None).await.map(Some);
         }
         let total: usize = plan.iter().map(|p| p.1).sum();
         self.now(Event::Progress(format!(
@@ -70,12 +68,22 @@ impl Drill<'_> {
                 None => None,
             });
         }
-        let mut fleet = Fleet::align(vantages, local, self.clock)
-            .await
-            .map_err(fail)?;
+        let mut fleet = self.align(vantages, local).await?;
         for (v, url) in fleet.vantages.iter_mut().zip(urls) {
             v.url = url;
         }
+        Ok(Some(fleet))
+    }
+
+    async fn align(
+        &mut self,
+        vantages: Vec<crate::agent::Vantage>,
+        local: Option<LocalAgents>,
+    ) -> Result<Fleet, Stop> {
+        let fail = |e: String| Stop::Preflight(format!("agents: {e}; nothing was injected"));
+        let fleet = Fleet::align(vantages, local, self.clock)
+            .await
+            .map_err(fail)?;
         let bounds: Vec<String> = fleet
             .facts
             .lock()
@@ -87,7 +95,99 @@ impl Drill<'_> {
             "agents aligned (clock bound): {}",
             bounds.join(", ")
         )));
-        Ok(Some(fleet))
+        Ok(fleet)
+    }
+
+    /// A kubernetes target's vantage points: every namespace's verbs
+    /// checked first (nothing is created unless all are granted), then per
+    /// vantage point its Job journalled, created and waited for.
+    async fn kubernetes_agents(&mut self) -> Result<Vec<crate::agent::Vantage>, Stop> {
+        use crate::agent::k8s;
+        use crate::fault::agents::{self, VantageJob};
+        use crate::targets::k8s::client;
+        let fail = |e: String| Stop::Preflight(format!("agents: {e}; nothing was injected"));
+        let crate::targets::TargetDef::Kubernetes { settings, .. } = self.def else {
+            return Err(fail("not a kubernetes target".into()));
+        };
+        let kubeconfig =
+            client::sources(settings.kubeconfig.as_ref()).map_err(|e| fail(e.to_string()))?;
+        let mut clusters = Vec::new();
+        for v in &self.vantages {
+            let key = v.context.as_deref().unwrap_or_default();
+            let context = &settings.contexts[key];
+            let cluster = client::connect(&kubeconfig, context)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            k8s::preflight(&cluster, &v.namespace).await.map_err(|e| {
+                Stop::Preflight(format!("preflight failed: {e}; nothing was injected"))
+            })?;
+            clusters.push(cluster);
+        }
+        let planned = self.planned_length();
+        let mut out = Vec::new();
+        for (i, (v, cluster)) in self.vantages.clone().iter().zip(clusters).enumerate() {
+            self.now(Event::Progress(format!(
+                "starting {} agent(s) of `{}` as a Job in {}/{}",
+                v.agents, v.name, cluster.context, v.namespace
+            )));
+            let image = v.image.clone().unwrap_or_else(k8s::default_image);
+            let job = VantageJob {
+                vantage: &v.name,
+                namespace: &v.namespace,
+                agents: v.agents as u32,
+                image: &image,
+                planned,
+            };
+            let journal = self.journal.as_mut().expect("the journal opens first");
+            let (journalled, started) = agents::launch(
+                journal,
+                i,
+                &kubeconfig,
+                &cluster,
+                &self.run_id,
+                &job,
+                k8s::READY_TIMEOUT,
+            )
+            .await;
+            if let Some(j) = journalled {
+                self.agent_jobs.push((j, cluster));
+            }
+            let started = started.map_err(fail)?;
+            out.push(crate::agent::Vantage {
+                name: v.name.clone(),
+                agents: started
+                    .pods
+                    .iter()
+                    .enumerate()
+                    .map(|(j, pod)| crate::agent::AgentLink {
+                        name: format!("{}/{j}", v.name),
+                        transport: crate::agent::Transport::ApiProxy {
+                            client: crate::agent::link::ProxyClient(started.proxy.clone()),
+                            namespace: v.namespace.clone(),
+                            pod: pod.clone(),
+                            port: k8s::AGENT_PORT,
+                        },
+                    })
+                    .collect(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Deletes the agents' Jobs (with their pods); one not deleted stays in
+    /// the journal for `drill cleanup` and makes the drill exit 4.
+    pub(super) async fn remove_agent_jobs(&mut self) -> Option<Stop> {
+        let mut failed = None;
+        for (j, cluster) in std::mem::take(&mut self.agent_jobs) {
+            let journal = self.journal.as_mut().expect("a Job implies a journal");
+            if let Err(e) = crate::fault::agents::remove(journal, j.id, &cluster, &j.plan).await {
+                let manual = crate::fault::agents::manual_instruction(&j.plan, &e, &self.run_id);
+                self.facts.manual_actions.push(manual);
+                self.now(Event::Progress(format!("agents' Job not deleted: {e}")));
+                failed = Some(Stop::RevertFailed("an agents' Job was not deleted".into()));
+            }
+        }
+        failed
     }
 
     /// The load's URL through `region`'s ingress gateway.

@@ -333,7 +333,7 @@ impl Drill<'_> {
         Ok(())
     }
 
-    fn planned_length(&self) -> Duration {
+    pub(super) fn planned_length(&self) -> Duration {
         let p = &self.plan.phases;
         let faults: Duration = self
             .plan

@@ -70,6 +70,11 @@ pub(super) struct Drill<'a> {
     pub agents: Option<usize>,
     /// The target's vantage points, when `--agents` is not given.
     pub vantages: Vec<crate::targets::vantage::VantageDef>,
+    /// Agent Jobs journalled (kubernetes vantage points), for the teardown.
+    pub agent_jobs: Vec<(
+        crate::fault::agents::Journalled,
+        crate::targets::k8s::ops::Cluster,
+    )>,
 }
 
 impl<'a> Drill<'a> {
@@ -116,6 +121,7 @@ impl<'a> Drill<'a> {
             workers: opts.workers,
             agents: opts.agents,
             vantages: opts.vantages.clone(),
+            agent_jobs: Vec::new(),
         }
     }
 

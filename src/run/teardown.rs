@@ -34,6 +34,9 @@ impl Drill<'_> {
             t.stop().await;
         }
         self.drain_lab_events();
+        if let Some(stop) = self.remove_agent_jobs().await {
+            stopped = stopped.max(Some(stop));
+        }
         self.close_journal();
         self.facts.faults = std::mem::take(&mut self.runs);
         if let Some(stop) = stopped {
