@@ -12,10 +12,6 @@
 //! the Job ends at `activeDeadlineSeconds`, and is removed
 //! `ttlSecondsAfterFinished` after it ended.
 
-// The runner (issue 12's agent runner) is what starts agents; until it is
-// wired in, only `drill cleanup` and the tests call the rest of this.
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 

@@ -10,10 +10,6 @@
 //! whether the launch succeeded or not, [`remove`] for what it journalled.
 //! A Job that is already gone, or that is not this run's, counts as removed.
 
-// The runner (issue 12's agent runner) is what starts agents; until it is
-// wired in, only `drill cleanup` and the tests call the rest of this.
-#![allow(dead_code)]
-
 use std::path::PathBuf;
 use std::time::Duration;
 

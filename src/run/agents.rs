@@ -153,6 +153,14 @@ impl Drill<'_> {
                 self.agent_jobs.push((j, cluster));
             }
             let started = started.map_err(fail)?;
+            self.now(Event::Progress(format!(
+                "agents of `{}` ready: Job {}/{} on context `{}` (pods {})",
+                v.name,
+                started.job.namespace,
+                started.job.name,
+                started.job.context,
+                started.pods.join(", ")
+            )));
             out.push(crate::agent::Vantage {
                 name: v.name.clone(),
                 agents: started
