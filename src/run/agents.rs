@@ -113,8 +113,14 @@ impl Drill<'_> {
             client::sources(settings.kubeconfig.as_ref()).map_err(|e| fail(e.to_string()))?;
         let mut clusters = Vec::new();
         for v in &self.vantages {
+            // The targets file's check makes `context` a key of `contexts`.
             let key = v.context.as_deref().unwrap_or_default();
-            let context = &settings.contexts[key];
+            let Some(context) = settings.contexts.get(key) else {
+                return Err(fail(format!(
+                    "vantage point `{}`: context `{key}` is not one of the target's",
+                    v.name
+                )));
+            };
             let cluster = client::connect(&kubeconfig, context)
                 .await
                 .map_err(|e| fail(e.to_string()))?;
