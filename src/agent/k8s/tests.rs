@@ -434,9 +434,10 @@ async fn the_job_is_journalled_before_it_is_created_and_closed_when_deleted() {
     assert!(fake.jobs(NS).is_empty());
 }
 
-/// Stands in for `drill agent` (same arguments, same `listening on` line)
-/// until the fake kubelet runs the real binary: a separate process that
-/// answers each POST with its argv, index, pid, path and body.
+/// Stands in for `drill agent` here (a unit test cannot name drill's binary;
+/// tests/k8s_agents.rs runs the real one as the pods' process): the same
+/// arguments and `listening on` line, a process of its own that answers
+/// each POST with its argv, index, pid, path and body.
 const STAND_IN: &str = r#"
 import http.server, json, os, sys
 args = sys.argv[1:]
