@@ -454,6 +454,20 @@ fn a_failover_is_seen_differently_from_each_side_on_the_lab() {
          component = \"ingress-gateway\"\nregion = \"primary\"\naction = \"delete\"\n\
          until = \"healed\"\ntimeout = \"30s\"\n",
     );
+    // `drill plan` says where the load will come from before anything runs.
+    let plan = sb.run(&[
+        "--targets",
+        targets.to_str().unwrap(),
+        "plan",
+        s.to_str().unwrap(),
+        "--target",
+        "sides",
+    ]);
+    assert_eq!(plan.code, Some(0), "{plan}");
+    assert!(
+        plan.stdout.contains("load from: via-secondary: 1 local agent process(es), entering through region secondary's ingress gateway"),
+        "{plan}"
+    );
     let out = sb.run(&[
         "--targets",
         targets.to_str().unwrap(),

@@ -39,6 +39,9 @@ struct Timeline {
     recovery: String,
     checks: Vec<String>,
     aborts: Vec<String>,
+    /// Where the load is sent from when the target names vantage points
+    /// (empty: this process, or `--agents N` at run time).
+    load_from: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -57,7 +60,12 @@ struct Step {
 pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
     let targets = super::validate::load_targets(targets_file)?;
     let (plan, def) = super::validate::prepare(&a.scenario, a.target.as_deref(), &targets)?;
-    let plan = timeline(&plan, &def);
+    let mut plan = timeline(&plan, &def);
+    plan.load_from = targets
+        .vantages(def.name())
+        .iter()
+        .map(vantage_point)
+        .collect();
     match a.output {
         Output::Json => super::print_json(&plan),
         Output::Text => print_text(&plan),
@@ -91,8 +99,38 @@ fn print_text(p: &Timeline) {
     for ab in &p.aborts {
         println!("  abort: {ab}");
     }
+    for v in &p.load_from {
+        println!("  load from: {v}");
+    }
     println!();
     println!("nothing was touched.");
+}
+
+/// One vantage point as the run will create it.
+fn vantage_point(v: &crate::targets::vantage::VantageDef) -> String {
+    match &v.context {
+        Some(ctx) => format!(
+            "{}: {} agent(s) as the indexed Job drill-{}-<run> in namespace {} of context {} (image {})",
+            v.name,
+            v.agents,
+            v.name.to_ascii_lowercase(),
+            v.namespace,
+            ctx,
+            v.image
+                .clone()
+                .unwrap_or_else(crate::agent::k8s::default_image)
+        ),
+        None => format!(
+            "{}: {} local agent process(es), entering {}",
+            v.name,
+            v.agents,
+            v.region
+                .as_deref()
+                .map_or("through the target's entry".to_string(), |r| format!(
+                    "through region {r}'s ingress gateway"
+                ))
+        ),
+    }
 }
 
 fn dur(us: u64) -> Dur {
@@ -213,6 +251,7 @@ fn timeline(plan: &Plan, def: &TargetDef) -> Timeline {
                 )
             })
             .collect(),
+        load_from: Vec::new(),
     }
 }
 
