@@ -14,9 +14,11 @@
 //! shared recorder every few milliseconds: no lock per request.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -29,6 +31,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use super::h1;
 use super::timer::Timer;
 use crate::clock::Clock;
 use crate::measure::recorder::GeneratorInfo;
@@ -165,23 +168,42 @@ fn worker_thread(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) {
         .note_frontier(w, Micros::MAX);
 }
 
-/// A worker's state, shared by its scheduler and its request tasks (all on
-/// one thread).
+/// A worker's state, shared by its scheduler and its connection loops (all
+/// on one thread).
 struct Worker {
     plan: Plan,
     control: Arc<Control>,
-    connector: HttpsConnector<HttpConnector>,
-    /// Idle keep-alive connections.
-    idle: RefCell<Vec<SendRequest<Full<Bytes>>>>,
-    inflight: Cell<usize>,
-    /// Requests released whose task has not yet stamped its send time.
-    unstarted: Cell<usize>,
-    /// Every request due before this has noted its send (or was not sent).
-    frontier: Cell<Micros>,
-    /// Origin-form target and Host header of every request.
-    path: Uri,
-    host: HeaderValue,
+    wire: Wire,
+    /// Due times released and not yet taken by a connection, oldest first.
+    queue: RefCell<VecDeque<Micros>>,
+    /// Connection loops alive (connecting, busy or idle).
+    conns: Cell<usize>,
+    /// Requests taken by a connection and not yet recorded.
+    busy: Cell<usize>,
+    /// Idle connection loops; the most recently idle is woken first, so
+    /// the pool stays as small as the requests in flight allow.
+    idle: RefCell<Vec<Waker>>,
+    /// Set when the schedule stopped: idle loops end.
+    closing: Cell<bool>,
     pending: RefCell<Pending>,
+}
+
+/// How requests go out: plain http on drill's own HTTP/1.1 client, https
+/// through hyper and rustls.
+enum Wire {
+    Plain(h1::Template),
+    Tls {
+        connector: HttpsConnector<HttpConnector>,
+        /// Origin-form target and Host header of every request.
+        path: Uri,
+        host: HeaderValue,
+    },
+}
+
+/// A connection loop's connection, if it has one open.
+enum Link {
+    Plain(Option<h1::Conn>),
+    Tls(Option<SendRequest<Full<Bytes>>>),
 }
 
 /// Results not yet folded into the shared recorder.
@@ -191,13 +213,10 @@ struct Pending {
     done: Vec<Sample>,
 }
 
-async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) {
-    let Ok(mut timer) = Timer::new() else {
-        tracing::error!("load worker {}: cannot create its timer", plan.w);
-        return;
-    };
-    let clock = plan.clock;
-    let load = plan.load.clone();
+fn wire(load: &HttpLoad) -> Wire {
+    if load.url.scheme_str() == Some("http") {
+        return Wire::Plain(h1::Template::new(load));
+    }
     let path = load
         .url
         .path_and_query()
@@ -209,14 +228,27 @@ async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) 
         .authority()
         .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         .unwrap_or(HeaderValue::from_static("localhost"));
-    let me = Rc::new(Worker {
+    Wire::Tls {
         connector: connector(load.timeout),
-        idle: RefCell::new(Vec::new()),
-        inflight: Cell::new(0),
-        unstarted: Cell::new(0),
-        frontier: Cell::new(plan.start),
         path,
         host,
+    }
+}
+
+async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) {
+    let Ok(mut timer) = Timer::new() else {
+        tracing::error!("load worker {}: cannot create its timer", plan.w);
+        return;
+    };
+    let clock = plan.clock;
+    let timeout = plan.load.timeout;
+    let me = Rc::new(Worker {
+        wire: wire(&plan.load),
+        queue: RefCell::new(VecDeque::new()),
+        conns: Cell::new(0),
+        busy: Cell::new(0),
+        idle: RefCell::new(Vec::new()),
+        closing: Cell::new(false),
         pending: RefCell::new(Pending::default()),
         control,
         plan,
@@ -226,28 +258,33 @@ async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) 
     let mut last_flush = clock.now();
     while !me.control.stopped() {
         let now = clock.now();
-        while me.plan.due(i) <= now {
-            release(&me, me.plan.due(i), now);
+        let mut due = me.plan.due(i);
+        while due <= now {
+            release(&me, due, now);
             i += n;
+            due = me.plan.due(i);
         }
-        let next = me.plan.due(i);
         if now >= last_flush + FLUSH_US {
-            flush(&me, &rec, next);
+            flush(&me, &rec, due);
             last_flush = now;
         }
-        let mut wake = next.max(now + MIN_GAP_US);
+        let mut wake = due.max(now + MIN_GAP_US);
         let waiting = {
             let p = me.pending.borrow();
-            !p.done.is_empty() || !p.sent.is_empty() || me.unstarted.get() > 0
+            !p.done.is_empty() || !p.sent.is_empty() || !me.queue.borrow().is_empty()
         };
         if waiting {
             wake = wake.min(last_flush + FLUSH_US);
         }
         timer.sleep_until(clock.at(wake)).await;
     }
-    // Every request in flight ends by its own timeout.
-    let deadline = clock.now() + load.timeout.as_micros() as Micros + 2_000_000;
-    while me.inflight.get() > 0 && clock.now() < deadline {
+    // Idle connections end; every request in flight ends by its timeout.
+    me.closing.set(true);
+    for waker in me.idle.borrow_mut().drain(..) {
+        waker.wake();
+    }
+    let deadline = clock.now() + timeout.as_micros() as Micros + 2_000_000;
+    while me.conns.get() > 0 && clock.now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
         flush(&me, &rec, me.plan.due(i));
     }
@@ -257,10 +294,8 @@ async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) 
 /// Folds the worker's results into the shared recorder (one lock).
 /// `next`: due time of the first request not yet released.
 fn flush(me: &Worker, rec: &Mutex<Recorder>, next: Micros) {
-    // Released requests whose send is not noted yet hold the frontier back.
-    if me.unstarted.get() == 0 {
-        me.frontier.set(next);
-    }
+    // Released requests no connection has sent yet hold the frontier back.
+    let frontier = me.queue.borrow().front().copied().unwrap_or(next);
     let mut p = me.pending.borrow_mut();
     let mut r = rec.lock().expect("recorder lock");
     for (due, sent) in p.sent.drain(..) {
@@ -269,13 +304,15 @@ fn flush(me: &Worker, rec: &Mutex<Recorder>, next: Micros) {
     for s in p.done.drain(..) {
         r.record(&s);
     }
-    r.note_frontier(me.plan.w, me.frontier.get());
+    r.note_frontier(me.plan.w, frontier);
 }
 
-/// Sends the request due at `due`, or counts it as not sent when the
-/// worker's share of the in-flight limit is reached.
+/// Hands the request due at `due` to an idle connection, or to a new one
+/// when every connection is busy; counts it as not sent when the worker's
+/// share of the in-flight limit is reached.
 fn release(me: &Rc<Worker>, due: Micros, now: Micros) {
-    if me.inflight.get() >= me.plan.limit {
+    let queued = me.queue.borrow().len();
+    if me.busy.get() + queued >= me.plan.limit {
         me.pending.borrow_mut().done.push(Sample {
             due,
             sent: now,
@@ -285,15 +322,51 @@ fn release(me: &Rc<Worker>, due: Micros, now: Micros) {
         });
         return;
     }
-    me.inflight.set(me.inflight.get() + 1);
-    me.unstarted.set(me.unstarted.get() + 1);
-    let me = me.clone();
-    tokio::task::spawn_local(async move {
-        let clock = me.plan.clock;
+    me.queue.borrow_mut().push_back(due);
+    let idle = me.idle.borrow_mut().pop();
+    match idle {
+        Some(waker) => waker.wake(),
+        None if me.conns.get() < me.plan.limit => {
+            me.conns.set(me.conns.get() + 1);
+            tokio::task::spawn_local(connection(me.clone()));
+        }
+        // Every loop is busy or about to take a request: one that finishes
+        // takes this one (busy + queued stays within the limit).
+        None => {}
+    }
+}
+
+/// The next request for a connection loop, oldest due first; `None` once
+/// the schedule stopped and nothing is left.
+async fn next_due(me: &Worker) -> Option<Micros> {
+    std::future::poll_fn(|cx| {
+        if let Some(due) = me.queue.borrow_mut().pop_front() {
+            me.busy.set(me.busy.get() + 1);
+            return Poll::Ready(Some(due));
+        }
+        if me.closing.get() {
+            return Poll::Ready(None);
+        }
+        me.idle.borrow_mut().push(cx.waker().clone());
+        Poll::Pending
+    })
+    .await
+}
+
+/// One connection loop: takes the next due request, sends it, reads the
+/// whole answer, records, and loops; the connection is kept alive between
+/// requests. Latency counts from the due time, so a request that waited for
+/// a connection shows that wait.
+async fn connection(me: Rc<Worker>) {
+    let mut link = match me.wire {
+        Wire::Plain(_) => Link::Plain(None),
+        Wire::Tls { .. } => Link::Tls(None),
+    };
+    let clock = me.plan.clock;
+    while let Some(due) = next_due(&me).await {
         let sent = clock.now();
         me.pending.borrow_mut().sent.push((due, sent));
-        me.unstarted.set(me.unstarted.get() - 1);
-        let (outcome, has_latency) = exchange(&me).await;
+        let (outcome, has_latency) = exchange(&me, &mut link).await;
         let done = clock.now();
         me.pending.borrow_mut().done.push(Sample {
             due,
@@ -302,16 +375,36 @@ fn release(me: &Rc<Worker>, due: Micros, now: Micros) {
             outcome,
             has_latency,
         });
-        me.inflight.set(me.inflight.get() - 1);
-    });
+        me.busy.set(me.busy.get() - 1);
+    }
+    me.conns.set(me.conns.get() - 1);
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// One request and its whole answer, within the timeout.
-async fn exchange(me: &Rc<Worker>) -> (Outcome, bool) {
+/// One request and its whole answer, within the timeout. A connection in
+/// an unknown state (timed out, failed) is closed.
+async fn exchange(me: &Worker, link: &mut Link) -> (Outcome, bool) {
     let load = &me.plan.load;
-    match tokio::time::timeout(load.timeout, send_once(me)).await {
+    let sent = match (&me.wire, &mut *link) {
+        (Wire::Plain(t), Link::Plain(conn)) => {
+            tokio::time::timeout(load.timeout, h1::exchange(t, conn))
+                .await
+                .map(|r| r.map_err(BoxError::from))
+        }
+        (Wire::Tls { .. }, Link::Tls(sender)) => {
+            tokio::time::timeout(load.timeout, send_tls(me, sender)).await
+        }
+        _ => unreachable!("a link matches its worker's wire"),
+    };
+    let ok = matches!(sent, Ok(Ok(_)));
+    if !ok {
+        *link = match link {
+            Link::Plain(_) => Link::Plain(None),
+            Link::Tls(_) => Link::Tls(None),
+        };
+    }
+    match sent {
         Err(_) => (Outcome::Bad(Cause::Timeout), true),
         Ok(Ok(status)) => {
             let good = load.success.iter().any(|m| m.matches(status));
@@ -328,34 +421,37 @@ async fn exchange(me: &Rc<Worker>) -> (Outcome, bool) {
     }
 }
 
-async fn send_once(me: &Rc<Worker>) -> Result<u16, BoxError> {
+/// One request over hyper on the loop's kept-alive connection, or a new one.
+async fn send_tls(
+    me: &Worker,
+    slot: &mut Option<SendRequest<Full<Bytes>>>,
+) -> Result<u16, BoxError> {
     let mut req = request(me)?;
-    // A pooled connection the server closed while idle fails without
+    // A kept-alive connection the server closed while idle fails without
     // sending; the request then goes out on a fresh one.
-    let mut sender = loop {
-        let Some(mut s) = me.idle.borrow_mut().pop() else {
-            break connect(me).await?;
-        };
-        if s.is_closed() || s.ready().await.is_err() {
-            continue;
-        }
+    if let Some(mut s) = slot.take()
+        && !s.is_closed()
+        && s.ready().await.is_ok()
+    {
         match s.try_send_request(req).await {
-            Ok(resp) => return answer(me, s, resp).await,
+            Ok(resp) => return answer(me, s, slot, resp).await,
             Err(mut e) => match e.take_message() {
                 Some(back) => req = back,
                 None => return Err(e.into_error().into()),
             },
         }
-    };
+    }
+    let mut sender = connect(me).await?;
     sender.ready().await?;
     let resp = sender.send_request(req).await?;
-    answer(me, sender, resp).await
+    answer(me, sender, slot, resp).await
 }
 
-/// Reads the whole body, then gives the connection back for the next request.
+/// Reads the whole body, then keeps the connection for the next request.
 async fn answer(
-    me: &Rc<Worker>,
+    me: &Worker,
     mut sender: SendRequest<Full<Bytes>>,
+    slot: &mut Option<SendRequest<Full<Bytes>>>,
     resp: hyper::Response<hyper::body::Incoming>,
 ) -> Result<u16, BoxError> {
     let status = resp.status().as_u16();
@@ -364,17 +460,20 @@ async fn answer(
         frame?;
     }
     if me.plan.load.keep_alive && sender.ready().await.is_ok() {
-        me.idle.borrow_mut().push(sender);
+        *slot = Some(sender);
     }
     Ok(status)
 }
 
 fn request(me: &Worker) -> Result<Request<Full<Bytes>>, BoxError> {
+    let Wire::Tls { path, host, .. } = &me.wire else {
+        unreachable!("plain http requests are serialized by h1");
+    };
     let load = &me.plan.load;
     let mut req = Request::builder()
         .method(load.method.clone())
-        .uri(me.path.clone())
-        .header(hyper::header::HOST, me.host.clone());
+        .uri(path.clone())
+        .header(hyper::header::HOST, host.clone());
     for (k, v) in &load.headers {
         req = req.header(k, v);
     }
@@ -384,10 +483,13 @@ fn request(me: &Worker) -> Result<Request<Full<Bytes>>, BoxError> {
     Ok(req.body(Full::new(load.body.clone()))?)
 }
 
-/// A new connection (TCP, or TLS for https) driven by its own local task.
+/// A new TLS connection driven by its own local task.
 async fn connect(me: &Worker) -> Result<SendRequest<Full<Bytes>>, BoxError> {
     use tower_service::Service;
-    let mut c = me.connector.clone();
+    let Wire::Tls { connector, .. } = &me.wire else {
+        unreachable!("plain http connects in h1");
+    };
+    let mut c = connector.clone();
     let io = c.call(me.plan.load.url.clone()).await?;
     // Small fixed read buffers: with thousands of connections in flight
     // (a stalled target) the default adaptive 8 KiB+ buffers dominate RSS.
