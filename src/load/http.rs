@@ -15,6 +15,8 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,6 +24,8 @@ use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::{HeaderName, HeaderValue};
@@ -178,11 +182,16 @@ struct Worker {
     queue: RefCell<VecDeque<Micros>>,
     /// Connection loops alive (connecting, busy or idle).
     conns: Cell<usize>,
+    /// Connection loops opened that have not yet looked at the queue.
+    starting: Cell<usize>,
+    /// Connection loops waiting for a request (idle, or woken for one and
+    /// not yet run).
+    waiting: Cell<usize>,
     /// Requests taken by a connection and not yet recorded.
     busy: Cell<usize>,
     /// Idle connection loops; the most recently idle is woken first, so
     /// the pool stays as small as the requests in flight allow.
-    idle: RefCell<Vec<Waker>>,
+    idle: RefCell<Vec<Rc<Parking>>>,
     /// Set when the schedule stopped: idle loops end.
     closing: Cell<bool>,
     pending: RefCell<Pending>,
@@ -235,58 +244,83 @@ fn wire(load: &HttpLoad) -> Wire {
     }
 }
 
+/// A connection loop, driven by its worker's scheduler.
+type Loop = Pin<Box<dyn Future<Output = ()>>>;
+
 async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) {
-    let Ok(mut timer) = Timer::new() else {
-        tracing::error!("load worker {}: cannot create its timer", plan.w);
-        return;
-    };
+    let mut timer = Timer::new();
     let clock = plan.clock;
     let timeout = plan.load.timeout;
     let me = Rc::new(Worker {
         wire: wire(&plan.load),
         queue: RefCell::new(VecDeque::new()),
         conns: Cell::new(0),
+        starting: Cell::new(0),
         busy: Cell::new(0),
+        waiting: Cell::new(0),
         idle: RefCell::new(Vec::new()),
         closing: Cell::new(false),
         pending: RefCell::new(Pending::default()),
         control,
         plan,
     });
+    let mut loops: FuturesUnordered<Loop> = FuturesUnordered::new();
     let (w, n) = (me.plan.w as u64, me.plan.n as u64);
     let mut i = w;
     let mut last_flush = clock.now();
-    while !me.control.stopped() {
-        let now = clock.now();
-        let mut due = me.plan.due(i);
-        while due <= now {
-            release(&me, due, now);
-            i += n;
-            due = me.plan.due(i);
-        }
-        if now >= last_flush + FLUSH_US {
-            flush(&me, &rec, due);
-            last_flush = now;
-        }
-        let mut wake = due.max(now + MIN_GAP_US);
-        let waiting = {
+    timer.arm(clock.at(me.plan.due(i)));
+    // One task drives the schedule and every connection: connections whose
+    // answer came run first (they record it and take the next queued
+    // request), so when the timer fires the pool's state is current.
+    std::future::poll_fn(|cx| {
+        loop {
+            while let Poll::Ready(Some(())) = loops.poll_next_unpin(cx) {}
+            if timer.poll_fired(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if me.control.stopped() {
+                return Poll::Ready(());
+            }
+            let now = clock.now();
+            // What no connection took since the last wake opens
+            // connections of its own.
+            grow(&me, &mut loops);
+            let mut due = me.plan.due(i);
+            while due <= now {
+                release(&me, due, now);
+                i += n;
+                due = me.plan.due(i);
+            }
+            if now >= last_flush + FLUSH_US {
+                flush(&me, &rec, due);
+                last_flush = now;
+            }
+            let mut wake = due.max(now + MIN_GAP_US);
+            if !me.queue.borrow().is_empty() {
+                // Requests no connection was free for: the busy ones get
+                // one gap to finish, then more open.
+                wake = now + MIN_GAP_US;
+            }
             let p = me.pending.borrow();
-            !p.done.is_empty() || !p.sent.is_empty() || !me.queue.borrow().is_empty()
-        };
-        if waiting {
-            wake = wake.min(last_flush + FLUSH_US);
+            if !p.done.is_empty() || !p.sent.is_empty() {
+                wake = wake.min(last_flush + FLUSH_US);
+            }
+            timer.arm(clock.at(wake));
         }
-        timer.sleep_until(clock.at(wake)).await;
-    }
+    })
+    .await;
     // Idle connections end; every request in flight ends by its timeout.
     me.closing.set(true);
-    for waker in me.idle.borrow_mut().drain(..) {
-        waker.wake();
+    for park in me.idle.borrow_mut().drain(..) {
+        park.wake();
     }
     let deadline = clock.now() + timeout.as_micros() as Micros + 2_000_000;
-    while me.conns.get() > 0 && clock.now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        flush(&me, &rec, me.plan.due(i));
+    let mut tick = tokio::time::interval(Duration::from_millis(5));
+    while !loops.is_empty() && clock.now() < deadline {
+        tokio::select! {
+            _ = loops.next() => {}
+            _ = tick.tick() => flush(&me, &rec, me.plan.due(i)),
+        }
     }
     flush(&me, &rec, Micros::MAX);
 }
@@ -307,9 +341,9 @@ fn flush(me: &Worker, rec: &Mutex<Recorder>, next: Micros) {
     r.note_frontier(me.plan.w, frontier);
 }
 
-/// Hands the request due at `due` to an idle connection, or to a new one
-/// when every connection is busy; counts it as not sent when the worker's
-/// share of the in-flight limit is reached.
+/// Queues the request due at `due` and wakes an idle connection for it;
+/// counts it as not sent when the worker's share of the in-flight limit is
+/// reached.
 fn release(me: &Rc<Worker>, due: Micros, now: Micros) {
     let queued = me.queue.borrow().len();
     if me.busy.get() + queued >= me.plan.limit {
@@ -323,23 +357,58 @@ fn release(me: &Rc<Worker>, due: Micros, now: Micros) {
         return;
     }
     me.queue.borrow_mut().push_back(due);
-    let idle = me.idle.borrow_mut().pop();
-    match idle {
-        Some(waker) => waker.wake(),
-        None if me.conns.get() < me.plan.limit => {
-            me.conns.set(me.conns.get() + 1);
-            tokio::task::spawn_local(connection(me.clone()));
+    // The first listed loop still waiting (one that took a request
+    // without being woken may still be listed).
+    while let Some(park) = me.idle.borrow_mut().pop() {
+        if park.wake() {
+            break;
         }
-        // Every loop is busy or about to take a request: one that finishes
-        // takes this one (busy + queued stays within the limit).
-        None => {}
+    }
+}
+
+/// Opens a connection loop for each request still queued that no
+/// connection (waiting, or opened and not yet started) is going to take:
+/// called a gap after the release, so the pool grows only when every
+/// connection stayed busy, up to the worker's share of the in-flight limit.
+fn grow(me: &Rc<Worker>, loops: &mut FuturesUnordered<Loop>) {
+    let claimed = me.starting.get() + me.waiting.get();
+    let room = me.plan.limit.saturating_sub(me.conns.get());
+    let more = me.queue.borrow().len().saturating_sub(claimed).min(room);
+    for _ in 0..more {
+        me.conns.set(me.conns.get() + 1);
+        me.starting.set(me.starting.get() + 1);
+        loops.push(Box::pin(connection(me.clone())));
+    }
+}
+
+/// Where an idle connection loop waits to be woken for a request.
+#[derive(Default)]
+struct Parking {
+    waker: RefCell<Option<Waker>>,
+    /// In the worker's idle list.
+    listed: Cell<bool>,
+    /// Inside `next_due`, without a request yet.
+    waiting: Cell<bool>,
+}
+
+impl Parking {
+    /// Takes the loop off the idle list and wakes it; false when it was no
+    /// longer waiting.
+    fn wake(&self) -> bool {
+        self.listed.set(false);
+        if let Some(w) = self.waker.borrow().as_ref() {
+            w.wake_by_ref();
+        }
+        self.waiting.get()
     }
 }
 
 /// The next request for a connection loop, oldest due first; `None` once
 /// the schedule stopped and nothing is left.
-async fn next_due(me: &Worker) -> Option<Micros> {
-    std::future::poll_fn(|cx| {
+async fn next_due(me: &Worker, park: &Rc<Parking>) -> Option<Micros> {
+    me.waiting.set(me.waiting.get() + 1);
+    park.waiting.set(true);
+    let next = std::future::poll_fn(|cx| {
         if let Some(due) = me.queue.borrow_mut().pop_front() {
             me.busy.set(me.busy.get() + 1);
             return Poll::Ready(Some(due));
@@ -347,10 +416,19 @@ async fn next_due(me: &Worker) -> Option<Micros> {
         if me.closing.get() {
             return Poll::Ready(None);
         }
-        me.idle.borrow_mut().push(cx.waker().clone());
+        let mut w = park.waker.borrow_mut();
+        if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            *w = Some(cx.waker().clone());
+        }
+        if !park.listed.replace(true) {
+            me.idle.borrow_mut().push(park.clone());
+        }
         Poll::Pending
     })
-    .await
+    .await;
+    park.waiting.set(false);
+    me.waiting.set(me.waiting.get() - 1);
+    next
 }
 
 /// One connection loop: takes the next due request, sends it, reads the
@@ -363,7 +441,9 @@ async fn connection(me: Rc<Worker>) {
         Wire::Tls { .. } => Link::Tls(None),
     };
     let clock = me.plan.clock;
-    while let Some(due) = next_due(&me).await {
+    me.starting.set(me.starting.get() - 1);
+    let park = Rc::new(Parking::default());
+    while let Some(due) = next_due(&me, &park).await {
         let sent = clock.now();
         me.pending.borrow_mut().sent.push((due, sent));
         let (outcome, has_latency) = exchange(&me, &mut link).await;
