@@ -163,7 +163,11 @@ fn worker_thread(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) {
     match rt {
         Ok(rt) => {
             let local = tokio::task::LocalSet::new();
-            local.block_on(&rt, schedule(plan, rec.clone(), control));
+            // Unconstrained: one task drives every connection, so tokio's
+            // per-task budget (128 operations a poll) would otherwise starve
+            // the timer polled after them, and with it the schedule.
+            let worker = tokio::task::unconstrained(schedule(plan, rec.clone(), control));
+            local.block_on(&rt, worker);
         }
         Err(e) => tracing::error!("load worker {w}: cannot start its runtime: {e}"),
     }
