@@ -7,11 +7,15 @@
 //! is a single-threaded runtime that sleeps on a high-resolution timer
 //! (timerfd) until the next due time and then releases, in one batch,
 //! every request due up to now: its cost follows the requests, not the clock.
-//! Requests go over connections the worker owns (hyper's HTTP/1 client, one
-//! request at a time per connection), at most `max_in_flight` at once; a
-//! request due while the limit is reached is counted as not sent
-//! (`Cause::Saturated`). Results are kept per worker and folded into the
-//! shared recorder every few milliseconds: no lock per request.
+//! Released requests queue for the worker's pool of connection loops (one
+//! request at a time per kept-alive connection: `h1` for plain http, hyper
+//! for https); the pool grows only when every connection stayed busy while a
+//! request waited, so memory follows the requests in flight. At most
+//! `max_in_flight` are in flight (queued or sent); a request due while the
+//! limit is reached is counted as not sent (`Cause::Saturated`). One task
+//! per worker drives the timer and every connection. Results are kept per
+//! worker and folded into the shared recorder every few milliseconds: no
+//! lock per request.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -298,8 +302,12 @@ async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) 
                 due = me.plan.due(i);
             }
             if now >= last_flush + FLUSH_US {
-                flush(&me, &rec, due);
-                last_flush = now;
+                // A recorder busy with its reader: try again a gap later.
+                last_flush = if flush(&me, &rec, due, false) {
+                    now
+                } else {
+                    (now + MIN_GAP_US).saturating_sub(FLUSH_US)
+                };
             }
             // Idle connections woken for what was released take it now.
             while let Poll::Ready(Some(())) = loops.poll_next_unpin(cx) {}
@@ -327,19 +335,27 @@ async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) 
     while !loops.is_empty() && clock.now() < deadline {
         tokio::select! {
             _ = loops.next() => {}
-            _ = tick.tick() => flush(&me, &rec, me.plan.due(i)),
+            _ = tick.tick() => {
+                flush(&me, &rec, me.plan.due(i), false);
+            }
         }
     }
-    flush(&me, &rec, Micros::MAX);
+    flush(&me, &rec, Micros::MAX, true);
 }
 
 /// Folds the worker's results into the shared recorder (one lock).
 /// `next`: due time of the first request not yet released.
-fn flush(me: &Worker, rec: &Mutex<Recorder>, next: Micros) {
+/// Unless `wait`, a recorder held by its reader is left for the next wake
+/// (false) rather than holding up the schedule.
+fn flush(me: &Worker, rec: &Mutex<Recorder>, next: Micros, wait: bool) -> bool {
     // Released requests no connection has sent yet hold the frontier back.
     let frontier = me.queue.borrow().front().copied().unwrap_or(next);
     let mut p = me.pending.borrow_mut();
-    let mut r = rec.lock().expect("recorder lock");
+    let mut r = match rec.try_lock() {
+        Ok(r) => r,
+        Err(std::sync::TryLockError::WouldBlock) if !wait => return false,
+        Err(_) => rec.lock().expect("recorder lock"),
+    };
     for (due, sent) in p.sent.drain(..) {
         r.note_sent(due, sent);
     }
@@ -347,6 +363,7 @@ fn flush(me: &Worker, rec: &Mutex<Recorder>, next: Micros) {
         r.record(&s);
     }
     r.note_frontier(me.plan.w, frontier);
+    true
 }
 
 /// Queues the request due at `due` and wakes an idle connection for it;
