@@ -37,10 +37,11 @@ if [ "$mode" = stall ]; then
   # A target that answers drill's preflight (its first connection), then
   # accepts every connection and never answers.
   exec 3> >(taskset -c 1 python3 -c '
-import resource, socket, sys
-resource.setrlimit(resource.RLIMIT_NOFILE, (65536, 65536))
+import collections, resource, socket, sys
+h = resource.getrlimit(resource.RLIMIT_NOFILE)[1]; resource.setrlimit(resource.RLIMIT_NOFILE, (h, h))
 l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("127.0.0.1", int(sys.argv[1]))); l.listen(4096); held = []
+l.bind(("127.0.0.1", int(sys.argv[1]))); l.listen(4096)
+held = collections.deque(maxlen=15000)  # drill holds at most 10,000; older ones it closed
 c = l.accept()[0]; c.recv(65536)
 c.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"); c.close()
 while True: held.append(l.accept()[0])' "$port" >/dev/null)

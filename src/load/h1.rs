@@ -149,6 +149,11 @@ impl Conn {
 
     /// Reads more of the answer; 0 at the end of the stream.
     async fn read_more(&mut self) -> io::Result<usize> {
+        if self.buf.capacity() == 0 {
+            // A new connection takes its buffer only once the answer comes:
+            // thousands waiting on a stalled target hold none.
+            self.stream.readable().await?;
+        }
         if self.buf.capacity() - self.buf.len() < 256 {
             self.buf
                 .reserve(FIRST_BUF.max(self.buf.capacity()).min(MAX_HEAD));
