@@ -10,8 +10,11 @@ command -v nginx >/dev/null || { apt-get update -q && apt-get install -y -q ngin
 command -v oha >/dev/null || [ -x "$HOME/.cargo/bin/oha" ] || cargo install oha --locked
 oha="$(command -v oha || echo "$HOME/.cargo/bin/oha")"
 [ -x /usr/bin/time ] || apt-get install -y -q time
-cargo build --release --locked -q
-bin="$PWD/target/release/drill"
+# DRILL_BIN=path benchmarks a prebuilt binary instead of this tree's.
+if [ -n "${DRILL_BIN:-}" ]; then bin="$DRILL_BIN"; else
+  cargo build --release --locked -q
+  bin="$PWD/target/release/drill"
+fi
 work="$(mktemp -d -t drill-compare.XXXXXX)"
 export DRILL_STATE_DIR="$work/state" CI=1
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -30,6 +33,7 @@ http {
   server {
     listen 127.0.0.1:$port backlog=4096;
     location / { return 200 "ok\n"; }
+    location = /nginx-status { stub_status; }
   }
 }
 CONF
@@ -42,9 +46,15 @@ cat > "$work/drill.toml" <<TOML
 kind = "http"
 url = "http://127.0.0.1:$port"
 TOML
+# Requests nginx has answered so far (its status page's own request excluded
+# by the difference of two reads): each tool is charged for what it sent,
+# warmup, preflight and all.
+served() {
+  python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().split()[9].decode())' "http://127.0.0.1:$port/nginx-status"
+}
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
-# One drill run: `drill_run RATE WORKERS CPUS` prints "cpu_s rss_kib sent achieved lag_p99_ms".
+# One drill run: `drill_run RATE WORKERS CPUS` prints "cpu_s rss_kib served achieved lag_p99_ms".
 drill_run() {
   local rate=$1 workers=$2 cpus=$3 dir="$work/drill-$1-$2"
   mkdir -p "$dir"
@@ -61,29 +71,30 @@ warmup = "1s"
 baseline = "${each}s"
 recovery = "1s"
 TOML
+  local before; before=$(served)
   (cd "$work" && /usr/bin/time -f "%U %S %M" -o "$dir/time" \
     taskset -c "$cpus" "$bin" run "$dir/bench.toml" --quiet --report-dir "$dir/report" >/dev/null) || true
-  python3 - "$dir/time" "$dir/report/results.json" <<'PY'
+  python3 - "$dir/time" "$dir/report/results.json" $(( $(served) - before - 1 )) <<'PY'
 import json, sys
 u, s, m = open(sys.argv[1]).read().split()[-3:]
 l = json.load(open(sys.argv[2]))["load"]
-print(float(u) + float(s), int(m), l["sent"], l["achieved_rate"], l["lag_p99_ms"])
+print(float(u) + float(s), int(m), sys.argv[3], l["achieved_rate"], l["lag_p99_ms"])
 PY
 }
 
-# One oha run: prints "cpu_s rss_kib requests achieved".
+# One oha run: prints "cpu_s rss_kib served achieved".
 oha_run() {
   local rate=$1 dir="$work/oha-$1"
   mkdir -p "$dir"
+  local before; before=$(served)
   /usr/bin/time -f "%U %S %M" -o "$dir/time" \
     taskset -c 0 "$oha" -z "${each}s" -q "$rate" --latency-correction -c 200 --no-tui \
       --output-format json "http://127.0.0.1:$port/" > "$dir/out.json" 2>/dev/null || true
-  python3 - "$dir/time" "$dir/out.json" "$each" <<'PY'
+  python3 - "$dir/time" "$dir/out.json" $(( $(served) - before - 1 )) <<'PY'
 import json, sys
 u, s, m = open(sys.argv[1]).read().split()[-3:]
 r = json.load(open(sys.argv[2]))
-n = sum(r.get("statusCodeDistribution", {}).values())
-print(float(u) + float(s), int(m), n, r["summary"]["requestsPerSec"])
+print(float(u) + float(s), int(m), sys.argv[3], r["summary"]["requestsPerSec"])
 PY
 }
 

@@ -1,5 +1,6 @@
 //! Load that drill generates: open-loop HTTP against the target's entry point.
 
+mod h1;
 pub(crate) mod http;
 pub(crate) mod reader;
 mod timer;
