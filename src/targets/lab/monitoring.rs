@@ -206,7 +206,11 @@ impl Monitoring {
                 spawn_with_lifeline(PROMETHEUS_BIN, &prom_args, &dir.join("prometheus.log"))
                     .map_err(io)?,
             );
-            mon.wait_ready(Duration::from_secs(30)).await
+            mon.wait_ready(Duration::from_secs(30)).await?;
+            // Prometheus and itself: every target once, before anything is
+            // measured against what it saw.
+            mon.wait_scraped(targets.len() + 1, Duration::from_secs(30))
+                .await
         };
         match started.await {
             Ok(()) => Ok(mon),
@@ -230,6 +234,30 @@ impl Monitoring {
                     "Prometheus ({}) or Alertmanager ({}) not ready after {limit:?}",
                     self.prometheus.url(),
                     self.alertmanager.url()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until Prometheus has scraped each of its `expected` targets at
+    /// least once. Prometheus 2.x begins scraping some seconds after it says
+    /// ready; a drill whose baseline starts before that would read a target
+    /// never scraped as absent (and a time to detect from a blind start).
+    async fn wait_scraped(&self, expected: usize, limit: Duration) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let seen = match self.prometheus.query("count(up)").await {
+                Ok(v) => v.first().map_or(0, |s| s.value as usize),
+                Err(_) => 0,
+            };
+            if seen >= expected {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(format!(
+                    "Prometheus ({}) scraped {seen} of its {expected} targets within {limit:?}",
+                    self.prometheus.url()
                 ));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
