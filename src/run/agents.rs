@@ -5,14 +5,14 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::assemble::{RunFacts, phase_summary};
+use super::assemble::{RunFacts, impact_of, phase_summary, round3};
 use super::drill::Drill;
 use super::event::Event;
 use super::stop::Stop;
 use crate::agent::local::LocalAgents;
 use crate::agent::runner::{AgentFacts, Fleet};
 use crate::load::http::HttpLoad;
-use crate::measure::{Micros, Phase, Recorder, Rto, fault_impact, secs};
+use crate::measure::{Micros, Phase, Recorder, secs};
 use crate::report::model::{AgentResult, VantageFault, VantagePhase, VantageResult};
 
 /// An agent that hears nothing from the runner this long stops by itself.
@@ -287,10 +287,6 @@ pub(super) fn join_distrust(a: Option<String>, b: Option<String>) -> Option<Stri
     }
 }
 
-fn round3(v: f64) -> f64 {
-    (v * 1000.0).round() / 1000.0
-}
-
 /// Each vantage point's figures, computed from its own recorder with the
 /// same code as the merged ones.
 pub(super) fn vantage_results(f: &RunFacts, end: Micros) -> Vec<VantageResult> {
@@ -298,7 +294,6 @@ pub(super) fn vantage_results(f: &RunFacts, end: Micros) -> Vec<VantageResult> {
         return Vec::new();
     };
     let slo = f.plan.budget.target;
-    let crit = f.plan.recovery;
     agents
         .vantages
         .iter()
@@ -327,20 +322,7 @@ pub(super) fn vantage_results(f: &RunFacts, end: Micros) -> Vec<VantageResult> {
                 .iter()
                 .enumerate()
                 .map(|(i, fr)| {
-                    let next = f.faults.get(i + 1).map_or(end, |n| n.injected_at);
-                    let imp = fault_impact(
-                        rec.buckets(),
-                        rec.bucket_us(),
-                        fr.injected_at,
-                        end,
-                        next,
-                        &crit,
-                    );
-                    let (rto_s, recovery) = match imp.rto {
-                        Rto::NoImpact => (Some(0.0), "no-impact"),
-                        Rto::Recovered(us) => (Some(round3(secs(us))), "recovered"),
-                        Rto::NotRecovered => (None, "not-recovered"),
-                    };
+                    let (imp, rto_s, recovery) = impact_of(f, &rec, i, end);
                     VantageFault {
                         name: fr.name.clone(),
                         rto_s,

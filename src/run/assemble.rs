@@ -125,7 +125,7 @@ fn ms(us: u64) -> f64 {
     us as f64 / 1000.0
 }
 
-fn round3(v: f64) -> f64 {
+pub(super) fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
 
@@ -302,23 +302,9 @@ fn phases(
 /// Each fault with its impact: RTO, time to impact, outage. A fault's
 /// impact ends at the next fault's inject.
 fn faults(f: &RunFacts, rec: &Recorder, end: Micros) -> Vec<FaultResult> {
-    let crit = f.plan.recovery;
     let mut faults = Vec::new();
     for (i, fr) in f.faults.iter().enumerate() {
-        let next = f.faults.get(i + 1).map_or(end, |n| n.injected_at);
-        let imp = fault_impact(
-            rec.buckets(),
-            rec.bucket_us(),
-            fr.injected_at,
-            end,
-            next,
-            &crit,
-        );
-        let (rto_s, recovery) = match imp.rto {
-            Rto::NoImpact => (Some(0.0), "no-impact"),
-            Rto::Recovered(us) => (Some(round3(secs(us))), "recovered"),
-            Rto::NotRecovered => (None, "not-recovered"),
-        };
+        let (imp, rto_s, recovery) = impact_of(f, rec, i, end);
         faults.push(FaultResult {
             name: fr.name.clone(),
             component: fr.component.clone(),
@@ -338,6 +324,33 @@ fn faults(f: &RunFacts, rec: &Recorder, end: Micros) -> Vec<FaultResult> {
         });
     }
     faults
+}
+
+/// Fault `i`'s impact as `rec` saw it, with its RTO in seconds and how it
+/// recovered; its impact ends at the next fault's inject. The merged result
+/// and every vantage point's are computed by this one function.
+pub(super) fn impact_of(
+    f: &RunFacts,
+    rec: &Recorder,
+    i: usize,
+    end: Micros,
+) -> (crate::measure::FaultImpact, Option<f64>, &'static str) {
+    let fr = &f.faults[i];
+    let next = f.faults.get(i + 1).map_or(end, |n| n.injected_at);
+    let imp = fault_impact(
+        rec.buckets(),
+        rec.bucket_us(),
+        fr.injected_at,
+        end,
+        next,
+        &f.plan.recovery,
+    );
+    let (rto_s, recovery) = match imp.rto {
+        Rto::NoImpact => (Some(0.0), "no-impact"),
+        Rto::Recovered(us) => (Some(round3(secs(us))), "recovered"),
+        Rto::NotRecovered => (None, "not-recovered"),
+    };
+    (imp, rto_s, recovery)
 }
 
 /// Error budget over the measured phases.
