@@ -122,7 +122,8 @@ pub fn mark_resolved(run_id: &str) -> std::io::Result<Vec<String>> {
     Ok(closed)
 }
 
-async fn revert(plan: &RevertPlan, run_id: &str, fault: &str) -> Result<(), String> {
+/// Reverts from the journal entry alone (no live target needed).
+pub(super) async fn revert(plan: &RevertPlan, run_id: &str, fault: &str) -> Result<(), String> {
     match plan {
         RevertPlan::SelfHealing { .. } => Ok(()),
         RevertPlan::Lab { pids, .. } => {

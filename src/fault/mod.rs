@@ -196,27 +196,10 @@ pub async fn revert(
             .revert(&a.fault, &a.injection)
             .await
             .map_err(|e| e.to_string()),
-        RevertPlan::Silence {
-            alertmanager,
-            silence_id,
-            ends_with_run,
-            token_env,
-            ca_file,
-        } => {
-            let am = crate::observe::api::Endpoint {
-                url: alertmanager.clone(),
-                token_env: token_env.clone(),
-                ca_file: ca_file.clone(),
-            };
-            cleanup::expire_silence(&am, silence_id, *ends_with_run).await
+        // Reverted from what the journal holds alone, as `drill cleanup` does.
+        RevertPlan::Silence { .. } | RevertPlan::AgentJob { .. } => {
+            cleanup::revert(&a.plan, &who.run_id, &a.fault.name).await
         }
-        RevertPlan::AgentJob {
-            context,
-            kubeconfig,
-            namespace,
-            name,
-            run_id,
-        } => agents::delete_from_journal(kubeconfig, context, namespace, name, run_id).await,
     };
     match &res {
         Ok(()) => tracing::info!(fault = %a.fault.name, "reverted"),
