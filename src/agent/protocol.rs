@@ -41,6 +41,8 @@ pub struct Template {
     pub keep_alive: bool,
     pub workers: usize,
     pub max_in_flight: usize,
+    /// The generator's tick, µs (resolved by the runner).
+    pub tick_us: u64,
 }
 
 /// One agent's share of the one-generator schedule.
@@ -110,6 +112,7 @@ impl Template {
             keep_alive: load.keep_alive,
             workers: load.workers,
             max_in_flight: load.max_in_flight,
+            tick_us: load.tick.as_micros() as u64,
         }
     }
 
@@ -147,6 +150,7 @@ impl Template {
             keep_alive: self.keep_alive,
             workers: self.workers.max(1),
             max_in_flight: self.max_in_flight.max(1),
+            tick: Duration::from_micros(self.tick_us.clamp(50, 100_000)),
         })
     }
 }
@@ -168,6 +172,7 @@ mod tests {
             keep_alive: false,
             workers: 3,
             max_in_flight: 77,
+            tick: Duration::from_micros(400),
         };
         let wire = serde_json::to_string(&Template::of(&load)).unwrap();
         let back = serde_json::from_str::<Template>(&wire)
@@ -181,8 +186,8 @@ mod tests {
         assert_eq!(back.timeout, load.timeout);
         assert_eq!(back.success, load.success);
         assert_eq!(
-            (back.keep_alive, back.workers, back.max_in_flight),
-            (false, 3, 77)
+            (back.keep_alive, back.workers, back.max_in_flight, back.tick),
+            (false, 3, 77, Duration::from_micros(400))
         );
         assert_eq!(back.rate, 50.0);
     }

@@ -171,6 +171,7 @@ impl Fleet {
             GeneratorInfo {
                 workers: n,
                 max_in_flight: per_agent_limit * n,
+                tick_us: load.tick.as_micros() as Micros,
             },
             start,
         );
@@ -180,6 +181,7 @@ impl Fleet {
                 GeneratorInfo {
                     workers: v.agents.len(),
                     max_in_flight: per_agent_limit * v.agents.len(),
+                    tick_us: load.tick.as_micros() as Micros,
                 },
                 start,
             );

@@ -367,6 +367,7 @@ mod tests {
             keep_alive: true,
             workers: 1,
             max_in_flight: 1,
+            tick: std::time::Duration::from_millis(1),
         })
     }
 

@@ -64,6 +64,9 @@ pub struct HttpLoad {
     pub workers: usize,
     /// Requests in flight at once, all workers together.
     pub max_in_flight: usize,
+    /// How often a worker wakes to send what fell due meanwhile: a request
+    /// waits at most one tick (counted in its latency and send lag).
+    pub tick: Duration,
 }
 
 /// Shared between the generator and whoever stops it.
@@ -81,11 +84,32 @@ impl Control {
     }
 }
 
-/// Shortest sleep between two batches: at high rates a worker wakes at most
-/// every 250 µs and releases what fell due meanwhile (bounding send lag to
-/// about that, a quarter of the 1 ms the issue asks at 80k req/s, while a
-/// wake's cost is shared by 20 requests there).
-const MIN_GAP_US: Micros = 250;
+/// Shortest and longest automatic tick.
+const MIN_TICK_US: Micros = 250;
+const MAX_TICK_US: Micros = 1_000;
+/// Requests a worker's automatic tick aims to send per wake.
+const BATCH: f64 = 20.0;
+/// New connections a worker opens per wake at most: the pool grows to the
+/// requests in flight within milliseconds, but a slow start or a hiccup
+/// cannot turn into a storm of connects that slows the target further.
+const GROW_PER_WAKE: usize = 8;
+/// A connection idle this long closes (one per wake), so the pool shrinks
+/// back after a burst.
+const IDLE_CLOSE_US: Micros = 2_000_000;
+
+/// The tick when the scenario sets none: long enough that a wake's cost is
+/// shared by about 20 requests (1 ms up to 20k req/s a worker, 250 µs from
+/// 80k), never above a quarter of the send-lag bound, since every request
+/// may wait up to one tick.
+pub fn auto_tick(rate: f64, workers: usize, max_send_lag_us: u64) -> Duration {
+    let per_worker = rate / workers.max(1) as f64;
+    let us = (BATCH * 1e6 / per_worker.max(1.0)) as Micros;
+    let us = us
+        .clamp(MIN_TICK_US, MAX_TICK_US)
+        .min(max_send_lag_us / 4)
+        .max(50);
+    Duration::from_micros(us)
+}
 /// Longest time a worker keeps results before folding them into the
 /// recorder (the runner reads it every 50–100 ms).
 const FLUSH_US: Micros = 10_000;
@@ -105,6 +129,7 @@ pub async fn run(
         GeneratorInfo {
             workers,
             max_in_flight: limit,
+            tick_us: load.tick.as_micros() as Micros,
         },
         start,
     );
@@ -118,6 +143,7 @@ pub async fn run(
             start,
             w,
             n: workers,
+            tick: (load.tick.as_micros() as Micros).max(1),
             // Each worker's share of the limit (the first ones take the rest).
             limit: limit / workers + usize::from(w < limit % workers),
         };
@@ -152,6 +178,8 @@ struct Plan {
     w: usize,
     n: usize,
     limit: usize,
+    /// Longest a released request may have waited for its wake, µs.
+    tick: Micros,
 }
 
 impl Plan {
@@ -201,7 +229,8 @@ struct Worker {
     busy: Cell<usize>,
     /// Idle connection loops; the most recently idle is woken first, so
     /// the pool stays as small as the requests in flight allow.
-    idle: RefCell<Vec<Rc<Parking>>>,
+    /// Oldest idle at the front (closed first when idle too long).
+    idle: RefCell<VecDeque<Rc<Parking>>>,
     /// Set when the schedule stopped: idle loops end.
     closing: Cell<bool>,
     pending: RefCell<Pending>,
@@ -268,7 +297,7 @@ async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) 
         starting: Cell::new(0),
         busy: Cell::new(0),
         waiting: Cell::new(0),
-        idle: RefCell::new(Vec::new()),
+        idle: RefCell::new(VecDeque::new()),
         closing: Cell::new(false),
         pending: RefCell::new(Pending::default()),
         control,
@@ -278,6 +307,7 @@ async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) 
     let (w, n) = (me.plan.w as u64, me.plan.n as u64);
     let mut i = w;
     let mut last_flush = clock.now();
+    let tick = me.plan.tick;
     timer.arm(clock.at(me.plan.due(i)));
     // One task drives the schedule and every connection: connections whose
     // answer came run first (they record it and take the next queued
@@ -306,16 +336,17 @@ async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) 
                 last_flush = if flush(&me, &rec, due, false) {
                     now
                 } else {
-                    (now + MIN_GAP_US).saturating_sub(FLUSH_US)
+                    (now + tick).saturating_sub(FLUSH_US)
                 };
             }
             // Idle connections woken for what was released take it now.
             while let Poll::Ready(Some(())) = loops.poll_next_unpin(cx) {}
-            let mut wake = due.max(now + MIN_GAP_US);
+            retire_idle(&me, now);
+            let mut wake = due.max(now + tick);
             if !me.queue.borrow().is_empty() {
                 // Requests no connection was free for: the busy ones get
                 // one gap to finish, then more open.
-                wake = now + MIN_GAP_US;
+                wake = now + tick;
             }
             let p = me.pending.borrow();
             if !p.done.is_empty() || !p.sent.is_empty() {
@@ -384,7 +415,7 @@ fn release(me: &Rc<Worker>, due: Micros, now: Micros) {
     me.queue.borrow_mut().push_back(due);
     // The first listed loop still waiting (one that took a request
     // without being woken may still be listed).
-    while let Some(park) = me.idle.borrow_mut().pop() {
+    while let Some(park) = me.idle.borrow_mut().pop_back() {
         if park.wake() {
             break;
         }
@@ -393,16 +424,43 @@ fn release(me: &Rc<Worker>, due: Micros, now: Micros) {
 
 /// Opens a connection loop for each request still queued that no
 /// connection (waiting, or opened and not yet started) is going to take:
-/// called a gap after the release, so the pool grows only when every
-/// connection stayed busy, up to the worker's share of the in-flight limit.
+/// called a tick after the release, so the pool grows only when every
+/// connection stayed busy, by at most `GROW_PER_WAKE` a wake, up to the
+/// worker's share of the in-flight limit.
 fn grow(me: &Rc<Worker>, loops: &mut FuturesUnordered<Loop>) {
     let claimed = me.starting.get() + me.waiting.get();
     let room = me.plan.limit.saturating_sub(me.conns.get());
-    let more = me.queue.borrow().len().saturating_sub(claimed).min(room);
+    let more = me
+        .queue
+        .borrow()
+        .len()
+        .saturating_sub(claimed)
+        .min(room)
+        .min(GROW_PER_WAKE);
     for _ in 0..more {
         me.conns.set(me.conns.get() + 1);
         me.starting.set(me.starting.get() + 1);
         loops.push(Box::pin(connection(me.clone())));
+    }
+}
+
+/// Closes the connection idle longest when it has been idle
+/// `IDLE_CLOSE_US`: one a wake, so a pool grown for a burst shrinks back
+/// within seconds.
+fn retire_idle(me: &Worker, now: Micros) {
+    let mut idle = me.idle.borrow_mut();
+    while let Some(park) = idle.pop_front() {
+        if !(park.listed.get() && park.waiting.get()) {
+            // Woken for a request meanwhile: no longer idle.
+            continue;
+        }
+        if now.saturating_sub(park.since.get()) < IDLE_CLOSE_US {
+            idle.push_front(park);
+        } else {
+            park.retire.set(true);
+            park.wake();
+        }
+        return;
     }
 }
 
@@ -414,6 +472,10 @@ struct Parking {
     listed: Cell<bool>,
     /// Inside `next_due`, without a request yet.
     waiting: Cell<bool>,
+    /// When it was last listed idle (run clock).
+    since: Cell<Micros>,
+    /// Idle too long: the loop ends and its connection closes.
+    retire: Cell<bool>,
 }
 
 impl Parking {
@@ -438,7 +500,7 @@ async fn next_due(me: &Worker, park: &Rc<Parking>) -> Option<Micros> {
             me.busy.set(me.busy.get() + 1);
             return Poll::Ready(Some(due));
         }
-        if me.closing.get() {
+        if me.closing.get() || park.retire.get() {
             return Poll::Ready(None);
         }
         let mut w = park.waker.borrow_mut();
@@ -446,7 +508,8 @@ async fn next_due(me: &Worker, park: &Rc<Parking>) -> Option<Micros> {
             *w = Some(cx.waker().clone());
         }
         if !park.listed.replace(true) {
-            me.idle.borrow_mut().push(park.clone());
+            park.since.set(me.plan.clock.now());
+            me.idle.borrow_mut().push_back(park.clone());
         }
         Poll::Pending
     })
@@ -746,6 +809,7 @@ mod tests {
             keep_alive: true,
             workers,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            tick: auto_tick(rate, workers, 50_000),
         }
     }
 
@@ -764,6 +828,22 @@ mod tests {
         generator.await.unwrap();
     }
 
+    /// The automatic tick shares a wake among about 20 requests, between
+    /// 250 µs and 1 ms, per worker, and leaves three quarters of the
+    /// send-lag bound to the rest of the generator.
+    #[test]
+    fn the_automatic_tick_follows_the_rate_per_worker_and_the_lag_bound() {
+        let us = |rate, workers, bound| auto_tick(rate, workers, bound).as_micros();
+        assert_eq!(us(200.0, 1, 50_000), 1_000);
+        assert_eq!(us(20_000.0, 1, 50_000), 1_000);
+        assert_eq!(us(40_000.0, 1, 50_000), 500);
+        assert_eq!(us(80_000.0, 1, 50_000), 250);
+        assert_eq!(us(80_000.0, 2, 50_000), 500);
+        assert_eq!(us(200_000.0, 1, 50_000), 250);
+        assert_eq!(us(5_000.0, 1, 1_000), 250);
+        assert_eq!(us(5_000.0, 1, 100), 50);
+    }
+
     #[test]
     fn due_times_are_exactly_i_over_rate() {
         let plan = Plan {
@@ -778,6 +858,7 @@ mod tests {
             w: 0,
             n: 1,
             limit: 1,
+            tick: 1_000,
         };
         assert_eq!(plan.due(0), 10);
         assert_eq!(plan.due(1), 10 + 333_333);

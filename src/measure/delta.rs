@@ -298,6 +298,7 @@ mod tests {
             crate::measure::recorder::GeneratorInfo {
                 workers: 2,
                 max_in_flight: 10,
+                tick_us: 1_000,
             },
             0,
         );

@@ -104,12 +104,13 @@ impl PhaseStats {
     }
 }
 
-/// How the generator ran: its threads and its effective in-flight limit
-/// (the scenario's, capped by the open-file limit).
+/// How the generator ran: its threads, its effective in-flight limit
+/// (the scenario's, capped by the open-file limit) and its tick.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GeneratorInfo {
     pub workers: usize,
     pub max_in_flight: usize,
+    pub tick_us: Micros,
 }
 
 /// Everything measured about the HTTP load of one run.

@@ -576,7 +576,7 @@ fn load(md: &mut String, r: &DrillResult) {
         md,
         "## Load generator\n\n`{} {}` open-loop at {} req/s asked, {} req/s achieved (requests actually sent \
          over the time they were actually sent, measured phases); {} sent, timeout {}, keep-alive {}, \
-         {} worker(s), at most {} in flight. \
+         {} worker(s), at most {} in flight, tick {} (a request waits at most one tick to be sent). \
          Generator lag (actual minus intended send time, measured phases): p99 {} (bound {}), max {}.\n",
         l.method,
         l.url,
@@ -587,6 +587,7 @@ fn load(md: &mut String, r: &DrillResult) {
         if l.keep_alive { "on" } else { "off" },
         l.workers,
         l.max_in_flight,
+        ms(l.tick_ms),
         ms(l.lag_p99_ms),
         ms(l.max_send_lag_ms),
         ms(l.lag_max_ms)

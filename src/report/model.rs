@@ -259,6 +259,10 @@ pub struct LoadSummary {
     /// Send-lag p99 bound above which the verdict is `inconclusive`.
     #[serde(default)]
     pub max_send_lag_ms: f64,
+    /// The generator's tick: a request waited at most this long for its
+    /// wake (part of its send lag).
+    #[serde(default)]
+    pub tick_ms: f64,
     pub timeout_s: f64,
     pub keep_alive: bool,
     /// Generator lag (actual minus intended send time) of the requests due

@@ -287,6 +287,7 @@ fn load() -> LoadSummary {
         workers: 1,
         max_in_flight: 10_000,
         max_send_lag_ms: 5.0,
+        tick_ms: 1.0,
         ..Default::default()
     }
 }

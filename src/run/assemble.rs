@@ -510,6 +510,7 @@ fn load_summary(f: &RunFacts, rec: &Recorder, measured_s: f64) -> LoadSummary {
         workers: generator.workers,
         max_in_flight: generator.max_in_flight,
         max_send_lag_ms: ms(ld.max_send_lag_us),
+        tick_ms: ms(generator.tick_us),
         timeout_s: ld.timeout.as_secs_f64(),
         keep_alive: ld.keep_alive,
         lag_p99_ms: ms(lag_p99),

@@ -33,6 +33,7 @@ pub(super) fn http_load(
             ))
         })
         .collect();
+    let workers = workers.unwrap_or(s.workers).max(1);
     Ok(Some(HttpLoad {
         url,
         method: hyper::Method::from_bytes(s.method.as_bytes()).map_err(|e| e.to_string())?,
@@ -42,8 +43,11 @@ pub(super) fn http_load(
         timeout: s.timeout,
         success: s.success.clone(),
         keep_alive: s.keep_alive,
-        workers: workers.unwrap_or(s.workers).max(1),
+        workers,
         max_in_flight: s.max_in_flight,
+        tick: s.tick.unwrap_or_else(|| {
+            crate::load::http::auto_tick(s.rate, workers, s.max_send_lag_us)
+        }),
     }))
 }
 

@@ -145,6 +145,8 @@ pub struct LoadPlan {
     pub max_in_flight: usize,
     /// Send-lag p99 above which the measurements are not trusted.
     pub max_send_lag_us: u64,
+    /// The generator's tick when the scenario sets one (else automatic).
+    pub tick: Option<Duration>,
 }
 
 /// Default send-lag bound: half the 100 ms RTO bucket, so a request is
@@ -154,7 +156,7 @@ pub const DEFAULT_MAX_SEND_LAG_US: u64 = 50_000;
 
 /// The send-lag p99 bound: the scenario's, else the default, lowered to a
 /// tenth of the tightest latency check so lag cannot decide one.
-fn send_lag_bound(s: &model::Scenario) -> u64 {
+pub(crate) fn send_lag_bound(s: &model::Scenario) -> u64 {
     if let Some(lag) = s.load.as_ref().and_then(|l| l.max_send_lag.as_ref()) {
         return lag.get_ref().0.as_micros() as u64;
     }
@@ -495,6 +497,7 @@ impl Plan {
                         *m.get_ref() as usize
                     }),
                 max_send_lag_us: send_lag_bound(s),
+                tick: ld.tick.as_ref().map(|t| t.get_ref().0),
             }),
             database: s.database.as_ref().map(|w| {
                 let w = w.get_ref();

@@ -92,7 +92,10 @@ pub fn validate(l: &Loaded, cat: &Catalogue, target_name: &str) -> Result<(), Di
     };
     let s = &l.scenario;
     match &s.load {
-        Some(load) => load_rules(&mut e, load),
+        Some(load) => {
+            load_rules(&mut e, load);
+            tick_rule(&mut e, load, super::plan::send_lag_bound(s));
+        }
         None => no_load_rules(&mut e, s),
     }
     phase_rules(&mut e, s);
@@ -221,6 +224,32 @@ fn generator_rules(e: &mut Errors, load: &Load) {
             lag.span(),
             "max_send_lag must be above zero",
             "e.g. \"5ms\"",
+        );
+    }
+}
+
+/// An explicit tick: a request may wait up to one tick before it is sent,
+/// so a tick the send-lag bound cannot absorb would make every drill
+/// inconclusive.
+fn tick_rule(e: &mut Errors, load: &Load, lag_bound_us: u64) {
+    let Some(tick) = &load.tick else {
+        return;
+    };
+    let us = tick.get_ref().0.as_micros() as u64;
+    if !(50..=100_000).contains(&us) {
+        e.push(
+            tick.span(),
+            format!("tick = {us}µs is out of range"),
+            "between \"50us\" and \"100ms\"; leave it out for the automatic tick",
+        );
+    } else if us * 2 > lag_bound_us {
+        e.push(
+            tick.span(),
+            format!(
+                "tick = {us}µs is more than half the send-lag bound ({lag_bound_us}µs)"
+            ),
+            "requests wait up to one tick, so send lag would fail the drill: \
+             lower `tick`, raise `max_send_lag`, or leave `tick` out",
         );
     }
 }
