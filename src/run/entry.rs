@@ -45,9 +45,9 @@ pub(super) fn http_load(
         keep_alive: s.keep_alive,
         workers,
         max_in_flight: s.max_in_flight,
-        tick: s.tick.unwrap_or_else(|| {
-            crate::load::http::auto_tick(s.rate, workers, s.max_send_lag_us)
-        }),
+        tick: s
+            .tick
+            .unwrap_or_else(|| crate::load::http::auto_tick(s.rate, workers, s.max_send_lag_us)),
     }))
 }
 

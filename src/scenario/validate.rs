@@ -245,9 +245,7 @@ fn tick_rule(e: &mut Errors, load: &Load, lag_bound_us: u64) {
     } else if us * 2 > lag_bound_us {
         e.push(
             tick.span(),
-            format!(
-                "tick = {us}µs is more than half the send-lag bound ({lag_bound_us}µs)"
-            ),
+            format!("tick = {us}µs is more than half the send-lag bound ({lag_bound_us}µs)"),
             "requests wait up to one tick, so send lag would fail the drill: \
              lower `tick`, raise `max_send_lag`, or leave `tick` out",
         );
