@@ -41,7 +41,9 @@ pub struct Template {
     pub keep_alive: bool,
     pub workers: usize,
     pub max_in_flight: usize,
-    /// The generator's tick, µs (resolved by the runner).
+    /// The generator's tick, µs, as the runner resolved it; absent (0) from
+    /// a runner that predates it: the automatic tick at the agent's rate.
+    #[serde(default)]
     pub tick_us: u64,
 }
 
@@ -150,7 +152,10 @@ impl Template {
             keep_alive: self.keep_alive,
             workers: self.workers.max(1),
             max_in_flight: self.max_in_flight.max(1),
-            tick: Duration::from_micros(self.tick_us.clamp(50, 100_000)),
+            tick: match self.tick_us {
+                0 => crate::load::http::auto_tick(rate, self.workers.max(1), 50_000),
+                us => Duration::from_micros(us.clamp(50, 100_000)),
+            },
         })
     }
 }
@@ -190,5 +195,14 @@ mod tests {
             (false, 3, 77, Duration::from_micros(400))
         );
         assert_eq!(back.rate, 50.0);
+        // From a runner that predates the tick: the automatic one.
+        let mut old: serde_json::Value = serde_json::from_str(&wire).unwrap();
+        old.as_object_mut().unwrap().remove("tick_us");
+        let back = serde_json::from_value::<Template>(old)
+            .unwrap()
+            .load(120_000.0)
+            .unwrap();
+        // 40k req/s on each of its three workers.
+        assert_eq!(back.tick, Duration::from_micros(500));
     }
 }
