@@ -200,9 +200,9 @@ mod tests {
         old.as_object_mut().unwrap().remove("tick_us");
         let back = serde_json::from_value::<Template>(old)
             .unwrap()
-            .load(120_000.0)
+            .load(240_000.0)
             .unwrap();
-        // 40k req/s on each of its three workers.
+        // 80k req/s on each of its three workers.
         assert_eq!(back.tick, Duration::from_micros(500));
     }
 }
