@@ -310,6 +310,9 @@ async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) 
     let mut i = w;
     let mut last_flush = clock.now();
     let tick = me.plan.tick;
+    // When requests were last released: the next release waits for the
+    // later of its due time and one tick after it.
+    let mut last_release = 0;
     timer.arm(clock.at(me.plan.due(i)));
     // One task drives the schedule and every connection: connections whose
     // answer came run first (they record it and take the next queued
@@ -328,6 +331,9 @@ async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) 
             // connections of its own.
             grow(&me, &mut loops);
             let mut due = me.plan.due(i);
+            if due <= now {
+                last_release = now;
+            }
             while due <= now {
                 release(&me, due, now);
                 i += n;
@@ -344,11 +350,13 @@ async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) 
             // Idle connections woken for what was released take it now.
             while let Poll::Ready(Some(())) = loops.poll_next_unpin(cx) {}
             retire_idle(&me, now);
-            let mut wake = due.max(now + tick);
+            // At most one release a tick; a wake that released nothing (a
+            // flush) does not delay the next due request.
+            let mut wake = due.max(last_release + tick);
             if !me.queue.borrow().is_empty() {
                 // Requests no connection was free for: the busy ones get
-                // one gap to finish, then more open.
-                wake = now + tick;
+                // one tick to finish, then more open.
+                wake = wake.min(now + tick);
             }
             let p = me.pending.borrow();
             if !p.done.is_empty() || !p.sent.is_empty() {
