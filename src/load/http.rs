@@ -235,6 +235,11 @@ struct Worker {
     idle: RefCell<VecDeque<Rc<Parking>>>,
     /// Set when the schedule stopped: idle loops end.
     closing: Cell<bool>,
+    /// Deadlines of the requests sent, in send order (so in deadline
+    /// order: one timeout for all): the scheduler's timer watches the
+    /// first, instead of a tokio timer per request (whose registration on
+    /// an otherwise empty timer wheel writes to the runtime's eventfd).
+    deadlines: RefCell<VecDeque<(Micros, u64, Rc<Deadline>)>>,
     pending: RefCell<Pending>,
 }
 
@@ -301,6 +306,7 @@ async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) 
         waiting: Cell::new(0),
         idle: RefCell::new(VecDeque::new()),
         closing: Cell::new(false),
+        deadlines: RefCell::new(VecDeque::new()),
         pending: RefCell::new(Pending::default()),
         control,
         plan,
@@ -327,6 +333,7 @@ async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) 
                 return Poll::Ready(());
             }
             let now = clock.now();
+            expire(&me, now);
             // What no connection took since the last wake opens
             // connections of its own.
             grow(&me, &mut loops);
@@ -362,6 +369,9 @@ async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) 
             if !p.done.is_empty() || !p.sent.is_empty() {
                 wake = wake.min(last_flush + FLUSH_US);
             }
+            if let Some(&(at, _, _)) = me.deadlines.borrow().front() {
+                wake = wake.min(at);
+            }
             timer.arm(clock.at(wake));
         }
     })
@@ -371,17 +381,93 @@ async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) 
     for park in me.idle.borrow_mut().drain(..) {
         park.wake();
     }
-    let deadline = clock.now() + timeout.as_micros() as Micros + 2_000_000;
-    let mut tick = tokio::time::interval(Duration::from_millis(5));
-    while !loops.is_empty() && clock.now() < deadline {
-        tokio::select! {
-            _ = loops.next() => {}
-            _ = tick.tick() => {
-                flush(&me, &rec, me.plan.due(i), false);
+    let end = clock.now() + timeout.as_micros() as Micros + 2_000_000;
+    timer.arm(clock.at(clock.now()));
+    std::future::poll_fn(|cx| {
+        loop {
+            while let Poll::Ready(Some(())) = loops.poll_next_unpin(cx) {}
+            let now = clock.now();
+            if loops.is_empty() || now >= end {
+                return Poll::Ready(());
+            }
+            if timer.poll_fired(cx).is_pending() {
+                return Poll::Pending;
+            }
+            expire(&me, now);
+            if now >= last_flush + 5_000 && flush(&me, &rec, me.plan.due(i), false) {
+                last_flush = now;
+            }
+            let mut wake = (now + 5_000).min(end);
+            if let Some(&(at, _, _)) = me.deadlines.borrow().front() {
+                wake = wake.min(at);
+            }
+            timer.arm(clock.at(wake));
+        }
+    })
+    .await;
+    flush(&me, &rec, Micros::MAX, true);
+}
+
+/// A connection loop's request deadline, reused from request to request
+/// (`generation` tells which one an entry of the worker's list is for).
+#[derive(Default)]
+struct Deadline {
+    generation: Cell<u64>,
+    waker: RefCell<Option<Waker>>,
+    /// The current request's deadline passed.
+    passed: Cell<bool>,
+}
+
+/// Marks every request whose deadline has come as timed out and wakes its
+/// loop; drops the entries of requests that ended.
+fn expire(me: &Worker, now: Micros) {
+    let mut list = me.deadlines.borrow_mut();
+    while let Some((at, generation, d)) = list.front() {
+        if d.generation.get() == *generation {
+            if *at > now {
+                return;
+            }
+            d.passed.set(true);
+            if let Some(w) = d.waker.borrow().as_ref() {
+                w.wake_by_ref();
             }
         }
+        list.pop_front();
     }
-    flush(&me, &rec, Micros::MAX, true);
+}
+
+/// Runs `fut` until it ends or the request's deadline passes (`None`).
+async fn within<F: Future>(
+    me: &Worker,
+    d: &Rc<Deadline>,
+    timeout: Duration,
+    fut: F,
+) -> Option<F::Output> {
+    let generation = d.generation.get() + 1;
+    d.generation.set(generation);
+    d.passed.set(false);
+    let at = me.plan.clock.now() + timeout.as_micros() as Micros;
+    me.deadlines
+        .borrow_mut()
+        .push_back((at, generation, d.clone()));
+    let mut fut = std::pin::pin!(fut);
+    let out = std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        if d.passed.get() {
+            return Poll::Ready(None);
+        }
+        let mut w = d.waker.borrow_mut();
+        if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            *w = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    })
+    .await;
+    // The entry is dead: the scheduler drops it when it reaches the front.
+    d.generation.set(generation + 1);
+    out
 }
 
 /// Folds the worker's results into the shared recorder (one lock).
@@ -541,10 +627,11 @@ async fn connection(me: Rc<Worker>) {
     let clock = me.plan.clock;
     me.starting.set(me.starting.get() - 1);
     let park = Rc::new(Parking::default());
+    let deadline = Rc::new(Deadline::default());
     while let Some(due) = next_due(&me, &park).await {
         let sent = clock.now();
         me.pending.borrow_mut().sent.push((due, sent));
-        let (outcome, has_latency) = exchange(&me, &mut link).await;
+        let (outcome, has_latency) = exchange(&me, &mut link, &deadline).await;
         let done = clock.now();
         me.pending.borrow_mut().done.push(Sample {
             due,
@@ -562,20 +649,20 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// One request and its whole answer, within the timeout. A connection in
 /// an unknown state (timed out, failed) is closed.
-async fn exchange(me: &Worker, link: &mut Link) -> (Outcome, bool) {
+async fn exchange(me: &Worker, link: &mut Link, deadline: &Rc<Deadline>) -> (Outcome, bool) {
     let load = &me.plan.load;
     let sent = match (&me.wire, &mut *link) {
         (Wire::Plain(t), Link::Plain(conn)) => {
-            tokio::time::timeout(load.timeout, h1::exchange(t, conn))
+            within(me, deadline, load.timeout, h1::exchange(t, conn))
                 .await
                 .map(|r| r.map_err(BoxError::from))
         }
         (Wire::Tls { .. }, Link::Tls(sender)) => {
-            tokio::time::timeout(load.timeout, send_tls(me, sender)).await
+            within(me, deadline, load.timeout, send_tls(me, sender)).await
         }
         _ => unreachable!("a link matches its worker's wire"),
     };
-    let ok = matches!(sent, Ok(Ok(_)));
+    let ok = matches!(sent, Some(Ok(_)));
     if !ok {
         *link = match link {
             Link::Plain(_) => Link::Plain(None),
@@ -583,8 +670,8 @@ async fn exchange(me: &Worker, link: &mut Link) -> (Outcome, bool) {
         };
     }
     match sent {
-        Err(_) => (Outcome::Bad(Cause::Timeout), true),
-        Ok(Ok(status)) => {
+        None => (Outcome::Bad(Cause::Timeout), true),
+        Some(Ok(status)) => {
             let good = load.success.iter().any(|m| m.matches(status));
             (
                 if good {
@@ -595,7 +682,7 @@ async fn exchange(me: &Worker, link: &mut Link) -> (Outcome, bool) {
                 true,
             )
         }
-        Ok(Err(e)) => (Outcome::Bad(classify(e.as_ref())), false),
+        Some(Err(e)) => (Outcome::Bad(classify(e.as_ref())), false),
     }
 }
 
@@ -906,8 +993,8 @@ mod tests {
     }
 
     /// A target that accepts and never answers: with an in-flight limit of
-    /// 10, ten requests wait (and time out); every other one due meanwhile is
-    /// counted as not sent, none is dropped.
+    /// 10, ten requests wait (and time out at their deadline); every other
+    /// one due meanwhile is counted as not sent, none is dropped.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_in_flight_limit_counts_unsent_requests_with_their_cause() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -939,6 +1026,14 @@ mod tests {
         assert_eq!(b.total(), 100, "all 100 due requests are counted");
         assert_eq!(b.bad[Cause::Timeout as usize], 10);
         assert_eq!(b.bad[Cause::Saturated as usize], 90);
+        // The ten sent on time end at their 1 s deadline, not before, and
+        // not much after (the worker's timer watches the deadlines); the
+        // histogram keeps 3 significant digits, so 1 s reads ≥ 0.999 s.
+        let (lo, hi) = (b.latency.min(), b.latency.max());
+        assert!(
+            lo >= S - MS && hi < S + 100 * MS,
+            "timeouts at {lo}..{hi} µs"
+        );
         assert_eq!(r.sent_in(&[Phase::Baseline]).0, 10);
         assert_eq!(r.generator().max_in_flight, 10);
         assert_eq!(r.unfinished(Phase::Baseline), 0);
