@@ -436,13 +436,9 @@ fn expire(me: &Worker, now: Micros) {
     }
 }
 
-/// Runs `fut` until it ends or the request's deadline passes (`None`).
-async fn within<F: Future>(
-    me: &Worker,
-    d: &Rc<Deadline>,
-    timeout: Duration,
-    fut: F,
-) -> Option<F::Output> {
+/// Starts watching the deadline of the request a loop is about to send;
+/// returns its generation (`disarm` ends the watch).
+fn arm(me: &Worker, d: &Rc<Deadline>, timeout: Duration) -> u64 {
     let generation = d.generation.get() + 1;
     d.generation.set(generation);
     d.passed.set(false);
@@ -450,13 +446,19 @@ async fn within<F: Future>(
     me.deadlines
         .borrow_mut()
         .push_back((at, generation, d.clone()));
-    let mut fut = std::pin::pin!(fut);
-    let out = std::future::poll_fn(|cx| {
-        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
-            return Poll::Ready(Some(out));
-        }
+    generation
+}
+
+/// The request ended: its entry is dead, dropped when it reaches the front.
+fn disarm(d: &Deadline, generation: u64) {
+    d.generation.set(generation + 1);
+}
+
+/// Ready once the scheduler found the request's deadline passed.
+async fn passed(d: &Deadline) {
+    std::future::poll_fn(|cx| {
         if d.passed.get() {
-            return Poll::Ready(None);
+            return Poll::Ready(());
         }
         let mut w = d.waker.borrow_mut();
         if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
@@ -464,10 +466,7 @@ async fn within<F: Future>(
         }
         Poll::Pending
     })
-    .await;
-    // The entry is dead: the scheduler drops it when it reaches the front.
-    d.generation.set(generation + 1);
-    out
+    .await
 }
 
 /// Folds the worker's results into the shared recorder (one lock).
@@ -651,17 +650,24 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// an unknown state (timed out, failed) is closed.
 async fn exchange(me: &Worker, link: &mut Link, deadline: &Rc<Deadline>) -> (Outcome, bool) {
     let load = &me.plan.load;
+    // The exchange is built in place in select!'s own frame (not passed to
+    // a wrapper), so a connection loop holds one copy of it: 10,000 loops
+    // against a stalled target are that many copies.
+    let generation = arm(me, deadline, load.timeout);
     let sent = match (&me.wire, &mut *link) {
-        (Wire::Plain(t), Link::Plain(conn)) => {
-            within(me, deadline, load.timeout, h1::exchange(t, conn))
-                .await
-                .map(|r| r.map_err(BoxError::from))
-        }
-        (Wire::Tls { .. }, Link::Tls(sender)) => {
-            within(me, deadline, load.timeout, send_tls(me, sender)).await
-        }
+        (Wire::Plain(t), Link::Plain(conn)) => tokio::select! {
+            biased;
+            r = h1::exchange(t, conn) => Some(r.map_err(BoxError::from)),
+            () = passed(deadline) => None,
+        },
+        (Wire::Tls { .. }, Link::Tls(sender)) => tokio::select! {
+            biased;
+            r = send_tls(me, sender) => Some(r),
+            () = passed(deadline) => None,
+        },
         _ => unreachable!("a link matches its worker's wire"),
     };
+    disarm(deadline, generation);
     let ok = matches!(sent, Some(Ok(_)));
     if !ok {
         *link = match link {
