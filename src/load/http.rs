@@ -660,9 +660,12 @@ async fn exchange(me: &Worker, link: &mut Link, deadline: &Rc<Deadline>) -> (Out
             r = h1::exchange(t, conn) => Some(r.map_err(BoxError::from)),
             () = passed(deadline) => None,
         },
+        // Boxed: hyper's request future is ~2 KiB, and a plain connection
+        // loop would otherwise carry room for it (4 KiB a loop instead of
+        // ~0.6 KiB, with up to 10,000 loops).
         (Wire::Tls { .. }, Link::Tls(sender)) => tokio::select! {
             biased;
-            r = send_tls(me, sender) => Some(r),
+            r = Box::pin(send_tls(me, sender)) => Some(r),
             () = passed(deadline) => None,
         },
         _ => unreachable!("a link matches its worker's wire"),
