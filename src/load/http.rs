@@ -89,7 +89,7 @@ const MIN_TICK_US: Micros = 250;
 const MAX_TICK_US: Micros = 1_000;
 /// Requests a worker's automatic tick aims to send per wake.
 const BATCH: f64 = 40.0;
-/// New connections a worker opens per wake at most: the pool grows to the
+/// New connections a worker opens per tick at most: the pool grows to the
 /// requests in flight within milliseconds, but a slow start or a hiccup
 /// cannot turn into a storm of connects that slows the target further.
 const GROW_PER_WAKE: usize = 8;
@@ -235,8 +235,9 @@ struct Worker {
     idle: RefCell<VecDeque<Rc<Parking>>>,
     /// Set when the schedule stopped: idle loops end.
     closing: Cell<bool>,
-    /// Deadlines of the requests sent, in send order (so in deadline
-    /// order: one timeout for all): the scheduler's timer watches the
+    /// Deadlines (due + timeout) of the requests sent, in send order,
+    /// which is due order (connections take the queue's oldest first), so
+    /// deadline order: the scheduler's timer watches the
     /// first, instead of a tokio timer per request (whose registration on
     /// an otherwise empty timer wheel writes to the runtime's eventfd).
     deadlines: RefCell<VecDeque<(Micros, u64, Rc<Deadline>)>>,
@@ -319,6 +320,8 @@ async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) 
     // When requests were last released: the next release waits for the
     // later of its due time and one tick after it.
     let mut last_release = 0;
+    // When the pool last grew: it grows at most once a tick.
+    let mut last_grow = 0;
     timer.arm(clock.at(me.plan.due(i)));
     // One task drives the schedule and every connection: connections whose
     // answer came run first (they record it and take the next queued
@@ -335,8 +338,12 @@ async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) 
             let now = clock.now();
             expire(&me, now);
             // What no connection took since the last wake opens
-            // connections of its own.
-            grow(&me, &mut loops);
+            // connections of its own (at most once a tick, whatever else
+            // woke the worker: deadlines, flushes).
+            if now >= last_grow + tick {
+                grow(&me, &mut loops);
+                last_grow = now;
+            }
             let mut due = me.plan.due(i);
             if due <= now {
                 last_release = now;
@@ -387,7 +394,8 @@ async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) 
         loop {
             while let Poll::Ready(Some(())) = loops.poll_next_unpin(cx) {}
             let now = clock.now();
-            if loops.is_empty() || now >= end {
+            // Requests still queued end by their timeout in `expire`.
+            if (loops.is_empty() && me.queue.borrow().is_empty()) || now >= end {
                 return Poll::Ready(());
             }
             if timer.poll_fired(cx).is_pending() {
@@ -405,6 +413,7 @@ async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) 
         }
     })
     .await;
+    expire(&me, clock.now());
     flush(&me, &rec, Micros::MAX, true);
 }
 
@@ -419,8 +428,30 @@ struct Deadline {
 }
 
 /// Marks every request whose deadline has come as timed out and wakes its
-/// loop; drops the entries of requests that ended.
+/// loop; drops the entries of requests that ended. A released request
+/// still waiting for a connection a whole timeout after its due time can
+/// no longer be answered in time: it ends as timed out there and then
+/// (recorded as if sent when due, so its latency and service time read
+/// the timeout as a request sent into a stalled target does), so nothing
+/// waits in the queue forever and none is dropped.
 fn expire(me: &Worker, now: Micros) {
+    let timeout = me.plan.load.timeout.as_micros() as Micros;
+    {
+        let mut queue = me.queue.borrow_mut();
+        while let Some(&due) = queue.front() {
+            if due + timeout > now {
+                break;
+            }
+            queue.pop_front();
+            me.pending.borrow_mut().done.push(Sample {
+                due,
+                sent: due,
+                done: now,
+                outcome: Outcome::Bad(Cause::Timeout),
+                has_latency: true,
+            });
+        }
+    }
     let mut list = me.deadlines.borrow_mut();
     while let Some((at, generation, d)) = list.front() {
         if d.generation.get() == *generation {
@@ -436,13 +467,15 @@ fn expire(me: &Worker, now: Micros) {
     }
 }
 
-/// Starts watching the deadline of the request a loop is about to send;
-/// returns its generation (`disarm` ends the watch).
-fn arm(me: &Worker, d: &Rc<Deadline>, timeout: Duration) -> u64 {
+/// Starts watching the deadline of the request a loop is about to send:
+/// its timeout counts from its due time, as its latency does, so a request
+/// that waited for a connection has only the rest of it. Returns the
+/// watch's generation (`disarm` ends it).
+fn arm(me: &Worker, d: &Rc<Deadline>, due: Micros) -> u64 {
     let generation = d.generation.get() + 1;
     d.generation.set(generation);
     d.passed.set(false);
-    let at = me.plan.clock.now() + timeout.as_micros() as Micros;
+    let at = due + me.plan.load.timeout.as_micros() as Micros;
     me.deadlines
         .borrow_mut()
         .push_back((at, generation, d.clone()));
@@ -520,7 +553,7 @@ fn release(me: &Rc<Worker>, due: Micros, now: Micros) {
 /// Opens a connection loop for each request still queued that no
 /// connection (waiting, or opened and not yet started) is going to take:
 /// called a tick after the release, so the pool grows only when every
-/// connection stayed busy, by at most `GROW_PER_WAKE` a wake, up to the
+/// connection stayed busy, by at most `GROW_PER_WAKE` a tick, up to the
 /// worker's share of the in-flight limit.
 fn grow(me: &Rc<Worker>, loops: &mut FuturesUnordered<Loop>) {
     let claimed = me.starting.get() + me.waiting.get();
@@ -630,7 +663,7 @@ async fn connection(me: Rc<Worker>) {
     while let Some(due) = next_due(&me, &park).await {
         let sent = clock.now();
         me.pending.borrow_mut().sent.push((due, sent));
-        let (outcome, has_latency) = exchange(&me, &mut link, &deadline).await;
+        let (outcome, has_latency) = exchange(&me, &mut link, due, &deadline).await;
         let done = clock.now();
         me.pending.borrow_mut().done.push(Sample {
             due,
@@ -648,12 +681,17 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// One request and its whole answer, within the timeout. A connection in
 /// an unknown state (timed out, failed) is closed.
-async fn exchange(me: &Worker, link: &mut Link, deadline: &Rc<Deadline>) -> (Outcome, bool) {
+async fn exchange(
+    me: &Worker,
+    link: &mut Link,
+    due: Micros,
+    deadline: &Rc<Deadline>,
+) -> (Outcome, bool) {
     let load = &me.plan.load;
     // The exchange is built in place in select!'s own frame (not passed to
     // a wrapper), so a connection loop holds one copy of it: 10,000 loops
     // against a stalled target are that many copies.
-    let generation = arm(me, deadline, load.timeout);
+    let generation = arm(me, deadline, due);
     let sent = match (&me.wire, &mut *link) {
         (Wire::Plain(t), Link::Plain(conn)) => tokio::select! {
             biased;
@@ -1045,6 +1083,46 @@ mod tests {
         );
         assert_eq!(r.sent_in(&[Phase::Baseline]).0, 10);
         assert_eq!(r.generator().max_in_flight, 10);
+        assert_eq!(r.unfinished(Phase::Baseline), 0);
+    }
+
+    /// A stalled target at 4k req/s with a 5 ms tick: the pool grows by
+    /// at most 8 connections a tick (1,600 a second), so requests wait in
+    /// the queue; each one still ends, as timed out once its 200 ms timeout
+    /// has passed since its due time (within a tick and a margin for a
+    /// loaded machine), and none is left unrecorded.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_queued_behind_a_stalled_target_end_at_their_timeout() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                held.push(s);
+            }
+        });
+        let clock = Clock::start();
+        let rec = Arc::new(Mutex::new(Recorder::new(100 * MS, 3 * S)));
+        let start = clock.now() + 20 * MS;
+        {
+            let mut r = rec.lock().unwrap();
+            r.mark(Phase::Baseline, start);
+            r.mark(Phase::Fault, start + 300 * MS);
+        }
+        let mut l = load(
+            format!("http://{addr}/").parse().unwrap(),
+            4_000.0,
+            Duration::from_millis(200),
+            1,
+        );
+        l.tick = Duration::from_millis(5);
+        drive(l, clock, &rec, start, start + 400 * MS).await;
+        let r = rec.lock().unwrap();
+        let b = r.phase(Phase::Baseline);
+        assert_eq!(b.total(), 1_200, "every due request is counted");
+        assert_eq!(b.bad[Cause::Timeout as usize], 1_200);
+        let (lo, hi) = (b.latency.min(), b.latency.max());
+        assert!(lo >= 199 * MS && hi < 250 * MS, "timeouts at {lo}..{hi} µs");
         assert_eq!(r.unfinished(Phase::Baseline), 0);
     }
 
