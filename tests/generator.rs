@@ -18,14 +18,20 @@ fn drill(args: &[&str], dir: &std::path::Path) -> (Option<i32>, String) {
     )
 }
 
-#[test]
-fn bad_generator_settings_exit_2_at_their_line() {
+/// A folder whose targets file names an http target `t`.
+fn with_target() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("drill.toml"),
         "[targets.t]\nkind = \"http\"\nurl = \"http://127.0.0.1:9\"\n",
     )
     .unwrap();
+    dir
+}
+
+#[test]
+fn bad_generator_settings_exit_2_at_their_line() {
+    let dir = with_target();
     std::fs::write(
         dir.path().join("s.toml"),
         "description = \"d\"\ntarget = \"t\"\n[load]\npath = \"/\"\nrate = 10\n\
@@ -52,12 +58,7 @@ fn bad_generator_settings_exit_2_at_their_line() {
 /// would make the drill inconclusive by construction.
 #[test]
 fn a_tick_that_cannot_work_exits_2_at_its_line() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("drill.toml"),
-        "[targets.t]\nkind = \"http\"\nurl = \"http://127.0.0.1:9\"\n",
-    )
-    .unwrap();
+    let dir = with_target();
     let scenario = |tick: &str| {
         format!(
             "description = \"d\"\ntarget = \"t\"\n[load]\npath = \"/\"\nrate = 10\n\

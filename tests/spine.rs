@@ -447,6 +447,9 @@ fn http_target_with_command_fault() {
         "{:#}",
         r["load"]
     );
+    // 50 req/s on one worker, send-lag bound 1 s: the automatic tick is
+    // its 1 ms ceiling, and the report states it.
+    assert_eq!(r["load"]["tick_ms"], 1.0, "{:#}", r["load"]);
     let baseline = &r["phases"]["baseline"];
     assert!(
         num(&baseline["good"], "baseline good") > 0.0,

@@ -153,7 +153,11 @@ impl Template {
             workers: self.workers.max(1),
             max_in_flight: self.max_in_flight.max(1),
             tick: match self.tick_us {
-                0 => crate::load::http::auto_tick(rate, self.workers.max(1), 50_000),
+                0 => crate::load::http::auto_tick(
+                    rate,
+                    self.workers.max(1),
+                    crate::scenario::plan::DEFAULT_MAX_SEND_LAG_US,
+                ),
                 us => Duration::from_micros(us.clamp(50, 100_000)),
             },
         })

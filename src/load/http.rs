@@ -92,7 +92,7 @@ const BATCH: f64 = 40.0;
 /// New connections a worker opens per tick at most: the pool grows to the
 /// requests in flight within milliseconds, but a slow start or a hiccup
 /// cannot turn into a storm of connects that slows the target further.
-const GROW_PER_WAKE: usize = 8;
+const GROW_PER_TICK: usize = 8;
 /// A connection idle this long closes (one per wake), so the pool shrinks
 /// back after a burst.
 const IDLE_CLOSE_US: Micros = 2_000_000;
@@ -376,7 +376,7 @@ async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) 
             if !p.done.is_empty() || !p.sent.is_empty() {
                 wake = wake.min(last_flush + FLUSH_US);
             }
-            if let Some(&(at, _, _)) = me.deadlines.borrow().front() {
+            if let Some(at) = first_deadline(&me) {
                 wake = wake.min(at);
             }
             timer.arm(clock.at(wake));
@@ -406,7 +406,7 @@ async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) 
                 last_flush = now;
             }
             let mut wake = (now + 5_000).min(end);
-            if let Some(&(at, _, _)) = me.deadlines.borrow().front() {
+            if let Some(at) = first_deadline(&me) {
                 wake = wake.min(at);
             }
             timer.arm(clock.at(wake));
@@ -417,12 +417,33 @@ async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) 
     flush(&me, &rec, Micros::MAX, true);
 }
 
+/// The waker of a connection loop, for its worker to wake it with (all on
+/// one thread).
+#[derive(Default)]
+struct WakerSlot(RefCell<Option<Waker>>);
+
+impl WakerSlot {
+    /// Keeps the waker of the task polling now (unless it is the same).
+    fn register(&self, cx: &std::task::Context<'_>) {
+        let mut w = self.0.borrow_mut();
+        if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            *w = Some(cx.waker().clone());
+        }
+    }
+
+    fn wake(&self) {
+        if let Some(w) = self.0.borrow().as_ref() {
+            w.wake_by_ref();
+        }
+    }
+}
+
 /// A connection loop's request deadline, reused from request to request
 /// (`generation` tells which one an entry of the worker's list is for).
 #[derive(Default)]
 struct Deadline {
     generation: Cell<u64>,
-    waker: RefCell<Option<Waker>>,
+    waker: WakerSlot,
     /// The current request's deadline passed.
     passed: Cell<bool>,
 }
@@ -459,12 +480,16 @@ fn expire(me: &Worker, now: Micros) {
                 return;
             }
             d.passed.set(true);
-            if let Some(w) = d.waker.borrow().as_ref() {
-                w.wake_by_ref();
-            }
+            d.waker.wake();
         }
         list.pop_front();
     }
+}
+
+/// The earliest deadline watched (perhaps of a request that has ended
+/// since: one early wake).
+fn first_deadline(me: &Worker) -> Option<Micros> {
+    me.deadlines.borrow().front().map(|&(at, _, _)| at)
 }
 
 /// Starts watching the deadline of the request a loop is about to send:
@@ -493,10 +518,7 @@ async fn passed(d: &Deadline) {
         if d.passed.get() {
             return Poll::Ready(());
         }
-        let mut w = d.waker.borrow_mut();
-        if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            *w = Some(cx.waker().clone());
-        }
+        d.waker.register(cx);
         Poll::Pending
     })
     .await
@@ -553,7 +575,7 @@ fn release(me: &Rc<Worker>, due: Micros, now: Micros) {
 /// Opens a connection loop for each request still queued that no
 /// connection (waiting, or opened and not yet started) is going to take:
 /// called a tick after the release, so the pool grows only when every
-/// connection stayed busy, by at most `GROW_PER_WAKE` a tick, up to the
+/// connection stayed busy, by at most `GROW_PER_TICK` a tick, up to the
 /// worker's share of the in-flight limit.
 fn grow(me: &Rc<Worker>, loops: &mut FuturesUnordered<Loop>) {
     let claimed = me.starting.get() + me.waiting.get();
@@ -564,7 +586,7 @@ fn grow(me: &Rc<Worker>, loops: &mut FuturesUnordered<Loop>) {
         .len()
         .saturating_sub(claimed)
         .min(room)
-        .min(GROW_PER_WAKE);
+        .min(GROW_PER_TICK);
     for _ in 0..more {
         me.conns.set(me.conns.get() + 1);
         me.starting.set(me.starting.get() + 1);
@@ -595,7 +617,7 @@ fn retire_idle(me: &Worker, now: Micros) {
 /// Where an idle connection loop waits to be woken for a request.
 #[derive(Default)]
 struct Parking {
-    waker: RefCell<Option<Waker>>,
+    waker: WakerSlot,
     /// In the worker's idle list.
     listed: Cell<bool>,
     /// Inside `next_due`, without a request yet.
@@ -611,9 +633,7 @@ impl Parking {
     /// longer waiting.
     fn wake(&self) -> bool {
         self.listed.set(false);
-        if let Some(w) = self.waker.borrow().as_ref() {
-            w.wake_by_ref();
-        }
+        self.waker.wake();
         self.waiting.get()
     }
 }
@@ -631,10 +651,7 @@ async fn next_due(me: &Worker, park: &Rc<Parking>) -> Option<Micros> {
         if me.closing.get() || park.retire.get() {
             return Poll::Ready(None);
         }
-        let mut w = park.waker.borrow_mut();
-        if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            *w = Some(cx.waker().clone());
-        }
+        park.waker.register(cx);
         if !park.listed.replace(true) {
             park.since.set(me.plan.clock.now());
             me.idle.borrow_mut().push_back(park.clone());
@@ -688,10 +705,10 @@ async fn exchange(
     deadline: &Rc<Deadline>,
 ) -> (Outcome, bool) {
     let load = &me.plan.load;
-    // The exchange is built in place in select!'s own frame (not passed to
+    let generation = arm(me, deadline, due);
+    // Each exchange is built in place in select!'s own frame (not passed to
     // a wrapper), so a connection loop holds one copy of it: 10,000 loops
     // against a stalled target are that many copies.
-    let generation = arm(me, deadline, due);
     let sent = match (&me.wire, &mut *link) {
         (Wire::Plain(t), Link::Plain(conn)) => tokio::select! {
             biased;
@@ -953,8 +970,35 @@ mod tests {
             keep_alive: true,
             workers,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
-            tick: auto_tick(rate, workers, 50_000),
+            tick: auto_tick(
+                rate,
+                workers,
+                crate::scenario::plan::DEFAULT_MAX_SEND_LAG_US,
+            ),
         }
+    }
+
+    /// A target that accepts and never answers, and a recorder whose
+    /// baseline starts 20 ms from now (`start`) and lasts `baseline`.
+    async fn stalled(baseline: Micros) -> (Uri, Clock, Arc<Mutex<Recorder>>, Micros) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                held.push(s);
+            }
+        });
+        let clock = Clock::start();
+        let rec = Arc::new(Mutex::new(Recorder::new(100 * MS, 3 * S)));
+        let start = clock.now() + 20 * MS;
+        {
+            let mut r = rec.lock().unwrap();
+            r.mark(Phase::Baseline, start);
+            r.mark(Phase::Fault, start + baseline);
+        }
+        let url = format!("http://{addr}/").parse().unwrap();
+        (url, clock, rec, start)
     }
 
     /// Runs the generator from `start` and stops it at `stop` (run clock).
@@ -1044,28 +1088,8 @@ mod tests {
     /// one due meanwhile is counted as not sent, none is dropped.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_in_flight_limit_counts_unsent_requests_with_their_cause() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let mut held = Vec::new();
-            while let Ok((s, _)) = listener.accept().await {
-                held.push(s);
-            }
-        });
-        let clock = Clock::start();
-        let rec = Arc::new(Mutex::new(Recorder::new(100 * MS, 3 * S)));
-        let start = clock.now() + 20 * MS;
-        {
-            let mut r = rec.lock().unwrap();
-            r.mark(Phase::Baseline, start);
-            r.mark(Phase::Fault, start + 500 * MS);
-        }
-        let mut l = load(
-            format!("http://{addr}/").parse().unwrap(),
-            200.0,
-            Duration::from_secs(1),
-            1,
-        );
+        let (url, clock, rec, start) = stalled(500 * MS).await;
+        let mut l = load(url, 200.0, Duration::from_secs(1), 1);
         l.max_in_flight = 10;
         drive(l, clock, &rec, start, start + 600 * MS).await;
         let r = rec.lock().unwrap();
@@ -1093,28 +1117,8 @@ mod tests {
     /// loaded machine), and none is left unrecorded.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn requests_queued_behind_a_stalled_target_end_at_their_timeout() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let mut held = Vec::new();
-            while let Ok((s, _)) = listener.accept().await {
-                held.push(s);
-            }
-        });
-        let clock = Clock::start();
-        let rec = Arc::new(Mutex::new(Recorder::new(100 * MS, 3 * S)));
-        let start = clock.now() + 20 * MS;
-        {
-            let mut r = rec.lock().unwrap();
-            r.mark(Phase::Baseline, start);
-            r.mark(Phase::Fault, start + 300 * MS);
-        }
-        let mut l = load(
-            format!("http://{addr}/").parse().unwrap(),
-            4_000.0,
-            Duration::from_millis(200),
-            1,
-        );
+        let (url, clock, rec, start) = stalled(300 * MS).await;
+        let mut l = load(url, 4_000.0, Duration::from_millis(200), 1);
         l.tick = Duration::from_millis(5);
         drive(l, clock, &rec, start, start + 400 * MS).await;
         let r = rec.lock().unwrap();
