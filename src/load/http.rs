@@ -8,8 +8,8 @@
 //! (timerfd) until the next due time and then releases, in one batch,
 //! every request due up to now: its cost follows the requests, not the clock.
 //! Released requests queue for the worker's pool of connection loops (one
-//! request at a time per kept-alive connection: `h1` for plain http, hyper
-//! for https); the pool grows only when every connection stayed busy while a
+//! request at a time per kept-alive connection, on drill's one HTTP/1.1
+//! engine `h1`, for http and https alike); the pool grows only when every connection stayed busy while a
 //! request waited, so memory follows the requests in flight. At most
 //! `max_in_flight` are in flight (queued or sent); a request due while the
 //! limit is reached is counted as not sent (`Cause::Saturated`). One task
@@ -30,14 +30,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
 use hyper::header::{HeaderName, HeaderValue};
-use hyper::{Method, Request, Uri};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper::{Method, Uri};
 
 use super::h1;
 use super::timer::Timer;
@@ -217,7 +211,8 @@ fn worker_thread(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) {
 struct Worker {
     plan: Plan,
     control: Arc<Control>,
-    wire: Wire,
+    /// Every request's bytes and how to reach the target (http or https).
+    wire: h1::Template,
     /// Due times released and not yet taken by a connection, oldest first.
     queue: RefCell<VecDeque<Micros>>,
     /// Connection loops alive (connecting, busy or idle).
@@ -244,51 +239,11 @@ struct Worker {
     pending: RefCell<Pending>,
 }
 
-/// How requests go out: plain http on drill's own HTTP/1.1 client, https
-/// through hyper and rustls.
-enum Wire {
-    Plain(h1::Template),
-    Tls {
-        connector: HttpsConnector<HttpConnector>,
-        /// Origin-form target and Host header of every request.
-        path: Uri,
-        host: HeaderValue,
-    },
-}
-
-/// A connection loop's connection, if it has one open.
-enum Link {
-    Plain(Option<h1::Conn>),
-    Tls(Option<SendRequest<Full<Bytes>>>),
-}
-
 /// Results not yet folded into the shared recorder.
 #[derive(Default)]
 struct Pending {
     sent: Vec<(Micros, Micros)>,
     done: Vec<Sample>,
-}
-
-fn wire(load: &HttpLoad) -> Wire {
-    if load.url.scheme_str() == Some("http") {
-        return Wire::Plain(h1::Template::new(load));
-    }
-    let path = load
-        .url
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .parse()
-        .unwrap_or_else(|_| Uri::from_static("/"));
-    let host = load
-        .url
-        .authority()
-        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        .unwrap_or(HeaderValue::from_static("localhost"));
-    Wire::Tls {
-        connector: connector(load.timeout),
-        path,
-        host,
-    }
 }
 
 /// A connection loop, driven by its worker's scheduler.
@@ -299,7 +254,7 @@ async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) 
     let clock = plan.clock;
     let timeout = plan.load.timeout;
     let me = Rc::new(Worker {
-        wire: wire(&plan.load),
+        wire: h1::Template::new(&plan.load),
         queue: RefCell::new(VecDeque::new()),
         conns: Cell::new(0),
         starting: Cell::new(0),
@@ -669,10 +624,7 @@ async fn next_due(me: &Worker, park: &Rc<Parking>) -> Option<Micros> {
 /// requests. Latency counts from the due time, so a request that waited for
 /// a connection shows that wait.
 async fn connection(me: Rc<Worker>) {
-    let mut link = match me.wire {
-        Wire::Plain(_) => Link::Plain(None),
-        Wire::Tls { .. } => Link::Tls(None),
-    };
+    let mut link = None;
     let clock = me.plan.clock;
     me.starting.set(me.starting.get() - 1);
     let park = Rc::new(Parking::default());
@@ -694,47 +646,30 @@ async fn connection(me: Rc<Worker>) {
     me.conns.set(me.conns.get() - 1);
 }
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
 /// One request and its whole answer, within the timeout. A connection in
 /// an unknown state (timed out, failed) is closed.
 async fn exchange(
     me: &Worker,
-    link: &mut Link,
+    link: &mut Option<h1::Conn>,
     due: Micros,
     deadline: &Rc<Deadline>,
 ) -> (Outcome, bool) {
     let load = &me.plan.load;
     let generation = arm(me, deadline, due);
-    // Each exchange is built in place in select!'s own frame (not passed to
+    // The exchange is built in place in select!'s own frame (not passed to
     // a wrapper), so a connection loop holds one copy of it: 10,000 loops
     // against a stalled target are that many copies.
-    let sent = match (&me.wire, &mut *link) {
-        (Wire::Plain(t), Link::Plain(conn)) => tokio::select! {
-            biased;
-            r = h1::exchange(t, conn) => Some(r.map_err(BoxError::from)),
-            () = passed(deadline) => None,
-        },
-        // Boxed: hyper's request future is ~2 KiB, and a plain connection
-        // loop would otherwise carry room for it (4 KiB a loop instead of
-        // ~0.6 KiB, with up to 10,000 loops).
-        (Wire::Tls { .. }, Link::Tls(sender)) => tokio::select! {
-            biased;
-            r = Box::pin(send_tls(me, sender)) => Some(r),
-            () = passed(deadline) => None,
-        },
-        _ => unreachable!("a link matches its worker's wire"),
+    let sent = tokio::select! {
+        biased;
+        r = h1::exchange(&me.wire, link) => Some(r),
+        () = passed(deadline) => None,
     };
     disarm(deadline, generation);
-    let ok = matches!(sent, Some(Ok(_)));
-    if !ok {
-        *link = match link {
-            Link::Plain(_) => Link::Plain(None),
-            Link::Tls(_) => Link::Tls(None),
-        };
-    }
     match sent {
-        None => (Outcome::Bad(Cause::Timeout), true),
+        None => {
+            *link = None;
+            (Outcome::Bad(Cause::Timeout), true)
+        }
         Some(Ok(status)) => {
             let good = load.success.iter().any(|m| m.matches(status));
             (
@@ -746,90 +681,20 @@ async fn exchange(
                 true,
             )
         }
-        Some(Err(e)) => (Outcome::Bad(classify(e.as_ref())), false),
+        Some(Err(f)) => (Outcome::Bad(f.cause), false),
     }
 }
 
-/// One request over hyper on the loop's kept-alive connection, or a new one.
-async fn send_tls(
-    me: &Worker,
-    slot: &mut Option<SendRequest<Full<Bytes>>>,
-) -> Result<u16, BoxError> {
-    let mut req = request(me)?;
-    // A kept-alive connection the server closed while idle fails without
-    // sending; the request then goes out on a fresh one.
-    if let Some(mut s) = slot.take()
-        && !s.is_closed()
-        && s.ready().await.is_ok()
-    {
-        match s.try_send_request(req).await {
-            Ok(resp) => return answer(me, s, slot, resp).await,
-            Err(mut e) => match e.take_message() {
-                Some(back) => req = back,
-                None => return Err(e.into_error().into()),
-            },
-        }
+/// One request of `load` (its method, headers and body) on a connection of
+/// its own, as the preflight sends it: the final status, or why there was
+/// none.
+pub async fn probe(load: &HttpLoad) -> Result<u16, String> {
+    let t = h1::Template::new(load);
+    match tokio::time::timeout(load.timeout, h1::exchange(&t, &mut None)).await {
+        Ok(Ok(status)) => Ok(status),
+        Ok(Err(f)) => Err(format!("{} ({})", f.detail, f.cause.name())),
+        Err(_) => Err(format!("no answer within {:?}", load.timeout)),
     }
-    let mut sender = connect(me).await?;
-    sender.ready().await?;
-    let resp = sender.send_request(req).await?;
-    answer(me, sender, slot, resp).await
-}
-
-/// Reads the whole body, then keeps the connection for the next request.
-async fn answer(
-    me: &Worker,
-    mut sender: SendRequest<Full<Bytes>>,
-    slot: &mut Option<SendRequest<Full<Bytes>>>,
-    resp: hyper::Response<hyper::body::Incoming>,
-) -> Result<u16, BoxError> {
-    let status = resp.status().as_u16();
-    let mut body = resp.into_body();
-    while let Some(frame) = body.frame().await {
-        frame?;
-    }
-    if me.plan.load.keep_alive && sender.ready().await.is_ok() {
-        *slot = Some(sender);
-    }
-    Ok(status)
-}
-
-fn request(me: &Worker) -> Result<Request<Full<Bytes>>, BoxError> {
-    let Wire::Tls { path, host, .. } = &me.wire else {
-        unreachable!("plain http requests are serialized by h1");
-    };
-    let load = &me.plan.load;
-    let mut req = Request::builder()
-        .method(load.method.clone())
-        .uri(path.clone())
-        .header(hyper::header::HOST, host.clone());
-    for (k, v) in &load.headers {
-        req = req.header(k, v);
-    }
-    if !load.keep_alive {
-        req = req.header(hyper::header::CONNECTION, "close");
-    }
-    Ok(req.body(Full::new(load.body.clone()))?)
-}
-
-/// A new TLS connection driven by its own local task.
-async fn connect(me: &Worker) -> Result<SendRequest<Full<Bytes>>, BoxError> {
-    use tower_service::Service;
-    let Wire::Tls { connector, .. } = &me.wire else {
-        unreachable!("plain http connects in h1");
-    };
-    let mut c = connector.clone();
-    let io = c.call(me.plan.load.url.clone()).await?;
-    // Small fixed read buffers: with thousands of connections in flight
-    // (a stalled target) the default adaptive 8 KiB+ buffers dominate RSS.
-    let (sender, conn) = hyper::client::conn::http1::Builder::new()
-        .read_buf_exact_size(Some(4096))
-        .handshake(io)
-        .await?;
-    tokio::task::spawn_local(async move {
-        let _ = conn.await;
-    });
-    Ok(sender)
 }
 
 /// The in-flight limit, kept below the open-file limit (raised to its hard
@@ -861,72 +726,11 @@ fn fd_capped(want: usize) -> usize {
     want.min(room).max(1)
 }
 
-fn connector(timeout: Duration) -> HttpsConnector<HttpConnector> {
-    let mut conn = HttpConnector::new();
-    conn.set_nodelay(true);
-    conn.set_connect_timeout(Some(timeout));
-    conn.enforce_http(false);
-    // Without system CA certificates, https requests fail with an unknown
-    // issuer (counted as `other`); plain http is unaffected.
-    HttpsConnectorBuilder::new()
-        .with_native_roots()
-        .unwrap_or_else(|_| HttpsConnectorBuilder::new().with_tls_config(empty_roots()))
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(conn)
-}
-
-/// The preflight probe's client: HTTP/1.1, plain or TLS (rustls with the
-/// system's CA certificates), pooled unless keep-alive is off.
-pub type LoadClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
-
-pub fn client(timeout: Duration, keep_alive: bool) -> LoadClient {
-    let mut builder = Client::builder(TokioExecutor::new());
-    if !keep_alive {
-        builder.pool_max_idle_per_host(0);
-    }
-    builder.build(connector(timeout))
-}
-
-fn empty_roots() -> rustls::ClientConfig {
-    rustls::ClientConfig::builder()
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth()
-}
-
-/// Sorts a client error into refused / reset / timeout / other by walking
-/// its source chain down to the io error.
-pub fn classify(e: &(dyn std::error::Error + 'static)) -> Cause {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind::*;
-            return match io.kind() {
-                ConnectionRefused => Cause::Refused,
-                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => Cause::Reset,
-                TimedOut => Cause::Timeout,
-                _ => Cause::Other,
-            };
-        }
-        if let Some(h) = err.downcast_ref::<hyper::Error>()
-            && (h.is_incomplete_message() || h.is_closed() || h.is_canceled())
-        {
-            return Cause::Reset;
-        }
-        cur = err.source();
-    }
-    let text = e.to_string();
-    if text.contains("timed out") {
-        Cause::Timeout
-    } else {
-        Cause::Other
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::measure::{Phase, RecoveryCriteria, Rto, fault_impact};
+    use http_body_util::Full;
     use hyper_util::rt::TokioIo;
     use tokio::net::TcpListener;
 

@@ -70,9 +70,23 @@ pub enum Cause {
     Timeout,
     /// The connection was refused (nothing listening).
     Refused,
-    /// The connection was reset or closed mid-request.
+    /// The connection was reset or closed after the request was written
+    /// and before the whole answer (never resent: the server may have seen
+    /// it).
     Reset,
-    /// Anything else (DNS, protocol error…).
+    /// An answer with more header fields than drill reads (128).
+    TooManyHeaders,
+    /// An answer head longer than drill reads (64 KiB).
+    HeadTooLong,
+    /// An answer head that is not HTTP/1.x (bad status line, header…).
+    BadAnswer,
+    /// A bad or conflicting Content-Length.
+    BadLength,
+    /// A bad chunk size line in a chunked body.
+    BadChunk,
+    /// TLS refused: an untrusted certificate, a bad record…
+    Tls,
+    /// Anything else (DNS, an unknown I/O error…).
     Other,
     /// Never sent: the generator's in-flight limit was reached (a stalled
     /// target at a high rate). Bad, because the schedule asked for it.
@@ -80,7 +94,7 @@ pub enum Cause {
 }
 
 impl Cause {
-    pub const ALL: [Cause; 10] = [
+    pub const ALL: [Cause; 16] = [
         Cause::Status1xx,
         Cause::Status2xx,
         Cause::Status3xx,
@@ -89,6 +103,12 @@ impl Cause {
         Cause::Timeout,
         Cause::Refused,
         Cause::Reset,
+        Cause::TooManyHeaders,
+        Cause::HeadTooLong,
+        Cause::BadAnswer,
+        Cause::BadLength,
+        Cause::BadChunk,
+        Cause::Tls,
         Cause::Other,
         Cause::Saturated,
     ];
@@ -104,6 +124,12 @@ impl Cause {
             Cause::Timeout => "timeout",
             Cause::Refused => "refused",
             Cause::Reset => "reset",
+            Cause::TooManyHeaders => "too-many-headers",
+            Cause::HeadTooLong => "head-too-long",
+            Cause::BadAnswer => "bad-answer",
+            Cause::BadLength => "bad-length",
+            Cause::BadChunk => "bad-chunk",
+            Cause::Tls => "tls",
             Cause::Other => "other",
             Cause::Saturated => "saturated",
         }

@@ -1,8 +1,6 @@
 //! The HTTP side of a run's setup: the load built from the scenario, and the
 //! preflight probe of the target's entry point.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 
 use crate::load::http::HttpLoad;
@@ -51,37 +49,22 @@ pub(super) fn http_load(
     }))
 }
 
-/// An error and its causes on one line (`client error (Connect): invalid
-/// peer certificate: UnknownIssuer`), so the real cause is not hidden.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let s = c.to_string();
-        if !text.contains(&s) {
-            text.push_str(": ");
-            text.push_str(&s);
+/// Preflight: the entry point answers one request of the load itself (its
+/// method, headers and body, on drill's own engine) within the timeout,
+/// with a status that is not a server error. A 5xx fails the preflight
+/// unless the scenario's `success` set counts it as good (a drill that
+/// expects the target to be failing then says so there).
+pub(super) async fn probe_entry(load: &HttpLoad) -> Result<(), String> {
+    let url = &load.url;
+    let what = format!("the preflight {} {url}", load.method);
+    match crate::load::http::probe(load).await {
+        Ok(status) if status >= 500 && !load.success.iter().any(|m| m.matches(status)) => {
+            Err(format!(
+                "{what} was answered {status}: the target is failing before any fault \
+                 (add the status to [load] success if the drill expects that)"
+            ))
         }
-        cur = c.source();
-    }
-    text
-}
-
-/// Preflight: the entry point answers (any HTTP status) within the timeout.
-pub(super) async fn probe_entry(entry: &str, path: &str, timeout: Duration) -> Result<(), String> {
-    let client = crate::load::http::client(timeout, false);
-    let url = format!("{entry}{path}");
-    let req = hyper::Request::get(&url)
-        .body(http_body_util::Full::new(Bytes::new()))
-        .map_err(|e| e.to_string())?;
-    match tokio::time::timeout(timeout, client.request(req)).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(format!(
-            "entry point {url} did not answer: {}",
-            error_chain(&e)
-        )),
-        Err(_) => Err(format!(
-            "entry point {url} did not answer within {timeout:?}"
-        )),
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!("entry point did not answer {what}: {e}")),
     }
 }

@@ -68,9 +68,10 @@ impl Drill<'_> {
     async fn preflight(&mut self) -> Result<(), Stop> {
         let faults: Vec<_> = self.plan.faults.iter().collect();
         let res = match self.target().preflight(&faults).await {
-            Ok(()) => match &self.plan.load {
-                Some(ld) => probe_entry(&self.facts.entry_url, &ld.path, self.timeout).await,
-                None => Ok(()),
+            Ok(()) => match http_load(self.plan, &self.facts.entry_url, self.workers) {
+                Ok(Some(load)) => probe_entry(&load).await,
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
             },
             Err(e) => Err(e.to_string()),
         };
