@@ -35,6 +35,16 @@ if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus-alertmanager
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null
 fi
 
+# The HTTP conformance tests (src/load/conformance.rs) count against real
+# nginx's access log: install Debian's nginx-light when absent.
+if ! [ -x /usr/sbin/nginx ] && ! command -v nginx >/dev/null 2>&1; then
+  echo "ci/test.sh: nginx missing; installing Debian's nginx-light" >&2
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nginx-light >/dev/null
+fi
+
 # The HTTPS test makes a CA with openssl and serves with python3.
 for tool in openssl python3; do
   if ! command -v "$tool" >/dev/null 2>&1; then

@@ -15,3 +15,4 @@ mod report;
 mod run;
 pub mod scenario;
 pub mod targets;
+mod tls;

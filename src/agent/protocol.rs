@@ -160,6 +160,7 @@ impl Template {
                 ),
                 us => Duration::from_micros(us.clamp(50, 100_000)),
             },
+            ca_file: None,
         })
     }
 }
@@ -182,6 +183,7 @@ mod tests {
             workers: 3,
             max_in_flight: 77,
             tick: Duration::from_micros(400),
+            ca_file: None,
         };
         let wire = serde_json::to_string(&Template::of(&load)).unwrap();
         let back = serde_json::from_str::<Template>(&wire)

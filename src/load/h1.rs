@@ -70,7 +70,14 @@ impl Template {
             let bare = host.trim_start_matches('[').trim_end_matches(']');
             let name = ServerName::try_from(bare.to_string())
                 .unwrap_or_else(|_| ServerName::try_from("localhost").expect("a valid name"));
-            (TlsConnector::from(tls_config()), name)
+            // One configuration (and session cache) per load: reconnects
+            // resume their TLS session. A CA file that cannot be read
+            // leaves no roots, so every handshake fails verification and
+            // says why.
+            let mut config = crate::tls::client_config(load.ca_file.as_deref())
+                .unwrap_or_else(|_| crate::tls::no_roots());
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            (TlsConnector::from(Arc::new(config)), name)
         });
         Template {
             addr,
@@ -110,23 +117,6 @@ fn serialize(load: &HttpLoad, authority: &str) -> Box<[u8]> {
     b.extend_from_slice(b"\r\n");
     b.extend_from_slice(&load.body);
     b.into_boxed_slice()
-}
-
-/// rustls with the system's CA certificates (`SSL_CERT_FILE` /
-/// `SSL_CERT_DIR` are honoured), HTTP/1.1 by ALPN, one session cache per
-/// load so reconnects resume. Without system certificates every https
-/// request fails verification (counted as `tls`).
-fn tls_config() -> Arc<rustls::ClientConfig> {
-    use hyper_rustls::ConfigBuilderExt;
-    let builder = rustls::ClientConfig::builder();
-    let mut config = match builder.with_native_roots() {
-        Ok(b) => b.with_no_client_auth(),
-        Err(_) => rustls::ClientConfig::builder()
-            .with_root_certificates(rustls::RootCertStore::empty())
-            .with_no_client_auth(),
-    };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(config)
 }
 
 /// A failed request: its cause as counted, and what happened, for people.
@@ -612,6 +602,7 @@ mod tests {
             workers: 1,
             max_in_flight: 1,
             tick: std::time::Duration::from_millis(1),
+            ca_file: None,
         })
     }
 

@@ -61,6 +61,8 @@ pub struct HttpLoad {
     /// How often a worker wakes to send what fell due meanwhile: a request
     /// waits at most one tick (counted in its latency and send lag).
     pub tick: Duration,
+    /// The CA to trust for https instead of the system's roots.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// Shared between the generator and whoever stops it.
@@ -779,6 +781,7 @@ mod tests {
                 workers,
                 crate::scenario::plan::DEFAULT_MAX_SEND_LAG_US,
             ),
+            ca_file: None,
         }
     }
 

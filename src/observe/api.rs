@@ -80,38 +80,7 @@ struct Api {
 /// monitoring CA replaces the public roots, as `curl --cacert` does), else
 /// the system's.
 fn tls(ca_file: Option<&Path>) -> Result<HttpsConnectorBuilder<WantsSchemes>, String> {
-    let Some(path) = ca_file else {
-        return Ok(HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .unwrap_or_else(|_| {
-                HttpsConnectorBuilder::new().with_tls_config(
-                    rustls::ClientConfig::builder()
-                        .with_root_certificates(rustls::RootCertStore::empty())
-                        .with_no_client_auth(),
-                )
-            }));
-    };
-    use rustls::pki_types::{CertificateDer, pem::PemObject};
-    let mut roots = rustls::RootCertStore::empty();
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-    for c in certs {
-        let c = c.map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-        roots
-            .add(c)
-            .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-    }
-    if roots.is_empty() {
-        return Err(format!(
-            "ca_file {}: no PEM certificate in it",
-            path.display()
-        ));
-    }
-    Ok(HttpsConnectorBuilder::new().with_tls_config(
-        rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    ))
+    Ok(HttpsConnectorBuilder::new().with_tls_config(crate::tls::client_config(ca_file)?))
 }
 
 impl Api {

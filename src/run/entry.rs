@@ -46,6 +46,9 @@ pub(super) fn http_load(
         tick: s
             .tick
             .unwrap_or_else(|| crate::load::http::auto_tick(s.rate, workers, s.max_send_lag_us)),
+        // The entry point is verified against the system's roots
+        // (`SSL_CERT_FILE` / `SSL_CERT_DIR`).
+        ca_file: None,
     }))
 }
 
