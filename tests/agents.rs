@@ -130,6 +130,18 @@ fn two_agents_at_half_the_rate_merge_to_one_generator() {
     assert_eq!(b2["requests"], 200, "{b2:#}");
     assert_eq!(b1["good"], b2["good"]);
     assert_eq!(b1["availability"], b2["availability"]);
+    // Every sender stops counting at the drill's end, however late it heard
+    // of the stop: the merged total is the one generator's, within a tick's
+    // worth of requests (1 ms at 100/s: at most one either side).
+    let sent = |r: &Value| r["load"]["sent"].as_i64().unwrap();
+    assert!(
+        (sent(one) - sent(two)).abs() <= 1,
+        "sent: one generator {}, two agents {}: {:#} {:#}",
+        sent(one),
+        sent(two),
+        one["load"],
+        two["load"]
+    );
     assert!(
         (ms(&b1["p50_ms"]) - ms(&b2["p50_ms"])).abs() < 3.0,
         "{b1:#} {b2:#}"

@@ -80,6 +80,11 @@ pub struct Poll {
     /// No phase mark will come before this instant (runner clock): results
     /// due earlier can be attributed.
     pub settled_us: Micros,
+    /// The drill's end (runner clock), once decided: results due at or
+    /// after it are not counted, as the runner's own generator does not
+    /// count them.
+    #[serde(default)]
+    pub end_us: Option<Micros>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

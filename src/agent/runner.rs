@@ -342,7 +342,10 @@ impl Poller {
                     .call::<_, serde_json::Value>(protocol::STOP, &stop)
                     .await;
             }
-            let marks = self.main.lock().expect("recorder lock").marks().to_vec();
+            let (marks, end_us) = {
+                let main = self.main.lock().expect("recorder lock");
+                (main.marks().to_vec(), main.end())
+            };
             let settled_us = match stop_sent {
                 Some(_) => Micros::MAX,
                 None => now.saturating_sub(SETTLE_MARGIN_US),
@@ -351,6 +354,7 @@ impl Poller {
                 ack,
                 marks,
                 settled_us,
+                end_us,
             };
             match self
                 .transport

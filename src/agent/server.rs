@@ -259,6 +259,9 @@ fn poll(agent: &Agent, p: Poll) -> Result<PollReply, Failure> {
         for &(phase, at) in &p.marks {
             rec.mark(phase, at);
         }
+        if let Some(end) = p.end_us {
+            rec.close_at(end);
+        }
         rec.settle(p.settled_us);
         (rec.take_delta(), rec.held())
     };
@@ -330,6 +333,7 @@ mod tests {
             ack,
             marks: vec![(Phase::Baseline, 0)],
             settled_us,
+            end_us: None,
         }
     }
 

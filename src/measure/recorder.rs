@@ -131,6 +131,11 @@ pub struct Recorder {
     /// accounted for here (sent, or counted as not sent).
     frontiers: Vec<Micros>,
     generator: GeneratorInfo,
+    /// The drill's end (run clock): requests due at or after it are not
+    /// counted, by the runner's generator or by any agent, so every
+    /// sender's count stops at the same instant however late it heard of
+    /// the stop.
+    end: Micros,
     /// An agent's recorder: results held until their phase is settled, and
     /// per-second latency kept as histograms for the next delta.
     agent: Option<AgentSide>,
@@ -163,8 +168,20 @@ impl Recorder {
             send_span: [None; 4],
             frontiers: Vec::new(),
             generator: GeneratorInfo::default(),
+            end: Micros::MAX,
             agent: None,
         }
+    }
+
+    /// Ends the drill at `at`: from now on, requests due at or after it are
+    /// not counted (the earliest end given holds).
+    pub fn close_at(&mut self, at: Micros) {
+        self.end = self.end.min(at);
+    }
+
+    /// The drill's end, once [`Recorder::close_at`] set it.
+    pub fn end(&self) -> Option<Micros> {
+        (self.end < Micros::MAX).then_some(self.end)
     }
 
     /// The recorder of a `drill agent`: it holds each result until the
@@ -241,6 +258,9 @@ impl Recorder {
     }
 
     fn count_sent(&mut self, due: Micros, sent: Micros) {
+        if due >= self.end {
+            return;
+        }
         let phase = self.phase_at(due);
         self.sent += 1;
         self.sent_by_phase[phase.index()] += 1;
@@ -262,6 +282,9 @@ impl Recorder {
     }
 
     fn count(&mut self, s: &Sample) {
+        if s.due >= self.end {
+            return;
+        }
         let phase = self.phase_at(s.due);
         let stats = &mut self.phases[phase.index()];
         match s.outcome {
@@ -494,6 +517,40 @@ mod tests {
             r.phase(Phase::Baseline).latency.max(),
             r.phase(Phase::Baseline).latency.highest_equivalent(500_000)
         );
+    }
+
+    /// Once the drill's end is set, nothing due from then on counts: not on
+    /// the runner's recorder, and not on an agent's, even for results it
+    /// held (due after the end) until the runner's settle instant passed.
+    #[test]
+    fn requests_due_after_the_drill_end_are_not_counted_by_any_sender() {
+        for agent in [false, true] {
+            let mut r = if agent {
+                Recorder::for_agent(100_000, 2_000_000)
+            } else {
+                Recorder::new(100_000, 2_000_000)
+            };
+            r.mark(Phase::Baseline, 0);
+            if !agent {
+                r.close_at(1_000_000);
+            }
+            for due in [100_000, 999_999, 1_000_000, 1_400_000] {
+                r.note_sent(due, due);
+                r.record(&sample(due, 1_000, Outcome::Good));
+            }
+            // An agent hears of the end after it recorded (and held) all.
+            r.close_at(1_000_000);
+            r.close_at(3_000_000);
+            assert_eq!(r.end(), Some(1_000_000), "the earliest end holds");
+            r.settle(Micros::MAX);
+            let (good, sent) = if agent {
+                let d = r.take_delta();
+                (d.phases[Phase::Baseline as usize].good, d.sent_by_phase[1])
+            } else {
+                (r.phase(Phase::Baseline).good, r.sent())
+            };
+            assert_eq!((good, sent), (2, 2), "agent {agent}");
+        }
     }
 
     #[test]

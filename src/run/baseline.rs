@@ -25,6 +25,11 @@ impl Drill<'_> {
             r.mark(Phase::Warmup, start);
             r.mark(Phase::Baseline, baseline_start);
             r.mark(Phase::Fault, baseline_end);
+            if self.plan.faults.is_empty() {
+                // Known now: every sender (agents included, told with their
+                // next poll) stops counting where the baseline ends.
+                r.close_at(baseline_end);
+            }
         }
         self.set_phase(Phase::Warmup);
         self.observe(baseline_start, None).await?;
@@ -76,16 +81,30 @@ impl Drill<'_> {
     /// A scenario without faults has nothing to recover from.
     pub async fn recovery(&mut self) -> Result<(), Stop> {
         let end = self.clock.now();
-        self.facts.end = end;
         if self.runs.is_empty() {
+            // Nothing was injected: the drill ends where the baseline does,
+            // not when its last request was in (later with agents, whose
+            // results come every 100 ms), so no sender counts requests due
+            // in a fault phase that never had a fault.
+            let p = self.plan.phases;
+            let baseline_end = self.facts.load_start + p.warmup.micros() + p.baseline.micros();
+            self.end_drill(baseline_end.min(end));
             return Ok(());
         }
+        self.facts.end = end;
         let len = self.plan.phases.recovery;
         self.enter(Phase::Recovery, end);
         self.event(end, Event::Progress(format!("recovery observation {len}")));
         let until = end + len.micros();
         let res = self.observe(until, self.facts.first_inject).await;
-        self.facts.end = self.clock.now().min(until);
+        self.end_drill(self.clock.now().min(until));
         res
+    }
+
+    /// The drill's measured window ends at `at`: no sender (the runner's
+    /// generator or an agent) counts a request due from then on.
+    pub(super) fn end_drill(&mut self, at: Micros) {
+        self.facts.end = at;
+        self.rec.lock().expect("recorder lock").close_at(at);
     }
 }

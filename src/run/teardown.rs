@@ -20,7 +20,7 @@ impl Drill<'_> {
         }
         if self.facts.end == 0 {
             // Stopped before the recovery observation: the drill ends now.
-            self.facts.end = self.clock.now();
+            self.end_drill(self.clock.now());
         }
         if let Some(load) = self.load.take() {
             self.stop_load(load).await;
