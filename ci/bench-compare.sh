@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # ci/bench.sh compare (see ci/bench.sh): drill's load generator beside oha at
 # the same open-loop rates against the same nginx (one worker, core 1); each
-# generator pinned to core 0 and measured with /usr/bin/time.
+# generator pinned to core 0 and measured with /usr/bin/time. TLS=1 compares
+# over https (nginx with a certificate from a throwaway CA; drill trusts the
+# CA through SSL_CERT_FILE, oha runs with --insecure).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rates="${RATES:-200 5000 20000 40000 80000}"
@@ -17,8 +19,23 @@ if [ -n "${DRILL_BIN:-}" ]; then bin="$DRILL_BIN"; else
 fi
 work="$(mktemp -d -t drill-compare.XXXXXX)"
 export DRILL_STATE_DIR="$work/state" CI=1
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+sport=$(free_port)
 mkdir -p "$work/nginx/logs"
+scheme=http
+listen="listen 127.0.0.1:$port backlog=4096;"
+if [ "${TLS:-}" = 1 ]; then
+  scheme=https
+  mkdir -p "$work/tls"
+  (cd "$work/tls"
+   openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj "/CN=bench CA" 2>/dev/null
+   openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj "/CN=localhost" 2>/dev/null
+   echo "subjectAltName=IP:127.0.0.1" > ext.cnf
+   openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext.cnf 2>/dev/null)
+  listen="listen 127.0.0.1:$port ssl backlog=4096; ssl_certificate $work/tls/srv.pem; ssl_certificate_key $work/tls/srv.key; ssl_session_cache shared:SSL:10m;"
+  export SSL_CERT_FILE="$work/tls/ca.pem"
+fi
 cat > "$work/nginx/nginx.conf" <<CONF
 worker_processes 1;
 daemon off;
@@ -31,8 +48,11 @@ http {
   keepalive_requests 1000000;
   keepalive_timeout 75s;
   server {
-    listen 127.0.0.1:$port backlog=4096;
+    $listen
     location / { return 200 "ok\n"; }
+  }
+  server {
+    listen 127.0.0.1:$sport;
     location = /nginx-status { stub_status; }
   }
 }
@@ -44,13 +64,13 @@ sleep 0.5
 cat > "$work/drill.toml" <<TOML
 [targets.nginx]
 kind = "http"
-url = "http://127.0.0.1:$port"
+url = "$scheme://127.0.0.1:$port"
 TOML
 # Requests nginx has answered so far (its status page's own request excluded
 # by the difference of two reads): each tool is charged for what it sent,
 # warmup, preflight and all.
 served() {
-  python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().split()[9].decode())' "http://127.0.0.1:$port/nginx-status"
+  python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().split()[9].decode())' "http://127.0.0.1:$sport/nginx-status"
 }
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
@@ -89,7 +109,7 @@ oha_run() {
   local before; before=$(served)
   /usr/bin/time -f "%U %S %M" -o "$dir/time" \
     taskset -c 0 "$oha" -z "${each}s" -q "$rate" --latency-correction -c 200 --no-tui \
-      --output-format json "http://127.0.0.1:$port/" > "$dir/out.json" 2>/dev/null || true
+      --insecure --output-format json "$scheme://127.0.0.1:$port/" > "$dir/out.json" 2>/dev/null || true
   python3 - "$dir/time" "$dir/out.json" $(( $(served) - before - 1 )) <<'PY'
 import json, sys
 u, s, m = open(sys.argv[1]).read().split()[-3:]
