@@ -614,6 +614,12 @@ fn load(md: &mut String, r: &DrillResult) {
 fn cause_label(key: &str) -> &str {
     match key {
         "saturated" => "not sent: in-flight limit",
+        "too-many-headers" => "answer with too many headers",
+        "head-too-long" => "answer head too long",
+        "bad-answer" => "unparseable answer head",
+        "bad-length" => "bad Content-Length",
+        "bad-chunk" => "bad chunked body",
+        "tls" => "TLS refused",
         other => other,
     }
 }
