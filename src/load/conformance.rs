@@ -177,7 +177,7 @@ pid {d}/nginx.pid;
 error_log {d}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-  log_format c '$request_uri $status';
+  log_format c '$request_uri $status $connection';
   access_log {d}/access.log c;
   client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp; fastcgi_temp_path {d}/tmp;
   uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;
@@ -401,6 +401,33 @@ fn bodies_empty_answers_head_and_connection_close_match_nginx() {
             assert_eq!(seen, got["total"], "nginx logged each once: {what}");
             assert_eq!(got["sent"], got["total"], "{what}");
         }
+    }
+}
+
+/// At 40 req/s each answer is in long before the next request is due, so
+/// one kept-alive connection carries them all, over http and over https
+/// (a TLS connection is not dropped for the records it holds, such as
+/// session tickets): nginx saw a single connection, and 10 requests on it
+/// at most (`keepalive_requests 10`) before drill opened the next.
+#[test]
+fn kept_alive_connections_are_reused_over_http_and_https() {
+    let srv = nginx();
+    for tls in [false, true] {
+        let path = if tls { "/s204" } else { "/empty" };
+        let mut c = case(format!("{}{path}", srv.base(tls)));
+        c.rate = 40.0;
+        let got = drill(c);
+        std::thread::sleep(Duration::from_millis(200));
+        let text = std::fs::read_to_string(&srv.log).unwrap();
+        let conns: std::collections::BTreeSet<&str> = text
+            .lines()
+            .filter(|l| l.starts_with(&format!("{path} ")))
+            .filter_map(|l| l.split_whitespace().nth(2))
+            .collect();
+        let what = format!("tls {tls}: drill {got:?}, nginx connections {conns:?}");
+        assert_eq!(got["good"], got["total"], "{what}");
+        // 20 requests, 10 a connection.
+        assert_eq!(conns.len() as u64, got["total"].div_ceil(10), "{what}");
     }
 }
 
