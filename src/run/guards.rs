@@ -180,7 +180,14 @@ async fn watch(
                 if at < due[i] {
                     continue;
                 }
-                due[i] = at + interval.micros();
+                // On a fixed schedule (one reading every `interval`, late
+                // by at most a poll), not drifting by each read's delay.
+                let next = due[i] + interval.micros();
+                due[i] = if next > at {
+                    next
+                } else {
+                    at + interval.micros()
+                };
             }
             let read_at = src.clock.now();
             let res = read_one(g, &src, &expected, &alerts, &mut spells[i], read_at).await;
