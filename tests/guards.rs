@@ -179,6 +179,14 @@ fn an_unexpected_alert_fired_mid_fault_stops_the_drill_and_reverts_within_a_poll
         (0.0..=EVAL_S + POLL_S).contains(&ttg),
         "time to guard {ttg}s above one evaluation ({EVAL_S}s) and one poll ({POLL_S}s): {g}"
     );
+    // results.json with its guard still matches the results schema.
+    let schema = Command::new("check-jsonschema")
+        .arg("--schemafile")
+        .arg(repo("schemas/results.schema.json"))
+        .arg(sb.report_dir().join("results.json"))
+        .output()
+        .expect("check-jsonschema runs (ci/test.sh installs it)");
+    assert!(schema.status.success(), "{}", Outcome::of(schema));
     // The alert needs its `for` (1m ÷ 20 on the lab) after the inject.
     let f = &r["faults"][0];
     assert!(
@@ -247,18 +255,9 @@ fn lab_prometheus(run_id: &str) -> Vec<i32> {
     pids
 }
 
-#[test]
-fn a_prometheus_that_dies_mid_drill_stops_it_fail_safe() {
-    let _g = lab_lock();
-    let sb = Sandbox::new();
-    let t = targets(&sb);
-    // Holds while both istiods are up: only an unreadable Prometheus stops it.
-    let s = scenario(
-        &sb,
-        "unreachable",
-        "name = \"istiods\"\npromql = 'sum(up{app=\"istiod\"}) or vector(0)'\nbelow = 1\ninterval = \"1s\"\n",
-    );
-    let mut run = sb.spawn(&run_args(&sb, &t, &s));
+/// Runs `scenario` and kills the lab's Prometheus once the fault is in.
+fn kill_prometheus_mid_fault(sb: &Sandbox, targets: &str, scenario: &str) -> Outcome {
+    let mut run = sb.spawn(&run_args(sb, targets, scenario));
     let run_id = sb.wait_for_run_id(&mut run);
     let journal = sb.journal_dir().join(format!("{run_id}.jsonl"));
     wait_until(Duration::from_secs(60), "the fault's inject", || {
@@ -271,7 +270,19 @@ fn a_prometheus_that_dies_mid_drill_stops_it_fail_safe() {
     assert_eq!(pids.len(), 1, "the lab's Prometheus: {pids:?}");
     // SAFETY: a process of this test's own drill run.
     unsafe { libc::kill(pids[0], libc::SIGKILL) };
-    let out = run.wait(Duration::from_secs(60));
+    run.wait(Duration::from_secs(90))
+}
+
+/// Holds while both istiods are up: only an unreadable Prometheus matters.
+const ISTIODS: &str = "name = \"istiods\"\npromql = 'sum(up{app=\"istiod\"}) or vector(0)'\nbelow = 1\ninterval = \"1s\"\n";
+
+#[test]
+fn a_prometheus_that_dies_mid_drill_stops_it_fail_safe() {
+    let _g = lab_lock();
+    let sb = Sandbox::new();
+    let t = targets(&sb);
+    let s = scenario(&sb, "unreachable", ISTIODS);
+    let out = kill_prometheus_mid_fault(&sb, &t, &s);
     assert_eq!(out.code, Some(3), "{out}");
     let r = sb.results();
     let g = guard(&r, "istiods");
@@ -288,6 +299,34 @@ fn a_prometheus_that_dies_mid_drill_stops_it_fail_safe() {
         "{}",
         r["reason"]
     );
+    assert_eq!(r["faults"][0]["ended"], "reverted", "{}", r["faults"]);
+    nothing_left(&sb, &r);
+}
+
+#[test]
+fn with_on_unreachable_continue_the_drill_goes_on_counting_failed_reads() {
+    let _g = lab_lock();
+    let sb = Sandbox::new();
+    let t = targets(&sb);
+    let s = scenario(
+        &sb,
+        "continue",
+        &format!("{ISTIODS}on_unreachable = \"continue\"\n"),
+    )
+    .to_string();
+    // A 30 s fault would make this test slow: 6 s is enough to kill
+    // Prometheus during it.
+    let src = std::fs::read_to_string(&s)
+        .unwrap()
+        .replace("duration = \"30s\"", "duration = \"6s\"");
+    std::fs::write(&s, src).unwrap();
+    let out = kill_prometheus_mid_fault(&sb, &t, &s);
+    assert_eq!(out.code, Some(0), "{out}");
+    let r = sb.results();
+    let g = guard(&r, "istiods");
+    assert_eq!(g["status"], "held", "{g}");
+    assert!(g["failed_reads"].as_u64().unwrap() > 0, "{g}");
+    assert!(g["last_error"].as_str().is_some(), "{g}");
     assert_eq!(r["faults"][0]["ended"], "reverted", "{}", r["faults"]);
     nothing_left(&sb, &r);
 }

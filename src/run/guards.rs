@@ -160,7 +160,7 @@ async fn watch(
     mut stop: signal::Receiver<bool>,
 ) {
     let mut spells = vec![Spell::default(); guards.len()];
-    let mut due: Vec<Micros> = vec![0; guards.len()];
+    let mut due: Vec<Option<Micros>> = vec![None; guards.len()];
     let reads_am = guards.iter().any(|g| g.watch.reads_alertmanager());
     let mut tick = tokio::time::interval(POLL_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -176,20 +176,20 @@ async fn watch(
             None
         };
         for (i, g) in guards.iter().enumerate() {
+            let mut read_at = src.clock.now();
             if let GuardWatch::Promql { interval, .. } = &g.watch {
-                if at < due[i] {
-                    continue;
+                // A fixed schedule, one reading every `interval` (each late
+                // by at most a poll), and each reading taken as of its
+                // scheduled time, so that `for` counts whole intervals
+                // rather than missing one by a read's delay.
+                let iv = interval.micros();
+                match due[i] {
+                    Some(d) if at < d => continue,
+                    Some(d) if at < d + iv => read_at = d,
+                    _ => {}
                 }
-                // On a fixed schedule (one reading every `interval`, late
-                // by at most a poll), not drifting by each read's delay.
-                let next = due[i] + interval.micros();
-                due[i] = if next > at {
-                    next
-                } else {
-                    at + interval.micros()
-                };
+                due[i] = Some(read_at + iv);
             }
-            let read_at = src.clock.now();
             let res = read_one(g, &src, &expected, &alerts, &mut spells[i], read_at).await;
             let mut s = state.lock().expect("guard state lock");
             let breach = match res {
@@ -485,9 +485,9 @@ pub fn results(f: &RunFacts) -> (Vec<GuardResult>, Vec<CheckResult>) {
             (_, Some(_)) => GuardStatus::Breached,
             (Some(_), None) => GuardStatus::Held,
         };
-        let (limit, unit) = match &g.watch {
-            GuardWatch::Promql { limit, .. } => (Some(limit.value()), ""),
-            _ => (None, "alert"),
+        let limit = match &g.watch {
+            GuardWatch::Promql { limit, .. } => Some(limit.value()),
+            _ => None,
         };
         let r = GuardResult {
             name: g.name.clone(),
@@ -524,7 +524,8 @@ pub fn results(f: &RunFacts) -> (Vec<GuardResult>, Vec<CheckResult>) {
             },
             measured: r.value,
             threshold: limit,
-            unit: unit.into(),
+            // The expression's own unit, which drill cannot know.
+            unit: String::new(),
             message: r.message(),
         });
         out.push(r);
