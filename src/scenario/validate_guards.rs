@@ -121,6 +121,23 @@ fn alert_keys(f: &mut Found, g: &Guard, span: &Range<usize>) {
             );
         }
     }
+    if let Some(a) = &g.alert
+        && let Some(e) = f.l.scenario.alerts.iter().find(|e| {
+            let e = e.get_ref();
+            e.name.get_ref() == a.get_ref()
+                && e.labels.iter().all(|(k, v)| g.labels.get(k) == Some(v))
+        })
+    {
+        let line = Diagnostic::at(&f.l.path, &f.l.src, Some(e.span()), "").line;
+        f.push(
+            a.span(),
+            format!(
+                "this guard can never stop the drill: every `{}` alert it watches is one the drill expects ([[alerts]] at line {line})",
+                a.get_ref()
+            ),
+            "a guard watches what the drill must not break: narrow it with labels the expected alert does not carry, or remove it",
+        );
+    }
     if g.promql.is_some() && !g.labels.is_empty() {
         f.push(
             span.clone(),
@@ -416,6 +433,24 @@ mod tests {
             .find(|d| d.contains("evaluation interval"))
             .unwrap();
         assert!(hint.contains("interval = \"500ms\""), "{hint}");
+    }
+
+    #[test]
+    fn a_guard_on_an_expected_alert_is_refused_and_a_narrower_one_passes() {
+        let expected = "[[faults]]\ncomponent = \"istiod\"\nregion = \"primary\"\naction = \"down\"\nduration = \"5s\"\n\
+            [[alerts]]\nname = \"HighErrorRate\"\nlabels = { service = \"reviews\" }\nfire_within = \"10s\"\n";
+        let p = problems(&format!(
+            "{expected}[[guard]]\nalert = \"HighErrorRate\"\nlabels = {{ service = \"reviews\", severity = \"critical\" }}\n"
+        ));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("t.toml:12:") && p[0].contains("line 7"),
+            "{p:?}"
+        );
+        let p = problems(&format!(
+            "{expected}[[guard]]\nalert = \"HighErrorRate\"\nlabels = {{ service = \"checkout\" }}\n[[guard]]\nname = \"all\"\nalert = \"HighErrorRate\"\n"
+        ));
+        assert!(p.is_empty(), "{p:?}");
     }
 
     #[test]
