@@ -532,3 +532,20 @@ pub fn results(f: &RunFacts) -> (Vec<GuardResult>, Vec<CheckResult>) {
     }
     (out, checks)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_guard_stop_exits_3_and_outranks_an_interrupt_and_an_abort_condition() {
+        let g = Stop::Guard("guard `x` breached".into());
+        assert_eq!(g.exit_code(), 3);
+        assert_eq!(g.reason(), "guard `x` breached");
+        assert!(g > Stop::Interrupted && g > Stop::AbortCondition(String::new()));
+        assert!(
+            Stop::RevertFailed(String::new()) > g,
+            "a failed revert still decides"
+        );
+    }
+}
