@@ -191,6 +191,11 @@ async fn watch(
                 due[i] = Some(read_at + iv);
             }
             let res = read_one(g, &src, &expected, &alerts, &mut spells[i], read_at).await;
+            if *stop.borrow() {
+                // The drill ended while this read was in flight: what it
+                // read is past the end of recovery.
+                return;
+            }
             let mut s = state.lock().expect("guard state lock");
             let breach = match res {
                 Ok(b) => {
@@ -432,6 +437,14 @@ impl Drill<'_> {
             && s.acted_at.is_none()
         {
             s.acted_at = Some(now);
+        }
+    }
+
+    /// The end of what guards watch (the teardown's start): no breach is
+    /// recorded after it.
+    pub(super) fn halt_guards(&self) {
+        if let Some(g) = self.guards.as_ref() {
+            g.stop.send_replace(true);
         }
     }
 

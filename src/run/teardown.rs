@@ -14,6 +14,7 @@ use crate::report::model::{DrillResult, FaultEnd};
 
 impl Drill<'_> {
     pub async fn teardown(mut self, stopped: Option<Stop>) -> DrillResult {
+        self.halt_guards();
         let mut stopped = stopped.max(self.guard_stop());
         if let Some(stop) = self.revert_active().await {
             stopped = stopped.max(Some(stop));
