@@ -495,3 +495,213 @@ fn invalid_guards_are_refused_at_their_line_before_anything_runs() {
         .expect("check-jsonschema runs (ci/test.sh installs it)");
     assert!(schema.status.success(), "{}", Outcome::of(schema));
 }
+
+/// The user's own Prometheus (scrape and evaluation every 500 ms) and
+/// Alertmanager, started by the test, scraping a `drill lab serve`
+/// stand-in; killed on drop.
+struct UserMonitoring {
+    children: Vec<std::process::Child>,
+    prom_port: u16,
+    am_port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl UserMonitoring {
+    fn start(app_port: u16) -> UserMonitoring {
+        let dir = tempfile::tempdir().unwrap();
+        let (prom_port, am_port) = (common::free_port(), common::free_port());
+        let p = |f: &str| dir.path().join(f).display().to_string();
+        std::fs::write(
+            p("rules.yml"),
+            "groups:\n  - name: user\n    rules:\n      - alert: ProductpageErrors\n        expr: sum(rate(istio_requests_total{reporter=\"destination\",response_code=~\"5..\"}[3s])) > 0\n        labels:\n          severity: page\n",
+        )
+        .unwrap();
+        std::fs::write(
+            p("prometheus.yml"),
+            format!(
+                "global:\n  scrape_interval: 500ms\n  scrape_timeout: 400ms\n  evaluation_interval: 500ms\n\
+                 rule_files:\n  - rules.yml\n\
+                 alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\n\
+                 scrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['127.0.0.1:{app_port}']\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            p("am.yml"),
+            "route:\n  receiver: r\n  group_wait: 0s\nreceivers:\n  - name: r\n",
+        )
+        .unwrap();
+        let spawn = |bin: &str, args: Vec<String>| {
+            Command::new(bin)
+                .args(args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("{bin} runs (ci/test.sh installs it): {e}"))
+        };
+        let am = spawn(
+            "prometheus-alertmanager",
+            vec![
+                format!("--config.file={}", p("am.yml")),
+                format!("--storage.path={}", p("am-data")),
+                format!("--web.listen-address=127.0.0.1:{am_port}"),
+                "--cluster.listen-address=".into(),
+            ],
+        );
+        let prom = spawn(
+            "prometheus",
+            vec![
+                format!("--config.file={}", p("prometheus.yml")),
+                format!("--storage.tsdb.path={}", p("prom-data")),
+                format!("--web.listen-address=127.0.0.1:{prom_port}"),
+                "--rules.alert.resend-delay=500ms".into(),
+            ],
+        );
+        let m = UserMonitoring {
+            children: vec![am, prom],
+            prom_port,
+            am_port,
+            _dir: dir,
+        };
+        let block = |f: std::pin::Pin<Box<dyn std::future::Future<Output = bool>>>| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(f)
+        };
+        let prom = drill::observe::api::Prometheus::new(&m.url(m.prom_port));
+        let am = drill::observe::api::Alertmanager::new(&m.url(m.am_port));
+        // Ready is not scraping: wait for the first scrape of the service.
+        wait_until(Duration::from_secs(30), "the user's monitoring", || {
+            let (p, a) = (prom.clone(), am.clone());
+            block(Box::pin(async move {
+                a.ready().await.is_ok() && p.query("up").await.is_ok_and(|s| !s.is_empty())
+            }))
+        });
+        m
+    }
+
+    fn url(&self, port: u16) -> String {
+        format!("http://127.0.0.1:{port}")
+    }
+}
+
+impl Drop for UserMonitoring {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+fn on_an_http_target_the_users_own_alert_stops_the_drill_and_a_promql_guard_holds() {
+    let svc = common::Service::start();
+    let mon = UserMonitoring::start(svc.port);
+    let sb = Sandbox::new();
+    let t = sb.write(
+        "targets.toml",
+        &format!(
+            "[targets.svc]\nkind = \"http\"\nurl = \"{}\"\n\n[targets.svc.prometheus]\nurl = \"{}\"\n\n[targets.svc.alertmanager]\nurl = \"{}\"\n",
+            svc.url(),
+            mon.url(mon.prom_port),
+            mon.url(mon.am_port)
+        ),
+    );
+    // Every request answers 503 while the fault lasts (the lab server's
+    // fault filter, set by the user's own command; python3, which
+    // ci/test.sh installs).
+    sb.write(
+        "fault.py",
+        &format!(
+            "import sys, urllib.request\n\
+             body = ('{{\"percent\":1,\"abort_status\":%s}}' % sys.argv[1]).encode() if len(sys.argv) > 1 else b''\n\
+             req = urllib.request.Request('http://127.0.0.1:{}/-/drill/fault', data=body, method='POST')\n\
+             urllib.request.urlopen(req, timeout=5).read()\n",
+            svc.port
+        ),
+    );
+    let s = sb.write(
+        "user-alert.toml",
+        r#"description = "the user's own alert is a stop guard"
+target = "svc"
+
+[load]
+path = "/productpage"
+rate = 50
+max_send_lag = "1s"
+
+[phases]
+warmup = "1s"
+baseline = "2s"
+recovery = "1s"
+
+[recovery]
+window = "500ms"
+hold = "1s"
+
+[[faults]]
+name = "abort-all"
+action = "command"
+inject = "python3 fault.py 503"
+revert = "python3 fault.py"
+duration = "30s"
+
+[[guard]]
+alert = "ProductpageErrors"
+
+[[guard]]
+name = "scraped"
+promql = 'sum(up) or vector(0)'
+below = 1
+interval = "500ms"
+"#,
+    );
+    let out = sb.run(&[
+        "--targets",
+        t.to_str().unwrap(),
+        "run",
+        s.to_str().unwrap(),
+        "--quiet",
+        "--report-dir",
+        &sb.report_arg(),
+    ]);
+    assert_eq!(out.code, Some(3), "{out}");
+    let r = sb.results();
+    let g = guard(&r, "ProductpageErrors");
+    assert_eq!(g["status"], "breached", "{g}");
+    assert!(
+        g["breach"].as_str().unwrap().contains("severity=\"page\""),
+        "{g}"
+    );
+    let ttg = g["time_to_guard_s"].as_f64().expect("time to guard");
+    let (eval, poll) = (0.5, POLL_S);
+    assert!(
+        (0.0..=eval + poll).contains(&ttg),
+        "time to guard {ttg}s above the user's evaluation ({eval}s) and one poll: {g}"
+    );
+    let held = guard(&r, "scraped");
+    assert_eq!(held["status"], "held", "{held}");
+    assert!(held["readings"].as_u64().unwrap() > 1, "{held}");
+    let f = &r["faults"][0];
+    assert_eq!(f["ended"], "reverted", "{f}");
+    assert!(
+        f["reverted_at_s"].as_f64().unwrap() - f["injected_at_s"].as_f64().unwrap() < 20.0,
+        "{f}"
+    );
+    assert!(sb.open_journals().is_empty(), "journal closed");
+    // The service answers again: the revert command ran.
+    let status = Command::new("python3")
+        .args([
+            "-c",
+            &format!(
+                "import urllib.request; print(urllib.request.urlopen('{}/productpage', timeout=5).status)",
+                svc.url()
+            ),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&status.stdout).trim(), "200");
+}
