@@ -51,6 +51,13 @@ impl Clock {
         humantime::format_rfc3339_millis(self.wall + Duration::from_micros(t)).to_string()
     }
 
+    /// The run-clock instant of a wall-clock time (0 for one before the
+    /// run started).
+    pub fn of_wall(&self, t: SystemTime) -> Micros {
+        t.duration_since(self.wall)
+            .map_or(0, |d| d.as_micros() as Micros)
+    }
+
     pub fn started_at(&self) -> String {
         humantime::format_rfc3339_seconds(self.wall).to_string()
     }

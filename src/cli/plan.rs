@@ -39,6 +39,9 @@ struct Timeline {
     recovery: String,
     checks: Vec<String>,
     aborts: Vec<String>,
+    /// Stop guards: what each watches and what it would do.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    guards: Vec<String>,
     /// Where the load is sent from when the target names vantage points
     /// (empty: this process, or `--agents N` at run time).
     load_from: Vec<String>,
@@ -98,6 +101,9 @@ fn print_text(p: &Timeline) {
     }
     for ab in &p.aborts {
         println!("  abort: {ab}");
+    }
+    for g in &p.guards {
+        println!("  {g}");
     }
     for v in &p.load_from {
         println!("  load from: {v}");
@@ -251,6 +257,7 @@ fn timeline(plan: &Plan, def: &TargetDef) -> Timeline {
                 )
             })
             .collect(),
+        guards: plan.guards.iter().map(|g| g.describe()).collect(),
         load_from: Vec::new(),
     }
 }

@@ -151,10 +151,25 @@ pub fn prepare(
         }
     }
     let plan = Plan::resolve(&l);
+    let lab_missing = crate::targets::lab::monitoring::unavailable();
+    let ds = scenario::validate_guards::against_target(
+        &l,
+        def,
+        lab_missing,
+        crate::observe::promql::promtool_check,
+    );
+    if !ds.is_empty() {
+        return Err(Diagnostics(ds).into());
+    }
     // The system's monitoring: token variables set, CA files present, the
     // endpoints the scenario needs named (knowable offline, so exit 2).
     if let (Some(mp), Some(m)) = (&plan.monitoring, def.external_monitoring()) {
-        let mut ds = m.problems(!mp.alerts.is_empty() || mp.silence || mp.unexpected_fail);
+        let mut ds = m.problems(
+            !mp.alerts.is_empty()
+                || mp.silence
+                || mp.unexpected_fail
+                || scenario::validate_guards::need_alertmanager(&l),
+        );
         if let Some(r) = &l.scenario.alert_rules {
             ds.push(
                 Diagnostic::at(&l.path, &l.src, Some(r.span()), format!("alert_rules is for the lab; target `{}`'s own Prometheus evaluates its own rules", def.name()))

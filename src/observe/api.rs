@@ -321,6 +321,19 @@ impl Prometheus {
         Ok((read("scrape_interval")?, read("evaluation_interval")?))
     }
 
+    /// Parses `q` with Prometheus's own parser (`/api/v1/format_query`,
+    /// Prometheus 2.38 and later) without evaluating it: an expression it
+    /// rejects is an `ApiError::Status` (400) with the parser's
+    /// `line:col: reason`.
+    pub async fn format_query(&self, q: &str) -> Result<String, ApiError> {
+        let path = format!("/api/v1/format_query?query={}", encode_query(q));
+        let v = self.0.call(Method::GET, &path, None).await?;
+        v["data"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| self.0.shape(&path, "no data"))
+    }
+
     /// Whether Prometheus answers its readiness endpoint.
     pub async fn ready(&self) -> bool {
         self.0.call(Method::GET, "/-/ready", None).await.is_ok()
@@ -362,6 +375,10 @@ fn prometheus_duration(s: &str) -> Option<Duration> {
 pub struct AmAlert {
     pub labels: Labels,
     pub status: AmStatus,
+    /// When Prometheus found it firing (RFC 3339), the origin of a guard's
+    /// time to guard.
+    #[serde(rename = "startsAt", default)]
+    pub starts_at: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -3,4 +3,6 @@
 //! time to resolve.
 
 pub mod api;
+pub mod guard;
+pub mod promql;
 pub mod watch;

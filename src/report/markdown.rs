@@ -16,6 +16,7 @@ pub fn render(r: &DrillResult, svg_file: &str) -> String {
     let mut md = String::new();
     verdict(&mut md, r);
     checks(&mut md, &r.checks);
+    super::guards::section(&mut md, r);
     faults(&mut md, r);
     versus_previous(&mut md, r);
     phases(&mut md, r);

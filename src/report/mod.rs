@@ -2,6 +2,7 @@
 //! `report.md` with `timeline.svg`. Renderers read only the result model.
 
 mod alerts_md;
+pub mod guards;
 pub mod json;
 pub mod junit;
 pub mod markdown;

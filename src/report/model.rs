@@ -407,6 +407,10 @@ pub struct DrillResult {
     /// (the merged ones are everywhere else in this result).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vantages: Vec<VantageResult>,
+    /// Stop guards and what they saw; a breach names the guard, the
+    /// breaching value and the time to guard (report/guards.rs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guards: Vec<super::guards::GuardResult>,
 }
 
 /// What the load from one vantage point saw: the same figures as the

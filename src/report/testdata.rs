@@ -422,6 +422,7 @@ pub(crate) fn sample_result() -> DrillResult {
         probes: Vec::new(),
         monitoring: None,
         vantages: Vec::new(),
+        guards: Vec::new(),
     }
 }
 

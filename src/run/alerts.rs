@@ -57,6 +57,18 @@ pub(super) struct Monitor {
     info: MonitoringInfo,
 }
 
+impl Monitor {
+    /// What stop guards read: Prometheus, Alertmanager (if any), and
+    /// Prometheus's rule evaluation interval in seconds when known.
+    pub(super) fn sources(&self) -> (Prometheus, Option<Alertmanager>, Option<f64>) {
+        (
+            self.prometheus.clone(),
+            self.alertmanager.clone(),
+            self.info.evaluation_interval_s,
+        )
+    }
+}
+
 fn info(skipped: Option<String>) -> MonitoringInfo {
     MonitoringInfo {
         skipped,
@@ -139,6 +151,7 @@ impl Drill<'_> {
         });
         self.monitoring_preflight(mp).await?;
         self.watch_alerts(mp);
+        self.start_guards().await?;
         self.silence(mp, external.is_none()).await
     }
 
@@ -218,6 +231,7 @@ impl Drill<'_> {
         });
         self.monitoring_preflight(mp).await?;
         self.watch_alerts(mp);
+        self.start_guards().await?;
         self.silence(mp, false).await
     }
 

@@ -79,6 +79,8 @@ pub struct RunFacts<'a> {
     pub history: Vec<crate::history::Record>,
     /// The agents that sent the load, when agents did.
     pub agents: Option<super::agents::AgentsRun>,
+    /// What the stop guards saw (None: they were never read).
+    pub guards: Option<super::guards::GuardState>,
 }
 
 impl<'a> RunFacts<'a> {
@@ -111,6 +113,7 @@ impl<'a> RunFacts<'a> {
             monitoring: None,
             history: Vec::new(),
             agents: None,
+            guards: None,
         }
     }
 
@@ -192,6 +195,8 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
             skipped,
         ));
     }
+    let (guards, guard_checks) = super::guards::results(&f);
+    checks.extend(guard_checks);
     let load = load_summary(&f, rec, error_budget.drill_s);
     // A generator that fell behind or sent less than asked makes every
     // figure untrustworthy: its own verdict, below an abort.
@@ -249,6 +254,7 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
         probes,
         monitoring,
         vantages: super::agents::vantage_results(&f, end),
+        guards,
     }
 }
 

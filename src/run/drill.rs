@@ -64,6 +64,8 @@ pub(super) struct Drill<'a> {
     pub db_inject: Option<Micros>,
     /// Prometheus and Alertmanager, when the scenario reads alerts or probes.
     pub monitor: Option<super::alerts::Monitor>,
+    /// The stop guards' watching task, once their preflight passed.
+    pub guards: Option<super::guards::Guards>,
     /// `--workers`, overriding the scenario's.
     pub workers: Option<usize>,
     /// `--agents`: local agent processes sending the load.
@@ -118,6 +120,7 @@ impl<'a> Drill<'a> {
             runs: Vec::new(),
             db_inject: None,
             monitor: None,
+            guards: None,
             workers: opts.workers,
             agents: opts.agents,
             vantages: opts.vantages.clone(),
@@ -177,7 +180,8 @@ impl<'a> Drill<'a> {
     }
 
     /// Sleeps until `until` (run clock) while watching the abort conditions
-    /// (from `aborts_from`, the first inject) and the user's interrupt.
+    /// (from `aborts_from`, the first inject), the stop guards and the
+    /// user's interrupt.
     pub async fn observe(
         &mut self,
         until: Micros,
@@ -190,6 +194,9 @@ impl<'a> Drill<'a> {
             if self.interrupt.requested() {
                 return Err(Stop::Interrupted);
             }
+            if let Some(stop) = self.guard_stop() {
+                return Err(stop);
+            }
             if let Some(reason) = aborts_from.and_then(|from| self.abort_reason(now, from)) {
                 return Err(Stop::AbortCondition(reason));
             }
@@ -197,7 +204,7 @@ impl<'a> Drill<'a> {
                 return Ok(());
             }
             let step = Duration::from_micros((until - now).min(100_000));
-            if self.interrupt.sleep(step).await {
+            if self.nap(step).await {
                 return Err(Stop::Interrupted);
             }
         }

@@ -15,6 +15,7 @@ mod drill;
 mod entry;
 mod event;
 mod faults;
+pub mod guards;
 pub mod signals;
 mod stages;
 pub mod status;

@@ -23,6 +23,7 @@ impl Drill<'_> {
         self.start_target().await?;
         self.preflight().await?;
         self.start_monitoring().await?;
+        self.guards_started()?;
         self.open_database().await?;
         self.start_load().await?;
         self.baseline().await?;

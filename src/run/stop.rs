@@ -12,6 +12,9 @@ pub enum Stop {
     Interrupted,
     /// An abort condition of the scenario fired during the faults.
     AbortCondition(String),
+    /// A stop guard breached (or could not be read, fail safe): production
+    /// said "enough". Every active fault is reverted.
+    Guard(String),
     /// The baseline did not hold: nothing was injected.
     SteadyStateNotMet(String),
     /// An inject (or a one-way database fault) failed.
@@ -40,6 +43,7 @@ impl Stop {
         match self {
             Stop::Interrupted => "interrupted by the user".into(),
             Stop::AbortCondition(s)
+            | Stop::Guard(s)
             | Stop::SteadyStateNotMet(s)
             | Stop::FaultFailed(s)
             | Stop::Preflight(s)

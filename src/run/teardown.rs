@@ -14,10 +14,14 @@ use crate::report::model::{DrillResult, FaultEnd};
 
 impl Drill<'_> {
     pub async fn teardown(mut self, stopped: Option<Stop>) -> DrillResult {
-        let mut stopped = stopped;
+        self.halt_guards();
+        let mut stopped = stopped.max(self.guard_stop());
         if let Some(stop) = self.revert_active().await {
             stopped = stopped.max(Some(stop));
         }
+        // Nothing was active at the breach: the teardown is the guard's act.
+        self.guard_acting();
+        self.finish_guards().await;
         if self.facts.end == 0 {
             // Stopped before the recovery observation: the drill ends now.
             self.end_drill(self.clock.now());
@@ -52,6 +56,7 @@ impl Drill<'_> {
     async fn revert_active(&mut self) -> Option<Stop> {
         let mut failed = None;
         while let Some(a) = self.active.pop() {
+            self.guard_acting();
             let target = self.target.as_ref().expect("a fault implies a target");
             let journal = self.journal.as_mut().expect("a fault implies a journal");
             let res = fault::revert(target, journal, &a, &self.who).await;

@@ -3,11 +3,13 @@
 //! file.
 
 pub mod diag;
+pub mod guard;
 pub mod model;
 pub mod plan;
 pub mod units;
 pub(crate) mod validate;
 pub(crate) mod validate_alerts;
+pub(crate) mod validate_guards;
 
 use std::path::{Path, PathBuf};
 

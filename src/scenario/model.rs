@@ -45,6 +45,10 @@ pub struct Scenario {
     /// The lab's alert rule file (relative to the scenario); default: the
     /// rules drill ships (rules/drill-alerts.yml).
     pub alert_rules: Option<Spanned<String>>,
+    /// Stop guards: revert and stop when production says "enough"
+    /// (scenario/guard.rs).
+    #[serde(default)]
+    pub guard: Vec<Spanned<super::guard::Guard>>,
 }
 
 /// One alert a drill expects: it must fire within `fire_within` of its

@@ -30,8 +30,10 @@ pub struct Plan {
     pub aborts: Vec<AbortPlan>,
     /// The SLO the error budget is measured against.
     pub budget: BudgetSlo,
-    /// Alerts and metric probes, when the scenario reads any.
+    /// Alerts and metric probes, when the scenario reads any (or guards).
     pub monitoring: Option<MonitoringPlan>,
+    /// Stop guards, watched from preflight to the end of recovery.
+    pub guards: Vec<super::guard::GuardPlan>,
 }
 
 /// What a drill reads from Prometheus and Alertmanager.
@@ -537,6 +539,7 @@ impl Plan {
                 .collect(),
             budget: budget(s),
             monitoring: monitoring(l),
+            guards: super::guard::resolve(l),
         }
     }
 
@@ -652,7 +655,7 @@ fn check(c: &model::Check) -> CheckPlan {
 
 fn monitoring(l: &Loaded) -> Option<MonitoringPlan> {
     let s = &l.scenario;
-    if s.alerts.is_empty() && s.probes.is_empty() {
+    if s.alerts.is_empty() && s.probes.is_empty() && s.guard.is_empty() {
         return None;
     }
     let first_fault = s.faults.first().map(|f| f.get_ref().display_name());

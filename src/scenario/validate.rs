@@ -114,6 +114,7 @@ pub fn validate(l: &Loaded, cat: &Catalogue, target_name: &str) -> Result<(), Di
     }
     abort_rules(&mut e, s);
     e.list.extend(super::validate_alerts::validate_alerts(l));
+    e.list.extend(super::validate_guards::validate_guards(l));
     if e.list.is_empty() {
         Ok(())
     } else {

@@ -35,7 +35,7 @@ pub fn validate_alerts(l: &Loaded) -> Vec<Diagnostic> {
 }
 
 /// Prometheus's metric and label name syntax (alert names follow it).
-fn is_name(s: &str) -> bool {
+pub(crate) fn is_name(s: &str) -> bool {
     let mut c = s.chars();
     c.next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
@@ -157,7 +157,7 @@ fn probes(f: &mut Found) {
 
 /// What can be known of a query without asking Prometheus: brackets and
 /// quotes that do not pair up.
-fn unbalanced(q: &str) -> Option<String> {
+pub(crate) fn unbalanced(q: &str) -> Option<String> {
     let mut stack = Vec::new();
     let mut quote: Option<char> = None;
     let mut escaped = false;
