@@ -263,12 +263,32 @@ struct Head {
 /// request is written once: whatever happens after, it is never resent.
 /// Returns the final status.
 pub(crate) async fn exchange(t: &Template, slot: &mut Option<Conn>) -> Result<u16, Failure> {
-    // A connection closed, or holding bytes nobody asked for, is dropped
-    // unused.
-    let kept = slot.take().and_then(|mut c| c.idle_and_open().then_some(c));
-    let conn = match kept {
-        Some(c) => slot.insert(c),
-        None => slot.insert(Conn::open(t).await?),
+    keep_if_open(slot);
+    if slot.is_none() {
+        *slot = Some(connect(t).await?);
+    }
+    send(t, slot).await
+}
+
+/// Drops the kept-alive connection in `slot` unless it is still usable: a
+/// connection closed, or holding bytes nobody asked for, is dropped unused.
+pub(crate) fn keep_if_open(slot: &mut Option<Conn>) {
+    if slot.as_mut().is_some_and(|c| !c.idle_and_open()) {
+        *slot = None;
+    }
+}
+
+/// A new connection to the load's target (TLS handshake included).
+pub(crate) async fn connect(t: &Template) -> Result<Conn, Failure> {
+    Conn::open(t).await
+}
+
+/// The request and its whole answer on the connection in `slot` (a new
+/// one, or one [`keep_if_open`] kept); the connection stays there when it
+/// can carry the next request.
+pub(crate) async fn send(t: &Template, slot: &mut Option<Conn>) -> Result<u16, Failure> {
+    let Some(conn) = slot.as_mut() else {
+        return Err(Failure::new(Cause::Other, "no connection"));
     };
     match conn.round_trip(t).await {
         Ok((status, reusable)) => {
