@@ -113,6 +113,19 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
             .clone()
             .unwrap_or_else(crate::history::default_dir)
     });
+    // So is the history folder: a run that cannot keep its results leaves
+    // the next run's regression check blind.
+    if let Some(h) = &history_dir {
+        crate::history::check_writable(h).map_err(|e| {
+            CliError::usage(
+                format!(
+                    "history folder {}: {e}; nothing was started or injected",
+                    h.display()
+                ),
+                "point --history (or DRILL_HISTORY) at a writable folder (in a CronJob: a PersistentVolumeClaim), or pass --no-history",
+            )
+        })?;
+    }
     let mut done: Vec<(DrillResult, PathBuf)> = Vec::new();
     let crashed = rt.block_on(async {
         let interrupt = Interrupt::install();
@@ -126,7 +139,7 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
             // The drill runs in its own task so that a panic comes back here
             // as an error, and the journal still gets every fault reverted.
             let (l2, def2, int2, quiet) = (l.clone(), def.clone(), interrupt.clone(), a.quiet);
-            let history = past_runs(history_dir.as_deref(), &l.name);
+            let history = past_runs(history_dir.as_deref(), &l.name, def.name());
             let workers = a.workers.map(usize::from);
             let agents = a.agents.map(usize::from);
             let opts = Options {
@@ -158,8 +171,13 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
         })?;
         print_summary(r, dir);
         if let Some(h) = &history_dir
-            && let Err(e) =
-                crate::history::store(h, &r.scenario, &r.run_id, &crate::report::json::render(r))
+            && let Err(e) = crate::history::store(
+                h,
+                &r.scenario,
+                &r.target,
+                &r.run_id,
+                &crate::report::json::render(r),
+            )
         {
             eprintln!(
                 "warning: cannot keep this run in the history {}: {e}",
@@ -209,13 +227,13 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
     Ok(error::for_results(&results))
 }
 
-/// Earlier runs of a drill from the history folder, oldest first. A history
-/// that cannot be read is said, and the drill runs without it.
-fn past_runs(dir: Option<&Path>, scenario: &str) -> Vec<crate::history::Record> {
+/// Earlier runs of a drill on this target from the history folder, oldest
+/// first. A history that cannot be read is said, and the drill runs without it.
+fn past_runs(dir: Option<&Path>, scenario: &str, target: &str) -> Vec<crate::history::Record> {
     let Some(dir) = dir else {
         return Vec::new();
     };
-    match crate::history::load(dir, Some(scenario)) {
+    match crate::history::load(dir, Some(scenario), Some(target)) {
         Ok((records, skipped)) => {
             for s in skipped {
                 eprintln!("warning: history: skipped {s}");

@@ -393,6 +393,7 @@ fn checks(f: &RunFacts, rec: &Recorder, faults: &[FaultResult], consumed: f64) -
         budget_pct: consumed,
         rpo: f.rpo.as_ref(),
         history: &f.history,
+        resolution_s: resolution_s(rec, f.plan),
     };
     for c in &f.plan.checks {
         let mut results = checks::evaluate(c, &m);

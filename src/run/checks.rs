@@ -114,8 +114,12 @@ pub struct Measured<'a> {
     pub faults: &'a [FaultResult],
     pub budget_pct: f64,
     pub rpo: Option<&'a RpoResult>,
-    /// Earlier runs of this drill, oldest first (for `regression`).
+    /// Earlier runs of this drill on this target, oldest first (for
+    /// `regression`).
     pub history: &'a [history::Record],
+    /// RTO resolution of this run: RTO and time to impact changes within
+    /// it are noise, never a regression.
+    pub resolution_s: f64,
 }
 
 /// Evaluates one check: one function per kind. Per-fault kinds give one
@@ -374,7 +378,8 @@ fn regression(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
     else {
         unreachable!("regression is called for regression checks only")
     };
-    let subjects: Vec<(String, history::Metric, Option<f64>, &str)> = match metric {
+    // (label, figure, this run's value, unit, resolution in that unit)
+    let subjects: Vec<(String, history::Metric, Option<f64>, &str, f64)> = match metric {
         Followed::Rto | Followed::TimeToImpact => m
             .faults
             .iter()
@@ -387,6 +392,7 @@ fn regression(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
                         history::Metric::Rto(name),
                         f.rto_s,
                         "s",
+                        m.resolution_s,
                     )
                 } else {
                     let tti = f.time_to_impact_s;
@@ -395,6 +401,7 @@ fn regression(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
                         history::Metric::TimeToImpact(name),
                         tti,
                         "s",
+                        m.resolution_s,
                     )
                 }
             })
@@ -403,18 +410,26 @@ fn regression(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
             let s = slice(m.rec, PhaseScope::Fault);
             let p99 =
                 (!s.latency.is_empty()).then(|| s.latency.value_at_quantile(0.99) as f64 / 1000.0);
-            vec![("p99:fault".into(), history::Metric::FaultP99, p99, "ms")]
+            let res = p99.map_or(0.0, |v| v * 1e-3);
+            vec![(
+                "p99:fault".into(),
+                history::Metric::FaultP99,
+                p99,
+                "ms",
+                res,
+            )]
         }
         Followed::ErrorBudget => vec![(
             "error-budget".into(),
             history::Metric::Budget,
             Some(m.budget_pct),
             "%",
+            0.0,
         )],
     };
     subjects
         .into_iter()
-        .map(|(label, hm, current, unit)| {
+        .map(|(label, hm, current, unit, resolution)| {
             let name = c.name.clone().unwrap_or_else(|| format!("regression-{label}"));
             let max = max_increase * 100.0;
             let Some(base) = history::baseline(m.history, &hm, *runs) else {
@@ -434,12 +449,18 @@ fn regression(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
                 None => result(name, false, None, max, "%", format!("regression {label}: not measured this run; {of}")),
                 Some(v) => {
                     let inc = history::increase(v, base.median) * 100.0;
-                    let pass = inc <= max;
-                    let msg = format!(
-                        "{label} {v:.3}{unit} is {inc:+.0}% against {of} ({} +{}%)",
-                        if pass { "≤" } else { ">" },
-                        fmt_pct(max)
-                    );
+                    let pass = !history::regressed(v, base.median, *max_increase, resolution);
+                    let msg = if pass && inc > max {
+                        format!(
+                            "{label} {v:.3}{unit} is {inc:+.0}% against {of}, a change within the measurement's resolution ±{resolution:.3}{unit}: not a regression"
+                        )
+                    } else {
+                        format!(
+                            "{label} {v:.3}{unit} is {inc:+.0}% against {of} ({} +{}%)",
+                            if pass { "≤" } else { ">" },
+                            fmt_pct(max)
+                        )
+                    };
                     result(name, pass, Some(inc), max, "%", msg)
                 }
             }
@@ -658,6 +679,7 @@ mod tests {
                 budget_pct,
                 rpo,
                 history: &[],
+                resolution_s: 0.1,
             },
         )
     }
@@ -744,6 +766,7 @@ mod tests {
                     budget_pct: 0.0,
                     rpo: None,
                     history: &months[..i],
+                    resolution_s: 0.1,
                 };
                 let c = &super::evaluate(&cs[0], &m)[0];
                 assert_eq!(c.name, "regression-rto:delete-primary-ingress");
