@@ -35,6 +35,16 @@ if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus-alertmanager
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null
 fi
 
+# The results end-to-end test (tests/pushgateway.rs) pushes to a real
+# Pushgateway: install Debian's when absent.
+if ! command -v prometheus-pushgateway >/dev/null 2>&1; then
+  echo "ci/test.sh: prometheus-pushgateway missing; installing Debian's" >&2
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus-pushgateway >/dev/null
+fi
+
 # The HTTPS test makes a CA with openssl and serves with python3.
 for tool in openssl python3; do
   if ! command -v "$tool" >/dev/null 2>&1; then

@@ -94,6 +94,33 @@ fn every_rule_fires_on_its_condition_and_stays_quiet_otherwise() {
 }
 
 #[test]
+fn drill_failed_regressed_and_overdue_fire_on_what_runs_push() {
+    let file = rules("tests/drill-results.test.yml");
+    let (ok, text) = promtool(&["test", "rules", file.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    let tests = std::fs::read_to_string(&file).unwrap();
+    for alert in ["DrillFailed", "DrillRegressed", "DrillOverdue"] {
+        assert!(
+            tests.contains(&format!("alertname: {alert}")),
+            "{alert} has no unit test"
+        );
+    }
+    // The test can fail: DrillOverdue without its grace fires at 65 min,
+    // inside the grace, where the tests expect silence.
+    let dir = tempfile::tempdir().unwrap();
+    let broken = std::fs::read_to_string(rules("drill-results.yml"))
+        .unwrap()
+        .replace(" + drill_schedule_grace_seconds{job=\"drill\"}", "");
+    std::fs::write(dir.path().join("drill-results.yml"), broken).unwrap();
+    std::fs::create_dir(dir.path().join("tests")).unwrap();
+    std::fs::copy(&file, dir.path().join("tests/drill-results.test.yml")).unwrap();
+    let test = dir.path().join("tests/drill-results.test.yml");
+    let (ok, text) = promtool(&["test", "rules", test.to_str().unwrap()]);
+    assert!(!ok, "{text}");
+    assert!(text.contains("DrillOverdue"), "{text}");
+}
+
+#[test]
 fn a_rule_watching_a_wrong_metric_fails_its_unit_test() {
     // The unit tests can fail: the same tests against a rule file whose
     // IngressGatewayDown watches a metric nobody exports.

@@ -53,6 +53,12 @@ pub struct Args {
     /// expects, when the file exists).
     #[arg(long, value_name = "FILE", env = "DRILL_SUMMARY")]
     pub summary: Option<PathBuf>,
+    /// Push each run's results (verdict, RTO per fault, availability, error
+    /// budget, time to detect, duration, last success) to this Prometheus
+    /// Pushgateway, one group per scenario and target (overrides the
+    /// targets file's `[pushgateway] url`). A failed push is a warning.
+    #[arg(long, value_name = "URL", env = "DRILL_PUSHGATEWAY")]
+    pub pushgateway: Option<String>,
     /// Load generator threads, each sending its share of the schedule
     /// (overrides the scenario's `[load] workers`).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -77,6 +83,7 @@ struct Row {
 
 pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
     let targets = super::validate::load_targets(targets_file)?;
+    let push_to = super::push::PushTo::resolve(a.pushgateway.as_deref(), &targets)?;
     // Everything is validated before anything runs.
     let mut names = a.scenarios.clone();
     if let Some(suite) = &a.suite {
@@ -184,6 +191,13 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
                 h.display()
             );
         }
+    }
+    if let Some(to) = &push_to {
+        let runs: Vec<(&DrillResult, Option<bool>)> = done
+            .iter()
+            .map(|(r, _)| (r, super::push::regressed(history_dir.as_deref(), r)))
+            .collect();
+        super::push::push_all(to, &runs);
     }
     // A summary that cannot be written must not hide the drill's verdict.
     if let Some(file) = &a.summary

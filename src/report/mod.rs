@@ -6,6 +6,7 @@ pub mod json;
 pub mod junit;
 pub mod markdown;
 mod mermaid;
+pub mod metrics;
 pub mod model;
 mod rfc3339;
 pub mod summary;
