@@ -155,7 +155,9 @@ pub fn groups(r: &DrillResult, regressed: Option<bool>, schedule: Option<Schedul
 }
 
 fn start_time(r: &DrillResult) -> Option<f64> {
-    super::rfc3339::parse_rfc3339(&r.started_at).map(|(s, ns)| s as f64 + f64::from(ns) * 1e-9)
+    chrono::DateTime::parse_from_rfc3339(&r.started_at)
+        .ok()
+        .map(|t| t.timestamp() as f64 + f64::from(t.timestamp_subsec_nanos()) * 1e-9)
 }
 
 fn end_time(r: &DrillResult) -> f64 {
