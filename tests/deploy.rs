@@ -213,6 +213,45 @@ fn the_monthly_cronjob_is_safe_to_leave_running() {
         "{args}"
     );
     assert!(state.starts_with("/var/lib/drill"));
+
+    // The history lives on the same claim, never in the read-only config
+    // folder (the default reports/history under workingDir would be).
+    let a = main.args.as_ref().unwrap();
+    let history = a
+        .iter()
+        .position(|x| x == "--history")
+        .map(|i| a[i + 1].as_str())
+        .expect("the CronJob passes --history");
+    let history_volume = main
+        .volume_mounts
+        .iter()
+        .flatten()
+        .filter(|m| history.starts_with(&m.mount_path))
+        .max_by_key(|m| m.mount_path.len())
+        .unwrap();
+    assert_eq!(history_volume.name, vm, "{history} is not on the claim");
+    assert_ne!(history_volume.read_only, Some(true));
+
+    // No CPU limit on the load generator: throttling would read as send
+    // lag. Memory stays limited.
+    let res = main.resources.as_ref().unwrap();
+    assert!(!res.limits.as_ref().unwrap().contains_key("cpu"), "{res:?}");
+    assert!(res.requests.as_ref().unwrap().contains_key("cpu"));
+    // The comment a reader of the CronJob sees lists every exit code.
+    let yaml = std::fs::read_to_string(repo("deploy/cronjob.yaml")).unwrap();
+    for code in [
+        "0 pass",
+        "1 a check failed",
+        "2 invalid",
+        "3 aborted",
+        "4 a revert failed",
+        "5 inconclusive",
+    ] {
+        assert!(
+            yaml.contains(code),
+            "cronjob.yaml does not explain exit {code}"
+        );
+    }
 }
 
 /// The ConfigMap's files exist, are the shipped scenarios unchanged, and
