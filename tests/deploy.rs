@@ -859,8 +859,19 @@ max = "1us"
         r.log
     );
     assert!(r.outputs.contains("exit-code=1"), "{}", r.outputs);
-    let report = std::fs::read_to_string(work.path().join("gate-report/report.md")).unwrap();
-    assert!(r.summary.contains(&report), "report.md not in the summary");
+    // The short form, whose links work in a job summary: not report.md,
+    // whose `![timeline](timeline.svg)` would be a broken relative link.
+    let short = std::fs::read_to_string(work.path().join("gate-report/summary.md")).unwrap();
+    assert!(
+        r.summary.contains(&short),
+        "summary.md not in the job summary"
+    );
+    assert!(!r.summary.contains("](timeline.svg)"), "{}", r.summary);
+    assert!(
+        r.summary.contains("FAIL") || r.summary.contains("fail"),
+        "{}",
+        r.summary
+    );
     assert!(
         r.summary.contains("| drill | tests | failures |"),
         "{}",
@@ -871,6 +882,15 @@ max = "1us"
         "{}",
         r.log
     );
+
+    // The gate explains every exit code drill has.
+    let action = std::fs::read_to_string(repo("action.yml")).unwrap();
+    for code in 0..=5 {
+        assert!(
+            action.contains(&format!("          {code}) echo")),
+            "gate lacks {code}"
+        );
+    }
 
     // Neither scenarios nor suite: invalid input, gated as such.
     let r = run_action(work.path(), &[]);
