@@ -548,6 +548,12 @@ contexts = { primary = "primary-cluster-context", secondary = "secondary-cluster
 dsn_env = "PATH"
 switchover = "true"
 failover = "true"
+
+# ingress-failover silences its alerts: the target must name them.
+[targets.two-regions.prometheus]
+url = "http://127.0.0.1:9"
+[targets.two-regions.alertmanager]
+url = "http://127.0.0.1:9"
 "#,
         )
         .unwrap();
@@ -665,6 +671,11 @@ kind = "kubernetes"
 url = "http://127.0.0.1:9"
 kubeconfig = "kubeconfig.yaml"
 contexts = { primary = "in-cluster", secondary = "secondary-cluster" }
+
+[targets.pod.prometheus]
+url = "http://127.0.0.1:9"
+[targets.pod.alertmanager]
+url = "http://127.0.0.1:9"
 "#,
     )
     .unwrap();
