@@ -534,3 +534,74 @@ fn a_probe_query_prometheus_rejects_stops_the_drill_before_any_inject() {
     assert_eq!(out.code, Some(2), "{out}");
     assert!(out.to_string().contains("unbalanced-probe.toml:"), "{out}");
 }
+
+/// Ctrl-C at a terminal goes to the whole foreground process group. The
+/// lab's Prometheus and Alertmanager must outlive it until drill has judged
+/// the alert checks and expired the silence: the alert that had not fired
+/// yet is skipped with the reason (not failed with "answered 503"), and the
+/// report does not send the reader to `drill cleanup` for a silence that
+/// was expired.
+#[test]
+fn ctrl_c_to_the_process_group_skips_the_unfired_alert_and_expires_the_silence() {
+    use std::os::unix::process::CommandExt;
+    let _g = lab_lock();
+    let am = TestAlertmanager::start();
+    let sb = Sandbox::new();
+    let t = targets(&sb, &am);
+    let s = scenario(&sb, "group-interrupted", "", "");
+    let mut child = sb
+        .command(&run_args(&sb, &t, &s))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("start drill");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !am.drill_silences().iter().any(|s| s == "active") {
+        assert!(child.try_wait().unwrap().is_none(), "drill ended early");
+        assert!(Instant::now() < deadline, "no silence within 60 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // As a terminal's Ctrl-C: SIGINT to every process of the group.
+    // SAFETY: kill(2) on the process group this test created.
+    let r = unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) };
+    assert_eq!(r, 0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "drill did not stop within 60 s");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(3));
+    let r = sb.results();
+    let c = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("alert:IngressGatewayDown"))
+        })
+        .cloned()
+        .unwrap_or_else(|| panic!("{:#}", r["checks"]));
+    assert_eq!(c["status"], "skipped", "{c:#}");
+    assert!(
+        c["message"].as_str().unwrap().contains("interrupted"),
+        "{c:#}"
+    );
+    assert_eq!(
+        r["monitoring"]["silence_expired"], true,
+        "{:#}",
+        r["monitoring"]
+    );
+    let md = std::fs::read_to_string(sb.report_dir().join("report.md")).unwrap();
+    assert!(!md.contains("run `drill cleanup`"), "{md}");
+    let states = am.drill_silences();
+    assert!(
+        !states.is_empty() && states.iter().all(|s| s == "expired"),
+        "{states:?}"
+    );
+}

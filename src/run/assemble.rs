@@ -185,11 +185,14 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
     let (alerts, probes, monitoring) = super::alerts::measured(&f, rec, &faults, &spans);
     if let Some(mp) = &plan.monitoring {
         let skipped = monitoring.as_ref().and_then(|m| m.skipped.as_deref());
+        let interrupted =
+            f.aborted.as_deref() == Some(super::stop::Stop::Interrupted.reason().as_str());
         checks.extend(checks::alert_checks(
             &alerts,
             &probes,
             mp.unexpected_fail,
             skipped,
+            interrupted,
         ));
     }
     let load = load_summary(&f, rec, error_budget.drill_s);

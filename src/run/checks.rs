@@ -491,6 +491,7 @@ pub fn alert_checks(
     probes: &[crate::report::model::ProbeResult],
     unexpected_fail: bool,
     skipped: Option<&str>,
+    interrupted: bool,
 ) -> Vec<CheckResult> {
     let skip = |name: String, why: &str| CheckResult {
         status: CheckStatus::Skipped,
@@ -503,6 +504,12 @@ pub fn alert_checks(
         let within = a.fire_within_s.unwrap_or(f64::INFINITY);
         out.push(match (skipped, a.time_to_detect_s) {
             (Some(why), _) => skip(name, why),
+            // Stopped by the user before the alert fired: not judged, and
+            // never a failure of the monitoring.
+            (None, None) if interrupted => skip(
+                name,
+                "the drill was interrupted (Ctrl-C) before the alert fired",
+            ),
             (None, Some(t)) => at_most(
                 name,
                 "time to detect",
@@ -532,6 +539,10 @@ pub fn alert_checks(
         out.push(match (skipped, a.time_to_detect_s, a.time_to_resolve_s) {
             (Some(why), _, _) => skip(name, why),
             (None, None, _) => skip(name, "it never fired"),
+            (None, Some(_), None) if interrupted => skip(
+                name,
+                "the drill was interrupted (Ctrl-C) before the alert resolved",
+            ),
             (None, Some(_), Some(t)) => at_most(
                 name,
                 "time to resolve",
@@ -631,8 +642,36 @@ mod tests {
     }
 
     #[test]
+    fn an_alert_the_user_interrupted_before_it_fired_is_skipped_not_failed() {
+        let alert = |fired: Option<f64>| crate::report::model::AlertResult {
+            alert: "IngressGatewayDown".into(),
+            expected: true,
+            fault: Some("kill".into()),
+            fired_at_s: fired,
+            time_to_detect_s: fired,
+            resolved_at_s: None,
+            time_to_resolve_s: None,
+            fire_within_s: Some(30.0),
+            resolve_within_s: Some(30.0),
+            suppressed: false,
+            note: None,
+        };
+        let cut = alert_checks(&[alert(None)], &[], false, None, true);
+        assert_eq!(cut[0].status, CheckStatus::Skipped, "{cut:?}");
+        assert!(cut[0].message.contains("interrupted"), "{}", cut[0].message);
+        // Fired, then interrupted before it resolved: detection judged,
+        // resolution skipped.
+        let half = alert_checks(&[alert(Some(3.0))], &[], false, None, true);
+        assert_eq!(half[0].status, CheckStatus::Pass);
+        assert_eq!(half[1].status, CheckStatus::Skipped);
+        // Not interrupted: never firing is a failure.
+        let ran = alert_checks(&[alert(None)], &[], false, None, false);
+        assert_eq!(ran[0].status, CheckStatus::Fail);
+    }
+
+    #[test]
     fn a_probe_passes_only_with_readings_inside_its_limits_and_skips_say_why() {
-        let status = |p| alert_checks(&[], &[p], false, None)[0].status;
+        let status = |p| alert_checks(&[], &[p], false, None, false)[0].status;
         assert_eq!(status(probe(10, 0.01)), CheckStatus::Pass);
         assert_eq!(status(probe(10, 0.20)), CheckStatus::Fail);
         assert_eq!(
@@ -645,6 +684,7 @@ mod tests {
             &[probe(10, 0.01)],
             true,
             Some("prometheus not installed"),
+            false,
         );
         assert!(skipped.iter().all(|c| c.status == CheckStatus::Skipped));
         assert!(skipped[0].message.contains("prometheus not installed"));
