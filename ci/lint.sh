@@ -3,7 +3,8 @@
 # hadolint (Containerfile), actionlint + check-jsonschema (the GitHub action
 # and its example workflow), check-jsonschema (the GitLab CI template),
 # ShellCheck (the scripts, and the shell inside action.yml), kubectl's
-# kustomize (deploy/ renders), xmllint (the golden JUnit). Installs what is
+# kustomize (deploy/ renders), promtool (rules/ loads, rules/tests/ pass),
+# xmllint (the golden JUnit). Installs what is
 # missing (PyPI with pip, Debian with apt-get). Called by ci/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,6 +73,13 @@ shellcheck "$proj/gitlab-drill.sh"
 
 step "kubectl kustomize deploy"
 kubectl kustomize deploy >/dev/null
+
+# promtool comes with Debian's prometheus (ci/test.sh installs it first).
+if command -v promtool >/dev/null 2>&1; then
+  step "promtool: rules/*.yml load as rules; rules/tests/*.yml pass"
+  promtool check rules rules/*.yml
+  promtool test rules rules/tests/*.yml
+fi
 
 step "xmllint: the golden JUnit"
 xmllint --noout fixtures/golden/junit.xml

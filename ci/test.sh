@@ -45,6 +45,16 @@ if ! [ -x /usr/sbin/nginx ] && ! command -v nginx >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nginx-light >/dev/null
 fi
 
+# The results end-to-end test (tests/pushgateway.rs) pushes to a real
+# Pushgateway: install Debian's when absent.
+if ! command -v prometheus-pushgateway >/dev/null 2>&1; then
+  echo "ci/test.sh: prometheus-pushgateway missing; installing Debian's" >&2
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus-pushgateway >/dev/null
+fi
+
 # The HTTPS test makes a CA with openssl and serves with python3.
 for tool in openssl python3; do
   if ! command -v "$tool" >/dev/null 2>&1; then
@@ -56,17 +66,18 @@ for tool in openssl python3; do
 done
 
 # Independent readers of drill's output, from PyPI: junitparser and junit2html
-# read junit.xml back, check-jsonschema checks schemas/ against scenarios and
+# read junit.xml back, xmlschema validates it against Jenkins' junit-10.xsd
+# (fixtures/xsd/), check-jsonschema checks schemas/ against scenarios and
 # results.json.
 py_tools_missing() {
-  python3 -c 'import junitparser, junit2htmlreport' >/dev/null 2>&1 || return 0
+  python3 -c 'import junitparser, junit2htmlreport, xmlschema' >/dev/null 2>&1 || return 0
   command -v check-jsonschema >/dev/null 2>&1 || return 0
   return 1
 }
 if py_tools_missing; then
-  echo "ci/test.sh: installing junitparser, junit2html and check-jsonschema from PyPI" >&2
-  python3 -m pip install --quiet --user junitparser junit2html check-jsonschema \
-    || python3 -m pip install --quiet --user --break-system-packages junitparser junit2html check-jsonschema
+  echo "ci/test.sh: installing junitparser, junit2html, xmlschema and check-jsonschema from PyPI" >&2
+  python3 -m pip install --quiet --user junitparser junit2html xmlschema check-jsonschema \
+    || python3 -m pip install --quiet --user --break-system-packages junitparser junit2html xmlschema check-jsonschema
   export PATH="$HOME/.local/bin:$PATH"
   py_tools_missing && { echo "ci/test.sh: PyPI tools install failed" >&2; exit 1; }
 fi

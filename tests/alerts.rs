@@ -26,17 +26,53 @@ fn promtool(args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// Every rule file in rules/ (the `promtool check rules rules/*.yml` an
+/// adopter runs): the unit tests live in rules/tests/, so each file here
+/// must load as rules.
+fn rule_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(rules(""))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yml"))
+        .collect();
+    files.sort();
+    files
+}
+
 #[test]
-fn promtool_accepts_the_seven_rules() {
-    let file = rules("drill-alerts.yml");
-    let (ok, text) = promtool(&["check", "rules", file.to_str().unwrap()]);
+fn promtool_accepts_every_rule_file_in_rules() {
+    let files = rule_files();
+    assert!(files.iter().any(|f| f.ends_with("drill-alerts.yml")));
+    let mut args = vec!["check".to_string(), "rules".to_string()];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, text) = promtool(&args);
     assert!(ok, "{text}");
     assert!(text.contains("7 rules found"), "{text}");
 }
 
 #[test]
+fn gateway_and_istiod_alerts_fire_when_their_series_vanish() {
+    // Scaled to 0, pod deleted, target down: each has a promtool case that
+    // expects the alert (run by the test below); here, that the cases exist.
+    let tests = std::fs::read_to_string(rules("tests/drill-alerts.test.yml")).unwrap();
+    for case in [
+        "IngressGatewayDown, scaled to 0",
+        "IngressGatewayDown, pod deleted",
+        "IngressGatewayDown: the primary's gateway stops answering",
+        "IstiodDown, scaled to 0",
+    ] {
+        assert!(tests.contains(case), "no promtool case `{case}`");
+    }
+    // And the rules say why: a vanished series never reads 0.
+    let shipped = std::fs::read_to_string(rules("drill-alerts.yml")).unwrap();
+    assert_eq!(shipped.matches("unless on (cluster)").count(), 2);
+}
+
+#[test]
 fn every_rule_fires_on_its_condition_and_stays_quiet_otherwise() {
-    let file = rules("drill-alerts.test.yml");
+    let file = rules("tests/drill-alerts.test.yml");
     let (ok, text) = promtool(&["test", "rules", file.to_str().unwrap()]);
     assert!(ok, "{text}");
     // Each alert has a firing case in the unit tests.
@@ -58,6 +94,33 @@ fn every_rule_fires_on_its_condition_and_stays_quiet_otherwise() {
 }
 
 #[test]
+fn drill_failed_regressed_and_overdue_fire_on_what_runs_push() {
+    let file = rules("tests/drill-results.test.yml");
+    let (ok, text) = promtool(&["test", "rules", file.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    let tests = std::fs::read_to_string(&file).unwrap();
+    for alert in ["DrillFailed", "DrillRegressed", "DrillOverdue"] {
+        assert!(
+            tests.contains(&format!("alertname: {alert}")),
+            "{alert} has no unit test"
+        );
+    }
+    // The test can fail: DrillOverdue without its grace fires at 65 min,
+    // inside the grace, where the tests expect silence.
+    let dir = tempfile::tempdir().unwrap();
+    let broken = std::fs::read_to_string(rules("drill-results.yml"))
+        .unwrap()
+        .replace(" + drill_schedule_grace_seconds{job=\"drill\"}", "");
+    std::fs::write(dir.path().join("drill-results.yml"), broken).unwrap();
+    std::fs::create_dir(dir.path().join("tests")).unwrap();
+    std::fs::copy(&file, dir.path().join("tests/drill-results.test.yml")).unwrap();
+    let test = dir.path().join("tests/drill-results.test.yml");
+    let (ok, text) = promtool(&["test", "rules", test.to_str().unwrap()]);
+    assert!(!ok, "{text}");
+    assert!(text.contains("DrillOverdue"), "{text}");
+}
+
+#[test]
 fn a_rule_watching_a_wrong_metric_fails_its_unit_test() {
     // The unit tests can fail: the same tests against a rule file whose
     // IngressGatewayDown watches a metric nobody exports.
@@ -69,12 +132,13 @@ fn a_rule_watching_a_wrong_metric_fails_its_unit_test() {
             "upp{app=\"istio-ingressgateway\"}",
         );
     std::fs::write(dir.path().join("drill-alerts.yml"), broken).unwrap();
+    std::fs::create_dir(dir.path().join("tests")).unwrap();
     std::fs::copy(
-        rules("drill-alerts.test.yml"),
-        dir.path().join("drill-alerts.test.yml"),
+        rules("tests/drill-alerts.test.yml"),
+        dir.path().join("tests/drill-alerts.test.yml"),
     )
     .unwrap();
-    let test = dir.path().join("drill-alerts.test.yml");
+    let test = dir.path().join("tests/drill-alerts.test.yml");
     let (ok, text) = promtool(&["test", "rules", test.to_str().unwrap()]);
     assert!(!ok, "{text}");
     assert!(text.contains("IngressGatewayDown"), "{text}");
@@ -469,4 +533,88 @@ fn a_probe_query_prometheus_rejects_stops_the_drill_before_any_inject() {
     let out = sb.run(&run_args(&sb, &t, &s));
     assert_eq!(out.code, Some(2), "{out}");
     assert!(out.to_string().contains("unbalanced-probe.toml:"), "{out}");
+}
+
+/// Ctrl-C at a terminal goes to the whole foreground process group. The
+/// lab's own Prometheus and Alertmanager must outlive it until drill has
+/// judged the alert checks and expired the silence in that Alertmanager:
+/// the alert that had not fired yet is skipped with the reason (not failed
+/// with "answered 503"), the silence is expired, and the report does not
+/// send the reader to `drill cleanup` for it.
+#[test]
+fn ctrl_c_to_the_process_group_skips_the_unfired_alert_and_expires_the_silence() {
+    use std::os::unix::process::CommandExt;
+    let _g = lab_lock();
+    let sb = Sandbox::new();
+    // The lab's own Alertmanager this time (no `alertmanager` key).
+    let t = sb
+        .write(
+            "targets.toml",
+            "[targets.fast]\nkind = \"lab\"\nlab = { restart_delay = \"6s\", push_interval = \"200ms\", health = { interval = \"200ms\", timeout = \"100ms\", unhealthy_threshold = 3, healthy_threshold = 2 } }\n",
+        )
+        .display()
+        .to_string();
+    let s = scenario(&sb, "group-interrupted", "", "");
+    let mut child = sb
+        .command(&run_args(&sb, &t, &s))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("start drill");
+    // Interrupt once the silence is journalled (created before the inject).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(child.try_wait().unwrap().is_none(), "drill ended early");
+        assert!(
+            Instant::now() < deadline,
+            "no silence journalled within 60 s"
+        );
+        let journalled = sb
+            .open_journals()
+            .iter()
+            .flat_map(|j| common::journal_entries(j))
+            .any(|e| e.to_string().contains("silence"));
+        if journalled {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // As a terminal's Ctrl-C: SIGINT to every process of the group.
+    // SAFETY: kill(2) on the process group this test created.
+    let r = unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) };
+    assert_eq!(r, 0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "drill did not stop within 60 s");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(3));
+    let r = sb.results();
+    let c = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("alert:IngressGatewayDown"))
+        })
+        .cloned()
+        .unwrap_or_else(|| panic!("{:#}", r["checks"]));
+    assert_eq!(c["status"], "skipped", "{c:#}");
+    assert!(
+        c["message"].as_str().unwrap().contains("interrupted"),
+        "{c:#}"
+    );
+    assert_eq!(
+        r["monitoring"]["silence_expired"], true,
+        "{:#}",
+        r["monitoring"]
+    );
+    let md = std::fs::read_to_string(sb.report_dir().join("report.md")).unwrap();
+    assert!(!md.contains("run `drill cleanup`"), "{md}");
 }

@@ -213,6 +213,45 @@ fn the_monthly_cronjob_is_safe_to_leave_running() {
         "{args}"
     );
     assert!(state.starts_with("/var/lib/drill"));
+
+    // The history lives on the same claim, never in the read-only config
+    // folder (the default reports/history under workingDir would be).
+    let a = main.args.as_ref().unwrap();
+    let history = a
+        .iter()
+        .position(|x| x == "--history")
+        .map(|i| a[i + 1].as_str())
+        .expect("the CronJob passes --history");
+    let history_volume = main
+        .volume_mounts
+        .iter()
+        .flatten()
+        .filter(|m| history.starts_with(&m.mount_path))
+        .max_by_key(|m| m.mount_path.len())
+        .unwrap();
+    assert_eq!(history_volume.name, vm, "{history} is not on the claim");
+    assert_ne!(history_volume.read_only, Some(true));
+
+    // No CPU limit on the load generator: throttling would read as send
+    // lag. Memory stays limited.
+    let res = main.resources.as_ref().unwrap();
+    assert!(!res.limits.as_ref().unwrap().contains_key("cpu"), "{res:?}");
+    assert!(res.requests.as_ref().unwrap().contains_key("cpu"));
+    // The comment a reader of the CronJob sees lists every exit code.
+    let yaml = std::fs::read_to_string(repo("deploy/cronjob.yaml")).unwrap();
+    for code in [
+        "0 pass",
+        "1 a check failed",
+        "2 invalid",
+        "3 aborted",
+        "4 a revert failed",
+        "5 inconclusive",
+    ] {
+        assert!(
+            yaml.contains(code),
+            "cronjob.yaml does not explain exit {code}"
+        );
+    }
 }
 
 /// The ConfigMap's files exist, are the shipped scenarios unchanged, and
@@ -509,6 +548,12 @@ contexts = { primary = "primary-cluster-context", secondary = "secondary-cluster
 dsn_env = "PATH"
 switchover = "true"
 failover = "true"
+
+# ingress-failover silences its alerts: the target must name them.
+[targets.two-regions.prometheus]
+url = "http://127.0.0.1:9"
+[targets.two-regions.alertmanager]
+url = "http://127.0.0.1:9"
 "#,
         )
         .unwrap();
@@ -626,6 +671,11 @@ kind = "kubernetes"
 url = "http://127.0.0.1:9"
 kubeconfig = "kubeconfig.yaml"
 contexts = { primary = "in-cluster", secondary = "secondary-cluster" }
+
+[targets.pod.prometheus]
+url = "http://127.0.0.1:9"
+[targets.pod.alertmanager]
+url = "http://127.0.0.1:9"
 "#,
     )
     .unwrap();
@@ -820,8 +870,19 @@ max = "1us"
         r.log
     );
     assert!(r.outputs.contains("exit-code=1"), "{}", r.outputs);
-    let report = std::fs::read_to_string(work.path().join("gate-report/report.md")).unwrap();
-    assert!(r.summary.contains(&report), "report.md not in the summary");
+    // The short form, whose links work in a job summary: not report.md,
+    // whose `![timeline](timeline.svg)` would be a broken relative link.
+    let short = std::fs::read_to_string(work.path().join("gate-report/summary.md")).unwrap();
+    assert!(
+        r.summary.contains(&short),
+        "summary.md not in the job summary"
+    );
+    assert!(!r.summary.contains("](timeline.svg)"), "{}", r.summary);
+    assert!(
+        r.summary.contains("FAIL") || r.summary.contains("fail"),
+        "{}",
+        r.summary
+    );
     assert!(
         r.summary.contains("| drill | tests | failures |"),
         "{}",
@@ -832,6 +893,15 @@ max = "1us"
         "{}",
         r.log
     );
+
+    // The gate explains every exit code drill has.
+    let action = std::fs::read_to_string(repo("action.yml")).unwrap();
+    for code in 0..=5 {
+        assert!(
+            action.contains(&format!("          {code}) echo")),
+            "gate lacks {code}"
+        );
+    }
 
     // Neither scenarios nor suite: invalid input, gated as such.
     let r = run_action(work.path(), &[]);

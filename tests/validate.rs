@@ -237,3 +237,44 @@ fn diagnostics_escape_terminal_controls_and_cut_long_lines() {
     );
     assert!(out.stderr.contains("| …aaa"), "{out}");
 }
+
+/// `silence = true` against a target that names no Alertmanager would
+/// silence nothing while the plan said it would: refused at the key, exit 2,
+/// before anything runs; with an Alertmanager named it validates.
+#[test]
+fn silence_without_an_alertmanager_exits_2_at_the_key() {
+    let sb = Sandbox::new();
+    let bare = "[targets.prod]\nkind = \"kubernetes\"\nurl = \"https://shop.example.com\"\ncontexts = { primary = \"a\", secondary = \"b\" }\n";
+    let targets = sb.write("targets.toml", bare);
+    let scenario = format!(
+        "{}/scenarios/ingress-failover.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    for cmd in ["validate", "plan"] {
+        let out = sb.run(&[
+            "--targets",
+            targets.to_str().unwrap(),
+            cmd,
+            "--target",
+            "prod",
+            &scenario,
+        ]);
+        assert_eq!(out.code, Some(2), "{cmd}: {out}");
+        assert!(out.stderr.contains("names no Alertmanager"), "{out}");
+        assert!(out.stderr.contains("ingress-failover.toml:11:1"), "{out}");
+        assert!(out.stderr.contains("[targets.prod.alertmanager]"), "{out}");
+    }
+    let named = format!(
+        "{bare}[targets.prod.prometheus]\nurl = \"http://prometheus.monitoring.svc:9090\"\n[targets.prod.alertmanager]\nurl = \"http://alertmanager.monitoring.svc:9093\"\n"
+    );
+    let targets = sb.write("targets.toml", &named);
+    let out = sb.run(&[
+        "--targets",
+        targets.to_str().unwrap(),
+        "validate",
+        "--target",
+        "prod",
+        &scenario,
+    ]);
+    assert_eq!(out.code, Some(0), "{out}");
+}

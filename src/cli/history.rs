@@ -1,12 +1,14 @@
-//! `drill history`: past runs of a drill from the history folder, each
-//! figure against the median of the passing runs before it, regressions
-//! flagged; optionally a trend chart.
+//! `drill history`: past runs of a drill from the history folder, per
+//! scenario and target, each figure against the median of the passing runs
+//! before it, regressions flagged; optionally a trend chart, JSON for
+//! programs, and `--check` to gate on the latest run (exit 1).
 
 use std::path::{Path, PathBuf};
 
 use tabled::settings::Style;
 use tabled::{Table, Tabled};
 
+use super::Output;
 use crate::error::CliError;
 use crate::history::{self, Metric, Record, TrendPoint};
 
@@ -14,6 +16,17 @@ use crate::history::{self, Metric, Record, TrendPoint};
 pub struct Args {
     /// Only this scenario's runs (default: every scenario in the history).
     pub scenario: Option<String>,
+    /// Only the runs on this target (default: every target, each its own
+    /// series: a run is only ever compared with runs on the same target).
+    #[arg(long, env = "DRILL_TARGET")]
+    pub target: Option<String>,
+    /// Exit 1 when the latest run of any scenario and target is a
+    /// regression (the gate for a scheduled job); 0 otherwise.
+    #[arg(long)]
+    pub check: bool,
+    /// `text` for people, `json` for programs.
+    #[arg(short, long, value_enum, default_value_t, env = "DRILL_OUTPUT")]
+    pub output: Output,
     /// The history folder `drill run` keeps results in.
     #[arg(long, value_name = "DIR", env = "DRILL_HISTORY")]
     pub history: Option<PathBuf>,
@@ -45,6 +58,7 @@ struct Row {
     n: usize,
     #[tabled(rename = "started")]
     started: String,
+    target: String,
     verdict: String,
     #[tabled(rename = "RTO per fault")]
     rto: String,
@@ -63,47 +77,126 @@ pub fn run(a: Args) -> Result<i32, CliError> {
         ));
     }
     let dir = a.history.clone().unwrap_or_else(history::default_dir);
-    let (records, skipped) = history::load(&dir, a.scenario.as_deref()).map_err(|e| {
-        CliError::Failed(format!("cannot read the history in {}: {e}", dir.display()))
-    })?;
+    let (records, skipped) = history::load(&dir, a.scenario.as_deref(), a.target.as_deref())
+        .map_err(|e| {
+            CliError::Failed(format!("cannot read the history in {}: {e}", dir.display()))
+        })?;
     for s in &skipped {
         eprintln!("skipped: {s}");
     }
-    if records.is_empty() {
-        println!(
-            "no runs in {}{}; `drill run` keeps each run's results there (--history DIR)",
-            dir.display(),
-            a.scenario
-                .as_ref()
-                .map_or(String::new(), |s| format!(" for `{s}`"))
-        );
-        return Ok(0);
-    }
-    let mut scenarios: Vec<&str> = records.iter().map(|r| r.scenario.as_str()).collect();
-    scenarios.dedup();
-    if a.chart.is_some() && scenarios.len() > 1 {
+    let mut series: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| (r.scenario.as_str(), r.target.as_str()))
+        .collect();
+    series.dedup();
+    if a.chart.is_some() && series.len() > 1 {
         return Err(CliError::usage(
-            "--chart draws one scenario",
-            format!("name one: drill history {} --chart FILE", scenarios[0]),
+            "--chart draws one scenario on one target",
+            format!(
+                "name them: drill history {} --target {} --chart FILE",
+                series[0].0, series[0].1
+            ),
         ));
     }
-    for name in scenarios {
+    let mut out = Vec::new();
+    for (name, target) in series {
         let runs: Vec<Record> = records
             .iter()
-            .filter(|r| r.scenario == name)
+            .filter(|r| r.scenario == name && r.target == target)
             .cloned()
             .collect();
         let trend = history::trend(&runs, a.runs, a.threshold);
-        print_scenario(name, &runs, &trend, a.runs, a.threshold);
         if let Some(path) = &a.chart {
             write_chart(path, &runs, &trend)?;
         }
+        out.push((runs, trend));
+    }
+    // The gate judges each series' latest run: a regression months ago
+    // that later runs recovered from is history, not a failing gate.
+    let latest_regressed = out.iter().any(|(runs, trend)| {
+        trend
+            .iter()
+            .any(|p| p.regression && p.run + 1 == runs.len())
+    });
+    match a.output {
+        Output::Json => super::print_json(&json(&out, &dir, &a)),
+        Output::Text if records.is_empty() => println!(
+            "no runs in {}{}{}; `drill run` keeps each run's results there (--history DIR)",
+            dir.display(),
+            a.scenario
+                .as_ref()
+                .map_or(String::new(), |s| format!(" for `{s}`")),
+            a.target
+                .as_ref()
+                .map_or(String::new(), |t| format!(" on `{t}`"))
+        ),
+        Output::Text => {
+            for (runs, trend) in &out {
+                print_scenario(runs, trend, a.runs, a.threshold);
+            }
+        }
+    }
+    if a.check && latest_regressed {
+        eprintln!("drill history --check: the latest run regressed (exit 1)");
+        return Ok(crate::error::CHECK_FAILED);
     }
     Ok(0)
 }
 
-fn print_scenario(name: &str, runs: &[Record], trend: &[TrendPoint], n: usize, threshold: f64) {
-    println!("{name}: {} run(s)", runs.len());
+/// `-o json`: each series with its runs' figures and the regressions.
+fn json(out: &[(Vec<Record>, Vec<TrendPoint>)], dir: &Path, a: &Args) -> serde_json::Value {
+    use serde_json::json;
+    let series: Vec<_> = out
+        .iter()
+        .map(|(runs, trend)| {
+            let latest_regressed = trend
+                .iter()
+                .any(|p| p.regression && p.run + 1 == runs.len());
+            json!({
+                "scenario": runs[0].scenario,
+                "target": runs[0].target,
+                "latest_regressed": latest_regressed,
+                "runs": runs.iter().map(|r| json!({
+                    "run_id": r.run_id,
+                    "started_at": r.started_at,
+                    "verdict": r.verdict,
+                    "faults": r.faults.iter().map(|f| json!({
+                        "name": f.name,
+                        "rto_s": f.rto_s,
+                        "time_to_impact_s": f.time_to_impact_s,
+                    })).collect::<Vec<_>>(),
+                    "availability": r.availability,
+                    "fault_p99_ms": r.fault_p99_ms,
+                    "budget_consumed_pct": r.budget_pct,
+                    "resolution_s": r.resolution_s,
+                })).collect::<Vec<_>>(),
+                "regressions": trend.iter().filter(|p| p.regression).map(|p| json!({
+                    "run_id": runs[p.run].run_id,
+                    "metric": p.metric.label(),
+                    "unit": p.metric.unit(),
+                    "value": p.value,
+                    "baseline_median": p.baseline.map(|b| b.median),
+                    "baseline_runs": p.baseline.map(|b| b.runs),
+                    "change_pct": p.change.filter(|c| c.is_finite()).map(|c| c * 100.0),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "schema": "drill.history/v1",
+        "history": dir.display().to_string(),
+        "runs_compared": a.runs,
+        "threshold_pct": a.threshold * 100.0,
+        "series": series,
+    })
+}
+
+fn print_scenario(runs: &[Record], trend: &[TrendPoint], n: usize, threshold: f64) {
+    let target = match runs[0].target.as_str() {
+        "" => "an unknown target (kept before drill recorded targets)",
+        t => t,
+    };
+    println!("{} on {target}: {} run(s)", runs[0].scenario, runs.len());
     let change = |i: usize, m: &Metric| -> String {
         match trend
             .iter()
@@ -121,6 +214,7 @@ fn print_scenario(name: &str, runs: &[Record], trend: &[TrendPoint], n: usize, t
         .map(|(i, r)| Row {
             n: i + 1,
             started: r.started_at.clone(),
+            target: r.target.clone(),
             verdict: r.verdict.clone(),
             rto: r
                 .faults
@@ -148,7 +242,7 @@ fn print_scenario(name: &str, runs: &[Record], trend: &[TrendPoint], n: usize, t
     let flagged: Vec<&TrendPoint> = trend.iter().filter(|p| p.regression).collect();
     if flagged.is_empty() {
         println!(
-            "no regression: no figure worse than the median of the last {n} passing run(s) by more than {:.0}%",
+            "no regression: no figure worse than the median of the last {n} passing run(s) by more than {:.0}% (and more than its resolution)",
             threshold * 100.0
         );
     }

@@ -7,6 +7,7 @@ mod history;
 mod lab;
 mod list;
 mod plan;
+mod push;
 mod rbac;
 mod run;
 mod validate;

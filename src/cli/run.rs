@@ -53,6 +53,12 @@ pub struct Args {
     /// expects, when the file exists).
     #[arg(long, value_name = "FILE", env = "DRILL_SUMMARY")]
     pub summary: Option<PathBuf>,
+    /// Push each run's results (verdict, RTO per fault, availability, error
+    /// budget, time to detect, duration, last success) to this Prometheus
+    /// Pushgateway, one group per scenario and target (overrides the
+    /// targets file's `[pushgateway] url`). A failed push is a warning.
+    #[arg(long, value_name = "URL", env = "DRILL_PUSHGATEWAY")]
+    pub pushgateway: Option<String>,
     /// Load generator threads, each sending its share of the schedule
     /// (overrides the scenario's `[load] workers`).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -77,6 +83,7 @@ struct Row {
 
 pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
     let targets = super::validate::load_targets(targets_file)?;
+    let push_to = super::push::PushTo::resolve(a.pushgateway.as_deref(), &targets)?;
     // Everything is validated before anything runs.
     let mut names = a.scenarios.clone();
     if let Some(suite) = &a.suite {
@@ -113,6 +120,19 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
             .clone()
             .unwrap_or_else(crate::history::default_dir)
     });
+    // So is the history folder: a run that cannot keep its results leaves
+    // the next run's regression check blind.
+    if let Some(h) = &history_dir {
+        crate::history::check_writable(h).map_err(|e| {
+            CliError::usage(
+                format!(
+                    "history folder {}: {e}; nothing was started or injected",
+                    h.display()
+                ),
+                "point --history (or DRILL_HISTORY) at a writable folder (in a CronJob: a PersistentVolumeClaim), or pass --no-history",
+            )
+        })?;
+    }
     let mut done: Vec<(DrillResult, PathBuf)> = Vec::new();
     let crashed = rt.block_on(async {
         let interrupt = Interrupt::install();
@@ -126,7 +146,7 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
             // The drill runs in its own task so that a panic comes back here
             // as an error, and the journal still gets every fault reverted.
             let (l2, def2, int2, quiet) = (l.clone(), def.clone(), interrupt.clone(), a.quiet);
-            let history = past_runs(history_dir.as_deref(), &l.name);
+            let history = past_runs(history_dir.as_deref(), &l.name, def.name());
             let workers = a.workers.map(usize::from);
             let agents = a.agents.map(usize::from);
             let opts = Options {
@@ -158,14 +178,26 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
         })?;
         print_summary(r, dir);
         if let Some(h) = &history_dir
-            && let Err(e) =
-                crate::history::store(h, &r.scenario, &r.run_id, &crate::report::json::render(r))
+            && let Err(e) = crate::history::store(
+                h,
+                &r.scenario,
+                &r.target,
+                &r.run_id,
+                &crate::report::json::render(r),
+            )
         {
             eprintln!(
                 "warning: cannot keep this run in the history {}: {e}",
                 h.display()
             );
         }
+    }
+    if let Some(to) = &push_to {
+        let runs: Vec<(&DrillResult, Option<bool>)> = done
+            .iter()
+            .map(|(r, _)| (r, super::push::regressed(history_dir.as_deref(), r)))
+            .collect();
+        super::push::push_all(to, &runs);
     }
     // A summary that cannot be written must not hide the drill's verdict.
     if let Some(file) = &a.summary
@@ -209,13 +241,13 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
     Ok(error::for_results(&results))
 }
 
-/// Earlier runs of a drill from the history folder, oldest first. A history
-/// that cannot be read is said, and the drill runs without it.
-fn past_runs(dir: Option<&Path>, scenario: &str) -> Vec<crate::history::Record> {
+/// Earlier runs of a drill on this target from the history folder, oldest
+/// first. A history that cannot be read is said, and the drill runs without it.
+fn past_runs(dir: Option<&Path>, scenario: &str, target: &str) -> Vec<crate::history::Record> {
     let Some(dir) = dir else {
         return Vec::new();
     };
-    match crate::history::load(dir, Some(scenario)) {
+    match crate::history::load(dir, Some(scenario), Some(target)) {
         Ok((records, skipped)) => {
             for s in skipped {
                 eprintln!("warning: history: skipped {s}");

@@ -151,6 +151,41 @@ pub fn prepare(
         }
     }
     let plan = Plan::resolve(&l);
+    // `silence = true` against a target that names no monitoring would do
+    // nothing while the plan says it silences: on-call would be paged.
+    if plan.monitoring.as_ref().is_some_and(|mp| mp.silence)
+        && !matches!(def, TargetDef::Lab { .. })
+        && def.external_monitoring().is_none()
+    {
+        // The `silence` key's line (the flag is a plain bool, without a span).
+        let mut at = 0;
+        let mut span = None;
+        for line in l.src.split_inclusive('\n') {
+            let key = line.trim_start();
+            if key.starts_with("silence") && key["silence".len()..].trim_start().starts_with('=') {
+                let start = at + (line.len() - key.len());
+                span = Some(start..start + "silence".len());
+                break;
+            }
+            at += line.len();
+        }
+        return Err(Diagnostics(vec![
+            Diagnostic::at(
+                &l.path,
+                &l.src,
+                span,
+                format!(
+                    "silence = true, but target `{}` names no Alertmanager: the expected alerts would page on-call",
+                    def.name()
+                ),
+            )
+            .with_hint(format!(
+                "add [targets.{0}.alertmanager] url = \"https://alertmanager.example:9093\" (and [targets.{0}.prometheus]) to the targets file, or set silence = false",
+                def.name()
+            )),
+        ])
+        .into());
+    }
     let lab_missing = crate::targets::lab::monitoring::unavailable();
     let ds = scenario::validate_guards::against_target(
         &l,

@@ -5,6 +5,11 @@
 //!
 //! Records are read as JSON values, not as the result model, so that older
 //! results (and other versions of drill) stay readable.
+//!
+//! A history is kept per scenario *and* target: a failover on the lab and
+//! the same failover on production are different series, and one is never
+//! judged against the other. A change no larger than the measurement's own
+//! resolution is noise, never a regression.
 
 mod chart;
 
@@ -24,6 +29,9 @@ pub fn default_dir() -> PathBuf {
 pub struct Record {
     pub path: PathBuf,
     pub scenario: String,
+    /// The target it ran on; empty in results written before drill kept
+    /// the target in the history (such runs are compared with nothing).
+    pub target: String,
     pub run_id: String,
     pub started_at: String,
     pub verdict: String,
@@ -35,6 +43,9 @@ pub struct Record {
     pub availability: Option<f64>,
     /// Error budget consumed, % of the period's.
     pub budget_pct: Option<f64>,
+    /// RTO resolution of the run (the larger of the bucket width and
+    /// 1/rate): RTO and time to impact are known to within this.
+    pub resolution_s: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -82,6 +93,7 @@ impl Record {
         Ok(Record {
             path: path.to_path_buf(),
             scenario: s("scenario"),
+            target: s("target"),
             run_id: s("run_id"),
             started_at: s("started_at"),
             verdict: s("verdict"),
@@ -89,31 +101,88 @@ impl Record {
             fault_p99_ms: v["phases"]["fault"]["p99_ms"].as_f64(),
             availability: (all > 0.0).then(|| good / all),
             budget_pct: v["error_budget"]["consumed_pct"].as_f64(),
+            resolution_s: v["recovery"]["resolution_s"].as_f64(),
         })
     }
 }
 
-/// Keeps a run's results in `dir/<scenario>/<started_at>-<run_id>.json`.
+/// A name as one path component: anything but letters, digits, `-`, `_`
+/// and `.` becomes `_` (target names come from a user's file).
+fn component(name: &str) -> String {
+    let c: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if c.is_empty() || c.chars().all(|c| c == '.') {
+        "_".into()
+    } else {
+        c
+    }
+}
+
+/// Keeps a run's results in `dir/<scenario>/<target>/<run_id>.json`.
 pub fn store(
     dir: &Path,
     scenario: &str,
+    target: &str,
     run_id: &str,
     results_json: &str,
 ) -> std::io::Result<PathBuf> {
-    let folder = dir.join(scenario);
+    let folder = dir.join(component(scenario)).join(component(target));
     std::fs::create_dir_all(&folder)?;
-    let path = folder.join(format!("{run_id}.json"));
+    let path = folder.join(format!("{}.json", component(run_id)));
     std::fs::write(&path, results_json)?;
     Ok(path)
 }
 
-/// Every record in the history folder (of one scenario, or all), oldest
-/// first. Files that are not drill results are skipped, and said.
-pub fn load(dir: &Path, scenario: Option<&str>) -> std::io::Result<(Vec<Record>, Vec<String>)> {
+/// Proves the history folder can be written, before a drill starts: a run
+/// whose results cannot be kept would leave the regression check blind.
+pub fn check_writable(dir: &Path) -> std::io::Result<()> {
+    let probe = dir.join(".drill-write-probe");
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(&probe)
+}
+
+/// The `.json` files of a scenario's folder and of its target subfolders
+/// (the layout before targets were kept put them directly in it).
+fn json_files(folder: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(folder) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for p in rd.flatten().map(|e| e.path()) {
+        if p.is_dir() {
+            out.extend(
+                json_files(&p)
+                    .into_iter()
+                    .filter(|f| f.parent() == Some(&p)),
+            );
+        } else if p.extension().is_some_and(|x| x == "json") {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Every record in the history folder (of one scenario, or all; of one
+/// target, or all), ordered by scenario, target and start. Files that are
+/// not drill results are skipped, and said.
+pub fn load(
+    dir: &Path,
+    scenario: Option<&str>,
+    target: Option<&str>,
+) -> std::io::Result<(Vec<Record>, Vec<String>)> {
     let mut records = Vec::new();
     let mut skipped = Vec::new();
     let folders: Vec<PathBuf> = match scenario {
-        Some(s) => vec![dir.join(s)],
+        Some(s) => vec![dir.join(component(s))],
         None => match std::fs::read_dir(dir) {
             Ok(rd) => rd
                 .flatten()
@@ -124,25 +193,19 @@ pub fn load(dir: &Path, scenario: Option<&str>) -> std::io::Result<(Vec<Record>,
             Err(e) => return Err(e),
         },
     };
-    for folder in folders {
-        let Ok(rd) = std::fs::read_dir(&folder) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.extension().is_none_or(|x| x != "json") {
-                continue;
-            }
-            match std::fs::read_to_string(&p)
-                .map_err(|e| e.to_string())
-                .and_then(|t| Record::parse(&p, &t))
-            {
-                Ok(r) => records.push(r),
-                Err(why) => skipped.push(why),
-            }
+    for p in folders.iter().flat_map(|f| json_files(f)) {
+        match std::fs::read_to_string(&p)
+            .map_err(|e| e.to_string())
+            .and_then(|t| Record::parse(&p, &t))
+        {
+            Ok(r) if target.is_none_or(|t| t == r.target) => records.push(r),
+            Ok(_) => {}
+            Err(why) => skipped.push(why),
         }
     }
-    records.sort_by(|a, b| (&a.scenario, &a.started_at).cmp(&(&b.scenario, &b.started_at)));
+    records.sort_by(|a, b| {
+        (&a.scenario, &a.target, &a.started_at).cmp(&(&b.scenario, &b.target, &b.started_at))
+    });
     Ok((records, skipped))
 }
 
@@ -175,6 +238,18 @@ impl Metric {
             Metric::TimeToImpact(n) => format!("time-to-impact:{n}"),
             Metric::FaultP99 => "p99:fault".into(),
             Metric::Budget => "error-budget".into(),
+        }
+    }
+
+    /// The smallest change of this figure the measurement can tell from
+    /// noise: the run's RTO resolution for RTO and time to impact (both
+    /// are read off the same buckets and schedule); HDR's three significant
+    /// figures for the p99; nothing known for the budget.
+    pub fn resolution(&self, r: &Record) -> f64 {
+        match self {
+            Metric::Rto(_) | Metric::TimeToImpact(_) => r.resolution_s.unwrap_or(0.0),
+            Metric::FaultP99 => r.fault_p99_ms.map_or(0.0, |v| v * 1e-3),
+            Metric::Budget => 0.0,
         }
     }
 
@@ -247,6 +322,15 @@ pub fn increase(value: f64, base: f64) -> f64 {
     }
 }
 
+/// Whether `value` is a regression against `base`: worse by more than
+/// `threshold` (a share) *and* by more than `resolution` (the figure's
+/// own resolution, in its unit), so that noise within what the
+/// measurement can resolve is never flagged, however large in percent
+/// (0.007 s → 0.094 s at 0.1 s resolution is no change).
+pub fn regressed(value: f64, base: f64, threshold: f64, resolution: f64) -> bool {
+    value - base > resolution && increase(value, base) > threshold
+}
+
 /// One run's figure against the runs before it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrendPoint {
@@ -275,7 +359,9 @@ pub fn trend(records: &[Record], n: usize, threshold: f64) -> Vec<TrendPoint> {
                 value,
                 baseline,
                 change,
-                regression: change.is_some_and(|c| c > threshold),
+                regression: value
+                    .zip(baseline)
+                    .is_some_and(|(v, b)| regressed(v, b.median, threshold, metric.resolution(r))),
             });
         }
     }
@@ -295,6 +381,7 @@ pub(crate) mod tests {
             .map(|(i, &r)| Record {
                 path: PathBuf::from(format!("m{i}.json")),
                 scenario: "ingress-failover".into(),
+                target: "production".into(),
                 run_id: format!("run-{i}"),
                 started_at: format!("2026-0{}-01T03:00:00Z", i + 1),
                 verdict: "pass".into(),
@@ -306,6 +393,7 @@ pub(crate) mod tests {
                 fault_p99_ms: Some(120.0 + i as f64),
                 availability: Some(0.995),
                 budget_pct: Some(1.0),
+                resolution_s: Some(0.1),
             })
             .collect()
     }
@@ -345,6 +433,49 @@ pub(crate) mod tests {
                 .filter(|p| p.run == 0)
                 .all(|p| p.baseline.is_none())
         );
+    }
+
+    #[test]
+    fn a_change_within_the_resolution_is_never_a_regression() {
+        // The issue's case: time to impact 0.007 s → 0.094 s at 0.1 s
+        // resolution is +1243%, and no change the measurement can see.
+        assert!(!regressed(0.094, 0.007, 0.2, 0.1));
+        // 3 s → 3.15 s at 0.1 s: beyond the resolution, within 20%.
+        assert!(!regressed(3.15, 3.0, 0.2, 0.1));
+        // 3 s → 4.5 s: beyond both.
+        assert!(regressed(4.5, 3.0, 0.2, 0.1));
+        let mut rs = months();
+        for r in &mut rs {
+            r.faults[0].time_to_impact_s = Some(0.007);
+        }
+        rs[5].faults[0].time_to_impact_s = Some(0.094);
+        let flagged: Vec<_> = trend(&rs, 5, 0.2)
+            .into_iter()
+            .filter(|p| p.regression)
+            .map(|p| p.metric.label())
+            .collect();
+        assert_eq!(flagged, ["rto:delete-primary-ingress"]);
+    }
+
+    #[test]
+    fn each_target_keeps_its_own_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let body = |target: &str, run: &str| {
+            format!(
+                r#"{{"schema":"drill.results/v1","scenario":"s","target":"{target}","run_id":"{run}","started_at":"{run}","verdict":"pass","faults":[]}}"#
+            )
+        };
+        store(dir.path(), "s", "lab", "r1", &body("lab", "r1")).unwrap();
+        store(dir.path(), "s", "prod/eu", "r2", &body("prod/eu", "r2")).unwrap();
+        // Written before targets were kept: directly in the scenario folder.
+        std::fs::write(dir.path().join("s/r0.json"), body("lab", "r0")).unwrap();
+        assert!(dir.path().join("s/prod_eu/r2.json").exists());
+        let (lab, _) = load(dir.path(), Some("s"), Some("lab")).unwrap();
+        let runs: Vec<_> = lab.iter().map(|r| r.run_id.as_str()).collect();
+        assert_eq!(runs, ["r0", "r1"]);
+        let (all, _) = load(dir.path(), None, None).unwrap();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[2].target, "prod/eu");
     }
 
     #[test]

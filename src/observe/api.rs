@@ -125,6 +125,18 @@ impl Api {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, ApiError> {
+        let body = body.map(|v| (Bytes::from(v.to_string()), "application/json"));
+        self.send(method, path, body).await
+    }
+
+    /// One request with a body of its own content type; a 2xx answer's
+    /// body as JSON (or as a string when it is not JSON).
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(Bytes, &str)>,
+    ) -> Result<Value, ApiError> {
         let url = format!("{}{path}", self.base);
         let unreachable = |reason: String| ApiError::Unreachable {
             url: url.clone(),
@@ -135,9 +147,9 @@ impl Api {
             req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
         }
         let body = match body {
-            Some(v) => {
-                req = req.header("content-type", "application/json");
-                Bytes::from(v.to_string())
+            Some((bytes, content_type)) => {
+                req = req.header("content-type", content_type);
+                bytes
             }
             None => Bytes::new(),
         };
@@ -394,6 +406,34 @@ pub struct AmStatus {
 pub struct Matcher {
     pub name: String,
     pub value: String,
+}
+
+/// A Prometheus Pushgateway, where a scheduled drill leaves its results
+/// for Prometheus to scrape (src/report/metrics.rs says what).
+#[derive(Clone)]
+pub struct Pushgateway(Api);
+
+impl Pushgateway {
+    /// A client for a Pushgateway (token from its variable, if any).
+    pub fn to(e: &Endpoint) -> Result<Pushgateway, String> {
+        Api::to(e).map(Pushgateway)
+    }
+
+    pub fn url(&self) -> &str {
+        &self.0.base
+    }
+
+    /// Replaces the group at `path` (`/metrics/job/…`) with `body`: PUT,
+    /// so no metric of an earlier run survives in it.
+    pub async fn replace(
+        &self,
+        path: &str,
+        body: &str,
+        content_type: &str,
+    ) -> Result<(), ApiError> {
+        let body = Some((Bytes::from(body.to_string()), content_type));
+        self.0.send(Method::PUT, path, body).await.map(|_| ())
+    }
 }
 
 #[derive(Clone)]

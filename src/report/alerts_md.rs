@@ -164,8 +164,11 @@ fn how(md: &mut String, info: &MonitoringInfo) {
         match (&info.silence_id, info.silence_expired) {
             (Some(id), Some(true)) =>
                 format!(" Silence `{id}` covered the expected alerts and was expired at the end."),
-            (Some(id), _) => format!(
+            (Some(id), Some(false)) => format!(
                 " Silence `{id}` covered the expected alerts and was **not** expired: run `drill cleanup`."
+            ),
+            (Some(id), None) => format!(
+                " Silence `{id}` covered the expected alerts; whether it was expired could not be checked (the Alertmanager did not answer at the end)."
             ),
             _ => String::new(),
         }

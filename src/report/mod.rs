@@ -7,8 +7,8 @@ pub mod json;
 pub mod junit;
 pub mod markdown;
 mod mermaid;
+pub mod metrics;
 pub mod model;
-mod rfc3339;
 pub mod summary;
 pub mod svg;
 #[cfg(test)]

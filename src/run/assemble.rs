@@ -188,11 +188,14 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
     let (alerts, probes, monitoring) = super::alerts::measured(&f, rec, &faults, &spans);
     if let Some(mp) = &plan.monitoring {
         let skipped = monitoring.as_ref().and_then(|m| m.skipped.as_deref());
+        let interrupted =
+            f.aborted.as_deref() == Some(super::stop::Stop::Interrupted.reason().as_str());
         checks.extend(checks::alert_checks(
             &alerts,
             &probes,
             mp.unexpected_fail,
             skipped,
+            interrupted,
         ));
     }
     let (guards, guard_checks) = super::guards::results(&f);
@@ -399,6 +402,7 @@ fn checks(f: &RunFacts, rec: &Recorder, faults: &[FaultResult], consumed: f64) -
         budget_pct: consumed,
         rpo: f.rpo.as_ref(),
         history: &f.history,
+        resolution_s: resolution_s(rec, f.plan),
     };
     for c in &f.plan.checks {
         let mut results = checks::evaluate(c, &m);

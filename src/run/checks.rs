@@ -114,8 +114,12 @@ pub struct Measured<'a> {
     pub faults: &'a [FaultResult],
     pub budget_pct: f64,
     pub rpo: Option<&'a RpoResult>,
-    /// Earlier runs of this drill, oldest first (for `regression`).
+    /// Earlier runs of this drill on this target, oldest first (for
+    /// `regression`).
     pub history: &'a [history::Record],
+    /// RTO resolution of this run: RTO and time to impact changes within
+    /// it are noise, never a regression.
+    pub resolution_s: f64,
 }
 
 /// Evaluates one check: one function per kind. Per-fault kinds give one
@@ -374,7 +378,8 @@ fn regression(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
     else {
         unreachable!("regression is called for regression checks only")
     };
-    let subjects: Vec<(String, history::Metric, Option<f64>, &str)> = match metric {
+    // (label, figure, this run's value, unit, resolution in that unit)
+    let subjects: Vec<(String, history::Metric, Option<f64>, &str, f64)> = match metric {
         Followed::Rto | Followed::TimeToImpact => m
             .faults
             .iter()
@@ -387,6 +392,7 @@ fn regression(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
                         history::Metric::Rto(name),
                         f.rto_s,
                         "s",
+                        m.resolution_s,
                     )
                 } else {
                     let tti = f.time_to_impact_s;
@@ -395,6 +401,7 @@ fn regression(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
                         history::Metric::TimeToImpact(name),
                         tti,
                         "s",
+                        m.resolution_s,
                     )
                 }
             })
@@ -403,18 +410,26 @@ fn regression(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
             let s = slice(m.rec, PhaseScope::Fault);
             let p99 =
                 (!s.latency.is_empty()).then(|| s.latency.value_at_quantile(0.99) as f64 / 1000.0);
-            vec![("p99:fault".into(), history::Metric::FaultP99, p99, "ms")]
+            let res = p99.map_or(0.0, |v| v * 1e-3);
+            vec![(
+                "p99:fault".into(),
+                history::Metric::FaultP99,
+                p99,
+                "ms",
+                res,
+            )]
         }
         Followed::ErrorBudget => vec![(
             "error-budget".into(),
             history::Metric::Budget,
             Some(m.budget_pct),
             "%",
+            0.0,
         )],
     };
     subjects
         .into_iter()
-        .map(|(label, hm, current, unit)| {
+        .map(|(label, hm, current, unit, resolution)| {
             let name = c.name.clone().unwrap_or_else(|| format!("regression-{label}"));
             let max = max_increase * 100.0;
             let Some(base) = history::baseline(m.history, &hm, *runs) else {
@@ -434,12 +449,18 @@ fn regression(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
                 None => result(name, false, None, max, "%", format!("regression {label}: not measured this run; {of}")),
                 Some(v) => {
                     let inc = history::increase(v, base.median) * 100.0;
-                    let pass = inc <= max;
-                    let msg = format!(
-                        "{label} {v:.3}{unit} is {inc:+.0}% against {of} ({} +{}%)",
-                        if pass { "≤" } else { ">" },
-                        fmt_pct(max)
-                    );
+                    let pass = !history::regressed(v, base.median, *max_increase, resolution);
+                    let msg = if pass && inc > max {
+                        format!(
+                            "{label} {v:.3}{unit} is {inc:+.0}% against {of}, a change within the measurement's resolution ±{resolution:.3}{unit}: not a regression"
+                        )
+                    } else {
+                        format!(
+                            "{label} {v:.3}{unit} is {inc:+.0}% against {of} ({} +{}%)",
+                            if pass { "≤" } else { ">" },
+                            fmt_pct(max)
+                        )
+                    };
                     result(name, pass, Some(inc), max, "%", msg)
                 }
             }
@@ -470,6 +491,7 @@ pub fn alert_checks(
     probes: &[crate::report::model::ProbeResult],
     unexpected_fail: bool,
     skipped: Option<&str>,
+    interrupted: bool,
 ) -> Vec<CheckResult> {
     let skip = |name: String, why: &str| CheckResult {
         status: CheckStatus::Skipped,
@@ -482,6 +504,12 @@ pub fn alert_checks(
         let within = a.fire_within_s.unwrap_or(f64::INFINITY);
         out.push(match (skipped, a.time_to_detect_s) {
             (Some(why), _) => skip(name, why),
+            // Stopped by the user before the alert fired: not judged, and
+            // never a failure of the monitoring.
+            (None, None) if interrupted => skip(
+                name,
+                "the drill was interrupted (Ctrl-C) before the alert fired",
+            ),
             (None, Some(t)) => at_most(
                 name,
                 "time to detect",
@@ -511,6 +539,10 @@ pub fn alert_checks(
         out.push(match (skipped, a.time_to_detect_s, a.time_to_resolve_s) {
             (Some(why), _, _) => skip(name, why),
             (None, None, _) => skip(name, "it never fired"),
+            (None, Some(_), None) if interrupted => skip(
+                name,
+                "the drill was interrupted (Ctrl-C) before the alert resolved",
+            ),
             (None, Some(_), Some(t)) => at_most(
                 name,
                 "time to resolve",
@@ -610,8 +642,36 @@ mod tests {
     }
 
     #[test]
+    fn an_alert_the_user_interrupted_before_it_fired_is_skipped_not_failed() {
+        let alert = |fired: Option<f64>| crate::report::model::AlertResult {
+            alert: "IngressGatewayDown".into(),
+            expected: true,
+            fault: Some("kill".into()),
+            fired_at_s: fired,
+            time_to_detect_s: fired,
+            resolved_at_s: None,
+            time_to_resolve_s: None,
+            fire_within_s: Some(30.0),
+            resolve_within_s: Some(30.0),
+            suppressed: false,
+            note: None,
+        };
+        let cut = alert_checks(&[alert(None)], &[], false, None, true);
+        assert_eq!(cut[0].status, CheckStatus::Skipped, "{cut:?}");
+        assert!(cut[0].message.contains("interrupted"), "{}", cut[0].message);
+        // Fired, then interrupted before it resolved: detection judged,
+        // resolution skipped.
+        let half = alert_checks(&[alert(Some(3.0))], &[], false, None, true);
+        assert_eq!(half[0].status, CheckStatus::Pass);
+        assert_eq!(half[1].status, CheckStatus::Skipped);
+        // Not interrupted: never firing is a failure.
+        let ran = alert_checks(&[alert(None)], &[], false, None, false);
+        assert_eq!(ran[0].status, CheckStatus::Fail);
+    }
+
+    #[test]
     fn a_probe_passes_only_with_readings_inside_its_limits_and_skips_say_why() {
-        let status = |p| alert_checks(&[], &[p], false, None)[0].status;
+        let status = |p| alert_checks(&[], &[p], false, None, false)[0].status;
         assert_eq!(status(probe(10, 0.01)), CheckStatus::Pass);
         assert_eq!(status(probe(10, 0.20)), CheckStatus::Fail);
         assert_eq!(
@@ -624,6 +684,7 @@ mod tests {
             &[probe(10, 0.01)],
             true,
             Some("prometheus not installed"),
+            false,
         );
         assert!(skipped.iter().all(|c| c.status == CheckStatus::Skipped));
         assert!(skipped[0].message.contains("prometheus not installed"));
@@ -658,6 +719,7 @@ mod tests {
                 budget_pct,
                 rpo,
                 history: &[],
+                resolution_s: 0.1,
             },
         )
     }
@@ -744,6 +806,7 @@ mod tests {
                     budget_pct: 0.0,
                     rpo: None,
                     history: &months[..i],
+                    resolution_s: 0.1,
                 };
                 let c = &super::evaluate(&cs[0], &m)[0];
                 assert_eq!(c.name, "regression-rto:delete-primary-ingress");

@@ -48,6 +48,7 @@ pub fn steady_state(plan: &Plan, rec: &Recorder, writes: Option<(u64, u64)>) -> 
                 budget_pct: 0.0,
                 rpo: None,
                 history: &[],
+                resolution_s: 0.0,
             };
             checks::evaluate(c, &m)
         }));

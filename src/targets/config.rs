@@ -23,6 +23,11 @@
 //! [targets.prod.alertmanager]
 //! url = "https://alertmanager.monitoring.example:9093"
 //! token_env = "DRILL_ALERTMANAGER_TOKEN"
+//!
+//! [pushgateway]                              # where every run's results go
+//! url = "http://pushgateway.monitoring:9091"
+//! period = "31d"                             # the schedule, for DrillOverdue
+//! grace = "1d"
 //! ```
 
 use std::collections::BTreeMap;
@@ -107,6 +112,27 @@ fn d5m() -> crate::scenario::units::Dur {
 pub struct TargetsFile {
     #[serde(default)]
     pub targets: BTreeMap<String, Spanned<TargetEntry>>,
+    /// Where `drill run` pushes each run's results (any target).
+    pub pushgateway: Option<PushgatewayEntry>,
+}
+
+/// `[pushgateway]`: a Prometheus Pushgateway for every run's results, and
+/// the schedule the runs keep (for the `DrillOverdue` alert).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PushgatewayEntry {
+    pub url: Spanned<String>,
+    /// Name of the environment variable holding a bearer token.
+    pub token_env: Option<String>,
+    /// How often the job runs (e.g. "31d" for a monthly CronJob).
+    pub period: Option<crate::scenario::units::Dur>,
+    /// How late a run may be before it counts as missed.
+    #[serde(default = "d1d")]
+    pub grace: crate::scenario::units::Dur,
+}
+
+fn d1d() -> crate::scenario::units::Dur {
+    crate::scenario::units::Dur::secs(86400)
 }
 
 /// A resolved target definition.
@@ -211,6 +237,8 @@ pub struct Targets {
     defs: BTreeMap<String, TargetDef>,
     /// Each target's vantage points (none: the load comes from this process).
     vantages: BTreeMap<String, Vec<super::vantage::VantageDef>>,
+    /// The file's `[pushgateway]`, its URL checked.
+    pub pushgateway: Option<PushgatewayEntry>,
 }
 
 impl Targets {
@@ -224,6 +252,7 @@ impl Targets {
             file: chosen.clone(),
             defs: BTreeMap::new(),
             vantages: BTreeMap::new(),
+            pushgateway: None,
         };
         t.defs.insert(
             "lab".into(),
@@ -245,6 +274,22 @@ impl Targets {
         let parsed: TargetsFile = toml::from_str(&src)
             .map_err(|e| Diagnostics(vec![diag::from_toml(&file, &src, &e)]))?;
         let mut errors = Vec::new();
+        if let Some(p) = parsed.pushgateway {
+            let url = p.url.get_ref();
+            if url.starts_with("http://") || url.starts_with("https://") {
+                t.pushgateway = Some(p);
+            } else {
+                errors.push(
+                    Diagnostic::at(
+                        &file,
+                        &src,
+                        Some(p.url.span()),
+                        format!("pushgateway url `{url}` is not an http(s) URL"),
+                    )
+                    .with_hint("write the Pushgateway's base URL, e.g. url = \"http://pushgateway.monitoring:9091\""),
+                );
+            }
+        }
         for (name, entry) in parsed.targets {
             let span = entry.span();
             let mut entry = entry.into_inner();

@@ -120,7 +120,10 @@ fn prometheus_config(prom_port: u16, am_addr: &str, targets: &[ScrapeTarget]) ->
 const ALERTMANAGER_CONFIG: &str = "route:\n  receiver: drill\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: drill\n";
 
 /// Runs `bin args` under a shell that kills it when our pipe to the shell's
-/// stdin closes.
+/// stdin closes. In a process group of its own: a Ctrl-C at the terminal
+/// goes to drill's group, and drill stops Prometheus and Alertmanager
+/// itself once the alert checks are judged (and the silence expired);
+/// if drill dies, the closed pipe still ends them.
 fn spawn_with_lifeline(bin: &str, args: &[String], log: &Path) -> std::io::Result<Child> {
     let script = "\"$@\" </dev/null >\"$DRILL_MON_LOG\" 2>&1 & c=$!; cat >/dev/null; kill $c 2>/dev/null; wait $c";
     Command::new("sh")
@@ -133,6 +136,7 @@ fn spawn_with_lifeline(bin: &str, args: &[String], log: &Path) -> std::io::Resul
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
 }
 
