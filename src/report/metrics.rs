@@ -230,6 +230,19 @@ fn last_run(r: &DrillResult, regressed: Option<bool>, schedule: Option<Schedule>
     );
     checks(&mut s, r);
     faults(&mut s, r);
+    for g in &r.guards {
+        for (name, v) in g.metrics() {
+            let help = match name {
+                "drill_time_to_guard_seconds" => {
+                    "From a stop guard's breach being visible to drill's first revert request, last run"
+                }
+                _ => {
+                    "1 when the stop guard stopped the last run (breached, or its source unreachable)"
+                }
+            };
+            s.set(name, help, &[("guard", g.name.as_str())], v);
+        }
+    }
     for (phase, p) in &r.phases {
         if let Some(a) = p.availability {
             s.set(
@@ -404,6 +417,51 @@ mod tests {
         assert_eq!(value(b, "drill_checks_failed"), Some(failed as f64));
         assert!(b.contains("# TYPE drill_run_success gauge"), "{b}");
         assert!(!b.contains("drill_schedule_period_seconds"));
+    }
+
+    /// A stop guard that stopped the drill is pushed with its time to
+    /// guard; one that held reads 0 and has no time.
+    #[test]
+    fn stop_guards_are_pushed_with_their_time_to_guard() {
+        use crate::report::guards::{GuardResult, GuardStatus};
+        let mut r = sample_result();
+        let guard = |name: &str, status, ttg| GuardResult {
+            name: name.into(),
+            kind: "alert".into(),
+            condition: "x".into(),
+            on_unreachable: "stop".into(),
+            status,
+            readings: 3,
+            failed_reads: 0,
+            value: None,
+            limit: None,
+            breach: None,
+            at_preflight: false,
+            visible_at_s: None,
+            visible_at: None,
+            seen_at_s: None,
+            first_revert_at_s: None,
+            time_to_guard_s: ttg,
+            last_error: None,
+        };
+        r.guards = vec![
+            guard("checkout-errors", GuardStatus::Breached, Some(0.25)),
+            guard("other", GuardStatus::Held, None),
+        ];
+        let b = &groups(&r, None, None)[0].body;
+        assert_eq!(
+            value(b, "drill_guard_breached{guard=\"checkout-errors\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(b, "drill_time_to_guard_seconds{guard=\"checkout-errors\"}"),
+            Some(0.25)
+        );
+        assert_eq!(value(b, "drill_guard_breached{guard=\"other\"}"), Some(0.0));
+        assert_eq!(
+            value(b, "drill_time_to_guard_seconds{guard=\"other\"}"),
+            None
+        );
     }
 
     #[test]
