@@ -220,7 +220,16 @@ async fn preflight_refuses_a_selector_that_matches_no_pods_and_changes_nothing()
             .contains("selector `app=reviewz` matches no pods"),
         "{err}"
     );
-    p.assert_untouched();
+    // Only the claim was taken (the run's end releases it).
+    let writes: Vec<_> = p
+        .primary
+        .mutations()
+        .into_iter()
+        .filter(|m| !m.uri.contains("/leases"))
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+    assert!(p.secondary.mutations().is_empty());
+    p.assert_other_unheard();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -726,7 +735,16 @@ async fn a_missing_object_mid_drill_is_named() {
         ),
         "{err}"
     );
-    p.assert_untouched();
+    // Only the claim was taken (the run's end releases it).
+    let writes: Vec<_> = p
+        .primary
+        .mutations()
+        .into_iter()
+        .filter(|m| !m.uri.contains("/leases"))
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+    assert!(p.secondary.mutations().is_empty());
+    p.assert_other_unheard();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -792,6 +810,12 @@ async fn cleanup_after_a_crash_restores_from_the_journal_alone() {
     assert_eq!(out.outstanding, 2, "{:?}", out.lines);
     assert_eq!(p.primary.objects(), before_p);
     assert_eq!(p.secondary.objects(), before_s);
+    assert!(
+        p.primary.leases().is_empty() && p.secondary.leases().is_empty(),
+        "cleanup releases the dead run's claims: {:?} {:?}",
+        p.primary.leases(),
+        p.secondary.leases()
+    );
     assert!(!path.exists(), "journal closed and moved to done/");
     assert!(
         journal::journal_dir()
@@ -898,9 +922,15 @@ duration = "1s"
         .primary
         .mutations()
         .into_iter()
-        .filter(|r| r.method == "DELETE")
+        .filter(|r| r.method == "DELETE" && r.uri.contains("/pods/"))
         .count();
     assert_eq!(deletes, 1);
+    assert!(
+        p.primary.leases().is_empty() && p.secondary.leases().is_empty(),
+        "the run released its claims: {:?} {:?}",
+        p.primary.leases(),
+        p.secondary.leases()
+    );
     assert_eq!(p.primary.objects(), before_p);
     assert_eq!(p.secondary.objects(), before_s);
     let open: Vec<_> = std::fs::read_dir(state.join("journal"))
@@ -1193,4 +1223,148 @@ async fn revert_matrix_drills_own_fault_changed_exits_4_and_keeps_the_journal_op
         failed.len(),
         failed.join("\n\n")
     );
+}
+
+/// The faults the concurrency tests race for: every object of `reviews`
+/// on the primary (its three Deployments and its VirtualService).
+fn reviews_faults() -> Vec<FaultPlan> {
+    vec![
+        fault("name = \"down\"\ncomponent = \"reviews\"\nregion = \"primary\"\naction = \"down\""),
+        fault(
+            "name = \"slow\"\ncomponent = \"reviews\"\nregion = \"primary\"\naction = \"latency\"\ndelay = \"2s\"",
+        ),
+    ]
+}
+
+async fn target_for(p: &Pair, run_id: &str, lease: Duration) -> K8sTarget {
+    let mut t = K8sTarget::connect(&p.settings(), run_id, Clock::start())
+        .await
+        .unwrap();
+    t.set_poll(Duration::from_millis(50));
+    t.set_lease_duration(lease);
+    t
+}
+
+/// The concurrency column at the library level, 20 repetitions: two runs
+/// claim the same objects at the same instant; exactly one gets them, the
+/// other is refused naming the holder and leaves nothing behind. A third
+/// run started mid-fault of the winner is refused too. The winner's faults
+/// revert and its claims go: the cluster ends exactly as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runs_racing_for_the_same_objects_one_claims_and_the_other_is_refused() {
+    let p = Pair::start("").await;
+    let before = p.primary.objects();
+    let faults = reviews_faults();
+    let refs: Vec<&FaultPlan> = faults.iter().collect();
+    for rep in 0..20 {
+        let (a_id, b_id) = (format!("race{rep}-a"), format!("race{rep}-b"));
+        let a = target_for(&p, &a_id, Duration::from_secs(30)).await;
+        let b = target_for(&p, &b_id, Duration::from_secs(30)).await;
+        let (ra, rb) = tokio::join!(a.claim(&refs), b.claim(&refs));
+        let (winner, loser, w_id, err) = match (ra, rb) {
+            (Ok(()), Err(e)) => (a, b, &a_id, e),
+            (Err(e), Ok(())) => (b, a, &b_id, e),
+            (ra, rb) => panic!("rep {rep}: exactly one run claims: a {ra:?}, b {rb:?}"),
+        };
+        let msg = err.to_string();
+        assert!(
+            matches!(err, TargetError::Preflight(_))
+                && msg.contains(&format!("held by drill run `{w_id}` since"))
+                && msg.contains("started by"),
+            "rep {rep}: {msg}"
+        );
+        assert_eq!(
+            p.primary.objects(),
+            before,
+            "rep {rep}: the refused run wrote"
+        );
+        assert!(
+            p.primary.leases().values().all(|h| h == w_id),
+            "rep {rep}: the refused run left a claim: {:?}",
+            p.primary.leases()
+        );
+        let mut active = Vec::new();
+        for f in &faults {
+            active.push((f, inject(&winner, f).await.0));
+        }
+        let mid = target_for(&p, &format!("race{rep}-mid"), Duration::from_secs(30)).await;
+        let e = mid.claim(&refs).await.unwrap_err().to_string();
+        assert!(e.contains(&format!("held by drill run `{w_id}`")), "{e}");
+        // The refused runs plan nothing either: a plan is refused at its claim.
+        assert!(loser.plan(&faults[0], 1).await.is_err());
+        while let Some((f, inj)) = active.pop() {
+            winner.revert(f, &inj).await.unwrap();
+        }
+        winner.release_claims().await;
+        assert_eq!(p.primary.objects(), before, "rep {rep}: not as it was");
+        assert!(p.primary.leases().is_empty(), "{:?}", p.primary.leases());
+    }
+    assert!(p.secondary.mutations().is_empty());
+    p.assert_other_unheard();
+}
+
+/// A killed run stops renewing: its claim expires after the Lease's
+/// duration. A live run's claim is renewed past it. An expired claim is
+/// taken over, but an object the dead run left faulted (its mark still on
+/// it) is refused: its state is not one to restore.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_is_renewed_while_its_run_lives_and_expires_after_it_dies() {
+    let p = Pair::start("").await;
+    let faults = reviews_faults();
+    let refs: Vec<&FaultPlan> = faults.iter().collect();
+    let live = target_for(&p, "renewed", Duration::from_secs(1)).await;
+    live.claim(&refs).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let other = target_for(&p, "other", Duration::from_secs(1)).await;
+    let e = other.claim(&refs).await.unwrap_err().to_string();
+    assert!(e.contains("held by drill run `renewed`"), "renewed: {e}");
+    let (inj, _) = inject(&live, &faults[0]).await;
+    drop(inj);
+    drop(live); // kill -9: nothing renews, nothing reverts
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let e = other.claim(&refs).await.unwrap_err().to_string();
+    assert!(
+        e.contains("carries drill run `renewed`'s mark") && e.contains("drill cleanup"),
+        "{e}"
+    );
+    assert!(
+        !p.primary.leases().values().any(|h| h == "other"),
+        "a refused claim is released: {:?}",
+        p.primary.leases()
+    );
+    assert_eq!(p.primary.replicas("bookinfo", "reviews-v1"), 0);
+}
+
+/// The concurrency column through the `drill` binary: two drills on the
+/// same objects started together (twice per action) and one started
+/// mid-fault of the other, for each action that changes objects. The
+/// 20-repetition race runs at the library level above, where a repetition
+/// costs milliseconds instead of a whole drill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revert_matrix_concurrency_two_drills_on_the_same_objects_one_is_refused() {
+    init();
+    let mut cells = Vec::new();
+    for action in [
+        matrix::Action::Down,
+        matrix::Action::Latency,
+        matrix::Action::RegionOutage,
+    ] {
+        cells.extend([(action, false), (action, false), (action, true)]);
+    }
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(4));
+    let mut set = tokio::task::JoinSet::new();
+    for (action, mid) in cells {
+        let gate = gate.clone();
+        set.spawn(async move {
+            let _slot = gate.acquire_owned().await.unwrap();
+            (action, mid, matrix::run_race(action, mid).await)
+        });
+    }
+    let mut failed = Vec::new();
+    while let Some(r) = set.join_next().await {
+        if let (a, mid, Err(e)) = r.unwrap() {
+            failed.push(format!("{a:?} (mid-fault: {mid}): {e}"));
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
 }

@@ -67,7 +67,13 @@ impl Drill<'_> {
 
     async fn preflight(&mut self) -> Result<(), Stop> {
         let faults: Vec<_> = self.plan.faults.iter().collect();
-        let res = match self.target().preflight(&faults).await {
+        // The claim comes first: a drill started mid-fault of another is
+        // told who holds the objects, not that their pods are gone.
+        let checked = match self.target().claim(&faults).await {
+            Ok(()) => self.target().preflight(&faults).await,
+            Err(e) => Err(e),
+        };
+        let res = match checked {
             Ok(()) => match &self.plan.load {
                 Some(ld) => probe_entry(&self.facts.entry_url, &ld.path, self.timeout).await,
                 None => Ok(()),
@@ -88,7 +94,10 @@ impl Drill<'_> {
                 .into(),
         ));
         let opened = match Database::open(self.def).await {
-            Ok(db) => db.preflight().await.map(|()| db),
+            Ok(mut db) => match db.preflight().await {
+                Ok(()) => db.claim(&self.run_id).await.map(|()| db),
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         match opened {

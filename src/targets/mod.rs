@@ -217,6 +217,16 @@ impl Target {
         }
     }
 
+    /// Claims every object the faults will change, before any prior state
+    /// is read, so no other drill changes them meanwhile (Kubernetes: a
+    /// Lease each). The lab needs none: each run starts its own.
+    pub async fn claim(&self, faults: &[&FaultPlan]) -> Result<(), TargetError> {
+        match self {
+            Target::Kubernetes(k) => k.claim(faults).await,
+            Target::Lab(_) | Target::Http { .. } => Ok(()),
+        }
+    }
+
     /// Resolves a fault to the handle and the journal's revert plan, touching nothing.
     pub async fn plan(&self, f: &FaultPlan) -> Result<(Injection, RevertPlan), TargetError> {
         match self {
@@ -292,8 +302,10 @@ impl Target {
     }
 
     pub async fn stop(&mut self) {
-        if let Target::Lab(l) = self {
-            l.stop().await;
+        match self {
+            Target::Lab(l) => l.stop().await,
+            Target::Kubernetes(k) => k.release_claims().await,
+            Target::Http { .. } => {}
         }
     }
 }

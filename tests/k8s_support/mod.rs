@@ -92,6 +92,13 @@ struct Vs {
     spec: Value,
 }
 
+/// A coordination.k8s.io/v1 Lease, kept as the body last written.
+struct LeaseObj {
+    rv: u64,
+    uid: String,
+    body: Value,
+}
+
 struct Failure {
     method: String,
     path_contains: String,
@@ -104,6 +111,7 @@ struct State {
     pods: Vec<Pod>,
     deployments: BTreeMap<(String, String), Deploy>,
     vss: BTreeMap<(String, String), Vs>,
+    leases: BTreeMap<(String, String), LeaseObj>,
     rv: u64,
     next: u64,
     seen: Vec<Seen>,
@@ -335,6 +343,21 @@ impl FakeCluster {
             );
         }
         m
+    }
+
+    /// Every Lease: `namespace/name` → its holder.
+    pub fn leases(&self) -> BTreeMap<String, String> {
+        self.lock()
+            .leases
+            .iter()
+            .map(|((ns, n), l)| {
+                let holder = l.body["spec"]["holderIdentity"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
+                (format!("{ns}/{n}"), holder)
+            })
+            .collect()
     }
 
     /// (name, ready) of the pods matching an equality selector.
@@ -788,6 +811,12 @@ fn route(s: &mut State, m: &Method, seg: &[&str], uri: &hyper::Uri, body: &Value
             match (m.as_str(), rest) {
                 ("GET", []) => reply(200, &deployment_json(&s.deployments[&key], s)),
                 ("PATCH", []) => {
+                    // A resourceVersion in the patch is a precondition.
+                    if let Some(rv) = body["metadata"]["resourceVersion"].as_str()
+                        && rv != s.deployments[&key].rv.to_string()
+                    {
+                        return status(409, "deployments.apps", name);
+                    }
                     s.rv += 1;
                     let rv = s.rv;
                     let d = s.deployments.get_mut(&key).unwrap();
@@ -859,6 +888,18 @@ fn route(s: &mut State, m: &Method, seg: &[&str], uri: &hyper::Uri, body: &Value
             }
         }
         (
+            _,
+            [
+                "apis",
+                "coordination.k8s.io",
+                "v1",
+                "namespaces",
+                ns,
+                "leases",
+                rest @ ..,
+            ],
+        ) => lease_route(s, m.as_str(), ns, rest, body),
+        (
             "POST",
             [
                 "apis",
@@ -880,6 +921,73 @@ fn route(s: &mut State, m: &Method, seg: &[&str], uri: &hyper::Uri, body: &Value
             reply(201, &v)
         }
         _ => status(404, "path", uri.path()),
+    }
+}
+
+fn lease_json(l: &LeaseObj) -> Value {
+    let mut v = l.body.clone();
+    v["apiVersion"] = json!("coordination.k8s.io/v1");
+    v["kind"] = json!("Lease");
+    v["metadata"]["resourceVersion"] = json!(l.rv.to_string());
+    v["metadata"]["uid"] = json!(l.uid);
+    v
+}
+
+/// Leases as the API server keeps them: a create fails with 409 when the
+/// Lease exists, a replace or delete with a stale resourceVersion with 409.
+fn lease_route(s: &mut State, m: &str, ns: &str, rest: &[&str], body: &Value) -> Resp {
+    const KIND: &str = "leases.coordination.k8s.io";
+    match (m, rest) {
+        ("POST", []) => {
+            let name = body["metadata"]["name"].as_str().unwrap_or("").to_string();
+            let key = (ns.to_string(), name.clone());
+            if s.leases.contains_key(&key) {
+                return status(409, KIND, &name);
+            }
+            s.rv += 1;
+            s.next += 1;
+            let l = LeaseObj {
+                rv: s.rv,
+                uid: format!("lease-{}", s.next),
+                body: body.clone(),
+            };
+            let v = lease_json(&l);
+            s.leases.insert(key, l);
+            reply(201, &v)
+        }
+        (_, [name]) => {
+            let key = (ns.to_string(), name.to_string());
+            let Some(cur) = s.leases.get(&key) else {
+                return status(404, KIND, name);
+            };
+            let cur_rv = cur.rv.to_string();
+            match m {
+                "GET" => reply(200, &lease_json(cur)),
+                "PUT" => {
+                    if body["metadata"]["resourceVersion"].as_str() != Some(cur_rv.as_str()) {
+                        return status(409, KIND, name);
+                    }
+                    s.rv += 1;
+                    let rv = s.rv;
+                    let l = s.leases.get_mut(&key).unwrap();
+                    l.rv = rv;
+                    l.body = body.clone();
+                    reply(200, &lease_json(l))
+                }
+                "DELETE" => {
+                    if let Some(rv) = body["preconditions"]["resourceVersion"].as_str()
+                        && rv != cur_rv
+                    {
+                        return status(409, KIND, name);
+                    }
+                    s.rv += 1;
+                    let l = s.leases.remove(&key).unwrap();
+                    reply(200, &lease_json(&l))
+                }
+                _ => status(405, KIND, name),
+            }
+        }
+        _ => status(404, "path", ns),
     }
 }
 

@@ -12,6 +12,7 @@ use kube::api::DynamicObject;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::claim::LeaseRef;
 use super::client;
 use super::istio::RouteFault;
 use super::ops::{Cluster, K8sError, RUN_ANNOTATION};
@@ -24,6 +25,10 @@ pub struct K8sRevert {
     pub kubeconfig: Vec<PathBuf>,
     pub run_id: String,
     pub objects: Vec<PriorState>,
+    /// The claims (Leases) the run took on the objects: released once the
+    /// objects are restored. Empty in journals of drills before claims.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leases: Vec<LeaseRef>,
 }
 
 /// One object's state before the fault, and what the fault made of it.
@@ -200,7 +205,15 @@ impl K8sRevert {
         let cluster = client::connect(&self.kubeconfig, &self.context)
             .await
             .map_err(|e| e.to_string())?;
-        self.revert(&cluster).await
+        self.revert(&cluster).await?;
+        // Restored: the run's claims go too (one another run took over
+        // after it expired is that run's and stays).
+        for l in &self.leases {
+            if let Err(e) = cluster.release_lease(l, &self.run_id).await {
+                tracing::warn!(error = %e, "releasing a claim failed; it expires by itself");
+            }
+        }
+        Ok(())
     }
 
     /// Restores every object; goes on past a failure so one stuck object
@@ -255,7 +268,7 @@ async fn restore(c: &Cluster, run_id: &str, o: &PriorState) -> Result<(), Restor
                     .await?;
             }
             if now.held_by.is_some() {
-                c.annotate_deployment(namespace, name, None).await?;
+                c.annotate_deployment(namespace, name, None, None).await?;
             }
             Ok(())
         }
