@@ -1368,3 +1368,107 @@ async fn revert_matrix_concurrency_two_drills_on_the_same_objects_one_is_refused
     }
     assert!(failed.is_empty(), "{}", failed.join("\n\n"));
 }
+
+/// A VirtualService that had no annotations ends with none: drill's run
+/// annotation goes with the map it made, not leaving `annotations: {}`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reverted_virtualservice_is_byte_equal_to_its_prior() {
+    let p = Pair::start("").await;
+    p.primary.annotate_vs("bookinfo", "reviews", "team", None);
+    let before = p.primary.objects();
+    assert!(before["virtualservice/bookinfo/reviews"]["annotations"].is_null());
+    let t = p.connect().await;
+    let f =
+        fault("component = \"reviews\"\nregion = \"primary\"\naction = \"abort\"\nstatus = 503");
+    let (inj, _) = inject(&t, &f).await;
+    assert!(
+        p.primary
+            .vs("bookinfo", "reviews")
+            .1
+            .contains_key("drill.dev/run-id")
+    );
+    t.revert(&f, &inj).await.unwrap();
+    assert_eq!(p.primary.objects(), before);
+}
+
+/// A fault someone else undid while it lasted: the revert succeeds having
+/// changed nothing of the objects' state, and says so (the run's end is
+/// `already-restored`, not `reverted`); drill's own annotation still goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_someone_else_undid_is_reported_as_already_restored() {
+    let p = Pair::start("").await;
+    let before = p.primary.objects();
+    let t = p.connect().await;
+    let faults = reviews_faults();
+    let (down, _) = inject(&t, &faults[0]).await;
+    for v in ["reviews-v1", "reviews-v2", "reviews-v3"] {
+        p.primary.scale_by_hand("bookinfo", v, 1);
+    }
+    t.revert(&faults[0], &down).await.unwrap();
+    let found = down.already_restored().expect("already restored");
+    assert!(found.contains("deployment bookinfo/reviews-v3"), "{found}");
+    let (slow, _) = inject(&t, &faults[1]).await;
+    p.primary.edit_vs("bookinfo", "reviews", |s| {
+        s["http"][0].as_object_mut().unwrap().remove("fault");
+    });
+    t.revert(&faults[1], &slow).await.unwrap();
+    assert_eq!(
+        slow.already_restored().as_deref(),
+        Some("virtualservice bookinfo/reviews")
+    );
+    assert_eq!(p.primary.objects(), before);
+    // A revert that did the work says nothing of the kind.
+    let (down, _) = inject(&t, &faults[0]).await;
+    t.revert(&faults[0], &down).await.unwrap();
+    assert_eq!(down.already_restored(), None);
+    assert_eq!(p.primary.objects(), before);
+}
+
+/// `drill cleanup --dry-run` after kill -9 reads the cluster and says what a
+/// real cleanup would do, object by object, and writes nothing: scale back,
+/// already restored, or altered (a person decides).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleanup_dry_run_reads_the_cluster_and_says_what_cleanup_would_do() {
+    let p = matrix::pair().await;
+    let want = p.primary.objects();
+    let state = p.dir.path().join("state");
+    let file = p.dir.path().join("case.toml");
+    std::fs::write(
+        &file,
+        matrix::scenario(matrix::Action::Down, WayOut::Kill9Cleanup),
+    )
+    .unwrap();
+    let child = matrix::drill_run(&p, &state, &file).spawn().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while p
+        .primary
+        .deployment_annotation("bookinfo", "reviews-v3", "drill.dev/run-id")
+        .is_none()
+        || p.primary.replicas("bookinfo", "reviews-v3") != 0
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never injected");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // SAFETY: kill(2) on the drill child this test spawned.
+    unsafe { libc::kill(child.id().unwrap() as i32, libc::SIGKILL) };
+    let _ = child.wait_with_output().await;
+    p.primary.scale_by_hand("bookinfo", "reviews-v2", 1);
+    p.primary.scale_by_hand("bookinfo", "reviews-v3", 4);
+    let writes = p.primary.mutations().len();
+    let out = matrix::cleanup_with(&p, &state, &["--dry-run"]).await;
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    for want in [
+        "deployment bookinfo/reviews-v1: would scale it from 0 back to 1 replicas",
+        "deployment bookinfo/reviews-v2: already restored",
+        "deployment bookinfo/reviews-v3: altered, needs a person: someone scaled it to 4",
+    ] {
+        assert!(text.contains(want), "no {want:?} in:\n{text}");
+    }
+    assert_eq!(p.primary.mutations().len(), writes, "a dry run wrote");
+    p.primary.scale_by_hand("bookinfo", "reviews-v3", 1);
+    let out = matrix::cleanup_with(&p, &state, &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(p.primary.objects(), want);
+    assert!(p.primary.leases().is_empty(), "{:?}", p.primary.leases());
+}

@@ -259,6 +259,15 @@ impl Target {
         }
     }
 
+    /// After a successful revert: the objects it found already restored by
+    /// someone else, when drill had nothing left to undo.
+    pub fn already_restored(&self, inj: &Injection) -> Option<String> {
+        match inj {
+            Injection::K8s(i) => i.already_restored(),
+            _ => None,
+        }
+    }
+
     /// For self-healing faults: when the touched component was serving again.
     pub fn healed_at(&self, inj: &Injection) -> Option<Micros> {
         match (self, inj) {

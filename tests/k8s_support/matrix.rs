@@ -195,7 +195,7 @@ impl WayOut {
     }
 }
 
-fn scenario(action: Action, way: WayOut) -> String {
+pub fn scenario(action: Action, way: WayOut) -> String {
     format!(
         r#"description = "revert matrix: {action:?} x {way:?}"
 
@@ -255,10 +255,16 @@ pub fn drill_run(p: &Pair, state: &Path, scenario: &Path) -> Command {
 }
 
 async fn cleanup(p: &Pair, state: &Path) -> Output {
+    cleanup_with(p, state, &[]).await
+}
+
+/// `drill cleanup` with these arguments, on the pair's state directory.
+pub async fn cleanup_with(p: &Pair, state: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_drill"))
         .current_dir(p.dir.path())
         .env("DRILL_STATE_DIR", state)
         .arg("cleanup")
+        .args(args)
         .stdin(Stdio::null())
         .output()
         .await

@@ -89,6 +89,10 @@ struct Vs {
     name: String,
     rv: u64,
     annotations: BTreeMap<String, String>,
+    /// Whether `metadata.annotations` is there at all: a custom resource
+    /// keeps an empty map written to it (`annotations: {}`), so a revert
+    /// that leaves one is not byte-equal to an object that had none.
+    has_annotations: bool,
     spec: Value,
 }
 
@@ -294,6 +298,7 @@ impl FakeCluster {
             name: name.into(),
             rv: s.rv,
             annotations: labels(annotations),
+            has_annotations: !annotations.is_empty(),
             spec,
         };
         s.vss.insert((ns.into(), name.into()), vs);
@@ -339,7 +344,10 @@ impl FakeCluster {
         for v in s.vss.values() {
             m.insert(
                 format!("virtualservice/{}/{}", v.ns, v.name),
-                json!({ "spec": v.spec, "annotations": v.annotations }),
+                json!({
+                    "spec": v.spec,
+                    "annotations": if v.has_annotations { json!(v.annotations) } else { Value::Null },
+                }),
             );
         }
         m
@@ -408,6 +416,8 @@ impl FakeCluster {
             Some(x) => v.annotations.insert(key.into(), x.into()),
             None => v.annotations.remove(key),
         };
+        // As `kubectl annotate` leaves it: no empty map.
+        v.has_annotations = !v.annotations.is_empty();
         v.rv = rv;
     }
 
@@ -656,7 +666,7 @@ fn vs_json(x: &Vs) -> Value {
     v["metadata"]["name"] = json!(x.name);
     v["metadata"]["namespace"] = json!(x.ns);
     v["metadata"]["resourceVersion"] = json!(x.rv.to_string());
-    if x.annotations.is_empty() {
+    if !x.has_annotations {
         v["metadata"].as_object_mut().unwrap().remove("annotations");
     } else {
         v["metadata"]["annotations"] = json!(x.annotations);
@@ -881,6 +891,7 @@ fn route(s: &mut State, m: &Method, seg: &[&str], uri: &hyper::Uri, body: &Value
                     let v = s.vss.get_mut(&key).unwrap();
                     v.spec = body["spec"].clone();
                     v.annotations = string_map(&body["metadata"]["annotations"]);
+                    v.has_annotations = body["metadata"].get("annotations").is_some();
                     v.rv = rv;
                     reply(200, &vs_json(v))
                 }
@@ -1022,6 +1033,7 @@ fn json_patch_route(s: &mut State, seg: &[&str], body: &Value) -> Resp {
     let v = s.vss.get_mut(&key).unwrap();
     v.spec = doc["spec"].clone();
     v.annotations = string_map(&doc["metadata"]["annotations"]);
+    v.has_annotations = doc["metadata"].get("annotations").is_some();
     v.rv = rv;
     reply(200, &vs_json(v))
 }

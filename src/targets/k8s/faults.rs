@@ -151,6 +151,7 @@ impl K8sTarget {
                 ready: Arc::new(Mutex::new(None)),
                 armed: Arc::new(AtomicBool::new(false)),
                 watching: Arc::new(AtomicBool::new(false)),
+                already: Arc::default(),
             },
             plan,
         ))
@@ -212,13 +213,15 @@ impl K8sTarget {
         match &inj.step {
             Step::DeletePods { .. } => Ok(()),
             Step::Scale(r) => {
-                r.revert(cluster).await.map_err(TargetError::Drift)?;
+                let found = r.revert(cluster).await.map_err(TargetError::Drift)?;
+                *inj.already.lock().expect("lock") = found;
                 self.restored(&inj.region, r);
                 inj.armed.store(true, Ordering::SeqCst);
                 Ok(())
             }
             Step::VirtualService { revert, .. } => {
-                revert.revert(cluster).await.map_err(TargetError::Drift)?;
+                let found = revert.revert(cluster).await.map_err(TargetError::Drift)?;
+                *inj.already.lock().expect("lock") = found;
                 self.restored(&inj.region, revert);
                 Ok(())
             }

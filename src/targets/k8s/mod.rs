@@ -150,6 +150,17 @@ pub struct K8sInjection {
     /// a down's revert); the watch starts at the first `healed_at`.
     armed: Arc<AtomicBool>,
     watching: Arc<AtomicBool>,
+    /// Set by a revert that found every object already as it was before
+    /// the fault: which objects (someone else restored them).
+    already: Arc<Mutex<Option<String>>>,
+}
+
+impl K8sInjection {
+    /// The objects a successful revert found already restored by someone
+    /// else (drill changed nothing), if it found all of them so.
+    pub fn already_restored(&self) -> Option<String> {
+        self.already.lock().expect("lock").clone()
+    }
 }
 
 #[derive(Clone, Debug)]

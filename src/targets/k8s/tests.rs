@@ -564,7 +564,7 @@ fn the_revert_patch_finds_a_named_route_moved_and_puts_back_a_prior_fault() {
         json!({ "name": "new", "route": [] }),
         json!({ "name": "split", "fault": ours.clone() }),
     ];
-    let p = restore::revert_patch(&http, &routes, true, "run-1");
+    let p = restore::revert_patch(&http, &routes, true, 2, "run-1");
     assert!(p.problems.is_empty(), "{p:?}");
     assert_eq!(
         &p.ops[..3],
@@ -577,13 +577,38 @@ fn the_revert_patch_finds_a_named_route_moved_and_puts_back_a_prior_fault() {
     // Already back: nothing to do, not even the annotation if it is gone.
     let back = [json!({ "name": "split", "fault": prior })];
     assert_eq!(
-        restore::revert_patch(&back, &routes, false, "run-1"),
+        restore::revert_patch(&back, &routes, false, 0, "run-1"),
         restore::RevertPatch::default()
     );
     // The route is gone: reported, the annotation kept (the journal stays open).
-    let gone = restore::revert_patch(&[], &routes, true, "run-1");
+    let gone = restore::revert_patch(&[], &routes, true, 1, "run-1");
     assert!(gone.ops.is_empty(), "{gone:?}");
     assert!(gone.problems[0].contains("route `split` is no longer in spec.http"));
+}
+
+#[test]
+fn a_run_annotation_that_is_the_only_one_takes_the_map_with_it() {
+    let ours = json!({ "abort": { "httpStatus": 503 } });
+    let routes = [istio::RouteFault {
+        index: 0,
+        name: None,
+        injected: ours.clone(),
+        prior: None,
+    }];
+    let http = [json!({ "route": [], "fault": ours })];
+    // drill's annotation alone: the object had none before, so none after.
+    let p = restore::revert_patch(&http, &routes, true, 1, "run-1");
+    assert_eq!(
+        p.ops.last().unwrap(),
+        &json!({ "op": "remove", "path": "/metadata/annotations" })
+    );
+    assert_eq!(p.undone, 1);
+    // Beside someone else's: only drill's key goes.
+    let p = restore::revert_patch(&http, &routes, true, 2, "run-1");
+    assert_eq!(
+        p.ops.last().unwrap(),
+        &json!({ "op": "remove", "path": "/metadata/annotations/drill.dev~1run-id" })
+    );
 }
 
 #[test]
@@ -624,7 +649,7 @@ fn unnamed_routes_shifted_by_an_insert_still_lose_every_fault_of_drills() {
         json!({ "route": [ { "destination": { "host": "a" } } ], "fault": ours.clone() }),
         json!({ "route": [ { "destination": { "host": "b" } } ], "fault": ours.clone() }),
     ];
-    let p = restore::revert_patch(&http, &routes, false, "run-1");
+    let p = restore::revert_patch(&http, &routes, false, 0, "run-1");
     assert!(p.problems.is_empty(), "{p:?}");
     let removed: Vec<&Value> = p
         .ops
