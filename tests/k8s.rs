@@ -1472,3 +1472,182 @@ async fn cleanup_dry_run_reads_the_cluster_and_says_what_cleanup_would_do() {
     assert_eq!(p.primary.objects(), want);
     assert!(p.primary.leases().is_empty(), "{:?}", p.primary.leases());
 }
+
+/// Every file under `dir` (recursively) that contains `needle`, except the
+/// inputs the test wrote itself.
+fn files_containing(dir: &Path, needle: &str, inputs: &[&str]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if !inputs
+                .iter()
+                .any(|i| p.file_name().is_some_and(|n| n == *i))
+                && std::fs::read(&p)
+                    .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+            {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// The canary: a secret planted in every place a user can put one (the
+/// kubeconfig's bearer token, a literal header, a header from the
+/// environment, the database DSN's password, a URL's userinfo) appears in
+/// no file drill writes (reports, results, JUnit, history, journal) and not
+/// on its stdout or stderr, even at -vv. A URL with credentials is refused
+/// at validation (exit 2), located, with the env-var form as the hint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_planted_everywhere_appear_in_no_output() {
+    const TOKEN: &str = "CANARYkubetoken7731";
+    const HEADER: &str = "CANARYliteralheader7732";
+    const ENV_HEADER: &str = "CANARYenvheader7733";
+    const DSN_PW: &str = "CANARYdsnpassword7734";
+    const URL_PW: &str = "CANARYurlpassword7735";
+    let entry = k8s_support::serve_ok().await;
+    let p = Pair::start_with_entry(
+        "database = { dsn_env = \"DRILL_CANARY_DSN\" }",
+        &format!("http://{entry}"),
+    )
+    .await;
+    let kc = p.dir.path().join("kubeconfig.yaml");
+    let text = std::fs::read_to_string(&kc)
+        .unwrap()
+        .replace("fixture-token-not-a-secret", TOKEN);
+    std::fs::write(&kc, text).unwrap();
+    let scenario = |database: &str| {
+        format!(
+            r#"description = "canary"
+
+[load]
+path = "/productpage"
+rate = 50
+timeout = "1s"
+headers = {{ "x-api-key" = "{HEADER}" }}
+headers_env = {{ Authorization = "DRILL_CANARY_AUTH" }}
+{database}
+[phases]
+warmup = "200ms"
+baseline = "500ms"
+recovery = "500ms"
+
+[recovery]
+window = "100ms"
+ratio = "99%"
+hold = "200ms"
+
+[[faults]]
+name = "slow"
+component = "reviews"
+region = "primary"
+action = "latency"
+delay = "100ms"
+duration = "500ms"
+"#
+        )
+    };
+    std::fs::write(p.dir.path().join("canary.toml"), scenario("")).unwrap();
+    std::fs::write(
+        p.dir.path().join("canary-db.toml"),
+        scenario("\n[database]\nrate = 10\n"),
+    )
+    .unwrap();
+    let drill = |file: &str, targets: &str| {
+        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_drill"));
+        c.current_dir(p.dir.path())
+            .env("DRILL_STATE_DIR", p.dir.path().join("state"))
+            .env("DRILL_CANARY_AUTH", format!("Bearer {ENV_HEADER}"))
+            .env(
+                "DRILL_CANARY_DSN",
+                format!(
+                    "host=127.0.0.1 port=9 user=drill password={DSN_PW} dbname=x connect_timeout=1"
+                ),
+            )
+            .env_remove("RUST_LOG")
+            .args([
+                "-vv",
+                "--targets",
+                targets,
+                "run",
+                file,
+                "--target",
+                "two-regions",
+            ])
+            .arg("--report-dir")
+            .arg(p.dir.path().join("out").join(file))
+            .stdin(std::process::Stdio::null());
+        c
+    };
+    let full = drill("canary.toml", "drill.toml").output().await.unwrap();
+    assert_eq!(
+        full.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&full.stderr)
+    );
+    let db = drill("canary-db.toml", "drill.toml")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(db.status.code(), Some(3), "the database is unreachable");
+    // A URL with a password: refused before anything runs.
+    let targets = std::fs::read_to_string(p.dir.path().join("drill.toml"))
+        .unwrap()
+        .replace(
+            &format!("url = \"http://{entry}\""),
+            &format!("url = \"http://admin:{URL_PW}@{entry}\""),
+        );
+    std::fs::write(p.dir.path().join("userinfo.toml"), &targets).unwrap();
+    let refused = drill("canary.toml", "userinfo.toml")
+        .output()
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{said}");
+    let line = targets.lines().position(|l| l.contains(URL_PW)).unwrap() + 1;
+    assert!(
+        said.contains(&format!("userinfo.toml:{line}:"))
+            && said.contains("carries credentials")
+            && said.contains("headers_env"),
+        "{said}"
+    );
+    let inputs = [
+        "kubeconfig.yaml",
+        "drill.toml",
+        "userinfo.toml",
+        "canary.toml",
+        "canary-db.toml",
+    ];
+    for secret in [TOKEN, HEADER, ENV_HEADER, DSN_PW, URL_PW] {
+        for (what, o) in [
+            ("run", &full),
+            ("database run", &db),
+            ("refused run", &refused),
+        ] {
+            for (stream, bytes) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
+                assert!(
+                    !String::from_utf8_lossy(bytes).contains(secret),
+                    "{secret} on the {what}'s {stream}"
+                );
+            }
+        }
+        let leaked = files_containing(p.dir.path(), secret, &inputs);
+        assert!(leaked.is_empty(), "{secret} written to {leaked:?}");
+    }
+    // The search had something to read: -vv debug lines, the DSN reached
+    // (and shown redacted), the files a run always writes.
+    assert!(String::from_utf8_lossy(&full.stderr).contains("DEBUG"));
+    let db_said =
+        String::from_utf8_lossy(&db.stdout).to_string() + &String::from_utf8_lossy(&db.stderr);
+    assert!(db_said.contains("password=***"), "{db_said}");
+    let out = p.dir.path().join("out/canary.toml");
+    for f in ["results.json", "report.md", "junit.xml"] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    assert!(p.dir.path().join("state/journal/done").exists());
+}

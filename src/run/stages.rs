@@ -130,8 +130,14 @@ impl Drill<'_> {
             ),
             None => "preflight passed; no HTTP load (database writes only)".to_string(),
         }));
-        let http =
-            http_load(self.plan, &self.facts.entry_url, self.workers).map_err(Stop::Preflight)?;
+        let http = http_load(self.plan, &self.facts.entry_url, self.workers).map_err(|e| {
+            // A header's variable unset or unusable: input, not the target.
+            if e.contains("headers_env") {
+                Stop::Invalid(format!("{e}; nothing was injected"))
+            } else {
+                Stop::Preflight(e)
+            }
+        })?;
         let clock = self.clock;
         // Agents are started and aligned first; their start call must reach
         // them before the schedule begins.

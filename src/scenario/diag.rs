@@ -68,6 +68,17 @@ impl Diagnostic {
         }
     }
 
+    /// The diagnostic with `secret` starred out of its source excerpt (one
+    /// `*` per character, so the caret stays under its span): for input
+    /// refused because it carries a secret, which must not be echoed.
+    pub fn hiding(mut self, secret: &str) -> Diagnostic {
+        if !secret.is_empty() {
+            let stars = "*".repeat(secret.chars().count());
+            self.excerpt = self.excerpt.replace(&escape(secret), &stars);
+        }
+        self
+    }
+
     pub fn with_hint(mut self, hint: impl Into<String>) -> Diagnostic {
         self.hint = Some(escape(&hint.into()));
         self

@@ -187,6 +187,31 @@ fn load_rules(e: &mut Errors, load: &Load) {
             );
         }
     }
+    for (k, var) in &load.headers_env {
+        let v = var.get_ref();
+        if hyper::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+            e.push(
+                header_span(&e.l.src, table.start, k),
+                format!("headers_env: `{}` is not an HTTP header name", k),
+                "header names are tokens, e.g. Authorization",
+            );
+        } else if v.is_empty() || v.contains(['=', '\0']) || v.chars().any(char::is_whitespace) {
+            e.push(
+                var.span(),
+                format!(
+                    "headers_env: `{}` is not an environment variable name",
+                    v
+                ),
+                "name the variable that holds the header's value, e.g. Authorization = \"DRILL_ENTRY_AUTH\"; the value itself never goes in this file",
+            );
+        } else if load.headers.contains_key(k) {
+            e.push(
+                var.span(),
+                format!("header `{k}` is set in both headers and headers_env"),
+                "keep one of them",
+            );
+        }
+    }
     if load.success.is_empty() {
         let span = e.key(&table, "success");
         e.push(
