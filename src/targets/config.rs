@@ -317,6 +317,39 @@ fn resolve(
         ]);
     }
     let monitoring = external_monitoring(file, src, &name, span, &entry)?;
+    let value = |key: &str| value_after(src, span.start, key).unwrap_or(span.clone());
+    if let Some(db) = &entry.database {
+        let v = &db.dsn_env;
+        if v.is_empty() || v.contains(['=', '\0']) || v.chars().any(char::is_whitespace) {
+            return Err(vec![
+                at(
+                    &value("dsn_env"),
+                    format!("target `{name}`: database dsn_env `{v}` is not an environment variable name"),
+                )
+                .with_hint("name the variable that holds the writer DSN, e.g. dsn_env = \"DRILL_DB_DSN\"; the DSN itself never goes in this file"),
+            ]);
+        }
+    }
+    if *entry.kind.get_ref() == Kind::Http && entry.lab.is_some() {
+        return Err(vec![
+            at(
+                &value("lab"),
+                format!("target `{name}`: `lab` settings are for kind = \"lab\"; an http target would ignore them"),
+            )
+            .with_hint("remove `lab`, or set kind = \"lab\""),
+        ]);
+    }
+    if let Some(lab) = &entry.lab
+        && lab.mesh.attempts == 0
+    {
+        return Err(vec![
+            at(
+                &value("attempts"),
+                format!("target `{name}`: mesh attempts = 0 would make no call at all"),
+            )
+            .with_hint("attempts counts the first try: 1 for no retries, 3 (the default) for two"),
+        ]);
+    }
     match *entry.kind.get_ref() {
         Kind::Kubernetes => {
             if entry.lab.is_some() {
@@ -342,7 +375,14 @@ fn resolve(
                 }),
                 Err(es) => Err(es
                     .into_iter()
-                    .map(|e| at(span, format!("target `{name}`: {e}")))
+                    .map(|e| {
+                        let d = at(&quoted_in(src, span, &name, &e), format!("target `{name}`: {e}"));
+                        if e.contains("selector") {
+                            d.with_hint("a label selector as kubectl reads it, narrowing to named values, e.g. selector = \"app=reviews\" or \"app in (reviews,ratings)\"")
+                        } else {
+                            d
+                        }
+                    })
                     .collect()),
             }
         }
@@ -698,6 +738,43 @@ fn url_hint(p: &UrlProblem, credentials: &str, shape: String) -> String {
     }
 }
 
+/// Where the first `…`-quoted value of `message` is written in target
+/// `name`'s entry or its sub-tables (a selector, a context, a component),
+/// else the entry.
+fn quoted_in(
+    src: &str,
+    span: &std::ops::Range<usize>,
+    name: &str,
+    message: &str,
+) -> std::ops::Range<usize> {
+    // The longest is the most telling (a selector, not the component's name).
+    let mut quoted: Vec<&str> = message
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|q| !q.is_empty() && *q != name)
+        .collect();
+    quoted.sort_by_key(|q| std::cmp::Reverse(q.len()));
+    let from = span.start.min(src.len());
+    // Up to the next table of another target.
+    let mut to = src.len();
+    let mut at = span.end.clamp(from, src.len());
+    while let Some(i) = src[at..].find("\n[targets.") {
+        let head = &src[at + i + 10..];
+        if !(head.starts_with(&format!("{name}.")) || head.starts_with(&format!("{name}]"))) {
+            to = at + i;
+            break;
+        }
+        at += i + 10;
+    }
+    for q in quoted {
+        if let Some(i) = src[from..to].find(q) {
+            return from + i..from + i + q.len();
+        }
+    }
+    span.clone()
+}
+
 /// The value of the first `key = value` after byte `from` (in a table or an
 /// inline table), up to the end of the line, a `,` or a `}`.
 fn value_after(src: &str, from: usize, key: &str) -> Option<std::ops::Range<usize>> {
@@ -857,7 +934,10 @@ mod tests {
         let shown = ds[0].to_string();
         assert!(!shown.contains("S3CRET"), "the password is echoed: {shown}");
         assert!(shown.contains("***@host"), "{shown}");
-        assert!(ds[0].hint.as_deref().unwrap().contains("headers_env"), "{shown}");
+        assert!(
+            ds[0].hint.as_deref().unwrap().contains("headers_env"),
+            "{shown}"
+        );
         rejects(
             &format!("{http}url = \"https://host/app#top\"\n"),
             "\"https://host/app#top",
@@ -876,6 +956,39 @@ mod tests {
         );
         let src = format!("{k8s}ingress = {{ primary = \"http://u:pw@10.0.0.1\" }}\n");
         assert!(!load(&src).unwrap_err()[0].to_string().contains(":pw@"));
+    }
+
+    #[test]
+    fn a_selector_that_does_not_parse_is_refused_at_the_selector() {
+        let src = "[targets.k]\nkind = \"kubernetes\"\nurl = \"http://e\"\ncontexts = { primary = \"a\" }\n\n[targets.k.components.reviews]\nselector = \"app in ((\"\n";
+        rejects(src, "app in ((", "does not parse");
+    }
+
+    #[test]
+    fn lab_attempts_zero_is_refused_at_the_value() {
+        rejects(
+            "[targets.l]\nkind = \"lab\"\nlab = { mesh = { attempts = 0 } }\n",
+            "0 } }",
+            "attempts = 0",
+        );
+    }
+
+    #[test]
+    fn lab_settings_on_an_http_target_are_refused_not_ignored() {
+        rejects(
+            "[targets.s]\nkind = \"http\"\nurl = \"http://e\"\nlab = { restart_delay = \"1s\" }\n",
+            "{ restart_delay",
+            "an http target would ignore them",
+        );
+    }
+
+    #[test]
+    fn an_empty_dsn_env_is_refused_at_the_value() {
+        rejects(
+            "[targets.s]\nkind = \"http\"\nurl = \"http://e\"\ndatabase = { dsn_env = \"\" }\n",
+            "\"\" }",
+            "not an environment variable name",
+        );
     }
 
     #[test]
