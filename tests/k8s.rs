@@ -1651,3 +1651,48 @@ duration = "500ms"
     }
     assert!(p.dir.path().join("state/journal/done").exists());
 }
+
+/// Through the binary: a fault someone else undid mid-fault ends
+/// `already-restored` in results.json, with the WARNING in report.md and on
+/// stderr; the run exits 0 and the cluster ends as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_undone_by_someone_else_is_warned_in_the_report() {
+    let p = matrix::pair().await;
+    let want = p.primary.objects();
+    let state = p.dir.path().join("state");
+    let file = p.dir.path().join("case.toml");
+    std::fs::write(
+        &file,
+        matrix::scenario(matrix::Action::Latency, WayOut::Sigint),
+    )
+    .unwrap();
+    let child = matrix::drill_run(&p, &state, &file).spawn().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !p
+        .primary
+        .vs("bookinfo", "reviews")
+        .1
+        .contains_key("drill.dev/run-id")
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never injected");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    p.primary.edit_vs("bookinfo", "reviews", |s| {
+        s["http"][0].as_object_mut().unwrap().remove("fault");
+    });
+    // SAFETY: kill(2) on the drill child this test spawned.
+    unsafe { libc::kill(child.id().unwrap() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().await.unwrap();
+    assert_eq!(out.status.code(), Some(3), "interrupted: {out:?}");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(state.join("out/results.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        results["faults"][0]["ended"], "already-restored",
+        "{results:#}"
+    );
+    let md = std::fs::read_to_string(state.join("out/report.md")).unwrap();
+    assert!(md.contains("already restored by someone else"), "{md}");
+    assert_eq!(p.primary.objects(), want);
+    assert!(p.primary.leases().is_empty(), "{:?}", p.primary.leases());
+}
