@@ -51,7 +51,7 @@ pub async fn revert_outstanding(scope: Scope, dry_run: bool) -> std::io::Result<
             let what = describe(plan);
             if dry_run {
                 out.lines.push(format!(
-                    "run {}: `{fault}`: {}",
+                    "run {}: would revert `{fault}`: {}",
                     j.run_id,
                     would_do(plan, &what).await
                 ));
@@ -141,7 +141,7 @@ async fn would_do(plan: &RevertPlan, what: &str) -> String {
             Ok(lines) => format!("on context `{}`: {}", k.context, lines.join("; ")),
             Err(e) => format!("cannot read the target ({e}); a cleanup would try: {what}"),
         },
-        _ => format!("would revert: {what}"),
+        _ => what.to_string(),
     }
 }
 
