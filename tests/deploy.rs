@@ -438,7 +438,8 @@ fn the_kustomization_renders_to_valid_objects() {
 
 /// One access a Role grants or an access review asks for:
 /// (context, namespace, group, resource[/subresource], verb).
-type Access = (String, String, String, String, String);
+/// (context, namespace, group, resource, verb, object name or "").
+type Access = (String, String, String, String, String, String);
 
 /// What `drill rbac` grants, per context, read back from its YAML.
 fn granted(dir: &Path, scenario: &str, contexts: &[&str]) -> BTreeSet<Access> {
@@ -466,14 +467,21 @@ fn granted(dir: &Path, scenario: &str, contexts: &[&str]) -> BTreeSet<Access> {
             for rule in r.rules.into_iter().flatten() {
                 for g in rule.api_groups.iter().flatten() {
                     for res in rule.resources.iter().flatten() {
+                        let names = match &rule.resource_names {
+                            Some(n) => n.clone(),
+                            None => vec![String::new()],
+                        };
                         for v in &rule.verbs {
-                            all.insert((
-                                ctx.to_string(),
-                                ns.clone(),
-                                g.clone(),
-                                res.clone(),
-                                v.clone(),
-                            ));
+                            for n in &names {
+                                all.insert((
+                                    ctx.to_string(),
+                                    ns.clone(),
+                                    g.clone(),
+                                    res.clone(),
+                                    v.clone(),
+                                    n.clone(),
+                                ));
+                            }
                         }
                     }
                 }
@@ -505,6 +513,7 @@ fn asked(clusters: &[(&str, &FakeCluster)]) -> BTreeSet<Access> {
                 s("group"),
                 resource,
                 s("verb"),
+                s("name"),
             ));
         }
     }
@@ -585,6 +594,18 @@ url = "http://127.0.0.1:9"
             got, want,
             "{name}: rbac grants (left) vs preflight asks (right)"
         );
+        // A VirtualService the target names is granted and reviewed by
+        // name only (resourceNames): drill may not touch the others.
+        for a in got.iter().filter(|a| a.3 == "virtualservices") {
+            assert!(!a.5.is_empty(), "{name}: {a:?} is not limited to a name");
+        }
+        if name == "latency-injection" {
+            assert!(
+                got.iter()
+                    .any(|a| a.3 == "virtualservices" && a.4 == "patch" && a.5 == "reviews"),
+                "{got:?}"
+            );
+        }
         if !want.is_empty() {
             with_rules += 1;
         }
