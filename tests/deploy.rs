@@ -434,11 +434,40 @@ fn the_kustomization_renders_to_valid_objects() {
         assert!(data.contains_key(&item.key), "{} not generated", item.key);
     }
     assert!(data["drill.toml"].contains("kind = \"kubernetes\""));
+    // What the pod reads under scenarios/ is, byte for byte, the repo's
+    // scenarios/ (the one source), and the suite the CronJob runs is there.
+    let mut mounted = BTreeSet::new();
+    for item in cm.items.iter().flatten() {
+        if let Some(rel) = item.path.strip_prefix("scenarios/") {
+            let source = std::fs::read_to_string(repo("scenarios").join(rel)).unwrap();
+            assert!(
+                data[&item.key] == source,
+                "rendered {} differs from scenarios/{rel}: run ci/deploy-config.sh",
+                item.key
+            );
+            mounted.insert(rel.to_string());
+        }
+    }
+    let args = o.cron_jobs[0]
+        .spec
+        .as_ref()
+        .unwrap()
+        .job_template
+        .spec
+        .as_ref();
+    let args = args.unwrap().template.spec.as_ref().unwrap().containers[0]
+        .args
+        .clone()
+        .unwrap();
+    let suite = &args[args.iter().position(|a| a == "--suite").unwrap() + 1];
+    assert!(
+        mounted.contains(&format!("suites/{suite}.toml")),
+        "--suite {suite} not mounted: {mounted:?}"
+    );
 }
 
-/// One access a Role grants or an access review asks for:
-/// (context, namespace, group, resource[/subresource], verb).
-/// (context, namespace, group, resource, verb, object name or "").
+/// One access a Role grants or an access review asks for: (context,
+/// namespace, group, resource[/subresource], verb, object name or "").
 type Access = (String, String, String, String, String, String);
 
 /// What `drill rbac` grants, per context, read back from its YAML.
