@@ -327,3 +327,61 @@ async fn a_promotion_that_times_out_says_what_to_do() {
     assert!(text.contains("promote"), "{text}");
     assert!(text.contains(&db.dir().display().to_string()), "{text}");
 }
+
+/// The concurrency column on the database, 20 repetitions: two runs take
+/// the drill lock on the same primary at the same instant; exactly one
+/// gets it, the other is told which run holds it and since when. A run
+/// started while the winner holds it (mid-fault) is refused too. When the
+/// winner's session ends (its run ended, or was killed with -9) the lock is
+/// free again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runs_on_one_database_one_holds_the_lock_and_the_other_is_refused() {
+    use drill::db::claim::DbClaim;
+    let mut db = lab(false).await;
+    let dsn = db.writer_dsn();
+    for rep in 0..20 {
+        let (a_id, b_id) = (format!("db{rep}-a"), format!("db{rep}-b"));
+        let (a, b) = tokio::join!(
+            DbClaim::take(&dsn, &a_id, "tester"),
+            DbClaim::take(&dsn, &b_id, "tester")
+        );
+        let (winner, w_id, err) = match (a, b) {
+            (Ok(w), Err(e)) => (w, &a_id, e),
+            (Err(e), Ok(w)) => (w, &b_id, e),
+            (a, b) => panic!(
+                "rep {rep}: exactly one run holds the lock: a {:?}, b {:?}",
+                a.err(),
+                b.err()
+            ),
+        };
+        let msg = err.to_string();
+        assert_eq!(err.exit_code(), 3, "{msg}");
+        assert!(
+            msg.contains(&format!("held by drill run {w_id} by tester since 20"))
+                && msg.contains("nothing was injected"),
+            "rep {rep}: {msg}"
+        );
+        let mid = DbClaim::take(&dsn, &format!("db{rep}-mid"), "tester").await;
+        assert!(
+            mid.is_err(),
+            "rep {rep}: a run started mid-fault is refused"
+        );
+        if rep % 2 == 0 {
+            winner.release().await;
+        } else {
+            drop(winner); // as if killed: the session ends, the lock with it
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let next = loop {
+            match DbClaim::take(&dsn, &format!("db{rep}-next"), "tester").await {
+                Ok(c) => break c,
+                Err(e) => {
+                    assert!(tokio::time::Instant::now() < deadline, "never freed: {e}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        };
+        next.release().await;
+    }
+    db.stop().await;
+}

@@ -220,7 +220,16 @@ async fn preflight_refuses_a_selector_that_matches_no_pods_and_changes_nothing()
             .contains("selector `app=reviewz` matches no pods"),
         "{err}"
     );
-    p.assert_untouched();
+    // Only the claim was taken (the run's end releases it).
+    let writes: Vec<_> = p
+        .primary
+        .mutations()
+        .into_iter()
+        .filter(|m| !m.uri.contains("/leases"))
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+    assert!(p.secondary.mutations().is_empty());
+    p.assert_other_unheard();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -726,7 +735,16 @@ async fn a_missing_object_mid_drill_is_named() {
         ),
         "{err}"
     );
-    p.assert_untouched();
+    // Only the claim was taken (the run's end releases it).
+    let writes: Vec<_> = p
+        .primary
+        .mutations()
+        .into_iter()
+        .filter(|m| !m.uri.contains("/leases"))
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+    assert!(p.secondary.mutations().is_empty());
+    p.assert_other_unheard();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -792,6 +810,12 @@ async fn cleanup_after_a_crash_restores_from_the_journal_alone() {
     assert_eq!(out.outstanding, 2, "{:?}", out.lines);
     assert_eq!(p.primary.objects(), before_p);
     assert_eq!(p.secondary.objects(), before_s);
+    assert!(
+        p.primary.leases().is_empty() && p.secondary.leases().is_empty(),
+        "cleanup releases the dead run's claims: {:?} {:?}",
+        p.primary.leases(),
+        p.secondary.leases()
+    );
     assert!(!path.exists(), "journal closed and moved to done/");
     assert!(
         journal::journal_dir()
@@ -898,9 +922,15 @@ duration = "1s"
         .primary
         .mutations()
         .into_iter()
-        .filter(|r| r.method == "DELETE")
+        .filter(|r| r.method == "DELETE" && r.uri.contains("/pods/"))
         .count();
     assert_eq!(deletes, 1);
+    assert!(
+        p.primary.leases().is_empty() && p.secondary.leases().is_empty(),
+        "the run released its claims: {:?} {:?}",
+        p.primary.leases(),
+        p.secondary.leases()
+    );
     assert_eq!(p.primary.objects(), before_p);
     assert_eq!(p.secondary.objects(), before_s);
     let open: Vec<_> = std::fs::read_dir(state.join("journal"))
@@ -1204,4 +1234,476 @@ async fn revert_matrix_drills_own_fault_changed_exits_4_and_keeps_the_journal_op
         failed.len(),
         failed.join("\n\n")
     );
+}
+
+/// The faults the concurrency tests race for: every object of `reviews`
+/// on the primary (its three Deployments and its VirtualService).
+fn reviews_faults() -> Vec<FaultPlan> {
+    vec![
+        fault("name = \"down\"\ncomponent = \"reviews\"\nregion = \"primary\"\naction = \"down\""),
+        fault(
+            "name = \"slow\"\ncomponent = \"reviews\"\nregion = \"primary\"\naction = \"latency\"\ndelay = \"2s\"",
+        ),
+    ]
+}
+
+async fn target_for(p: &Pair, run_id: &str, lease: Duration) -> K8sTarget {
+    let mut t = K8sTarget::connect(&p.settings(), run_id, Clock::start())
+        .await
+        .unwrap();
+    t.set_poll(Duration::from_millis(50));
+    t.set_lease_duration(lease);
+    t
+}
+
+/// The concurrency column at the library level, 20 repetitions: two runs
+/// claim the same objects at the same instant; exactly one gets them, the
+/// other is refused naming the holder and leaves nothing behind. A third
+/// run started mid-fault of the winner is refused too. The winner's faults
+/// revert and its claims go: the cluster ends exactly as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runs_racing_for_the_same_objects_one_claims_and_the_other_is_refused() {
+    let p = Pair::start("").await;
+    let before = p.primary.objects();
+    let faults = reviews_faults();
+    let refs: Vec<&FaultPlan> = faults.iter().collect();
+    for rep in 0..20 {
+        let (a_id, b_id) = (format!("race{rep}-a"), format!("race{rep}-b"));
+        let a = target_for(&p, &a_id, Duration::from_secs(30)).await;
+        let b = target_for(&p, &b_id, Duration::from_secs(30)).await;
+        let (ra, rb) = tokio::join!(a.claim(&refs), b.claim(&refs));
+        let (winner, loser, w_id, err) = match (ra, rb) {
+            (Ok(()), Err(e)) => (a, b, &a_id, e),
+            (Err(e), Ok(())) => (b, a, &b_id, e),
+            (ra, rb) => panic!("rep {rep}: exactly one run claims: a {ra:?}, b {rb:?}"),
+        };
+        let msg = err.to_string();
+        assert!(
+            matches!(err, TargetError::Preflight(_))
+                && msg.contains(&format!("held by drill run `{w_id}` since"))
+                && msg.contains("started by"),
+            "rep {rep}: {msg}"
+        );
+        assert_eq!(
+            p.primary.objects(),
+            before,
+            "rep {rep}: the refused run wrote"
+        );
+        assert!(
+            p.primary.leases().values().all(|h| h == w_id),
+            "rep {rep}: the refused run left a claim: {:?}",
+            p.primary.leases()
+        );
+        let mut active = Vec::new();
+        for f in &faults {
+            active.push((f, inject(&winner, f).await.0));
+        }
+        let mid = target_for(&p, &format!("race{rep}-mid"), Duration::from_secs(30)).await;
+        let e = mid.claim(&refs).await.unwrap_err().to_string();
+        assert!(e.contains(&format!("held by drill run `{w_id}`")), "{e}");
+        // The refused runs plan nothing either: a plan is refused at its claim.
+        assert!(loser.plan(&faults[0], 1).await.is_err());
+        while let Some((f, inj)) = active.pop() {
+            winner.revert(f, &inj).await.unwrap();
+        }
+        winner.release_claims().await;
+        assert_eq!(p.primary.objects(), before, "rep {rep}: not as it was");
+        assert!(p.primary.leases().is_empty(), "{:?}", p.primary.leases());
+    }
+    assert!(p.secondary.mutations().is_empty());
+    p.assert_other_unheard();
+}
+
+/// A killed run stops renewing: its claim expires after the Lease's
+/// duration. A live run's claim is renewed past it. An expired claim is
+/// taken over, but an object the dead run left faulted (its mark still on
+/// it) is refused: its state is not one to restore.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_is_renewed_while_its_run_lives_and_expires_after_it_dies() {
+    let p = Pair::start("").await;
+    let faults = reviews_faults();
+    let refs: Vec<&FaultPlan> = faults.iter().collect();
+    let live = target_for(&p, "renewed", Duration::from_secs(1)).await;
+    live.claim(&refs).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let other = target_for(&p, "other", Duration::from_secs(1)).await;
+    let e = other.claim(&refs).await.unwrap_err().to_string();
+    assert!(e.contains("held by drill run `renewed`"), "renewed: {e}");
+    let (inj, _) = inject(&live, &faults[0]).await;
+    drop(inj);
+    drop(live); // kill -9: nothing renews, nothing reverts
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let e = other.claim(&refs).await.unwrap_err().to_string();
+    assert!(
+        e.contains("carries drill run `renewed`'s mark") && e.contains("drill cleanup"),
+        "{e}"
+    );
+    assert!(
+        !p.primary.leases().values().any(|h| h == "other"),
+        "a refused claim is released: {:?}",
+        p.primary.leases()
+    );
+    assert_eq!(p.primary.replicas("bookinfo", "reviews-v1"), 0);
+}
+
+/// The concurrency column through the `drill` binary: two drills on the
+/// same objects started together (twice per action) and one started
+/// mid-fault of the other, for each action that changes objects. The
+/// 20-repetition race runs at the library level above, where a repetition
+/// costs milliseconds instead of a whole drill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revert_matrix_concurrency_two_drills_on_the_same_objects_one_is_refused() {
+    init();
+    let mut cells = Vec::new();
+    for action in [
+        matrix::Action::Down,
+        matrix::Action::Latency,
+        matrix::Action::RegionOutage,
+    ] {
+        cells.extend([(action, false), (action, false), (action, true)]);
+    }
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(4));
+    let mut set = tokio::task::JoinSet::new();
+    for (action, mid) in cells {
+        let gate = gate.clone();
+        set.spawn(async move {
+            let _slot = gate.acquire_owned().await.unwrap();
+            (action, mid, matrix::run_race(action, mid).await)
+        });
+    }
+    let mut failed = Vec::new();
+    while let Some(r) = set.join_next().await {
+        if let (a, mid, Err(e)) = r.unwrap() {
+            failed.push(format!("{a:?} (mid-fault: {mid}): {e}"));
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
+}
+
+/// A VirtualService that had no annotations ends with none: drill's run
+/// annotation goes with the map it made, not leaving `annotations: {}`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reverted_virtualservice_is_byte_equal_to_its_prior() {
+    let p = Pair::start("").await;
+    p.primary.annotate_vs("bookinfo", "reviews", "team", None);
+    let before = p.primary.objects();
+    assert!(before["virtualservice/bookinfo/reviews"]["annotations"].is_null());
+    let t = p.connect().await;
+    let f =
+        fault("component = \"reviews\"\nregion = \"primary\"\naction = \"abort\"\nstatus = 503");
+    let (inj, _) = inject(&t, &f).await;
+    assert!(
+        p.primary
+            .vs("bookinfo", "reviews")
+            .1
+            .contains_key("drill.dev/run-id")
+    );
+    t.revert(&f, &inj).await.unwrap();
+    assert_eq!(p.primary.objects(), before);
+}
+
+/// A fault someone else undid while it lasted: the revert succeeds having
+/// changed nothing of the objects' state, and says so (the run's end is
+/// `already-restored`, not `reverted`); drill's own annotation still goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_someone_else_undid_is_reported_as_already_restored() {
+    let p = Pair::start("").await;
+    let before = p.primary.objects();
+    let t = p.connect().await;
+    let faults = reviews_faults();
+    let (down, _) = inject(&t, &faults[0]).await;
+    for v in ["reviews-v1", "reviews-v2", "reviews-v3"] {
+        p.primary.scale_by_hand("bookinfo", v, 1);
+    }
+    t.revert(&faults[0], &down).await.unwrap();
+    let found = down.already_restored().expect("already restored");
+    assert!(found.contains("deployment bookinfo/reviews-v3"), "{found}");
+    let (slow, _) = inject(&t, &faults[1]).await;
+    p.primary.edit_vs("bookinfo", "reviews", |s| {
+        s["http"][0].as_object_mut().unwrap().remove("fault");
+    });
+    t.revert(&faults[1], &slow).await.unwrap();
+    assert_eq!(
+        slow.already_restored().as_deref(),
+        Some("virtualservice bookinfo/reviews")
+    );
+    assert_eq!(p.primary.objects(), before);
+    // A revert that did the work says nothing of the kind.
+    let (down, _) = inject(&t, &faults[0]).await;
+    t.revert(&faults[0], &down).await.unwrap();
+    assert_eq!(down.already_restored(), None);
+    assert_eq!(p.primary.objects(), before);
+}
+
+/// `drill cleanup --dry-run` after kill -9 reads the cluster and says what a
+/// real cleanup would do, object by object, and writes nothing: scale back,
+/// already restored, or altered (a person decides).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleanup_dry_run_reads_the_cluster_and_says_what_cleanup_would_do() {
+    let p = matrix::pair().await;
+    let want = p.primary.objects();
+    let state = p.dir.path().join("state");
+    let file = p.dir.path().join("case.toml");
+    std::fs::write(
+        &file,
+        matrix::scenario(matrix::Action::Down, WayOut::Kill9Cleanup),
+    )
+    .unwrap();
+    let child = matrix::drill_run(&p, &state, &file).spawn().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while p
+        .primary
+        .deployment_annotation("bookinfo", "reviews-v3", "drill.dev/run-id")
+        .is_none()
+        || p.primary.replicas("bookinfo", "reviews-v3") != 0
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never injected");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // SAFETY: kill(2) on the drill child this test spawned.
+    unsafe { libc::kill(child.id().unwrap() as i32, libc::SIGKILL) };
+    let _ = child.wait_with_output().await;
+    p.primary.scale_by_hand("bookinfo", "reviews-v2", 1);
+    p.primary.scale_by_hand("bookinfo", "reviews-v3", 4);
+    let writes = p.primary.mutations().len();
+    let out = matrix::cleanup_with(&p, &state, &["--dry-run"]).await;
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    for want in [
+        "deployment bookinfo/reviews-v1: would scale it from 0 back to 1 replicas",
+        "deployment bookinfo/reviews-v2: already restored",
+        "deployment bookinfo/reviews-v3: altered, needs a person: someone scaled it to 4",
+    ] {
+        assert!(text.contains(want), "no {want:?} in:\n{text}");
+    }
+    assert_eq!(p.primary.mutations().len(), writes, "a dry run wrote");
+    p.primary.scale_by_hand("bookinfo", "reviews-v3", 1);
+    let out = matrix::cleanup_with(&p, &state, &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(p.primary.objects(), want);
+    assert!(p.primary.leases().is_empty(), "{:?}", p.primary.leases());
+}
+
+/// Every file under `dir` (recursively) that contains `needle`, except the
+/// inputs the test wrote itself.
+fn files_containing(dir: &Path, needle: &str, inputs: &[&str]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if !inputs
+                .iter()
+                .any(|i| p.file_name().is_some_and(|n| n == *i))
+                && std::fs::read(&p)
+                    .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+            {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// The canary: a secret planted in every place a user can put one (the
+/// kubeconfig's bearer token, a literal header, a header from the
+/// environment, the database DSN's password, a URL's userinfo) appears in
+/// no file drill writes (reports, results, JUnit, history, journal) and not
+/// on its stdout or stderr, even at -vv. A URL with credentials is refused
+/// at validation (exit 2), located, with the env-var form as the hint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_planted_everywhere_appear_in_no_output() {
+    const TOKEN: &str = "CANARYkubetoken7731";
+    const HEADER: &str = "CANARYliteralheader7732";
+    const ENV_HEADER: &str = "CANARYenvheader7733";
+    const DSN_PW: &str = "CANARYdsnpassword7734";
+    const URL_PW: &str = "CANARYurlpassword7735";
+    let entry = k8s_support::serve_ok().await;
+    let p = Pair::start_with_entry(
+        "database = { dsn_env = \"DRILL_CANARY_DSN\" }",
+        &format!("http://{entry}"),
+    )
+    .await;
+    let kc = p.dir.path().join("kubeconfig.yaml");
+    let text = std::fs::read_to_string(&kc)
+        .unwrap()
+        .replace("fixture-token-not-a-secret", TOKEN);
+    std::fs::write(&kc, text).unwrap();
+    let scenario = |database: &str| {
+        format!(
+            r#"description = "canary"
+
+[load]
+path = "/productpage"
+rate = 50
+timeout = "1s"
+headers = {{ "x-api-key" = "{HEADER}" }}
+headers_env = {{ Authorization = "DRILL_CANARY_AUTH" }}
+{database}
+[phases]
+warmup = "200ms"
+baseline = "500ms"
+recovery = "500ms"
+
+[recovery]
+window = "100ms"
+ratio = "99%"
+hold = "200ms"
+
+[[faults]]
+name = "slow"
+component = "reviews"
+region = "primary"
+action = "latency"
+delay = "100ms"
+duration = "500ms"
+"#
+        )
+    };
+    std::fs::write(p.dir.path().join("canary.toml"), scenario("")).unwrap();
+    std::fs::write(
+        p.dir.path().join("canary-db.toml"),
+        scenario("\n[database]\nrate = 10\n"),
+    )
+    .unwrap();
+    let drill = |file: &str, targets: &str| {
+        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_drill"));
+        c.current_dir(p.dir.path())
+            .env("DRILL_STATE_DIR", p.dir.path().join("state"))
+            .env("DRILL_CANARY_AUTH", format!("Bearer {ENV_HEADER}"))
+            .env(
+                "DRILL_CANARY_DSN",
+                format!(
+                    "host=127.0.0.1 port=9 user=drill password={DSN_PW} dbname=x connect_timeout=1"
+                ),
+            )
+            .env_remove("RUST_LOG")
+            .args([
+                "-vv",
+                "--targets",
+                targets,
+                "run",
+                file,
+                "--target",
+                "two-regions",
+            ])
+            .arg("--report-dir")
+            .arg(p.dir.path().join("out").join(file))
+            .stdin(std::process::Stdio::null());
+        c
+    };
+    let full = drill("canary.toml", "drill.toml").output().await.unwrap();
+    assert_eq!(
+        full.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&full.stderr)
+    );
+    let db = drill("canary-db.toml", "drill.toml")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(db.status.code(), Some(3), "the database is unreachable");
+    // A URL with a password: refused before anything runs.
+    let targets = std::fs::read_to_string(p.dir.path().join("drill.toml"))
+        .unwrap()
+        .replace(
+            &format!("url = \"http://{entry}\""),
+            &format!("url = \"http://admin:{URL_PW}@{entry}\""),
+        );
+    std::fs::write(p.dir.path().join("userinfo.toml"), &targets).unwrap();
+    let refused = drill("canary.toml", "userinfo.toml")
+        .output()
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{said}");
+    let line = targets.lines().position(|l| l.contains(URL_PW)).unwrap() + 1;
+    assert!(
+        said.contains(&format!("userinfo.toml:{line}:"))
+            && said.contains("carries credentials")
+            && said.contains("headers_env"),
+        "{said}"
+    );
+    let inputs = [
+        "kubeconfig.yaml",
+        "drill.toml",
+        "userinfo.toml",
+        "canary.toml",
+        "canary-db.toml",
+    ];
+    for secret in [TOKEN, HEADER, ENV_HEADER, DSN_PW, URL_PW] {
+        for (what, o) in [
+            ("run", &full),
+            ("database run", &db),
+            ("refused run", &refused),
+        ] {
+            for (stream, bytes) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
+                assert!(
+                    !String::from_utf8_lossy(bytes).contains(secret),
+                    "{secret} on the {what}'s {stream}"
+                );
+            }
+        }
+        let leaked = files_containing(p.dir.path(), secret, &inputs);
+        assert!(leaked.is_empty(), "{secret} written to {leaked:?}");
+    }
+    // The search had something to read: -vv debug lines, the DSN reached
+    // (and shown redacted), the files a run always writes.
+    assert!(String::from_utf8_lossy(&full.stderr).contains("DEBUG"));
+    let db_said =
+        String::from_utf8_lossy(&db.stdout).to_string() + &String::from_utf8_lossy(&db.stderr);
+    assert!(db_said.contains("password=***"), "{db_said}");
+    let out = p.dir.path().join("out/canary.toml");
+    for f in ["results.json", "report.md", "junit.xml"] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    assert!(p.dir.path().join("state/journal/done").exists());
+}
+
+/// Through the binary: a fault someone else undid mid-fault ends
+/// `already-restored` in results.json, with the WARNING in report.md and on
+/// stderr; the run exits 0 and the cluster ends as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_undone_by_someone_else_is_warned_in_the_report() {
+    let p = matrix::pair().await;
+    let want = p.primary.objects();
+    let state = p.dir.path().join("state");
+    let file = p.dir.path().join("case.toml");
+    std::fs::write(
+        &file,
+        matrix::scenario(matrix::Action::Latency, WayOut::Sigint),
+    )
+    .unwrap();
+    let child = matrix::drill_run(&p, &state, &file).spawn().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !p
+        .primary
+        .vs("bookinfo", "reviews")
+        .1
+        .contains_key("drill.dev/run-id")
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never injected");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    p.primary.edit_vs("bookinfo", "reviews", |s| {
+        s["http"][0].as_object_mut().unwrap().remove("fault");
+    });
+    // SAFETY: kill(2) on the drill child this test spawned.
+    unsafe { libc::kill(child.id().unwrap() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().await.unwrap();
+    assert_eq!(out.status.code(), Some(3), "interrupted: {out:?}");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(state.join("out/results.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        results["faults"][0]["ended"], "already-restored",
+        "{results:#}"
+    );
+    let md = std::fs::read_to_string(state.join("out/report.md")).unwrap();
+    assert!(md.contains("already restored by someone else"), "{md}");
+    assert_eq!(p.primary.objects(), want);
+    assert!(p.primary.leases().is_empty(), "{:?}", p.primary.leases());
 }

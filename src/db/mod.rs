@@ -6,6 +6,7 @@
 //! `measure::rpo`.
 
 pub(crate) mod bin;
+pub mod claim;
 pub mod cluster;
 pub(crate) mod node;
 pub(crate) mod roles;
@@ -68,6 +69,11 @@ pub enum DbError {
     },
     #[error("the old primary still accepts writes after the switchover: {what_to_do}")]
     OldPrimaryWritable { what_to_do: String },
+    /// Another drill run holds the database (its advisory lock).
+    #[error(
+        "the database is held by {holder} since {since}; nothing was injected: wait for that run to end (its lock goes with its session, also if it is killed)"
+    )]
+    Held { holder: String, since: String },
     #[error("{0}")]
     Invalid(String),
 }
@@ -84,6 +90,7 @@ impl DbError {
             | DbError::Auth { .. }
             | DbError::Invalid(_) => INVALID,
             DbError::Connect { .. }
+            | DbError::Held { .. }
             | DbError::NotStreaming { .. }
             | DbError::Setup { .. }
             | DbError::Query { .. } => ABORTED,

@@ -50,17 +50,27 @@ pub async fn revert_outstanding(scope: Scope, dry_run: bool) -> std::io::Result<
             out.outstanding += 1;
             let what = describe(plan);
             if dry_run {
-                out.lines
-                    .push(format!("run {}: would revert `{fault}`: {what}", j.run_id));
+                out.lines.push(format!(
+                    "run {}: would revert `{fault}`: {}",
+                    j.run_id,
+                    would_do(plan, &what).await
+                ));
                 all_ok = false;
                 continue;
             }
-            let res = revert(plan, &j.run_id, fault).await;
+            let res = revert_found(plan, &j.run_id, fault).await;
             let mut jw = Journal::reopen(&j.path)?;
             match res {
-                Ok(()) => {
+                Ok(None) => {
                     out.lines
                         .push(format!("run {}: reverted `{fault}`: {what}", j.run_id));
+                    jw.append(&Entry::Reverted { id: *id })?;
+                }
+                Ok(Some(objects)) => {
+                    out.lines.push(format!(
+                        "run {}: WARNING `{fault}` was already restored: {objects} found as before the fault (someone else restored it, or the run died before changing it); drill changed nothing",
+                        j.run_id
+                    ));
                     jw.append(&Entry::Reverted { id: *id })?;
                 }
                 Err(e) => {
@@ -122,6 +132,32 @@ pub fn mark_resolved(run_id: &str) -> std::io::Result<Vec<String>> {
     Ok(closed)
 }
 
+/// What a real cleanup would do with one entry, read from the target
+/// (Kubernetes objects are read, nothing is written); other kinds say what
+/// their revert runs.
+async fn would_do(plan: &RevertPlan, what: &str) -> String {
+    match plan {
+        RevertPlan::K8s(k) => match k.dry_run().await {
+            Ok(lines) => format!("on context `{}`: {}", k.context, lines.join("; ")),
+            Err(e) => format!("cannot read the target ({e}); a cleanup would try: {what}"),
+        },
+        _ => what.to_string(),
+    }
+}
+
+/// Reverts from the journal entry alone; `Ok(Some(objects))` when the
+/// target was found already restored (Kubernetes).
+async fn revert_found(
+    plan: &RevertPlan,
+    run_id: &str,
+    fault: &str,
+) -> Result<Option<String>, String> {
+    match plan {
+        RevertPlan::K8s(k) => k.revert_from_journal().await,
+        _ => revert(plan, run_id, fault).await.map(|()| None),
+    }
+}
+
 /// Reverts from the journal entry alone (no live target needed).
 pub(super) async fn revert(plan: &RevertPlan, run_id: &str, fault: &str) -> Result<(), String> {
     match plan {
@@ -136,7 +172,7 @@ pub(super) async fn revert(plan: &RevertPlan, run_id: &str, fault: &str) -> Resu
             }
             Ok(())
         }
-        RevertPlan::K8s(k) => k.revert_from_journal().await,
+        RevertPlan::K8s(k) => k.revert_from_journal().await.map(|_| ()),
         RevertPlan::Command {
             command,
             cwd,

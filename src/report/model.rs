@@ -116,6 +116,8 @@ pub enum FaultEnd {
     HealTimeout,
     /// The revert step succeeded.
     Reverted,
+    /// The revert found the fault already undone by someone else.
+    AlreadyRestored,
     /// The revert step failed: the system may still be broken.
     RevertFailed,
 }
@@ -132,6 +134,7 @@ impl FaultEnd {
             FaultEnd::NotHealed => "not-healed",
             FaultEnd::HealTimeout => "heal-timeout",
             FaultEnd::Reverted => "reverted",
+            FaultEnd::AlreadyRestored => "already-restored",
             FaultEnd::RevertFailed => "revert-failed",
         }
     }
@@ -141,6 +144,7 @@ impl FaultEnd {
         matches!(
             self,
             FaultEnd::Reverted
+                | FaultEnd::AlreadyRestored
                 | FaultEnd::Healed
                 | FaultEnd::Completed
                 | FaultEnd::InjectFailedReverted

@@ -21,7 +21,7 @@ pub(super) fn http_load(
     if !matches!(url.scheme_str(), Some("http" | "https")) {
         return Err(format!("{url}: the entry URL must be http:// or https://"));
     }
-    let headers = s
+    let mut headers: Vec<_> = s
         .headers
         .iter()
         .filter_map(|(k, v)| {
@@ -31,6 +31,7 @@ pub(super) fn http_load(
             ))
         })
         .collect();
+    headers.extend(env_headers(&s.headers_env)?);
     let workers = workers.unwrap_or(s.workers).max(1);
     Ok(Some(HttpLoad {
         url,
@@ -50,6 +51,30 @@ pub(super) fn http_load(
         // (`SSL_CERT_FILE` / `SSL_CERT_DIR`).
         ca_file: None,
     }))
+}
+
+/// The `headers_env` headers, their values read from the environment and
+/// marked sensitive (hyper then never shows them); a variable that is unset
+/// or not a valid header value is named, never its value.
+pub(super) fn env_headers(
+    vars: &std::collections::BTreeMap<String, String>,
+) -> Result<Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>, String> {
+    let mut out = Vec::new();
+    for (k, var) in vars {
+        let name = hyper::header::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| format!("headers_env: `{k}` is not an HTTP header name"))?;
+        let value = std::env::var(var).map_err(|_| {
+            format!(
+                "environment variable {var} (the value of header `{k}`, from headers_env) is not set; export it before running drill"
+            )
+        })?;
+        let mut value = hyper::header::HeaderValue::from_str(&value).map_err(|_| {
+            format!("environment variable {var} (header `{k}`) is not a valid header value: visible ASCII only")
+        })?;
+        value.set_sensitive(true);
+        out.push((name, value));
+    }
+    Ok(out)
 }
 
 /// Preflight: the entry point answers one request of the load itself (its

@@ -43,6 +43,11 @@ pub enum Event {
     Reverted {
         fault: String,
     },
+    /// A revert found its fault already undone by someone else.
+    AlreadyRestored {
+        fault: String,
+        objects: String,
+    },
     RevertFailed {
         fault: String,
         error: String,
@@ -85,6 +90,10 @@ impl fmt::Display for Event {
                 write!(f, "{fault} did not heal within {timeout}")
             }
             Event::Reverted { fault } => write!(f, "revert {fault} done"),
+            Event::AlreadyRestored { fault, objects } => write!(
+                f,
+                "WARNING: revert {fault}: already restored by someone else ({objects} found as before the fault); drill changed nothing"
+            ),
             Event::RevertFailed { fault, error } => write!(f, "revert {fault} FAILED: {error}"),
             Event::ReadyAfterRestore { fault, after_s } => {
                 write!(f, "{fault} ready again {after_s:.3}s after the restore")

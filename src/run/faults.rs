@@ -256,8 +256,22 @@ impl Drill<'_> {
             Ok(()) => {
                 let t = self.clock.now();
                 run.ended_at = Some(t);
-                run.ended = FaultEnd::Reverted;
-                self.event(t, Event::Reverted { fault: name });
+                match self.target().already_restored(&a.injection) {
+                    Some(objects) => {
+                        run.ended = FaultEnd::AlreadyRestored;
+                        self.event(
+                            t,
+                            Event::AlreadyRestored {
+                                fault: name,
+                                objects,
+                            },
+                        );
+                    }
+                    None => {
+                        run.ended = FaultEnd::Reverted;
+                        self.event(t, Event::Reverted { fault: name });
+                    }
+                }
                 if matches!(f.action, Action::Down | Action::RegionOutage) {
                     self.ready_after_restore(f, &a, run, t).await;
                 }

@@ -68,7 +68,13 @@ impl Drill<'_> {
 
     async fn preflight(&mut self) -> Result<(), Stop> {
         let faults: Vec<_> = self.plan.faults.iter().collect();
-        let res = match self.target().preflight(&faults).await {
+        // The claim comes first: a drill started mid-fault of another is
+        // told who holds the objects, not that their pods are gone.
+        let checked = match self.target().claim(&faults).await {
+            Ok(()) => self.target().preflight(&faults).await,
+            Err(e) => Err(e),
+        };
+        let res = match checked {
             Ok(()) => match http_load(self.plan, &self.facts.entry_url, self.workers) {
                 Ok(Some(load)) => probe_entry(&load).await,
                 Ok(None) => Ok(()),
@@ -90,7 +96,10 @@ impl Drill<'_> {
                 .into(),
         ));
         let opened = match Database::open(self.def).await {
-            Ok(db) => db.preflight().await.map(|()| db),
+            Ok(mut db) => match db.preflight().await {
+                Ok(()) => db.claim(&self.run_id).await.map(|()| db),
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         match opened {
@@ -123,8 +132,14 @@ impl Drill<'_> {
             ),
             None => "preflight passed; no HTTP load (database writes only)".to_string(),
         }));
-        let http =
-            http_load(self.plan, &self.facts.entry_url, self.workers).map_err(Stop::Preflight)?;
+        let http = http_load(self.plan, &self.facts.entry_url, self.workers).map_err(|e| {
+            // A header's variable unset or unusable: input, not the target.
+            if e.contains("headers_env") {
+                Stop::Invalid(format!("{e}; nothing was injected"))
+            } else {
+                Stop::Preflight(e)
+            }
+        })?;
         let clock = self.clock;
         // Agents are started and aligned first; their start call must reach
         // them before the schedule begins.

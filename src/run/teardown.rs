@@ -60,20 +60,35 @@ impl Drill<'_> {
             let target = self.target.as_ref().expect("a fault implies a target");
             let journal = self.journal.as_mut().expect("a fault implies a journal");
             let res = fault::revert(target, journal, &a, &self.who).await;
+            let already = target.already_restored(&a.injection);
             let t = self.clock.now();
             let name = a.fault.name.clone();
+            let mut warn = None;
             if let Some(run) = self.runs.iter_mut().find(|r| r.name == name) {
-                run.ended = match (&res, run.ended) {
-                    (Ok(()), FaultEnd::InjectFailed) => FaultEnd::InjectFailedReverted,
-                    (Ok(()), _) => FaultEnd::Reverted,
-                    (Err(_), _) => FaultEnd::RevertFailed,
+                run.ended = match (&res, run.ended, &already) {
+                    (Ok(()), FaultEnd::InjectFailed, _) => FaultEnd::InjectFailedReverted,
+                    (Ok(()), _, Some(objects)) => {
+                        warn = Some(objects.clone());
+                        FaultEnd::AlreadyRestored
+                    }
+                    (Ok(()), _, None) => FaultEnd::Reverted,
+                    (Err(_), _, _) => FaultEnd::RevertFailed,
                 };
                 if res.is_ok() && run.ended_at.is_none() {
                     run.ended_at = Some(t);
                 }
             }
             match res {
-                Ok(()) => self.event(t, Event::Reverted { fault: name }),
+                Ok(()) => match warn {
+                    Some(objects) => self.event(
+                        t,
+                        Event::AlreadyRestored {
+                            fault: name,
+                            objects,
+                        },
+                    ),
+                    None => self.event(t, Event::Reverted { fault: name }),
+                },
                 Err(e) => {
                     let manual = fault::manual_instruction(&a, &e, &self.run_id);
                     self.facts.manual_actions.push(manual);

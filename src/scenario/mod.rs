@@ -3,6 +3,8 @@
 //! file.
 
 pub mod diag;
+#[cfg(test)]
+mod fuzz;
 pub mod guard;
 pub mod model;
 pub mod plan;

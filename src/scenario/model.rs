@@ -95,6 +95,11 @@ pub struct Load {
     pub timeout: Spanned<Dur>,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Headers whose value is read from an environment variable at run
+    /// time (header → variable): for secrets such as `Authorization`, which
+    /// then appear in no file drill reads or writes.
+    #[serde(default)]
+    pub headers_env: BTreeMap<String, Spanned<String>>,
     /// Statuses that count as good: numbers (`200`) or classes (`"2xx"`).
     #[serde(default = "default_success")]
     pub success: Vec<Spanned<StatusMatch>>,

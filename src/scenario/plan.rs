@@ -138,6 +138,8 @@ pub struct LoadPlan {
     pub rate: f64,
     pub timeout: Duration,
     pub headers: BTreeMap<String, String>,
+    /// Header → the environment variable its value is read from at run time.
+    pub headers_env: BTreeMap<String, String>,
     pub success: Vec<StatusMatch>,
     pub keep_alive: bool,
     pub body: Option<String>,
@@ -488,6 +490,11 @@ impl Plan {
                 rate: *ld.rate.get_ref(),
                 timeout: ld.timeout.get_ref().0,
                 headers: ld.headers.clone(),
+                headers_env: ld
+                    .headers_env
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+                    .collect(),
                 success: ld.success.iter().map(|m| *m.get_ref()).collect(),
                 keep_alive: ld.keep_alive,
                 body: ld.body.clone(),

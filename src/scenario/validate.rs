@@ -177,6 +177,15 @@ fn load_rules(e: &mut Errors, load: &Load) {
     }
     generator_rules(e, load);
     let table = table_of(&e.l.src, load.path.span().start);
+    for h in load.headers.keys().chain(load.headers_env.keys()) {
+        if h.is_empty() {
+            e.push(
+                header_span(&e.l.src, table.start, h),
+                "a header with an empty name",
+                "header names are tokens, e.g. x-request-id",
+            );
+        }
+    }
     for (k, v) in &load.headers {
         if hyper::header::HeaderName::from_bytes(k.as_bytes()).is_err()
             || hyper::header::HeaderValue::from_str(v).is_err()
@@ -185,6 +194,31 @@ fn load_rules(e: &mut Errors, load: &Load) {
                 header_span(&e.l.src, table.start, k),
                 format!("header `{k}: {v}` is not valid HTTP"),
                 "header names are tokens; values are visible ASCII",
+            );
+        }
+    }
+    for (k, var) in &load.headers_env {
+        let v = var.get_ref();
+        if hyper::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+            e.push(
+                header_span(&e.l.src, table.start, k),
+                format!("headers_env: `{}` is not an HTTP header name", k),
+                "header names are tokens, e.g. Authorization",
+            );
+        } else if v.is_empty() || v.contains(['=', '\0']) || v.chars().any(char::is_whitespace) {
+            e.push(
+                var.span(),
+                format!(
+                    "headers_env: `{}` is not an environment variable name",
+                    v
+                ),
+                "name the variable that holds the header's value, e.g. Authorization = \"DRILL_ENTRY_AUTH\"; the value itself never goes in this file",
+            );
+        } else if load.headers.contains_key(k) {
+            e.push(
+                var.span(),
+                format!("header `{k}` is set in both headers and headers_env"),
+                "keep one of them",
             );
         }
     }
@@ -297,8 +331,10 @@ fn describe_char(c: char) -> String {
 /// Without HTTP load, only database and control-plane measurements remain.
 fn no_load_rules(e: &mut Errors, s: &Scenario) {
     if s.database.is_none() {
+        // Point at the file's first line: there is no table to point at.
+        let first = e.l.src.find('\n').unwrap_or(e.l.src.len()).max(1);
         e.push(
-            0..0,
+            0..first,
             "the scenario generates no load",
             "add [load] (HTTP requests), [database] (writes), or both",
         );
@@ -333,6 +369,7 @@ fn no_load_rules(e: &mut Errors, s: &Scenario) {
 
 /// Phases and recovery criteria fit together.
 fn phase_rules(e: &mut Errors, s: &Scenario) {
+    load_fits_phases(e, s);
     let r = &s.recovery;
     if r.ratio.get_ref().0 <= 0.0 {
         e.push(
@@ -382,6 +419,56 @@ fn written<T>(a: &Spanned<T>, b: &Spanned<T>) -> Range<usize> {
         b.span()
     } else {
         a.span()
+    }
+}
+
+/// A load that cannot work in the phases it runs in: a rate so low a phase
+/// holds not one request, a request timeout longer than the whole drill.
+fn load_fits_phases(e: &mut Errors, s: &Scenario) {
+    let Some(load) = &s.load else { return };
+    let rate = *load.rate.get_ref();
+    let p = &s.phases;
+    let shortest = [("baseline", &p.baseline), ("recovery", &p.recovery)]
+        .into_iter()
+        .filter(|(n, d)| *n == "baseline" || !d.get_ref().0.is_zero())
+        .min_by_key(|(_, d)| d.get_ref().0);
+    if let Some((phase, d)) = shortest
+        && rate > 0.0
+        && rate * d.get_ref().0.as_secs_f64() < 1.0
+    {
+        e.push(
+            load.rate.span(),
+            format!(
+                "at {rate} requests per second the {phase} phase ({}) holds not one request",
+                d.get_ref()
+            ),
+            format!(
+                "raise the rate to at least {:.3}/s or lengthen the phase; availability and latency need requests to measure",
+                1.0 / d.get_ref().0.as_secs_f64().max(1e-6)
+            ),
+        );
+    }
+    let faults: std::time::Duration = s
+        .faults
+        .iter()
+        .map(|f| {
+            let f = f.get_ref();
+            f.after.0 + f.duration.as_ref().map_or(f.timeout.0, |d| d.get_ref().0)
+        })
+        .sum();
+    let drill = p.warmup.get_ref().0 + p.baseline.get_ref().0 + faults + p.recovery.get_ref().0;
+    let timeout = load.timeout.get_ref().0;
+    // Only a timeout the file sets (the 2 s default fits any real drill).
+    if timeout > drill && !load.timeout.span().is_empty() {
+        e.push(
+            load.timeout.span(),
+            format!(
+                "timeout {} is longer than the whole drill ({}): a request that never answers would be counted only after the drill ended",
+                load.timeout.get_ref(),
+                crate::scenario::units::Dur(drill)
+            ),
+            "a request timeout is seconds, shorter than any phase, e.g. \"2s\"",
+        );
     }
 }
 
@@ -448,6 +535,22 @@ fn fault_rules(
     let span = f.span();
     let f = f.get_ref();
     let name = f.display_name();
+    if let Some(n) = &f.name {
+        let v = n.get_ref();
+        if v.trim().is_empty() {
+            e.push(
+                n.span(),
+                "a fault's name is empty",
+                "name it in a few words, e.g. name = \"istiod-down\", or leave `name` out for the default",
+            );
+        } else if v.chars().any(|c| c.is_control()) {
+            e.push(
+                n.span(),
+                "a fault's name holds a line break or another control character",
+                "names reach JUnit, Markdown and the journal: keep it to one line of printable characters",
+            );
+        }
+    }
     if !names.insert(name.clone()) {
         let sp = f.name.as_ref().map_or(span.clone(), Spanned::span);
         e.push(
@@ -770,6 +873,17 @@ fn fault_end_rules(e: &mut Errors, f: &Fault, name: &str) {
             f.action.span(),
             format!("fault `{name}` does not say when it ends"),
             "add duration = \"30s\", or until = \"recovered\"",
+        ),
+        (None, Some(u)) if f.timeout.0.is_zero() => e.push(
+            key_value_span(&e.l.src, u.span().start, "timeout").unwrap_or(u.span()),
+            format!(
+                "until = \"{}\" with timeout = \"0s\" gives the condition no time to hold",
+                match u.get_ref() {
+                    Until::Healed => "healed",
+                    Until::Recovered => "recovered",
+                }
+            ),
+            "give the longest wait for it, e.g. timeout = \"2m\" (the default)",
         ),
         (None, Some(u)) if *u.get_ref() == Until::Healed && !action.self_healing() => e.push(
             u.span(),
@@ -1345,11 +1459,6 @@ mod tests {
     fn a_conflict_with_a_default_points_at_the_written_value() {
         let src = format!("{BASE}{DELETE}\n[recovery]\nhold = \"40s\"\n");
         rejects(&src, "recovery phase (30s) is shorter", "hold", "\"40s\"");
-        // A problem of the whole file has no line and column to make up.
-        let ds = diags("description = \"t\"\n");
-        assert_eq!(ds.len(), 1, "{ds:#?}");
-        assert!(ds[0].message.contains("no load"), "{ds:#?}");
-        assert_eq!(ds[0].location(), "t.toml");
     }
 
     #[test]
@@ -1368,5 +1477,50 @@ mod tests {
         let sp = key_value_span(src, b, "x").unwrap();
         assert_eq!(&src[sp], "3");
         assert_eq!(key_value_span(src, 0, "y"), None);
+    }
+
+    #[test]
+    fn a_rate_too_low_for_a_phase_to_hold_one_request_is_refused_at_the_rate() {
+        let src = "description = \"t\"\n\n[load]\npath = \"/\"\nrate = 0.0001\n\n[phases]\nbaseline = \"2s\"\n";
+        let d = rejects(src, "holds not one request", "rate", "0.0001");
+        assert!(d.message.contains("baseline"), "{d}");
+    }
+
+    #[test]
+    fn a_request_timeout_longer_than_the_drill_is_refused_at_the_timeout() {
+        let src = "description = \"t\"\n\n[load]\npath = \"/\"\nrate = 10\ntimeout = \"10h\"\n\n[phases]\nwarmup = \"1s\"\nbaseline = \"2s\"\nrecovery = \"3s\"\n";
+        let d = rejects(src, "longer than the whole drill", "timeout", "\"10h\"");
+        assert!(d.message.contains("6s"), "{d}");
+    }
+
+    #[test]
+    fn until_recovered_with_a_zero_timeout_is_refused_at_the_timeout() {
+        let src = format!(
+            "{BASE}\n[[faults]]\nname = \"cmd\"\naction = \"command\"\ninject = \"true\"\nrevert = \"true\"\nuntil = \"recovered\"\ntimeout = \"0s\"\n"
+        );
+        rejects(&src, "gives the condition no time", "until", "\"0s\"");
+    }
+
+    #[test]
+    fn an_empty_fault_name_or_one_with_control_characters_is_refused_at_the_name() {
+        let src = format!(
+            "{BASE}\n[[faults]]\nname = \"\"\naction = \"command\"\ninject = \"true\"\nrevert = \"true\"\nduration = \"1s\"\n"
+        );
+        rejects(&src, "name is empty", "[[faults]]", "\"\"");
+        let src = format!(
+            "{BASE}\n[[faults]]\nname = \"a\\nb\"\naction = \"command\"\ninject = \"true\"\nrevert = \"true\"\nduration = \"1s\"\n"
+        );
+        rejects(&src, "line break", "[[faults]]", "\"a");
+        let src = format!(
+            "{BASE}\n[[faults]]\nname = \"a\\u001b[31mb\"\naction = \"command\"\ninject = \"true\"\nrevert = \"true\"\nduration = \"1s\"\n"
+        );
+        rejects(&src, "control character", "[[faults]]", "\"a");
+    }
+
+    #[test]
+    fn a_scenario_with_neither_load_nor_database_names_a_location() {
+        let src = "description = \"nothing to send\"\n";
+        let d = rejects(src, "generates no load", "description", "description");
+        assert_eq!(d.location(), "t.toml:1:1");
     }
 }

@@ -362,6 +362,39 @@ fn resolve(
         ]);
     }
     let monitoring = external_monitoring(file, src, &name, span, &entry)?;
+    let value = |key: &str| value_after(src, span.start, key).unwrap_or(span.clone());
+    if let Some(db) = &entry.database {
+        let v = &db.dsn_env;
+        if v.is_empty() || v.contains(['=', '\0']) || v.chars().any(char::is_whitespace) {
+            return Err(vec![
+                at(
+                    &value("dsn_env"),
+                    format!("target `{name}`: database dsn_env `{v}` is not an environment variable name"),
+                )
+                .with_hint("name the variable that holds the writer DSN, e.g. dsn_env = \"DRILL_DB_DSN\"; the DSN itself never goes in this file"),
+            ]);
+        }
+    }
+    if *entry.kind.get_ref() == Kind::Http && entry.lab.is_some() {
+        return Err(vec![
+            at(
+                &value("lab"),
+                format!("target `{name}`: `lab` settings are for kind = \"lab\"; an http target would ignore them"),
+            )
+            .with_hint("remove `lab`, or set kind = \"lab\""),
+        ]);
+    }
+    if let Some(lab) = &entry.lab
+        && lab.mesh.attempts == 0
+    {
+        return Err(vec![
+            at(
+                &value("attempts"),
+                format!("target `{name}`: mesh attempts = 0 would make no call at all"),
+            )
+            .with_hint("attempts counts the first try: 1 for no retries, 3 (the default) for two"),
+        ]);
+    }
     match *entry.kind.get_ref() {
         Kind::Kubernetes => {
             if entry.lab.is_some() {
@@ -387,7 +420,14 @@ fn resolve(
                 }),
                 Err(es) => Err(es
                     .into_iter()
-                    .map(|e| at(span, format!("target `{name}`: {e}")))
+                    .map(|e| {
+                        let d = at(&quoted_in(src, span, &name, &e), format!("target `{name}`: {e}"));
+                        if e.contains("selector") {
+                            d.with_hint("a label selector as kubectl reads it, narrowing to named values, e.g. selector = \"app=reviews\" or \"app in (reviews,ratings)\"")
+                        } else {
+                            d
+                        }
+                    })
                     .collect()),
             }
         }
@@ -517,25 +557,23 @@ fn endpoint(
     m: &mut ExternalMonitoring,
 ) -> Result<Endpoint, Box<Diagnostic>> {
     let url = e.url.get_ref();
-    if let Some(why) = url_problem(url) {
+    if let Some(p) = url_problem(url) {
         let port = if key == "prometheus" { 9090 } else { 9093 };
-        return Err(Box::new(
-            at(e.url.span(), format!("target `{name}`: {key} url {why}")).with_hint(format!(
+        let hint = url_hint(
+            &p,
+            "drill writes URLs into reports: put the bearer token in an environment variable and name it with token_env = \"…\"",
+            format!(
                 "write {key}'s URL with its host, e.g. url = \"https://{key}.monitoring.example:{port}\""
-            )),
-        ));
-    }
-    let authority = url
-        .parse::<hyper::Uri>()
-        .ok()
-        .and_then(|u| u.authority().cloned());
-    if authority.is_some_and(|a| a.as_str().contains('@')) {
-        let msg = format!(
-            "target `{name}`: {key} url carries credentials; drill writes URLs into reports"
+            ),
         );
-        return Err(Box::new(at(e.url.span(), msg).with_hint(
-            "put the bearer token in an environment variable and name it with token_env = \"…\"",
-        )));
+        return Err(Box::new(
+            at(
+                e.url.span(),
+                format!("target `{name}`: {key} url {}", p.why),
+            )
+            .with_hint(hint)
+            .hiding(userinfo(url).unwrap_or_default()),
+        ));
     }
     let mut endpoint = Endpoint::plain(url);
     if let Some(var) = &e.token_env {
@@ -586,29 +624,44 @@ fn entry_value_problems(
 ) -> Option<Diagnostic> {
     if let Some(url) = &entry.url
         && *entry.kind.get_ref() != Kind::Lab
-        && let Some(why) = url_problem(url.get_ref())
+        && let Some(p) = url_problem(url.get_ref())
     {
+        let hint = url_hint(
+            &p,
+            ENTRY_CREDENTIALS_HINT,
+            "write the entry URL with its host, e.g. url = \"https://staging.example.com\"".into(),
+        );
         return Some(
             Diagnostic::at(
                 file,
                 src,
                 Some(url.span()),
-                format!("target `{name}`: {why}"),
+                format!("target `{name}`: {}", p.why),
             )
-            .with_hint(
-                "write the entry URL with its host, e.g. url = \"https://staging.example.com\"",
-            ),
+            .with_hint(hint)
+            .hiding(userinfo(url.get_ref()).unwrap_or_default()),
         );
     }
     for (region, url) in entry.ingress.iter().flatten() {
-        if let Some(why) = url_problem(url) {
+        if let Some(p) = url_problem(url) {
             let from = src[span.start..]
                 .find("ingress")
                 .map_or(span.start, |i| span.start + i);
             let at = value_after(src, from, region).unwrap_or(span.clone());
+            let hint = url_hint(
+                &p,
+                ENTRY_CREDENTIALS_HINT,
+                "write the region's ingress URL with its host, e.g. primary = \"http://10.0.0.1:8080\"".into(),
+            );
             return Some(
-                Diagnostic::at(file, src, Some(at), format!("target `{name}`: ingress of `{region}`: {why}"))
-                    .with_hint("write the region's ingress URL with its host, e.g. primary = \"http://10.0.0.1:8080\""),
+                Diagnostic::at(
+                    file,
+                    src,
+                    Some(at),
+                    format!("target `{name}`: ingress of `{region}`: {}", p.why),
+                )
+                .with_hint(hint)
+                .hiding(userinfo(url).unwrap_or_default()),
             );
         }
     }
@@ -629,25 +682,142 @@ fn entry_value_problems(
     None
 }
 
-/// Why `url` cannot be an entry URL, if it cannot.
-fn url_problem(url: &str) -> Option<String> {
+/// Why a URL cannot be used, and what kind of problem it is: a secret in
+/// it or a fragment get their own hints.
+#[derive(Debug)]
+struct UrlProblem {
+    why: String,
+    kind: UrlProblemKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum UrlProblemKind {
+    /// `user:password@` in the authority: it would reach every report.
+    Credentials,
+    /// `#…`: never sent in an HTTP request.
+    Fragment,
+    /// Not a URL, a scheme drill does not speak, or no host.
+    Shape,
+}
+
+/// What to do about credentials in an entry or ingress URL.
+pub(crate) const ENTRY_CREDENTIALS_HINT: &str = "drill writes URLs into reports, logs and the history, so it refuses secrets in them: send them as a header whose value comes from an environment variable, e.g. in the scenario's [load]: headers_env = { Authorization = \"DRILL_ENTRY_AUTH\" } with DRILL_ENTRY_AUTH=\"Basic …\" exported";
+
+/// `url` with any `user:password@` replaced by `***@`, for messages.
+pub(crate) fn redact_userinfo(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    match url[start..end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..start], &url[start + at..]),
+        None => url.to_string(),
+    }
+}
+
+/// The `user:password` of a URL, if it carries one.
+pub(crate) fn userinfo(url: &str) -> Option<&str> {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    url[start..end].rfind('@').map(|at| &url[start..start + at])
+}
+
+/// Why `url` cannot be an entry URL, if it cannot. The URL is shown with
+/// any credentials redacted.
+fn url_problem(url: &str) -> Option<UrlProblem> {
+    let shown = redact_userinfo(url);
+    let problem = |kind, why: String| Some(UrlProblem { why, kind });
+    if shown != url {
+        return problem(
+            UrlProblemKind::Credentials,
+            format!("`{shown}` carries credentials (user:password@ before the host)"),
+        );
+    }
+    if url.contains('#') {
+        return problem(
+            UrlProblemKind::Fragment,
+            format!("`{shown}` has a fragment (`#…`), which is never sent to the server"),
+        );
+    }
     let uri: hyper::Uri = match url.parse() {
         Ok(u) => u,
-        Err(e) => return Some(format!("`{url}` is not a URL ({e})")),
+        Err(e) => {
+            return problem(
+                UrlProblemKind::Shape,
+                format!("`{shown}` is not a URL ({e})"),
+            );
+        }
     };
     match uri.scheme_str() {
         Some("http" | "https") => {}
         Some(s) => {
-            return Some(format!(
-                "`{url}`: scheme `{s}` is not supported (http or https)"
-            ));
+            return problem(
+                UrlProblemKind::Shape,
+                format!("`{shown}`: scheme `{s}` is not supported (drill speaks http and https)"),
+            );
         }
-        None => return Some(format!("`{url}` is not an http(s) URL")),
+        None => {
+            return problem(
+                UrlProblemKind::Shape,
+                format!("`{shown}` is not an http(s) URL"),
+            );
+        }
     }
     match uri.host() {
         Some(h) if !h.is_empty() => None,
-        _ => Some(format!("`{url}` has no host")),
+        _ => problem(UrlProblemKind::Shape, format!("`{shown}` has no host")),
     }
+}
+
+/// The hint for a URL problem: `shape` for a URL of the wrong shape, the
+/// credentials and fragment hints otherwise.
+fn url_hint(p: &UrlProblem, credentials: &str, shape: String) -> String {
+    match p.kind {
+        UrlProblemKind::Credentials => credentials.to_string(),
+        UrlProblemKind::Fragment => {
+            "remove the `#…` part: a fragment is not part of an HTTP request".into()
+        }
+        UrlProblemKind::Shape => shape,
+    }
+}
+
+/// Where the first `…`-quoted value of `message` is written in target
+/// `name`'s entry or its sub-tables (a selector, a context, a component),
+/// else the entry.
+fn quoted_in(
+    src: &str,
+    span: &std::ops::Range<usize>,
+    name: &str,
+    message: &str,
+) -> std::ops::Range<usize> {
+    // The longest is the most telling (a selector, not the component's name).
+    let mut quoted: Vec<&str> = message
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|q| !q.is_empty() && *q != name)
+        .collect();
+    quoted.sort_by_key(|q| std::cmp::Reverse(q.len()));
+    let from = span.start.min(src.len());
+    // Up to the next table of another target.
+    let mut to = src.len();
+    let mut at = span.end.clamp(from, src.len());
+    while let Some(i) = src[at..].find("\n[targets.") {
+        let head = &src[at + i + 10..];
+        if !(head.starts_with(&format!("{name}.")) || head.starts_with(&format!("{name}]"))) {
+            to = at + i;
+            break;
+        }
+        at += i + 10;
+    }
+    for q in quoted {
+        if let Some(i) = src[from..to].find(q) {
+            return from + i..from + i + q.len();
+        }
+    }
+    span.clone()
 }
 
 /// The value of the first `key = value` after byte `from` (in a table or an
@@ -798,6 +968,72 @@ mod tests {
             ds[0]
         );
         assert!(ds[0].hint.as_deref().unwrap().contains("export"));
+    }
+
+    #[test]
+    fn entry_and_ingress_urls_refuse_credentials_fragments_and_other_schemes() {
+        let http = "[targets.s]\nkind = \"http\"\n";
+        let src = format!("{http}url = \"http://admin:S3CRET@host:8080\"\n");
+        rejects(&src, "\"http://admin", "carries credentials");
+        let ds = load(&src).unwrap_err();
+        let shown = ds[0].to_string();
+        assert!(!shown.contains("S3CRET"), "the password is echoed: {shown}");
+        assert!(shown.contains("***@host"), "{shown}");
+        assert!(
+            ds[0].hint.as_deref().unwrap().contains("headers_env"),
+            "{shown}"
+        );
+        rejects(
+            &format!("{http}url = \"https://host/app#top\"\n"),
+            "\"https://host/app#top",
+            "fragment",
+        );
+        rejects(
+            &format!("{http}url = \"ws://host\"\n"),
+            "\"ws://host",
+            "scheme `ws` is not supported",
+        );
+        let k8s = "[targets.k]\nkind = \"kubernetes\"\nurl = \"http://e\"\ncontexts = { primary = \"a\" }\n";
+        rejects(
+            &format!("{k8s}ingress = {{ primary = \"http://u:pw@10.0.0.1\" }}\n"),
+            "\"http://u:pw",
+            "carries credentials",
+        );
+        let src = format!("{k8s}ingress = {{ primary = \"http://u:pw@10.0.0.1\" }}\n");
+        assert!(!load(&src).unwrap_err()[0].to_string().contains(":pw@"));
+    }
+
+    #[test]
+    fn a_selector_that_does_not_parse_is_refused_at_the_selector() {
+        let src = "[targets.k]\nkind = \"kubernetes\"\nurl = \"http://e\"\ncontexts = { primary = \"a\" }\n\n[targets.k.components.reviews]\nselector = \"app in ((\"\n";
+        rejects(src, "app in ((", "does not parse");
+    }
+
+    #[test]
+    fn lab_attempts_zero_is_refused_at_the_value() {
+        rejects(
+            "[targets.l]\nkind = \"lab\"\nlab = { mesh = { attempts = 0 } }\n",
+            "0 } }",
+            "attempts = 0",
+        );
+    }
+
+    #[test]
+    fn lab_settings_on_an_http_target_are_refused_not_ignored() {
+        rejects(
+            "[targets.s]\nkind = \"http\"\nurl = \"http://e\"\nlab = { restart_delay = \"1s\" }\n",
+            "{ restart_delay",
+            "an http target would ignore them",
+        );
+    }
+
+    #[test]
+    fn an_empty_dsn_env_is_refused_at_the_value() {
+        rejects(
+            "[targets.s]\nkind = \"http\"\nurl = \"http://e\"\ndatabase = { dsn_env = \"\" }\n",
+            "\"\" }",
+            "not an environment variable name",
+        );
     }
 
     #[test]

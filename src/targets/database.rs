@@ -12,7 +12,12 @@ use crate::scenario::model::Action;
 
 pub enum Database {
     Lab(Box<LabDatabase>),
-    External { dsn: String, spec: ExternalDb },
+    External {
+        dsn: String,
+        spec: ExternalDb,
+        /// The run's lock on the database, from preflight to the end.
+        claim: Option<Box<db::claim::DbClaim>>,
+    },
 }
 
 impl Database {
@@ -39,6 +44,7 @@ impl Database {
                 Ok(Database::External {
                     dsn,
                     spec: spec.clone(),
+                    claim: None,
                 })
             }
             _ => Err(DbError::Invalid(format!(
@@ -120,9 +126,26 @@ impl Database {
         }
     }
 
+    /// Claims the database for this run: a user's database may be drilled
+    /// by another run at the same time; the lab's is the run's own.
+    pub async fn claim(&mut self, run_id: &str) -> Result<(), DbError> {
+        if let Database::External { dsn, claim, .. } = self
+            && claim.is_none()
+        {
+            let by = crate::targets::k8s::claim::started_by();
+            *claim = Some(Box::new(db::claim::DbClaim::take(dsn, run_id, &by).await?));
+        }
+        Ok(())
+    }
+
     pub async fn stop(&mut self) {
-        if let Database::Lab(l) = self {
-            l.stop().await;
+        match self {
+            Database::Lab(l) => l.stop().await,
+            Database::External { claim, .. } => {
+                if let Some(c) = claim.take() {
+                    c.release().await;
+                }
+            }
         }
     }
 }

@@ -217,6 +217,16 @@ impl Target {
         }
     }
 
+    /// Claims every object the faults will change, before any prior state
+    /// is read, so no other drill changes them meanwhile (Kubernetes: a
+    /// Lease each). The lab needs none: each run starts its own.
+    pub async fn claim(&self, faults: &[&FaultPlan]) -> Result<(), TargetError> {
+        match self {
+            Target::Kubernetes(k) => k.claim(faults).await,
+            Target::Lab(_) | Target::Http { .. } => Ok(()),
+        }
+    }
+
     /// Resolves a fault to the handle and the journal's revert plan, touching nothing.
     pub async fn plan(&self, f: &FaultPlan) -> Result<(Injection, RevertPlan), TargetError> {
         match self {
@@ -246,6 +256,15 @@ impl Target {
             (Target::Lab(l), Injection::Lab(i)) => l.revert(f, i).await,
             (Target::Kubernetes(k), Injection::K8s(i)) => k.revert(f, i).await,
             _ => Ok(()),
+        }
+    }
+
+    /// After a successful revert: the objects it found already restored by
+    /// someone else, when drill had nothing left to undo.
+    pub fn already_restored(&self, inj: &Injection) -> Option<String> {
+        match inj {
+            Injection::K8s(i) => i.already_restored(),
+            _ => None,
         }
     }
 
@@ -292,8 +311,10 @@ impl Target {
     }
 
     pub async fn stop(&mut self) {
-        if let Target::Lab(l) = self {
-            l.stop().await;
+        match self {
+            Target::Lab(l) => l.stop().await,
+            Target::Kubernetes(k) => k.release_claims().await,
+            Target::Http { .. } => {}
         }
     }
 }

@@ -195,7 +195,7 @@ impl WayOut {
     }
 }
 
-fn scenario(action: Action, way: WayOut) -> String {
+pub fn scenario(action: Action, way: WayOut) -> String {
     format!(
         r#"description = "revert matrix: {action:?} x {way:?}"
 
@@ -255,10 +255,16 @@ pub fn drill_run(p: &Pair, state: &Path, scenario: &Path) -> Command {
 }
 
 async fn cleanup(p: &Pair, state: &Path) -> Output {
+    cleanup_with(p, state, &[]).await
+}
+
+/// `drill cleanup` with these arguments, on the pair's state directory.
+pub async fn cleanup_with(p: &Pair, state: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_drill"))
         .current_dir(p.dir.path())
         .env("DRILL_STATE_DIR", state)
         .arg("cleanup")
+        .args(args)
         .stdin(Stdio::null())
         .output()
         .await
@@ -453,4 +459,101 @@ pub async fn run_all(cells: Vec<(Action, WayOut)>) -> Vec<String> {
     }
     failed.sort();
     failed
+}
+
+/// Every journal line a run's state directory holds (open and done).
+fn journal_text(state: &Path) -> String {
+    let dir = state.join("journal");
+    journals(&dir)
+        .into_iter()
+        .chain(journals(&dir.join("done")))
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .collect()
+}
+
+/// The concurrency column: two `drill run`s of the same fault on the same
+/// objects, each with its own state directory, started together or the
+/// second once the first has injected. Exactly one runs its fault; the other
+/// exits 3 naming the holder, with no MANUAL ACTION and no journalled
+/// inject; both clusters end exactly as they were and no claim is left.
+pub async fn run_race(action: Action, mid_fault: bool) -> Result<(), String> {
+    let p = pair().await;
+    let (want_p, want_s) = (p.primary.objects(), p.secondary.objects());
+    let file = p.dir.path().join("case.toml");
+    std::fs::write(&file, scenario(action, WayOut::NormalEnd)).unwrap();
+    let (sa, sb) = (p.dir.path().join("state-a"), p.dir.path().join("state-b"));
+    let a = drill_run(&p, &sa, &file).spawn().unwrap();
+    if mid_fault {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !action.injected(&p.primary) {
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "the first run never injected"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let b = drill_run(&p, &sb, &file).spawn().unwrap();
+    let wait = |c: tokio::process::Child| async move {
+        tokio::time::timeout(Duration::from_secs(60), c.wait_with_output())
+            .await
+            .map_err(|_| "drill did not end within 60 s".to_string())
+            .map(|o| o.unwrap())
+    };
+    let (oa, ob) = tokio::join!(wait(a), wait(b));
+    let (oa, ob) = (oa?, ob?);
+    let codes = (oa.status.code(), ob.status.code());
+    // The winner passes, or is inconclusive (5) when a loaded machine
+    // delays its load generator: what it measures is not the point here.
+    let won = |c: Option<i32>| matches!(c, Some(0) | Some(5));
+    let (loser, loser_state) = match codes {
+        (a, Some(3)) if won(a) => (&ob, &sb),
+        (Some(3), b) if won(b) && !mid_fault => (&oa, &sa),
+        _ => {
+            return Err(format!(
+                "want one run 0 and one 3: a {}\nb {}",
+                shown(&oa),
+                shown(&ob)
+            ));
+        }
+    };
+    let err = format!(
+        "{}{}",
+        String::from_utf8_lossy(&loser.stdout),
+        String::from_utf8_lossy(&loser.stderr)
+    );
+    ensure!(
+        err.contains("held by drill run") && !err.contains("MANUAL ACTION"),
+        "the refused run names the holder, and asks nothing of a person: {}",
+        shown(loser)
+    );
+    ensure!(
+        !journal_text(loser_state).contains("\"type\":\"inject\""),
+        "the refused run journalled an inject: {}",
+        journal_text(loser_state)
+    );
+    for s in [&sa, &sb] {
+        ensure!(
+            journals(&s.join("journal")).is_empty(),
+            "journal left open in {}",
+            s.display()
+        );
+    }
+    let now = p.primary.objects();
+    ensure!(
+        now == want_p,
+        "primary not as it was:\n{}",
+        diff(&want_p, &now)
+    );
+    ensure!(
+        p.secondary.objects() == want_s,
+        "the secondary changed:\n{}",
+        diff(&want_s, &p.secondary.objects())
+    );
+    ensure!(
+        p.primary.leases().is_empty(),
+        "claims left: {:?}",
+        p.primary.leases()
+    );
+    Ok(())
 }

@@ -89,7 +89,18 @@ struct Vs {
     name: String,
     rv: u64,
     annotations: BTreeMap<String, String>,
+    /// Whether `metadata.annotations` is there at all: a custom resource
+    /// keeps an empty map written to it (`annotations: {}`), so a revert
+    /// that leaves one is not byte-equal to an object that had none.
+    has_annotations: bool,
     spec: Value,
+}
+
+/// A coordination.k8s.io/v1 Lease, kept as the body last written.
+struct LeaseObj {
+    rv: u64,
+    uid: String,
+    body: Value,
 }
 
 struct Failure {
@@ -104,6 +115,7 @@ struct State {
     pods: Vec<Pod>,
     deployments: BTreeMap<(String, String), Deploy>,
     vss: BTreeMap<(String, String), Vs>,
+    leases: BTreeMap<(String, String), LeaseObj>,
     rv: u64,
     next: u64,
     seen: Vec<Seen>,
@@ -286,6 +298,7 @@ impl FakeCluster {
             name: name.into(),
             rv: s.rv,
             annotations: labels(annotations),
+            has_annotations: !annotations.is_empty(),
             spec,
         };
         s.vss.insert((ns.into(), name.into()), vs);
@@ -331,10 +344,28 @@ impl FakeCluster {
         for v in s.vss.values() {
             m.insert(
                 format!("virtualservice/{}/{}", v.ns, v.name),
-                json!({ "spec": v.spec, "annotations": v.annotations }),
+                json!({
+                    "spec": v.spec,
+                    "annotations": if v.has_annotations { json!(v.annotations) } else { Value::Null },
+                }),
             );
         }
         m
+    }
+
+    /// Every Lease: `namespace/name` → its holder.
+    pub fn leases(&self) -> BTreeMap<String, String> {
+        self.lock()
+            .leases
+            .iter()
+            .map(|((ns, n), l)| {
+                let holder = l.body["spec"]["holderIdentity"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
+                (format!("{ns}/{n}"), holder)
+            })
+            .collect()
     }
 
     /// (name, ready) of the pods matching an equality selector.
@@ -385,6 +416,8 @@ impl FakeCluster {
             Some(x) => v.annotations.insert(key.into(), x.into()),
             None => v.annotations.remove(key),
         };
+        // As `kubectl annotate` leaves it: no empty map.
+        v.has_annotations = !v.annotations.is_empty();
         v.rv = rv;
     }
 
@@ -633,7 +666,7 @@ fn vs_json(x: &Vs) -> Value {
     v["metadata"]["name"] = json!(x.name);
     v["metadata"]["namespace"] = json!(x.ns);
     v["metadata"]["resourceVersion"] = json!(x.rv.to_string());
-    if x.annotations.is_empty() {
+    if !x.has_annotations {
         v["metadata"].as_object_mut().unwrap().remove("annotations");
     } else {
         v["metadata"]["annotations"] = json!(x.annotations);
@@ -788,6 +821,12 @@ fn route(s: &mut State, m: &Method, seg: &[&str], uri: &hyper::Uri, body: &Value
             match (m.as_str(), rest) {
                 ("GET", []) => reply(200, &deployment_json(&s.deployments[&key], s)),
                 ("PATCH", []) => {
+                    // A resourceVersion in the patch is a precondition.
+                    if let Some(rv) = body["metadata"]["resourceVersion"].as_str()
+                        && rv != s.deployments[&key].rv.to_string()
+                    {
+                        return status(409, "deployments.apps", name);
+                    }
                     s.rv += 1;
                     let rv = s.rv;
                     let d = s.deployments.get_mut(&key).unwrap();
@@ -852,12 +891,25 @@ fn route(s: &mut State, m: &Method, seg: &[&str], uri: &hyper::Uri, body: &Value
                     let v = s.vss.get_mut(&key).unwrap();
                     v.spec = body["spec"].clone();
                     v.annotations = string_map(&body["metadata"]["annotations"]);
+                    v.has_annotations = body["metadata"].get("annotations").is_some();
                     v.rv = rv;
                     reply(200, &vs_json(v))
                 }
                 _ => status(404, "virtualservices.networking.istio.io", name),
             }
         }
+        (
+            _,
+            [
+                "apis",
+                "coordination.k8s.io",
+                "v1",
+                "namespaces",
+                ns,
+                "leases",
+                rest @ ..,
+            ],
+        ) => lease_route(s, m.as_str(), ns, rest, body),
         (
             "POST",
             [
@@ -880,6 +932,73 @@ fn route(s: &mut State, m: &Method, seg: &[&str], uri: &hyper::Uri, body: &Value
             reply(201, &v)
         }
         _ => status(404, "path", uri.path()),
+    }
+}
+
+fn lease_json(l: &LeaseObj) -> Value {
+    let mut v = l.body.clone();
+    v["apiVersion"] = json!("coordination.k8s.io/v1");
+    v["kind"] = json!("Lease");
+    v["metadata"]["resourceVersion"] = json!(l.rv.to_string());
+    v["metadata"]["uid"] = json!(l.uid);
+    v
+}
+
+/// Leases as the API server keeps them: a create fails with 409 when the
+/// Lease exists, a replace or delete with a stale resourceVersion with 409.
+fn lease_route(s: &mut State, m: &str, ns: &str, rest: &[&str], body: &Value) -> Resp {
+    const KIND: &str = "leases.coordination.k8s.io";
+    match (m, rest) {
+        ("POST", []) => {
+            let name = body["metadata"]["name"].as_str().unwrap_or("").to_string();
+            let key = (ns.to_string(), name.clone());
+            if s.leases.contains_key(&key) {
+                return status(409, KIND, &name);
+            }
+            s.rv += 1;
+            s.next += 1;
+            let l = LeaseObj {
+                rv: s.rv,
+                uid: format!("lease-{}", s.next),
+                body: body.clone(),
+            };
+            let v = lease_json(&l);
+            s.leases.insert(key, l);
+            reply(201, &v)
+        }
+        (_, [name]) => {
+            let key = (ns.to_string(), name.to_string());
+            let Some(cur) = s.leases.get(&key) else {
+                return status(404, KIND, name);
+            };
+            let cur_rv = cur.rv.to_string();
+            match m {
+                "GET" => reply(200, &lease_json(cur)),
+                "PUT" => {
+                    if body["metadata"]["resourceVersion"].as_str() != Some(cur_rv.as_str()) {
+                        return status(409, KIND, name);
+                    }
+                    s.rv += 1;
+                    let rv = s.rv;
+                    let l = s.leases.get_mut(&key).unwrap();
+                    l.rv = rv;
+                    l.body = body.clone();
+                    reply(200, &lease_json(l))
+                }
+                "DELETE" => {
+                    if let Some(rv) = body["preconditions"]["resourceVersion"].as_str()
+                        && rv != cur_rv
+                    {
+                        return status(409, KIND, name);
+                    }
+                    s.rv += 1;
+                    let l = s.leases.remove(&key).unwrap();
+                    reply(200, &lease_json(&l))
+                }
+                _ => status(405, KIND, name),
+            }
+        }
+        _ => status(404, "path", ns),
     }
 }
 
@@ -914,6 +1033,7 @@ fn json_patch_route(s: &mut State, seg: &[&str], body: &Value) -> Resp {
     let v = s.vss.get_mut(&key).unwrap();
     v.spec = doc["spec"].clone();
     v.annotations = string_map(&doc["metadata"]["annotations"]);
+    v.has_annotations = doc["metadata"].get("annotations").is_some();
     v.rv = rv;
     reply(200, &vs_json(v))
 }

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::choose::{self, Amount};
+use super::claim::{ClaimedObject, ObjectKind};
 use super::istio::{self, HttpFault};
 use super::ops::Cluster;
 use super::{
@@ -40,10 +41,11 @@ impl K8sTarget {
                 gone: Vec::new(),
             });
         }
-        let revert = |objects| K8sRevert {
+        let revert = |objects: Vec<PriorState>| K8sRevert {
             context: cluster.context.clone(),
             kubeconfig: self.kubeconfig.clone(),
             run_id: self.run_id.clone(),
+            leases: objects.iter().map(|o| claimed(region, o).lease).collect(),
             objects,
         };
         let (step, plan) = match f.action {
@@ -92,16 +94,24 @@ impl K8sTarget {
                 )
             }
             Action::Down | Action::RegionOutage => {
-                let r = revert(scaled_to_zero(cluster, &comps).await?);
+                let r = revert(self.scaled_to_zero(region, cluster, &comps).await?);
                 (Step::Scale(r.clone()), RevertPlan::K8s(r))
             }
             Action::Latency | Action::Abort => {
                 let c = comps[0].1;
                 let v = c.virtual_service.as_deref().unwrap_or_default();
+                // The claim first: the prior state is read under it.
+                self.ensure_claimed(&ClaimedObject::new(
+                    region,
+                    ObjectKind::VirtualService,
+                    &c.namespace,
+                    v,
+                ))
+                .await?;
                 let obj = cluster.virtual_service(&c.namespace, v).await?;
-                if let Some(other) = restore::annotation(&obj) {
+                if let Some(other) = restore::annotation(&obj).filter(|r| *r != self.run_id) {
                     return Err(TargetError::Drift(format!(
-                        "virtualservice `{}/{v}` is held by drill run `{other}`; run `drill cleanup` first",
+                        "virtualservice `{}/{v}` carries drill run `{other}`'s mark: a fault of that run was never reverted, so its routes are not a state to restore; run `drill cleanup` first",
                         c.namespace
                     )));
                 }
@@ -141,6 +151,7 @@ impl K8sTarget {
                 ready: Arc::new(Mutex::new(None)),
                 armed: Arc::new(AtomicBool::new(false)),
                 watching: Arc::new(AtomicBool::new(false)),
+                already: Arc::default(),
             },
             plan,
         ))
@@ -167,15 +178,27 @@ impl K8sTarget {
                         ..
                     } = o
                     {
-                        cluster.scale(namespace, name, 0, resource_version).await?;
-                        cluster
-                            .annotate_deployment(namespace, name, Some(&self.run_id))
+                        self.set_faulted(&claimed(&inj.region, o), true);
+                        // Marked first, conditional on the version the
+                        // prior state was read at; scaled at the marked
+                        // version, so nothing happens in between unseen.
+                        let marked = cluster
+                            .annotate_deployment(
+                                namespace,
+                                name,
+                                Some(&self.run_id),
+                                Some(resource_version),
+                            )
                             .await?;
+                        cluster.scale(namespace, name, 0, &marked).await?;
                     }
                 }
                 Ok(())
             }
-            Step::VirtualService { object, .. } => {
+            Step::VirtualService { object, revert } => {
+                for o in &revert.objects {
+                    self.set_faulted(&claimed(&inj.region, o), true);
+                }
                 // The object as read with the faults on: a replace conditional
                 // on that read's resourceVersion, so nobody's edit is lost.
                 cluster.replace_virtual_service(object).await?;
@@ -190,55 +213,89 @@ impl K8sTarget {
         match &inj.step {
             Step::DeletePods { .. } => Ok(()),
             Step::Scale(r) => {
-                r.revert(cluster).await.map_err(TargetError::Drift)?;
+                let found = r.revert(cluster).await.map_err(TargetError::Drift)?;
+                *inj.already.lock().expect("lock") = found;
+                self.restored(&inj.region, r);
                 inj.armed.store(true, Ordering::SeqCst);
                 Ok(())
             }
             Step::VirtualService { revert, .. } => {
-                revert.revert(cluster).await.map_err(TargetError::Drift)
+                let found = revert.revert(cluster).await.map_err(TargetError::Drift)?;
+                *inj.already.lock().expect("lock") = found;
+                self.restored(&inj.region, revert);
+                Ok(())
             }
         }
+    }
+
+    fn restored(&self, region: &str, r: &K8sRevert) {
+        for o in &r.objects {
+            self.set_faulted(&claimed(region, o), false);
+        }
+    }
+
+    /// Every Deployment running the components' pods, once each, with the
+    /// replicas to restore, read under the run's claim; refused if one is
+    /// marked by another run or a component has none.
+    async fn scaled_to_zero(
+        &self,
+        region: &str,
+        cluster: &Cluster,
+        comps: &[Resolved<'_>],
+    ) -> Result<Vec<PriorState>, TargetError> {
+        let mut objects = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (cname, c) in comps {
+            let deps = served::deployments_of(cluster, c)
+                .await
+                .map_err(|e| TargetError::Drift(format!("component `{cname}`: {e}")))?;
+            if deps.is_empty() {
+                return Err(TargetError::Drift(format!(
+                    "component `{cname}`: no Deployment in `{}` on context `{}` runs pods matching `{}`; drill scales Deployments only",
+                    c.namespace, cluster.context, c.selector
+                )));
+            }
+            for d in deps {
+                if !seen.insert((c.namespace.clone(), d.name.clone())) {
+                    continue;
+                }
+                self.ensure_claimed(&ClaimedObject::new(
+                    region,
+                    ObjectKind::Deployment,
+                    &c.namespace,
+                    &d.name,
+                ))
+                .await?;
+                // Read again under the claim: the listing may predate it.
+                let state = cluster.deployment(&c.namespace, &d.name).await?;
+                if let Some(other) = state.held_by.filter(|r| *r != self.run_id) {
+                    return Err(TargetError::Drift(format!(
+                        "deployment `{}/{}` carries drill run `{other}`'s mark: a fault of that run was never reverted, so its {} replicas are not a state to restore; run `drill cleanup` first",
+                        c.namespace, d.name, state.replicas
+                    )));
+                }
+                objects.push(PriorState::Deployment {
+                    namespace: c.namespace.clone(),
+                    name: d.name,
+                    replicas: state.replicas,
+                    resource_version: state.resource_version,
+                });
+            }
+        }
+        Ok(objects)
     }
 }
 
-/// Every Deployment running the components' pods, once each, with the
-/// replicas to restore; refused if one is held by another run or a
-/// component has none.
-async fn scaled_to_zero(
-    cluster: &Cluster,
-    comps: &[Resolved<'_>],
-) -> Result<Vec<PriorState>, TargetError> {
-    let mut objects = Vec::new();
-    let mut seen = BTreeSet::new();
-    for (cname, c) in comps {
-        let deps = served::deployments_of(cluster, c)
-            .await
-            .map_err(|e| TargetError::Drift(format!("component `{cname}`: {e}")))?;
-        if deps.is_empty() {
-            return Err(TargetError::Drift(format!(
-                "component `{cname}`: no Deployment in `{}` on context `{}` runs pods matching `{}`; drill scales Deployments only",
-                c.namespace, cluster.context, c.selector
-            )));
-        }
-        for d in deps {
-            if !seen.insert((c.namespace.clone(), d.name.clone())) {
-                continue;
-            }
-            if let Some(other) = d.state.held_by {
-                return Err(TargetError::Drift(format!(
-                    "deployment `{}/{}` is held by drill run `{other}`; run `drill cleanup` first",
-                    c.namespace, d.name
-                )));
-            }
-            objects.push(PriorState::Deployment {
-                namespace: c.namespace.clone(),
-                name: d.name,
-                replicas: d.state.replicas,
-                resource_version: d.state.resource_version,
-            });
-        }
+/// The claim on an object a fault changed.
+fn claimed(region: &str, o: &PriorState) -> ClaimedObject {
+    match o {
+        PriorState::Deployment {
+            namespace, name, ..
+        } => ClaimedObject::new(region, ObjectKind::Deployment, namespace, name),
+        PriorState::VirtualService {
+            namespace, name, ..
+        } => ClaimedObject::new(region, ObjectKind::VirtualService, namespace, name),
     }
-    Ok(objects)
 }
 
 /// The Istio fault a `latency` or `abort` fault asks for.

@@ -7,6 +7,7 @@
 //! or reports precisely why it cannot.
 
 pub(crate) mod choose;
+pub(crate) mod claim;
 pub(crate) mod client;
 mod faults;
 pub(crate) mod istio;
@@ -149,6 +150,17 @@ pub struct K8sInjection {
     /// a down's revert); the watch starts at the first `healed_at`.
     armed: Arc<AtomicBool>,
     watching: Arc<AtomicBool>,
+    /// Set by a revert that found every object already as it was before
+    /// the fault: which objects (someone else restored them).
+    already: Arc<Mutex<Option<String>>>,
+}
+
+impl K8sInjection {
+    /// The objects a successful revert found already restored by someone
+    /// else (drill changed nothing), if it found all of them so.
+    pub fn already_restored(&self) -> Option<String> {
+        self.already.lock().expect("lock").clone()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -181,6 +193,9 @@ pub struct K8sTarget {
     clock: Clock,
     seed: u64,
     poll: Duration,
+    /// The Leases the run holds on the objects its faults change.
+    claims: Arc<claim::Claims>,
+    lease_duration: Duration,
 }
 
 impl K8sTarget {
@@ -222,6 +237,8 @@ impl K8sTarget {
             clock,
             seed: choose_seed(run_id),
             poll: Duration::from_millis(500),
+            claims: Arc::default(),
+            lease_duration: claim::LEASE_DURATION,
         }
     }
 
@@ -232,6 +249,11 @@ impl K8sTarget {
 
     pub fn seed(&self) -> u64 {
         self.seed
+    }
+
+    /// How long a claim holds without renewal (tests shorten it).
+    pub fn set_lease_duration(&mut self, d: Duration) {
+        self.lease_duration = d;
     }
 
     /// How often readiness is polled after a fault.

@@ -320,18 +320,24 @@ impl Cluster {
             )))
     }
 
-    /// Marks (`Some(run)`) or unmarks (`None`) a Deployment as held by a run.
+    /// Marks (`Some(run)`) or unmarks (`None`) a Deployment as held by a
+    /// run; with `resource_version`, only if it is still at that version
+    /// (else: conflict). Returns the Deployment's new version.
     pub async fn annotate_deployment(
         &self,
         namespace: &str,
         name: &str,
         run_id: Option<&str>,
-    ) -> R<()> {
+        resource_version: Option<&str>,
+    ) -> R<String> {
         let api: Api<Deployment> = Api::namespaced(self.client.clone(), namespace);
-        let patch = json!({ "metadata": { "annotations": { RUN_ANNOTATION: run_id } } });
+        let mut patch = json!({ "metadata": { "annotations": { RUN_ANNOTATION: run_id } } });
+        if let Some(rv) = resource_version {
+            patch["metadata"]["resourceVersion"] = json!(rv);
+        }
         api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
-            .map(|_| ())
+            .map(|d| d.metadata.resource_version.unwrap_or_default())
             .map_err(self.err(format!("annotate deployment `{namespace}/{name}`")))
     }
 

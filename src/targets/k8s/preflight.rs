@@ -65,6 +65,15 @@ pub fn permissions(
                 }
                 Action::Command | Action::Switchover | Action::Failover => {}
             }
+            // The claim on the objects a revert restores: a Lease each.
+            match f.action {
+                Action::Down | Action::RegionOutage | Action::Latency | Action::Abort => {
+                    for verb in ["create", "get", "update", "delete"] {
+                        add(verb, "coordination.k8s.io", "leases", None);
+                    }
+                }
+                Action::Delete | Action::Command | Action::Switchover | Action::Failover => {}
+            }
         }
     }
     Ok(perms)

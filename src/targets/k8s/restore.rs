@@ -12,6 +12,7 @@ use kube::api::DynamicObject;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::claim::LeaseRef;
 use super::client;
 use super::istio::RouteFault;
 use super::ops::{Cluster, K8sError, RUN_ANNOTATION};
@@ -24,6 +25,10 @@ pub struct K8sRevert {
     pub kubeconfig: Vec<PathBuf>,
     pub run_id: String,
     pub objects: Vec<PriorState>,
+    /// The claims (Leases) the run took on the objects: released once the
+    /// objects are restored. Empty in journals of drills before claims.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leases: Vec<LeaseRef>,
 }
 
 /// One object's state before the fault, and what the fault made of it.
@@ -196,41 +201,63 @@ impl K8sRevert {
     }
 
     /// Reverts with a client built from the journal's context and kubeconfig.
-    pub async fn revert_from_journal(&self) -> Result<(), String> {
+    pub async fn revert_from_journal(&self) -> Result<Option<String>, String> {
         let cluster = client::connect(&self.kubeconfig, &self.context)
             .await
             .map_err(|e| e.to_string())?;
-        self.revert(&cluster).await
+        let found = self.revert(&cluster).await?;
+        // Restored: the run's claims go too (one another run took over
+        // after it expired is that run's and stays).
+        for l in &self.leases {
+            if let Err(e) = cluster.release_lease(l, &self.run_id).await {
+                tracing::warn!(error = %e, "releasing a claim failed; it expires by itself");
+            }
+        }
+        Ok(found)
     }
 
     /// Restores every object; goes on past a failure so one stuck object
     /// does not leave the others broken, and reports each failure.
-    pub async fn revert(&self, cluster: &Cluster) -> Result<(), String> {
+    /// `Ok(Some(objects))`: every object was already back as it was before
+    /// the fault, so drill changed nothing (someone else restored it).
+    pub async fn revert(&self, cluster: &Cluster) -> Result<Option<String>, String> {
         let mut failed = Vec::new();
+        let mut already = Vec::new();
         for o in &self.objects {
-            if let Err(e) = restore(cluster, &self.run_id, o).await {
-                failed.push(format!("{}: {e}", o.object()));
+            match restore(cluster, &self.run_id, o).await {
+                Ok(Restored::Reverted) => {}
+                Ok(Restored::AlreadyRestored) => already.push(o.object()),
+                Err(e) => failed.push(format!("{}: {e}", o.object())),
             }
         }
-        if failed.is_empty() {
-            Ok(())
-        } else {
+        if !failed.is_empty() {
             Err(failed.join("; "))
+        } else if !already.is_empty() && already.len() == self.objects.len() {
+            Ok(Some(already.join(", ")))
+        } else {
+            Ok(None)
         }
+    }
+
+    /// What a revert would do now, read from the cluster and written
+    /// nowhere: for `drill cleanup --dry-run`.
+    pub async fn dry_run(&self) -> Result<Vec<String>, String> {
+        let c = client::connect(&self.kubeconfig, &self.context)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        for o in &self.objects {
+            out.push(match would_restore(&c, &self.run_id, o).await {
+                Ok(line) => format!("{}: {line}", o.object()),
+                Err(e) => format!("{}: {e}", o.object()),
+            });
+        }
+        Ok(out)
     }
 }
 
-/// Why an object was not restored.
-#[derive(Debug, thiserror::Error)]
-pub enum RestoreError {
-    #[error(transparent)]
-    Api(#[from] K8sError),
-    /// Someone else changed the object while the fault lasted.
-    #[error("{0}; left as it is")]
-    Drift(String),
-}
-
-async fn restore(c: &Cluster, run_id: &str, o: &PriorState) -> Result<(), RestoreError> {
+/// What restoring one object would do, from a read only.
+async fn would_restore(c: &Cluster, run_id: &str, o: &PriorState) -> Result<String, RestoreError> {
     match o {
         PriorState::Deployment {
             namespace,
@@ -244,7 +271,98 @@ async fn restore(c: &Cluster, run_id: &str, o: &PriorState) -> Result<(), Restor
                     "held by another drill run `{other}`"
                 )));
             }
-            if now.replicas != *replicas {
+            Ok(if now.replicas == *replicas {
+                "already restored (someone else scaled it back, or the run died before scaling it); would only remove drill's annotation".into()
+            } else if now.replicas == 0 {
+                format!(
+                    "would scale it from 0 back to {replicas} replicas and remove drill's annotation"
+                )
+            } else {
+                return Err(RestoreError::Drift(format!(
+                    "someone scaled it to {} while the fault lasted (drill set 0, prior {replicas})",
+                    now.replicas
+                )));
+            })
+        }
+        PriorState::VirtualService {
+            namespace,
+            name,
+            routes,
+            ..
+        } => {
+            let now = c.virtual_service(namespace, name).await?;
+            let held_by = annotation(&now);
+            if let Some(other) = held_by.as_deref().filter(|r| *r != run_id) {
+                return Err(RestoreError::Drift(format!(
+                    "held by another drill run `{other}`"
+                )));
+            }
+            let http = now
+                .data
+                .pointer("/spec/http")
+                .and_then(Value::as_array)
+                .map_or(&[][..], Vec::as_slice);
+            let plan = revert_patch(
+                http,
+                routes,
+                held_by.is_some(),
+                annotation_count(&now),
+                run_id,
+            );
+            if !plan.problems.is_empty() {
+                return Err(RestoreError::Drift(plan.problems.join("; ")));
+            }
+            Ok(if plan.undone == 0 {
+                "already restored (someone else took drill's fault off); would only remove drill's annotation".into()
+            } else {
+                format!(
+                    "would take drill's fault off {} route(s) with a tested JSON Patch",
+                    plan.undone
+                )
+            })
+        }
+    }
+}
+
+/// How many annotations an object has now.
+fn annotation_count(o: &DynamicObject) -> usize {
+    o.metadata.annotations.as_ref().map_or(0, |a| a.len())
+}
+
+/// What a restore found.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Restored {
+    /// drill put the prior state back.
+    Reverted,
+    /// The object was already as it was before the fault.
+    AlreadyRestored,
+}
+
+/// Why an object was not restored.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error(transparent)]
+    Api(#[from] K8sError),
+    /// Someone else changed the object while the fault lasted.
+    #[error("altered, needs a person: {0}; left as it is")]
+    Drift(String),
+}
+
+async fn restore(c: &Cluster, run_id: &str, o: &PriorState) -> Result<Restored, RestoreError> {
+    match o {
+        PriorState::Deployment {
+            namespace,
+            name,
+            replicas,
+            ..
+        } => {
+            let now = c.deployment(namespace, name).await?;
+            if let Some(other) = now.held_by.as_deref().filter(|r| *r != run_id) {
+                return Err(RestoreError::Drift(format!(
+                    "held by another drill run `{other}`"
+                )));
+            }
+            let found = if now.replicas != *replicas {
                 if now.replicas != 0 {
                     return Err(RestoreError::Drift(format!(
                         "someone scaled it to {} while the fault lasted (drill set 0, prior {replicas})",
@@ -253,11 +371,16 @@ async fn restore(c: &Cluster, run_id: &str, o: &PriorState) -> Result<(), Restor
                 }
                 c.scale(namespace, name, *replicas, &now.resource_version)
                     .await?;
-            }
+                Restored::Reverted
+            } else if *replicas == 0 {
+                Restored::Reverted
+            } else {
+                Restored::AlreadyRestored
+            };
             if now.held_by.is_some() {
-                c.annotate_deployment(namespace, name, None).await?;
+                c.annotate_deployment(namespace, name, None, None).await?;
             }
-            Ok(())
+            Ok(found)
         }
         PriorState::VirtualService {
             namespace,
@@ -277,7 +400,7 @@ async fn restore_virtual_service(
     namespace: &str,
     name: &str,
     routes: &[RouteFault],
-) -> Result<(), RestoreError> {
+) -> Result<Restored, RestoreError> {
     const ATTEMPTS: usize = 3;
     let mut attempt = 0;
     loop {
@@ -294,7 +417,13 @@ async fn restore_virtual_service(
             .pointer("/spec/http")
             .and_then(Value::as_array)
             .map_or(&[][..], Vec::as_slice);
-        let plan = revert_patch(http, routes, held_by.is_some(), run_id);
+        let plan = revert_patch(
+            http,
+            routes,
+            held_by.is_some(),
+            annotation_count(&now),
+            run_id,
+        );
         if !plan.ops.is_empty() {
             match c
                 .json_patch_virtual_service(namespace, name, Value::Array(plan.ops))
@@ -306,7 +435,11 @@ async fn restore_virtual_service(
             }
         }
         return if plan.problems.is_empty() {
-            Ok(())
+            Ok(if plan.undone == 0 {
+                Restored::AlreadyRestored
+            } else {
+                Restored::Reverted
+            })
         } else {
             Err(RestoreError::Drift(plan.problems.join("; ")))
         };
@@ -319,16 +452,21 @@ async fn restore_virtual_service(
 pub(super) struct RevertPatch {
     pub ops: Vec<Value>,
     pub problems: Vec<String>,
+    /// Routes where drill's fault was found and is taken off.
+    pub undone: usize,
 }
 
 /// Per route: if drill's fault is there, `test` it (and the route's name, so
 /// a reorder between read and patch fails the patch) and take it off or put
 /// the prior fault back; if the prior state is there already, nothing; else
-/// a problem for a person. The run annotation goes only when all is back.
+/// a problem for a person. The run annotation goes only when all is back;
+/// when it is the object's only annotation the whole map goes, so the
+/// object ends byte-equal to its prior (no `annotations: {}` left).
 pub(super) fn revert_patch(
     http: &[Value],
     routes: &[RouteFault],
     marked: bool,
+    annotations: usize,
     run_id: &str,
 ) -> RevertPatch {
     let mut out = RevertPatch::default();
@@ -347,6 +485,7 @@ pub(super) fn revert_patch(
         let path = format!("/spec/http/{i}/fault");
         let found = http[i].get("fault");
         if found == Some(&rf.injected) {
+            out.undone += 1;
             if let Some(n) = &rf.name {
                 out.ops.push(
                     json!({ "op": "test", "path": format!("/spec/http/{i}/name"), "value": n }),
@@ -373,7 +512,12 @@ pub(super) fn revert_patch(
         let path = format!("/metadata/annotations/{}", pointer_escape(RUN_ANNOTATION));
         out.ops
             .push(json!({ "op": "test", "path": path, "value": run_id }));
-        out.ops.push(json!({ "op": "remove", "path": path }));
+        let gone = if annotations == 1 {
+            "/metadata/annotations".to_string()
+        } else {
+            path
+        };
+        out.ops.push(json!({ "op": "remove", "path": gone }));
     }
     out
 }

@@ -244,6 +244,9 @@ pub fn check_selector(sel: &str) -> Result<(), String> {
     if sel.is_empty() {
         return Err("an empty selector matches every pod; name one, e.g. `app=reviews`".into());
     }
+    // The parser that matches pods must read it too.
+    super::selector::Selector::parse(sel)
+        .map_err(|e| format!("selector `{sel}` does not parse: {e}"))?;
     let mut narrowing = false;
     for term in split_terms(sel) {
         let t = term.trim();

@@ -154,6 +154,18 @@ const DEPLOY: &str = "/apis/apps/v1/namespaces/bookinfo/deployments/reviews-v1";
 const DEPLOYS: &str = "/apis/apps/v1/namespaces/bookinfo/deployments?";
 const VS: &str = "/apis/networking.istio.io/v1/namespaces/bookinfo/virtualservices/reviews";
 
+const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/bookinfo/leases?";
+
+/// The run's claim on an object, taken before its prior state is read.
+fn claim(kind: &str, name: &str) -> Exchange {
+    expect("POST", LEASES).reply(
+        201,
+        json!({ "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                "metadata": { "name": format!("drill.{kind}.{name}"), "namespace": "bookinfo", "resourceVersion": "1" },
+                "spec": { "holderIdentity": "run-1" } }),
+    )
+}
+
 async fn run<T>(
     handle: Handle,
     script: Vec<Exchange>,
@@ -268,16 +280,27 @@ async fn down_scales_every_deployment_running_the_components_pods_and_restores_e
         ("reviews-v2", 2, "1004"),
         ("reviews-v3", 1, "1007"),
     ];
+    // Each claimed, then read again under the claim.
+    for (name, _, _) in prior {
+        script.push(claim("deployment", name));
+        script.push(expect("GET", &dep(name)).reply(200, item(name)));
+    }
+    // Marked first, conditional on the version read; then scaled at the
+    // marked version.
     for (name, _, rv) in prior {
-        script.push(
-            expect("PUT", &format!("{}/scale?", dep(name)))
-                .body(scale(name, 0, rv))
-                .reply(200, fixture!("scale.json")),
-        );
+        let mut marked = item(name);
+        marked["metadata"]["resourceVersion"] = json!(format!("{rv}9"));
+        let mut conditional = mark(json!("run-1"));
+        conditional["metadata"]["resourceVersion"] = json!(rv);
         script.push(
             expect("PATCH", &format!("{}?", dep(name)))
-                .body(mark(json!("run-1")))
-                .reply(200, item(name)),
+                .body(conditional)
+                .reply(200, marked),
+        );
+        script.push(
+            expect("PUT", &format!("{}/scale?", dep(name)))
+                .body(scale(name, 0, &format!("{rv}9")))
+                .reply(200, fixture!("scale.json")),
         );
     }
     for (name, replicas, _) in prior {
@@ -319,6 +342,15 @@ async fn down_scales_every_deployment_running_the_components_pods_and_restores_e
         })
         .collect();
     assert_eq!(r.objects, want);
+    let leases: Vec<String> = r.leases.iter().map(|l| l.name.clone()).collect();
+    assert_eq!(
+        leases,
+        [
+            "drill.deployment.reviews-v1",
+            "drill.deployment.reviews-v2",
+            "drill.deployment.reviews-v3"
+        ]
+    );
     // The journal line round-trips with the exact prior state.
     let line = serde_json::to_string(&RevertPlan::K8s(r.clone())).unwrap();
     assert!(line.starts_with("{\"kind\":\"k8s\""), "{line}");
@@ -340,8 +372,10 @@ async fn a_restore_refuses_to_clobber_replicas_someone_else_set() {
     let script = vec![
         expect("GET", PODS).reply(200, fixture!("pod-list.json")),
         expect("GET", DEPLOYS).reply(200, list),
+        claim("deployment", "reviews-v1"),
+        expect("GET", DEPLOY).reply(200, deployment.clone()),
+        expect("PATCH", &format!("{DEPLOY}?")).reply(200, deployment),
         expect("PUT", &format!("{DEPLOY}/scale?")).reply(200, fixture!("scale.json")),
-        expect("PATCH", &format!("{DEPLOY}?")).reply(200, json!({})),
         expect("GET", DEPLOY).reply(200, rescaled),
     ];
     let err = run(handle, script, async {
@@ -373,6 +407,7 @@ async fn latency_writes_the_istio_fault_and_revert_patches_off_only_that_fault()
     stored["metadata"]["resourceVersion"] = json!("2002");
     let script = vec![
         expect("GET", PODS).reply(200, fixture!("pod-list.json")),
+        claim("virtualservice", "reviews"),
         expect("GET", VS).reply(200, vs.clone()),
         expect("PUT", &format!("{VS}?"))
             .body(injected)
@@ -428,6 +463,7 @@ async fn abort_refuses_to_overwrite_a_virtualservice_changed_since_the_plan() {
     );
     let script = vec![
         expect("GET", PODS).reply(200, fixture!("pod-list.json")),
+        claim("virtualservice", "reviews"),
         expect("GET", VS).reply(200, fixture!("virtualservice.json")),
         expect("PUT", &format!("{VS}?")).reply(409, fixture!("status-409.json")),
     ];
@@ -457,6 +493,7 @@ async fn an_altered_fault_is_reported_with_what_was_expected_and_found_and_not_p
     edited["metadata"]["resourceVersion"] = json!("2007");
     let script = vec![
         expect("GET", PODS).reply(200, fixture!("pod-list.json")),
+        claim("virtualservice", "reviews"),
         expect("GET", VS).reply(200, vs),
         expect("PUT", &format!("{VS}?")).reply(200, json!({})),
         expect("GET", VS).reply(200, edited),
@@ -497,6 +534,7 @@ async fn a_patch_refused_by_a_failed_test_reads_the_object_again_before_giving_u
     cleaned["metadata"]["resourceVersion"] = json!("2009");
     let script = vec![
         expect("GET", PODS).reply(200, fixture!("pod-list.json")),
+        claim("virtualservice", "reviews"),
         expect("GET", VS).reply(200, vs),
         expect("PUT", &format!("{VS}?")).reply(200, json!({})),
         expect("GET", VS).reply(200, faulted),
@@ -526,7 +564,7 @@ fn the_revert_patch_finds_a_named_route_moved_and_puts_back_a_prior_fault() {
         json!({ "name": "new", "route": [] }),
         json!({ "name": "split", "fault": ours.clone() }),
     ];
-    let p = restore::revert_patch(&http, &routes, true, "run-1");
+    let p = restore::revert_patch(&http, &routes, true, 2, "run-1");
     assert!(p.problems.is_empty(), "{p:?}");
     assert_eq!(
         &p.ops[..3],
@@ -539,13 +577,38 @@ fn the_revert_patch_finds_a_named_route_moved_and_puts_back_a_prior_fault() {
     // Already back: nothing to do, not even the annotation if it is gone.
     let back = [json!({ "name": "split", "fault": prior })];
     assert_eq!(
-        restore::revert_patch(&back, &routes, false, "run-1"),
+        restore::revert_patch(&back, &routes, false, 0, "run-1"),
         restore::RevertPatch::default()
     );
     // The route is gone: reported, the annotation kept (the journal stays open).
-    let gone = restore::revert_patch(&[], &routes, true, "run-1");
+    let gone = restore::revert_patch(&[], &routes, true, 1, "run-1");
     assert!(gone.ops.is_empty(), "{gone:?}");
     assert!(gone.problems[0].contains("route `split` is no longer in spec.http"));
+}
+
+#[test]
+fn a_run_annotation_that_is_the_only_one_takes_the_map_with_it() {
+    let ours = json!({ "abort": { "httpStatus": 503 } });
+    let routes = [istio::RouteFault {
+        index: 0,
+        name: None,
+        injected: ours.clone(),
+        prior: None,
+    }];
+    let http = [json!({ "route": [], "fault": ours })];
+    // drill's annotation alone: the object had none before, so none after.
+    let p = restore::revert_patch(&http, &routes, true, 1, "run-1");
+    assert_eq!(
+        p.ops.last().unwrap(),
+        &json!({ "op": "remove", "path": "/metadata/annotations" })
+    );
+    assert_eq!(p.undone, 1);
+    // Beside someone else's: only drill's key goes.
+    let p = restore::revert_patch(&http, &routes, true, 2, "run-1");
+    assert_eq!(
+        p.ops.last().unwrap(),
+        &json!({ "op": "remove", "path": "/metadata/annotations/drill.dev~1run-id" })
+    );
 }
 
 #[test]
@@ -586,7 +649,7 @@ fn unnamed_routes_shifted_by_an_insert_still_lose_every_fault_of_drills() {
         json!({ "route": [ { "destination": { "host": "a" } } ], "fault": ours.clone() }),
         json!({ "route": [ { "destination": { "host": "b" } } ], "fault": ours.clone() }),
     ];
-    let p = restore::revert_patch(&http, &routes, false, "run-1");
+    let p = restore::revert_patch(&http, &routes, false, 0, "run-1");
     assert!(p.problems.is_empty(), "{p:?}");
     let removed: Vec<&Value> = p
         .ops
@@ -674,6 +737,17 @@ async fn preflight_reports_an_unreachable_or_forbidden_api_in_the_contexts_words
         )
         .reply(201, fixture!("ssar-allowed.json")),
     ];
+    // The claim's verbs on Leases: create, get, update, delete.
+    let mut script = script;
+    for _ in 0..4 {
+        script.push(
+            expect(
+                "POST",
+                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews?",
+            )
+            .reply(201, fixture!("ssar-allowed.json")),
+        );
+    }
     let err = run(handle, script, async {
         t.preflight(&[&f]).await.unwrap_err()
     })

@@ -1,0 +1,588 @@
+//! Claims: before a run reads the prior state of an object it will fault,
+//! it holds a `coordination.k8s.io/v1` Lease named for that object. Taking
+//! one is atomic on the API server (a create that fails when the Lease is
+//! there, or a replace conditional on the resourceVersion read), so of two
+//! drills started at the same instant on the same objects exactly one gets
+//! them; the other injects nothing and is told who holds them and since
+//! when. A Lease is renewed while its run lives and expires by itself after
+//! its duration when the run is killed; the object's run annotation, which
+//! only a revert removes, still refuses anyone else until then.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::api::{Api, DeleteParams, PostParams, Preconditions};
+use serde::{Deserialize, Serialize};
+
+use super::ops::{Cluster, K8sError, RUN_ANNOTATION};
+use super::{K8sTarget, restore, served};
+use crate::scenario::model::Action;
+use crate::scenario::plan::FaultPlan;
+use crate::targets::TargetError;
+
+/// The annotation on a Lease saying who started the run holding it.
+pub const STARTED_BY: &str = "drill.dev/started-by";
+
+/// How long a Lease holds without renewal: a killed run's claim is free
+/// again after this (its objects' run annotations still refuse others).
+pub const LEASE_DURATION: Duration = Duration::from_secs(30);
+
+/// One Lease: its namespace (the object's) and name (`drill.<kind>.<name>`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LeaseRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl LeaseRef {
+    /// The Lease for a `kind` (`deployment`, `virtualservice`) object.
+    pub fn for_object(kind: &str, namespace: &str, name: &str) -> LeaseRef {
+        let mut lease = format!("drill.{kind}.{name}");
+        // A Lease name is a DNS subdomain: 253 characters at most.
+        lease.truncate(253);
+        LeaseRef {
+            namespace: namespace.to_string(),
+            name: lease,
+        }
+    }
+}
+
+/// Why a claim was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    #[error(
+        "{object} is held by drill run `{run}` since {since}, started by {by}: wait for that run to end (its claim expires {expiry} after it stops renewing)"
+    )]
+    Held {
+        object: String,
+        run: String,
+        since: String,
+        by: String,
+        expiry: String,
+    },
+    #[error(transparent)]
+    Api(#[from] K8sError),
+}
+
+/// Who this process is, for the Lease's `started-by` annotation.
+pub fn started_by() -> String {
+    // SAFETY: getuid(2) cannot fail.
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| format!("uid {}", unsafe { libc::getuid() }));
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "an unknown host".into());
+    format!("{user}@{host} (pid {})", std::process::id())
+}
+
+fn expired(spec: &LeaseSpec, now: Timestamp) -> bool {
+    let Some(renewed) = spec.renew_time.as_ref().or(spec.acquire_time.as_ref()) else {
+        return true;
+    };
+    let secs = spec.lease_duration_seconds.unwrap_or(0).max(0) as i64;
+    renewed.0 + SignedDuration::from_secs(secs) < now
+}
+
+impl Cluster {
+    fn leases(&self, namespace: &str) -> Api<Lease> {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    /// Takes the Lease for `object` for `run_id`: creates it, or takes it
+    /// over when it has expired (a replace conditional on its version), or
+    /// keeps it when the run holds it already. Held by another run: refused.
+    pub async fn take_lease(
+        &self,
+        lease: &LeaseRef,
+        object: &str,
+        run_id: &str,
+        duration: Duration,
+    ) -> Result<(), ClaimError> {
+        let api = self.leases(&lease.namespace);
+        let what = format!("lease `{}/{}`", lease.namespace, lease.name);
+        let now = Timestamp::now();
+        let secs = duration.as_secs().max(1) as i32;
+        let fresh = Lease {
+            metadata: ObjectMeta {
+                name: Some(lease.name.clone()),
+                namespace: Some(lease.namespace.clone()),
+                annotations: Some(BTreeMap::from([(STARTED_BY.to_string(), started_by())])),
+                ..Default::default()
+            },
+            spec: Some(LeaseSpec {
+                holder_identity: Some(run_id.to_string()),
+                lease_duration_seconds: Some(secs),
+                acquire_time: Some(MicroTime(now)),
+                renew_time: Some(MicroTime(now)),
+                lease_transitions: Some(0),
+                ..Default::default()
+            }),
+        };
+        match api.create(&PostParams::default(), &fresh).await {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => {
+                return Err(K8sError::from_kube(&self.context, format!("create {what}"), e).into());
+            }
+        }
+        let held = api
+            .get(&lease.name)
+            .await
+            .map_err(|e| K8sError::from_kube(&self.context, format!("get {what}"), e))?;
+        let spec = held.spec.clone().unwrap_or_default();
+        let holder = spec.holder_identity.clone().unwrap_or_default();
+        if holder == run_id {
+            return Ok(());
+        }
+        if !holder.is_empty() && !expired(&spec, now) {
+            return Err(ClaimError::Held {
+                object: object.to_string(),
+                run: holder,
+                since: spec
+                    .acquire_time
+                    .as_ref()
+                    .map_or("an unknown time".into(), |t| t.0.to_string()),
+                by: held
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(STARTED_BY).cloned())
+                    .unwrap_or_else(|| "an unknown user".into()),
+                expiry: humantime::format_duration(Duration::from_secs(
+                    spec.lease_duration_seconds.unwrap_or(0).max(0) as u64,
+                ))
+                .to_string(),
+            });
+        }
+        // Expired (its run died): taken over only if nobody else did since
+        // the read; the resourceVersion is the precondition.
+        let mut taken = fresh;
+        taken.metadata.resource_version = held.metadata.resource_version.clone();
+        if let Some(s) = taken.spec.as_mut() {
+            s.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
+        }
+        match api
+            .replace(&lease.name, &PostParams::default(), &taken)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 409 => {
+                // Someone took it between the read and the replace.
+                Box::pin(self.take_lease(lease, object, run_id, duration)).await
+            }
+            Err(e) => {
+                Err(K8sError::from_kube(&self.context, format!("take over {what}"), e).into())
+            }
+        }
+    }
+
+    /// Renews a Lease the run holds. `Ok(false)`: it is no longer the
+    /// run's (gone, or taken over after it expired).
+    pub async fn renew_lease(&self, lease: &LeaseRef, run_id: &str) -> Result<bool, K8sError> {
+        let api = self.leases(&lease.namespace);
+        let what = format!("renew lease `{}/{}`", lease.namespace, lease.name);
+        let mut held = match api.get(&lease.name).await {
+            Ok(l) => l,
+            Err(kube::Error::Api(s)) if s.code == 404 => return Ok(false),
+            Err(e) => return Err(K8sError::from_kube(&self.context, what, e)),
+        };
+        let Some(spec) = held.spec.as_mut() else {
+            return Ok(false);
+        };
+        if spec.holder_identity.as_deref() != Some(run_id) {
+            return Ok(false);
+        }
+        spec.renew_time = Some(MicroTime(Timestamp::now()));
+        api.replace(&lease.name, &PostParams::default(), &held)
+            .await
+            .map(|_| true)
+            .map_err(|e| K8sError::from_kube(&self.context, what, e))
+    }
+
+    /// Deletes a Lease if `run_id` holds it (conditional on the version
+    /// read); one that is gone or someone else's is left alone.
+    pub async fn release_lease(&self, lease: &LeaseRef, run_id: &str) -> Result<(), K8sError> {
+        let api = self.leases(&lease.namespace);
+        let what = format!("release lease `{}/{}`", lease.namespace, lease.name);
+        let held = match api.get(&lease.name).await {
+            Ok(l) => l,
+            Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+            Err(e) => return Err(K8sError::from_kube(&self.context, what, e)),
+        };
+        if held
+            .spec
+            .as_ref()
+            .and_then(|s| s.holder_identity.as_deref())
+            != Some(run_id)
+        {
+            return Ok(());
+        }
+        let dp = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: None,
+                resource_version: held.metadata.resource_version.clone(),
+            }),
+            ..Default::default()
+        };
+        match api.delete(&lease.name, &dp).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) => Err(K8sError::from_kube(&self.context, what, e)),
+        }
+    }
+}
+
+/// The Leases a run holds, by region (each with whether a fault on its
+/// object may still be outstanding), and the task renewing them.
+#[derive(Default)]
+pub struct Claims {
+    held: Mutex<BTreeMap<(String, LeaseRef), bool>>,
+    renewing: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl Claims {
+    pub fn holds(&self, region: &str, lease: &LeaseRef) -> bool {
+        self.held
+            .lock()
+            .expect("claims lock")
+            .contains_key(&(region.to_string(), lease.clone()))
+    }
+
+    pub fn add(&self, region: &str, lease: LeaseRef) {
+        self.held
+            .lock()
+            .expect("claims lock")
+            .entry((region.to_string(), lease))
+            .or_insert(false);
+    }
+
+    /// Marks a claimed object as faulted (`true`, before the inject) or
+    /// restored (`false`, after its revert): a faulted object's Lease is
+    /// not released by the run, it expires (or `drill cleanup` releases it).
+    pub fn set_faulted(&self, region: &str, lease: &LeaseRef, faulted: bool) {
+        if let Some(f) = self
+            .held
+            .lock()
+            .expect("claims lock")
+            .get_mut(&(region.to_string(), lease.clone()))
+        {
+            *f = faulted;
+        }
+    }
+
+    /// The held Leases whose objects are restored.
+    pub fn releasable(&self) -> Vec<(String, LeaseRef)> {
+        self.held
+            .lock()
+            .expect("claims lock")
+            .iter()
+            .filter(|(_, faulted)| !**faulted)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    pub fn remove(&self, region: &str, lease: &LeaseRef) {
+        self.held
+            .lock()
+            .expect("claims lock")
+            .remove(&(region.to_string(), lease.clone()));
+    }
+
+    pub fn all(&self) -> Vec<(String, LeaseRef)> {
+        self.held
+            .lock()
+            .expect("claims lock")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// Renews every held Lease a third of the duration apart, until stopped.
+    pub fn keep_renewed(
+        self: &Arc<Self>,
+        clusters: BTreeMap<String, Cluster>,
+        run_id: String,
+        duration: Duration,
+    ) {
+        let mut slot = self.renewing.lock().expect("claims lock");
+        if slot.is_some() {
+            return;
+        }
+        let claims = Arc::downgrade(self);
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(duration / 3).await;
+                let Some(claims) = claims.upgrade() else {
+                    return;
+                };
+                for (region, lease) in claims.all() {
+                    let Some(c) = clusters.get(&region) else {
+                        continue;
+                    };
+                    match c.renew_lease(&lease, &run_id).await {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!(
+                            lease = %lease.name,
+                            namespace = %lease.namespace,
+                            "the run's claim is gone (expired and taken, or deleted); its objects' run annotations still mark them"
+                        ),
+                        Err(e) => tracing::warn!(error = %e, "renewing a claim failed"),
+                    }
+                }
+            }
+        });
+        *slot = Some(task.abort_handle());
+    }
+
+    pub fn stop_renewing(&self) {
+        if let Some(t) = self.renewing.lock().expect("claims lock").take() {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for Claims {
+    fn drop(&mut self) {
+        self.stop_renewing();
+    }
+}
+
+/// One object a fault will change, as a claim names it.
+#[derive(Clone, Debug)]
+pub(super) struct ClaimedObject {
+    pub region: String,
+    pub lease: LeaseRef,
+    pub kind: ObjectKind,
+    pub namespace: String,
+    pub name: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum ObjectKind {
+    Deployment,
+    VirtualService,
+}
+
+impl ClaimedObject {
+    pub fn new(region: &str, kind: ObjectKind, namespace: &str, name: &str) -> ClaimedObject {
+        let k = match kind {
+            ObjectKind::Deployment => "deployment",
+            ObjectKind::VirtualService => "virtualservice",
+        };
+        ClaimedObject {
+            region: region.to_string(),
+            lease: LeaseRef::for_object(k, namespace, name),
+            kind,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        }
+    }
+
+    /// As kubectl names it.
+    pub fn object(&self) -> String {
+        let k = match self.kind {
+            ObjectKind::Deployment => "deployment",
+            ObjectKind::VirtualService => "virtualservice",
+        };
+        format!("{k} {}/{}", self.namespace, self.name)
+    }
+}
+
+impl K8sTarget {
+    /// The objects a fault will change (a `delete` changes none that a
+    /// revert restores: its pods come back by themselves).
+    async fn objects_of(&self, f: &FaultPlan) -> Result<Vec<ClaimedObject>, TargetError> {
+        let (region, comps) = self.resolve(f)?;
+        let cluster = self.cluster(region)?;
+        let mut out = Vec::new();
+        match f.action {
+            Action::Down | Action::RegionOutage => {
+                for (cname, c) in comps {
+                    let deps = served::deployments_of(cluster, c)
+                        .await
+                        .map_err(|e| TargetError::Preflight(format!("component `{cname}`: {e}")))?;
+                    for d in deps {
+                        out.push(ClaimedObject::new(
+                            region,
+                            ObjectKind::Deployment,
+                            &c.namespace,
+                            &d.name,
+                        ));
+                    }
+                }
+            }
+            Action::Latency | Action::Abort => {
+                for (_, c) in comps {
+                    if let Some(v) = &c.virtual_service {
+                        out.push(ClaimedObject::new(
+                            region,
+                            ObjectKind::VirtualService,
+                            &c.namespace,
+                            v,
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(out)
+    }
+
+    /// Claims every object the faults will change, before any prior state
+    /// is read: a Lease each, taken in name order; then each object's run
+    /// annotation is read, and one left by another run (a fault it did not
+    /// revert) refuses the claim too. Refused: every Lease taken here is
+    /// released and nothing else was written.
+    pub async fn claim(&self, faults: &[&FaultPlan]) -> Result<(), TargetError> {
+        let mut want = BTreeMap::new();
+        for f in faults.iter().filter(|f| f.action.via_target()) {
+            for o in self.objects_of(f).await? {
+                want.insert((o.region.clone(), o.lease.clone()), o);
+            }
+        }
+        let mut taken = Vec::new();
+        let mut refused = None;
+        for o in want.values() {
+            match self.claim_one(o).await {
+                Ok(true) => taken.push(o.clone()),
+                Ok(false) => {}
+                Err(e) => {
+                    refused = Some(e);
+                    break;
+                }
+            }
+        }
+        if refused.is_none() {
+            for o in want.values() {
+                if let Err(e) = self.refuse_marked(o).await {
+                    refused = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(e) = refused {
+            self.release(&taken).await;
+            return Err(e);
+        }
+        if !want.is_empty() {
+            self.claims.keep_renewed(
+                self.clusters.clone(),
+                self.run_id.clone(),
+                self.lease_duration,
+            );
+        }
+        Ok(())
+    }
+
+    /// Takes one object's Lease unless the run holds it; `Ok(true)`: taken now.
+    async fn claim_one(&self, o: &ClaimedObject) -> Result<bool, TargetError> {
+        if self.claims.holds(&o.region, &o.lease) {
+            return Ok(false);
+        }
+        let cluster = self.cluster(&o.region)?;
+        cluster
+            .take_lease(&o.lease, &o.object(), &self.run_id, self.lease_duration)
+            .await
+            .map_err(|e| match e {
+                ClaimError::Held { .. } => TargetError::Preflight(e.to_string()),
+                ClaimError::Api(e) => TargetError::from(e),
+            })?;
+        self.claims.add(&o.region, o.lease.clone());
+        Ok(true)
+    }
+
+    /// Refuses an object another run's fault still marks.
+    async fn refuse_marked(&self, o: &ClaimedObject) -> Result<(), TargetError> {
+        let cluster = self.cluster(&o.region)?;
+        let mark = match o.kind {
+            ObjectKind::Deployment => cluster.deployment(&o.namespace, &o.name).await?.held_by,
+            ObjectKind::VirtualService => {
+                restore::annotation(&cluster.virtual_service(&o.namespace, &o.name).await?)
+            }
+        };
+        match mark {
+            Some(other) if other != self.run_id => Err(TargetError::Preflight(format!(
+                "{} carries drill run `{other}`'s mark ({RUN_ANNOTATION}): a fault of that run was never reverted, so its state now is not one to restore; run `drill cleanup` where that run ran (or restore it by hand and remove the annotation)",
+                o.object()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Makes sure the run holds an object's claim before its prior state
+    /// is read (a fault's objects can differ from preflight's, e.g. a new
+    /// Deployment); refused if another run holds it.
+    pub(super) async fn ensure_claimed(&self, o: &ClaimedObject) -> Result<(), TargetError> {
+        if self.claim_one(o).await? {
+            self.claims.keep_renewed(
+                self.clusters.clone(),
+                self.run_id.clone(),
+                self.lease_duration,
+            );
+        }
+        Ok(())
+    }
+
+    pub(super) fn set_faulted(&self, o: &ClaimedObject, faulted: bool) {
+        self.claims.set_faulted(&o.region, &o.lease, faulted);
+    }
+
+    async fn release(&self, objs: &[ClaimedObject]) {
+        for o in objs {
+            if let Ok(c) = self.cluster(&o.region)
+                && let Err(e) = c.release_lease(&o.lease, &self.run_id).await
+            {
+                tracing::warn!(error = %e, "releasing a claim failed; it expires by itself");
+            }
+            self.claims.remove(&o.region, &o.lease);
+        }
+    }
+
+    /// At the run's end: stops renewing, and releases every claim whose
+    /// object is restored. A claim on an object whose revert failed is
+    /// left to expire (its run annotation keeps refusing others) and is
+    /// released by `drill cleanup` once that revert succeeds.
+    pub async fn release_claims(&self) {
+        self.claims.stop_renewing();
+        for (region, lease) in self.claims.releasable() {
+            if let Ok(c) = self.cluster(&region)
+                && let Err(e) = c.release_lease(&lease, &self.run_id).await
+            {
+                tracing::warn!(error = %e, "releasing a claim failed; it expires by itself");
+            }
+            self.claims.remove(&region, &lease);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_expires_after_its_duration_from_the_last_renewal() {
+        let now = Timestamp::now();
+        let spec = |renewed_s_ago: i64, dur: i32| LeaseSpec {
+            renew_time: Some(MicroTime(now - SignedDuration::from_secs(renewed_s_ago))),
+            lease_duration_seconds: Some(dur),
+            ..Default::default()
+        };
+        assert!(!expired(&spec(10, 30), now));
+        assert!(expired(&spec(31, 30), now));
+        assert!(expired(&LeaseSpec::default(), now));
+    }
+
+    #[test]
+    fn lease_names_are_one_per_object_and_fit_a_dns_subdomain() {
+        let l = LeaseRef::for_object("deployment", "bookinfo", "reviews-v1");
+        assert_eq!(l.name, "drill.deployment.reviews-v1");
+        assert_eq!(l.namespace, "bookinfo");
+        let long = LeaseRef::for_object("virtualservice", "ns", &"a".repeat(300));
+        assert_eq!(long.name.len(), 253);
+    }
+}
