@@ -69,7 +69,7 @@ pub fn permissions(
             match f.action {
                 Action::Down | Action::RegionOutage | Action::Latency | Action::Abort => {
                     for verb in ["create", "get", "update", "delete"] {
-                        add(verb, "coordination.k8s.io", "leases", None);
+                        add(verb, "coordination.k8s.io", "leases", None, None);
                     }
                 }
                 Action::Delete | Action::Command | Action::Switchover | Action::Failover => {}
