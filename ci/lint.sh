@@ -71,6 +71,9 @@ PY
 shellcheck -e SC2154 "$proj"/action-step-*.sh
 shellcheck "$proj/gitlab-drill.sh"
 
+step "deploy/config: copies of scenarios/ (ci/deploy-config.sh)"
+ci/deploy-config.sh --check
+
 step "kubectl kustomize deploy"
 kubectl kustomize deploy >/dev/null
 

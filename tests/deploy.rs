@@ -175,7 +175,7 @@ fn the_monthly_cronjob_is_safe_to_leave_running() {
     assert_eq!(init.args.as_deref(), Some(&["cleanup".to_string()][..]));
     let main = &pod.containers[0];
     let args = main.args.as_ref().unwrap().join(" ");
-    assert!(args.contains("run --suite monthly"), "{args}");
+    assert!(args.contains("run --suite monthly-kubernetes"), "{args}");
     for c in containers(cj) {
         let sc = c.security_context.as_ref().unwrap();
         assert_eq!(sc.read_only_root_filesystem, Some(true), "{}", c.name);
@@ -276,9 +276,10 @@ fn the_config_map_holds_the_shipped_scenarios_and_a_kubernetes_target() {
         keys.insert(name.to_string());
         if let Some(rel) = f.strip_prefix("config/scenarios/") {
             let shipped = std::fs::read_to_string(repo("scenarios").join(rel)).unwrap();
-            if !rel.starts_with("suites/") {
-                assert_eq!(body, shipped, "deploy/{f} differs from scenarios/{rel}");
-            }
+            assert!(
+                body == shipped,
+                "deploy/{f} differs from scenarios/{rel}: run ci/deploy-config.sh"
+            );
         }
     }
     let o = deploy_manifests();
@@ -313,7 +314,7 @@ fn the_config_map_holds_the_shipped_scenarios_and_a_kubernetes_target() {
             "drill.toml",
             "rbac",
             "--suite",
-            "monthly",
+            "monthly-kubernetes",
             "--target",
             "production",
         ],
@@ -357,7 +358,7 @@ fn deploy_rbac_is_what_drill_rbac_prints() {
             "drill.toml",
             "rbac",
             "--suite",
-            "monthly",
+            "monthly-kubernetes",
             "--target",
             "production",
             "--context",
@@ -369,7 +370,7 @@ fn deploy_rbac_is_what_drill_rbac_prints() {
     let shipped = std::fs::read_to_string(repo("deploy/rbac.yaml")).unwrap();
     assert!(
         printed == shipped,
-        "deploy/rbac.yaml is stale; regenerate it: (cd deploy/config && drill --targets drill.toml rbac --suite monthly --target production --context in-cluster > ../rbac.yaml)"
+        "deploy/rbac.yaml is stale; regenerate it: (cd deploy/config && drill --targets drill.toml rbac --suite monthly-kubernetes --target production --context in-cluster > ../rbac.yaml)"
     );
     let mut o = Objects::default();
     o.add(&printed, "drill rbac");
@@ -433,11 +434,41 @@ fn the_kustomization_renders_to_valid_objects() {
         assert!(data.contains_key(&item.key), "{} not generated", item.key);
     }
     assert!(data["drill.toml"].contains("kind = \"kubernetes\""));
+    // What the pod reads under scenarios/ is, byte for byte, the repo's
+    // scenarios/ (the one source), and the suite the CronJob runs is there.
+    let mut mounted = BTreeSet::new();
+    for item in cm.items.iter().flatten() {
+        if let Some(rel) = item.path.strip_prefix("scenarios/") {
+            let source = std::fs::read_to_string(repo("scenarios").join(rel)).unwrap();
+            assert!(
+                data[&item.key] == source,
+                "rendered {} differs from scenarios/{rel}: run ci/deploy-config.sh",
+                item.key
+            );
+            mounted.insert(rel.to_string());
+        }
+    }
+    let args = o.cron_jobs[0]
+        .spec
+        .as_ref()
+        .unwrap()
+        .job_template
+        .spec
+        .as_ref();
+    let args = args.unwrap().template.spec.as_ref().unwrap().containers[0]
+        .args
+        .clone()
+        .unwrap();
+    let suite = &args[args.iter().position(|a| a == "--suite").unwrap() + 1];
+    assert!(
+        mounted.contains(&format!("suites/{suite}.toml")),
+        "--suite {suite} not mounted: {mounted:?}"
+    );
 }
 
-/// One access a Role grants or an access review asks for:
-/// (context, namespace, group, resource[/subresource], verb).
-type Access = (String, String, String, String, String);
+/// One access a Role grants or an access review asks for: (context,
+/// namespace, group, resource[/subresource], verb, object name or "").
+type Access = (String, String, String, String, String, String);
 
 /// What `drill rbac` grants, per context, read back from its YAML.
 fn granted(dir: &Path, scenario: &str, contexts: &[&str]) -> BTreeSet<Access> {
@@ -465,14 +496,21 @@ fn granted(dir: &Path, scenario: &str, contexts: &[&str]) -> BTreeSet<Access> {
             for rule in r.rules.into_iter().flatten() {
                 for g in rule.api_groups.iter().flatten() {
                     for res in rule.resources.iter().flatten() {
+                        let names = match &rule.resource_names {
+                            Some(n) => n.clone(),
+                            None => vec![String::new()],
+                        };
                         for v in &rule.verbs {
-                            all.insert((
-                                ctx.to_string(),
-                                ns.clone(),
-                                g.clone(),
-                                res.clone(),
-                                v.clone(),
-                            ));
+                            for n in &names {
+                                all.insert((
+                                    ctx.to_string(),
+                                    ns.clone(),
+                                    g.clone(),
+                                    res.clone(),
+                                    v.clone(),
+                                    n.clone(),
+                                ));
+                            }
                         }
                     }
                 }
@@ -504,6 +542,7 @@ fn asked(clusters: &[(&str, &FakeCluster)]) -> BTreeSet<Access> {
                 s("group"),
                 resource,
                 s("verb"),
+                s("name"),
             ));
         }
     }
@@ -584,6 +623,18 @@ url = "http://127.0.0.1:9"
             got, want,
             "{name}: rbac grants (left) vs preflight asks (right)"
         );
+        // A VirtualService the target names is granted and reviewed by
+        // name only (resourceNames): drill may not touch the others.
+        for a in got.iter().filter(|a| a.3 == "virtualservices") {
+            assert!(!a.5.is_empty(), "{name}: {a:?} is not limited to a name");
+        }
+        if name == "latency-injection" {
+            assert!(
+                got.iter()
+                    .any(|a| a.3 == "virtualservices" && a.4 == "patch" && a.5 == "reviews"),
+                "{got:?}"
+            );
+        }
         if !want.is_empty() {
             with_rules += 1;
         }
@@ -911,5 +962,35 @@ max = "1us"
         r.log.contains("give the action 'scenarios' or 'suite'"),
         "{}",
         r.log
+    );
+}
+
+/// The README's `drill rbac` line for the other region runs as written,
+/// from the repository's root (where `--suite` finds scenarios/suites), and
+/// prints that context's Roles.
+#[test]
+fn the_readme_rbac_example_runs_as_written() {
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let at = readme
+        .find("drill rbac --suite ")
+        .expect("README has a `drill rbac --suite` example");
+    let line: String = readme[at..]
+        .lines()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace('\\', " ");
+    let cmd = line.split('|').next().unwrap();
+    let args: Vec<&str> = cmd.split_whitespace().skip(1).collect();
+    assert!(
+        args.contains(&"--target") && args.contains(&"--context"),
+        "{cmd}"
+    );
+    let out = drill(&repo(""), &args);
+    assert_eq!(out.status.code(), Some(0), "{cmd}: {}", text(&out));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        printed.contains("# context `secondary-cluster`") && printed.contains("kind: Role"),
+        "{printed}"
     );
 }

@@ -204,9 +204,11 @@ pub fn render(
     Ok(out)
 }
 
-/// Namespace → rules: one rule per API group and resource, its verbs sorted.
+/// Namespace → rules: one rule per API group, resource and object name (a
+/// named one gets `resourceNames`), its verbs sorted.
 fn roles(perms: &BTreeSet<Permission>) -> BTreeMap<String, Vec<PolicyRule>> {
-    let mut by: BTreeMap<&str, BTreeMap<(&str, String), BTreeSet<&str>>> = BTreeMap::new();
+    type Key<'a> = (&'a str, String, Option<&'a String>);
+    let mut by: BTreeMap<&str, BTreeMap<Key, BTreeSet<&str>>> = BTreeMap::new();
     for p in perms {
         let resource = match p.subresource {
             Some(s) => format!("{}/{s}", p.resource),
@@ -214,7 +216,7 @@ fn roles(perms: &BTreeSet<Permission>) -> BTreeMap<String, Vec<PolicyRule>> {
         };
         by.entry(&p.namespace)
             .or_default()
-            .entry((p.group, resource))
+            .entry((p.group, resource, p.name.as_ref()))
             .or_default()
             .insert(p.verb);
     }
@@ -222,9 +224,10 @@ fn roles(perms: &BTreeSet<Permission>) -> BTreeMap<String, Vec<PolicyRule>> {
         .map(|(ns, rules)| {
             let rules = rules
                 .into_iter()
-                .map(|((group, resource), verbs)| PolicyRule {
+                .map(|((group, resource, name), verbs)| PolicyRule {
                     api_groups: Some(vec![group.to_string()]),
                     resources: Some(vec![resource]),
+                    resource_names: name.map(|n| vec![n.clone()]),
                     verbs: verbs.into_iter().map(str::to_string).collect(),
                     ..Default::default()
                 })
@@ -304,5 +307,41 @@ mod tests {
         let err = add_vantages(&mut grants, &contexts, [("tertiary", "drill")]).unwrap_err();
         assert_eq!(err.exit_code(), crate::error::INVALID);
         assert!(err.to_string().contains("`tertiary`"), "{err}");
+    }
+
+    /// A permission on a named object becomes a rule with `resourceNames`
+    /// beside the unnamed rule for the collection's verbs; two objects of
+    /// one resource get a rule each.
+    #[test]
+    fn named_objects_get_resource_names() {
+        let p = |verb, resource, name: Option<&str>| Permission {
+            namespace: "bookinfo".into(),
+            verb,
+            group: "networking.istio.io",
+            resource,
+            subresource: None,
+            name: name.map(str::to_string),
+        };
+        let perms: BTreeSet<Permission> = [
+            p("get", "virtualservices", Some("reviews")),
+            p("patch", "virtualservices", Some("reviews")),
+            p("patch", "virtualservices", Some("ratings")),
+            p("list", "virtualservices", None),
+        ]
+        .into();
+        let rules = &roles(&perms)["bookinfo"];
+        let got: Vec<(Option<Vec<String>>, Vec<String>)> = rules
+            .iter()
+            .map(|r| (r.resource_names.clone(), r.verbs.clone()))
+            .collect();
+        let s = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            got,
+            vec![
+                (None, s(&["list"])),
+                (Some(s(&["ratings"])), s(&["patch"])),
+                (Some(s(&["reviews"])), s(&["get", "patch"])),
+            ]
+        );
     }
 }

@@ -395,6 +395,7 @@ impl Cluster {
                     group: Some(need.group.into()),
                     resource: Some(need.resource.into()),
                     subresource: need.subresource.map(str::to_string),
+                    name: need.name.clone(),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -417,6 +418,10 @@ pub struct Permission {
     pub group: &'static str,
     pub resource: &'static str,
     pub subresource: Option<&'static str>,
+    /// The one object it is on (a Role's `resourceNames`), when the target
+    /// names it; `None` for verbs on the collection (list, create) and for
+    /// objects found only at run time.
+    pub name: Option<String>,
 }
 
 impl std::fmt::Display for Permission {
@@ -428,6 +433,13 @@ impl std::fmt::Display for Permission {
         if !self.group.is_empty() {
             r = format!("{r}.{}", self.group);
         }
-        write!(f, "`{} {r}` in namespace `{}`", self.verb, self.namespace)
+        match &self.name {
+            Some(n) => write!(
+                f,
+                "`{} {r}` `{n}` in namespace `{}`",
+                self.verb, self.namespace
+            ),
+            None => write!(f, "`{} {r}` in namespace `{}`", self.verb, self.namespace),
+        }
     }
 }

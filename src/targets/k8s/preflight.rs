@@ -26,7 +26,7 @@ pub fn permissions(
     for f in faults.iter().filter(|f| f.action.via_target()) {
         let (region, comps) = resolve(settings, f)?;
         for (_, c) in comps {
-            let mut add = |verb, group, resource, subresource| {
+            let mut add = |verb, group, resource, subresource, name: Option<&String>| {
                 perms.insert((
                     region.to_string(),
                     Permission {
@@ -35,21 +35,32 @@ pub fn permissions(
                         group,
                         resource,
                         subresource,
+                        name: name.cloned(),
                     },
                 ));
             };
-            add("list", "", "pods", None);
+            // Pods are chosen and Deployments found (every one whose pod
+            // template the selector matches, e.g. reviews-v1..v3, a canary
+            // istiod-1-23) only at run time, so their verbs cannot name
+            // them; the VirtualService is named by the target.
+            add("list", "", "pods", None, None);
             match f.action {
-                Action::Delete => add("delete", "", "pods", None),
+                Action::Delete => add("delete", "", "pods", None, None),
                 Action::Down | Action::RegionOutage => {
-                    add("list", "apps", "deployments", None);
-                    add("get", "apps", "deployments", None);
-                    add("patch", "apps", "deployments", None);
-                    add("update", "apps", "deployments", Some("scale"));
+                    add("list", "apps", "deployments", None, None);
+                    add("get", "apps", "deployments", None, None);
+                    add("patch", "apps", "deployments", None, None);
+                    add("update", "apps", "deployments", Some("scale"), None);
                 }
                 Action::Latency | Action::Abort => {
                     for verb in ["get", "update", "patch"] {
-                        add(verb, "networking.istio.io", "virtualservices", None);
+                        add(
+                            verb,
+                            "networking.istio.io",
+                            "virtualservices",
+                            None,
+                            c.virtual_service.as_ref(),
+                        );
                     }
                 }
                 Action::Command | Action::Switchover | Action::Failover => {}
@@ -58,7 +69,7 @@ pub fn permissions(
             match f.action {
                 Action::Down | Action::RegionOutage | Action::Latency | Action::Abort => {
                     for verb in ["create", "get", "update", "delete"] {
-                        add(verb, "coordination.k8s.io", "leases", None);
+                        add(verb, "coordination.k8s.io", "leases", None, None);
                     }
                 }
                 Action::Delete | Action::Command | Action::Switchover | Action::Failover => {}
@@ -92,6 +103,7 @@ pub(crate) fn agent_permissions(namespace: &str) -> Vec<Permission> {
             group,
             resource,
             subresource,
+            name: None,
         })
         .collect()
 }
