@@ -329,16 +329,15 @@ impl Conn {
     /// The server has neither closed this idle connection nor written
     /// anything on it: a non-blocking peek at the socket itself (not at the
     /// runtime's cached readiness, which may lag behind), and over TLS a
-    /// non-blocking read of what rustls may hold.
+    /// look at what rustls already holds (plaintext nobody asked for, a
+    /// close_notify), without a read. Any TLS record waiting on the socket
+    /// (a late session ticket included) drops the connection too: a new
+    /// handshake is cheaper than a guess.
     fn idle_and_open(&mut self) -> bool {
         if let Stream::Tls(s) = &mut self.stream {
-            let waker = std::task::Waker::noop();
-            let mut cx = Context::from_waker(waker);
-            let mut probe = [0u8; 64];
-            let mut rb = ReadBuf::new(&mut probe);
-            if Pin::new(s.as_mut()).poll_read(&mut cx, &mut rb).is_ready() {
-                // Plaintext nobody asked for, a close_notify, or an error.
-                return false;
+            match s.get_mut().1.process_new_packets() {
+                Ok(st) if st.plaintext_bytes_to_read() == 0 && !st.peer_has_closed() => {}
+                _ => return false,
             }
         }
         let fd = self.stream.tcp().as_raw_fd();
