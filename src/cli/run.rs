@@ -115,24 +115,7 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
     for dir in dirs.iter().chain(suite.then_some(&suite_dir)) {
         writable(dir, a.report_dir.is_some())?;
     }
-    let history_dir = (!a.no_history).then(|| {
-        a.history
-            .clone()
-            .unwrap_or_else(crate::history::default_dir)
-    });
-    // So is the history folder: a run that cannot keep its results leaves
-    // the next run's regression check blind.
-    if let Some(h) = &history_dir {
-        crate::history::check_writable(h).map_err(|e| {
-            CliError::usage(
-                format!(
-                    "history folder {}: {e}; nothing was started or injected",
-                    h.display()
-                ),
-                "point --history (or DRILL_HISTORY) at a writable folder (in a CronJob: a PersistentVolumeClaim), or pass --no-history",
-            )
-        })?;
-    }
+    let history_dir = history_folder(&a)?;
     let mut done: Vec<(DrillResult, PathBuf)> = Vec::new();
     let crashed = rt.block_on(async {
         let interrupt = Interrupt::install();
@@ -239,6 +222,29 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
         return Ok(error::worst(error::for_results(&results), error::ABORTED));
     }
     Ok(error::for_results(&results))
+}
+
+/// The history folder (none with --no-history), checked writable before
+/// anything starts: a run that cannot keep its results leaves the next
+/// run's regression check blind.
+fn history_folder(a: &Args) -> Result<Option<PathBuf>, CliError> {
+    let Some(h) = (!a.no_history).then(|| {
+        a.history
+            .clone()
+            .unwrap_or_else(crate::history::default_dir)
+    }) else {
+        return Ok(None);
+    };
+    crate::history::check_writable(&h).map_err(|e| {
+        CliError::usage(
+            format!(
+                "history folder {}: {e}; nothing was started or injected",
+                h.display()
+            ),
+            "point --history (or DRILL_HISTORY) at a writable folder (in a CronJob: a PersistentVolumeClaim), or pass --no-history",
+        )
+    })?;
+    Ok(Some(h))
 }
 
 /// Earlier runs of a drill on this target from the history folder, oldest
