@@ -2,17 +2,16 @@
 //! availability, latency and error budget against SLOs.
 
 pub(crate) mod agent;
+pub mod base;
 pub mod cli;
-pub mod clock;
 pub mod db;
-mod error;
 pub mod fault;
 mod history;
 pub mod load;
 pub mod measure;
 pub mod observe;
 mod report;
+pub mod results;
 mod run;
 pub mod scenario;
 pub mod targets;
-mod tls;

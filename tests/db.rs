@@ -8,11 +8,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use drill::clock::Clock;
+use drill::base::clock::Clock;
 use drill::db::{self, DbError, DbSettings, LabDatabase};
 use drill::load::writer::{self, WriterControl, WriterLog};
 use drill::measure::rpo::rpo;
-use drill::scenario::units::Dur;
+use drill::base::units::Dur;
 
 async fn lab(synchronous: bool) -> LabDatabase {
     let settings = DbSettings {

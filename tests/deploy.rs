@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use drill::clock::Clock;
+use drill::base::clock::Clock;
 use drill::targets::k8s::K8sTarget;
 use drill::targets::{TargetDef, Targets};
 use k8s_openapi::api::batch::v1::CronJob;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 use std::time::Duration;
 
-use drill::clock::Clock;
+use drill::base::clock::Clock;
 use drill::fault::cleanup::{self, Scope};
 use drill::fault::journal::{self, Entry, Journal, RevertPlan};
 use drill::scenario::plan::FaultPlan;
@@ -97,7 +97,7 @@ ingress = {{ primary = "http://127.0.0.1:10", secondary = "http://127.0.0.1:11" 
         }
     }
 
-    fn targets(&self) -> Result<Targets, drill::scenario::diag::Diagnostics> {
+    fn targets(&self) -> Result<Targets, drill::base::diag::Diagnostics> {
         Targets::load(Some(&self.dir.path().join("drill.toml")))
     }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::local::LocalAgents;
 use super::protocol::{self, Hello, Poll, PollReply, Share, Template};
 use super::{AgentLink, Transport, Vantage};
-use crate::clock::Clock;
+use crate::base::clock::Clock;
 use crate::load::http::HttpLoad;
 use crate::measure::recorder::GeneratorInfo;
 use crate::measure::{Micros, Recorder};

@@ -15,7 +15,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use super::protocol::{self, Hello, Poll, PollReply, Share, Stop};
-use crate::clock::Clock;
+use crate::base::clock::Clock;
 use crate::load::http::Control;
 use crate::measure::{Micros, Recorder, RecorderDelta};
 

@@ -4,8 +4,8 @@
 
 use std::net::SocketAddr;
 
-use crate::error::CliError;
-use crate::scenario::units::{Dur, parse_duration};
+use crate::base::error::CliError;
+use crate::base::units::{Dur, parse_duration};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

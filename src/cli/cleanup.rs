@@ -1,7 +1,7 @@
 //! `drill cleanup`: revert what crashed or killed runs left outstanding,
 //! from their journals. Runs that are still alive are left alone.
 
-use crate::error::CliError;
+use crate::base::error::CliError;
 use crate::fault::cleanup::{self, Scope};
 use crate::fault::journal;
 

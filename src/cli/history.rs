@@ -9,7 +9,7 @@ use tabled::settings::Style;
 use tabled::{Table, Tabled};
 
 use super::Output;
-use crate::error::CliError;
+use crate::base::error::CliError;
 use crate::history::{self, Metric, Record, TrendPoint};
 
 #[derive(clap::Args, Debug)]
@@ -138,7 +138,7 @@ pub fn run(a: Args) -> Result<i32, CliError> {
     }
     if a.check && latest_regressed {
         eprintln!("drill history --check: the latest run regressed (exit 1)");
-        return Ok(crate::error::CHECK_FAILED);
+        return Ok(crate::base::exit::CHECK_FAILED);
     }
     Ok(0)
 }

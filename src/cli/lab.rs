@@ -1,7 +1,7 @@
 //! `drill lab serve`: one process of the built-in lab (started by the
 //! supervisor, not by people).
 
-use crate::error::CliError;
+use crate::base::error::CliError;
 use crate::targets::lab::serve::{self, ProcessSpec};
 
 #[derive(clap::Args, Debug)]

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::Output;
-use crate::error::CliError;
+use crate::base::error::CliError;
 use crate::scenario;
 
 #[derive(clap::Args, Debug)]

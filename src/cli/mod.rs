@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::error::CliError;
+use crate::base::error::CliError;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -106,7 +106,7 @@ pub fn main() -> i32 {
             let _ = e.print();
             return match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
-                _ => crate::error::INVALID,
+                _ => crate::base::exit::INVALID,
             };
         }
     };

@@ -7,11 +7,11 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::Output;
-use crate::error::CliError;
+use crate::base::error::CliError;
 use crate::scenario::Plan;
 use crate::scenario::model::{Action, Until};
 use crate::scenario::plan::FaultPlan;
-use crate::scenario::units::{Dur, Percent};
+use crate::base::units::{Dur, Percent};
 use crate::targets::TargetDef;
 
 #[derive(clap::Args, Debug)]

@@ -5,11 +5,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::error::CliError;
+use crate::base::error::CliError;
 use crate::history;
 use crate::observe::api::{Endpoint, Pushgateway};
 use crate::report::metrics::{self, Schedule};
-use crate::report::model::DrillResult;
+use crate::results::DrillResult;
 use crate::targets::config::Targets;
 
 /// Where to push and the schedule: `--pushgateway` (or DRILL_PUSHGATEWAY)

@@ -10,7 +10,7 @@ use std::path::Path;
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use crate::error::CliError;
+use crate::base::error::CliError;
 use crate::targets::TargetDef;
 use crate::targets::k8s::client::IN_CLUSTER;
 use crate::targets::k8s::ops::Permission;
@@ -305,7 +305,7 @@ mod tests {
         assert!(yaml.contains("# context `prod-eu`: kubectl --context prod-eu apply -f -"));
         assert!(yaml.contains("# context `prod-us`: kubectl --context prod-us apply -f -"));
         let err = add_vantages(&mut grants, &contexts, [("tertiary", "drill")]).unwrap_err();
-        assert_eq!(err.exit_code(), crate::error::INVALID);
+        assert_eq!(err.exit_code(), crate::base::exit::INVALID);
         assert!(err.to_string().contains("`tertiary`"), "{err}");
     }
 

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use tabled::settings::Style;
 use tabled::{Table, Tabled};
 
-use crate::error::{self, CliError};
-use crate::report::model::{CheckStatus, DrillResult};
+use crate::base::error::CliError;
+use crate::base::exit;
+use crate::results::{CheckStatus, DrillResult};
 use crate::run::{self, Options, signals::Interrupt};
 
 #[derive(clap::Args, Debug)]
@@ -97,7 +98,7 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
     let seed = a.seed.unwrap_or_else(rand::random);
     let rt = super::runtime()?;
     let suite = prepared.len() > 1 || a.suite.is_some();
-    let stamp = crate::clock::Clock::start().stamp();
+    let stamp = crate::base::clock::Clock::start().stamp();
     let suite_dir = a
         .report_dir
         .clone()
@@ -219,9 +220,9 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
             results.len(),
             prepared.len()
         );
-        return Ok(error::worst(error::for_results(&results), error::ABORTED));
+        return Ok(exit::worst(crate::results::for_results(&results), exit::ABORTED));
     }
-    Ok(error::for_results(&results))
+    Ok(crate::results::for_results(&results))
 }
 
 /// The history folder (none with --no-history), checked writable before
@@ -300,17 +301,17 @@ async fn revert_after_crash(what: &str) -> i32 {
     {
         Ok(out) if out.failed.is_empty() => {
             out.lines.iter().for_each(|x| eprintln!("{x}"));
-            error::ABORTED
+            exit::ABORTED
         }
         Ok(out) => {
             out.failed
                 .iter()
                 .for_each(|x| eprintln!("MANUAL ACTION REQUIRED: {x}"));
-            error::REVERT_FAILED
+            exit::REVERT_FAILED
         }
         Err(e) => {
             eprintln!("MANUAL ACTION REQUIRED: cannot read the journal ({e}); run `drill cleanup`");
-            error::REVERT_FAILED
+            exit::REVERT_FAILED
         }
     }
 }

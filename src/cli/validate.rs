@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::error::CliError;
+use crate::base::error::CliError;
 use crate::scenario::{self, Diagnostic, Diagnostics, Plan};
 use crate::targets::{TargetDef, Targets};
 
@@ -111,7 +111,7 @@ pub fn prepare(
             ])
             .into(),
             None => CliError::usage(
-                format!("--target {}: unknown target", scenario::diag::escape(&name)),
+                format!("--target {}: unknown target", crate::base::diag::escape(&name)),
                 hint,
             ),
         });
@@ -248,7 +248,7 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
     }
     if bad > 0 {
         eprintln!("{bad} of {} file(s) invalid", a.files.len());
-        return Ok(crate::error::INVALID);
+        return Ok(crate::base::exit::INVALID);
     }
     Ok(0)
 }
@@ -291,10 +291,10 @@ fn run_json(a: &Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
         files: Vec<FileReport>,
     }
     super::print_json(&Validation { valid, files });
-    Ok(if valid { 0 } else { crate::error::INVALID })
+    Ok(if valid { 0 } else { crate::base::exit::INVALID })
 }
 
 /// A path as shown on the terminal: control characters escaped.
 fn display(p: &Path) -> String {
-    scenario::diag::escape(&p.display().to_string())
+    crate::base::diag::escape(&p.display().to_string())
 }

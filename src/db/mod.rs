@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::error::{ABORTED, INVALID, REVERT_FAILED};
-use crate::scenario::units::Dur;
+use crate::base::exit::{ABORTED, INVALID, REVERT_FAILED};
+use crate::base::units::Dur;
 
 pub use cluster::{LabDatabase, start};
 pub use roles::{FailoverReport, SwitchoverReport};
@@ -120,15 +120,7 @@ pub fn pg_detail(e: &tokio_postgres::Error) -> String {
             }
             text
         }
-        None => {
-            let mut text = e.to_string();
-            let mut src = std::error::Error::source(e);
-            while let Some(s) = src {
-                text = format!("{text}: {s}");
-                src = s.source();
-            }
-            text
-        }
+        None => crate::base::chain::chain(e),
     }
 }
 

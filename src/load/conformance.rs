@@ -18,7 +18,7 @@ use bytes::Bytes;
 use hyper::Method;
 
 use super::http::{Control, DEFAULT_MAX_IN_FLIGHT, HttpLoad, auto_tick, run};
-use crate::clock::Clock;
+use crate::base::clock::Clock;
 use crate::measure::{Cause, Micros, Phase, Recorder};
 use crate::scenario::model::StatusMatch;
 

@@ -74,8 +74,8 @@ impl Template {
             // resume their TLS session. A CA file that cannot be read
             // leaves no roots, so every handshake fails verification and
             // says why.
-            let mut config = crate::tls::client_config(load.ca_file.as_deref())
-                .unwrap_or_else(|_| crate::tls::no_roots());
+            let mut config = crate::base::tls::client_config(load.ca_file.as_deref())
+                .unwrap_or_else(|_| crate::base::tls::no_roots());
             config.alpn_protocols = vec![b"http/1.1".to_vec()];
             (TlsConnector::from(Arc::new(config)), name)
         });
@@ -152,7 +152,7 @@ impl Failure {
             InvalidData if is_tls(e) => Cause::Tls,
             _ => Cause::Other,
         };
-        Failure::new(cause, error_chain(e))
+        Failure::new(cause, crate::base::chain::chain(e))
     }
 
     fn eof() -> Failure {
@@ -162,21 +162,6 @@ impl Failure {
 
 fn is_tls(e: &io::Error) -> bool {
     e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>())
-}
-
-/// An error and its causes on one line, so the real cause is not hidden.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let s = c.to_string();
-        if !text.contains(&s) {
-            text.push_str(": ");
-            text.push_str(&s);
-        }
-        cur = c.source();
-    }
-    text
 }
 
 /// A connection's byte stream: TCP, or TLS over TCP.

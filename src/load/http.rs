@@ -35,7 +35,7 @@ use hyper::{Method, Uri};
 
 use super::h1;
 use super::timer::Timer;
-use crate::clock::Clock;
+use crate::base::clock::Clock;
 use crate::measure::recorder::GeneratorInfo;
 use crate::measure::{Cause, Micros, Outcome, Recorder, Sample};
 use crate::scenario::model::StatusMatch;

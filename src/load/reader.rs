@@ -11,9 +11,9 @@ use std::time::Duration;
 use tokio_postgres::{Client, NoTls};
 
 use super::writer::WriterControl;
-use crate::clock::Clock;
+use crate::base::clock::Clock;
 use crate::measure::Micros;
-use crate::report::model::ReadProbe;
+use crate::results::ReadProbe;
 
 const BUCKET_US: Micros = 100_000;
 const READ: &str = "SELECT coalesce(max(seq), 0) FROM drill_writes";

@@ -17,7 +17,7 @@ use tokio::task::{AbortHandle, JoinHandle};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls, Statement};
 
-use crate::clock::Clock;
+use crate::base::clock::Clock;
 use crate::measure::Micros;
 pub use crate::measure::rpo::WriterLog;
 

@@ -16,8 +16,7 @@ pub use recorder::{Bucket, PhaseStats, Recorder};
 
 use serde::{Deserialize, Serialize};
 
-/// Microseconds on the run's monotonic clock (0 = run start).
-pub type Micros = u64;
+pub use crate::base::units::{Micros, secs};
 
 /// The drill's phases, in order. `Warmup` is never measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -189,6 +188,3 @@ impl Sample {
     }
 }
 
-pub fn secs(us: Micros) -> f64 {
-    us as f64 / 1e6
-}

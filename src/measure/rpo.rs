@@ -4,7 +4,7 @@
 //! rows in, an `RpoResult` out.
 
 use crate::measure::{Micros, secs};
-use crate::report::model::RpoResult;
+use crate::results::RpoResult;
 
 /// What the database writer saw: one integer pair per acknowledged write
 /// (the one record-per-request log docs/contract.md allows), and the writes whose

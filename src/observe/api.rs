@@ -80,7 +80,7 @@ struct Api {
 /// monitoring CA replaces the public roots, as `curl --cacert` does), else
 /// the system's.
 fn tls(ca_file: Option<&Path>) -> Result<HttpsConnectorBuilder<WantsSchemes>, String> {
-    Ok(HttpsConnectorBuilder::new().with_tls_config(crate::tls::client_config(ca_file)?))
+    Ok(HttpsConnectorBuilder::new().with_tls_config(crate::base::tls::client_config(ca_file)?))
 }
 
 impl Api {
@@ -159,7 +159,7 @@ impl Api {
         let resp = tokio::time::timeout(self.timeout, self.client.request(req))
             .await
             .map_err(|_| unreachable(format!("no answer within {:?}", self.timeout)))?
-            .map_err(|e| unreachable(with_sources(&e)))?;
+            .map_err(|e| unreachable(crate::base::chain::chain(&e)))?;
         let status = resp.status().as_u16();
         let bytes = tokio::time::timeout(self.timeout, resp.into_body().collect())
             .await
@@ -188,22 +188,6 @@ impl Api {
             reason: reason.into(),
         }
     }
-}
-
-/// An error with its causes (hyper says only "client error (Connect)"; the
-/// refused connection or the unknown certificate issuer is in its sources).
-fn with_sources(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let s = c.to_string();
-        if !out.contains(&s) {
-            out.push_str(": ");
-            out.push_str(&s);
-        }
-        cur = c.source();
-    }
-    out
 }
 
 fn encode_query(s: &str) -> String {

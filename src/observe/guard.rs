@@ -141,7 +141,7 @@ impl Spell {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::units::Dur;
+    use crate::base::units::Dur;
     use std::collections::BTreeMap;
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {

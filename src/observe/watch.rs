@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::api::Labels;
 use crate::measure::Micros;
-use crate::report::model::{AlertResult, FaultResult, ProbeResult};
+use crate::results::{AlertResult, FaultResult, ProbeResult};
 use crate::scenario::plan::{AlertPlan, MonitoringPlan, PhaseScope};
 
 /// How often Alertmanager (and the probes' queries) are read.
@@ -221,8 +221,8 @@ pub fn probe_results(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::model::FaultEnd;
-    use crate::scenario::units::Dur;
+    use crate::results::FaultEnd;
+    use crate::base::units::Dur;
 
     fn labels(name: &str, cluster: &str) -> Labels {
         [("alertname", name), ("cluster", cluster)]

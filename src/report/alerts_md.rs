@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::model::{AlertResult, DrillResult, MonitoringInfo, ProbeResult};
+use crate::results::{AlertResult, DrillResult, MonitoringInfo, ProbeResult};
 
 /// Client-side and mesh-side error ratios further apart than this factor
 /// (and than one point of percentage) are flagged as a disagreement.

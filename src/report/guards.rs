@@ -1,125 +1,8 @@
-//! Stop guards in the reports: each guard's result (results.json `guards`),
-//! its Markdown section, and the figures a metrics exporter publishes.
+//! Stop guards in report.md: the `## Stop guards` section.
 
-use serde::{Deserialize, Serialize};
-
-use super::model::DrillResult;
-
-/// How a guard ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum GuardStatus {
-    /// Read through the drill and never breached.
-    Held,
-    /// Breached: the drill stopped and reverted.
-    Breached,
-    /// Its source could not be read and it stops on that (fail safe).
-    Unreachable,
-    /// The drill stopped before the guards were read.
-    NotEvaluated,
-}
-
-impl GuardStatus {
-    pub fn name(self) -> &'static str {
-        match self {
-            GuardStatus::Held => "held",
-            GuardStatus::Breached => "breached",
-            GuardStatus::Unreachable => "unreachable",
-            GuardStatus::NotEvaluated => "not evaluated",
-        }
-    }
-}
-
-/// One `[[guard]]` and what it saw.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct GuardResult {
-    pub name: String,
-    /// `alert`, `promql` or `any-unexpected-alert`.
-    pub kind: String,
-    /// What it watches, in one line.
-    pub condition: String,
-    /// `stop` or `continue`.
-    pub on_unreachable: String,
-    pub status: GuardStatus,
-    /// Successful reads.
-    pub readings: u64,
-    /// Reads that failed (counted, not fatal, with `on_unreachable = "continue"`).
-    pub failed_reads: u64,
-    /// The breaching value (PromQL guards).
-    pub value: Option<f64>,
-    /// The PromQL guard's limit.
-    pub limit: Option<f64>,
-    /// What breached: `HighErrorRate{service="checkout"} firing`, `0.034 > 0.01`.
-    pub breach: Option<String>,
-    /// The breach was found by the preflight reading: nothing was injected.
-    pub at_preflight: bool,
-    /// When the breach became visible in Prometheus/Alertmanager (run clock).
-    pub visible_at_s: Option<f64>,
-    /// The same, RFC 3339 UTC.
-    pub visible_at: Option<String>,
-    /// When drill read it.
-    pub seen_at_s: Option<f64>,
-    /// drill's first revert request after the breach (or, with nothing
-    /// injected at the time, the start of the teardown).
-    pub first_revert_at_s: Option<f64>,
-    /// From the breach being visible to the first revert request.
-    pub time_to_guard_s: Option<f64>,
-    /// The last read error, if reads failed.
-    pub last_error: Option<String>,
-}
-
-impl GuardResult {
-    /// The `guard:<name>` check's message.
-    pub fn message(&self) -> String {
-        match self.status {
-            GuardStatus::Held => format!(
-                "guard {} held ({} readings{}): {}",
-                self.name,
-                self.readings,
-                if self.failed_reads > 0 {
-                    format!(", {} failed reads", self.failed_reads)
-                } else {
-                    String::new()
-                },
-                self.condition
-            ),
-            GuardStatus::NotEvaluated => format!(
-                "guard {} not evaluated: the drill stopped before the guards were read",
-                self.name
-            ),
-            GuardStatus::Breached | GuardStatus::Unreachable => {
-                let what = self.breach.as_deref().unwrap_or("breached");
-                let when = if self.at_preflight {
-                    "at preflight, nothing injected".to_string()
-                } else {
-                    match self.time_to_guard_s {
-                        Some(t) => format!("time to guard {t:.3}s"),
-                        None => "time to guard unknown".into(),
-                    }
-                };
-                format!("guard {} {}: {what}; {when}", self.name, self.status.name())
-            }
-        }
-    }
-
-    // Read by the Pushgateway push (built beside this), not yet by drill.
-    #[allow(dead_code)]
-    /// The figures a metrics exporter (the Pushgateway push) publishes per
-    /// guard, each `(metric name, value)` with the label `guard=<name>`:
-    /// whether it stopped the drill, and its time to guard when it did.
-    pub fn metrics(&self) -> Vec<(&'static str, f64)> {
-        let stopped = matches!(
-            self.status,
-            GuardStatus::Breached | GuardStatus::Unreachable
-        );
-        let mut out = vec![("drill_guard_breached", if stopped { 1.0 } else { 0.0 })];
-        if let Some(t) = self.time_to_guard_s {
-            out.push(("drill_time_to_guard_seconds", t));
-        }
-        out
-    }
-}
-
+use crate::results::DrillResult;
+#[cfg(test)]
+use crate::results::guards::{GuardResult, GuardStatus};
 /// `## Stop guards`: one row per guard; the breach and its time to guard.
 pub fn section(md: &mut String, r: &DrillResult) {
     if r.guards.is_empty() {
@@ -216,7 +99,7 @@ mod tests {
                 ("drill_time_to_guard_seconds", 0.5)
             ]
         );
-        let mut r = crate::report::testdata::sample_aborted();
+        let mut r = crate::results::testdata::sample_aborted();
         r.guards = vec![g];
         let mut md = String::new();
         section(&mut md, &r);
@@ -234,7 +117,7 @@ mod tests {
         let mut g = breached();
         g.at_preflight = true;
         assert!(g.message().ends_with("at preflight, nothing injected"));
-        let mut r = crate::report::testdata::sample_aborted();
+        let mut r = crate::results::testdata::sample_aborted();
         r.guards = vec![g];
         let mut md = String::new();
         section(&mut md, &r);

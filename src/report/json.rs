@@ -1,7 +1,7 @@
 //! `results.json`: the result exactly as the model serialises it
 //! (`drill.results/v1`), for tools that post-process drills.
 
-use super::model::DrillResult;
+use crate::results::DrillResult;
 
 /// Pretty JSON of one drill, ending in a newline. Non-finite numbers
 /// (which JSON cannot hold) come out as `null`.
@@ -15,8 +15,8 @@ pub fn render(r: &DrillResult) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::model::SCHEMA;
-    use crate::report::testdata::{sample_aborted, sample_result};
+    use crate::results::SCHEMA;
+    use crate::results::testdata::{sample_aborted, sample_result};
     use serde_json::Value;
 
     #[test]

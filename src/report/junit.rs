@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
-use super::model::{CheckResult, CheckStatus, DrillResult, FaultResult, Verdict};
+use crate::results::{CheckResult, CheckStatus, DrillResult, FaultResult, Verdict};
 use super::units::{clock, value};
 
 /// The JUnit report of one drill or of a suite of drills.
@@ -434,8 +434,8 @@ fn finite(v: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::model::CheckStatus;
-    use crate::report::testdata::{sample_aborted, sample_pass, sample_result};
+    use crate::results::CheckStatus;
+    use crate::results::testdata::{sample_aborted, sample_pass, sample_result};
     use quick_xml::events::{BytesStart, Event};
 
     /// An element's name and attributes.
@@ -509,7 +509,7 @@ mod tests {
     #[test]
     fn golden_junit() {
         // The failing sample plus an aborted one, for skipped and error cases.
-        crate::report::testdata::assert_golden(
+        crate::results::testdata::assert_golden(
             "junit.xml",
             &render(&[sample_result(), sample_aborted()]),
         );

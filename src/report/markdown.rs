@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::model::{
+use crate::results::{
     CheckResult, CheckStatus, DrillResult, FaultEnd, FaultResult, Observations, PhaseSummary,
     Verdict,
 };
@@ -656,7 +656,7 @@ fn link_target(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::testdata::{sample_aborted, sample_pass, sample_result};
+    use crate::results::testdata::{sample_aborted, sample_pass, sample_result};
 
     fn row<'a>(md: &'a str, first_cell: &str) -> &'a str {
         md.lines()
@@ -666,7 +666,7 @@ mod tests {
 
     #[test]
     fn golden_report() {
-        crate::report::testdata::assert_golden(
+        crate::results::testdata::assert_golden(
             "report.md",
             &render(&sample_result(), "timeline.svg"),
         );
@@ -904,7 +904,7 @@ mod tests {
         assert!(!render(&r, "t.svg").contains("Versus the previous run"));
         let name = r.faults[0].name.clone();
         r.faults[0].rto_s = Some(45.0);
-        r.previous = Some(crate::report::model::PreviousRun {
+        r.previous = Some(crate::results::PreviousRun {
             run_id: "run-before".into(),
             started_at: "2026-10-01T03:00:00Z".into(),
             verdict: "pass".into(),

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::model::DrillResult;
+use crate::results::DrillResult;
 
 /// Long drills are shown in buckets, so a chart stays readable and the
 /// Markdown small; each bucket keeps its worst second.
@@ -157,7 +157,7 @@ fn quoted(s: &str) -> String {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::report::testdata::{sample_aborted, sample_result};
+    use crate::results::testdata::{sample_aborted, sample_result};
 
     /// Checks a Mermaid xychart block the way its grammar reads it: the
     /// fence, the chart type, a quoted title, a numeric x range, a y axis,

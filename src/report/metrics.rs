@@ -20,7 +20,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use super::model::{CheckStatus, DrillResult, Verdict};
+use crate::results::{CheckStatus, DrillResult, Verdict};
 
 /// The content type of the text the groups carry (OpenMetrics text, which
 /// the Pushgateway's text parser reads: `# EOF` is a comment to it).
@@ -365,7 +365,7 @@ fn faults(s: &mut Sheet, r: &DrillResult) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::testdata::sample_result;
+    use crate::results::testdata::sample_result;
 
     fn value(body: &str, series: &str) -> Option<f64> {
         body.lines()
@@ -423,7 +423,7 @@ mod tests {
     /// guard; one that held reads 0 and has no time.
     #[test]
     fn stop_guards_are_pushed_with_their_time_to_guard() {
-        use crate::report::guards::{GuardResult, GuardStatus};
+        use crate::results::guards::{GuardResult, GuardStatus};
         let mut r = sample_result();
         let guard = |name: &str, status, ttg| GuardResult {
             name: name.into(),

@@ -8,17 +8,14 @@ pub mod junit;
 pub mod markdown;
 mod mermaid;
 pub mod metrics;
-pub mod model;
 pub mod summary;
 pub mod svg;
-#[cfg(test)]
-pub(crate) mod testdata;
 mod units;
 mod vantages_md;
 
 use std::path::{Path, PathBuf};
 
-use model::DrillResult;
+use crate::results::DrillResult;
 
 /// Writes every report file of one drill into `dir` (created if needed).
 pub fn write_all(dir: &Path, r: &DrillResult) -> std::io::Result<Vec<PathBuf>> {

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::markdown::{cell, one_line, phase_order, verdict_badge, worst_rto};
-use super::model::{CheckStatus, DrillResult, Verdict};
+use crate::results::{CheckStatus, DrillResult, Verdict};
 use super::units::{ms, pct, secs, value};
 
 /// At most this many failed checks are listed; the rest are counted.
@@ -136,7 +136,7 @@ fn key_figures(r: &DrillResult) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::report::mermaid::tests::parse_xychart;
-    use crate::report::testdata::{sample_aborted, sample_pass, sample_result};
+    use crate::results::testdata::{sample_aborted, sample_pass, sample_result};
 
     #[test]
     fn says_the_verdict_failed_checks_and_key_figures() {

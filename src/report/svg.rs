@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::model::{DrillResult, TimelinePoint, Verdict};
+use crate::results::{DrillResult, TimelinePoint, Verdict};
 use super::units::num;
 
 const W: f64 = 900.0;
@@ -628,8 +628,8 @@ fn esc(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::model::{FaultResult, PhaseSpan};
-    use crate::report::testdata::{sample_aborted, sample_result};
+    use crate::results::{FaultResult, PhaseSpan};
+    use crate::results::testdata::{sample_aborted, sample_result};
     use quick_xml::events::{BytesStart, Event};
 
     type Element = (String, Vec<(String, String)>);
@@ -770,7 +770,7 @@ mod tests {
     fn alerts_are_marked_from_firing_to_resolved() {
         let mut r = sample_result();
         let alert = |name: &str, expected: bool, fired: f64, resolved: Option<f64>| {
-            crate::report::model::AlertResult {
+            crate::results::AlertResult {
                 alert: name.into(),
                 expected,
                 fault: None,
@@ -936,7 +936,7 @@ mod tests {
     fn each_vantage_point_has_its_own_good_ratio_line() {
         let mut r = sample_result();
         let n = r.timeline.len();
-        let side = |name: &str, ratio: f64| crate::report::model::VantageResult {
+        let side = |name: &str, ratio: f64| crate::results::VantageResult {
             name: name.into(),
             agents: Vec::new(),
             availability: Some(ratio),

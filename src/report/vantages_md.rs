@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::model::{DrillResult, VantageResult};
+use crate::results::{DrillResult, VantageResult};
 use super::units::{ms, pct, secs};
 
 fn cell(x: &str) -> String {
@@ -121,8 +121,8 @@ fn agents_list(md: &mut String, vs: &[VantageResult]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::model::{AgentResult, VantageFault, VantagePhase};
-    use crate::report::testdata::sample_result;
+    use crate::results::{AgentResult, VantageFault, VantagePhase};
+    use crate::results::testdata::sample_result;
 
     fn vantage(name: &str, rto: Option<f64>, missing: Option<f64>) -> VantageResult {
         VantageResult {

@@ -13,7 +13,7 @@ use crate::agent::local::LocalAgents;
 use crate::agent::runner::{AgentFacts, Fleet};
 use crate::load::http::HttpLoad;
 use crate::measure::{Micros, Phase, Recorder, secs};
-use crate::report::model::{AgentResult, VantageFault, VantagePhase, VantageResult};
+use crate::results::{AgentResult, VantageFault, VantagePhase, VantageResult};
 
 /// An agent that hears nothing from the runner this long stops by itself.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(10);

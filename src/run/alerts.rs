@@ -16,12 +16,12 @@ use tokio::sync::watch as signal;
 use super::drill::Drill;
 use super::event::Event;
 use super::stop::Stop;
-use crate::clock::Clock;
+use crate::base::clock::Clock;
 use crate::fault::journal::{Entry, RevertPlan};
 use crate::measure::Recorder;
 use crate::observe::api::{Alertmanager, Endpoint, Matcher, Prometheus, selected_metrics};
 use crate::observe::watch::{self, POLL_INTERVAL, Watch};
-use crate::report::model::{AlertResult, FaultResult, MonitoringInfo, PhaseSpan, ProbeResult};
+use crate::results::{AlertResult, FaultResult, MonitoringInfo, PhaseSpan, ProbeResult};
 use crate::scenario::plan::{MonitoringPlan, PhaseScope};
 use crate::targets::Target;
 use crate::targets::lab::monitoring::{

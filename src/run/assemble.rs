@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use crate::clock::Clock;
+use crate::base::clock::Clock;
 use crate::measure::{Cause, Micros, Phase, Recorder, Rto, budget, fault_impact, secs};
-use crate::report::model::*;
+use crate::results::*;
 use crate::scenario::Plan;
 use crate::scenario::model::CheckKind;
 use crate::scenario::plan::FaultPlan;
-use crate::scenario::units::{Dur, Percent};
+use crate::base::units::{Dur, Percent};
 use crate::targets::TargetDef;
 
 use super::checks;

@@ -8,7 +8,7 @@ use super::event::Event;
 use super::steady::steady_state;
 use super::stop::Stop;
 use crate::measure::{Micros, Phase};
-use crate::report::model::CheckStatus;
+use crate::results::CheckStatus;
 
 impl Drill<'_> {
     /// Warms up, then holds the baseline; steady state must be met before

@@ -6,9 +6,9 @@ use hdrhistogram::Histogram;
 use crate::history;
 use crate::measure::recorder::new_histogram;
 use crate::measure::{Phase, PhaseStats, Recorder};
-use crate::report::model::{CheckResult, CheckStatus, FaultResult, RpoResult};
+use crate::results::{CheckResult, CheckStatus, FaultResult, RpoResult};
 use crate::scenario::plan::{CheckPlan, CheckSpec, Followed, PhaseScope, RpoLimit};
-use crate::scenario::units::fmt_pct;
+use crate::base::units::fmt_pct;
 
 /// Counts and latency over the phases a check names (`drill` = all measured).
 pub struct Slice {
@@ -487,8 +487,8 @@ fn write_rto(name: String, rpo: Option<&RpoResult>, max: f64) -> CheckResult {
 /// limits; and, when the scenario says so, no unexpected alert. With
 /// `skipped`, each is skipped with that reason, never passed.
 pub fn alert_checks(
-    alerts: &[crate::report::model::AlertResult],
-    probes: &[crate::report::model::ProbeResult],
+    alerts: &[crate::results::AlertResult],
+    probes: &[crate::results::ProbeResult],
     unexpected_fail: bool,
     skipped: Option<&str>,
     interrupted: bool,
@@ -625,8 +625,8 @@ pub fn alert_checks(
 #[cfg(test)]
 mod tests {
 
-    fn probe(samples: u64, max: f64) -> crate::report::model::ProbeResult {
-        crate::report::model::ProbeResult {
+    fn probe(samples: u64, max: f64) -> crate::results::ProbeResult {
+        crate::results::ProbeResult {
             name: "mesh-5xx".into(),
             query: "q".into(),
             phase: "fault".into(),
@@ -643,7 +643,7 @@ mod tests {
 
     #[test]
     fn an_alert_the_user_interrupted_before_it_fired_is_skipped_not_failed() {
-        let alert = |fired: Option<f64>| crate::report::model::AlertResult {
+        let alert = |fired: Option<f64>| crate::results::AlertResult {
             alert: "IngressGatewayDown".into(),
             expected: true,
             fault: Some("kill".into()),
@@ -832,7 +832,7 @@ mod tests {
             time_to_impact_s: None,
             outage_s: 0.0,
             recovered_at_s: None,
-            ended: crate::report::model::FaultEnd::Healed,
+            ended: crate::results::FaultEnd::Healed,
             extra: Default::default(),
         }
     }

@@ -13,7 +13,7 @@ use super::event::Event;
 use super::signals::Interrupt;
 use super::stop::Stop;
 use super::{BUCKET_US, Options, status};
-use crate::clock::Clock;
+use crate::base::clock::Clock;
 use crate::fault::journal::Journal;
 use crate::fault::{Active, RunIdentity};
 use crate::load::http::Control;
@@ -223,7 +223,7 @@ impl<'a> Drill<'a> {
                     "abort condition: availability {:.2}% over the last {} < {}",
                     r * 100.0,
                     a.over,
-                    crate::scenario::units::Percent(a.below)
+                    crate::base::units::Percent(a.below)
                 ));
             }
         }

@@ -11,7 +11,7 @@ use super::event::Event;
 use super::stop::Stop;
 use crate::fault;
 use crate::measure::{Micros, Rto, fault_impact};
-use crate::report::model::FaultEnd;
+use crate::results::FaultEnd;
 use crate::scenario::model::{Action, Lifecycle, Until};
 use crate::scenario::plan::FaultPlan;
 use crate::targets::TargetError;
@@ -86,7 +86,7 @@ impl Drill<'_> {
                     fault: name.clone(),
                     error: e.to_string(),
                 });
-                if e.exit_code() == crate::error::REVERT_FAILED {
+                if e.exit_code() == crate::base::exit::REVERT_FAILED {
                     self.facts
                         .manual_actions
                         .push(format!("database fault `{name}`: {e}"));

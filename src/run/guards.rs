@@ -19,13 +19,13 @@ use super::assemble::RunFacts;
 use super::drill::Drill;
 use super::event::Event;
 use super::stop::Stop;
-use crate::clock::Clock;
+use crate::base::clock::Clock;
 use crate::measure::Micros;
 use crate::observe::api::{Alertmanager, Prometheus, Sample};
 use crate::observe::guard::{AlertSeen, Breaching, Spell, alert_breach};
 use crate::observe::watch::POLL_INTERVAL;
-use crate::report::guards::{GuardResult, GuardStatus};
-use crate::report::model::{CheckResult, CheckStatus};
+use crate::results::guards::{GuardResult, GuardStatus};
+use crate::results::{CheckResult, CheckStatus};
 use crate::scenario::guard::{GuardPlan, GuardWatch};
 use crate::scenario::plan::AlertPlan;
 

@@ -24,7 +24,7 @@ pub mod stop;
 mod teardown;
 
 use crate::measure::Micros;
-use crate::report::model::DrillResult;
+use crate::results::DrillResult;
 use crate::scenario::Plan;
 use crate::targets::TargetDef;
 use drill::Drill;

@@ -112,7 +112,7 @@ impl Drill<'_> {
             }
             Err(e) => {
                 let msg = format!("database preflight failed: {e}; nothing was injected");
-                Err(if e.exit_code() == crate::error::INVALID {
+                Err(if e.exit_code() == crate::base::exit::INVALID {
                     Stop::Invalid(msg)
                 } else {
                     Stop::Preflight(msg)

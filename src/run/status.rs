@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::clock::Clock;
+use crate::base::clock::Clock;
 use crate::measure::{Micros, Recorder};
 
 /// Whether progress goes to the terminal.

@@ -2,7 +2,7 @@
 //! anything is injected.
 
 use crate::measure::{Phase, Recorder};
-use crate::report::model::{CheckResult, CheckStatus};
+use crate::results::{CheckResult, CheckStatus};
 use crate::scenario::Plan;
 use crate::scenario::plan::PhaseScope;
 

@@ -2,7 +2,7 @@
 //! when several things go wrong the worst one decides (`max`), and mapped to
 //! the exit code in one place.
 
-use crate::error;
+use crate::base::exit;
 
 /// A stage's early way out. Every variant carries the sentence the report
 /// and the terminal show.
@@ -32,9 +32,9 @@ pub enum Stop {
 impl Stop {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Stop::Invalid(_) => error::INVALID,
-            Stop::RevertFailed(_) => error::REVERT_FAILED,
-            _ => error::ABORTED,
+            Stop::Invalid(_) => exit::INVALID,
+            Stop::RevertFailed(_) => exit::REVERT_FAILED,
+            _ => exit::ABORTED,
         }
     }
 

@@ -10,7 +10,7 @@ use super::event::Event;
 use super::stop::Stop;
 use crate::fault;
 use crate::fault::journal::FinishError;
-use crate::report::model::{DrillResult, FaultEnd};
+use crate::results::{DrillResult, FaultEnd};
 
 impl Drill<'_> {
     pub async fn teardown(mut self, stopped: Option<Stop>) -> DrillResult {

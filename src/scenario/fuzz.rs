@@ -10,7 +10,7 @@ use std::path::Path;
 
 use proptest::prelude::*;
 
-use super::diag::Diagnostic;
+use crate::base::diag::Diagnostic;
 use crate::targets::Targets;
 
 const SCENARIO: &str = r#"description = "fuzz base"

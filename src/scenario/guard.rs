@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::units::Dur;
+use crate::base::units::Dur;
 
 /// How often a PromQL guard is evaluated when the scenario does not say.
 pub const DEFAULT_INTERVAL: Dur = Dur::secs(1);

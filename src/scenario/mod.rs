@@ -2,20 +2,18 @@
 //! validation against a target's components. Pure: no IO beyond reading the
 //! file.
 
-pub mod diag;
 #[cfg(test)]
 mod fuzz;
 pub mod guard;
 pub mod model;
 pub mod plan;
-pub mod units;
 pub(crate) mod validate;
 pub(crate) mod validate_alerts;
 pub(crate) mod validate_guards;
 
 use std::path::{Path, PathBuf};
 
-pub use diag::{Diagnostic, Diagnostics};
+pub use crate::base::diag::{Diagnostic, Diagnostics};
 pub use model::Scenario;
 pub use plan::Plan;
 
@@ -102,7 +100,7 @@ pub fn load_suite(arg: &str) -> Result<(PathBuf, Suite), Diagnostics> {
         ]));
     };
     let suite: Suite =
-        toml::from_str(&src).map_err(|e| Diagnostics(vec![diag::from_toml(&path, &src, &e)]))?;
+        toml::from_str(&src).map_err(|e| Diagnostics(vec![crate::base::diag::from_toml(&path, &src, &e)]))?;
     if suite.scenarios.is_empty() {
         let span = validate::key_value_span(&src, 0, "scenarios");
         return Err(Diagnostics(vec![
@@ -273,7 +271,7 @@ pub fn available() -> Vec<(String, PathBuf, String)> {
 /// [`validate::validate`].
 pub fn parse(path: &Path, src: &str) -> Result<Loaded, Diagnostics> {
     let scenario: Scenario =
-        toml::from_str(src).map_err(|e| Diagnostics(vec![diag::from_toml(path, src, &e)]))?;
+        toml::from_str(src).map_err(|e| Diagnostics(vec![crate::base::diag::from_toml(path, src, &e)]))?;
     let name = path.file_stem().map_or_else(
         || "scenario".to_string(),
         |s| s.to_string_lossy().into_owned(),

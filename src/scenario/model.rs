@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::units::{Dur, Percent, Quantity};
+use crate::base::units::{Dur, Percent, Quantity};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

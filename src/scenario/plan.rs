@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::Loaded;
 use super::model::{self, Action, CheckKind, StatusMatch, Until, parse_percentile};
-use super::units::{Dur, Quantity};
+use crate::base::units::{Dur, Quantity};
 use crate::measure::{Micros, RecoveryCriteria};
 
 /// One drill, resolved.
@@ -384,7 +384,7 @@ impl CheckPlan {
             CheckSpec::Availability { phase, min_pct } => format!(
                 "{kind} phase={} ≥ {}",
                 phase.name(),
-                super::units::Percent(min_pct / 100.0)
+                crate::base::units::Percent(min_pct / 100.0)
             ),
             CheckSpec::Latency {
                 phase,
@@ -397,7 +397,7 @@ impl CheckPlan {
                 secs(max_ms / 1000.0)
             ),
             CheckSpec::ErrorBudget { max_pct } => {
-                format!("{kind} ≤ {}", super::units::Percent(max_pct / 100.0))
+                format!("{kind} ≤ {}", crate::base::units::Percent(max_pct / 100.0))
             }
             CheckSpec::Rpo {
                 max: RpoLimit::Seconds(s),
@@ -415,7 +415,7 @@ impl CheckPlan {
                 "{kind} metric={}{} ≤ {} worse than the median of the last {runs} passing run(s)",
                 metric.name(),
                 fault(f),
-                super::units::Percent(*max_increase)
+                crate::base::units::Percent(*max_increase)
             ),
         }
     }

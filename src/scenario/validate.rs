@@ -8,9 +8,9 @@ use std::ops::Range;
 use toml::Spanned;
 
 use super::Loaded;
-use super::diag::{Diagnostic, Diagnostics};
+use crate::base::diag::{Diagnostic, Diagnostics};
 use super::model::{Action, Check, CheckKind, Fault, Load, Scenario, Until, parse_percentile};
-use super::units::Quantity;
+use crate::base::units::Quantity;
 use crate::targets::Catalogue;
 
 struct Errors<'a> {
@@ -465,7 +465,7 @@ fn load_fits_phases(e: &mut Errors, s: &Scenario) {
             format!(
                 "timeout {} is longer than the whole drill ({}): a request that never answers would be counted only after the drill ended",
                 load.timeout.get_ref(),
-                crate::scenario::units::Dur(drill)
+                crate::base::units::Dur(drill)
             ),
             "a request timeout is seconds, shorter than any phase, e.g. \"2s\"",
         );

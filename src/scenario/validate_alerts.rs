@@ -5,7 +5,7 @@
 use std::ops::Range;
 
 use super::Loaded;
-use super::diag::Diagnostic;
+use crate::base::diag::Diagnostic;
 use super::validate::CHECK_PHASES;
 
 struct Found<'a> {

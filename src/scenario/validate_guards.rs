@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::ops::Range;
 
 use super::Loaded;
-use super::diag::Diagnostic;
+use crate::base::diag::Diagnostic;
 use super::guard::{DEFAULT_INTERVAL, Guard, default_name};
 use super::validate_alerts::{is_name, unbalanced};
 

@@ -39,7 +39,7 @@ use toml::Spanned;
 use super::k8s::settings::{ComponentOverride, K8sEntry, K8sSettings};
 use super::lab::LabSettings;
 use crate::observe::api::Endpoint;
-use crate::scenario::diag::{self, Diagnostic, Diagnostics};
+use crate::base::diag::{self, Diagnostic, Diagnostics};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -100,11 +100,11 @@ pub struct ExternalDb {
     pub switchover: Option<String>,
     pub failover: Option<String>,
     #[serde(default = "d5m")]
-    pub command_timeout: crate::scenario::units::Dur,
+    pub command_timeout: crate::base::units::Dur,
 }
 
-fn d5m() -> crate::scenario::units::Dur {
-    crate::scenario::units::Dur::secs(300)
+fn d5m() -> crate::base::units::Dur {
+    crate::base::units::Dur::secs(300)
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -125,14 +125,14 @@ pub struct PushgatewayEntry {
     /// Name of the environment variable holding a bearer token.
     pub token_env: Option<String>,
     /// How often the job runs (e.g. "31d" for a monthly CronJob).
-    pub period: Option<crate::scenario::units::Dur>,
+    pub period: Option<crate::base::units::Dur>,
     /// How late a run may be before it counts as missed.
     #[serde(default = "d1d")]
-    pub grace: crate::scenario::units::Dur,
+    pub grace: crate::base::units::Dur,
 }
 
-fn d1d() -> crate::scenario::units::Dur {
-    crate::scenario::units::Dur::secs(86400)
+fn d1d() -> crate::base::units::Dur {
+    crate::base::units::Dur::secs(86400)
 }
 
 /// A resolved target definition.

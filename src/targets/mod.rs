@@ -15,7 +15,7 @@ use k8s::{K8sInjection, K8sTarget};
 use lab::supervisor::LabEvent;
 use lab::{Lab, LabInjection};
 
-use crate::clock::Clock;
+use crate::base::clock::Clock;
 use crate::fault::journal::RevertPlan;
 use crate::measure::Micros;
 use crate::scenario::model::Action;

@@ -25,7 +25,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::config::Kind;
-use crate::scenario::diag::Diagnostic;
+use crate::base::diag::Diagnostic;
 
 /// Agents per vantage point at most.
 pub const MAX_AGENTS: i64 = 64;

@@ -133,26 +133,12 @@ fn in_cluster() -> Result<Config, TargetError> {
             (None, _) | (_, None) => {
                 "KUBERNETES_SERVICE_HOST/_PORT are not set: not in a pod".to_string()
             }
-            _ => source_text(&e),
+            _ => crate::base::chain::chain(&e),
         };
         TargetError::Invalid(format!(
             "kube context `{IN_CLUSTER}`: no in-cluster credentials ({why}); it works only in a pod with a ServiceAccount token mounted (automountServiceAccountToken), else map the region to a context of a kubeconfig"
         ))
     })
-}
-
-/// An error and its causes on one line ("failed to read the token file: No such file…").
-fn source_text(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s = format!("{s}: {m}");
-        }
-        cur = c.source();
-    }
-    s
 }
 
 /// A client for `context` from the given kubeconfig files.

@@ -29,7 +29,7 @@ use std::time::Duration;
 use kube::api::DynamicObject;
 
 use super::{Catalogue, ComponentInfo, TargetError};
-use crate::clock::Clock;
+use crate::base::clock::Clock;
 use crate::measure::Micros;
 use crate::scenario::model::Action;
 use crate::scenario::plan::FaultPlan;
@@ -102,7 +102,7 @@ pub fn describe_fault(s: &K8sSettings, f: &FaultPlan) -> String {
                 (Some(n), _) => format!("{n} pod(s), chosen with the run's seed,"),
                 (_, Some(p)) => format!(
                     "{} of the pods, chosen with the run's seed,",
-                    crate::scenario::units::Percent(*p)
+                    crate::base::units::Percent(*p)
                 ),
                 _ => "every pod".into(),
             };

@@ -103,7 +103,7 @@ impl K8sError {
                 what,
                 message: match &e {
                     kube::Error::HyperError(h) => h.to_string(),
-                    kube::Error::Service(s) => source_chain(&**s),
+                    kube::Error::Service(s) => crate::base::chain::chain(&**s),
                     other => other.to_string(),
                 },
                 source: Box::new(e),
@@ -116,20 +116,6 @@ impl K8sError {
             },
         }
     }
-}
-
-fn source_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        cur = c.source();
-    }
-    s
 }
 
 type R<T> = Result<T, K8sError>;

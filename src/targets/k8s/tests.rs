@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::choose::Amount;
 use super::settings::K8sEntry;
 use super::*;
-use crate::clock::Clock;
+use crate::base::clock::Clock;
 use crate::fault::journal::RevertPlan;
 
 type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::http::{self, Body, HttpClient};
 use super::metrics::{PoolLabels, RequestLabels, Telemetry};
-use crate::scenario::units::{Dur, Percent};
+use crate::base::units::{Dur, Percent};
 
 /// The traffic policy (docs/reference-system.md's DestinationRule / VirtualService).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]

@@ -22,7 +22,7 @@ pub use settings::LabSettings;
 use supervisor::{LabEvent, Supervisor};
 
 use super::{Catalogue, ComponentInfo, TargetError};
-use crate::clock::Clock;
+use crate::base::clock::Clock;
 use crate::fault::journal::RevertPlan;
 use crate::measure::Micros;
 use crate::scenario::model::Action;

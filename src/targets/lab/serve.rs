@@ -23,7 +23,7 @@ use super::mesh::{
 };
 use super::metrics::{self, RequestLabels, Telemetry};
 use super::settings::HealthCheck;
-use crate::scenario::units::Dur;
+use crate::base::units::Dur;
 
 /// What one lab process is and where it listens; passed as JSON.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::mesh::MeshPolicy;
 use crate::db::DbSettings;
-use crate::scenario::units::Dur;
+use crate::base::units::Dur;
 
 /// The global entry point's health checking, like the users' DNS steering.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]

@@ -13,7 +13,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, watch};
 
 use super::serve::ProcessSpec;
-use crate::clock::Clock;
+use crate::base::clock::Clock;
 use crate::measure::Micros;
 
 /// Something the lab reports for the run's timeline.

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::model::*;
+use super::*;
 
 const START: &str = "2026-03-14T09:30:00Z";
 const RATE: u64 = 100;
@@ -535,20 +535,20 @@ fn write_sample_reports() {
     let r = sample_result();
     std::fs::write(
         out.join("report.md"),
-        super::markdown::render(&r, "timeline.svg"),
+        crate::report::markdown::render(&r, "timeline.svg"),
     )
     .unwrap();
-    std::fs::write(out.join("timeline.svg"), super::svg::render(&r)).unwrap();
+    std::fs::write(out.join("timeline.svg"), crate::report::svg::render(&r)).unwrap();
     std::fs::write(
         out.join("junit.xml"),
-        super::junit::render(std::slice::from_ref(&r)),
+        crate::report::junit::render(std::slice::from_ref(&r)),
     )
     .unwrap();
-    std::fs::write(out.join("results.json"), super::json::render(&r)).unwrap();
-    std::fs::write(out.join("pass.svg"), super::svg::render(&sample_pass())).unwrap();
+    std::fs::write(out.join("results.json"), crate::report::json::render(&r)).unwrap();
+    std::fs::write(out.join("pass.svg"), crate::report::svg::render(&sample_pass())).unwrap();
     std::fs::write(
         out.join("aborted.svg"),
-        super::svg::render(&sample_aborted()),
+        crate::report::svg::render(&sample_aborted()),
     )
     .unwrap();
 }

@@ -229,6 +229,14 @@ impl<'de> Deserialize<'de> for Quantity {
     }
 }
 
+/// Microseconds on the run's monotonic clock (0 = run start).
+pub type Micros = u64;
+
+/// Microseconds as seconds.
+pub fn secs(us: Micros) -> f64 {
+    us as f64 / 1e6
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::base::exit;
+
+pub mod guards;
+#[cfg(test)]
+pub(crate) mod testdata;
+
 pub const SCHEMA: &str = "drill.results/v1";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -414,7 +420,7 @@ pub struct DrillResult {
     /// Stop guards and what they saw; a breach names the guard, the
     /// breaching value and the time to guard (report/guards.rs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub guards: Vec<super::guards::GuardResult>,
+    pub guards: Vec<guards::GuardResult>,
 }
 
 /// What the load from one vantage point saw: the same figures as the
@@ -548,19 +554,23 @@ impl DrillResult {
     /// Exit code of this result alone (docs/contract.md).
     pub fn exit_code(&self) -> i32 {
         if !self.manual_actions.is_empty() {
-            return 4;
+            return exit::REVERT_FAILED;
         }
         if let Some(code) = self.exit_code {
             return code;
         }
         match self.verdict {
-            Verdict::Pass => 0,
-            Verdict::Fail => 1,
-            Verdict::Inconclusive => crate::error::INCONCLUSIVE,
-            Verdict::Aborted => 3,
-            Verdict::Error => 3,
+            Verdict::Pass => exit::PASS,
+            Verdict::Fail => exit::CHECK_FAILED,
+            Verdict::Inconclusive => exit::INCONCLUSIVE,
+            Verdict::Aborted | Verdict::Error => exit::ABORTED,
         }
     }
+}
+
+/// Exit code of a drill, or the worst of a suite's drills.
+pub fn for_results(results: &[DrillResult]) -> i32 {
+    results.iter().map(DrillResult::exit_code).fold(exit::PASS, exit::worst)
 }
 
 /// The seed as a decimal string; reading also takes a number, as
@@ -586,5 +596,40 @@ mod seed_string {
                 D::Error::custom(format!("seed `{t}` is not a 64-bit unsigned integer"))
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod exit_tests {
+    use super::*;
+    use super::testdata::{sample_aborted, sample_pass, sample_result};
+
+    /// A suite exits with its worst drill's code, so a failed revert
+    /// anywhere (4) is never hidden behind a later pass.
+    #[test]
+    fn the_worst_drill_decides() {
+        assert_eq!(for_results(&[]), 0);
+        assert_eq!(for_results(&[sample_pass(), sample_pass()]), 0);
+        assert_eq!(
+            for_results(&[sample_pass(), sample_result(), sample_pass()]),
+            1
+        );
+        assert_eq!(for_results(&[sample_aborted(), sample_result()]), 3);
+        let mut stuck = sample_pass();
+        stuck.manual_actions = vec!["scale deploy/istio-ingressgateway back to 2".into()];
+        assert_eq!(for_results(&[sample_aborted(), stuck, sample_result()]), 4);
+    }
+
+    /// Untrustworthy numbers (5) outrank a failed check (1) but not an
+    /// abort (3) or a failed revert (4).
+    #[test]
+    fn inconclusive_ranks_between_a_failure_and_an_abort() {
+        let mut inconclusive = sample_pass();
+        inconclusive.verdict = crate::results::Verdict::Inconclusive;
+        assert_eq!(inconclusive.exit_code(), 5);
+        assert_eq!(for_results(&[sample_result(), inconclusive.clone()]), 5);
+        assert_eq!(for_results(&[inconclusive.clone(), sample_result()]), 5);
+        assert_eq!(for_results(&[inconclusive, sample_aborted()]), 3);
+        assert_eq!(exit::worst(5, 4), 4);
     }
 }

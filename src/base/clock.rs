@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::measure::Micros;
+use crate::base::units::Micros;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {
