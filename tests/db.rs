@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use drill::base::clock::Clock;
+use drill::base::units::Dur;
 use drill::db::{self, DbError, DbSettings, LabDatabase};
 use drill::load::writer::{self, WriterControl, WriterLog};
 use drill::measure::rpo::rpo;
-use drill::base::units::Dur;
 
 async fn lab(synchronous: bool) -> LabDatabase {
     let settings = DbSettings {

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use drill::base::clock::Clock;
 use drill::fault::cleanup::{self, Scope};
-use drill::fault::journal::{self, Entry, Journal, RevertPlan};
 use drill::scenario::plan::FaultPlan;
+use drill::targets::journal::{self, Entry, Journal, RevertPlan};
 use drill::targets::k8s::{K8sInjection, K8sSettings, K8sTarget, PriorState, Step};
 use drill::targets::{TargetDef, TargetError, Targets};
 use k8s_support::{FakeCluster, Timing};

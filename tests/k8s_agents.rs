@@ -11,7 +11,7 @@ mod k8s_support;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use drill::fault::journal::{Entry, RevertPlan};
+use drill::targets::journal::{Entry, RevertPlan};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_support::{FakeCluster, Timing};
 use kube::api::{Api, PostParams};

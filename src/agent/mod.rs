@@ -3,6 +3,7 @@
 //! schedule from a vantage point, merged exactly by the runner.
 //! The protocol: src/agent/protocol.rs; the contract: docs/contract.md, "Agents".
 
+pub(crate) mod jobs;
 pub(crate) mod k8s;
 pub(crate) mod link;
 pub(crate) mod local;

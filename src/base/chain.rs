@@ -40,7 +40,10 @@ mod tests {
     #[test]
     fn every_cause_once_outermost_first() {
         let root = E("connection refused", None);
-        let mid = E("tcp connect error: connection refused", Some(Box::new(root)));
+        let mid = E(
+            "tcp connect error: connection refused",
+            Some(Box::new(root)),
+        );
         let top = E("client error (Connect)", Some(Box::new(mid)));
         assert_eq!(
             chain(&top),

@@ -3,7 +3,7 @@
 
 use crate::base::error::CliError;
 use crate::fault::cleanup::{self, Scope};
-use crate::fault::journal;
+use crate::targets::journal;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -8,10 +8,10 @@ use serde::Serialize;
 
 use super::Output;
 use crate::base::error::CliError;
+use crate::base::units::{Dur, Percent};
 use crate::scenario::Plan;
 use crate::scenario::model::{Action, Until};
 use crate::scenario::plan::FaultPlan;
-use crate::base::units::{Dur, Percent};
 use crate::targets::TargetDef;
 
 #[derive(clap::Args, Debug)]

@@ -220,7 +220,10 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
             results.len(),
             prepared.len()
         );
-        return Ok(exit::worst(crate::results::for_results(&results), exit::ABORTED));
+        return Ok(exit::worst(
+            crate::results::for_results(&results),
+            exit::ABORTED,
+        ));
     }
     Ok(crate::results::for_results(&results))
 }

@@ -111,7 +111,10 @@ pub fn prepare(
             ])
             .into(),
             None => CliError::usage(
-                format!("--target {}: unknown target", crate::base::diag::escape(&name)),
+                format!(
+                    "--target {}: unknown target",
+                    crate::base::diag::escape(&name)
+                ),
                 hint,
             ),
         });
@@ -187,9 +190,16 @@ pub fn prepare(
         .into());
     }
     let lab_missing = crate::targets::lab::monitoring::unavailable();
+    let target = match def {
+        crate::targets::TargetDef::Lab { .. } => scenario::validate_guards::GuardTarget::Lab,
+        _ => scenario::validate_guards::GuardTarget::System {
+            name: def.name(),
+            monitoring: def.external_monitoring().is_some(),
+        },
+    };
     let ds = scenario::validate_guards::against_target(
         &l,
-        def,
+        target,
         lab_missing,
         crate::observe::promql::promtool_check,
     );

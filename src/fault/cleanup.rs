@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use super::command;
-use super::journal::{self, Entry, Journal, RevertPlan};
+use crate::targets::command;
+use crate::targets::journal::{self, Entry, Journal, RevertPlan};
 
 /// Which journals to act on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,7 +48,7 @@ pub async fn revert_outstanding(scope: Scope, dry_run: bool) -> std::io::Result<
         let mut all_ok = true;
         for (id, fault, plan) in &j.outstanding {
             out.outstanding += 1;
-            let what = describe(plan);
+            let what = plan.describe();
             if dry_run {
                 out.lines.push(format!(
                     "run {}: would revert `{fault}`: {}",
@@ -205,7 +205,10 @@ pub(super) async fn revert(plan: &RevertPlan, run_id: &str, fault: &str) -> Resu
             namespace,
             name,
             run_id,
-        } => super::agents::delete_from_journal(kubeconfig, context, namespace, name, run_id).await,
+        } => {
+            crate::agent::jobs::delete_from_journal(kubeconfig, context, namespace, name, run_id)
+                .await
+        }
     }
 }
 
@@ -227,27 +230,5 @@ pub async fn expire_silence(
             Ok(state) if state == "expired" => Ok(()),
             _ => Err(e.to_string()),
         },
-    }
-}
-
-pub fn describe(plan: &RevertPlan) -> String {
-    match plan {
-        RevertPlan::SelfHealing { what } => format!("heals by itself ({what})"),
-        RevertPlan::Lab { instances, .. } => {
-            format!("lab {} (ends with its run)", instances.join(", "))
-        }
-        RevertPlan::K8s(k) => k.describe(),
-        RevertPlan::Command { command, cwd, .. } => format!("`{command}` in {}", cwd.display()),
-        RevertPlan::Silence {
-            alertmanager,
-            silence_id,
-            ..
-        } => format!("expire silence {silence_id} in Alertmanager {alertmanager}"),
-        RevertPlan::AgentJob {
-            context,
-            namespace,
-            name,
-            ..
-        } => super::agents::describe(context, namespace, name),
     }
 }

@@ -2,15 +2,13 @@
 //! is preceded by a synced journal entry saying how to undo it, so a crash at
 //! any point leaves enough on disk for `drill cleanup`.
 
-pub(crate) mod agents;
 pub mod cleanup;
-pub(crate) mod command;
-pub mod journal;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use journal::{Entry, Journal, RevertPlan};
+use crate::targets::command;
+use crate::targets::journal::{Entry, Journal, RevertPlan};
 
 use crate::scenario::model::Action;
 use crate::scenario::plan::FaultPlan;
@@ -249,7 +247,7 @@ pub fn manual_instruction(a: &Active, error: &str, run_id: &str) -> String {
         RevertPlan::Silence { .. } | RevertPlan::AgentJob { .. } => format!(
             "`{}` not undone ({error}): {}   {then}",
             a.fault.name.clone(),
-            cleanup::describe(&a.plan)
+            a.plan.describe()
         ),
     }
 }

@@ -17,10 +17,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use hyper::Method;
 
-use super::http::{Control, DEFAULT_MAX_IN_FLIGHT, HttpLoad, auto_tick, run};
+use super::http::{Control, HttpLoad, auto_tick, run};
 use crate::base::clock::Clock;
 use crate::measure::{Cause, Micros, Phase, Recorder};
 use crate::scenario::model::StatusMatch;
+use crate::scenario::plan::DEFAULT_MAX_IN_FLIGHT;
 
 const MS: Micros = 1_000;
 

@@ -40,9 +40,6 @@ use crate::measure::recorder::GeneratorInfo;
 use crate::measure::{Cause, Micros, Outcome, Recorder, Sample};
 use crate::scenario::model::StatusMatch;
 
-/// Default in-flight limit (all workers together), before the open-file cap.
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 10_000;
-
 /// What to send, how often, and what counts as good.
 #[derive(Clone, Debug)]
 pub struct HttpLoad {
@@ -810,7 +807,7 @@ mod tests {
             success: vec![StatusMatch::Class(2)],
             keep_alive: true,
             workers,
-            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_in_flight: crate::scenario::plan::DEFAULT_MAX_IN_FLIGHT,
             tick: auto_tick(
                 rate,
                 workers,

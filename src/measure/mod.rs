@@ -187,4 +187,3 @@ impl Sample {
         self.sent.saturating_sub(self.due)
     }
 }
-

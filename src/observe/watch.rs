@@ -221,8 +221,8 @@ pub fn probe_results(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::FaultEnd;
     use crate::base::units::Dur;
+    use crate::results::FaultEnd;
 
     fn labels(name: &str, cluster: &str) -> Labels {
         [("alertname", name), ("cluster", cluster)]

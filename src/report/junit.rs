@@ -27,8 +27,8 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
-use crate::results::{CheckResult, CheckStatus, DrillResult, FaultResult, Verdict};
 use super::units::{clock, value};
+use crate::results::{CheckResult, CheckStatus, DrillResult, FaultResult, Verdict};
 
 /// The JUnit report of one drill or of a suite of drills.
 pub fn render(results: &[DrillResult]) -> String {

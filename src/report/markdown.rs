@@ -4,11 +4,11 @@
 
 use std::fmt::Write;
 
+use super::units::{clock, ms, num, pct, secs, sig3, value};
 use crate::results::{
     CheckResult, CheckStatus, DrillResult, FaultEnd, FaultResult, Observations, PhaseSummary,
     Verdict,
 };
-use super::units::{clock, ms, num, pct, secs, sig3, value};
 
 /// The drill's report; `svg_file` is the timeline chart's path relative to
 /// the report.

@@ -5,8 +5,8 @@
 use std::fmt::Write;
 
 use super::markdown::{cell, one_line, phase_order, verdict_badge, worst_rto};
-use crate::results::{CheckStatus, DrillResult, Verdict};
 use super::units::{ms, pct, secs, value};
+use crate::results::{CheckStatus, DrillResult, Verdict};
 
 /// At most this many failed checks are listed; the rest are counted.
 const MAX_FAILED_ROWS: usize = 8;

@@ -4,8 +4,8 @@
 
 use std::fmt::Write;
 
-use crate::results::{DrillResult, TimelinePoint, Verdict};
 use super::units::num;
+use crate::results::{DrillResult, TimelinePoint, Verdict};
 
 const W: f64 = 900.0;
 const H: f64 = 360.0;
@@ -628,8 +628,8 @@ fn esc(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::{FaultResult, PhaseSpan};
     use crate::results::testdata::{sample_aborted, sample_result};
+    use crate::results::{FaultResult, PhaseSpan};
     use quick_xml::events::{BytesStart, Event};
 
     type Element = (String, Vec<(String, String)>);

@@ -5,8 +5,8 @@
 
 use std::fmt::Write;
 
-use crate::results::{DrillResult, VantageResult};
 use super::units::{ms, pct, secs};
+use crate::results::{DrillResult, VantageResult};
 
 fn cell(x: &str) -> String {
     x.replace('|', "\\|").replace('\n', " ")
@@ -121,8 +121,8 @@ fn agents_list(md: &mut String, vs: &[VantageResult]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::{AgentResult, VantageFault, VantagePhase};
     use crate::results::testdata::sample_result;
+    use crate::results::{AgentResult, VantageFault, VantagePhase};
 
     fn vantage(name: &str, rto: Option<f64>, missing: Option<f64>) -> VantageResult {
         VantageResult {

@@ -3,7 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-
 /// How a guard ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -570,7 +570,10 @@ impl DrillResult {
 
 /// Exit code of a drill, or the worst of a suite's drills.
 pub fn for_results(results: &[DrillResult]) -> i32 {
-    results.iter().map(DrillResult::exit_code).fold(exit::PASS, exit::worst)
+    results
+        .iter()
+        .map(DrillResult::exit_code)
+        .fold(exit::PASS, exit::worst)
 }
 
 /// The seed as a decimal string; reading also takes a number, as
@@ -601,8 +604,8 @@ mod seed_string {
 
 #[cfg(test)]
 mod exit_tests {
-    use super::*;
     use super::testdata::{sample_aborted, sample_pass, sample_result};
+    use super::*;
 
     /// A suite exits with its worst drill's code, so a failed revert
     /// anywhere (4) is never hidden behind a later pass.

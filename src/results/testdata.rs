@@ -545,7 +545,11 @@ fn write_sample_reports() {
     )
     .unwrap();
     std::fs::write(out.join("results.json"), crate::report::json::render(&r)).unwrap();
-    std::fs::write(out.join("pass.svg"), crate::report::svg::render(&sample_pass())).unwrap();
+    std::fs::write(
+        out.join("pass.svg"),
+        crate::report::svg::render(&sample_pass()),
+    )
+    .unwrap();
     std::fs::write(
         out.join("aborted.svg"),
         crate::report::svg::render(&sample_aborted()),

@@ -102,8 +102,8 @@ impl Drill<'_> {
     /// checked first (nothing is created unless all are granted), then per
     /// vantage point its Job journalled, created and waited for.
     async fn kubernetes_agents(&mut self) -> Result<Vec<crate::agent::Vantage>, Stop> {
+        use crate::agent::jobs::{self, VantageJob};
         use crate::agent::k8s;
-        use crate::fault::agents::{self, VantageJob};
         use crate::targets::k8s::client;
         let fail = |e: String| Stop::Preflight(format!("agents: {e}; nothing was injected"));
         let crate::targets::TargetDef::Kubernetes { settings, .. } = self.def else {
@@ -145,7 +145,7 @@ impl Drill<'_> {
                 planned,
             };
             let journal = self.journal.as_mut().expect("the journal opens first");
-            let (journalled, started) = agents::launch(
+            let (journalled, started) = jobs::launch(
                 journal,
                 i,
                 &kubeconfig,
@@ -194,8 +194,8 @@ impl Drill<'_> {
         let mut failed = None;
         for (j, cluster) in std::mem::take(&mut self.agent_jobs) {
             let journal = self.journal.as_mut().expect("a Job implies a journal");
-            if let Err(e) = crate::fault::agents::remove(journal, j.id, &cluster, &j.plan).await {
-                let manual = crate::fault::agents::manual_instruction(&j.plan, &e, &self.run_id);
+            if let Err(e) = crate::agent::jobs::remove(journal, j.id, &cluster, &j.plan).await {
+                let manual = crate::agent::jobs::manual_instruction(&j.plan, &e, &self.run_id);
                 self.facts.manual_actions.push(manual);
                 self.now(Event::Progress(format!("agents' Job not deleted: {e}")));
                 failed = Some(Stop::RevertFailed("an agents' Job was not deleted".into()));

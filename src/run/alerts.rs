@@ -17,13 +17,13 @@ use super::drill::Drill;
 use super::event::Event;
 use super::stop::Stop;
 use crate::base::clock::Clock;
-use crate::fault::journal::{Entry, RevertPlan};
 use crate::measure::Recorder;
 use crate::observe::api::{Alertmanager, Endpoint, Matcher, Prometheus, selected_metrics};
 use crate::observe::watch::{self, POLL_INTERVAL, Watch};
 use crate::results::{AlertResult, FaultResult, MonitoringInfo, PhaseSpan, ProbeResult};
 use crate::scenario::plan::{MonitoringPlan, PhaseScope};
 use crate::targets::Target;
+use crate::targets::journal::{Entry, RevertPlan};
 use crate::targets::lab::monitoring::{
     EVALUATION_INTERVAL, FOR_FACTOR, Monitoring, SCRAPE_INTERVAL, SHIPPED_RULES, shorten_for,
 };

@@ -5,12 +5,12 @@
 use std::collections::BTreeMap;
 
 use crate::base::clock::Clock;
+use crate::base::units::{Dur, Percent};
 use crate::measure::{Cause, Micros, Phase, Recorder, Rto, budget, fault_impact, secs};
 use crate::results::*;
 use crate::scenario::Plan;
 use crate::scenario::model::CheckKind;
 use crate::scenario::plan::FaultPlan;
-use crate::base::units::{Dur, Percent};
 use crate::targets::TargetDef;
 
 use super::checks;

@@ -14,13 +14,13 @@ use super::signals::Interrupt;
 use super::stop::Stop;
 use super::{BUCKET_US, Options, status};
 use crate::base::clock::Clock;
-use crate::fault::journal::Journal;
 use crate::fault::{Active, RunIdentity};
 use crate::load::http::Control;
 use crate::load::writer::{WriterControl, WriterLog};
 use crate::measure::{Micros, Phase, Recorder};
 use crate::scenario::Plan;
 use crate::targets::database::Database;
+use crate::targets::journal::Journal;
 use crate::targets::lab::supervisor::LabEvent;
 use crate::targets::{Target, TargetDef};
 
@@ -74,7 +74,7 @@ pub(super) struct Drill<'a> {
     pub vantages: Vec<crate::targets::vantage::VantageDef>,
     /// Agent Jobs journalled (kubernetes vantage points), for the teardown.
     pub agent_jobs: Vec<(
-        crate::fault::agents::Journalled,
+        crate::agent::jobs::Journalled,
         crate::targets::k8s::ops::Cluster,
     )>,
 }

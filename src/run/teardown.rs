@@ -9,8 +9,8 @@ use super::drill::{Drill, Load};
 use super::event::Event;
 use super::stop::Stop;
 use crate::fault;
-use crate::fault::journal::FinishError;
 use crate::results::{DrillResult, FaultEnd};
+use crate::targets::journal::FinishError;
 
 impl Drill<'_> {
     pub async fn teardown(mut self, stopped: Option<Stop>) -> DrillResult {

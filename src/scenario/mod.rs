@@ -2,6 +2,7 @@
 //! validation against a target's components. Pure: no IO beyond reading the
 //! file.
 
+pub mod catalogue;
 #[cfg(test)]
 mod fuzz;
 pub mod guard;
@@ -14,6 +15,7 @@ pub(crate) mod validate_guards;
 use std::path::{Path, PathBuf};
 
 pub use crate::base::diag::{Diagnostic, Diagnostics};
+pub use catalogue::{Catalogue, ComponentInfo};
 pub use model::Scenario;
 pub use plan::Plan;
 
@@ -99,8 +101,8 @@ pub fn load_suite(arg: &str) -> Result<(PathBuf, Suite), Diagnostics> {
             )),
         ]));
     };
-    let suite: Suite =
-        toml::from_str(&src).map_err(|e| Diagnostics(vec![crate::base::diag::from_toml(&path, &src, &e)]))?;
+    let suite: Suite = toml::from_str(&src)
+        .map_err(|e| Diagnostics(vec![crate::base::diag::from_toml(&path, &src, &e)]))?;
     if suite.scenarios.is_empty() {
         let span = validate::key_value_span(&src, 0, "scenarios");
         return Err(Diagnostics(vec![
@@ -270,8 +272,8 @@ pub fn available() -> Vec<(String, PathBuf, String)> {
 /// Parses a scenario (syntax, unknown keys, units). Meaning is checked by
 /// [`validate::validate`].
 pub fn parse(path: &Path, src: &str) -> Result<Loaded, Diagnostics> {
-    let scenario: Scenario =
-        toml::from_str(src).map_err(|e| Diagnostics(vec![crate::base::diag::from_toml(path, src, &e)]))?;
+    let scenario: Scenario = toml::from_str(src)
+        .map_err(|e| Diagnostics(vec![crate::base::diag::from_toml(path, src, &e)]))?;
     let name = path.file_stem().map_or_else(
         || "scenario".to_string(),
         |s| s.to_string_lossy().into_owned(),

@@ -11,6 +11,10 @@ use super::model::{self, Action, CheckKind, StatusMatch, Until, parse_percentile
 use crate::base::units::{Dur, Quantity};
 use crate::measure::{Micros, RecoveryCriteria};
 
+/// Default in-flight limit of the load (all workers together), before the
+/// generator's open-file cap.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 10_000;
+
 /// One drill, resolved.
 #[derive(Clone, Debug)]
 pub struct Plan {
@@ -502,9 +506,7 @@ impl Plan {
                 max_in_flight: ld
                     .max_in_flight
                     .as_ref()
-                    .map_or(crate::load::http::DEFAULT_MAX_IN_FLIGHT, |m| {
-                        *m.get_ref() as usize
-                    }),
+                    .map_or(DEFAULT_MAX_IN_FLIGHT, |m| *m.get_ref() as usize),
                 max_send_lag_us: send_lag_bound(s),
                 tick: ld.tick.as_ref().map(|t| t.get_ref().0),
             }),

@@ -7,11 +7,11 @@ use std::ops::Range;
 
 use toml::Spanned;
 
+use super::Catalogue;
 use super::Loaded;
-use crate::base::diag::{Diagnostic, Diagnostics};
 use super::model::{Action, Check, CheckKind, Fault, Load, Scenario, Until, parse_percentile};
+use crate::base::diag::{Diagnostic, Diagnostics};
 use crate::base::units::Quantity;
-use crate::targets::Catalogue;
 
 struct Errors<'a> {
     l: &'a Loaded,

@@ -5,8 +5,8 @@
 use std::ops::Range;
 
 use super::Loaded;
-use crate::base::diag::Diagnostic;
 use super::validate::CHECK_PHASES;
+use crate::base::diag::Diagnostic;
 
 struct Found<'a> {
     l: &'a Loaded,

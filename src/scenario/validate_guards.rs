@@ -9,9 +9,9 @@ use std::collections::BTreeSet;
 use std::ops::Range;
 
 use super::Loaded;
-use crate::base::diag::Diagnostic;
 use super::guard::{DEFAULT_INTERVAL, Guard, default_name};
 use super::validate_alerts::{is_name, unbalanced};
+use crate::base::diag::Diagnostic;
 
 struct Found<'a> {
     l: &'a Loaded,
@@ -302,6 +302,14 @@ pub fn parse_errors(l: &Loaded, errors: &[(usize, String)], by: &str) -> Vec<Dia
     out
 }
 
+/// The target a scenario's guards will read from: the lab (its own
+/// Prometheus and Alertmanager), or a system target, by name, and whether the
+/// targets file names its monitoring.
+pub enum GuardTarget<'a> {
+    Lab,
+    System { name: &'a str, monitoring: bool },
+}
+
 /// What only the target and this machine can tell about the guards:
 /// whether the target has the Prometheus/Alertmanager they read
 /// (`lab_missing`: why the lab's cannot run here, if it cannot), and
@@ -310,7 +318,7 @@ pub fn parse_errors(l: &Loaded, errors: &[(usize, String)], by: &str) -> Vec<Dia
 /// checks it at preflight instead).
 pub fn against_target(
     l: &Loaded,
-    def: &crate::targets::TargetDef,
+    target: GuardTarget,
     lab_missing: Option<String>,
     parse: impl Fn(&str) -> Option<Result<(), String>>,
 ) -> Vec<Diagnostic> {
@@ -321,9 +329,8 @@ pub fn against_target(
         Diagnostic::at(&l.path, &l.src, Some(first.span()), msg).with_hint(hint)
     };
     let mut out = Vec::new();
-    let name = def.name();
-    match (def, def.external_monitoring()) {
-        (crate::targets::TargetDef::Lab { .. }, _) => {
+    match target {
+        GuardTarget::Lab => {
             if let Some(why) = lab_missing {
                 out.push(at(
                     format!("a guard reads Prometheus and Alertmanager, and the lab cannot run them here: {why}"),
@@ -331,13 +338,18 @@ pub fn against_target(
                 ));
             }
         }
-        (_, None) => out.push(at(
+        GuardTarget::System {
+            name,
+            monitoring: false,
+        } => out.push(at(
             format!("a guard reads Prometheus and Alertmanager, and target `{name}` names neither"),
             format!("add [targets.{name}.prometheus] and [targets.{name}.alertmanager] with the system's own url to the targets file"),
         )),
         // Named: the endpoints each guard needs are checked with the
         // rest of the target's monitoring.
-        (_, Some(_)) => {}
+        GuardTarget::System {
+            monitoring: true, ..
+        } => {}
     }
     let rejected: Vec<(usize, String)> = expressions(l)
         .into_iter()

@@ -38,8 +38,8 @@ use toml::Spanned;
 
 use super::k8s::settings::{ComponentOverride, K8sEntry, K8sSettings};
 use super::lab::LabSettings;
-use crate::observe::api::Endpoint;
 use crate::base::diag::{self, Diagnostic, Diagnostics};
+use crate::observe::api::Endpoint;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]

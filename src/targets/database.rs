@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use super::TargetDef;
 use super::config::ExternalDb;
 use crate::db::{self, DbError, LabDatabase};
-use crate::fault::command;
 use crate::scenario::model::Action;
+use crate::targets::command;
 
 pub enum Database {
     Lab(Box<LabDatabase>),

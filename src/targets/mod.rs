@@ -2,8 +2,10 @@
 //! names to concrete handles and applies faults to them. `lab` is built in;
 //! `http` is just an entry URL, drilled with `command` faults only.
 
+pub(crate) mod command;
 pub(crate) mod config;
 pub(crate) mod database;
+pub mod journal;
 pub mod k8s;
 pub(crate) mod lab;
 pub(crate) mod vantage;
@@ -16,10 +18,11 @@ use lab::supervisor::LabEvent;
 use lab::{Lab, LabInjection};
 
 use crate::base::clock::Clock;
-use crate::fault::journal::RevertPlan;
 use crate::measure::Micros;
 use crate::scenario::model::Action;
 use crate::scenario::plan::FaultPlan;
+use crate::scenario::{Catalogue, ComponentInfo};
+use crate::targets::journal::RevertPlan;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
@@ -34,31 +37,6 @@ pub enum TargetError {
     /// The system is not in the state the fault expected.
     #[error("{0}")]
     Drift(String),
-}
-
-/// A component a target knows, the regions it exists in (empty: global) and
-/// the fault actions it supports.
-#[derive(Clone, Debug)]
-pub struct ComponentInfo {
-    pub name: &'static str,
-    pub regions: Vec<&'static str>,
-    pub actions: Vec<Action>,
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct Catalogue {
-    pub components: Vec<ComponentInfo>,
-    /// Regions a `region-outage` can take down (empty: not supported).
-    pub regions: Vec<&'static str>,
-}
-
-impl Catalogue {
-    pub fn get(&self, name: &str) -> Option<&ComponentInfo> {
-        self.components.iter().find(|c| c.name == name)
-    }
-    pub fn names(&self) -> Vec<&'static str> {
-        self.components.iter().map(|c| c.name).collect()
-    }
 }
 
 impl TargetDef {

@@ -13,8 +13,8 @@ use fake::{FakeCluster, Timing};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::fault::agents;
-use crate::fault::journal::{self, Entry, Journal};
+use crate::agent::jobs;
+use crate::targets::journal::{self, Entry, Journal};
 
 const RUN: &str = "region-outage-20261121T050000Z-1a2b";
 const NS: &str = "drill";
@@ -381,9 +381,9 @@ async fn the_job_is_journalled_before_it_is_created_and_closed_when_deleted() {
     let kubeconfig = vec![dir.path().join("kubeconfig")];
     let mut made = Vec::new();
     for (i, vantage) in ["primary", "secondary"].iter().enumerate() {
-        let plan = agents::plan(&kubeconfig, "primary", NS, RUN, vantage);
-        let id = agents::journal_id(i);
-        agents::record(&mut j, id, vantage, &plan).unwrap();
+        let plan = jobs::plan(&kubeconfig, "primary", NS, RUN, vantage);
+        let id = jobs::journal_id(i);
+        jobs::record(&mut j, id, vantage, &plan).unwrap();
         // On disk before the Job exists.
         let open = journal::read(&path).unwrap();
         assert_eq!(open.outstanding.len(), i + 1);
@@ -401,9 +401,9 @@ async fn the_job_is_journalled_before_it_is_created_and_closed_when_deleted() {
     }
     fake.fail("DELETE", "/jobs/", 403, 1);
     let (id0, plan0) = &made[0];
-    let err = agents::remove(&mut j, *id0, &c, plan0).await.unwrap_err();
+    let err = jobs::remove(&mut j, *id0, &c, plan0).await.unwrap_err();
     assert!(err.contains("forbidden"), "{err}");
-    let manual = agents::manual_instruction(plan0, &err, RUN);
+    let manual = jobs::manual_instruction(plan0, &err, RUN);
     let name = job_name(RUN, "primary");
     assert!(
         manual.contains(&format!(
@@ -416,7 +416,7 @@ async fn the_job_is_journalled_before_it_is_created_and_closed_when_deleted() {
         "{manual}"
     );
     let (id1, plan1) = &made[1];
-    agents::remove(&mut j, *id1, &c, plan1).await.unwrap();
+    jobs::remove(&mut j, *id1, &c, plan1).await.unwrap();
     assert_eq!(
         j.outstanding(),
         1,
@@ -429,7 +429,7 @@ async fn the_job_is_journalled_before_it_is_created_and_closed_when_deleted() {
     assert!(text.contains("\"type\":\"agents\""), "{text}");
     assert!(text.contains("\"kind\":\"agent-job\""), "{text}");
     assert_eq!(fake.jobs(NS).len(), 1);
-    agents::remove(&mut j, *id0, &c, plan0).await.unwrap();
+    jobs::remove(&mut j, *id0, &c, plan0).await.unwrap();
     assert_eq!(j.outstanding(), 0);
     assert!(fake.jobs(NS).is_empty());
 }
@@ -537,14 +537,14 @@ async fn launch_journals_first_and_whatever_it_journalled_is_removed() {
     std::fs::write(&path, format!("{}\n", serde_json::to_string(&run).unwrap())).unwrap();
     let mut j = Journal::reopen(&path).unwrap();
     let kc = [kubeconfig];
-    let good = agents::VantageJob {
+    let good = jobs::VantageJob {
         vantage: "primary",
         namespace: NS,
         agents: 2,
         image: IMAGE,
         planned: Duration::from_secs(60),
     };
-    let (first, up) = agents::launch(&mut j, 0, &kc, &c, RUN, &good, Duration::from_secs(10)).await;
+    let (first, up) = jobs::launch(&mut j, 0, &kc, &c, RUN, &good, Duration::from_secs(10)).await;
     let up = up.unwrap();
     assert_eq!(up.pods.len(), 2);
     let answer = proxy_post(
@@ -561,19 +561,19 @@ async fn launch_journals_first_and_whatever_it_journalled_is_removed() {
         serde_json::from_slice::<Value>(&answer).unwrap()["index"],
         1
     );
-    let bad = agents::VantageJob {
+    let bad = jobs::VantageJob {
         vantage: "secondary",
         image: "registry.example/drill:missing",
         ..good
     };
     let (second, down) =
-        agents::launch(&mut j, 1, &kc, &c, RUN, &bad, Duration::from_millis(300)).await;
+        jobs::launch(&mut j, 1, &kc, &c, RUN, &bad, Duration::from_millis(300)).await;
     let err = down.err().unwrap();
     assert!(err.contains("ImagePullBackOff"), "{err}");
     assert_eq!(j.outstanding(), 2, "both Jobs journalled");
     assert_eq!(fake.jobs(NS).len(), 2);
     for journalled in [first.unwrap(), second.unwrap()] {
-        agents::remove(&mut j, journalled.id, &c, &journalled.plan)
+        jobs::remove(&mut j, journalled.id, &c, &journalled.plan)
             .await
             .unwrap();
     }

@@ -13,10 +13,10 @@ use super::ops::Cluster;
 use super::{
     K8sInjection, K8sRevert, K8sTarget, PriorState, Resolved, Step, Watch, restore, served,
 };
-use crate::fault::journal::RevertPlan;
 use crate::scenario::model::Action;
 use crate::scenario::plan::FaultPlan;
 use crate::targets::TargetError;
+use crate::targets::journal::RevertPlan;
 
 impl K8sTarget {
     /// Resolves a fault to what it will touch and the journal's revert plan

@@ -28,11 +28,12 @@ use std::time::Duration;
 
 use kube::api::DynamicObject;
 
-use super::{Catalogue, ComponentInfo, TargetError};
+use super::TargetError;
 use crate::base::clock::Clock;
 use crate::measure::Micros;
 use crate::scenario::model::Action;
 use crate::scenario::plan::FaultPlan;
+use crate::scenario::{Catalogue, ComponentInfo};
 use faults::http_fault;
 use ops::{Cluster, K8sError};
 pub use restore::{K8sRevert, PriorState};

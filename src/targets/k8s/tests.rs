@@ -15,7 +15,7 @@ use super::choose::Amount;
 use super::settings::K8sEntry;
 use super::*;
 use crate::base::clock::Clock;
-use crate::fault::journal::RevertPlan;
+use crate::targets::journal::RevertPlan;
 
 type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
 

@@ -7,8 +7,8 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::mesh::MeshPolicy;
-use crate::db::DbSettings;
 use crate::base::units::Dur;
+use crate::db::DbSettings;
 
 /// The global entry point's health checking, like the users' DNS steering.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]

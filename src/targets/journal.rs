@@ -60,6 +60,33 @@ pub enum RevertPlan {
     },
 }
 
+impl RevertPlan {
+    /// For people: what reverting this means, and how to do it by hand.
+    pub fn describe(&self) -> String {
+        match self {
+            RevertPlan::SelfHealing { what } => format!("heals by itself ({what})"),
+            RevertPlan::Lab { instances, .. } => {
+                format!("lab {} (ends with its run)", instances.join(", "))
+            }
+            RevertPlan::K8s(k) => k.describe(),
+            RevertPlan::Command { command, cwd, .. } => format!("`{command}` in {}", cwd.display()),
+            RevertPlan::Silence {
+                alertmanager,
+                silence_id,
+                ..
+            } => format!("expire silence {silence_id} in Alertmanager {alertmanager}"),
+            RevertPlan::AgentJob {
+                context,
+                namespace,
+                name,
+                ..
+            } => format!(
+                "delete the agents' Job {namespace}/{name} on context `{context}` (`kubectl --context {context} -n {namespace} delete job {name} --cascade=background`)"
+            ),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Entry {

@@ -13,8 +13,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::journal::{Entry, Journal, RevertPlan};
 use crate::agent::k8s::{self, JobRef};
+use crate::targets::journal::{Entry, Journal, RevertPlan};
 use crate::targets::k8s::client;
 use crate::targets::k8s::ops::Cluster;
 
@@ -182,13 +182,6 @@ pub(crate) async fn delete_from_journal(
 pub(crate) fn manual_instruction(plan: &RevertPlan, error: &str, run_id: &str) -> String {
     format!(
         "agents not removed ({error}): {}   — then `drill cleanup` retries the delete, or `drill cleanup --resolved {run_id}` once you deleted it by hand",
-        super::cleanup::describe(plan)
-    )
-}
-
-/// For people: what deleting the Job means, and how to do it by hand.
-pub(crate) fn describe(context: &str, namespace: &str, name: &str) -> String {
-    format!(
-        "delete the agents' Job {namespace}/{name} on context `{context}` (`kubectl --context {context} -n {namespace} delete job {name} --cascade=background`)"
+        plan.describe()
     )
 }
