@@ -15,3 +15,4 @@ pub mod results;
 mod run;
 pub mod scenario;
 pub mod targets;
+mod verdict;

@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use super::drill::Drill;
-use super::event::Event;
 use super::steady::steady_state;
-use super::stop::Stop;
 use crate::measure::{Micros, Phase};
 use crate::results::CheckStatus;
+use crate::verdict::event::Event;
+use crate::verdict::stop::Stop;
 
 impl Drill<'_> {
     /// Warms up, then holds the baseline; steady state must be met before

@@ -8,10 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::assemble::{FaultRun, RunFacts};
-use super::event::Event;
 use super::signals::Interrupt;
-use super::stop::Stop;
 use super::{BUCKET_US, Options, status};
 use crate::base::clock::Clock;
 use crate::fault::{Active, RunIdentity};
@@ -23,6 +20,9 @@ use crate::targets::database::Database;
 use crate::targets::journal::Journal;
 use crate::targets::lab::supervisor::LabEvent;
 use crate::targets::{Target, TargetDef};
+use crate::verdict::event::Event;
+use crate::verdict::stop::Stop;
+use crate::verdict::{FaultRun, RunFacts};
 
 /// The load's tasks, started together and stopped together.
 pub(super) struct Load {

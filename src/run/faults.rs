@@ -5,16 +5,16 @@
 
 use std::time::Duration;
 
-use super::assemble::FaultRun;
 use super::drill::Drill;
-use super::event::Event;
-use super::stop::Stop;
 use crate::fault;
 use crate::measure::{Micros, Rto, fault_impact};
 use crate::results::FaultEnd;
 use crate::scenario::model::{Action, Lifecycle, Until};
 use crate::scenario::plan::FaultPlan;
 use crate::targets::TargetError;
+use crate::verdict::FaultRun;
+use crate::verdict::event::Event;
+use crate::verdict::stop::Stop;
 
 /// What a fault's driver hands back: the fault as it ran, and whether the
 /// drill goes on.

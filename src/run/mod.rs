@@ -8,19 +8,15 @@
 
 mod agents;
 mod alerts;
-pub mod assemble;
 mod baseline;
-pub mod checks;
 mod drill;
 mod entry;
-mod event;
 mod faults;
 pub mod guards;
 pub mod signals;
 mod stages;
 pub mod status;
 mod steady;
-pub mod stop;
 mod teardown;
 
 use crate::measure::Micros;

@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use super::drill::{Drill, Load};
 use super::entry::{http_load, probe_entry};
-use super::event::Event;
 use super::status;
-use super::stop::Stop;
 use crate::load::http::Control;
 use crate::load::writer::WriterControl;
 use crate::targets::Target;
 use crate::targets::database::Database;
 use crate::targets::journal::{Entry, Journal, journal_dir};
+use crate::verdict::event::Event;
+use crate::verdict::stop::Stop;
 
 impl Drill<'_> {
     /// Every stage in order; the first `Err` ends the drill (the teardown

@@ -6,7 +6,7 @@ use crate::results::{CheckResult, CheckStatus};
 use crate::scenario::Plan;
 use crate::scenario::plan::PhaseScope;
 
-use super::checks;
+use crate::verdict::checks;
 
 /// The steady-state hypothesis: the scenario's baseline checks over the
 /// whole baseline, or, without any, availability at the recovery ratio.

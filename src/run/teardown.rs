@@ -6,11 +6,11 @@
 use std::collections::BTreeMap;
 
 use super::drill::{Drill, Load};
-use super::event::Event;
-use super::stop::Stop;
 use crate::fault;
 use crate::results::{DrillResult, FaultEnd};
 use crate::targets::journal::FinishError;
+use crate::verdict::event::Event;
+use crate::verdict::stop::Stop;
 
 impl Drill<'_> {
     pub async fn teardown(mut self, stopped: Option<Stop>) -> DrillResult {
@@ -48,7 +48,7 @@ impl Drill<'_> {
             self.facts.exit_code = Some(stop.exit_code());
         }
         let mut rec = self.rec.lock().expect("recorder lock");
-        super::assemble::assemble(self.facts, &mut rec)
+        crate::verdict::assemble(self.facts, &mut rec)
     }
 
     /// Reverts what is still injected, newest first. Returns a stop when a

@@ -1,6 +1,15 @@
-//! Turns what the runner saw (the recorder's state and the fault timeline)
-//! into a `DrillResult`: per-phase numbers, each fault's RTO, checks, error
-//! budget and the per-second timeline. Pure given its inputs.
+//! The verdict: from the recorded facts (the recorder's state, the fault
+//! timeline, what monitoring, guards and agents saw) and the plan to a
+//! `DrillResult`: per-phase numbers, each fault's RTO, checks, error budget,
+//! the per-second timeline and the verdict. Pure: no runtime, no IO; the
+//! runner hands its facts over in teardown, and tests hand synthetic ones.
+
+pub mod agents;
+pub mod alerts;
+pub mod checks;
+pub mod event;
+pub mod guards;
+pub mod stop;
 
 use std::collections::BTreeMap;
 
@@ -12,8 +21,6 @@ use crate::scenario::Plan;
 use crate::scenario::model::CheckKind;
 use crate::scenario::plan::FaultPlan;
 use crate::targets::TargetDef;
-
-use super::checks;
 
 /// Achieved rate below this share of the asked one makes the drill
 /// inconclusive: the generator sent less than the schedule asked.
@@ -60,7 +67,7 @@ pub struct RunFacts<'a> {
     /// End of the observation.
     pub end: Micros,
     pub faults: Vec<FaultRun>,
-    pub events: Vec<(Micros, super::event::Event)>,
+    pub events: Vec<(Micros, event::Event)>,
     pub steady_state: Option<CheckResult>,
     pub aborted: Option<String>,
     pub manual_actions: Vec<String>,
@@ -74,13 +81,13 @@ pub struct RunFacts<'a> {
     /// Database writes per run-clock second: (acknowledged, failed).
     pub writes: Option<BTreeMap<u64, (u64, u64)>>,
     /// What Prometheus and Alertmanager showed (scenarios with alerts or probes).
-    pub monitoring: Option<super::alerts::MonitoringOutcome>,
+    pub monitoring: Option<alerts::MonitoringOutcome>,
     /// Earlier runs of this drill (for `regression` checks).
     pub history: Vec<crate::history::Record>,
     /// The agents that sent the load, when agents did.
-    pub agents: Option<super::agents::AgentsRun>,
+    pub agents: Option<agents::AgentsRun>,
     /// What the stop guards saw (None: they were never read).
-    pub guards: Option<super::guards::GuardState>,
+    pub guards: Option<guards::GuardState>,
 }
 
 impl<'a> RunFacts<'a> {
@@ -172,7 +179,7 @@ pub fn phase_summary(rec: &Recorder, p: Phase, span: (Micros, Micros), slo: f64)
 }
 
 /// Events in run-clock order (lab processes report theirs a little late).
-fn sorted_events(events: &[(Micros, super::event::Event)]) -> Vec<(Micros, String)> {
+fn sorted_events(events: &[(Micros, event::Event)]) -> Vec<(Micros, String)> {
     let mut v: Vec<(Micros, String)> = events.iter().map(|(t, e)| (*t, e.to_string())).collect();
     v.sort_by_key(|(t, _)| *t);
     v
@@ -185,11 +192,10 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
     let faults = faults(&f, rec, end);
     let error_budget = error_budget(rec, end, plan);
     let mut checks = checks(&f, rec, &faults, error_budget.consumed_pct);
-    let (alerts, probes, monitoring) = super::alerts::measured(&f, rec, &faults, &spans);
+    let (alerts, probes, monitoring) = alerts::measured(&f, rec, &faults, &spans);
     if let Some(mp) = &plan.monitoring {
         let skipped = monitoring.as_ref().and_then(|m| m.skipped.as_deref());
-        let interrupted =
-            f.aborted.as_deref() == Some(super::stop::Stop::Interrupted.reason().as_str());
+        let interrupted = f.aborted.as_deref() == Some(stop::Stop::Interrupted.reason().as_str());
         checks.extend(checks::alert_checks(
             &alerts,
             &probes,
@@ -198,12 +204,12 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
             interrupted,
         ));
     }
-    let (guards, guard_checks) = super::guards::results(&f);
+    let (guards, guard_checks) = guards::results(&f);
     checks.extend(guard_checks);
     let load = load_summary(&f, rec, error_budget.drill_s);
     // A generator that fell behind or sent less than asked makes every
     // figure untrustworthy: its own verdict, below an abort.
-    let distrust = super::agents::join_distrust(load.distrust(), super::agents::missing(&f));
+    let distrust = agents::join_distrust(load.distrust(), agents::missing(&f));
     let verdict = if f.aborted.is_some() {
         Verdict::Aborted
     } else if distrust.is_some() {
@@ -256,7 +262,7 @@ pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
         alerts,
         probes,
         monitoring,
-        vantages: super::agents::vantage_results(&f, end),
+        vantages: agents::vantage_results(&f, end),
         guards,
     }
 }
