@@ -40,12 +40,13 @@ check-jsonschema --builtin-schema vendor.gitlab-ci ci/gitlab/drill.gitlab-ci.yml
 
 # actionlint reads a local action (`uses: ./`) only inside a project with
 # .github/workflows: lay one out with the action and the example workflow.
-step "actionlint: the example workflow and the action it uses"
+step "actionlint: the example workflow, the project's own workflow and the action they use"
 proj="$(mktemp -d -t drill-actionlint.XXXXXX)"
 trap 'rm -rf "$proj"' EXIT
 mkdir -p "$proj/.github/workflows"
 cp action.yml "$proj/action.yml"
 cp ci/github/drill-gate.yml "$proj/.github/workflows/drill-gate.yml"
+cp .github/workflows/ci.yml "$proj/.github/workflows/ci.yml"
 (cd "$proj" && git init -q . && actionlint)
 
 step "shellcheck: ci/*.sh and the shell inside action.yml and the GitLab template"

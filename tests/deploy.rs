@@ -628,6 +628,13 @@ url = "http://127.0.0.1:9"
         for a in got.iter().filter(|a| a.3 == "virtualservices") {
             assert!(!a.5.is_empty(), "{name}: {a:?} is not limited to a name");
         }
+        // Replicas change through the scale subresource; the Deployment
+        // itself (its pod template) is never writable by drill.
+        assert!(
+            !got.iter()
+                .any(|a| a.3 == "deployments" && ["patch", "update"].contains(&a.4.as_str())),
+            "{name}: drill may write Deployments: {got:?}"
+        );
         if name == "latency-injection" {
             assert!(
                 got.iter()

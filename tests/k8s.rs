@@ -389,11 +389,30 @@ async fn down_scales_to_zero_marks_the_deployment_and_restores_it_exactly() {
         p.primary.replicas("istio-system", "istio-ingressgateway"),
         0
     );
+    // The run's mark is its Lease, marked with the fault; the Deployment
+    // itself is never written (only its scale subresource).
     assert_eq!(
         p.primary
-            .deployment_annotation("istio-system", "istio-ingressgateway", "drill.dev/run-id")
+            .lease_annotation(
+                "istio-system",
+                "drill.deployment.istio-ingressgateway",
+                "drill.dev/fault"
+            )
             .as_deref(),
-        Some(RUN)
+        Some(f.name.as_str())
+    );
+    assert_eq!(
+        p.primary
+            .deployment_annotation("istio-system", "istio-ingressgateway", "drill.dev/run-id"),
+        None
+    );
+    assert!(
+        !p.primary
+            .mutations()
+            .iter()
+            .any(|m| m.uri.contains("/deployments/") && !m.uri.contains("/scale")),
+        "a Deployment was written beyond its scale: {:?}",
+        p.primary.mutations()
     );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !p
@@ -1335,7 +1354,7 @@ async fn a_claim_is_renewed_while_its_run_lives_and_expires_after_it_dies() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let e = other.claim(&refs).await.unwrap_err().to_string();
     assert!(
-        e.contains("carries drill run `renewed`'s mark") && e.contains("drill cleanup"),
+        e.contains("left faulted by drill run `renewed`") && e.contains("drill cleanup"),
         "{e}"
     );
     assert!(
@@ -1344,6 +1363,60 @@ async fn a_claim_is_renewed_while_its_run_lives_and_expires_after_it_dies() {
         p.primary.leases()
     );
     assert_eq!(p.primary.replicas("bookinfo", "reviews-v1"), 0);
+}
+
+/// A claim lasts as long as its fault, not its run: once fault 1 is
+/// reverted its objects' Leases are gone, and while fault 2 still runs
+/// another run claims fault 1's objects (and is refused fault 2's). A
+/// Lease is marked with the fault it stands for while that fault is on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_faults_claim_is_released_by_its_revert_while_the_run_goes_on() {
+    let p = Pair::start("").await;
+    let before = p.primary.objects();
+    let faults = reviews_faults();
+    let refs: Vec<&FaultPlan> = faults.iter().collect();
+    let run = target_for(&p, "first", Duration::from_secs(30)).await;
+    run.claim(&refs).await.unwrap();
+    let (down, _) = inject(&run, &faults[0]).await;
+    let (slow, _) = inject(&run, &faults[1]).await;
+    assert_eq!(
+        p.primary
+            .lease_annotation("bookinfo", "drill.deployment.reviews-v1", "drill.dev/fault")
+            .as_deref(),
+        Some("down")
+    );
+    let other = target_for(&p, "second", Duration::from_secs(30)).await;
+    let e = other.claim(&refs[..1]).await.unwrap_err().to_string();
+    assert!(e.contains("held by drill run `first`"), "{e}");
+    run.revert(&faults[0], &down).await.unwrap();
+    let leases = p.primary.leases();
+    assert!(
+        !leases.keys().any(|l| l.contains("drill.deployment.")),
+        "fault 1's claims outlived its revert: {leases:?}"
+    );
+    assert_eq!(
+        leases
+            .get("bookinfo/drill.virtualservice.reviews")
+            .map(String::as_str),
+        Some("first"),
+        "{leases:?}"
+    );
+    // Fault 2 still on: its object stays the first run's, fault 1's are free.
+    other.claim(&refs[..1]).await.unwrap();
+    assert!(
+        p.primary
+            .leases()
+            .iter()
+            .filter(|(l, _)| l.contains("drill.deployment."))
+            .all(|(_, h)| h == "second")
+    );
+    let e = other.claim(&refs[1..]).await.unwrap_err().to_string();
+    assert!(e.contains("held by drill run `first`"), "{e}");
+    run.revert(&faults[1], &slow).await.unwrap();
+    run.release_claims().await;
+    other.release_claims().await;
+    assert_eq!(p.primary.objects(), before);
+    assert!(p.primary.leases().is_empty(), "{:?}", p.primary.leases());
 }
 
 /// The concurrency column through the `drill` binary: two drills on the
@@ -1453,7 +1526,7 @@ async fn cleanup_dry_run_reads_the_cluster_and_says_what_cleanup_would_do() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while p
         .primary
-        .deployment_annotation("bookinfo", "reviews-v3", "drill.dev/run-id")
+        .lease_annotation("bookinfo", "drill.deployment.reviews-v3", "drill.dev/fault")
         .is_none()
         || p.primary.replicas("bookinfo", "reviews-v3") != 0
     {

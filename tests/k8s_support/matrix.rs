@@ -83,9 +83,7 @@ impl Action {
         match self {
             Action::Delete => c.mutations().iter().any(|m| m.method == "DELETE"),
             // Deployments are scaled in name order; reviews-v3 comes last.
-            Action::Down | Action::RegionOutage => c
-                .deployment_annotation("bookinfo", "reviews-v3", RUN_ANNOTATION)
-                .is_some(),
+            Action::Down | Action::RegionOutage => c.replicas("bookinfo", "reviews-v3") == 0,
             Action::Latency | Action::Abort => {
                 c.vs("bookinfo", "reviews").1.contains_key(RUN_ANNOTATION)
             }

@@ -368,6 +368,18 @@ impl FakeCluster {
             .collect()
     }
 
+    /// One annotation of a Lease (`None`: no such Lease or annotation).
+    pub fn lease_annotation(&self, ns: &str, name: &str, key: &str) -> Option<String> {
+        self.lock()
+            .leases
+            .get(&(ns.to_string(), name.to_string()))
+            .and_then(|l| {
+                l.body["metadata"]["annotations"][key]
+                    .as_str()
+                    .map(str::to_string)
+            })
+    }
+
     /// (name, ready) of the pods matching an equality selector.
     pub fn pods(&self, ns: &str, selector: &str) -> Vec<(String, bool)> {
         let s = self.lock();

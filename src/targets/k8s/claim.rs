@@ -5,10 +5,14 @@
 //! drills started at the same instant on the same objects exactly one gets
 //! them; the other injects nothing and is told who holds them and since
 //! when. A Lease is renewed while its run lives and expires by itself after
-//! its duration when the run is killed; the object's run annotation, which
-//! only a revert removes, still refuses anyone else until then.
+//! its duration when the run is killed. The Lease is also the run's mark on
+//! the object: before the inject it is marked `drill.dev/fault` (a
+//! conditional update), and the mark goes only with a successful revert, so
+//! an expired Lease whose object a dead run left faulted still refuses
+//! everyone until `drill cleanup` reverts it. The object itself is not
+//! written for the claim: scaling needs only `deployments/scale`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,8 +31,12 @@ use crate::targets::TargetError;
 /// The annotation on a Lease saying who started the run holding it.
 pub const STARTED_BY: &str = "drill.dev/started-by";
 
+/// The annotation on a Lease saying its object carries the holder's fault
+/// (the fault's name): set before the inject, removed by its revert.
+pub const FAULTED: &str = "drill.dev/fault";
+
 /// How long a Lease holds without renewal: a killed run's claim is free
-/// again after this (its objects' run annotations still refuse others).
+/// again after this, unless it is marked [`FAULTED`].
 pub const LEASE_DURATION: Duration = Duration::from_secs(30);
 
 /// One Lease: its namespace (the object's) and name (`drill.<kind>.<name>`).
@@ -64,8 +72,26 @@ pub enum ClaimError {
         by: String,
         expiry: String,
     },
+    #[error(
+        "{object} is left faulted by drill run `{run}` (fault `{fault}`, lease `{lease}` marked {FAULTED}): that run ended without reverting it, so its state now is not one to restore; run `drill cleanup` where that run ran (or restore it by hand, then `kubectl delete lease {lease_name} -n {namespace}`)"
+    )]
+    Faulted {
+        object: String,
+        run: String,
+        fault: String,
+        lease: String,
+        lease_name: String,
+        namespace: String,
+    },
     #[error(transparent)]
     Api(#[from] K8sError),
+}
+
+fn fault_mark(l: &Lease) -> Option<String> {
+    l.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(FAULTED).cloned())
 }
 
 /// Who this process is, for the Lease's `started-by` annotation.
@@ -139,6 +165,21 @@ impl Cluster {
         if holder == run_id {
             return Ok(());
         }
+        // Expired or not, a Lease whose object still carries its holder's
+        // fault is never taken: that state is not one to restore.
+        if let Some(fault) = fault_mark(&held)
+            && !holder.is_empty()
+            && expired(&spec, now)
+        {
+            return Err(ClaimError::Faulted {
+                object: object.to_string(),
+                run: holder,
+                fault,
+                lease: format!("{}/{}", lease.namespace, lease.name),
+                lease_name: lease.name.clone(),
+                namespace: lease.namespace.clone(),
+            });
+        }
         if !holder.is_empty() && !expired(&spec, now) {
             return Err(ClaimError::Held {
                 object: object.to_string(),
@@ -184,24 +225,69 @@ impl Cluster {
     /// Renews a Lease the run holds. `Ok(false)`: it is no longer the
     /// run's (gone, or taken over after it expired).
     pub async fn renew_lease(&self, lease: &LeaseRef, run_id: &str) -> Result<bool, K8sError> {
+        self.update_lease(lease, run_id, "renew", |_| {}).await
+    }
+
+    /// Marks (`Some(fault)`, before an inject) or unmarks (`None`, after
+    /// its revert) the Lease as standing for a fault on its object; renews
+    /// it too. `Ok(false)`: the run does not hold it.
+    pub async fn mark_lease(
+        &self,
+        lease: &LeaseRef,
+        run_id: &str,
+        fault: Option<&str>,
+    ) -> Result<bool, K8sError> {
+        self.update_lease(lease, run_id, "mark", |l| {
+            let a = l.metadata.annotations.get_or_insert_with(Default::default);
+            match fault {
+                Some(f) => {
+                    a.insert(FAULTED.to_string(), f.to_string());
+                }
+                None => {
+                    a.remove(FAULTED);
+                }
+            }
+        })
+        .await
+    }
+
+    /// A read-modify-replace of a Lease the run holds, renewing it;
+    /// retried when the replace meets a newer version (the run's renewal
+    /// and its mark can cross), never when someone else holds it.
+    async fn update_lease(
+        &self,
+        lease: &LeaseRef,
+        run_id: &str,
+        verb: &str,
+        edit: impl Fn(&mut Lease),
+    ) -> Result<bool, K8sError> {
         let api = self.leases(&lease.namespace);
-        let what = format!("renew lease `{}/{}`", lease.namespace, lease.name);
-        let mut held = match api.get(&lease.name).await {
-            Ok(l) => l,
-            Err(kube::Error::Api(s)) if s.code == 404 => return Ok(false),
-            Err(e) => return Err(K8sError::from_kube(&self.context, what, e)),
-        };
-        let Some(spec) = held.spec.as_mut() else {
-            return Ok(false);
-        };
-        if spec.holder_identity.as_deref() != Some(run_id) {
-            return Ok(false);
+        let what = format!("{verb} lease `{}/{}`", lease.namespace, lease.name);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut held = match api.get(&lease.name).await {
+                Ok(l) => l,
+                Err(kube::Error::Api(s)) if s.code == 404 => return Ok(false),
+                Err(e) => return Err(K8sError::from_kube(&self.context, what, e)),
+            };
+            let Some(spec) = held.spec.as_mut() else {
+                return Ok(false);
+            };
+            if spec.holder_identity.as_deref() != Some(run_id) {
+                return Ok(false);
+            }
+            spec.renew_time = Some(MicroTime(Timestamp::now()));
+            edit(&mut held);
+            match api
+                .replace(&lease.name, &PostParams::default(), &held)
+                .await
+            {
+                Ok(_) => return Ok(true),
+                Err(kube::Error::Api(s)) if s.code == 409 && attempt < 5 => continue,
+                Err(e) => return Err(K8sError::from_kube(&self.context, what, e)),
+            }
         }
-        spec.renew_time = Some(MicroTime(Timestamp::now()));
-        api.replace(&lease.name, &PostParams::default(), &held)
-            .await
-            .map(|_| true)
-            .map_err(|e| K8sError::from_kube(&self.context, what, e))
     }
 
     /// Deletes a Lease if `run_id` holds it (conditional on the version
@@ -237,51 +323,95 @@ impl Cluster {
     }
 }
 
-/// The Leases a run holds, by region (each with whether a fault on its
-/// object may still be outstanding), and the task renewing them.
+/// The Leases a run holds, by region (each with how many of the run's
+/// faults it stands for now and which faults still need it), and the task
+/// renewing them.
 #[derive(Default)]
 pub struct Claims {
-    held: Mutex<BTreeMap<(String, LeaseRef), bool>>,
+    held: Mutex<BTreeMap<(String, LeaseRef), Holding>>,
     renewing: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
+#[derive(Default)]
+struct Holding {
+    /// Faults of the run injected on the object and not yet reverted.
+    faulted: usize,
+    /// The run's faults that change the object and have not been reverted
+    /// (or were never injected): while one is left, the claim stays.
+    wanted: BTreeSet<String>,
+}
+
+/// What a successful revert means for a claim.
+#[derive(Debug, PartialEq)]
+pub enum AfterRevert {
+    /// No fault of the run needs the object any more: delete the Lease.
+    Release,
+    /// Another fault of the run still will change it: keep it, unmarked.
+    Unmark,
+    /// Another fault of the run has it changed now: keep it as it is.
+    Keep,
+}
+
 impl Claims {
+    fn key(region: &str, lease: &LeaseRef) -> (String, LeaseRef) {
+        (region.to_string(), lease.clone())
+    }
+
     pub fn holds(&self, region: &str, lease: &LeaseRef) -> bool {
         self.held
             .lock()
             .expect("claims lock")
-            .contains_key(&(region.to_string(), lease.clone()))
+            .contains_key(&Self::key(region, lease))
     }
 
-    pub fn add(&self, region: &str, lease: LeaseRef) {
+    /// Records a held claim and that fault `by` needs it.
+    pub fn add(&self, region: &str, lease: LeaseRef, by: &str) {
         self.held
             .lock()
             .expect("claims lock")
             .entry((region.to_string(), lease))
-            .or_insert(false);
+            .or_default()
+            .wanted
+            .insert(by.to_string());
     }
 
-    /// Marks a claimed object as faulted (`true`, before the inject) or
-    /// restored (`false`, after its revert): a faulted object's Lease is
-    /// not released by the run, it expires (or `drill cleanup` releases it).
-    pub fn set_faulted(&self, region: &str, lease: &LeaseRef, faulted: bool) {
-        if let Some(f) = self
+    /// Fault `by` is about to change the claimed object.
+    pub fn injecting(&self, region: &str, lease: &LeaseRef, by: &str) {
+        if let Some(h) = self
             .held
             .lock()
             .expect("claims lock")
-            .get_mut(&(region.to_string(), lease.clone()))
+            .get_mut(&Self::key(region, lease))
         {
-            *f = faulted;
+            h.faulted += 1;
+            h.wanted.insert(by.to_string());
         }
     }
 
-    /// The held Leases whose objects are restored.
+    /// Fault `by`'s revert of the object succeeded.
+    pub fn reverted(&self, region: &str, lease: &LeaseRef, by: &str) -> AfterRevert {
+        let mut held = self.held.lock().expect("claims lock");
+        let Some(h) = held.get_mut(&Self::key(region, lease)) else {
+            return AfterRevert::Keep;
+        };
+        h.faulted = h.faulted.saturating_sub(1);
+        h.wanted.remove(by);
+        if h.faulted > 0 {
+            AfterRevert::Keep
+        } else if h.wanted.is_empty() {
+            AfterRevert::Release
+        } else {
+            AfterRevert::Unmark
+        }
+    }
+
+    /// The held Leases whose objects no fault of the run has changed now.
     pub fn releasable(&self) -> Vec<(String, LeaseRef)> {
         self.held
             .lock()
             .expect("claims lock")
             .iter()
-            .filter(|(_, faulted)| !**faulted)
+            .filter(|(_, h)| h.faulted == 0)
             .map(|(k, _)| k.clone())
             .collect()
     }
@@ -290,7 +420,7 @@ impl Claims {
         self.held
             .lock()
             .expect("claims lock")
-            .remove(&(region.to_string(), lease.clone()));
+            .remove(&Self::key(region, lease));
     }
 
     pub fn all(&self) -> Vec<(String, LeaseRef)> {
@@ -329,7 +459,7 @@ impl Claims {
                         Ok(false) => tracing::warn!(
                             lease = %lease.name,
                             namespace = %lease.namespace,
-                            "the run's claim is gone (expired and taken, or deleted); its objects' run annotations still mark them"
+                            "the run's claim is gone (deleted, or expired and taken over)"
                         ),
                         Err(e) => tracing::warn!(error = %e, "renewing a claim failed"),
                     }
@@ -434,21 +564,25 @@ impl K8sTarget {
     }
 
     /// Claims every object the faults will change, before any prior state
-    /// is read: a Lease each, taken in name order; then each object's run
-    /// annotation is read, and one left by another run (a fault it did not
-    /// revert) refuses the claim too. Refused: every Lease taken here is
-    /// released and nothing else was written.
+    /// is read: a Lease each, taken in name order; then each object is read
+    /// for the run annotation of a drill version that marked objects
+    /// themselves (a fault it did not revert refuses the claim too).
+    /// Refused: every Lease taken here is released and nothing else was
+    /// written.
     pub async fn claim(&self, faults: &[&FaultPlan]) -> Result<(), TargetError> {
-        let mut want = BTreeMap::new();
+        let mut want: BTreeMap<_, (ClaimedObject, Vec<String>)> = BTreeMap::new();
         for f in faults.iter().filter(|f| f.action.via_target()) {
             for o in self.objects_of(f).await? {
-                want.insert((o.region.clone(), o.lease.clone()), o);
+                want.entry((o.region.clone(), o.lease.clone()))
+                    .or_insert_with(|| (o, Vec::new()))
+                    .1
+                    .push(f.name.clone());
             }
         }
         let mut taken = Vec::new();
         let mut refused = None;
-        for o in want.values() {
-            match self.claim_one(o).await {
+        for (o, by) in want.values() {
+            match self.claim_one(o, by).await {
                 Ok(true) => taken.push(o.clone()),
                 Ok(false) => {}
                 Err(e) => {
@@ -458,7 +592,7 @@ impl K8sTarget {
             }
         }
         if refused.is_none() {
-            for o in want.values() {
+            for (o, _) in want.values() {
                 if let Err(e) = self.refuse_marked(o).await {
                     refused = Some(e);
                     break;
@@ -479,9 +613,13 @@ impl K8sTarget {
         Ok(())
     }
 
-    /// Takes one object's Lease unless the run holds it; `Ok(true)`: taken now.
-    async fn claim_one(&self, o: &ClaimedObject) -> Result<bool, TargetError> {
+    /// Takes one object's Lease for faults `by` unless the run holds it;
+    /// `Ok(true)`: taken now.
+    async fn claim_one(&self, o: &ClaimedObject, by: &[String]) -> Result<bool, TargetError> {
         if self.claims.holds(&o.region, &o.lease) {
+            for b in by {
+                self.claims.add(&o.region, o.lease.clone(), b);
+            }
             return Ok(false);
         }
         let cluster = self.cluster(&o.region)?;
@@ -489,14 +627,21 @@ impl K8sTarget {
             .take_lease(&o.lease, &o.object(), &self.run_id, self.lease_duration)
             .await
             .map_err(|e| match e {
-                ClaimError::Held { .. } => TargetError::Preflight(e.to_string()),
+                ClaimError::Held { .. } | ClaimError::Faulted { .. } => {
+                    TargetError::Preflight(e.to_string())
+                }
                 ClaimError::Api(e) => TargetError::from(e),
             })?;
-        self.claims.add(&o.region, o.lease.clone());
+        for b in by {
+            self.claims.add(&o.region, o.lease.clone(), b);
+        }
         Ok(true)
     }
 
-    /// Refuses an object another run's fault still marks.
+    /// Refuses an object that an older drill's fault still marks with its
+    /// run annotation (drill versions before the Lease was the mark wrote
+    /// it on the object; a VirtualService still carries it, written in the
+    /// same update as the fault).
     async fn refuse_marked(&self, o: &ClaimedObject) -> Result<(), TargetError> {
         let cluster = self.cluster(&o.region)?;
         let mark = match o.kind {
@@ -514,11 +659,15 @@ impl K8sTarget {
         }
     }
 
-    /// Makes sure the run holds an object's claim before its prior state
-    /// is read (a fault's objects can differ from preflight's, e.g. a new
-    /// Deployment); refused if another run holds it.
-    pub(super) async fn ensure_claimed(&self, o: &ClaimedObject) -> Result<(), TargetError> {
-        if self.claim_one(o).await? {
+    /// Makes sure the run holds an object's claim for fault `by` before
+    /// its prior state is read (a fault's objects can differ from
+    /// preflight's, e.g. a new Deployment); refused if another run holds it.
+    pub(super) async fn ensure_claimed(
+        &self,
+        o: &ClaimedObject,
+        by: &str,
+    ) -> Result<(), TargetError> {
+        if self.claim_one(o, &[by.to_string()]).await? {
             self.claims.keep_renewed(
                 self.clusters.clone(),
                 self.run_id.clone(),
@@ -528,8 +677,48 @@ impl K8sTarget {
         Ok(())
     }
 
-    pub(super) fn set_faulted(&self, o: &ClaimedObject, faulted: bool) {
-        self.claims.set_faulted(&o.region, &o.lease, faulted);
+    /// Before fault `by` changes a claimed object: its Lease is marked
+    /// with the fault (a conditional update). A run that no longer holds
+    /// the Lease does not inject.
+    pub(super) async fn mark_faulted(
+        &self,
+        o: &ClaimedObject,
+        by: &str,
+    ) -> Result<(), TargetError> {
+        let cluster = self.cluster(&o.region)?;
+        self.claims.injecting(&o.region, &o.lease, by);
+        if cluster.mark_lease(&o.lease, &self.run_id, Some(by)).await? {
+            Ok(())
+        } else {
+            Err(TargetError::Drift(format!(
+                "{}: the run's claim (lease `{}/{}`) is gone, so it does not change it",
+                o.object(),
+                o.lease.namespace,
+                o.lease.name
+            )))
+        }
+    }
+
+    /// After fault `by`'s revert of an object succeeded: its claim is
+    /// released at once unless another fault of the run still needs it.
+    pub(super) async fn reverted(&self, o: &ClaimedObject, by: &str) {
+        let Ok(c) = self.cluster(&o.region) else {
+            return;
+        };
+        match self.claims.reverted(&o.region, &o.lease, by) {
+            AfterRevert::Release => {
+                if let Err(e) = c.release_lease(&o.lease, &self.run_id).await {
+                    tracing::warn!(error = %e, "releasing a claim failed; it expires by itself");
+                }
+                self.claims.remove(&o.region, &o.lease);
+            }
+            AfterRevert::Unmark => {
+                if let Err(e) = c.mark_lease(&o.lease, &self.run_id, None).await {
+                    tracing::warn!(error = %e, "unmarking a claim failed; the run's end releases it");
+                }
+            }
+            AfterRevert::Keep => {}
+        }
     }
 
     async fn release(&self, objs: &[ClaimedObject]) {
@@ -543,10 +732,11 @@ impl K8sTarget {
         }
     }
 
-    /// At the run's end: stops renewing, and releases every claim whose
-    /// object is restored. A claim on an object whose revert failed is
-    /// left to expire (its run annotation keeps refusing others) and is
-    /// released by `drill cleanup` once that revert succeeds.
+    /// At the run's end: stops renewing, and releases every claim still
+    /// held whose object no fault has changed (each fault's revert already
+    /// released its own). A claim on an object whose revert failed stays,
+    /// marked with the fault: it expires but refuses everyone until `drill
+    /// cleanup` reverts the fault and releases it.
     pub async fn release_claims(&self) {
         self.claims.stop_renewing();
         for (region, lease) in self.claims.releasable() {

@@ -1,6 +1,7 @@
 //! The faults themselves: plan (read the prior state, choose the pods),
-//! inject (conditional writes, objects marked with the run id) and revert
-//! (through the journal's restore path).
+//! inject (conditional writes, each under the run's claim, marked in its
+//! Lease) and revert (through the journal's restore path; a successful
+//! revert releases the fault's claims).
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -94,19 +95,17 @@ impl K8sTarget {
                 )
             }
             Action::Down | Action::RegionOutage => {
-                let r = revert(self.scaled_to_zero(region, cluster, &comps).await?);
+                let r = revert(self.scaled_to_zero(f, region, cluster, &comps).await?);
                 (Step::Scale(r.clone()), RevertPlan::K8s(r))
             }
             Action::Latency | Action::Abort => {
                 let c = comps[0].1;
                 let v = c.virtual_service.as_deref().unwrap_or_default();
                 // The claim first: the prior state is read under it.
-                self.ensure_claimed(&ClaimedObject::new(
-                    region,
-                    ObjectKind::VirtualService,
-                    &c.namespace,
-                    v,
-                ))
+                self.ensure_claimed(
+                    &ClaimedObject::new(region, ObjectKind::VirtualService, &c.namespace, v),
+                    &f.name,
+                )
                 .await?;
                 let obj = cluster.virtual_service(&c.namespace, v).await?;
                 if let Some(other) = restore::annotation(&obj).filter(|r| *r != self.run_id) {
@@ -159,7 +158,7 @@ impl K8sTarget {
 
     /// Applies a planned fault. Every write is conditional on the state the
     /// plan read, so a change in between is a drift error, not a clobber.
-    pub async fn inject(&self, _f: &FaultPlan, inj: &K8sInjection) -> Result<(), TargetError> {
+    pub async fn inject(&self, f: &FaultPlan, inj: &K8sInjection) -> Result<(), TargetError> {
         let cluster = self.cluster(&inj.region)?;
         match &inj.step {
             Step::DeletePods { namespace, pods } => {
@@ -178,26 +177,20 @@ impl K8sTarget {
                         ..
                     } = o
                     {
-                        self.set_faulted(&claimed(&inj.region, o), true);
-                        // Marked first, conditional on the version the
-                        // prior state was read at; scaled at the marked
-                        // version, so nothing happens in between unseen.
-                        let marked = cluster
-                            .annotate_deployment(
-                                namespace,
-                                name,
-                                Some(&self.run_id),
-                                Some(resource_version),
-                            )
-                            .await?;
-                        cluster.scale(namespace, name, 0, &marked).await?;
+                        // The Lease is marked first; the scale is
+                        // conditional on the version the prior state was
+                        // read at (under the claim), so nothing happens in
+                        // between unseen. The Deployment itself gets no
+                        // mark: `deployments/scale` is all drill writes.
+                        self.mark_faulted(&claimed(&inj.region, o), &f.name).await?;
+                        cluster.scale(namespace, name, 0, resource_version).await?;
                     }
                 }
                 Ok(())
             }
             Step::VirtualService { object, revert } => {
                 for o in &revert.objects {
-                    self.set_faulted(&claimed(&inj.region, o), true);
+                    self.mark_faulted(&claimed(&inj.region, o), &f.name).await?;
                 }
                 // The object as read with the faults on: a replace conditional
                 // on that read's resourceVersion, so nobody's edit is lost.
@@ -208,29 +201,32 @@ impl K8sTarget {
     }
 
     /// Restores the prior state (through the same path as `drill cleanup`).
-    pub async fn revert(&self, _f: &FaultPlan, inj: &K8sInjection) -> Result<(), TargetError> {
+    pub async fn revert(&self, f: &FaultPlan, inj: &K8sInjection) -> Result<(), TargetError> {
         let cluster = self.cluster(&inj.region)?;
         match &inj.step {
             Step::DeletePods { .. } => Ok(()),
             Step::Scale(r) => {
                 let found = r.revert(cluster).await.map_err(TargetError::Drift)?;
                 *inj.already.lock().expect("lock") = found;
-                self.restored(&inj.region, r);
+                self.restored(f, &inj.region, r).await;
                 inj.armed.store(true, Ordering::SeqCst);
                 Ok(())
             }
             Step::VirtualService { revert, .. } => {
                 let found = revert.revert(cluster).await.map_err(TargetError::Drift)?;
                 *inj.already.lock().expect("lock") = found;
-                self.restored(&inj.region, revert);
+                self.restored(f, &inj.region, revert).await;
                 Ok(())
             }
         }
     }
 
-    fn restored(&self, region: &str, r: &K8sRevert) {
+    /// The fault's objects are restored: their claims go now (unless
+    /// another fault of the run still needs one), so another run may take
+    /// them while this one goes on with its other faults.
+    async fn restored(&self, f: &FaultPlan, region: &str, r: &K8sRevert) {
         for o in &r.objects {
-            self.set_faulted(&claimed(region, o), false);
+            self.reverted(&claimed(region, o), &f.name).await;
         }
     }
 
@@ -239,6 +235,7 @@ impl K8sTarget {
     /// marked by another run or a component has none.
     async fn scaled_to_zero(
         &self,
+        f: &FaultPlan,
         region: &str,
         cluster: &Cluster,
         comps: &[Resolved<'_>],
@@ -259,12 +256,10 @@ impl K8sTarget {
                 if !seen.insert((c.namespace.clone(), d.name.clone())) {
                     continue;
                 }
-                self.ensure_claimed(&ClaimedObject::new(
-                    region,
-                    ObjectKind::Deployment,
-                    &c.namespace,
-                    &d.name,
-                ))
+                self.ensure_claimed(
+                    &ClaimedObject::new(region, ObjectKind::Deployment, &c.namespace, &d.name),
+                    &f.name,
+                )
                 .await?;
                 // Read again under the claim: the listing may predate it.
                 let state = cluster.deployment(&c.namespace, &d.name).await?;

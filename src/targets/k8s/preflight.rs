@@ -49,7 +49,9 @@ pub fn permissions(
                 Action::Down | Action::RegionOutage => {
                     add("list", "apps", "deployments", None, None);
                     add("get", "apps", "deployments", None, None);
-                    add("patch", "apps", "deployments", None, None);
+                    // Replicas change through the scale subresource only;
+                    // the run's mark is its Lease, so the Deployment (and
+                    // its pod template) is never written.
                     add("update", "apps", "deployments", Some("scale"), None);
                 }
                 Action::Latency | Action::Abort => {

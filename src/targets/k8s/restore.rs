@@ -160,9 +160,7 @@ impl PriorState {
                 name,
                 replicas,
                 ..
-            } => format!(
-                "deployment {namespace}/{name} back to {replicas} replicas, annotation {RUN_ANNOTATION} removed"
-            ),
+            } => format!("deployment {namespace}/{name} back to {replicas} replicas"),
             PriorState::VirtualService {
                 namespace,
                 name,
@@ -272,10 +270,10 @@ async fn would_restore(c: &Cluster, run_id: &str, o: &PriorState) -> Result<Stri
                 )));
             }
             Ok(if now.replicas == *replicas {
-                "already restored (someone else scaled it back, or the run died before scaling it); would only remove drill's annotation".into()
+                "already restored (someone else scaled it back, or the run died before scaling it); would change nothing but release drill's claim".into()
             } else if now.replicas == 0 {
                 format!(
-                    "would scale it from 0 back to {replicas} replicas and remove drill's annotation"
+                    "would scale it from 0 back to {replicas} replicas and release drill's claim"
                 )
             } else {
                 return Err(RestoreError::Drift(format!(
@@ -378,7 +376,15 @@ async fn restore(c: &Cluster, run_id: &str, o: &PriorState) -> Result<Restored, 
                 Restored::AlreadyRestored
             };
             if now.held_by.is_some() {
-                c.annotate_deployment(namespace, name, None, None).await?;
+                // Only a drill version that marked the Deployment itself
+                // (before the Lease was the mark) left this; its journal is
+                // reverted here by a drill that may lack `patch`.
+                if let Err(e) = c.annotate_deployment(namespace, name, None, None).await {
+                    tracing::warn!(
+                        error = %e,
+                        "deployment {namespace}/{name} is restored but keeps an older drill's annotation {RUN_ANNOTATION}: remove it with `kubectl annotate deployment {name} -n {namespace} {RUN_ANNOTATION}-`"
+                    );
+                }
             }
             Ok(found)
         }
