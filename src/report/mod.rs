@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod model;
 pub mod summary;
 pub mod svg;
+pub mod svg_writer;
 #[cfg(test)]
 pub(crate) mod testdata;
 mod units;
