@@ -7,7 +7,6 @@ use std::time::Duration;
 use super::drill::{Drill, Load};
 use super::entry::{http_load, probe_entry};
 use super::event::Event;
-use super::status;
 use super::stop::Stop;
 use crate::fault::journal::{Entry, Journal, journal_dir};
 use crate::load::http::Control;
@@ -190,8 +189,8 @@ impl Drill<'_> {
             ))
         });
         let status = self
-            .live()
-            .then(|| status::spawn(clock, self.rec.clone(), self.phase_name(), s.rate()));
+            .status
+            .start(clock, self.rec.clone(), self.phase_name(), s.rate());
         self.load = Some(Load {
             control,
             writer_control,
