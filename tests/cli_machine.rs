@@ -474,13 +474,32 @@ fn on_a_terminal(sb: &Sandbox, args: &str, no_color: Option<&str>) -> (Vec<u8>, 
 fn no_color_means_no_escape_even_on_a_terminal() {
     let sb = Sandbox::new();
     let bad = sb.write("bad.toml", "name = \"x\"\n[load]\nrate = \"fast\"\n");
-    let (coloured, _) = on_a_terminal(&sb, "--bogus", None);
-    assert!(
-        coloured.contains(&0x1b),
-        "the terminal case shows colour without NO_COLOR: {}",
-        String::from_utf8_lossy(&coloured)
+    // A drill whose target refuses connections: `-v` logs the target's
+    // start through tracing, then the preflight stops it (exit 3).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let targets = sb.http_targets("svc", &url);
+    let refused = format!(
+        "-v --targets {} run --target svc --report-dir {} {}",
+        targets.display(),
+        sb.report_dir().display(),
+        fixture_arg("http-command.toml")
     );
+    for args in ["--bogus", refused.as_str()] {
+        let (coloured, _) = on_a_terminal(&sb, args, None);
+        assert!(
+            coloured.contains(&0x1b),
+            "{args}: coloured on a terminal without NO_COLOR: {}",
+            String::from_utf8_lossy(&coloured)
+        );
+    }
+    let (out, code) = on_a_terminal(&sb, &refused, Some("1"));
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.contains("starting target"), "{text}");
+    assert!(text.contains("verdict: ABORTED"), "exit {code:?}: {text}");
     for args in [
+        refused.clone(),
         "--bogus".to_string(),
         "--help".to_string(),
         "run --help".to_string(),
