@@ -70,7 +70,8 @@ impl Mode {
 pub struct Status {
     mode: Mode,
     bar: Option<ProgressBar>,
-    held: Ordered,
+    /// Shared with the heartbeat, whose lines take their place in time.
+    held: Arc<Mutex<Ordered>>,
 }
 
 impl Status {
@@ -78,7 +79,7 @@ impl Status {
         Status {
             mode,
             bar: None,
-            held: Ordered::default(),
+            held: Arc::default(),
         }
     }
 
@@ -86,29 +87,26 @@ impl Status {
     /// can still arrive (see [`Status::release`]).
     pub fn event(&mut self, at: Micros, line: String) {
         if self.mode != Mode::Quiet {
-            self.held.push(at, line);
+            self.held.lock().expect("held lock").push(at, line);
         }
     }
 
     /// Prints the event lines up to [`HOLD`] before `now`, in time order.
     pub fn release(&mut self, now: Micros) {
-        for l in self.held.release(now.saturating_sub(HOLD)) {
-            self.println(&l);
-        }
+        self.print_until(now.saturating_sub(HOLD));
     }
 
     /// Prints every event line still held, in time order (the drill's end).
     pub fn flush(&mut self) {
-        for l in self.held.release(Micros::MAX) {
-            self.println(&l);
-        }
+        self.print_until(Micros::MAX);
     }
 
-    /// One line on stderr (above the live line, if shown).
-    fn println(&self, line: &str) {
+    /// The held lines up to `upto`, on stderr (above the live line, if shown).
+    fn print_until(&self, upto: Micros) {
+        let due = self.held.lock().expect("held lock").release(upto);
         match &self.bar {
-            Some(bar) => bar.suspend(|| eprintln!("{line}")),
-            None => eprintln!("{line}"),
+            Some(bar) => bar.suspend(|| due.iter().for_each(|l| eprintln!("{l}"))),
+            None => due.iter().for_each(|l| eprintln!("{l}")),
         }
     }
 
@@ -143,7 +141,18 @@ impl Status {
                     }
                 }))
             }
-            Mode::Heartbeat => Some(tokio::spawn(heartbeat(now_line, |l| eprintln!("{l}")))),
+            Mode::Heartbeat => {
+                // Held like an event line, so it prints in time order.
+                let held = self.held.clone();
+                Some(tokio::spawn(heartbeat(now_line, move |l| {
+                    let mut held = held.lock().expect("held lock");
+                    let now = clock.now();
+                    held.push(now, l.to_string());
+                    for l in held.release(now.saturating_sub(HOLD)) {
+                        eprintln!("{l}");
+                    }
+                })))
+            }
         }
     }
 
