@@ -447,3 +447,72 @@ fn junit_of_real_failing_and_aborted_drills_reads_back_with_junitparser() {
         assert!(why.starts_with("not evaluated"), "{c:#}");
     }
 }
+
+/// `drill ARGS` on a terminal: script(1) (util-linux, in every Debian)
+/// gives it a pseudo-terminal, whose output (stdout and stderr together)
+/// is returned with the exit code.
+fn on_a_terminal(sb: &Sandbox, args: &str, no_color: Option<&str>) -> (Vec<u8>, Option<i32>) {
+    let line = format!("{} {args}", env!("CARGO_BIN_EXE_drill"));
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &line, "/dev/null"])
+        .current_dir(sb.work())
+        .env("DRILL_STATE_DIR", sb.state())
+        .env_remove("NO_COLOR")
+        .env_remove("CI");
+    if let Some(v) = no_color {
+        cmd.env("NO_COLOR", v);
+    }
+    let out = cmd.output().expect("script(1) runs");
+    (out.stdout, out.status.code())
+}
+
+/// https://no-color.org: with NO_COLOR set and not empty, nothing drill
+/// prints carries an escape, even on a terminal (usage errors, help,
+/// diagnostics, a validation error). Without it, the same usage error on
+/// a terminal is coloured: the check below can see colour.
+#[test]
+fn no_color_means_no_escape_even_on_a_terminal() {
+    let sb = Sandbox::new();
+    let bad = sb.write("bad.toml", "name = \"x\"\n[load]\nrate = \"fast\"\n");
+    // A drill whose target refuses connections: `-v` logs the target's
+    // start through tracing, then the preflight stops it (exit 3).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let targets = sb.http_targets("svc", &url);
+    let refused = format!(
+        "-v --targets {} run --target svc --report-dir {} {}",
+        targets.display(),
+        sb.report_dir().display(),
+        fixture_arg("http-command.toml")
+    );
+    for args in ["--bogus", refused.as_str()] {
+        let (coloured, _) = on_a_terminal(&sb, args, None);
+        assert!(
+            coloured.contains(&0x1b),
+            "{args}: coloured on a terminal without NO_COLOR: {}",
+            String::from_utf8_lossy(&coloured)
+        );
+    }
+    let (out, code) = on_a_terminal(&sb, &refused, Some("1"));
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.contains("starting target"), "{text}");
+    assert!(text.contains("verdict: ABORTED"), "exit {code:?}: {text}");
+    for args in [
+        refused.clone(),
+        "--bogus".to_string(),
+        "--help".to_string(),
+        "run --help".to_string(),
+        format!("-vv validate {}", bad.display()),
+        "-vv validate ingress-failover".to_string(),
+        "-vv list".to_string(),
+    ] {
+        let (out, code) = on_a_terminal(&sb, &args, Some("1"));
+        let text = String::from_utf8_lossy(&out);
+        assert!(!text.trim().is_empty(), "{args}: no output at all");
+        assert!(
+            !out.contains(&0x1b),
+            "{args} (exit {code:?}): ESC in {text:?}"
+        );
+    }
+}

@@ -238,7 +238,11 @@ fn print_scenario(runs: &[Record], trend: &[TrendPoint], n: usize, threshold: f6
             }),
         })
         .collect();
-    println!("{}", Table::new(rows).with(Style::rounded()));
+    let width = super::term::width();
+    println!(
+        "{}",
+        super::term::fit(Table::new(rows).with(Style::rounded()), width)
+    );
     let flagged: Vec<&TrendPoint> = trend.iter().filter(|p| p.regression).collect();
     if flagged.is_empty() {
         println!(

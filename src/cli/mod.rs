@@ -10,6 +10,7 @@ mod plan;
 mod push;
 mod rbac;
 mod run;
+mod term;
 mod validate;
 
 use std::path::PathBuf;
@@ -165,7 +166,9 @@ fn diagnostics(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(term::colour(std::io::IsTerminal::is_terminal(
+            &std::io::stderr(),
+        )))
         .with_target(true)
         .try_init();
 }

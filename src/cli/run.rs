@@ -360,6 +360,12 @@ fn rel(base: &Path, p: &Path) -> PathBuf {
 }
 
 fn print_summary(r: &DrillResult, dir: &Path) {
+    println!("{}", checks_table(r, super::term::width()));
+    print_figures(r, dir);
+}
+
+/// The checks as a table at most `width` columns wide.
+fn checks_table(r: &DrillResult, width: usize) -> String {
     let rows: Vec<Row> = r
         .checks
         .iter()
@@ -373,7 +379,11 @@ fn print_summary(r: &DrillResult, dir: &Path) {
             message: c.message.clone(),
         })
         .collect();
-    println!("{}", Table::new(rows).with(Style::rounded()));
+    super::term::fit(Table::new(rows).with(Style::rounded()), width).to_string()
+}
+
+/// The figures under the table: each fault's RTO, the verdict, the reports.
+fn print_figures(r: &DrillResult, dir: &Path) {
     for f in r.faults.iter().filter(|_| r.load.rate > 0.0) {
         let rto = match (f.rto_s, f.recovery.as_str()) {
             (_, "no-impact") => "no impact".to_string(),
@@ -430,4 +440,39 @@ fn print_summary(r: &DrillResult, dir: &Path) {
         eprintln!("MANUAL ACTION REQUIRED: {m}");
     }
     println!("report: {}", dir.join("report.md").display());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn widest(table: &str) -> usize {
+        table.lines().map(|l| l.chars().count()).max().unwrap_or(0)
+    }
+
+    /// A check whose message is a long sentence made the table ~210
+    /// columns wide, each row wrapping into three at 100 columns.
+    #[test]
+    fn the_checks_table_fits_the_width_and_keeps_every_word() {
+        let mut r = crate::report::testdata::sample_result();
+        let long = "expected alert HighErrorRate{cluster=\"primary\", service=\"checkout\"} \
+                    fired 3.2 s after the inject of kill-primary-ingress (limit 30 s) and \
+                    resolved 12.5 s after traffic recovered (limit 60 s)";
+        r.checks[1].name = "alert:HighErrorRate:kill-primary-ingress".into();
+        r.checks[1].message = long.into();
+        assert!(
+            widest(&checks_table(&r, usize::MAX)) > 150,
+            "the case needs a wide table"
+        );
+        for width in [100, 80] {
+            let t = checks_table(&r, width);
+            assert!(widest(&t) <= width, "wider than {width}:\n{t}");
+            for word in long
+                .split_whitespace()
+                .chain(["FAIL", "rto:kill-primary-ingress"])
+            {
+                assert!(t.contains(word), "{word:?} lost at {width}:\n{t}");
+            }
+        }
+    }
 }

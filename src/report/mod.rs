@@ -10,6 +10,7 @@ mod mermaid;
 pub mod metrics;
 pub mod summary;
 pub mod svg;
+pub mod svg_writer;
 mod units;
 mod vantages_md;
 

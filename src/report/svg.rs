@@ -4,6 +4,7 @@
 
 use std::fmt::Write;
 
+use super::svg_writer::{SvgWriter, esc};
 use super::units::num;
 use crate::results::{DrillResult, TimelinePoint, Verdict};
 
@@ -41,13 +42,7 @@ const HALO: &str =
 pub fn render(r: &DrillResult) -> String {
     let x = XScale::of(r);
     let lat = LogScale::of(&r.timeline);
-    let mut svg = String::with_capacity(16 * 1024 + r.timeline.len() * 40);
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="Helvetica, Arial, sans-serif" font-size="11">"#
-    );
-    // Opaque, so dark-mode viewers do not put black text on a black page.
-    let _ = writeln!(svg, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
+    let mut svg = SvgWriter::new(W, H, 16 * 1024 + r.timeline.len() * 40);
     title(&mut svg, r);
     legend(&mut svg, r);
     vantage_legend(&mut svg, r);
@@ -55,19 +50,26 @@ pub fn render(r: &DrillResult) -> String {
     axes(&mut svg, &x, &lat);
     let threshold_y = y_ratio(r.recovery.ratio.clamp(0.0, 1.0));
     if r.recovery.ratio.is_finite() && r.recovery.ratio > 0.0 {
-        let _ = writeln!(
-            svg,
-            r#"<line x1="{LEFT}" y1="{threshold_y:.1}" x2="{RIGHT}" y2="{threshold_y:.1}" stroke="{MUTED}" stroke-width="1" stroke-dasharray="5 4"/>"#
-        );
+        svg.element(
+            "line",
+            format_args!(
+                r#"x1="{LEFT}" y1="{threshold_y:.1}" x2="{RIGHT}" y2="{threshold_y:.1}" stroke="{MUTED}" stroke-width="1" stroke-dasharray="5 4""#
+            ),
+            None,
+        )
+        .newline();
     }
     if r.timeline.is_empty() {
         for (top, bottom) in [TOP, BOTTOM] {
-            let _ = writeln!(
-                svg,
-                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="{MUTED}">no timeline data</text>"#,
-                (LEFT + RIGHT) / 2.0,
-                (top + bottom) / 2.0 + 4.0
-            );
+            svg.text(
+                format_args!(
+                    r#"x="{:.1}" y="{:.1}" text-anchor="middle" fill="{MUTED}""#,
+                    (LEFT + RIGHT) / 2.0,
+                    (top + bottom) / 2.0 + 4.0
+                ),
+                "no timeline data",
+            )
+            .newline();
         }
     }
     let width = bucket_width(&r.timeline);
@@ -121,11 +123,10 @@ pub fn render(r: &DrillResult) -> String {
     );
     faults(&mut svg, r, &x);
     alerts(&mut svg, r, &x);
-    svg.push_str("</svg>\n");
-    svg
+    svg.finish()
 }
 
-fn title(svg: &mut String, r: &DrillResult) {
+fn title(svg: &mut SvgWriter, r: &DrillResult) {
     let (word, colour) = match r.verdict {
         Verdict::Pass => ("PASS", GREEN),
         Verdict::Fail => ("FAIL", RED),
@@ -133,33 +134,38 @@ fn title(svg: &mut String, r: &DrillResult) {
         Verdict::Aborted => ("ABORTED", "#c26a00"),
         Verdict::Error => ("ERROR", "#c26a00"),
     };
-    let _ = writeln!(
-        svg,
+    // The verdict in its colour: a <tspan> inside the text, so raw markup.
+    svg.raw(&format!(
         r#"<text x="{LEFT}" y="20" font-size="14" font-weight="bold">drill: {} on {} — <tspan fill="{colour}">{word}</tspan></text>"#,
         esc(&r.scenario),
         esc(&r.target)
-    );
+    ))
+    .newline();
 }
 
 /// The vantage points' lines, named on the title row from the right.
-fn vantage_legend(svg: &mut String, r: &DrillResult) {
+fn vantage_legend(svg: &mut SvgWriter, r: &DrillResult) {
     let mut x = RIGHT;
     for (i, v) in r.vantages.iter().enumerate().rev() {
         let label = format!("from {}", v.name);
         x -= text_width(&label, 11.0);
         let colour = VANTAGE[i % VANTAGE.len()];
-        let _ = writeln!(
-            svg,
-            r#"<line x1="{:.1}" y1="16" x2="{:.1}" y2="16" stroke="{colour}" stroke-width="2"/><text x="{x:.1}" y="20" fill="{TEXT}">{}</text>"#,
-            x - 20.0,
-            x - 4.0,
-            esc(&label)
-        );
+        svg.element(
+            "line",
+            format_args!(
+                r#"x1="{:.1}" y1="16" x2="{:.1}" y2="16" stroke="{colour}" stroke-width="2""#,
+                x - 20.0,
+                x - 4.0
+            ),
+            None,
+        )
+        .text(format_args!(r#"x="{x:.1}" y="20" fill="{TEXT}""#), &label)
+        .newline();
         x -= 32.0;
     }
 }
 
-fn legend(svg: &mut String, r: &DrillResult) {
+fn legend(svg: &mut SvgWriter, r: &DrillResult) {
     let ratio = format!("recovery ratio {} %", num(r.recovery.ratio * 100.0, 2));
     let mut items: Vec<(&str, &str, &str)> = vec![
         ("good requests", BLUE, ""),
@@ -178,27 +184,40 @@ fn legend(svg: &mut String, r: &DrillResult) {
 
     let mut x = LEFT;
     for &(label, colour, dash) in &items {
-        let _ = writeln!(
-            svg,
-            r#"<line x1="{x:.1}" y1="34" x2="{:.1}" y2="34" stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}"/><text x="{:.1}" y="38" fill="{TEXT}">{}</text>"#,
-            x + 16.0,
-            x + 20.0,
-            esc(label)
-        );
+        svg.element(
+            "line",
+            format_args!(
+                r#"x1="{x:.1}" y1="34" x2="{:.1}" y2="34" stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}""#,
+                x + 16.0
+            ),
+            None,
+        )
+        .text(
+            format_args!(r#"x="{:.1}" y="38" fill="{TEXT}""#, x + 20.0),
+            label,
+        )
+        .newline();
         x += 28.0 + text_width(label, 11.0);
     }
     if r.faults.is_empty() {
         return;
     }
-    let _ = writeln!(
-        svg,
-        r#"<path d="M{:.1},29 l5,0 l-2.5,5 z" fill="{DARK_GREEN}"/><text x="{:.1}" y="38" fill="{TEXT}">traffic recovered</text>"#,
-        x + 5.5,
-        x + 20.0
-    );
+    svg.element(
+        "path",
+        format_args!(
+            r#"d="M{:.1},29 l5,0 l-2.5,5 z" fill="{DARK_GREEN}""#,
+            x + 5.5
+        ),
+        None,
+    )
+    .text(
+        format_args!(r#"x="{:.1}" y="38" fill="{TEXT}""#, x + 20.0),
+        "traffic recovered",
+    )
+    .newline();
 }
 
-fn phases(svg: &mut String, r: &DrillResult, x: &XScale) {
+fn phases(svg: &mut SvgWriter, r: &DrillResult, x: &XScale) {
     for span in &r.phase_spans {
         if !(span.start_s.is_finite() && span.end_s.is_finite()) {
             continue;
@@ -214,26 +233,32 @@ fn phases(svg: &mut String, r: &DrillResult, x: &XScale) {
             "recovery" => "#eef7ef",
             _ => "#f7f4ec",
         };
-        let _ = writeln!(
-            svg,
-            r#"<rect x="{x0:.1}" y="{BAND_TOP}" width="{:.1}" height="{:.1}" fill="{fill}"/>"#,
-            x1 - x0,
-            BOTTOM.1 - BAND_TOP
-        );
+        svg.element(
+            "rect",
+            format_args!(
+                r#"x="{x0:.1}" y="{BAND_TOP}" width="{:.1}" height="{:.1}" fill="{fill}""#,
+                x1 - x0,
+                BOTTOM.1 - BAND_TOP
+            ),
+            None,
+        )
+        .newline();
         // A label that does not fit its band would run into the next one.
         if text_width(&span.phase, 10.0) + 6.0 <= x1 - x0 {
-            let _ = writeln!(
-                svg,
-                r#"<text x="{:.1}" y="{:.1}" font-size="10" fill="{MUTED}" {HALO}>{}</text>"#,
-                x0 + 3.0,
-                BAND_TOP + 11.0,
-                esc(&span.phase)
-            );
+            svg.text(
+                format_args!(
+                    r#"x="{:.1}" y="{:.1}" font-size="10" fill="{MUTED}" {HALO}"#,
+                    x0 + 3.0,
+                    BAND_TOP + 11.0
+                ),
+                &span.phase,
+            )
+            .newline();
         }
     }
 }
 
-fn axes(svg: &mut String, x: &XScale, lat: &LogScale) {
+fn axes(svg: &mut SvgWriter, x: &XScale, lat: &LogScale) {
     for (ratio, label) in [(0.0, "0 %"), (0.5, "50 %"), (1.0, "100 %")] {
         let y = y_ratio(ratio);
         grid_line(svg, y, label);
@@ -245,46 +270,75 @@ fn axes(svg: &mut String, x: &XScale, lat: &LogScale) {
         (TOP.0, TOP.1, "good requests"),
         (BOTTOM.0, BOTTOM.1, "latency (log)"),
     ] {
-        let _ = writeln!(
-            svg,
-            r#"<rect x="{LEFT}" y="{top}" width="{:.1}" height="{:.1}" fill="none" stroke="{FRAME}"/><text transform="translate(14 {:.1}) rotate(-90)" text-anchor="middle" fill="{MUTED}">{name}</text>"#,
-            RIGHT - LEFT,
-            bottom - top,
-            (top + bottom) / 2.0
-        );
+        svg.element(
+            "rect",
+            format_args!(
+                r#"x="{LEFT}" y="{top}" width="{:.1}" height="{:.1}" fill="none" stroke="{FRAME}""#,
+                RIGHT - LEFT,
+                bottom - top
+            ),
+            None,
+        )
+        .text(
+            format_args!(
+                r#"transform="translate(14 {:.1}) rotate(-90)" text-anchor="middle" fill="{MUTED}""#,
+                (top + bottom) / 2.0
+            ),
+            name,
+        )
+        .newline();
     }
     for t in x.ticks() {
         let px = x.px(t);
-        let _ = writeln!(
-            svg,
-            r#"<line x1="{px:.1}" y1="{}" x2="{px:.1}" y2="{}" stroke="{FRAME}"/><text x="{px:.1}" y="{}" text-anchor="middle" fill="{TEXT}">{}</text>"#,
-            BOTTOM.1,
-            BOTTOM.1 + 4.0,
-            BOTTOM.1 + 16.0,
-            num(t, 3)
-        );
+        svg.element(
+            "line",
+            format_args!(
+                r#"x1="{px:.1}" y1="{}" x2="{px:.1}" y2="{}" stroke="{FRAME}""#,
+                BOTTOM.1,
+                BOTTOM.1 + 4.0
+            ),
+            None,
+        )
+        .text(
+            format_args!(
+                r#"x="{px:.1}" y="{}" text-anchor="middle" fill="{TEXT}""#,
+                BOTTOM.1 + 16.0
+            ),
+            &num(t, 3),
+        )
+        .newline();
     }
-    let _ = writeln!(
-        svg,
-        r#"<text x="{RIGHT}" y="{}" text-anchor="end" fill="{MUTED}">run time (s)</text>"#,
-        BOTTOM.1 + 32.0
-    );
+    svg.text(
+        format_args!(
+            r#"x="{RIGHT}" y="{}" text-anchor="end" fill="{MUTED}""#,
+            BOTTOM.1 + 32.0
+        ),
+        "run time (s)",
+    )
+    .newline();
 }
 
-fn grid_line(svg: &mut String, y: f64, label: &str) {
-    let _ = writeln!(
-        svg,
-        r#"<line x1="{LEFT}" y1="{y:.1}" x2="{RIGHT}" y2="{y:.1}" stroke="{GRID}"/><text x="{:.1}" y="{:.1}" text-anchor="end" fill="{TEXT}">{}</text>"#,
-        LEFT - 4.0,
-        y + 4.0,
-        esc(label)
-    );
+fn grid_line(svg: &mut SvgWriter, y: f64, label: &str) {
+    svg.element(
+        "line",
+        format_args!(r#"x1="{LEFT}" y1="{y:.1}" x2="{RIGHT}" y2="{y:.1}" stroke="{GRID}""#),
+        None,
+    )
+    .text(
+        format_args!(
+            r#"x="{:.1}" y="{:.1}" text-anchor="end" fill="{TEXT}""#,
+            LEFT - 4.0,
+            y + 4.0
+        ),
+        label,
+    )
+    .newline();
 }
 
 /// Inject (red) and end (green) lines across both panels, a marker where
 /// traffic counted as recovered, and the fault's name and RTO between the
 /// panels; a label that would overlap both rows is left out (the lines stay).
-fn faults(svg: &mut String, r: &DrillResult, x: &XScale) {
+fn faults(svg: &mut SvgWriter, r: &DrillResult, x: &XScale) {
     let mut row_ends = [f64::NEG_INFINITY; LABEL_ROWS.len()];
     for f in &r.faults {
         let inject = finite(Some(f.injected_at_s));
@@ -308,19 +362,29 @@ fn faults(svg: &mut String, r: &DrillResult, x: &XScale) {
         }
         if let Some(t) = finite(f.recovered_at_s) {
             let px = x.px(t);
-            let _ = writeln!(
-                svg,
-                r#"<line class="recovered" x1="{px:.1}" y1="{}" x2="{px:.1}" y2="{}" stroke="{DARK_GREEN}" stroke-dasharray="2 2"/><path d="M{:.1},{} l7,0 l-3.5,7 z" fill="{DARK_GREEN}"><title>{}</title></path>"#,
-                TOP.0,
-                TOP.1,
-                px - 3.5,
-                TOP.0 - 7.0,
-                esc(&format!(
+            svg.element(
+                "line",
+                format_args!(
+                    r#"class="recovered" x1="{px:.1}" y1="{}" x2="{px:.1}" y2="{}" stroke="{DARK_GREEN}" stroke-dasharray="2 2""#,
+                    TOP.0,
+                    TOP.1
+                ),
+                None,
+            )
+            .element(
+                "path",
+                format_args!(
+                    r#"d="M{:.1},{} l7,0 l-3.5,7 z" fill="{DARK_GREEN}""#,
+                    px - 3.5,
+                    TOP.0 - 7.0
+                ),
+                Some(&format!(
                     "traffic recovered from {} at t+{} s",
                     f.name,
                     num(t, 3)
-                ))
-            );
+                )),
+            )
+            .newline();
         }
         let Some(t) = inject else { continue };
         let rto = match f.rto_s {
@@ -359,12 +423,14 @@ fn faults(svg: &mut String, r: &DrillResult, x: &XScale) {
             } else {
                 "#333"
             };
-            let _ = writeln!(
-                svg,
-                r#"<text x="{start:.1}" y="{}" font-size="10" text-anchor="{anchor}" fill="{colour}" {HALO}>{}</text>"#,
-                LABEL_ROWS[row],
-                esc(&label)
-            );
+            svg.text(
+                format_args!(
+                    r#"x="{start:.1}" y="{}" font-size="10" text-anchor="{anchor}" fill="{colour}" {HALO}"#,
+                    LABEL_ROWS[row]
+                ),
+                &label,
+            )
+            .newline();
         }
     }
 }
@@ -372,7 +438,7 @@ fn faults(svg: &mut String, r: &DrillResult, x: &XScale) {
 /// Each alert seen in Alertmanager: a bar along the top chart's floor from
 /// firing to resolved (or the end of the chart), expected ones in the p99
 /// colour, unexpected ones in red.
-fn alerts(svg: &mut String, r: &DrillResult, x: &XScale) {
+fn alerts(svg: &mut SvgWriter, r: &DrillResult, x: &XScale) {
     for (i, a) in r.alerts.iter().enumerate() {
         let Some(fired) = finite(a.fired_at_s) else {
             continue;
@@ -396,47 +462,49 @@ fn alerts(svg: &mut String, r: &DrillResult, x: &XScale) {
                     num(t, 3)
                 ))
         );
-        let _ = writeln!(
-            svg,
-            r#"<rect class="alert" x="{x0:.1}" y="{y:.1}" width="{:.1}" height="3" fill="{colour}"><title>{}</title></rect>"#,
-            (x1 - x0).max(2.0),
-            esc(&tip)
-        );
+        svg.element(
+            "rect",
+            format_args!(
+                r#"class="alert" x="{x0:.1}" y="{y:.1}" width="{:.1}" height="3" fill="{colour}""#,
+                (x1 - x0).max(2.0)
+            ),
+            Some(&tip),
+        )
+        .newline();
     }
 }
 
-fn vline(svg: &mut String, px: f64, class: &str, colour: &str, tip: &str) {
-    let _ = writeln!(
-        svg,
-        r#"<line class="{class}" x1="{px:.1}" y1="{}" x2="{px:.1}" y2="{}" stroke="{colour}" stroke-width="1.5"><title>{}</title></line>"#,
-        TOP.0,
-        BOTTOM.1,
-        esc(tip)
-    );
+fn vline(svg: &mut SvgWriter, px: f64, class: &str, colour: &str, tip: &str) {
+    svg.element(
+        "line",
+        format_args!(
+            r#"class="{class}" x1="{px:.1}" y1="{}" x2="{px:.1}" y2="{}" stroke="{colour}" stroke-width="1.5""#,
+            TOP.0,
+            BOTTOM.1
+        ),
+        Some(tip),
+    )
+    .newline();
 }
 
 /// One polyline per run of known values: a null (nothing due, nothing
 /// completed) leaves a gap rather than a line drawn across it. A value with
 /// no neighbour is drawn as a dot, or it would not show at all.
 fn series(
-    svg: &mut String,
+    svg: &mut SvgWriter,
     points: &[TimelinePoint],
     at: impl Fn(&TimelinePoint) -> Option<(f64, f64)>,
     colour: &str,
     width: f64,
 ) {
     let mut d = String::new();
-    let mut dots = String::new();
+    let mut dots: Vec<(f64, f64)> = Vec::new();
     let mut run: Vec<(f64, f64)> = Vec::new();
     let mut flush = |run: &mut Vec<(f64, f64)>| {
         match run.as_slice() {
             [] => {}
             [(x, y)] => {
-                let _ = write!(
-                    dots,
-                    r#"<circle cx="{x:.1}" cy="{y:.1}" r="{:.1}" fill="{colour}"/>"#,
-                    width + 0.6
-                );
+                dots.push((*x, *y));
             }
             [(x, y), rest @ ..] => {
                 let _ = write!(d, "M{x:.1},{y:.1}");
@@ -455,13 +523,27 @@ fn series(
     }
     flush(&mut run);
     if !d.is_empty() {
-        let _ = writeln!(
-            svg,
-            r#"<path d="{d}" fill="none" stroke="{colour}" stroke-width="{width}" stroke-linejoin="round"/>"#
+        svg.element(
+            "path",
+            format_args!(
+                r#"d="{d}" fill="none" stroke="{colour}" stroke-width="{width}" stroke-linejoin="round""#
+            ),
+            None,
+        )
+        .newline();
+    }
+    for (x, y) in &dots {
+        svg.element(
+            "circle",
+            format_args!(
+                r#"cx="{x:.1}" cy="{y:.1}" r="{:.1}" fill="{colour}""#,
+                width + 0.6
+            ),
+            None,
         );
     }
     if !dots.is_empty() {
-        let _ = writeln!(svg, "{dots}");
+        svg.newline();
     }
 }
 
@@ -604,25 +686,6 @@ fn finite(v: Option<f64>) -> Option<f64> {
 /// Rough width of a label in Helvetica at `size`, to keep labels apart.
 fn text_width(s: &str, size: f64) -> f64 {
     s.chars().count() as f64 * size * 0.56
-}
-
-/// Text for XML content and attributes; characters XML 1.0 cannot hold are dropped.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' | ' '..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'.. => {
-                out.push(c)
-            }
-            _ => {}
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! probes polled through the drill, and at the end the silence expired and
 //! the observations handed to the assembly.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use tokio::sync::watch as signal;
 
 use super::drill::Drill;
 use crate::base::clock::Clock;
-use crate::observe::api::{Alertmanager, Endpoint, Matcher, Prometheus, selected_metrics};
+use crate::observe::api::{Alertmanager, Endpoint, Labels, Matcher, Prometheus, selected_metrics};
 use crate::observe::watch::{self, POLL_INTERVAL, Watch};
 use crate::results::MonitoringInfo;
 use crate::scenario::plan::MonitoringPlan;
@@ -45,6 +45,8 @@ pub(super) struct Monitor {
     /// (journal id, silence id) of each silence created.
     silences: Vec<(u32, String)>,
     info: MonitoringInfo,
+    /// Episodes already logged as events: (alert, episode, resolved).
+    logged: BTreeSet<(Labels, usize, bool)>,
 }
 
 impl Monitor {
@@ -124,6 +126,7 @@ impl Drill<'_> {
             task: None,
             silences: Vec::new(),
             info: i,
+            logged: BTreeSet::new(),
         });
         self.monitoring_preflight(mp).await?;
         self.watch_alerts(mp);
@@ -204,6 +207,7 @@ impl Drill<'_> {
             task: None,
             silences: Vec::new(),
             info: i,
+            logged: BTreeSet::new(),
         });
         self.monitoring_preflight(mp).await?;
         self.watch_alerts(mp);
@@ -344,6 +348,9 @@ impl Drill<'_> {
         if let Some(t) = m.task.take() {
             let _ = t.await;
         }
+        for (at, what) in alert_news(&mut m) {
+            self.event(at, Event::Progress(what));
+        }
         let w = m.watch.lock().expect("watch lock").clone();
         let never_fired = self.explain_silent_alerts(&m, &w).await;
         let mut all_expired = true;
@@ -380,15 +387,6 @@ impl Drill<'_> {
         if m.info.silence_id.is_some() {
             m.info.silence_expired = Some(all_expired);
         }
-        for (labels, eps) in &w.alerts {
-            let name = labels.get("alertname").cloned().unwrap_or_default();
-            for e in eps {
-                self.event(e.fired, Event::Progress(format!("alert {name} firing")));
-                if let Some(r) = e.resolved {
-                    self.event(r, Event::Progress(format!("alert {name} resolved")));
-                }
-            }
-        }
         if let Some(mut lab) = m.lab.take() {
             lab.stop().await;
         }
@@ -397,6 +395,16 @@ impl Drill<'_> {
             info: m.info,
             never_fired,
         });
+    }
+
+    /// Logs the alert episodes seen since the last call: firing, resolved.
+    pub(super) fn drain_alert_events(&mut self) {
+        let Some(m) = self.monitor.as_mut() else {
+            return;
+        };
+        for (at, what) in alert_news(m) {
+            self.event(at, Event::Progress(what));
+        }
     }
 
     fn def_has_no_external_am(&self) -> bool {
@@ -443,6 +451,27 @@ impl Drill<'_> {
 }
 
 /// Reads Alertmanager every poll interval and each probe every fourth.
+/// The firing and resolution of each episode not logged yet, at the poll
+/// that saw it.
+fn alert_news(m: &mut Monitor) -> Vec<(Micros, String)> {
+    let w = m.watch.lock().expect("watch lock");
+    let mut news = Vec::new();
+    for (labels, eps) in &w.alerts {
+        let name = labels.get("alertname").cloned().unwrap_or_default();
+        for (i, e) in eps.iter().enumerate() {
+            if m.logged.insert((labels.clone(), i, false)) {
+                news.push((e.fired, format!("alert {name} firing")));
+            }
+            if let Some(r) = e.resolved
+                && m.logged.insert((labels.clone(), i, true))
+            {
+                news.push((r, format!("alert {name} resolved")));
+            }
+        }
+    }
+    news
+}
+
 async fn poll(
     clock: Clock,
     prometheus: Prometheus,

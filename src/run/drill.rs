@@ -50,8 +50,8 @@ pub(super) struct Drill<'a> {
     phase_name: Arc<Mutex<String>>,
     lab_events: mpsc::UnboundedReceiver<LabEvent>,
     pub lab_tx: Option<mpsc::UnboundedSender<LabEvent>>,
-    live: bool,
-    quiet: bool,
+    /// Event lines (in time order) and the live status or heartbeat.
+    pub status: status::Status,
     // What the stages opened, for the teardown to close.
     pub journal: Option<Journal>,
     pub target: Option<Target>,
@@ -110,8 +110,7 @@ impl<'a> Drill<'a> {
             phase_name: Arc::new(Mutex::new("starting".into())),
             lab_events,
             lab_tx: Some(lab_tx),
-            live: status::live(opts.quiet),
-            quiet: opts.quiet,
+            status: status::Status::new(status::Mode::detect(opts.quiet)),
             journal: None,
             target: None,
             database: None,
@@ -128,14 +127,12 @@ impl<'a> Drill<'a> {
         }
     }
 
-    /// Logs an event on the terminal (unless quiet) and for the report.
+    /// Logs an event on the terminal (unless quiet; in time order, see
+    /// `status`) and for the report.
     pub fn event(&mut self, at: Micros, e: Event) {
-        if !self.quiet {
-            if self.live {
-                status::clear();
-            }
-            eprintln!("  t+{:>7.3}s  {e}", at as f64 / 1e6);
-        }
+        self.status
+            .event(at, format!("  t+{:>7.3}s  {e}", at as f64 / 1e6));
+        self.status.release(self.clock.now());
         self.facts.events.push((at, e));
     }
 
@@ -169,10 +166,6 @@ impl<'a> Drill<'a> {
         self.phase_name.clone()
     }
 
-    pub fn live(&self) -> bool {
-        self.live
-    }
-
     pub fn target(&self) -> &Target {
         self.target
             .as_ref()
@@ -190,7 +183,9 @@ impl<'a> Drill<'a> {
         loop {
             self.drain_lab_events();
             self.drain_agent_events();
+            self.drain_alert_events();
             let now = self.clock.now();
+            self.status.release(now);
             if self.interrupt.requested() {
                 return Err(Stop::Interrupted);
             }

@@ -190,8 +190,8 @@ impl Drill<'_> {
             ))
         });
         let status = self
-            .live()
-            .then(|| status::spawn(clock, self.rec.clone(), self.phase_name(), s.rate()));
+            .status
+            .start(clock, self.rec.clone(), self.phase_name(), s.rate());
         self.load = Some(Load {
             control,
             writer_control,

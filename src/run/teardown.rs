@@ -15,6 +15,8 @@ use crate::verdict::stop::Stop;
 impl Drill<'_> {
     pub async fn teardown(mut self, stopped: Option<Stop>) -> DrillResult {
         self.halt_guards();
+        // Alerts seen so far take their place before the reverts' lines.
+        self.drain_alert_events();
         let mut stopped = stopped.max(self.guard_stop());
         if let Some(stop) = self.revert_active().await {
             stopped = stopped.max(Some(stop));
@@ -47,6 +49,7 @@ impl Drill<'_> {
             self.facts.abort(stop.reason());
             self.facts.exit_code = Some(stop.exit_code());
         }
+        self.status.flush();
         let mut rec = self.rec.lock().expect("recorder lock");
         crate::verdict::assemble(self.facts, &mut rec)
     }
@@ -142,7 +145,7 @@ impl Drill<'_> {
         }
         if let Some(s) = load.status {
             s.abort();
-            super::status::clear();
+            self.status.finish();
         }
     }
 
