@@ -91,6 +91,14 @@ if ! command -v buildah >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends buildah >/dev/null
 fi
 
+# The test runner: cargo-nextest runs the test binaries side by side, a
+# process per test, with the drills on the lab one at a time (the `lab` test
+# group of .config/nextest.toml). From crates.io when missing.
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "ci/test.sh: cargo-nextest missing; installing it from crates.io" >&2
+  cargo install cargo-nextest --locked
+fi
+
 # Containerfile, GitHub action, GitLab template, deploy/: real linters
 # (installs them when missing; tests/deploy.rs uses kubectl's kustomize).
 bash ci/lint.sh
@@ -99,12 +107,16 @@ bash ci/lint.sh
 export DRILL_STATE_DIR="${DRILL_STATE_DIR:-$(mktemp -d -t drill-state.XXXXXX)}"
 
 cargo fmt --all -- --check
-cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --workspace --all-targets -- -D warnings
 # The image, from scratch with the debug binary the tests use anyway (a
 # release build would add minutes; the layout is the same): runs --version
 # and validate inside it, as a non-root user.
 cargo build --locked
 bash ci/image.sh --bin target/debug/drill
-# End-to-end tests run real drills against the lab (timing-sensitive): they
-# serialise themselves; unit tests run in parallel.
-cargo test --locked --all-targets
+# Every test of drill and drill-testkit (testkit/): the end-to-end drills on
+# the lab (timing-sensitive) one at a time, everything else beside them
+# (.config/nextest.toml). `cargo test --locked --workspace --all-targets`
+# runs the same tests one binary after another (the lab drills serialise
+# themselves there with tests/common's lab_lock). There are no doctests
+# (`cargo test --doc` finds none), as under `--all-targets` before.
+cargo nextest run --locked --workspace --all-targets

@@ -4,8 +4,6 @@
 //! for with SelfSubjectAccessReview on every shipped scenario, and the
 //! in-cluster context is taken from kube's in-cluster configuration.
 
-mod k8s_support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -13,6 +11,7 @@ use std::process::{Command, Output};
 use drill::base::clock::Clock;
 use drill::targets::k8s::K8sTarget;
 use drill::targets::{TargetDef, Targets};
+use drill_testkit::k8s as k8s_support;
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container, Namespace, PersistentVolumeClaim, ServiceAccount,

@@ -4,8 +4,8 @@
 //! nothing, each fault's inject and exact restore, revert after an API error
 //! mid-drill, and `drill cleanup`'s journal path after a simulated crash.
 
-mod k8s_support;
-#[path = "k8s_support/matrix.rs"]
+// The action × way-out matrix (uses this binary's `Pair`, so it lives here, not in drill-testkit).
+#[path = "k8s/matrix.rs"]
 mod matrix;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +18,7 @@ use drill::scenario::plan::FaultPlan;
 use drill::targets::journal::{self, Entry, Journal, RevertPlan};
 use drill::targets::k8s::{K8sInjection, K8sSettings, K8sTarget, PriorState, Step};
 use drill::targets::{TargetDef, TargetError, Targets};
+use drill_testkit::k8s as k8s_support;
 use k8s_support::{FakeCluster, Timing};
 use matrix::{ACTIONS, WAYS_OUT, WayOut};
 use serde_json::json;

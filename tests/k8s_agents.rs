@@ -6,12 +6,11 @@
 //! reviews and pod proxy are tested next to the code, in
 //! src/agent/k8s/tests.rs, against the same fake.)
 
-mod k8s_support;
-
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use drill::targets::journal::{Entry, RevertPlan};
+use drill_testkit::k8s as k8s_support;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_support::{FakeCluster, Timing};
 use kube::api::{Api, PostParams};

@@ -6,8 +6,6 @@
 //! behind loopback proxies that demand a bearer token.
 
 mod common;
-// The loopback fake Kubernetes API servers of tests/k8s.rs.
-mod k8s_support;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -19,6 +17,9 @@ use std::time::{Duration, Instant};
 
 use common::{Outcome, Sandbox, Service, free_port, lab_lock};
 use drill::observe::api::{Alertmanager, ApiError, Endpoint, Prometheus};
+// The loopback fake Kubernetes API servers of tests/k8s.rs.
+use drill_testkit::k8s as k8s_support;
+use drill_testkit::tls::{Key, private_ca};
 
 const PROM_TOKEN: &str = "prom-t0ken-5f2c9a-never-written";
 const AM_TOKEN: &str = "am-t0ken-8d1e77-never-written";
@@ -709,83 +710,14 @@ fn kill_9_leaves_the_silence_for_drill_cleanup_which_expires_it_with_the_journal
     assert_eq!(ap.refused.load(Ordering::SeqCst), 0);
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let st = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl (ci/test.sh installs it)");
-    assert!(st.success(), "openssl {args:?}");
-}
-
-/// A private CA (ca.pem) and a certificate for 127.0.0.1 it signed
-/// (srv.pem, srv.key), in `d`.
-fn private_ca(d: &Path) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut ca = vec!["req", "-x509"];
-    ca.extend(ec);
-    ca.extend([
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=drill test monitoring CA",
-    ]);
-    openssl(d, &ca);
-    let mut csr = vec!["req"];
-    csr.extend(ec);
-    csr.extend([
-        "-keyout",
-        "srv.key",
-        "-out",
-        "srv.csr",
-        "-subj",
-        "/CN=localhost",
-    ]);
-    openssl(d, &csr);
-    std::fs::write(
-        d.join("ext.cnf"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-    )
-    .unwrap();
-    openssl(
-        d,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "srv.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "srv.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ],
-    );
-}
-
 #[test]
 fn https_monitoring_signed_by_a_private_ca_is_read_with_its_ca_file_and_refused_without() {
     let _g = lab_lock();
     let svc = Service::start();
     let sb = Sandbox::new();
-    private_ca(&sb.work());
+    // A private CA (ca.pem) and a certificate for 127.0.0.1 it signed
+    // (srv.pem, srv.key).
+    private_ca(&sb.work(), Key::EcP256, "drill test monitoring CA");
     let mon = UserMonitoring::start_with(svc.port, Some(&sb.work()));
     let (p, a) = (
         format!("https://127.0.0.1:{}", mon.prom_port),

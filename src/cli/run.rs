@@ -454,7 +454,7 @@ mod tests {
     /// columns wide, each row wrapping into three at 100 columns.
     #[test]
     fn the_checks_table_fits_the_width_and_keeps_every_word() {
-        let mut r = crate::report::testdata::sample_result();
+        let mut r = crate::results::testdata::sample_result();
         let long = "expected alert HighErrorRate{cluster=\"primary\", service=\"checkout\"} \
                     fired 3.2 s after the inject of kill-primary-ingress (limit 30 s) and \
                     resolved 12.5 s after traffic recovered (limit 60 s)";

@@ -62,60 +62,11 @@ fn certs() -> &'static (PathBuf, PathBuf) {
             .tempdir()
             .unwrap()
             .keep();
-        let ssl = |args: &[&str]| {
-            let st = Command::new("openssl")
-                .args(args)
-                .current_dir(&dir)
-                .stderr(Stdio::null())
-                .status()
-                .expect("openssl (ci/test.sh installs it)");
-            assert!(st.success(), "openssl {args:?}");
-        };
-        ssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=drill conformance CA",
-        ]);
-        ssl(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "srv.key",
-            "-out",
-            "srv.csr",
-            "-subj",
-            "/CN=localhost",
-        ]);
-        std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-        ssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "srv.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "srv.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ]);
+        drill_testkit::tls::private_ca(
+            &dir,
+            drill_testkit::tls::Key::Rsa2048,
+            "drill conformance CA",
+        );
         let ca = dir.join("ca.pem");
         (dir, ca)
     })

@@ -1,15 +1,12 @@
-//! Agent Jobs against the loopback fake API server of tests/k8s_support:
+//! Agent Jobs against the loopback fake API server of drill-testkit (testkit/):
 //! the Job object as created, the access reviews before it, the pods by
 //! completion index, the proxy's real HTTP round trip to each pod's
 //! process, and the deletes (with the pods, idempotent, never another
 //! run's Job), journalled like faults.
 
-#[path = "../../../tests/k8s_support/mod.rs"]
-mod fake;
-
 use std::time::Duration;
 
-use fake::{FakeCluster, Timing};
+use drill_testkit::k8s::{FakeCluster, Timing};
 use serde_json::{Value, json};
 
 use super::*;

@@ -1,14 +1,16 @@
-//! Each fault's exact call sequence against a mocked API (kube-rs's
-//! `tower_test` pattern): method, path, query and body of every request, in
-//! order, answered with real API bodies from `fixtures/k8s/`.
+//! Each fault's exact call sequence against the loopback fake API server of
+//! drill-testkit (testkit/): method, path, query, content type and body of
+//! every request, in order. The fake keeps the objects (answers shaped from
+//! the real API bodies in `fixtures/k8s/`) and enforces what the API server
+//! does: resourceVersion preconditions (409), a JSON Patch's `test`
+//! operations (422), uid preconditions on a delete. Someone else's edit
+//! between two of drill's calls is a hook the fake runs as the second call
+//! arrives.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
-use http::{Request, Response};
-use http_body_util::BodyExt;
-use kube::client::Body;
+use drill_testkit::k8s::{FakeCluster, Seen, Timing};
 use serde_json::{Value, json};
 
 use super::choose::Amount;
@@ -16,102 +18,6 @@ use super::settings::K8sEntry;
 use super::*;
 use crate::base::clock::Clock;
 use crate::targets::journal::RevertPlan;
-
-type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
-
-macro_rules! fixture {
-    ($name:literal) => {
-        serde_json::from_str::<Value>(include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/fixtures/k8s/",
-            $name
-        )))
-        .expect("fixture is JSON")
-    };
-}
-
-/// One expected request and the answer to give.
-struct Exchange {
-    method: &'static str,
-    uri: String,
-    body: Option<Value>,
-    content_type: Option<&'static str>,
-    status: u16,
-    reply: Value,
-}
-
-fn expect(method: &'static str, uri: &str) -> Exchange {
-    Exchange {
-        method,
-        uri: uri.to_string(),
-        body: None,
-        content_type: None,
-        status: 200,
-        reply: json!({}),
-    }
-}
-
-impl Exchange {
-    fn body(mut self, b: Value) -> Self {
-        self.body = Some(b);
-        self
-    }
-    fn content_type(mut self, ct: &'static str) -> Self {
-        self.content_type = Some(ct);
-        self
-    }
-    fn reply(mut self, status: u16, v: Value) -> Self {
-        self.status = status;
-        self.reply = v;
-        self
-    }
-}
-
-/// Answers the script in order, asserting each request; any request after
-/// the script is recorded as unexpected (and answered 500).
-async fn serve(mut handle: Handle, script: Vec<Exchange>) -> Vec<String> {
-    for (i, ex) in script.into_iter().enumerate() {
-        let (req, send) = handle
-            .next_request()
-            .await
-            .unwrap_or_else(|| panic!("request {i} ({} {}) never came", ex.method, ex.uri));
-        assert_eq!(req.method().as_str(), ex.method, "request {i}: method");
-        assert_eq!(req.uri().to_string(), ex.uri, "request {i}: uri");
-        if let Some(ct) = ex.content_type {
-            assert_eq!(
-                req.headers()
-                    .get("content-type")
-                    .and_then(|v| v.to_str().ok()),
-                Some(ct),
-                "request {i}: content-type"
-            );
-        }
-        let bytes = req.into_body().collect().await.unwrap().to_bytes();
-        if let Some(want) = ex.body {
-            let got: Value = serde_json::from_slice(&bytes).expect("JSON body");
-            assert_eq!(got, want, "request {i} ({} {}): body", ex.method, ex.uri);
-        }
-        let resp = Response::builder()
-            .status(ex.status)
-            .header("content-type", "application/json")
-            .body(Body::from(serde_json::to_vec(&ex.reply).unwrap()))
-            .unwrap();
-        send.send_response(resp);
-    }
-    let mut unexpected = Vec::new();
-    while let Ok(Some((req, send))) =
-        tokio::time::timeout(Duration::from_millis(300), handle.next_request()).await
-    {
-        unexpected.push(format!("{} {}", req.method(), req.uri()));
-        send.send_response(
-            Response::builder()
-                .status(500)
-                .body(Body::from(b"{}".to_vec()))
-                .unwrap(),
-        );
-    }
-    unexpected
-}
 
 fn settings() -> K8sSettings {
     K8sEntry {
@@ -126,13 +32,14 @@ fn settings() -> K8sSettings {
     .unwrap()
 }
 
-/// A target whose primary region talks to a mock; secondary has no client.
-fn target() -> (K8sTarget, Handle) {
-    let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let client = kube::Client::new(svc, "default");
+/// A target whose primary region talks to `fake`; secondary has no client.
+/// Also a client of the fake's own, for the tests' reads.
+fn target(fake: &FakeCluster) -> (K8sTarget, kube::Client) {
+    let config = kube::Config::new(fake.url().parse().unwrap());
+    let client = kube::Client::try_from(config).unwrap();
     let clusters = BTreeMap::from([(
         "primary".to_string(),
-        Cluster::new("primary-cluster-context", client),
+        Cluster::new("primary-cluster-context", client.clone()),
     )]);
     let t = K8sTarget::with_clusters(
         settings(),
@@ -141,7 +48,12 @@ fn target() -> (K8sTarget, Handle) {
         "run-1",
         Clock::start(),
     );
-    (t, handle)
+    (t, client)
+}
+
+/// The users' reference deployment (Bookinfo, with its VirtualServices).
+async fn bookinfo() -> FakeCluster {
+    FakeCluster::bookinfo(Timing::default()).await
 }
 
 fn fault(toml_src: &str) -> FaultPlan {
@@ -149,48 +61,105 @@ fn fault(toml_src: &str) -> FaultPlan {
     FaultPlan::resolve(&f)
 }
 
-const PODS: &str = "/api/v1/namespaces/bookinfo/pods?&labelSelector=app%3Dreviews";
-const DEPLOY: &str = "/apis/apps/v1/namespaces/bookinfo/deployments/reviews-v1";
-const DEPLOYS: &str = "/apis/apps/v1/namespaces/bookinfo/deployments?";
-const VS: &str = "/apis/networking.istio.io/v1/namespaces/bookinfo/virtualservices/reviews";
-
-const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/bookinfo/leases?";
-
-/// The run's claim on an object, taken before its prior state is read.
-fn claim(kind: &str, name: &str) -> Exchange {
-    expect("POST", LEASES).reply(
-        201,
-        json!({ "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                "metadata": { "name": format!("drill.{kind}.{name}"), "namespace": "bookinfo", "resourceVersion": "1" },
-                "spec": { "holderIdentity": "run-1" } }),
-    )
+/// An object as the API server holds it now (the test's own read; it is
+/// not among the requests a sequence below is compared with).
+async fn get(client: &kube::Client, uri: &str) -> Value {
+    client
+        .request::<Value>(http::Request::get(uri).body(Vec::new()).unwrap())
+        .await
+        .unwrap()
 }
 
-async fn run<T>(
-    handle: Handle,
-    script: Vec<Exchange>,
-    work: impl std::future::Future<Output = T>,
-) -> T {
-    let server = tokio::spawn(serve(handle, script));
-    let out = tokio::time::timeout(Duration::from_secs(10), work)
-        .await
-        .expect("the calls finished");
-    let unexpected = server.await.expect("every request as scripted");
-    assert!(unexpected.is_empty(), "unexpected requests: {unexpected:?}");
-    out
+fn rv(v: &Value) -> String {
+    v["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+const PODS: &str = "/api/v1/namespaces/bookinfo/pods?&labelSelector=app%3Dreviews";
+const DEPLOYS: &str = "/apis/apps/v1/namespaces/bookinfo/deployments?";
+const VS: &str = "/apis/networking.istio.io/v1/namespaces/bookinfo/virtualservices/reviews";
+const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/bookinfo/leases?";
+const SSAR: &str = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews?";
+
+/// One expected request.
+struct Call {
+    method: &'static str,
+    uri: String,
+    body: Option<Value>,
+    content_type: Option<&'static str>,
+}
+
+fn call(method: &'static str, uri: &str) -> Call {
+    Call {
+        method,
+        uri: uri.to_string(),
+        body: None,
+        content_type: None,
+    }
+}
+
+impl Call {
+    fn body(mut self, b: Value) -> Self {
+        self.body = Some(b);
+        self
+    }
+    fn content_type(mut self, ct: &'static str) -> Self {
+        self.content_type = Some(ct);
+        self
+    }
+}
+
+/// The run's claim on an object, taken before its prior state is read.
+fn claim() -> Call {
+    call("POST", LEASES)
+}
+
+/// The requests the fake saw from the `from`-th on are exactly `want`, in
+/// order (method, path and query; body and content type where given).
+fn assert_calls(fake: &FakeCluster, from: usize, want: &[Call]) {
+    let seen: Vec<Seen> = fake.requests().split_off(from);
+    let shown: Vec<String> = seen
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.uri))
+        .collect();
+    assert_eq!(seen.len(), want.len(), "requests: {shown:#?}");
+    for (i, (got, ex)) in seen.iter().zip(want).enumerate() {
+        assert_eq!(got.method, ex.method, "request {i}: method; {shown:#?}");
+        assert_eq!(got.uri, ex.uri, "request {i}: uri; {shown:#?}");
+        if let Some(ct) = ex.content_type {
+            assert_eq!(
+                got.content_type.as_deref(),
+                Some(ct),
+                "request {i}: content-type"
+            );
+        }
+        if let Some(want) = &ex.body {
+            let body: Value = serde_json::from_str(&got.body).expect("JSON body");
+            assert_eq!(&body, want, "request {i} ({} {}): body", ex.method, ex.uri);
+        }
+    }
+}
+
+/// The body of the `i`-th request from the `from`-th on, as JSON.
+fn body_of(fake: &FakeCluster, from: usize, i: usize) -> Value {
+    serde_json::from_str(&fake.requests()[from + i].body).expect("JSON body")
 }
 
 #[tokio::test]
 async fn delete_with_count_lists_by_selector_and_deletes_the_seeded_pick_by_uid() {
-    let (t, handle) = target();
+    let fake = bookinfo().await;
+    let (t, client) = target(&fake);
     let f = fault("component = \"reviews\"\nregion = \"primary\"\naction = \"delete\"\ncount = 1");
-    let list = fixture!("pod-list.json");
+    let list = get(&client, PODS).await;
     let names: Vec<String> = list["items"]
         .as_array()
         .unwrap()
         .iter()
         .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
         .collect();
+    assert_eq!(names.len(), 3, "reviews v1, v2 and v3");
     // The pod the seed picks, computed by the pure chooser.
     let pick = choose::choose(&names, Amount::Count(1), 7, "delete-reviews-primary");
     let item = list["items"]
@@ -201,21 +170,28 @@ async fn delete_with_count_lists_by_selector_and_deletes_the_seeded_pick_by_uid(
         .unwrap()
         .clone();
     let uid = item["metadata"]["uid"].as_str().unwrap().to_string();
-    let script = vec![
-        expect("GET", PODS).reply(200, list),
-        expect(
-            "DELETE",
-            &format!("/api/v1/namespaces/bookinfo/pods/{}?", pick[0]),
-        )
-        .body(json!({ "preconditions": { "uid": uid } }))
-        .reply(200, fixture!("pod.json")),
-    ];
-    let (inj, plan) = run(handle, script, async {
-        let (inj, plan) = t.plan(&f, 7).await.unwrap();
-        t.inject(&f, &inj).await.unwrap();
-        (inj, plan)
-    })
-    .await;
+    let from = fake.requests().len();
+    let (inj, plan) = t.plan(&f, 7).await.unwrap();
+    t.inject(&f, &inj).await.unwrap();
+    assert_calls(
+        &fake,
+        from,
+        &[
+            call("GET", PODS),
+            call(
+                "DELETE",
+                &format!("/api/v1/namespaces/bookinfo/pods/{}?", pick[0]),
+            )
+            .body(json!({ "preconditions": { "uid": uid } })),
+        ],
+    );
+    assert!(
+        !fake
+            .pods("bookinfo", "app=reviews")
+            .iter()
+            .any(|(name, _)| *name == pick[0]),
+        "the pick is gone"
+    );
     match (&inj.step, &plan) {
         (Step::DeletePods { pods, .. }, RevertPlan::SelfHealing { what }) => {
             assert_eq!(pods, &vec![(pick[0].clone(), uid)]);
@@ -224,43 +200,97 @@ async fn delete_with_count_lists_by_selector_and_deletes_the_seeded_pick_by_uid(
         other => panic!("unexpected plan {other:?}"),
     }
     // A delete heals by itself: nothing to revert, no request.
-    let (t2, handle2) = target();
-    run(handle2, vec![], async {
-        t2.revert(&f, &inj).await.unwrap()
-    })
-    .await;
+    let fake2 = bookinfo().await;
+    let (t2, _) = target(&fake2);
+    t2.revert(&f, &inj).await.unwrap();
+    assert_calls(&fake2, 0, &[]);
 }
 
 #[tokio::test]
 async fn delete_on_an_unmapped_region_is_refused_without_a_request() {
-    let (t, handle) = target();
+    let fake = bookinfo().await;
+    let (t, _) = target(&fake);
     let f = fault("component = \"reviews\"\nregion = \"staging\"\naction = \"delete\"");
-    let err = run(handle, vec![], async { t.plan(&f, 1).await.map(|_| ()) })
-        .await
-        .unwrap_err();
+    let err = t.plan(&f, 1).await.map(|_| ()).unwrap_err();
     assert!(matches!(err, TargetError::Invalid(_)), "{err:?}");
     assert!(
         err.to_string().contains("not mapped to a kube context"),
         "{err}"
     );
+    assert_calls(&fake, 0, &[]);
 }
 
 #[tokio::test]
 async fn down_scales_every_deployment_running_the_components_pods_and_restores_each() {
-    let (t, handle) = target();
+    let fake = FakeCluster::start(Timing::default()).await;
+    // ratings-v1 is in the namespace too; its pods are not `app=reviews`.
+    let prior = [("reviews-v1", 2), ("reviews-v2", 2), ("reviews-v3", 1)];
+    for (name, replicas) in prior {
+        let version = name.trim_start_matches("reviews-");
+        fake.add_deployment(
+            "bookinfo",
+            name,
+            &[("app", "reviews"), ("version", version)],
+            replicas,
+        );
+    }
+    fake.add_deployment(
+        "bookinfo",
+        "ratings-v1",
+        &[("app", "ratings"), ("version", "v1")],
+        1,
+    );
+    let (t, client) = target(&fake);
     let f = fault(
         "component = \"reviews\"\nregion = \"primary\"\naction = \"down\"\nduration = \"10s\"",
     );
-    let list = fixture!("deployment-list.json");
-    let item = |name: &str| {
-        list["items"]
-            .as_array()
-            .unwrap()
+    let dep = |name: &str| format!("/apis/apps/v1/namespaces/bookinfo/deployments/{name}");
+    let mut read = Vec::new();
+    for (name, _) in prior {
+        read.push(rv(&get(&client, &dep(name)).await));
+    }
+    let mark = |run: Value| json!({ "metadata": { "annotations": { "drill.dev/run-id": run } } });
+    let from = fake.requests().len();
+    let (inj, plan) = t.plan(&f, 1).await.unwrap();
+    t.inject(&f, &inj).await.unwrap();
+    assert!(
+        prior
             .iter()
-            .find(|d| d["metadata"]["name"] == name)
-            .unwrap()
-            .clone()
-    };
+            .all(|(name, _)| fake.replicas("bookinfo", name) == 0)
+    );
+    assert_eq!(fake.replicas("bookinfo", "ratings-v1"), 1);
+    let injected = fake.requests().len() - from;
+    t.revert(&f, &inj).await.unwrap();
+    for (name, replicas) in prior {
+        assert_eq!(fake.replicas("bookinfo", name), replicas, "{name}");
+        assert_eq!(
+            fake.deployment_annotation("bookinfo", name, "drill.dev/run-id"),
+            None
+        );
+    }
+    let mut want = vec![call("GET", PODS), call("GET", DEPLOYS)];
+    // Each claimed, then read again under the claim.
+    for (name, _) in prior {
+        want.push(claim());
+        want.push(call("GET", &dep(name)));
+    }
+    // Marked first, conditional on the version read; then scaled at the
+    // marked version (the fake refuses any other with 409).
+    for ((name, _), rv) in prior.iter().zip(&read) {
+        let mut conditional = mark(json!("run-1"));
+        conditional["metadata"]["resourceVersion"] = json!(rv);
+        want.push(call("PATCH", &format!("{}?", dep(name))).body(conditional));
+        want.push(call("PUT", &format!("{}/scale?", dep(name))));
+    }
+    assert_eq!(injected, want.len(), "inject's requests");
+    for (name, _) in prior {
+        want.push(call("GET", &dep(name)));
+        want.push(call("PUT", &format!("{}/scale?", dep(name))));
+        want.push(call("PATCH", &format!("{}?", dep(name))).body(mark(Value::Null)));
+    }
+    assert_calls(&fake, from, &want);
+    // The scale bodies: to 0 at the marked version, then back to each
+    // one's prior replicas at the version the revert read.
     let scale = |name: &str, replicas: i32, rv: &str| {
         json!({
             "apiVersion": "autoscaling/v1", "kind": "Scale",
@@ -268,65 +298,15 @@ async fn down_scales_every_deployment_running_the_components_pods_and_restores_e
             "spec": { "replicas": replicas }
         })
     };
-    let dep = |name: &str| format!("/apis/apps/v1/namespaces/bookinfo/deployments/{name}");
-    let mark = |run: Value| json!({ "metadata": { "annotations": { "drill.dev/run-id": run } } });
-    let mut script = vec![
-        expect("GET", PODS).reply(200, fixture!("pod-list.json")),
-        expect("GET", DEPLOYS).reply(200, list.clone()),
-    ];
-    // ratings-v1 is in the namespace too; its pods are not `app=reviews`.
-    let prior = [
-        ("reviews-v1", 2, "1001"),
-        ("reviews-v2", 2, "1004"),
-        ("reviews-v3", 1, "1007"),
-    ];
-    // Each claimed, then read again under the claim.
-    for (name, _, _) in prior {
-        script.push(claim("deployment", name));
-        script.push(expect("GET", &dep(name)).reply(200, item(name)));
+    for (i, ((name, replicas), read)) in prior.iter().zip(&read).enumerate() {
+        let down = body_of(&fake, from, 2 + 2 * prior.len() + 2 * i + 1);
+        let marked = rv(&down);
+        assert_ne!(&marked, read, "{name}: scaled at the marked version");
+        assert_eq!(down, scale(name, 0, &marked));
+        let up = body_of(&fake, from, injected + 3 * i + 1);
+        let at = rv(&up);
+        assert_eq!(up, scale(name, *replicas, &at));
     }
-    // Marked first, conditional on the version read; then scaled at the
-    // marked version.
-    for (name, _, rv) in prior {
-        let mut marked = item(name);
-        marked["metadata"]["resourceVersion"] = json!(format!("{rv}9"));
-        let mut conditional = mark(json!("run-1"));
-        conditional["metadata"]["resourceVersion"] = json!(rv);
-        script.push(
-            expect("PATCH", &format!("{}?", dep(name)))
-                .body(conditional)
-                .reply(200, marked),
-        );
-        script.push(
-            expect("PUT", &format!("{}/scale?", dep(name)))
-                .body(scale(name, 0, &format!("{rv}9")))
-                .reply(200, fixture!("scale.json")),
-        );
-    }
-    for (name, replicas, _) in prior {
-        let mut faulted = item(name);
-        faulted["spec"]["replicas"] = json!(0);
-        faulted["metadata"]["resourceVersion"] = json!("1100");
-        faulted["metadata"]["annotations"]["drill.dev/run-id"] = json!("run-1");
-        script.push(expect("GET", &dep(name)).reply(200, faulted));
-        script.push(
-            expect("PUT", &format!("{}/scale?", dep(name)))
-                .body(scale(name, replicas, "1100"))
-                .reply(200, fixture!("scale.json")),
-        );
-        script.push(
-            expect("PATCH", &format!("{}?", dep(name)))
-                .body(mark(Value::Null))
-                .reply(200, item(name)),
-        );
-    }
-    let plan = run(handle, script, async {
-        let (inj, plan) = t.plan(&f, 1).await.unwrap();
-        t.inject(&f, &inj).await.unwrap();
-        t.revert(&f, &inj).await.unwrap();
-        plan
-    })
-    .await;
     let RevertPlan::K8s(r) = plan else {
         panic!("{plan:?}")
     };
@@ -334,11 +314,12 @@ async fn down_scales_every_deployment_running_the_components_pods_and_restores_e
     assert_eq!(r.run_id, "run-1");
     let want: Vec<PriorState> = prior
         .iter()
-        .map(|(name, replicas, rv)| PriorState::Deployment {
+        .zip(&read)
+        .map(|((name, replicas), rv)| PriorState::Deployment {
             namespace: "bookinfo".into(),
             name: name.to_string(),
             replicas: *replicas,
-            resource_version: rv.to_string(),
+            resource_version: rv.clone(),
         })
         .collect();
     assert_eq!(r.objects, want);
@@ -362,83 +343,90 @@ async fn down_scales_every_deployment_running_the_components_pods_and_restores_e
 
 #[tokio::test]
 async fn a_restore_refuses_to_clobber_replicas_someone_else_set() {
-    let (t, handle) = target();
+    let fake = FakeCluster::start(Timing::default()).await;
+    fake.add_deployment(
+        "bookinfo",
+        "reviews-v1",
+        &[("app", "reviews"), ("version", "v1")],
+        1,
+    );
+    let (t, _) = target(&fake);
     let f = fault("component = \"reviews\"\nregion = \"primary\"\naction = \"down\"");
-    let deployment = fixture!("deployment.json");
-    let mut rescaled = deployment.clone();
-    rescaled["spec"]["replicas"] = json!(5);
-    rescaled["metadata"]["annotations"]["drill.dev/run-id"] = json!("run-1");
-    let list = json!({ "kind": "DeploymentList", "apiVersion": "apps/v1", "metadata": {}, "items": [deployment] });
-    let script = vec![
-        expect("GET", PODS).reply(200, fixture!("pod-list.json")),
-        expect("GET", DEPLOYS).reply(200, list),
-        claim("deployment", "reviews-v1"),
-        expect("GET", DEPLOY).reply(200, deployment.clone()),
-        expect("PATCH", &format!("{DEPLOY}?")).reply(200, deployment),
-        expect("PUT", &format!("{DEPLOY}/scale?")).reply(200, fixture!("scale.json")),
-        expect("GET", DEPLOY).reply(200, rescaled),
-    ];
-    let err = run(handle, script, async {
-        let (inj, _) = t.plan(&f, 1).await.unwrap();
-        t.inject(&f, &inj).await.unwrap();
-        t.revert(&f, &inj).await.unwrap_err()
-    })
-    .await;
+    let (inj, _) = t.plan(&f, 1).await.unwrap();
+    t.inject(&f, &inj).await.unwrap();
+    // Someone scales it while the fault is on.
+    fake.scale_by_hand("bookinfo", "reviews-v1", 5);
+    let from = fake.requests().len();
+    let err = t.revert(&f, &inj).await.unwrap_err();
     assert!(matches!(err, TargetError::Drift(_)), "{err:?}");
     let m = err.to_string();
     assert!(
         m.contains("scaled it to 5") && m.contains("left as it is"),
         "{m}"
     );
+    // Read, and nothing written.
+    assert_calls(
+        &fake,
+        from,
+        &[call(
+            "GET",
+            "/apis/apps/v1/namespaces/bookinfo/deployments/reviews-v1",
+        )],
+    );
+    assert_eq!(fake.replicas("bookinfo", "reviews-v1"), 5);
 }
 
 #[tokio::test]
 async fn latency_writes_the_istio_fault_and_revert_patches_off_only_that_fault() {
-    let (t, handle) = target();
+    let fake = bookinfo().await;
+    let (t, client) = target(&fake);
     let f = fault(
         "component = \"reviews\"\nregion = \"primary\"\naction = \"latency\"\ndelay = \"2s\"\npercent = \"50%\"\nduration = \"30s\"",
     );
-    let vs = fixture!("virtualservice.json");
+    let vs = get(&client, VS).await;
+    let before = fake.vs("bookinfo", "reviews");
     let delay = json!({ "delay": { "percentage": { "value": 50.0 }, "fixedDelay": "2s" } });
     let mut injected = vs.clone();
     injected["spec"]["http"][0]["fault"] = delay.clone();
     injected["metadata"]["annotations"]["drill.dev/run-id"] = json!("run-1");
-    let mut stored = injected.clone();
-    stored["metadata"]["resourceVersion"] = json!("2002");
-    let script = vec![
-        expect("GET", PODS).reply(200, fixture!("pod-list.json")),
-        claim("virtualservice", "reviews"),
-        expect("GET", VS).reply(200, vs.clone()),
-        expect("PUT", &format!("{VS}?"))
-            .body(injected)
-            .reply(200, stored.clone()),
-        expect("GET", VS).reply(200, stored),
-        // Only drill's change, each part tested first.
-        expect("PATCH", &format!("{VS}?"))
-            .content_type("application/json-patch+json")
-            .body(json!([
-                { "op": "test", "path": "/spec/http/0/name", "value": "split" },
-                { "op": "test", "path": "/spec/http/0/fault", "value": delay },
-                { "op": "remove", "path": "/spec/http/0/fault" },
-                { "op": "test", "path": "/metadata/annotations/drill.dev~1run-id", "value": "run-1" },
-                { "op": "remove", "path": "/metadata/annotations/drill.dev~1run-id" },
-            ]))
-            .reply(200, vs.clone()),
-    ];
-    let plan = run(handle, script, async {
-        let (inj, plan) = t.plan(&f, 1).await.unwrap();
-        t.inject(&f, &inj).await.unwrap();
-        t.revert(&f, &inj).await.unwrap();
-        plan
-    })
-    .await;
+    let from = fake.requests().len();
+    let (inj, plan) = t.plan(&f, 1).await.unwrap();
+    t.inject(&f, &inj).await.unwrap();
+    assert_eq!(fake.vs("bookinfo", "reviews").0["http"][0]["fault"], delay);
+    t.revert(&f, &inj).await.unwrap();
+    assert_calls(
+        &fake,
+        from,
+        &[
+            call("GET", PODS),
+            claim(),
+            call("GET", VS),
+            call("PUT", &format!("{VS}?")).body(injected),
+            call("GET", VS),
+            // Only drill's change, each part tested first.
+            call("PATCH", &format!("{VS}?"))
+                .content_type("application/json-patch+json")
+                .body(json!([
+                    { "op": "test", "path": "/spec/http/0/name", "value": "split" },
+                    { "op": "test", "path": "/spec/http/0/fault", "value": delay },
+                    { "op": "remove", "path": "/spec/http/0/fault" },
+                    { "op": "test", "path": "/metadata/annotations/drill.dev~1run-id", "value": "run-1" },
+                    { "op": "remove", "path": "/metadata/annotations/drill.dev~1run-id" },
+                ])),
+        ],
+    );
+    assert_eq!(
+        fake.vs("bookinfo", "reviews"),
+        before,
+        "spec and annotations as they were"
+    );
     let RevertPlan::K8s(r) = plan else {
         panic!("{plan:?}")
     };
     let want = PriorState::VirtualService {
         namespace: "bookinfo".into(),
         name: "reviews".into(),
-        resource_version: "2001".into(),
+        resource_version: rv(&vs),
         routes: vec![istio::RouteFault {
             index: 0,
             name: Some("split".into()),
@@ -457,54 +445,57 @@ async fn latency_writes_the_istio_fault_and_revert_patches_off_only_that_fault()
 
 #[tokio::test]
 async fn abort_refuses_to_overwrite_a_virtualservice_changed_since_the_plan() {
-    let (t, handle) = target();
+    let fake = bookinfo().await;
+    let (t, _) = target(&fake);
     let f = fault(
         "component = \"reviews\"\nregion = \"primary\"\naction = \"abort\"\nstatus = 503\npercent = \"10%\"",
     );
-    let script = vec![
-        expect("GET", PODS).reply(200, fixture!("pod-list.json")),
-        claim("virtualservice", "reviews"),
-        expect("GET", VS).reply(200, fixture!("virtualservice.json")),
-        expect("PUT", &format!("{VS}?")).reply(409, fixture!("status-409.json")),
-    ];
-    let err = run(handle, script, async {
-        let (inj, _) = t.plan(&f, 1).await.unwrap();
-        t.inject(&f, &inj).await.unwrap_err()
-    })
-    .await;
+    // Someone else's edit lands between drill's read and its write: the
+    // write carries the version read, and the API server answers 409.
+    fake.before("PUT", "/virtualservices/reviews", |c| {
+        c.edit_vs("bookinfo", "reviews", |spec| {
+            spec["http"][0]["timeout"] = json!("5s")
+        });
+    });
+    let from = fake.requests().len();
+    let (inj, _) = t.plan(&f, 1).await.unwrap();
+    let err = t.inject(&f, &inj).await.unwrap_err();
     assert!(matches!(err, TargetError::Drift(_)), "{err:?}");
     let m = err.to_string();
     assert!(
         m.contains("primary-cluster-context") && m.contains("changed by someone else"),
         "{m}"
     );
+    assert_calls(
+        &fake,
+        from,
+        &[
+            call("GET", PODS),
+            claim(),
+            call("GET", VS),
+            call("PUT", &format!("{VS}?")),
+        ],
+    );
+    let (spec, _) = fake.vs("bookinfo", "reviews");
+    assert!(spec["http"][0].get("fault").is_none(), "{spec}");
+    assert_eq!(spec["http"][0]["timeout"], "5s", "their edit stands");
 }
 
 #[tokio::test]
 async fn an_altered_fault_is_reported_with_what_was_expected_and_found_and_not_patched() {
-    let (t, handle) = target();
+    let fake = bookinfo().await;
+    let (t, _) = target(&fake);
     let f =
         fault("component = \"reviews\"\nregion = \"primary\"\naction = \"abort\"\nstatus = 500");
-    let vs = fixture!("virtualservice.json");
-    let mut edited = vs.clone();
-    edited["spec"]["http"][0]["fault"] =
-        json!({ "abort": { "percentage": { "value": 100.0 }, "httpStatus": 418 } });
-    edited["metadata"]["annotations"]["drill.dev/run-id"] = json!("run-1");
-    edited["metadata"]["resourceVersion"] = json!("2007");
-    let script = vec![
-        expect("GET", PODS).reply(200, fixture!("pod-list.json")),
-        claim("virtualservice", "reviews"),
-        expect("GET", VS).reply(200, vs),
-        expect("PUT", &format!("{VS}?")).reply(200, json!({})),
-        expect("GET", VS).reply(200, edited),
-        // No PATCH: the fault there is not drill's any more.
-    ];
-    let err = run(handle, script, async {
-        let (inj, _) = t.plan(&f, 1).await.unwrap();
-        t.inject(&f, &inj).await.unwrap();
-        t.revert(&f, &inj).await.unwrap_err()
-    })
-    .await;
+    let (inj, _) = t.plan(&f, 1).await.unwrap();
+    t.inject(&f, &inj).await.unwrap();
+    // Someone changes drill's fault while it is on.
+    fake.edit_vs("bookinfo", "reviews", |spec| {
+        spec["http"][0]["fault"] =
+            json!({ "abort": { "percentage": { "value": 100.0 }, "httpStatus": 418 } });
+    });
+    let from = fake.requests().len();
+    let err = t.revert(&f, &inj).await.unwrap_err();
     let m = err.to_string();
     for want in [
         "virtualservice bookinfo/reviews",
@@ -516,37 +507,40 @@ async fn an_altered_fault_is_reported_with_what_was_expected_and_found_and_not_p
     ] {
         assert!(m.contains(want), "no {want:?} in: {m}");
     }
+    // No PATCH: the fault there is not drill's any more.
+    assert_calls(&fake, from, &[call("GET", VS)]);
 }
 
 #[tokio::test]
 async fn a_patch_refused_by_a_failed_test_reads_the_object_again_before_giving_up() {
-    let (t, handle) = target();
+    let fake = bookinfo().await;
+    let (t, _) = target(&fake);
     let f =
         fault("component = \"reviews\"\nregion = \"primary\"\naction = \"abort\"\nstatus = 500");
-    let vs = fixture!("virtualservice.json");
-    let mut faulted = vs.clone();
-    faulted["spec"]["http"][0]["fault"] =
-        json!({ "abort": { "percentage": { "value": 100.0 }, "httpStatus": 500 } });
-    faulted["metadata"]["annotations"]["drill.dev/run-id"] = json!("run-1");
-    // Between drill's read and its patch someone else took the fault off
-    // and the annotation too: the second read finds the route as it was.
-    let mut cleaned = vs.clone();
-    cleaned["metadata"]["resourceVersion"] = json!("2009");
-    let script = vec![
-        expect("GET", PODS).reply(200, fixture!("pod-list.json")),
-        claim("virtualservice", "reviews"),
-        expect("GET", VS).reply(200, vs),
-        expect("PUT", &format!("{VS}?")).reply(200, json!({})),
-        expect("GET", VS).reply(200, faulted),
-        expect("PATCH", &format!("{VS}?")).reply(422, fixture!("status-422.json")),
-        expect("GET", VS).reply(200, cleaned),
-    ];
-    run(handle, script, async {
-        let (inj, _) = t.plan(&f, 1).await.unwrap();
-        t.inject(&f, &inj).await.unwrap();
-        t.revert(&f, &inj).await.unwrap()
-    })
-    .await;
+    let before = fake.vs("bookinfo", "reviews");
+    let (inj, _) = t.plan(&f, 1).await.unwrap();
+    t.inject(&f, &inj).await.unwrap();
+    // Between drill's read and its patch someone else takes the fault off
+    // and the annotation too: the patch's tests fail (422) and the second
+    // read finds the route as it was.
+    fake.before("PATCH", "/virtualservices/reviews", |c| {
+        c.edit_vs("bookinfo", "reviews", |spec| {
+            spec["http"][0].as_object_mut().unwrap().remove("fault");
+        });
+        c.annotate_vs("bookinfo", "reviews", "drill.dev/run-id", None);
+    });
+    let from = fake.requests().len();
+    t.revert(&f, &inj).await.unwrap();
+    assert_calls(
+        &fake,
+        from,
+        &[
+            call("GET", VS),
+            call("PATCH", &format!("{VS}?")).content_type("application/json-patch+json"),
+            call("GET", VS),
+        ],
+    );
+    assert_eq!(fake.vs("bookinfo", "reviews"), before);
 }
 
 #[test]
@@ -665,7 +659,9 @@ fn unnamed_routes_shifted_by_an_insert_still_lose_every_fault_of_drills() {
 
 #[tokio::test]
 async fn preflight_asks_a_selfsubjectaccessreview_per_verb_and_reports_the_denied_one() {
-    let (t, handle) = target();
+    let fake = bookinfo().await;
+    fake.deny("delete", "pods", "");
+    let (t, _) = target(&fake);
     let f = fault("component = \"reviews\"\nregion = \"primary\"\naction = \"delete\"");
     let review = |verb: &str| {
         json!({
@@ -676,21 +672,17 @@ async fn preflight_asks_a_selfsubjectaccessreview_per_verb_and_reports_the_denie
             } }
         })
     };
-    const SSAR: &str = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews?";
-    let script = vec![
-        expect("GET", "/version").reply(200, fixture!("version.json")),
-        expect("GET", PODS).reply(200, fixture!("pod-list.json")),
-        expect("POST", SSAR)
-            .body(review("delete"))
-            .reply(201, fixture!("ssar-denied.json")),
-        expect("POST", SSAR)
-            .body(review("list"))
-            .reply(201, fixture!("ssar-allowed.json")),
-    ];
-    let err = run(handle, script, async {
-        t.preflight(&[&f]).await.unwrap_err()
-    })
-    .await;
+    let err = t.preflight(&[&f]).await.unwrap_err();
+    assert_calls(
+        &fake,
+        0,
+        &[
+            call("GET", "/version"),
+            call("GET", PODS),
+            call("POST", SSAR).body(review("delete")),
+            call("POST", SSAR).body(review("list")),
+        ],
+    );
     assert!(matches!(err, TargetError::Preflight(_)), "{err:?}");
     let m = err.to_string();
     assert!(
@@ -702,56 +694,25 @@ async fn preflight_asks_a_selfsubjectaccessreview_per_verb_and_reports_the_denie
 
 #[tokio::test]
 async fn preflight_reports_an_unreachable_or_forbidden_api_in_the_contexts_words() {
-    let (t, handle) = target();
+    // No pods at all; listing deployments and the first access review are
+    // forbidden.
+    let fake = FakeCluster::start(Timing::default()).await;
+    fake.fail("GET", "/deployments?", 403, 1);
+    fake.fail("POST", "/selfsubjectaccessreviews", 403, 1);
+    let (t, _) = target(&fake);
     let f = fault("component = \"reviews\"\nregion = \"primary\"\naction = \"down\"");
-    let script = vec![
-        expect("GET", "/version").reply(200, fixture!("version.json")),
-        expect("GET", PODS).reply(
-            200,
-            json!({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": []}),
-        ),
-        expect("GET", DEPLOYS).reply(403, fixture!("status-403.json")),
-        expect(
-            "POST",
-            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews?",
-        )
-        .reply(403, fixture!("status-403.json")),
-        expect(
-            "POST",
-            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews?",
-        )
-        .reply(201, fixture!("ssar-allowed.json")),
-        expect(
-            "POST",
-            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews?",
-        )
-        .reply(201, fixture!("ssar-allowed.json")),
-        expect(
-            "POST",
-            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews?",
-        )
-        .reply(201, fixture!("ssar-allowed.json")),
-        expect(
-            "POST",
-            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews?",
-        )
-        .reply(201, fixture!("ssar-allowed.json")),
+    let err = t.preflight(&[&f]).await.unwrap_err();
+    let mut want = vec![
+        call("GET", "/version"),
+        call("GET", PODS),
+        call("GET", DEPLOYS),
     ];
-    // The claim's verbs on Leases: create, get, update, delete.
-    let mut script = script;
-    for _ in 0..4 {
-        script.push(
-            expect(
-                "POST",
-                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews?",
-            )
-            .reply(201, fixture!("ssar-allowed.json")),
-        );
+    // The scale verbs, then the claim's verbs on Leases: create, get,
+    // update, delete.
+    for _ in 0..9 {
+        want.push(call("POST", SSAR));
     }
-    let err = run(handle, script, async {
-        t.preflight(&[&f]).await.unwrap_err()
-    })
-    .await;
+    assert_calls(&fake, 0, &want);
     let m = err.to_string();
     assert!(m.contains("selector `app=reviews` matches no pods"), "{m}");
     assert!(

@@ -52,7 +52,8 @@ pub(super) struct JobPod {
     waiting: Option<(String, String)>,
     /// The local port its process listens on, once it does.
     port: Arc<OnceLock<u16>>,
-    process: Option<Process>,
+    /// Held, never read: dropping it ends the process with the pod.
+    _process: Option<Process>,
 }
 
 impl JobPod {
@@ -61,7 +62,8 @@ impl JobPod {
     }
 }
 
-/// The pod's process; it ends with the pod.
+/// The pod's process; it ends with the pod (its `Drop` does it).
+#[allow(dead_code)]
 enum Process {
     Listener(Server),
     Child(tokio::process::Child),
@@ -374,7 +376,7 @@ fn start_pods(s: &mut State, ns: &str, job: &str, uid: &str, obj: &Value) {
                 container: container.clone(),
                 waiting,
                 port,
-                process,
+                _process: process,
             }),
         });
     }

@@ -7,8 +7,7 @@
 //! answers). A Deployment's missing pods come back
 //! after a delay and turn Ready after another, as a ReplicaSet's would.
 //! Every request is recorded, so a test can say "nothing was touched".
-
-#![allow(dead_code)]
+//! The bodies are read from the repository's `fixtures/k8s/`.
 
 pub mod jobs;
 
@@ -34,6 +33,9 @@ pub struct Seen {
     /// Path and query, as sent.
     pub uri: String,
     pub body: String,
+    /// The `content-type` header, if any (a JSON Patch says
+    /// `application/json-patch+json`).
+    pub content_type: Option<String>,
 }
 
 impl Seen {
@@ -103,6 +105,14 @@ struct LeaseObj {
     body: Value,
 }
 
+/// Something a test does to the cluster as a request arrives, before it is
+/// answered (someone else's edit landing between two of drill's calls).
+struct Hook {
+    method: String,
+    path_contains: String,
+    run: Box<dyn FnOnce(&FakeCluster) + Send>,
+}
+
 struct Failure {
     method: String,
     path_contains: String,
@@ -121,6 +131,9 @@ struct State {
     seen: Vec<Seen>,
     denied: Vec<(String, String, String)>,
     failures: Vec<Failure>,
+    hooks: Vec<Hook>,
+    /// The fake's own address, for the hooks' [`FakeCluster`].
+    addr: Option<SocketAddr>,
     timing: Timing,
     jobs: BTreeMap<(String, String), jobs::JobObj>,
     /// Images the fake kubelet cannot pull (their pods stay in ImagePullBackOff).
@@ -141,7 +154,7 @@ pub struct FakeCluster {
 
 fn fixture(name: &str) -> Value {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/k8s")
+        .join("../fixtures/k8s")
         .join(name);
     serde_json::from_str(&std::fs::read_to_string(&p).expect("fixture")).expect("fixture JSON")
 }
@@ -160,6 +173,7 @@ impl FakeCluster {
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State {
             timing,
+            addr: Some(addr),
             ..Default::default()
         }));
         let st = state.clone();
@@ -319,6 +333,22 @@ impl FakeCluster {
             path_contains: path_contains.into(),
             status,
             remaining: times,
+        });
+    }
+
+    /// Runs `edit` once, when the next request with this method whose path
+    /// contains `path_contains` arrives, before the fake answers it (and
+    /// before [`FakeCluster::fail`] is consulted).
+    pub fn before(
+        &self,
+        method: &str,
+        path_contains: &str,
+        edit: impl FnOnce(&FakeCluster) + Send + 'static,
+    ) {
+        self.lock().hooks.push(Hook {
+            method: method.into(),
+            path_contains: path_contains.into(),
+            run: Box::new(edit),
         });
     }
 
@@ -704,11 +734,34 @@ async fn handle(st: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp, I
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
+    run_hook(&st, &parts);
     // The pod proxy answers after a round trip to the pod's process, so the
     // state's lock is released before it.
     match answer(&st, &parts, &bytes) {
         Answer::Now(r) => Ok(r),
         Answer::Proxy(to) => Ok(jobs::forward(st, to, &parts, parts.uri.query(), bytes).await),
+    }
+}
+
+/// Runs the first hook this request matches, with the state's lock released.
+fn run_hook(st: &Arc<Mutex<State>>, parts: &hyper::http::request::Parts) {
+    let path_q = parts
+        .uri
+        .path_and_query()
+        .map_or(String::new(), |p| p.to_string());
+    let (hook, addr) = {
+        let mut s = st.lock().unwrap();
+        let at = s
+            .hooks
+            .iter()
+            .position(|h| h.method == parts.method.as_str() && path_q.contains(&h.path_contains));
+        (at.map(|i| s.hooks.remove(i)), s.addr)
+    };
+    if let (Some(h), Some(addr)) = (hook, addr) {
+        (h.run)(&FakeCluster {
+            addr,
+            state: st.clone(),
+        });
     }
 }
 
@@ -728,6 +781,11 @@ fn answer(st: &Mutex<State>, parts: &hyper::http::request::Parts, bytes: &Bytes)
         method: parts.method.to_string(),
         uri: path_q.clone(),
         body: text.clone(),
+        content_type: parts
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
     });
     if let Some(f) = s.failures.iter_mut().find(|f| {
         f.remaining > 0 && f.method == parts.method.as_str() && path_q.contains(&f.path_contains)
