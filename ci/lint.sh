@@ -4,7 +4,8 @@
 # and its example workflow), check-jsonschema (the GitLab CI template),
 # ShellCheck (the scripts, and the shell inside action.yml), kubectl's
 # kustomize (deploy/ renders), promtool (rules/ loads, rules/tests/ pass),
-# xmllint (the golden JUnit). Installs what is
+# xmllint (the golden JUnit), and ci/doclinks.py (links in README.md and
+# docs/ lead to files and headings that exist). Installs what is
 # missing (PyPI with pip, Debian with apt-get). Called by ci/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -84,6 +85,9 @@ if command -v promtool >/dev/null 2>&1; then
   promtool check rules rules/*.yml
   promtool test rules rules/tests/*.yml
 fi
+
+step "ci/doclinks.py: every relative link in README.md and docs/*.md resolves"
+python3 ci/doclinks.py
 
 step "xmllint: the golden JUnit"
 xmllint --noout fixtures/golden/junit.xml

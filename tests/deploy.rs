@@ -971,16 +971,16 @@ max = "1us"
     );
 }
 
-/// The README's `drill rbac` line for the other region runs as written,
-/// from the repository's root (where `--suite` finds scenarios/suites), and
-/// prints that context's Roles.
+/// The operations guide's `drill rbac` line for the other region runs as
+/// written, from the repository's root (where `--suite` finds
+/// scenarios/suites), and prints that context's Roles.
 #[test]
-fn the_readme_rbac_example_runs_as_written() {
-    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
-    let at = readme
+fn the_documented_rbac_example_runs_as_written() {
+    let doc = std::fs::read_to_string(repo("docs/operations.md")).unwrap();
+    let at = doc
         .find("drill rbac --suite ")
-        .expect("README has a `drill rbac --suite` example");
-    let line: String = readme[at..]
+        .expect("docs/operations.md has a `drill rbac --suite` example");
+    let line: String = doc[at..]
         .lines()
         .take(2)
         .collect::<Vec<_>>()

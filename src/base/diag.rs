@@ -236,7 +236,7 @@ pub fn from_toml(file: &Path, src: &str, e: &toml::de::Error) -> Diagnostic {
         Some((head, rest)) => (head.to_string(), Some(rest.to_string())),
         None => (
             msg,
-            Some("see the scenario reference in the README".to_string()),
+            Some("see the scenario reference in docs/scenarios.md".to_string()),
         ),
     };
     if message.contains("recursion limit") || message.contains("cannot recurse") {
