@@ -15,6 +15,7 @@ use tokio::sync::watch as signal;
 
 use super::drill::Drill;
 use crate::base::clock::Clock;
+use crate::base::units::Micros;
 use crate::observe::api::{Alertmanager, Endpoint, Labels, Matcher, Prometheus, selected_metrics};
 use crate::observe::watch::{self, POLL_INTERVAL, Watch};
 use crate::results::MonitoringInfo;

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use super::drill::{Drill, Load};
 use super::entry::{http_load, probe_entry};
-use super::status;
 use crate::load::http::Control;
 use crate::load::writer::WriterControl;
 use crate::targets::Target;
