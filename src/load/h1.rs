@@ -27,7 +27,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use super::http::HttpLoad;
+use super::spec::HttpLoad;
 use crate::measure::Cause;
 
 /// A connection's read buffer to begin with: an answer's head is a few

@@ -27,40 +27,15 @@ use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use hyper::header::{HeaderName, HeaderValue};
-use hyper::{Method, Uri};
 
 use super::h1;
+pub use super::spec::HttpLoad;
 use super::timer::Timer;
 use crate::base::clock::Clock;
 use crate::measure::recorder::GeneratorInfo;
 use crate::measure::{Cause, Micros, Outcome, Recorder, Sample};
-use crate::scenario::model::StatusMatch;
-
-/// What to send, how often, and what counts as good.
-#[derive(Clone, Debug)]
-pub struct HttpLoad {
-    pub url: Uri,
-    pub method: Method,
-    pub headers: Vec<(HeaderName, HeaderValue)>,
-    pub body: Bytes,
-    pub rate: f64,
-    pub timeout: Duration,
-    pub success: Vec<StatusMatch>,
-    pub keep_alive: bool,
-    /// Sending threads; request *i* goes to worker *i mod workers*.
-    pub workers: usize,
-    /// Requests in flight at once, all workers together.
-    pub max_in_flight: usize,
-    /// How often a worker wakes to send what fell due meanwhile: a request
-    /// waits at most one tick (counted in its latency and send lag).
-    pub tick: Duration,
-    /// The CA to trust for https instead of the system's roots.
-    pub ca_file: Option<std::path::PathBuf>,
-}
 
 /// Shared between the generator and whoever stops it.
 #[derive(Default)]
@@ -764,7 +739,10 @@ fn fd_capped(want: usize) -> usize {
 mod tests {
     use super::*;
     use crate::measure::{Phase, RecoveryCriteria, Rto, fault_impact};
+    use crate::scenario::model::StatusMatch;
+    use bytes::Bytes;
     use http_body_util::Full;
+    use hyper::{Method, Uri};
     use hyper_util::rt::TokioIo;
     use tokio::net::TcpListener;
 

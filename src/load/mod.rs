@@ -5,5 +5,6 @@ mod conformance;
 mod h1;
 pub(crate) mod http;
 pub(crate) mod reader;
+mod spec;
 mod timer;
 pub mod writer;

@@ -10,7 +10,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use super::Micros;
-use super::recorder::{Bucket, PhaseStats};
+use super::stats::{Bucket, PhaseStats};
 
 /// Everything recorded since the last drain. `None` histograms are empty.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

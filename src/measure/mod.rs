@@ -9,10 +9,12 @@ pub(crate) mod impact;
 pub(crate) mod recorder;
 pub mod rpo;
 pub(crate) mod seconds;
+pub(crate) mod stats;
 
 pub use delta::RecorderDelta;
 pub use impact::{FaultImpact, RecoveryCriteria, Rto, fault_impact};
-pub use recorder::{Bucket, PhaseStats, Recorder};
+pub use recorder::Recorder;
+pub use stats::{Bucket, PhaseStats};
 
 use serde::{Deserialize, Serialize};
 

@@ -8,7 +8,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::Micros;
-use super::recorder::{new_histogram, record_clamped};
+use super::stats::{new_histogram, record_clamped};
 
 /// Latency summary of the requests due in one second of the run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]

@@ -5,7 +5,7 @@ use hdrhistogram::Histogram;
 
 use crate::base::units::fmt_pct;
 use crate::history;
-use crate::measure::recorder::new_histogram;
+use crate::measure::stats::new_histogram;
 use crate::measure::{Phase, PhaseStats, Recorder};
 use crate::results::{CheckResult, CheckStatus, FaultResult, RpoResult};
 use crate::scenario::plan::{CheckPlan, CheckSpec, Followed, PhaseScope, RpoLimit};
