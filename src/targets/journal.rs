@@ -26,7 +26,7 @@ pub enum RevertPlan {
     },
     /// A Kubernetes fault: the context and kubeconfig it ran with, and each
     /// touched object's exact prior state.
-    K8s(crate::targets::k8s::K8sRevert),
+    K8s(crate::targets::k8s::revert::K8sRevert),
     /// A user's revert command.
     Command {
         command: String,

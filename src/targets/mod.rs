@@ -5,6 +5,7 @@
 pub(crate) mod command;
 pub(crate) mod config;
 pub(crate) mod database;
+pub(crate) mod error;
 pub mod journal;
 pub mod k8s;
 pub(crate) mod lab;
@@ -13,6 +14,7 @@ pub(crate) mod vantage;
 use tokio::sync::mpsc;
 
 pub use config::{TargetDef, Targets};
+pub use error::TargetError;
 use k8s::{K8sInjection, K8sTarget};
 use lab::supervisor::LabEvent;
 use lab::{Lab, LabInjection};
@@ -23,21 +25,6 @@ use crate::scenario::model::Action;
 use crate::scenario::plan::FaultPlan;
 use crate::scenario::{Catalogue, ComponentInfo};
 use crate::targets::journal::RevertPlan;
-
-#[derive(Debug, thiserror::Error)]
-pub enum TargetError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
-    Unsupported(String),
-    #[error("preflight: {0}")]
-    Preflight(String),
-    #[error("target unreachable: {0}")]
-    Unreachable(String),
-    /// The system is not in the state the fault expected.
-    #[error("{0}")]
-    Drift(String),
-}
 
 impl TargetDef {
     pub fn catalogue(&self) -> Catalogue {

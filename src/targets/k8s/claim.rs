@@ -20,13 +20,13 @@ use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, DeleteParams, PostParams, Preconditions};
-use serde::{Deserialize, Serialize};
 
 use super::ops::{Cluster, K8sError, RUN_ANNOTATION};
+use super::revert::LeaseRef;
 use super::{K8sTarget, restore, served};
 use crate::scenario::model::Action;
 use crate::scenario::plan::FaultPlan;
-use crate::targets::TargetError;
+use crate::targets::error::TargetError;
 
 /// The annotation on a Lease saying who started the run holding it.
 pub const STARTED_BY: &str = "drill.dev/started-by";
@@ -38,26 +38,6 @@ pub const FAULTED: &str = "drill.dev/fault";
 /// How long a Lease holds without renewal: a killed run's claim is free
 /// again after this, unless it is marked [`FAULTED`].
 pub const LEASE_DURATION: Duration = Duration::from_secs(30);
-
-/// One Lease: its namespace (the object's) and name (`drill.<kind>.<name>`).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct LeaseRef {
-    pub namespace: String,
-    pub name: String,
-}
-
-impl LeaseRef {
-    /// The Lease for a `kind` (`deployment`, `virtualservice`) object.
-    pub fn for_object(kind: &str, namespace: &str, name: &str) -> LeaseRef {
-        let mut lease = format!("drill.{kind}.{name}");
-        // A Lease name is a DNS subdomain: 253 characters at most.
-        lease.truncate(253);
-        LeaseRef {
-            namespace: namespace.to_string(),
-            name: lease,
-        }
-    }
-}
 
 /// Why a claim was not taken.
 #[derive(Debug, thiserror::Error)]

@@ -15,7 +15,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
 use super::ops::Cluster;
-use crate::targets::TargetError;
+use crate::targets::error::TargetError;
 
 /// The context name that means "this pod's ServiceAccount", unless the
 /// kubeconfig defines a context of that name itself.

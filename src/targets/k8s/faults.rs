@@ -16,7 +16,7 @@ use super::{
 };
 use crate::scenario::model::Action;
 use crate::scenario::plan::FaultPlan;
-use crate::targets::TargetError;
+use crate::targets::error::TargetError;
 use crate::targets::journal::RevertPlan;
 
 impl K8sTarget {

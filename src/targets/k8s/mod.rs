@@ -16,6 +16,7 @@ mod preflight;
 pub(crate) use preflight::{agent_permissions, permissions};
 mod ready;
 pub(crate) mod restore;
+pub(crate) mod revert;
 mod selector;
 mod served;
 pub(crate) mod settings;
@@ -28,15 +29,15 @@ use std::time::Duration;
 
 use kube::api::DynamicObject;
 
-use super::TargetError;
 use crate::base::clock::Clock;
 use crate::measure::Micros;
 use crate::scenario::model::Action;
 use crate::scenario::plan::FaultPlan;
 use crate::scenario::{Catalogue, ComponentInfo};
+use crate::targets::error::TargetError;
 use faults::http_fault;
 use ops::{Cluster, K8sError};
-pub use restore::{K8sRevert, PriorState};
+pub use revert::{K8sRevert, PriorState};
 pub use settings::{ComponentObjects, K8sSettings};
 
 impl From<K8sError> for TargetError {

@@ -12,7 +12,7 @@ use super::settings::ComponentObjects;
 use super::{K8sSettings, K8sTarget, http_fault, istio, resolve, served};
 use crate::scenario::model::Action;
 use crate::scenario::plan::FaultPlan;
-use crate::targets::TargetError;
+use crate::targets::error::TargetError;
 
 /// Every permission the faults that go through the target need, as
 /// (region, permission): delete pods, find and scale every Deployment of a

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::ops::Cluster;
 use super::{K8sInjection, K8sTarget, Watch};
 use crate::measure::Micros;
-use crate::targets::TargetError;
+use crate::targets::error::TargetError;
 
 impl K8sTarget {
     /// When the touched component's pods were all Ready again (after a

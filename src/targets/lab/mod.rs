@@ -21,12 +21,12 @@ use serve::{ADMIN_PATH, CONFIG_PATH, FaultRule, ProcessSpec, Role, Route, STATS_
 pub use settings::LabSettings;
 use supervisor::{LabEvent, Supervisor};
 
-use super::TargetError;
 use crate::base::clock::Clock;
 use crate::measure::Micros;
 use crate::scenario::model::Action;
 use crate::scenario::plan::FaultPlan;
 use crate::scenario::{Catalogue, ComponentInfo};
+use crate::targets::error::TargetError;
 use crate::targets::journal::RevertPlan;
 
 pub const REGIONS: [&str; 2] = ["primary", "secondary"];
