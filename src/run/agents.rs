@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::drill::Drill;
+use super::Drill;
 use crate::agent::local::LocalAgents;
 use crate::agent::runner::Fleet;
 use crate::load::http::HttpLoad;

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::watch as signal;
 
-use super::drill::Drill;
+use super::Drill;
 use crate::base::clock::Clock;
 use crate::base::units::Micros;
 use crate::observe::api::{Alertmanager, Endpoint, Labels, Matcher, Prometheus, selected_metrics};

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::drill::Drill;
+use super::Drill;
 use super::steady::steady_state;
 use crate::measure::{Micros, Phase};
 use crate::results::CheckStatus;

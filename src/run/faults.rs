@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::drill::Drill;
+use super::Drill;
 use crate::fault;
 use crate::measure::{Micros, Rto, fault_impact};
 use crate::results::FaultEnd;

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch as signal;
 
-use super::drill::Drill;
+use super::Drill;
 use crate::base::clock::Clock;
 use crate::measure::Micros;
 use crate::observe::api::{Alertmanager, Prometheus, Sample};

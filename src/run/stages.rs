@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::drill::{Drill, Load};
 use super::entry::{http_load, probe_entry};
+use super::{Drill, Load};
 use crate::load::http::Control;
 use crate::load::writer::WriterControl;
 use crate::targets::Target;

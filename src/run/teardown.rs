@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::drill::{Drill, Load};
+use super::{Drill, Load};
 use crate::fault;
 use crate::results::{DrillResult, FaultEnd};
 use crate::targets::journal::FinishError;

@@ -9,6 +9,9 @@ use toml::Spanned;
 
 use crate::base::units::{Dur, Percent, Quantity};
 
+/// Phases a check may name: the measured ones, or `drill` for all of them.
+pub const CHECK_PHASES: [&str; 4] = ["baseline", "fault", "recovery", "drill"];
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {

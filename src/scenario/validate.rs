@@ -9,7 +9,9 @@ use toml::Spanned;
 
 use super::Catalogue;
 use super::Loaded;
-use super::model::{Action, Check, CheckKind, Fault, Load, Scenario, Until, parse_percentile};
+use super::model::{
+    Action, CHECK_PHASES, Check, CheckKind, Fault, Load, Scenario, Until, parse_percentile,
+};
 use crate::base::diag::{Diagnostic, Diagnostics};
 use crate::base::units::Quantity;
 
@@ -81,9 +83,6 @@ fn table_of(src: &str, at: usize) -> Range<usize> {
 
 /// A fault parameter: its key, where it is written, the actions it applies to.
 type Param<'a> = (&'a str, Option<Range<usize>>, &'a [Action]);
-
-/// Phases a check may name: the measured ones, or `drill` for all of them.
-pub const CHECK_PHASES: [&str; 4] = ["baseline", "fault", "recovery", "drill"];
 
 pub fn validate(l: &Loaded, cat: &Catalogue, target_name: &str) -> Result<(), Diagnostics> {
     let mut e = Errors {

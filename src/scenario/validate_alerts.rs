@@ -5,7 +5,7 @@
 use std::ops::Range;
 
 use super::Loaded;
-use super::validate::CHECK_PHASES;
+use super::model::CHECK_PHASES;
 use crate::base::diag::Diagnostic;
 
 struct Found<'a> {
