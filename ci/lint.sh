@@ -4,8 +4,9 @@
 # and its example workflow), check-jsonschema (the GitLab CI template),
 # ShellCheck (the scripts, and the shell inside action.yml), kubectl's
 # kustomize (deploy/ renders), promtool (rules/ loads, rules/tests/ pass),
-# xmllint (the golden JUnit), and ci/doclinks.py (links in README.md and
-# docs/ lead to files and headings that exist). Installs what is
+# xmllint (the golden JUnit), ci/doclinks.py (links in README.md and
+# docs/ lead to files and headings that exist) and ci/layers.py (src/'s
+# layers import downward only). Installs what is
 # missing (PyPI with pip, Debian with apt-get). Called by ci/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -88,6 +89,9 @@ fi
 
 step "ci/doclinks.py: every relative link in README.md and docs/*.md resolves"
 python3 ci/doclinks.py
+
+step "ci/layers.py: src/'s layers import downward only, no file loops but a mod.rs with its children"
+python3 ci/layers.py
 
 step "xmllint: the golden JUnit"
 xmllint --noout fixtures/golden/junit.xml
