@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+
+use crate::base::http::PlainClient;
 
 /// A call to an agent failed (it is counted against the agent's liveness).
 #[derive(Debug, thiserror::Error)]
@@ -49,14 +48,9 @@ impl std::fmt::Debug for ProxyClient {
 /// One call's time limit: a poll answers at once unless the agent is gone.
 const CALL_TIMEOUT: Duration = Duration::from_secs(1);
 
-fn client() -> &'static Client<HttpConnector, Full<Bytes>> {
-    static CLIENT: OnceLock<Client<HttpConnector, Full<Bytes>>> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        let mut c = HttpConnector::new();
-        c.set_nodelay(true);
-        c.set_connect_timeout(Some(CALL_TIMEOUT));
-        Client::builder(TokioExecutor::new()).build(c)
-    })
+fn client() -> &'static PlainClient {
+    static CLIENT: OnceLock<PlainClient> = OnceLock::new();
+    CLIENT.get_or_init(|| crate::base::http::plain(CALL_TIMEOUT))
 }
 
 impl Transport {

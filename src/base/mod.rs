@@ -8,5 +8,6 @@ pub mod clock;
 pub mod diag;
 pub mod error;
 pub mod exit;
+pub mod http;
 pub mod tls;
 pub mod units;

@@ -3,17 +3,12 @@
 //! (`/api/v2/alerts`, `/api/v2/silences`, `/api/v2/silence/{id}`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request};
-use hyper_rustls::builderstates::WantsSchemes;
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -71,16 +66,9 @@ impl std::fmt::Debug for Token {
 #[derive(Clone)]
 struct Api {
     base: String,
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: crate::base::http::TlsClient,
     token: Option<Token>,
     timeout: Duration,
-}
-
-/// TLS roots: the CA file's certificates when one is given (a private
-/// monitoring CA replaces the public roots, as `curl --cacert` does), else
-/// the system's.
-fn tls(ca_file: Option<&Path>) -> Result<HttpsConnectorBuilder<WantsSchemes>, String> {
-    Ok(HttpsConnectorBuilder::new().with_tls_config(crate::base::tls::client_config(ca_file)?))
 }
 
 impl Api {
@@ -104,16 +92,12 @@ impl Api {
             },
             None => None,
         };
-        let mut conn = HttpConnector::new();
-        conn.set_connect_timeout(Some(Duration::from_secs(2)));
-        conn.enforce_http(false);
-        let https = tls(e.ca_file.as_deref())?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(conn);
+        // A CA file's certificates replace the system's roots, as `curl
+        // --cacert` does.
+        let client = crate::base::http::tls(Duration::from_secs(2), e.ca_file.as_deref())?;
         Ok(Api {
             base: e.url.trim_end_matches('/').to_string(),
-            client: Client::builder(TokioExecutor::new()).build(https),
+            client,
             token,
             timeout: Duration::from_secs(5),
         })

@@ -11,21 +11,14 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-pub type Body = Full<Bytes>;
-pub type HttpClient = Client<HttpConnector, Body>;
+pub use crate::base::http::{Body, PlainClient as HttpClient};
 
+/// A client for the lab's processes (see [`crate::base::http::plain`]).
 pub fn client(connect_timeout: Duration) -> HttpClient {
-    let mut conn = HttpConnector::new();
-    conn.set_connect_timeout(Some(connect_timeout));
-    conn.set_nodelay(true);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build(conn)
+    crate::base::http::plain(connect_timeout)
 }
 
 pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
