@@ -5,6 +5,7 @@ mod common;
 
 use common::{Sandbox, lab_lock};
 use serde_json::Value;
+use std::time::Duration;
 
 fn db_fixture(name: &str) -> String {
     format!("{}/fixtures/db/{name}", env!("CARGO_MANIFEST_DIR"))
@@ -227,4 +228,91 @@ fn synchronous_switchover_loses_nothing_either() {
     assert_eq!(r["rpo"]["lost_writes"], 0, "{:#}", r["rpo"]);
     assert_eq!(r["rpo"]["rpo_s"], 0.0);
     assert!(r["rpo"]["acknowledged"].as_u64().unwrap() > 200);
+}
+
+/// The concurrency column on a user's own database, through the binary:
+/// whole drills on one database. In even repetitions two start at the same
+/// instant; in odd ones the second starts while the first's fault is on.
+/// Each time exactly one injects (its failover command runs once), and the
+/// other exits 3 before injecting anything, names the run that holds the
+/// database, keeps no open journal and gives no MANUAL ACTION (it changed
+/// nothing). The database lock itself is raced 20 times in tests/db.rs;
+/// here 6 pairs of whole drills (about 8 s each) show the runs use it.
+#[test]
+fn two_drills_on_one_database_one_injects_and_the_other_is_refused() {
+    let _lab = lab_lock();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let mut db = rt
+        .block_on(drill::db::cluster::start(&drill::db::DbSettings {
+            synchronous: false,
+            promote_timeout: drill::base::units::Dur::secs(30),
+        }))
+        .unwrap_or_else(|e| panic!("cannot start the lab database: {e}"));
+    let dsn = db.writer_dsn();
+    for rep in 0..6 {
+        let sb = Sandbox::new();
+        let injected = sb.path("injected");
+        let targets = sb.write(
+            "targets.toml",
+            &format!(
+                "[targets.prod]\nkind = \"http\"\nurl = \"http://127.0.0.1:9\"\n\
+                 [targets.prod.database]\ndsn_env = \"DRILL_TEST_DSN\"\n\
+                 failover = \"echo once >> {}\"\n",
+                injected.display()
+            ),
+        );
+        let start = |name: &str| {
+            let report = sb.path(name);
+            let args = [
+                "--targets",
+                targets.to_str().unwrap(),
+                "run",
+                &db_fixture("writes-only.toml"),
+                "--target",
+                "prod",
+                "--quiet",
+                "--no-history",
+                "--report-dir",
+                report.to_str().unwrap(),
+            ];
+            sb.command(&args)
+                .env("DRILL_TEST_DSN", &dsn)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("start drill")
+        };
+        let a = start("a");
+        if rep % 2 == 1 {
+            common::wait_until(Duration::from_secs(30), "the first run's inject", || {
+                injected.exists()
+            });
+        }
+        let b = start("b");
+        let outs = [a, b].map(|c| common::Outcome::of(c.wait_with_output().expect("drill")));
+        let (won, lost) = match (outs[0].code, outs[1].code) {
+            (Some(3), Some(c)) if c != 3 => (&outs[1], &outs[0]),
+            (Some(c), Some(3)) if c != 3 => (&outs[0], &outs[1]),
+            _ => panic!(
+                "rep {rep}: exactly one run refused with 3:\n{}\n{}",
+                outs[0], outs[1]
+            ),
+        };
+        assert_eq!(
+            won.code,
+            Some(0),
+            "rep {rep}: the holder's drill passes: {won}"
+        );
+        let text = format!("{}{}", lost.stdout, lost.stderr);
+        assert!(text.contains("held by drill run"), "rep {rep}: {lost}");
+        assert!(text.contains("nothing was injected"), "rep {rep}: {lost}");
+        assert!(!text.contains("MANUAL ACTION"), "rep {rep}: {lost}");
+        let lines = std::fs::read_to_string(&injected).expect("the failover ran");
+        assert_eq!(lines.lines().count(), 1, "rep {rep}: one inject in all");
+        assert!(
+            sb.open_journals().is_empty(),
+            "rep {rep}: nothing left open"
+        );
+    }
+    rt.block_on(db.stop());
 }
