@@ -368,6 +368,47 @@ mod tests {
         assert_eq!(n("error-budget").subject(), None);
     }
 
+    /// fixtures/golden/results.json was written by drill before these
+    /// enums (the sample's strings): it reads into them, and the sample
+    /// writes exactly those bytes again.
+    #[test]
+    fn an_old_results_json_reads_into_the_enums_and_writes_back_byte_identical() {
+        use crate::results::testdata::{assert_golden, sample_result};
+        use crate::results::{CheckResult, DrillResult};
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/golden/results.json");
+        let old = std::fs::read_to_string(path).unwrap();
+        let back: DrillResult = serde_json::from_str(&old).unwrap();
+        assert_eq!(back, sample_result());
+        let recoveries: Vec<Recovery> = back.faults.iter().map(|f| f.recovery).collect();
+        assert_eq!(recoveries, [Recovery::Recovered, Recovery::NotRecovered]);
+        let check = |c: &CheckResult| (c.name.clone(), c.unit);
+        let checks: Vec<_> = back.checks.iter().map(check).collect();
+        let s = |x: &str| x.to_string();
+        assert_eq!(
+            checks,
+            [
+                (CheckName::SteadyState, Unit::Ratio),
+                (CheckName::Availability(s("baseline")), Unit::Ratio),
+                (
+                    CheckName::Latency {
+                        percentile: s("p99"),
+                        phase: s("baseline")
+                    },
+                    Unit::Millis
+                ),
+                (CheckName::Rto(s("kill-primary-ingress")), Unit::Seconds),
+                (CheckName::Rto(s("switchover-database")), Unit::Seconds),
+                (
+                    CheckName::Custom(s("rpo:switchover-database")),
+                    Unit::Seconds
+                ),
+                (CheckName::ErrorBudget, Unit::Percent),
+                (CheckName::FaultsReverted, Unit::Count),
+            ]
+        );
+        assert_golden("results.json", &crate::report::json::render(&back));
+    }
+
     #[test]
     fn unknown_strings_are_refused_where_the_schema_closes_the_set() {
         assert!(serde_json::from_value::<Recovery>(json!("healed")).is_err());
