@@ -7,7 +7,10 @@ use crate::base::units::fmt_pct;
 use crate::history;
 use crate::measure::recorder::new_histogram;
 use crate::measure::{Phase, PhaseStats, Recorder};
-use crate::results::{CheckName, CheckResult, CheckStatus, FaultResult, Recovery, RpoResult, Unit};
+use crate::results::{
+    AlertResult, CheckName, CheckResult, CheckStatus, FaultResult, ProbeResult, Recovery,
+    RpoResult, Unit,
+};
 use crate::scenario::plan::{CheckPlan, CheckSpec, Followed, PhaseScope, RpoLimit};
 
 /// Counts and latency over the phases a check names (`drill` = all measured).
@@ -510,139 +513,166 @@ fn write_rto(name: CheckName, rpo: Option<&RpoResult>, max: f64) -> CheckResult 
 /// limits; and, when the scenario says so, no unexpected alert. With
 /// `skipped`, each is skipped with that reason, never passed.
 pub fn alert_checks(
-    alerts: &[crate::results::AlertResult],
-    probes: &[crate::results::ProbeResult],
+    alerts: &[AlertResult],
+    probes: &[ProbeResult],
     unexpected_fail: bool,
     skipped: Option<&str>,
     interrupted: bool,
 ) -> Vec<CheckResult> {
-    let skip = |name: CheckName, why: &str| CheckResult {
+    let mut out = Vec::new();
+    for a in alerts.iter().filter(|a| a.expected) {
+        out.push(alert_detected(a, skipped, interrupted));
+        if let Some(limit) = a.resolve_within_s {
+            out.push(alert_resolved(a, limit, skipped, interrupted));
+        }
+    }
+    out.extend(probes.iter().map(|p| match skipped {
+        Some(why) => not_measured(CheckName::Probe(p.name.clone()), why),
+        None => probe(p),
+    }));
+    if unexpected_fail {
+        out.push(unexpected_alerts(alerts, skipped));
+    }
+    out
+}
+
+/// A check that could not be measured: skipped, saying why.
+fn not_measured(name: CheckName, why: &str) -> CheckResult {
+    CheckResult {
         status: CheckStatus::Skipped,
         message: format!("not measured: {why}"),
         ..verdict(name, false, String::new())
-    };
-    let mut out = Vec::new();
-    for a in alerts.iter().filter(|a| a.expected) {
-        let name = CheckName::Alert(a.alert.clone());
-        let within = a.fire_within_s.unwrap_or(f64::INFINITY);
-        out.push(match (skipped, a.time_to_detect_s) {
-            (Some(why), _) => skip(name, why),
-            // Stopped by the user before the alert fired: not judged, and
-            // never a failure of the monitoring.
-            (None, None) if interrupted => skip(
-                name,
-                "the drill was interrupted (Ctrl-C) before the alert fired",
-            ),
-            (None, Some(t)) => at_most(
-                name,
-                "time to detect",
-                t,
-                fmt_secs(t),
-                within,
-                Unit::Seconds,
-                fmt_secs,
-            ),
-            (None, None) => result(
-                name,
-                false,
-                None,
-                within,
-                Unit::Seconds,
-                format!(
-                    "{} did not fire within the drill ({})",
-                    a.alert,
-                    a.note.as_deref().unwrap_or("never fired")
-                ),
-            ),
-        });
-        let Some(limit) = a.resolve_within_s else {
-            continue;
-        };
-        let name = CheckName::AlertResolved(a.alert.clone());
-        out.push(match (skipped, a.time_to_detect_s, a.time_to_resolve_s) {
-            (Some(why), _, _) => skip(name, why),
-            (None, None, _) => skip(name, "it never fired"),
-            (None, Some(_), None) if interrupted => skip(
-                name,
-                "the drill was interrupted (Ctrl-C) before the alert resolved",
-            ),
-            (None, Some(_), Some(t)) => at_most(
-                name,
-                "time to resolve",
-                t,
-                fmt_secs(t),
-                limit,
-                Unit::Seconds,
-                fmt_secs,
-            ),
-            (None, Some(_), None) => result(
-                name,
-                false,
-                None,
-                limit,
-                Unit::Seconds,
-                format!("{} still firing at the end of the drill", a.alert),
-            ),
-        });
     }
-    for p in probes {
-        let name = CheckName::Probe(p.name.clone());
-        if let Some(why) = skipped {
-            out.push(skip(name, why));
-            continue;
-        }
-        let (lo, hi) = (p.min.unwrap_or(f64::NAN), p.max.unwrap_or(f64::NAN));
-        let low = p.limit_min.filter(|m| lo.is_nan() || lo < *m);
-        let high = p.limit_max.filter(|m| hi.is_nan() || hi > *m);
-        let pass = p.samples > 0 && low.is_none() && high.is_none();
-        let message = if p.samples == 0 {
-            format!("{}: the query returned no value during {}", p.name, p.phase)
-        } else {
+}
+
+/// `alert:<alert>`: the expected alert fired within `fire_within` of its
+/// fault's inject. Interrupted by the user before it fired, it is skipped,
+/// never a failure of the monitoring.
+fn alert_detected(a: &AlertResult, skipped: Option<&str>, interrupted: bool) -> CheckResult {
+    let name = CheckName::Alert(a.alert.clone());
+    let within = a.fire_within_s.unwrap_or(f64::INFINITY);
+    match (skipped, a.time_to_detect_s) {
+        (Some(why), _) => not_measured(name, why),
+        (None, None) if interrupted => not_measured(
+            name,
+            "the drill was interrupted (Ctrl-C) before the alert fired",
+        ),
+        (None, Some(t)) => at_most(
+            name,
+            "time to detect",
+            t,
+            fmt_secs(t),
+            within,
+            Unit::Seconds,
+            fmt_secs,
+        ),
+        (None, None) => result(
+            name,
+            false,
+            None,
+            within,
+            Unit::Seconds,
             format!(
-                "{} during {}: {} readings between {lo} and {hi}{}{}",
-                p.name,
-                p.phase,
-                p.samples,
-                p.limit_min.map_or(String::new(), |m| format!(
-                    "; min {} {m}",
-                    if low.is_none() { "≥" } else { "<" }
-                )),
-                p.limit_max.map_or(String::new(), |m| format!(
-                    "; max {} {m}",
-                    if high.is_none() { "≤" } else { ">" }
-                )),
-            )
-        };
-        let mut r = verdict(name, pass, message);
-        r.measured = if high.is_some() || p.limit_min.is_none() {
-            p.max
-        } else {
-            p.min
-        };
-        r.threshold = p.limit_max.or(p.limit_min);
-        out.push(r);
-    }
-    if unexpected_fail {
-        let name = CheckName::UnexpectedAlerts;
-        let seen: Vec<&str> = alerts
-            .iter()
-            .filter(|a| !a.expected)
-            .map(|a| a.alert.as_str())
-            .collect();
-        out.push(match skipped {
-            Some(why) => skip(name, why),
-            None => verdict(
-                name,
-                seen.is_empty(),
-                if seen.is_empty() {
-                    "no alert fired that the drill did not expect".into()
-                } else {
-                    format!("fired but not expected: {}", seen.join(", "))
-                },
+                "{} did not fire within the drill ({})",
+                a.alert,
+                a.note.as_deref().unwrap_or("never fired")
             ),
-        });
+        ),
     }
-    out
+}
+
+/// `alert-resolved:<alert>`: the alert resolved within `limit` of the
+/// traffic recovering; skipped when it never fired.
+fn alert_resolved(
+    a: &AlertResult,
+    limit: f64,
+    skipped: Option<&str>,
+    interrupted: bool,
+) -> CheckResult {
+    let name = CheckName::AlertResolved(a.alert.clone());
+    match (skipped, a.time_to_detect_s, a.time_to_resolve_s) {
+        (Some(why), _, _) => not_measured(name, why),
+        (None, None, _) => not_measured(name, "it never fired"),
+        (None, Some(_), None) if interrupted => not_measured(
+            name,
+            "the drill was interrupted (Ctrl-C) before the alert resolved",
+        ),
+        (None, Some(_), Some(t)) => at_most(
+            name,
+            "time to resolve",
+            t,
+            fmt_secs(t),
+            limit,
+            Unit::Seconds,
+            fmt_secs,
+        ),
+        (None, Some(_), None) => result(
+            name,
+            false,
+            None,
+            limit,
+            Unit::Seconds,
+            format!("{} still firing at the end of the drill", a.alert),
+        ),
+    }
+}
+
+/// `probe:<probe>`: every reading within the probe's limits, and at least
+/// one reading (no value proves nothing).
+fn probe(p: &ProbeResult) -> CheckResult {
+    let (lo, hi) = (p.min.unwrap_or(f64::NAN), p.max.unwrap_or(f64::NAN));
+    let low = p.limit_min.filter(|m| lo.is_nan() || lo < *m);
+    let high = p.limit_max.filter(|m| hi.is_nan() || hi > *m);
+    let pass = p.samples > 0 && low.is_none() && high.is_none();
+    let message = if p.samples == 0 {
+        format!("{}: the query returned no value during {}", p.name, p.phase)
+    } else {
+        format!(
+            "{} during {}: {} readings between {lo} and {hi}{}{}",
+            p.name,
+            p.phase,
+            p.samples,
+            p.limit_min.map_or(String::new(), |m| format!(
+                "; min {} {m}",
+                if low.is_none() { "≥" } else { "<" }
+            )),
+            p.limit_max.map_or(String::new(), |m| format!(
+                "; max {} {m}",
+                if high.is_none() { "≤" } else { ">" }
+            )),
+        )
+    };
+    let mut r = verdict(CheckName::Probe(p.name.clone()), pass, message);
+    r.measured = if high.is_some() || p.limit_min.is_none() {
+        p.max
+    } else {
+        p.min
+    };
+    r.threshold = p.limit_max.or(p.limit_min);
+    r
+}
+
+/// `unexpected-alerts`: no alert fired that the scenario did not expect;
+/// a failure names the ones that did.
+fn unexpected_alerts(alerts: &[AlertResult], skipped: Option<&str>) -> CheckResult {
+    let name = CheckName::UnexpectedAlerts;
+    if let Some(why) = skipped {
+        return not_measured(name, why);
+    }
+    let seen: Vec<&str> = alerts
+        .iter()
+        .filter(|a| !a.expected)
+        .map(|a| a.alert.as_str())
+        .collect();
+    verdict(
+        name,
+        seen.is_empty(),
+        if seen.is_empty() {
+            "no alert fired that the drill did not expect".into()
+        } else {
+            format!("fired but not expected: {}", seen.join(", "))
+        },
+    )
 }
 
 #[cfg(test)]
