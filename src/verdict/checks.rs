@@ -393,8 +393,8 @@ fn regression(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
     else {
         unreachable!("regression is called for regression checks only")
     };
-    // (label, figure, this run's value, unit, resolution in that unit)
-    let subjects: Vec<(String, history::Metric, Option<f64>, Unit, f64)> = match metric {
+    // (figure, this run's value, resolution in the figure's unit)
+    let subjects: Vec<(history::Metric, Option<f64>, f64)> = match metric {
         Followed::Rto | Followed::TimeToImpact => m
             .faults
             .iter()
@@ -402,22 +402,10 @@ fn regression(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
             .map(|f| {
                 let name = f.name.clone();
                 if *metric == Followed::Rto {
-                    (
-                        format!("rto:{name}"),
-                        history::Metric::Rto(name),
-                        f.rto_s,
-                        Unit::Seconds,
-                        m.resolution_s,
-                    )
+                    (history::Metric::Rto(name), f.rto_s, m.resolution_s)
                 } else {
                     let tti = f.time_to_impact_s;
-                    (
-                        format!("time-to-impact:{name}"),
-                        history::Metric::TimeToImpact(name),
-                        tti,
-                        Unit::Seconds,
-                        m.resolution_s,
-                    )
+                    (history::Metric::TimeToImpact(name), tti, m.resolution_s)
                 }
             })
             .collect(),
@@ -426,25 +414,14 @@ fn regression(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
             let p99 =
                 (!s.latency.is_empty()).then(|| s.latency.value_at_quantile(0.99) as f64 / 1000.0);
             let res = p99.map_or(0.0, |v| v * 1e-3);
-            vec![(
-                "p99:fault".into(),
-                history::Metric::FaultP99,
-                p99,
-                Unit::Millis,
-                res,
-            )]
+            vec![(history::Metric::FaultP99, p99, res)]
         }
-        Followed::ErrorBudget => vec![(
-            "error-budget".into(),
-            history::Metric::Budget,
-            Some(m.budget_pct),
-            Unit::Percent,
-            0.0,
-        )],
+        Followed::ErrorBudget => vec![(history::Metric::Budget, Some(m.budget_pct), 0.0)],
     };
     subjects
         .into_iter()
-        .map(|(label, hm, current, unit, resolution)| {
+        .map(|(hm, current, resolution)| {
+            let (label, unit) = (hm.label(), hm.unit());
             let name = c
                 .name
                 .as_deref()
