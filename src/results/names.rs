@@ -316,10 +316,42 @@ mod tests {
         ]
     }
 
+    /// Which variant a name is; a new variant fails to compile here until
+    /// `every_name` has one.
+    fn variant(n: &CheckName) -> usize {
+        match n {
+            CheckName::SteadyState => 0,
+            CheckName::Rto(_) => 1,
+            CheckName::Outage(_) => 2,
+            CheckName::ConfigSync(_) => 3,
+            CheckName::ComponentReady(_) => 4,
+            CheckName::Availability(_) => 5,
+            CheckName::Latency { .. } => 6,
+            CheckName::ErrorBudget => 7,
+            CheckName::Rpo => 8,
+            CheckName::WriteRto => 9,
+            CheckName::Regression(_) => 10,
+            CheckName::Alert(_) => 11,
+            CheckName::AlertResolved(_) => 12,
+            CheckName::Probe(_) => 13,
+            CheckName::UnexpectedAlerts => 14,
+            CheckName::Guard(_) => 15,
+            CheckName::FaultsReverted => 16,
+            CheckName::Custom(_) => 17,
+        }
+    }
+
     /// Every variant writes the string drill has always written and reads
     /// back to itself.
     #[test]
     fn every_variant_round_trips_through_json() {
+        let mut seen: Vec<usize> = every_name().iter().map(variant).collect();
+        seen.dedup();
+        assert_eq!(
+            seen,
+            (0..=17).collect::<Vec<_>>(),
+            "every_name misses a variant"
+        );
         for r in Recovery::ALL {
             let v = serde_json::to_value(r).unwrap();
             assert_eq!(v, Value::String(r.name().into()));
@@ -341,6 +373,16 @@ mod tests {
             let v = serde_json::to_value(&n).unwrap();
             assert_eq!(v, Value::String(n.to_string()));
             assert_eq!(serde_json::from_value::<CheckName>(v).unwrap(), n);
+        }
+    }
+
+    /// The subject is what follows the first colon of the written name,
+    /// as junit.xml has always placed a check (fault, phase or drill).
+    #[test]
+    fn the_subject_is_what_follows_the_colon() {
+        for n in every_name() {
+            let text = n.to_string();
+            assert_eq!(n.subject(), text.split_once(':').map(|(_, s)| s), "{text}");
         }
     }
 
