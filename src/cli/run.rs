@@ -9,7 +9,7 @@ use tabled::{Table, Tabled};
 
 use crate::base::error::CliError;
 use crate::base::exit;
-use crate::results::{CheckStatus, DrillResult};
+use crate::results::{CheckStatus, DrillResult, Recovery};
 use crate::run::{self, Options, signals::Interrupt};
 
 #[derive(clap::Args, Debug)]
@@ -370,7 +370,7 @@ fn checks_table(r: &DrillResult, width: usize) -> String {
         .checks
         .iter()
         .map(|c| Row {
-            name: c.name.clone(),
+            name: c.name.to_string(),
             status: match c.status {
                 CheckStatus::Pass => "pass".into(),
                 CheckStatus::Fail => "FAIL".into(),
@@ -385,8 +385,8 @@ fn checks_table(r: &DrillResult, width: usize) -> String {
 /// The figures under the table: each fault's RTO, the verdict, the reports.
 fn print_figures(r: &DrillResult, dir: &Path) {
     for f in r.faults.iter().filter(|_| r.load.rate > 0.0) {
-        let rto = match (f.rto_s, f.recovery.as_str()) {
-            (_, "no-impact") => "no impact".to_string(),
+        let rto = match (f.rto_s, f.recovery) {
+            (_, Recovery::NoImpact) => "no impact".to_string(),
             (Some(s), _) => format!("{s:.3}s"),
             (None, _) => "not recovered".to_string(),
         };

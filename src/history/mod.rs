@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::results::Unit;
+
 pub use chart::render as chart;
 
 /// The history folder when `--history` is not given: beside the reports.
@@ -253,11 +255,11 @@ impl Metric {
         }
     }
 
-    pub fn unit(&self) -> &'static str {
+    pub fn unit(&self) -> Unit {
         match self {
-            Metric::Rto(_) | Metric::TimeToImpact(_) => "s",
-            Metric::FaultP99 => "ms",
-            Metric::Budget => "%",
+            Metric::Rto(_) | Metric::TimeToImpact(_) => Unit::Seconds,
+            Metric::FaultP99 => Unit::Millis,
+            Metric::Budget => Unit::Percent,
         }
     }
 

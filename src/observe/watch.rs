@@ -242,7 +242,7 @@ mod tests {
             injected_at: String::new(),
             reverted_at: None,
             rto_s: None,
-            recovery: "recovered".into(),
+            recovery: crate::results::Recovery::Recovered,
             time_to_impact_s: None,
             outage_s: 0.0,
             recovered_at_s: recovered,

@@ -28,7 +28,9 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::units::{clock, value};
-use crate::results::{CheckResult, CheckStatus, DrillResult, FaultResult, Verdict};
+use crate::results::{
+    CheckName, CheckResult, CheckStatus, DrillResult, FaultResult, Recovery, Verdict,
+};
 
 /// The JUnit report of one drill or of a suite of drills.
 pub fn render(results: &[DrillResult]) -> String {
@@ -176,7 +178,7 @@ fn suite(r: &DrillResult) -> Suite {
         .checks
         .iter()
         .map(|c| Case {
-            name: c.name.clone(),
+            name: c.name.to_string(),
             classname: classname.clone(),
             // A skipped check whose span never began waited the drill out.
             span_s: match span_s(r, c) {
@@ -262,11 +264,12 @@ fn manual_actions(r: &DrillResult, classname: &str, cases: &mut Vec<Case>) {
         let _ = writeln!(text, "- {a}");
     }
     text.push_str("see report.md (top) and `drill cleanup`");
-    let i = match cases.iter().position(|c| c.name == "faults-reverted") {
+    let reverted = CheckName::FaultsReverted.to_string();
+    let i = match cases.iter().position(|c| c.name == reverted) {
         Some(i) => i,
         None => {
             cases.push(Case {
-                name: "faults-reverted".into(),
+                name: reverted,
                 classname: classname.into(),
                 span_s: finite(r.duration_s),
                 outcome: Outcome::Pass,
@@ -300,10 +303,10 @@ enum Scope<'a> {
 }
 
 fn scope<'a>(r: &'a DrillResult, c: &CheckResult) -> Scope<'a> {
-    let subject = match c.name.split_once(':') {
-        Some((_, s)) => s,
-        None if c.name == "steady-state" => "baseline",
-        None => return Scope::Drill,
+    let subject = match (&c.name, c.name.subject()) {
+        (_, Some(s)) => s,
+        (CheckName::SteadyState, None) => "baseline",
+        (_, None) => return Scope::Drill,
     };
     if let Some(f) = r.faults.iter().find(|f| f.name == subject) {
         return Scope::Fault(f);
@@ -321,10 +324,12 @@ fn span_s(r: &DrillResult, c: &CheckResult) -> f64 {
     let end = observation_end(r);
     let s = match scope(r, c) {
         Scope::Phase(_, start, stop) => stop - start,
-        Scope::Fault(f) if c.name.starts_with("rto:") && f.recovery == "no-impact" => 0.0,
-        Scope::Fault(f) if c.name.starts_with("rto:") => {
-            f.recovered_at_s.unwrap_or(end) - f.injected_at_s
-        }
+        Scope::Fault(f) if matches!(c.name, CheckName::Rto(_)) => match f.recovery {
+            Recovery::NoImpact => 0.0,
+            Recovery::Recovered | Recovery::NotRecovered => {
+                f.recovered_at_s.unwrap_or(end) - f.injected_at_s
+            }
+        },
         Scope::Fault(f) => f.reverted_at_s.unwrap_or(end) - f.injected_at_s,
         Scope::Drill => r.duration_s,
     };
@@ -359,11 +364,11 @@ fn outcome(r: &DrillResult, c: &CheckResult) -> Outcome {
 /// as the message; the text adds measured, threshold, when, and where to look.
 fn failure(r: &DrillResult, c: &CheckResult) -> Outcome {
     let measured = match c.measured {
-        Some(v) => value(v, &c.unit),
-        None if c.name.starts_with("rto:") => "not recovered".into(),
+        Some(v) => value(v, c.unit),
+        None if matches!(c.name, CheckName::Rto(_)) => "not recovered".into(),
         None => "not measured".into(),
     };
-    let threshold = c.threshold.map_or("—".into(), |v| value(v, &c.unit));
+    let threshold = c.threshold.map_or("—".into(), |v| value(v, c.unit));
     let (where_, detail, section) = match scope(r, c) {
         Scope::Fault(f) => {
             let place = match &f.region {
@@ -382,7 +387,7 @@ fn failure(r: &DrillResult, c: &CheckResult) -> Outcome {
                     f.action,
                     clock(f.injected_at_s)
                 ),
-                if c.name.starts_with("rpo:") || c.name.starts_with("write") {
+                if c.name.is_data_loss() {
                     "Data loss (RPO)"
                 } else {
                     "Faults"
@@ -401,9 +406,9 @@ fn failure(r: &DrillResult, c: &CheckResult) -> Outcome {
                 clock(0.0),
                 clock(observation_end(r))
             ),
-            match c.name.as_str() {
-                "error-budget" => "Error budget",
-                "faults-reverted" => "Fault timeline",
+            match c.name {
+                CheckName::ErrorBudget => "Error budget",
+                CheckName::FaultsReverted => "Fault timeline",
                 _ => "Checks",
             },
         ),

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use super::units::{clock, ms, num, pct, secs, sig3, value};
 use crate::results::{
     CheckResult, CheckStatus, DrillResult, FaultEnd, FaultResult, Observations, PhaseSummary,
-    Verdict,
+    Recovery, Verdict,
 };
 
 /// The drill's report; `svg_file` is the timeline chart's path relative to
@@ -194,7 +194,7 @@ pub fn render_suite_index(entries: &[(DrillResult, String)]) -> String {
             .checks
             .iter()
             .filter(|c| c.status == CheckStatus::Fail)
-            .map(|c| format!("`{}`", cell(&c.name)))
+            .map(|c| format!("`{}`", cell(&c.name.to_string())))
             .collect();
         let _ = writeln!(
             md,
@@ -298,17 +298,15 @@ fn checks(md: &mut String, checks: &[CheckResult]) {
             CheckStatus::Skipped => "⏭️ skipped",
         };
         let measured = match c.measured {
-            Some(v) => value(v, &c.unit),
-            None if c.name.starts_with("rto") && c.status != CheckStatus::Skipped => {
-                "not recovered".into()
-            }
+            Some(v) => value(v, c.unit),
+            None if c.name.is_rto() && c.status != CheckStatus::Skipped => "not recovered".into(),
             None => "—".into(),
         };
-        let threshold = c.threshold.map_or("—".into(), |v| value(v, &c.unit));
+        let threshold = c.threshold.map_or("—".into(), |v| value(v, c.unit));
         let _ = writeln!(
             md,
             "| `{}` | {status} | {} | {} | {} |",
-            cell(&c.name),
+            cell(&c.name.to_string()),
             cell(&measured),
             cell(&threshold),
             cell(&c.message)
@@ -376,10 +374,10 @@ fn faults(md: &mut String, r: &DrillResult) {
 }
 
 fn rto(f: &FaultResult) -> String {
-    match f.rto_s {
-        _ if f.recovery == "no-impact" => "no impact".into(),
-        Some(v) => secs(v),
-        None => "not recovered".into(),
+    match (f.recovery, f.rto_s) {
+        (Recovery::NoImpact, _) => "no impact".into(),
+        (_, Some(v)) => secs(v),
+        (_, None) => "not recovered".into(),
     }
 }
 
@@ -387,11 +385,11 @@ fn rto(f: &FaultResult) -> String {
 pub(super) fn worst_rto(faults: &[FaultResult]) -> String {
     if let Some(f) = faults
         .iter()
-        .find(|f| f.rto_s.is_none() && f.recovery != "no-impact")
+        .find(|f| f.rto_s.is_none() && f.recovery != Recovery::NoImpact)
     {
         return format!("not recovered (`{}`)", cell(&f.name));
     }
-    let impacted = faults.iter().filter(|f| f.recovery != "no-impact");
+    let impacted = faults.iter().filter(|f| f.recovery != Recovery::NoImpact);
     match impacted.max_by(|a, b| {
         a.rto_s
             .partial_cmp(&b.rto_s)
@@ -728,7 +726,7 @@ mod tests {
             "{md}"
         );
 
-        r.faults[1].recovery = "no-impact".into();
+        r.faults[1].recovery = Recovery::NoImpact;
         r.faults[1].rto_s = Some(0.0);
         r.faults[0].reverted_at_s = None;
         r.faults[0].ended = FaultEnd::RevertFailed;

@@ -308,7 +308,7 @@ fn checks(s: &mut Sheet, r: &DrillResult) {
         s.set(
             "drill_check_passed",
             "Per check of the last run (as in junit.xml): 1 passed, 0 failed; skipped checks are left out",
-            &[("check", &c.name)],
+            &[("check", &c.name.to_string())],
             v,
         );
     }

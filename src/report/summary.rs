@@ -57,15 +57,15 @@ pub fn render(r: &DrillResult, report: &str) -> String {
         md.push_str("| Failed check | Measured | Threshold | Result |\n|---|--:|--:|---|\n");
         for c in failed.iter().take(MAX_FAILED_ROWS) {
             let measured = match c.measured {
-                Some(v) => value(v, &c.unit),
+                Some(v) => value(v, c.unit),
                 None => "—".into(),
             };
             let _ = writeln!(
                 md,
                 "| `{}` | {} | {} | {} |",
-                cell(&c.name),
+                cell(&c.name.to_string()),
                 cell(&measured),
-                c.threshold.map_or("—".into(), |v| value(v, &c.unit)),
+                c.threshold.map_or("—".into(), |v| value(v, c.unit)),
                 cell(&one_line(&c.message))
             );
         }
@@ -191,7 +191,7 @@ mod tests {
         let template = r.checks[3].clone();
         for i in 0..40 {
             let mut c = template.clone();
-            c.name = format!("rto:fault-{i}");
+            c.name = crate::results::CheckName::Rto(format!("fault-{i}"));
             r.checks.push(c);
         }
         r.manual_actions = vec!["scale it back".into(); 10];

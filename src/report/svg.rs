@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use super::svg_writer::{SvgWriter, esc};
 use super::units::num;
-use crate::results::{DrillResult, TimelinePoint, Verdict};
+use crate::results::{DrillResult, Recovery, TimelinePoint, Verdict};
 
 const W: f64 = 900.0;
 const H: f64 = 360.0;
@@ -399,7 +399,7 @@ fn faults(svg: &mut SvgWriter, r: &DrillResult, x: &XScale) {
                     rpo.lost_writes
                 )
             }
-            _ if f.recovery == "no-impact" => "no impact".to_string(),
+            _ if f.recovery == Recovery::NoImpact => "no impact".to_string(),
             Some(v) => format!("RTO {} s", num(v, 1)),
             None => "not recovered".to_string(),
         };
@@ -418,7 +418,7 @@ fn faults(svg: &mut SvgWriter, r: &DrillResult, x: &XScale) {
         };
         if let Some(row) = row_ends.iter().position(|end| *end + 6.0 < left_edge) {
             row_ends[row] = left_edge + width;
-            let colour = if f.rto_s.is_none() && f.recovery != "no-impact" {
+            let colour = if f.rto_s.is_none() && f.recovery != Recovery::NoImpact {
                 RED
             } else {
                 "#333"

@@ -1,16 +1,17 @@
 //! How measured values read in the reports: each unit with the precision
 //! its measurement has, trailing zeros trimmed, nothing rounded up to 100 %.
 
+use crate::results::Unit;
+
 /// A value in a check's unit: `3.21 s`, `12.3 ms`, `99.95 %`, `42`.
-pub(super) fn value(v: f64, unit: &str) -> String {
+pub(super) fn value(v: f64, unit: Unit) -> String {
     match unit {
-        "s" => secs(v),
-        "ms" => ms(v),
-        "%" => pct(v),
-        "ratio" => pct(v * 100.0),
-        "count" if v.is_finite() => format!("{}", v.round()),
-        "" | "count" => num(v, 3),
-        other => format!("{} {other}", num(v, 3)),
+        Unit::Seconds => secs(v),
+        Unit::Millis => ms(v),
+        Unit::Percent => pct(v),
+        Unit::Ratio => pct(v * 100.0),
+        Unit::Count if v.is_finite() => format!("{}", v.round()),
+        Unit::Unitless | Unit::Count => num(v, 3),
     }
 }
 
@@ -75,18 +76,19 @@ mod tests {
 
     #[test]
     fn values_are_formatted_by_unit() {
-        assert_eq!(value(3.2149, "s"), "3.215 s");
-        assert_eq!(value(30.0, "s"), "30 s");
-        assert_eq!(value(12.345, "ms"), "12.3 ms");
-        assert_eq!(value(0.0123, "ms"), "0.0123 ms");
-        assert_eq!(value(2000.4, "ms"), "2000 ms");
-        assert_eq!(value(99.95, "%"), "99.95 %");
-        assert_eq!(value(99.99951, "%"), ">99.999 %");
-        assert_eq!(value(100.0, "%"), "100 %");
-        assert_eq!(value(0.9995, "ratio"), "99.95 %");
-        assert_eq!(value(17.6, "count"), "18");
-        assert_eq!(value(1.5, "req/s"), "1.5 req/s");
-        assert_eq!(value(f64::NAN, "s"), "n/a s");
+        assert_eq!(value(3.2149, Unit::Seconds), "3.215 s");
+        assert_eq!(value(30.0, Unit::Seconds), "30 s");
+        assert_eq!(value(12.345, Unit::Millis), "12.3 ms");
+        assert_eq!(value(0.0123, Unit::Millis), "0.0123 ms");
+        assert_eq!(value(2000.4, Unit::Millis), "2000 ms");
+        assert_eq!(value(99.95, Unit::Percent), "99.95 %");
+        assert_eq!(value(99.99951, Unit::Percent), ">99.999 %");
+        assert_eq!(value(100.0, Unit::Percent), "100 %");
+        assert_eq!(value(0.9995, Unit::Ratio), "99.95 %");
+        assert_eq!(value(17.6, Unit::Count), "18");
+        assert_eq!(value(f64::NAN, Unit::Count), "n/a");
+        assert_eq!(value(1.5, Unit::Unitless), "1.5");
+        assert_eq!(value(f64::NAN, Unit::Seconds), "n/a s");
         assert_eq!(num(-0.0001, 3), "0");
     }
 }

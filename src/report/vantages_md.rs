@@ -122,7 +122,7 @@ fn agents_list(md: &mut String, vs: &[VantageResult]) {
 mod tests {
     use super::*;
     use crate::results::testdata::sample_result;
-    use crate::results::{AgentResult, VantageFault, VantagePhase};
+    use crate::results::{AgentResult, Recovery, VantageFault, VantagePhase};
 
     fn vantage(name: &str, rto: Option<f64>, missing: Option<f64>) -> VantageResult {
         VantageResult {
@@ -149,11 +149,10 @@ mod tests {
                 name: "kill-primary-ingress".into(),
                 rto_s: rto,
                 recovery: if rto.is_some() {
-                    "recovered"
+                    Recovery::Recovered
                 } else {
-                    "not-recovered"
-                }
-                .into(),
+                    Recovery::NotRecovered
+                },
                 time_to_impact_s: Some(0.1),
                 outage_s: 1.0,
             }],

@@ -6,8 +6,10 @@
 //! Units are named: times end in `_s` or `_ms`; a fraction is a ratio 0..1
 //! (`availability`, `good_ratio`, `slo`, `ratio`) except the error budget's
 //! consumption, a percentage by the contract, whose names end in `_pct`. A check's
-//! `measured` and `threshold` are in its `unit`: `ratio`, `s`, `ms`, `%`
-//! (error budget only) or `count`.
+//! `measured` and `threshold` are in its `unit` ([`Unit`]): `ratio`, `s`,
+//! `ms`, `%` (error budget, regression), `count`, or none. Fault recoveries
+//! ([`Recovery`]) and check names ([`CheckName`]) are closed sets too,
+//! written as the same strings as ever (names.rs).
 
 use std::collections::BTreeMap;
 
@@ -16,8 +18,11 @@ use serde::{Deserialize, Serialize};
 use crate::base::exit;
 
 pub mod guards;
+mod names;
 #[cfg(test)]
 pub(crate) mod testdata;
+
+pub use names::{CheckName, Recovery, Unit};
 
 pub const SCHEMA: &str = "drill.results/v1";
 
@@ -59,14 +64,15 @@ pub enum CheckStatus {
 pub struct CheckResult {
     /// Stable name, e.g. `rto:kill-primary-ingress`, `availability:baseline`,
     /// `latency-p99:baseline`, `error-budget`, `steady-state`, `faults-reverted`.
-    pub name: String,
+    pub name: CheckName,
     pub status: CheckStatus,
     /// Measured value in `unit`; null when it could not be measured
     /// (e.g. not recovered).
     pub measured: Option<f64>,
     pub threshold: Option<f64>,
-    /// `ratio` (0..1), `s`, `ms`, `%` (error budget consumed), `count`.
-    pub unit: String,
+    /// `ratio` (0..1), `s`, `ms`, `%` (error budget consumed), `count`,
+    /// or empty.
+    pub unit: Unit,
     /// One line a person reads: `rto 41.2s > 30s`, `availability 99.97% ≥ 99.95%`.
     pub message: String,
 }
@@ -87,7 +93,7 @@ pub struct FaultResult {
     /// Null if not recovered; 0 when there was no impact.
     pub rto_s: Option<f64>,
     /// `recovered`, `no-impact`, `not-recovered`.
-    pub recovery: String,
+    pub recovery: Recovery,
     pub time_to_impact_s: Option<f64>,
     pub outage_s: f64,
     /// Run-clock second at which traffic counted as recovered.
@@ -468,7 +474,7 @@ pub struct VantageFault {
     pub name: String,
     /// Null if not recovered (from here); 0 when no impact was seen here.
     pub rto_s: Option<f64>,
-    pub recovery: String,
+    pub recovery: Recovery,
     pub time_to_impact_s: Option<f64>,
     pub outage_s: f64,
 }

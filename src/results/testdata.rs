@@ -135,7 +135,7 @@ fn check(
     status: CheckStatus,
     measured: Option<f64>,
     threshold: f64,
-    unit: &str,
+    unit: Unit,
     message: &str,
 ) -> CheckResult {
     CheckResult {
@@ -143,7 +143,7 @@ fn check(
         status,
         measured,
         threshold: Some(threshold),
-        unit: unit.into(),
+        unit,
         message: message.into(),
     }
 }
@@ -167,7 +167,7 @@ fn checks(consumed: f64) -> Vec<CheckResult> {
             Pass,
             Some(0.99875),
             0.995,
-            "ratio",
+            Unit::Ratio,
             "baseline availability 99.875% ≥ 99.5%",
         ),
         check(
@@ -175,7 +175,7 @@ fn checks(consumed: f64) -> Vec<CheckResult> {
             Pass,
             Some(0.99875),
             0.995,
-            "ratio",
+            Unit::Ratio,
             "availability 99.875% ≥ 99.5%",
         ),
         check(
@@ -183,7 +183,7 @@ fn checks(consumed: f64) -> Vec<CheckResult> {
             Pass,
             Some(6.4),
             50.0,
-            "ms",
+            Unit::Millis,
             "p99 6.4ms ≤ 50ms",
         ),
         check(
@@ -191,7 +191,7 @@ fn checks(consumed: f64) -> Vec<CheckResult> {
             Fail,
             Some(41.2),
             30.0,
-            "s",
+            Unit::Seconds,
             "rto 41.2s > 30s",
         ),
         check(
@@ -199,7 +199,7 @@ fn checks(consumed: f64) -> Vec<CheckResult> {
             Fail,
             None,
             30.0,
-            "s",
+            Unit::Seconds,
             "not recovered by the end of observation (t+60.0s) > 30s",
         ),
         check(
@@ -207,7 +207,7 @@ fn checks(consumed: f64) -> Vec<CheckResult> {
             Pass,
             Some(0.84),
             1.0,
-            "s",
+            Unit::Seconds,
             "rpo 0.84s ≤ 1s",
         ),
         check(
@@ -215,7 +215,7 @@ fn checks(consumed: f64) -> Vec<CheckResult> {
             Pass,
             Some((consumed * 1000.0).round() / 1000.0),
             5.0,
-            "%",
+            Unit::Percent,
             &format!("error budget consumed {consumed:.2}% ≤ 5%"),
         ),
         check(
@@ -223,7 +223,7 @@ fn checks(consumed: f64) -> Vec<CheckResult> {
             Pass,
             Some(0.0),
             0.0,
-            "count",
+            Unit::Count,
             "all 2 faults reverted",
         ),
     ]
@@ -242,7 +242,7 @@ fn faults() -> Vec<FaultResult> {
             injected_at: at(8.0),
             reverted_at: Some(at(44.0)),
             rto_s: Some(41.2),
-            recovery: "recovered".into(),
+            recovery: Recovery::Recovered,
             time_to_impact_s: Some(0.004),
             outage_s: 35.6,
             recovered_at_s: Some(49.2),
@@ -262,7 +262,7 @@ fn faults() -> Vec<FaultResult> {
             injected_at: at(52.0),
             reverted_at: Some(at(56.0)),
             rto_s: None,
-            recovery: "not-recovered".into(),
+            recovery: Recovery::NotRecovered,
             time_to_impact_s: Some(0.21),
             outage_s: 4.0,
             recovered_at_s: None,
@@ -444,7 +444,7 @@ pub(crate) fn sample_pass() -> DrillResult {
         CheckStatus::Pass,
         Some(3.2),
         30.0,
-        "s",
+        Unit::Seconds,
         "rto 3.2s ≤ 30s",
     );
     r.checks[4] = check(
@@ -452,13 +452,13 @@ pub(crate) fn sample_pass() -> DrillResult {
         CheckStatus::Pass,
         Some(1.4),
         30.0,
-        "s",
+        Unit::Seconds,
         "rto 1.4s ≤ 30s",
     );
     let f = &mut r.faults;
     (f[0].rto_s, f[0].recovered_at_s, f[0].outage_s) = (Some(3.2), Some(11.2), 2.0);
     (f[1].rto_s, f[1].recovered_at_s, f[1].outage_s) = (Some(1.4), Some(53.4), 1.0);
-    f[1].recovery = "recovered".into();
+    f[1].recovery = Recovery::Recovered;
     r
 }
 
@@ -487,7 +487,7 @@ pub(crate) fn sample_aborted() -> DrillResult {
         CheckStatus::Fail,
         Some(0.971),
         0.995,
-        "ratio",
+        Unit::Ratio,
         "baseline availability 97.1% < 99.5%",
     );
     r

@@ -83,7 +83,7 @@ pub(super) fn vantage_results(f: &RunFacts, end: Micros) -> Vec<VantageResult> {
                     VantageFault {
                         name: fr.name.clone(),
                         rto_s,
-                        recovery: recovery.into(),
+                        recovery,
                         time_to_impact_s: imp.time_to_impact.map(|t| round3(secs(t))),
                         outage_s: round3(secs(imp.outage)),
                     }

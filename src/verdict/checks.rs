@@ -7,7 +7,10 @@ use crate::base::units::fmt_pct;
 use crate::history;
 use crate::measure::stats::new_histogram;
 use crate::measure::{Phase, PhaseStats, Recorder};
-use crate::results::{CheckResult, CheckStatus, FaultResult, RpoResult};
+use crate::results::{
+    AlertResult, CheckName, CheckResult, CheckStatus, FaultResult, ProbeResult, Recovery,
+    RpoResult, Unit,
+};
 use crate::scenario::plan::{CheckPlan, CheckSpec, Followed, PhaseScope, RpoLimit};
 
 /// Counts and latency over the phases a check names (`drill` = all measured).
@@ -59,23 +62,23 @@ pub fn fmt_ms(ms: f64) -> String {
 }
 
 fn result(
-    name: String,
+    name: CheckName,
     pass: bool,
     measured: Option<f64>,
     threshold: f64,
-    unit: &str,
+    unit: Unit,
     message: String,
 ) -> CheckResult {
     CheckResult {
         measured,
         threshold: Some(threshold),
-        unit: unit.into(),
+        unit,
         ..verdict(name, pass, message)
     }
 }
 
 /// A check with no single measured value (steady-state, faults-reverted).
-pub fn verdict(name: impl Into<String>, pass: bool, message: String) -> CheckResult {
+pub fn verdict(name: impl Into<CheckName>, pass: bool, message: String) -> CheckResult {
     CheckResult {
         name: name.into(),
         status: if pass {
@@ -85,7 +88,7 @@ pub fn verdict(name: impl Into<String>, pass: bool, message: String) -> CheckRes
         },
         measured: None,
         threshold: None,
-        unit: String::new(),
+        unit: Unit::Unitless,
         message,
     }
 }
@@ -102,7 +105,7 @@ pub fn ratio(name: &str, good: u64, all: u64, min: f64, message: String) -> Chec
         all > 0 && good > 0 && v >= min,
         Some(v),
         min,
-        "ratio",
+        Unit::Ratio,
         message,
     )
 }
@@ -125,18 +128,18 @@ pub struct Measured<'a> {
 /// Evaluates one check: one function per kind. Per-fault kinds give one
 /// result per fault they name (every fault when they name none).
 pub fn evaluate(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
-    let named = |default: String| c.name.clone().unwrap_or(default);
+    let named = |default: CheckName| c.name.as_deref().map_or(default, CheckName::from);
     match &c.spec {
         CheckSpec::Rto { fault, max_s } => per_fault(fault, m, |f| {
-            rto(named(format!("rto:{}", f.name)), f, *max_s)
+            rto(named(CheckName::Rto(f.name.clone())), f, *max_s)
         }),
         CheckSpec::Outage { fault, max_s } => per_fault(fault, m, |f| {
-            outage(named(format!("outage:{}", f.name)), f, *max_s)
+            outage(named(CheckName::Outage(f.name.clone())), f, *max_s)
         }),
         CheckSpec::ConfigSync { .. } | CheckSpec::ComponentReady { .. } => target_side(c, m),
         CheckSpec::Availability { phase, min_pct } => {
             vec![availability(
-                named(format!("availability:{}", phase.name())),
+                named(CheckName::Availability(phase.name().into())),
                 m.rec,
                 *phase,
                 *min_pct,
@@ -148,7 +151,10 @@ pub fn evaluate(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
             quantile,
             max_ms,
         } => vec![latency(
-            named(format!("latency-{percentile}:{}", phase.name())),
+            named(CheckName::Latency {
+                percentile: percentile.clone(),
+                phase: phase.name().into(),
+            }),
             m.rec,
             *phase,
             percentile,
@@ -157,13 +163,15 @@ pub fn evaluate(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
         )],
         CheckSpec::ErrorBudget { max_pct } => {
             vec![error_budget(
-                named("error-budget".into()),
+                named(CheckName::ErrorBudget),
                 m.budget_pct,
                 *max_pct,
             )]
         }
-        CheckSpec::Rpo { max } => vec![rpo(named("rpo".into()), m.rpo, *max)],
-        CheckSpec::WriteRto { max_s } => vec![write_rto(named("write-rto".into()), m.rpo, *max_s)],
+        CheckSpec::Rpo { max } => vec![rpo(named(CheckName::Rpo), m.rpo, *max)],
+        CheckSpec::WriteRto { max_s } => {
+            vec![write_rto(named(CheckName::WriteRto), m.rpo, *max_s)]
+        }
         CheckSpec::Regression { .. } => regression(c, m),
     }
 }
@@ -182,12 +190,12 @@ fn per_fault(
 }
 
 fn at_most(
-    name: String,
+    name: CheckName,
     what: &str,
     v: f64,
     shown: String,
     max: f64,
-    unit: &str,
+    unit: Unit,
     fmt: fn(f64) -> String,
 ) -> CheckResult {
     let pass = v <= max;
@@ -199,38 +207,37 @@ fn at_most(
     result(name, pass, Some(v), max, unit, msg)
 }
 
-fn rto(name: String, f: &FaultResult, max: f64) -> CheckResult {
+fn rto(name: CheckName, f: &FaultResult, max: f64) -> CheckResult {
     match f.rto_s {
         None => result(
             name,
             false,
             None,
             max,
-            "s",
+            Unit::Seconds,
             format!(
                 "rto not recovered before the observation ended (max {})",
                 fmt_secs(max)
             ),
         ),
         Some(v) => {
-            let shown = if f.recovery == "no-impact" {
-                "0s (no impact)".to_string()
-            } else {
-                fmt_secs(v)
+            let shown = match f.recovery {
+                Recovery::NoImpact => "0s (no impact)".to_string(),
+                Recovery::Recovered | Recovery::NotRecovered => fmt_secs(v),
             };
-            at_most(name, "rto", v, shown, max, "s", fmt_secs)
+            at_most(name, "rto", v, shown, max, Unit::Seconds, fmt_secs)
         }
     }
 }
 
-fn outage(name: String, f: &FaultResult, max: f64) -> CheckResult {
+fn outage(name: CheckName, f: &FaultResult, max: f64) -> CheckResult {
     at_most(
         name,
         "outage",
         f.outage_s,
         fmt_secs(f.outage_s),
         max,
-        "s",
+        Unit::Seconds,
         fmt_secs,
     )
 }
@@ -247,42 +254,42 @@ fn target_side(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
     } else {
         ("component ready", |f| f.extra.component_ready_s)
     };
-    let kind = c.kind().name();
     m.faults
         .iter()
         .filter(|f| fault.as_ref().is_none_or(|n| *n == f.name))
         .filter(|f| fault.is_some() || key(f).is_some() || config_sync && f.component == "istiod")
         .map(|f| {
-            let name = c
-                .name
-                .clone()
-                .unwrap_or_else(|| format!("{kind}:{}", f.name));
+            let name = match &c.name {
+                Some(n) => CheckName::from(n.as_str()),
+                None if config_sync => CheckName::ConfigSync(f.name.clone()),
+                None => CheckName::ComponentReady(f.name.clone()),
+            };
             match key(f) {
                 None => result(
                     name,
                     false,
                     None,
                     max,
-                    "s",
+                    Unit::Seconds,
                     format!(
                         "{what}: not observed within the drill (max {})",
                         fmt_secs(max)
                     ),
                 ),
-                Some(v) => at_most(name, what, v, fmt_secs(v), max, "s", fmt_secs),
+                Some(v) => at_most(name, what, v, fmt_secs(v), max, Unit::Seconds, fmt_secs),
             }
         })
         .collect()
 }
 
-fn availability(name: String, rec: &Recorder, phase: PhaseScope, min: f64) -> CheckResult {
+fn availability(name: CheckName, rec: &Recorder, phase: PhaseScope, min: f64) -> CheckResult {
     let s = slice(rec, phase);
     let phase = phase.name();
     // results.json holds fractions as ratios (report/model.rs); the message
     // speaks in percent.
     if s.all == 0 {
         let msg = format!("availability: no requests were due in {phase}");
-        return result(name, false, None, min / 100.0, "ratio", msg);
+        return result(name, false, None, min / 100.0, Unit::Ratio, msg);
     }
     let v = s.good as f64 / s.all as f64 * 100.0;
     let pass = v >= min;
@@ -294,11 +301,11 @@ fn availability(name: String, rec: &Recorder, phase: PhaseScope, min: f64) -> Ch
         s.all - s.good,
         s.all
     );
-    result(name, pass, Some(v / 100.0), min / 100.0, "ratio", msg)
+    result(name, pass, Some(v / 100.0), min / 100.0, Unit::Ratio, msg)
 }
 
 fn latency(
-    name: String,
+    name: CheckName,
     rec: &Recorder,
     phase: PhaseScope,
     pname: &str,
@@ -309,15 +316,15 @@ fn latency(
     let phase = phase.name();
     if s.latency.is_empty() {
         let msg = format!("latency {pname}: no answered requests in {phase}");
-        return result(name, false, None, max_ms, "ms", msg);
+        return result(name, false, None, max_ms, Unit::Millis, msg);
     }
     let v = s.latency.value_at_quantile(q) as f64 / 1000.0;
-    let mut r = at_most(name, pname, v, fmt_ms(v), max_ms, "ms", fmt_ms);
+    let mut r = at_most(name, pname, v, fmt_ms(v), max_ms, Unit::Millis, fmt_ms);
     r.message.push_str(&format!(" ({phase})"));
     r
 }
 
-fn error_budget(name: String, consumed: f64, max: f64) -> CheckResult {
+fn error_budget(name: CheckName, consumed: f64, max: f64) -> CheckResult {
     let pass = consumed <= max;
     let msg = format!(
         "error budget consumed {}% {} {}%",
@@ -325,17 +332,17 @@ fn error_budget(name: String, consumed: f64, max: f64) -> CheckResult {
         if pass { "≤" } else { ">" },
         fmt_pct(max)
     );
-    result(name, pass, Some(consumed), max, "%", msg)
+    result(name, pass, Some(consumed), max, Unit::Percent, msg)
 }
 
-fn rpo(name: String, rpo: Option<&RpoResult>, max: RpoLimit) -> CheckResult {
+fn rpo(name: CheckName, rpo: Option<&RpoResult>, max: RpoLimit) -> CheckResult {
     let Some(r) = rpo else {
         let t = match max {
             RpoLimit::Writes(n) => n as f64,
             RpoLimit::Seconds(s) => s,
         };
         let msg = "rpo: not measured (no database fault completed)".to_string();
-        return result(name, false, None, t, "s", msg);
+        return result(name, false, None, t, Unit::Seconds, msg);
     };
     match max {
         RpoLimit::Writes(n) => {
@@ -352,12 +359,20 @@ fn rpo(name: String, rpo: Option<&RpoResult>, max: RpoLimit) -> CheckResult {
                 pass,
                 Some(r.lost_writes as f64),
                 n as f64,
-                "count",
+                Unit::Count,
                 msg,
             )
         }
         RpoLimit::Seconds(max) => {
-            let mut c = at_most(name, "rpo", r.rpo_s, fmt_secs(r.rpo_s), max, "s", fmt_secs);
+            let mut c = at_most(
+                name,
+                "rpo",
+                r.rpo_s,
+                fmt_secs(r.rpo_s),
+                max,
+                Unit::Seconds,
+                fmt_secs,
+            );
             c.message
                 .push_str(&format!(" ({} lost writes)", r.lost_writes));
             c
@@ -378,8 +393,8 @@ fn regression(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
     else {
         unreachable!("regression is called for regression checks only")
     };
-    // (label, figure, this run's value, unit, resolution in that unit)
-    let subjects: Vec<(String, history::Metric, Option<f64>, &str, f64)> = match metric {
+    // (figure, this run's value, resolution in the figure's unit)
+    let subjects: Vec<(history::Metric, Option<f64>, f64)> = match metric {
         Followed::Rto | Followed::TimeToImpact => m
             .faults
             .iter()
@@ -387,22 +402,10 @@ fn regression(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
             .map(|f| {
                 let name = f.name.clone();
                 if *metric == Followed::Rto {
-                    (
-                        format!("rto:{name}"),
-                        history::Metric::Rto(name),
-                        f.rto_s,
-                        "s",
-                        m.resolution_s,
-                    )
+                    (history::Metric::Rto(name), f.rto_s, m.resolution_s)
                 } else {
                     let tti = f.time_to_impact_s;
-                    (
-                        format!("time-to-impact:{name}"),
-                        history::Metric::TimeToImpact(name),
-                        tti,
-                        "s",
-                        m.resolution_s,
-                    )
+                    (history::Metric::TimeToImpact(name), tti, m.resolution_s)
                 }
             })
             .collect(),
@@ -411,32 +414,24 @@ fn regression(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
             let p99 =
                 (!s.latency.is_empty()).then(|| s.latency.value_at_quantile(0.99) as f64 / 1000.0);
             let res = p99.map_or(0.0, |v| v * 1e-3);
-            vec![(
-                "p99:fault".into(),
-                history::Metric::FaultP99,
-                p99,
-                "ms",
-                res,
-            )]
+            vec![(history::Metric::FaultP99, p99, res)]
         }
-        Followed::ErrorBudget => vec![(
-            "error-budget".into(),
-            history::Metric::Budget,
-            Some(m.budget_pct),
-            "%",
-            0.0,
-        )],
+        Followed::ErrorBudget => vec![(history::Metric::Budget, Some(m.budget_pct), 0.0)],
     };
     subjects
         .into_iter()
-        .map(|(label, hm, current, unit, resolution)| {
-            let name = c.name.clone().unwrap_or_else(|| format!("regression-{label}"));
+        .map(|(hm, current, resolution)| {
+            let (label, unit) = (hm.label(), hm.unit());
+            let name = c
+                .name
+                .as_deref()
+                .map_or_else(|| CheckName::Regression(label.clone()), CheckName::from);
             let max = max_increase * 100.0;
             let Some(base) = history::baseline(m.history, &hm, *runs) else {
                 return CheckResult {
                     status: CheckStatus::Skipped,
                     threshold: Some(max),
-                    unit: "%".into(),
+                    unit: Unit::Percent,
                     ..verdict(
                         name,
                         true,
@@ -446,7 +441,7 @@ fn regression(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
             };
             let of = format!("the median {:.3}{unit} of the last {} passing run(s)", base.median, base.runs);
             match current {
-                None => result(name, false, None, max, "%", format!("regression {label}: not measured this run; {of}")),
+                None => result(name, false, None, max, Unit::Percent, format!("regression {label}: not measured this run; {of}")),
                 Some(v) => {
                     let inc = history::increase(v, base.median) * 100.0;
                     let pass = !history::regressed(v, base.median, *max_increase, resolution);
@@ -461,22 +456,30 @@ fn regression(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
                             fmt_pct(max)
                         )
                     };
-                    result(name, pass, Some(inc), max, "%", msg)
+                    result(name, pass, Some(inc), max, Unit::Percent, msg)
                 }
             }
         })
         .collect()
 }
 
-fn write_rto(name: String, rpo: Option<&RpoResult>, max: f64) -> CheckResult {
+fn write_rto(name: CheckName, rpo: Option<&RpoResult>, max: f64) -> CheckResult {
     match rpo.and_then(|r| r.write_rto_s) {
-        Some(v) => at_most(name, "write rto", v, fmt_secs(v), max, "s", fmt_secs),
+        Some(v) => at_most(
+            name,
+            "write rto",
+            v,
+            fmt_secs(v),
+            max,
+            Unit::Seconds,
+            fmt_secs,
+        ),
         None => result(
             name,
             false,
             None,
             max,
-            "s",
+            Unit::Seconds,
             "write rto: no write succeeded on the new primary before the end".into(),
         ),
     }
@@ -487,139 +490,166 @@ fn write_rto(name: String, rpo: Option<&RpoResult>, max: f64) -> CheckResult {
 /// limits; and, when the scenario says so, no unexpected alert. With
 /// `skipped`, each is skipped with that reason, never passed.
 pub fn alert_checks(
-    alerts: &[crate::results::AlertResult],
-    probes: &[crate::results::ProbeResult],
+    alerts: &[AlertResult],
+    probes: &[ProbeResult],
     unexpected_fail: bool,
     skipped: Option<&str>,
     interrupted: bool,
 ) -> Vec<CheckResult> {
-    let skip = |name: String, why: &str| CheckResult {
+    let mut out = Vec::new();
+    for a in alerts.iter().filter(|a| a.expected) {
+        out.push(alert_detected(a, skipped, interrupted));
+        if let Some(limit) = a.resolve_within_s {
+            out.push(alert_resolved(a, limit, skipped, interrupted));
+        }
+    }
+    out.extend(probes.iter().map(|p| match skipped {
+        Some(why) => not_measured(CheckName::Probe(p.name.clone()), why),
+        None => probe(p),
+    }));
+    if unexpected_fail {
+        out.push(unexpected_alerts(alerts, skipped));
+    }
+    out
+}
+
+/// A check that could not be measured: skipped, saying why.
+fn not_measured(name: CheckName, why: &str) -> CheckResult {
+    CheckResult {
         status: CheckStatus::Skipped,
         message: format!("not measured: {why}"),
         ..verdict(name, false, String::new())
-    };
-    let mut out = Vec::new();
-    for a in alerts.iter().filter(|a| a.expected) {
-        let name = format!("alert:{}", a.alert);
-        let within = a.fire_within_s.unwrap_or(f64::INFINITY);
-        out.push(match (skipped, a.time_to_detect_s) {
-            (Some(why), _) => skip(name, why),
-            // Stopped by the user before the alert fired: not judged, and
-            // never a failure of the monitoring.
-            (None, None) if interrupted => skip(
-                name,
-                "the drill was interrupted (Ctrl-C) before the alert fired",
-            ),
-            (None, Some(t)) => at_most(
-                name,
-                "time to detect",
-                t,
-                fmt_secs(t),
-                within,
-                "s",
-                fmt_secs,
-            ),
-            (None, None) => result(
-                name,
-                false,
-                None,
-                within,
-                "s",
-                format!(
-                    "{} did not fire within the drill ({})",
-                    a.alert,
-                    a.note.as_deref().unwrap_or("never fired")
-                ),
-            ),
-        });
-        let Some(limit) = a.resolve_within_s else {
-            continue;
-        };
-        let name = format!("alert-resolved:{}", a.alert);
-        out.push(match (skipped, a.time_to_detect_s, a.time_to_resolve_s) {
-            (Some(why), _, _) => skip(name, why),
-            (None, None, _) => skip(name, "it never fired"),
-            (None, Some(_), None) if interrupted => skip(
-                name,
-                "the drill was interrupted (Ctrl-C) before the alert resolved",
-            ),
-            (None, Some(_), Some(t)) => at_most(
-                name,
-                "time to resolve",
-                t,
-                fmt_secs(t),
-                limit,
-                "s",
-                fmt_secs,
-            ),
-            (None, Some(_), None) => result(
-                name,
-                false,
-                None,
-                limit,
-                "s",
-                format!("{} still firing at the end of the drill", a.alert),
-            ),
-        });
     }
-    for p in probes {
-        let name = format!("probe:{}", p.name);
-        if let Some(why) = skipped {
-            out.push(skip(name, why));
-            continue;
-        }
-        let (lo, hi) = (p.min.unwrap_or(f64::NAN), p.max.unwrap_or(f64::NAN));
-        let low = p.limit_min.filter(|m| lo.is_nan() || lo < *m);
-        let high = p.limit_max.filter(|m| hi.is_nan() || hi > *m);
-        let pass = p.samples > 0 && low.is_none() && high.is_none();
-        let message = if p.samples == 0 {
-            format!("{}: the query returned no value during {}", p.name, p.phase)
-        } else {
+}
+
+/// `alert:<alert>`: the expected alert fired within `fire_within` of its
+/// fault's inject. Interrupted by the user before it fired, it is skipped,
+/// never a failure of the monitoring.
+fn alert_detected(a: &AlertResult, skipped: Option<&str>, interrupted: bool) -> CheckResult {
+    let name = CheckName::Alert(a.alert.clone());
+    let within = a.fire_within_s.unwrap_or(f64::INFINITY);
+    match (skipped, a.time_to_detect_s) {
+        (Some(why), _) => not_measured(name, why),
+        (None, None) if interrupted => not_measured(
+            name,
+            "the drill was interrupted (Ctrl-C) before the alert fired",
+        ),
+        (None, Some(t)) => at_most(
+            name,
+            "time to detect",
+            t,
+            fmt_secs(t),
+            within,
+            Unit::Seconds,
+            fmt_secs,
+        ),
+        (None, None) => result(
+            name,
+            false,
+            None,
+            within,
+            Unit::Seconds,
             format!(
-                "{} during {}: {} readings between {lo} and {hi}{}{}",
-                p.name,
-                p.phase,
-                p.samples,
-                p.limit_min.map_or(String::new(), |m| format!(
-                    "; min {} {m}",
-                    if low.is_none() { "≥" } else { "<" }
-                )),
-                p.limit_max.map_or(String::new(), |m| format!(
-                    "; max {} {m}",
-                    if high.is_none() { "≤" } else { ">" }
-                )),
-            )
-        };
-        let mut r = verdict(name, pass, message);
-        r.measured = if high.is_some() || p.limit_min.is_none() {
-            p.max
-        } else {
-            p.min
-        };
-        r.threshold = p.limit_max.or(p.limit_min);
-        out.push(r);
-    }
-    if unexpected_fail {
-        let name = "unexpected-alerts".to_string();
-        let seen: Vec<&str> = alerts
-            .iter()
-            .filter(|a| !a.expected)
-            .map(|a| a.alert.as_str())
-            .collect();
-        out.push(match skipped {
-            Some(why) => skip(name, why),
-            None => verdict(
-                name,
-                seen.is_empty(),
-                if seen.is_empty() {
-                    "no alert fired that the drill did not expect".into()
-                } else {
-                    format!("fired but not expected: {}", seen.join(", "))
-                },
+                "{} did not fire within the drill ({})",
+                a.alert,
+                a.note.as_deref().unwrap_or("never fired")
             ),
-        });
+        ),
     }
-    out
+}
+
+/// `alert-resolved:<alert>`: the alert resolved within `limit` of the
+/// traffic recovering; skipped when it never fired.
+fn alert_resolved(
+    a: &AlertResult,
+    limit: f64,
+    skipped: Option<&str>,
+    interrupted: bool,
+) -> CheckResult {
+    let name = CheckName::AlertResolved(a.alert.clone());
+    match (skipped, a.time_to_detect_s, a.time_to_resolve_s) {
+        (Some(why), _, _) => not_measured(name, why),
+        (None, None, _) => not_measured(name, "it never fired"),
+        (None, Some(_), None) if interrupted => not_measured(
+            name,
+            "the drill was interrupted (Ctrl-C) before the alert resolved",
+        ),
+        (None, Some(_), Some(t)) => at_most(
+            name,
+            "time to resolve",
+            t,
+            fmt_secs(t),
+            limit,
+            Unit::Seconds,
+            fmt_secs,
+        ),
+        (None, Some(_), None) => result(
+            name,
+            false,
+            None,
+            limit,
+            Unit::Seconds,
+            format!("{} still firing at the end of the drill", a.alert),
+        ),
+    }
+}
+
+/// `probe:<probe>`: every reading within the probe's limits, and at least
+/// one reading (no value proves nothing).
+fn probe(p: &ProbeResult) -> CheckResult {
+    let (lo, hi) = (p.min.unwrap_or(f64::NAN), p.max.unwrap_or(f64::NAN));
+    let low = p.limit_min.filter(|m| lo.is_nan() || lo < *m);
+    let high = p.limit_max.filter(|m| hi.is_nan() || hi > *m);
+    let pass = p.samples > 0 && low.is_none() && high.is_none();
+    let message = if p.samples == 0 {
+        format!("{}: the query returned no value during {}", p.name, p.phase)
+    } else {
+        format!(
+            "{} during {}: {} readings between {lo} and {hi}{}{}",
+            p.name,
+            p.phase,
+            p.samples,
+            p.limit_min.map_or(String::new(), |m| format!(
+                "; min {} {m}",
+                if low.is_none() { "≥" } else { "<" }
+            )),
+            p.limit_max.map_or(String::new(), |m| format!(
+                "; max {} {m}",
+                if high.is_none() { "≤" } else { ">" }
+            )),
+        )
+    };
+    let mut r = verdict(CheckName::Probe(p.name.clone()), pass, message);
+    r.measured = if high.is_some() || p.limit_min.is_none() {
+        p.max
+    } else {
+        p.min
+    };
+    r.threshold = p.limit_max.or(p.limit_min);
+    r
+}
+
+/// `unexpected-alerts`: no alert fired that the scenario did not expect;
+/// a failure names the ones that did.
+fn unexpected_alerts(alerts: &[AlertResult], skipped: Option<&str>) -> CheckResult {
+    let name = CheckName::UnexpectedAlerts;
+    if let Some(why) = skipped {
+        return not_measured(name, why);
+    }
+    let seen: Vec<&str> = alerts
+        .iter()
+        .filter(|a| !a.expected)
+        .map(|a| a.alert.as_str())
+        .collect();
+    verdict(
+        name,
+        seen.is_empty(),
+        if seen.is_empty() {
+            "no alert fired that the drill did not expect".into()
+        } else {
+            format!("fired but not expected: {}", seen.join(", "))
+        },
+    )
 }
 
 #[cfg(test)]
@@ -754,7 +784,7 @@ mod tests {
         let a = &evaluate(&cs[0], &r, &[], 0.0, None)[0];
         assert_eq!(a.status, CheckStatus::Fail);
         assert!((a.measured.unwrap() - 0.997).abs() < 1e-9);
-        assert_eq!(a.unit, "ratio");
+        assert_eq!(a.unit, Unit::Ratio);
         assert_eq!(
             a.message,
             "availability 99.7% < 99.8% (baseline: 3 bad of 1000)"
@@ -809,7 +839,7 @@ mod tests {
                     resolution_s: 0.1,
                 };
                 let c = &super::evaluate(&cs[0], &m)[0];
-                assert_eq!(c.name, "regression-rto:delete-primary-ingress");
+                assert_eq!(c.name.to_string(), "regression-rto:delete-primary-ingress");
                 c.status
             })
             .collect();
@@ -828,7 +858,7 @@ mod tests {
             injected_at: String::new(),
             reverted_at: None,
             rto_s: None,
-            recovery: "recovered".into(),
+            recovery: Recovery::Recovered,
             time_to_impact_s: None,
             outage_s: 0.0,
             recovered_at_s: None,

@@ -5,7 +5,7 @@ use super::RunFacts;
 use crate::measure::Micros;
 use crate::observe::guard::Breaching;
 use crate::results::guards::{GuardResult, GuardStatus};
-use crate::results::{CheckResult, CheckStatus};
+use crate::results::{CheckName, CheckResult, CheckStatus, Unit};
 use crate::scenario::guard::GuardWatch;
 
 /// One guard's readings.
@@ -100,7 +100,7 @@ pub fn results(f: &RunFacts) -> (Vec<GuardResult>, Vec<CheckResult>) {
             last_error: track.last_error.clone(),
         };
         checks.push(CheckResult {
-            name: format!("guard:{}", g.name),
+            name: CheckName::Guard(g.name.clone()),
             status: match status {
                 GuardStatus::Held => CheckStatus::Pass,
                 GuardStatus::Breached | GuardStatus::Unreachable => CheckStatus::Fail,
@@ -109,7 +109,7 @@ pub fn results(f: &RunFacts) -> (Vec<GuardResult>, Vec<CheckResult>) {
             measured: r.value,
             threshold: limit,
             // The expression's own unit, which drill cannot know.
-            unit: String::new(),
+            unit: Unit::Unitless,
             message: r.message(),
         });
         out.push(r);

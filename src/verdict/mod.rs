@@ -330,7 +330,7 @@ fn faults(f: &RunFacts, rec: &Recorder, end: Micros) -> Vec<FaultResult> {
             injected_at: f.clock.wall(fr.injected_at),
             reverted_at: fr.ended_at.map(|t| f.clock.wall(t)),
             rto_s,
-            recovery: recovery.into(),
+            recovery,
             time_to_impact_s: imp.time_to_impact.map(|t| round3(secs(t))),
             outage_s: round3(secs(imp.outage)),
             recovered_at_s: imp.recovered_at.map(|t| round3(secs(t))),
@@ -349,7 +349,7 @@ pub(super) fn impact_of(
     rec: &Recorder,
     i: usize,
     end: Micros,
-) -> (crate::measure::FaultImpact, Option<f64>, &'static str) {
+) -> (crate::measure::FaultImpact, Option<f64>, Recovery) {
     let fr = &f.faults[i];
     let next = f.faults.get(i + 1).map_or(end, |n| n.injected_at);
     let imp = fault_impact(
@@ -361,9 +361,9 @@ pub(super) fn impact_of(
         &f.plan.recovery,
     );
     let (rto_s, recovery) = match imp.rto {
-        Rto::NoImpact => (Some(0.0), "no-impact"),
-        Rto::Recovered(us) => (Some(round3(secs(us))), "recovered"),
-        Rto::NotRecovered => (None, "not-recovered"),
+        Rto::NoImpact => (Some(0.0), Recovery::NoImpact),
+        Rto::Recovered(us) => (Some(round3(secs(us))), Recovery::Recovered),
+        Rto::NotRecovered => (None, Recovery::NotRecovered),
     };
     (imp, rto_s, recovery)
 }
@@ -395,11 +395,11 @@ fn checks(f: &RunFacts, rec: &Recorder, faults: &[FaultResult], consumed: f64) -
     let mut out = Vec::new();
     let aborted_before_faults = f.aborted.is_some() && f.faults.is_empty();
     out.push(f.steady_state.clone().unwrap_or_else(|| CheckResult {
-        name: "steady-state".into(),
+        name: CheckName::SteadyState,
         status: CheckStatus::Skipped,
         measured: None,
         threshold: None,
-        unit: String::new(),
+        unit: Unit::Unitless,
         message: "not evaluated: the drill stopped before the baseline ended".into(),
     }));
     let m = checks::Measured {
@@ -427,14 +427,11 @@ fn checks(f: &RunFacts, rec: &Recorder, faults: &[FaultResult], consumed: f64) -
             }
             if results.is_empty() {
                 results.push(CheckResult {
-                    name: c
-                        .name
-                        .clone()
-                        .unwrap_or_else(|| c.kind().name().to_string()),
+                    name: CheckName::from(c.name.as_deref().unwrap_or(c.kind().name())),
                     status: CheckStatus::Skipped,
                     measured: None,
                     threshold: None,
-                    unit: String::new(),
+                    unit: Unit::Unitless,
                     message: "not evaluated: no fault was injected".into(),
                 });
             }
@@ -447,7 +444,7 @@ fn checks(f: &RunFacts, rec: &Recorder, faults: &[FaultResult], consumed: f64) -
         .map(|x| format!("{} ({})", x.name, x.ended))
         .collect();
     out.push(checks::verdict(
-        "faults-reverted",
+        CheckName::FaultsReverted,
         unreverted.is_empty() && f.manual_actions.is_empty(),
         if unreverted.is_empty() {
             format!("{} fault(s) reverted or healed", faults.len())
@@ -644,7 +641,7 @@ max = "0.2%"
         fr.ended_at = Some(28 * S);
         fr.ended = FaultEnd::Healed;
         facts.faults = vec![fr];
-        facts.steady_state = Some(checks::verdict("steady-state", true, "ok".into()));
+        facts.steady_state = Some(checks::verdict(CheckName::SteadyState, true, "ok".into()));
         let r = assemble(facts, &mut rec);
 
         let p = |name: &str| &r.phases[name];
@@ -691,7 +688,10 @@ max = "0.2%"
         );
         assert_eq!(r.timeline[21].requests, 100);
 
-        let check = |n: &str| r.checks.iter().find(|c| c.name == n).unwrap();
+        let check = |n: &str| {
+            let n = CheckName::from(n);
+            r.checks.iter().find(|c| c.name == n).unwrap()
+        };
         assert_eq!(check("rto:f").status, CheckStatus::Fail);
         assert_eq!(check("rto:f").message, "rto 3.50s > 3s");
         assert_eq!(check("availability:baseline").status, CheckStatus::Pass);
@@ -749,7 +749,7 @@ baseline = "10s"
             let plan = Plan::resolve(&l);
             let mut facts = RunFacts::new(&plan, &def, "run", 7, Clock::start());
             facts.end = 10 * S;
-            facts.steady_state = Some(checks::verdict("steady-state", true, "ok".into()));
+            facts.steady_state = Some(checks::verdict(CheckName::SteadyState, true, "ok".into()));
             assemble(facts, &mut rec)
         };
         let on_time = run(100, 0);
