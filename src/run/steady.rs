@@ -2,10 +2,9 @@
 //! anything is injected.
 
 use crate::measure::{Phase, Recorder};
-use crate::results::{CheckResult, CheckStatus};
+use crate::results::{CheckName, CheckResult, CheckStatus};
 use crate::scenario::Plan;
 use crate::scenario::plan::PhaseScope;
-
 use crate::verdict::checks;
 
 /// The steady-state hypothesis: the scenario's baseline checks over the
@@ -34,7 +33,7 @@ pub fn steady_state(plan: &Plan, rec: &Recorder, writes: Option<(u64, u64)>) -> 
             min * 100.0
         );
         results.push(checks::ratio(
-            "availability:baseline",
+            CheckName::Availability("baseline".into()),
             st.good,
             st.total(),
             min,
@@ -70,5 +69,5 @@ pub fn steady_state(plan: &Plan, rec: &Recorder, writes: Option<(u64, u64)>) -> 
             .collect::<Vec<_>>()
             .join("; ")
     };
-    checks::verdict("steady-state", failed.is_empty(), message)
+    checks::verdict(CheckName::SteadyState, failed.is_empty(), message)
 }

@@ -94,7 +94,13 @@ pub fn verdict(name: impl Into<CheckName>, pass: bool, message: String) -> Check
 }
 
 /// A ratio of good outcomes against a minimum ratio (0..1).
-pub fn ratio(name: &str, good: u64, all: u64, min: f64, message: String) -> CheckResult {
+pub fn ratio(
+    name: impl Into<CheckName>,
+    good: u64,
+    all: u64,
+    min: f64,
+    message: String,
+) -> CheckResult {
     let v = if all > 0 {
         good as f64 / all as f64
     } else {
