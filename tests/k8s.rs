@@ -1781,3 +1781,74 @@ async fn a_fault_undone_by_someone_else_is_warned_in_the_report() {
     assert_eq!(p.primary.objects(), want);
     assert!(p.primary.leases().is_empty(), "{:?}", p.primary.leases());
 }
+
+/// `drill cleanup --resolved` after a run died with a fault on: a person
+/// restored the object by hand, so nothing is reverted, the journal closes,
+/// and the run's claim — marked with the fault, which would refuse every
+/// later run even after it expired — is released, so the next run can
+/// claim the object at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolved_by_hand_closes_the_journal_and_releases_the_runs_claims() {
+    init();
+    let p = Pair::start("").await;
+    let run_id = format!("{RUN}-resolved");
+    let faults = reviews_faults();
+    let mut j = Journal::create(
+        &run_id,
+        &Entry::Run {
+            run_id: run_id.clone(),
+            pid: std::process::id(),
+            scenario: "resolved".into(),
+            target: "two-regions".into(),
+            started_at: "2026-12-05T05:00:00Z".into(),
+        },
+    )
+    .unwrap();
+    {
+        let run = target_for(&p, &run_id, Duration::from_millis(300)).await;
+        run.claim(&[&faults[0]]).await.unwrap();
+        let (inj, plan) = run.plan(&faults[0], 42).await.unwrap();
+        j.append(&Entry::Inject {
+            id: 1,
+            fault: faults[0].name.clone(),
+            component: faults[0].component().map(str::to_string),
+            region: faults[0].region().map(str::to_string),
+            action: faults[0].action.name().into(),
+            plan,
+        })
+        .unwrap();
+        run.inject(&faults[0], &inj).await.unwrap();
+        // The run dies here with its fault on.
+    }
+    drop(j);
+    assert_eq!(p.primary.replicas("bookinfo", "reviews-v1"), 0);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let other = target_for(&p, "after", Duration::from_secs(30)).await;
+    let e = other.claim(&[&faults[0]]).await.unwrap_err().to_string();
+    assert!(
+        e.contains(&run_id),
+        "expired but marked, still refused: {e}"
+    );
+
+    let done = cleanup::mark_resolved(&run_id).await.unwrap();
+    assert_eq!(done.closed, vec![faults[0].name.clone()]);
+    assert!(done.claims_left.is_empty(), "{:?}", done.claims_left);
+    assert_eq!(
+        p.primary.replicas("bookinfo", "reviews-v1"),
+        0,
+        "nothing is reverted: the person said they restored it"
+    );
+    assert!(
+        !p.primary.leases().values().any(|h| h == &run_id),
+        "{:?}",
+        p.primary.leases()
+    );
+    other.claim(&[&faults[0]]).await.unwrap();
+    other.release_claims().await;
+    assert!(
+        journal::open_journals()
+            .unwrap()
+            .iter()
+            .all(|o| o.run_id != run_id)
+    );
+}

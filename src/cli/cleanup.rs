@@ -18,14 +18,18 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<i32, CliError> {
     if let Some(run_id) = &a.resolved {
-        let closed = cleanup::mark_resolved(run_id).map_err(|e| {
+        let rt = super::runtime()?;
+        let done = rt.block_on(cleanup::mark_resolved(run_id)).map_err(|e| {
             CliError::usage(
                 format!("--resolved {run_id}: {e}"),
                 "`drill cleanup --dry-run` lists the runs with outstanding faults",
             )
         })?;
-        for f in &closed {
+        for f in &done.closed {
             println!("run {run_id}: `{f}` marked resolved by hand");
+        }
+        for l in &done.claims_left {
+            eprintln!("warning: run {run_id}: {l}");
         }
         println!("run {run_id}: journal closed");
         return Ok(0);

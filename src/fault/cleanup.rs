@@ -104,9 +104,20 @@ pub async fn revert_outstanding(scope: Scope, dry_run: bool) -> std::io::Result<
     Ok(out)
 }
 
+/// What `drill cleanup --resolved` did.
+#[derive(Debug, Default)]
+pub struct Resolved {
+    /// The faults journalled as restored by hand.
+    pub closed: Vec<String>,
+    /// Claims that could not be released, each with the command that does.
+    pub claims_left: Vec<String>,
+}
+
 /// A person says they restored a run's outstanding faults by hand: each is
-/// journalled as resolved and the journal closes. Returns the faults closed.
-pub fn mark_resolved(run_id: &str) -> std::io::Result<Vec<String>> {
+/// journalled as resolved, the run's claims on those objects (Kubernetes
+/// Leases, still marked with the fault) are released so later runs are not
+/// refused, and the journal closes. Nothing is reverted.
+pub async fn mark_resolved(run_id: &str) -> std::io::Result<Resolved> {
     let Some(j) = journal::open_journals()?
         .into_iter()
         .find(|j| j.run_id == run_id)
@@ -120,16 +131,20 @@ pub fn mark_resolved(run_id: &str) -> std::io::Result<Vec<String>> {
         ));
     };
     let mut jw = Journal::reopen(&j.path)?;
-    let mut closed = Vec::new();
-    for (id, fault, _) in &j.outstanding {
+    let mut done = Resolved::default();
+    for (id, fault, plan) in &j.outstanding {
         jw.append(&Entry::Resolved {
             id: *id,
             note: "restored by hand (drill cleanup --resolved)".into(),
         })?;
-        closed.push(fault.clone());
+        done.closed.push(fault.clone());
+        if let RevertPlan::K8s(k) = plan {
+            done.claims_left
+                .extend(k.release_claims_from_journal().await);
+        }
     }
     jw.finish(&j.run_id).map_err(std::io::Error::other)?;
-    Ok(closed)
+    Ok(done)
 }
 
 /// What a real cleanup would do with one entry, read from the target

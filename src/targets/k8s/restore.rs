@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::client;
 use super::istio::RouteFault;
 use super::ops::{Cluster, K8sError, RUN_ANNOTATION};
-use super::revert::{K8sRevert, PriorState};
+use super::revert::{K8sRevert, LeaseRef, PriorState};
 
 impl PriorState {
     /// The object, as kubectl names it.
@@ -87,6 +87,36 @@ impl K8sRevert {
             }
         }
         Ok(found)
+    }
+
+    /// Releases the run's claims (Leases) without touching the objects: a
+    /// person restored them by hand (`drill cleanup --resolved`). A Lease
+    /// another run took over stays. Each claim that could not be released
+    /// comes back with the `kubectl` command that deletes it.
+    pub async fn release_claims_from_journal(&self) -> Vec<String> {
+        let by_hand = |l: &LeaseRef, why: String| {
+            format!(
+                "lease {}/{} still held ({why}): `kubectl --context {} delete lease {} -n {}`",
+                l.namespace, l.name, self.context, l.name, l.namespace
+            )
+        };
+        let cluster = match client::connect(&self.kubeconfig, &self.context).await {
+            Ok(c) => c,
+            Err(e) => {
+                return self
+                    .leases
+                    .iter()
+                    .map(|l| by_hand(l, e.to_string()))
+                    .collect();
+            }
+        };
+        let mut left = Vec::new();
+        for l in &self.leases {
+            if let Err(e) = cluster.release_lease(l, &self.run_id).await {
+                left.push(by_hand(l, e.to_string()));
+            }
+        }
+        left
     }
 
     /// Restores every object; goes on past a failure so one stuck object
