@@ -53,7 +53,7 @@ pub enum ClaimError {
         expiry: String,
     },
     #[error(
-        "{object} is left faulted by drill run `{run}` (fault `{fault}`, lease `{lease}` marked {FAULTED}): that run ended without reverting it, so its state now is not one to restore; run `drill cleanup` where that run ran (or restore it by hand, then `kubectl delete lease {lease_name} -n {namespace}`)"
+        "{object} is left faulted by drill run `{run}` (fault `{fault}`, lease `{lease}` marked {FAULTED}): that run ended without reverting it, so its state now is not one to restore; run `drill cleanup` where that run ran (or restore it by hand, then `drill cleanup --resolved {run}` there, or `kubectl delete lease {lease_name} -n {namespace}`)"
     )]
     Faulted {
         object: String,
