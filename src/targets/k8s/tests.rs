@@ -787,6 +787,34 @@ async fn preflight_reports_an_unreachable_or_forbidden_api_in_the_contexts_words
         want.push(call("POST", SSAR));
     }
     assert_calls(&fake, 0, &want);
+    // Exactly these verbs, in the permission set's order (by verb): none
+    // writes a Deployment itself.
+    let asked: Vec<String> = (3..want.len())
+        .map(|i| {
+            let a = &body_of(&fake, 0, i)["spec"]["resourceAttributes"];
+            let sub = a["subresource"].as_str().unwrap_or("");
+            format!(
+                "{} {}/{}{}{sub}",
+                a["verb"].as_str().unwrap(),
+                a["group"].as_str().unwrap(),
+                a["resource"].as_str().unwrap(),
+                if sub.is_empty() { "" } else { "/" }
+            )
+        })
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            "create coordination.k8s.io/leases",
+            "delete coordination.k8s.io/leases",
+            "get apps/deployments",
+            "get coordination.k8s.io/leases",
+            "list /pods",
+            "list apps/deployments",
+            "update apps/deployments/scale",
+            "update coordination.k8s.io/leases",
+        ]
+    );
     let m = err.to_string();
     assert!(m.contains("selector `app=reviews` matches no pods"), "{m}");
     assert!(
