@@ -116,6 +116,29 @@ fn claim() -> Call {
     call("POST", LEASES)
 }
 
+/// The path of the Lease standing for a `kind` (`deployment`,
+/// `virtualservice`) object `name` in `bookinfo`: `drill.<kind>.<name>`.
+fn lease(kind: &str, name: &str) -> String {
+    format!("/apis/coordination.k8s.io/v1/namespaces/bookinfo/leases/drill.{kind}.{name}")
+}
+
+/// The run's mark on a claimed object, before the inject changes it: its
+/// Lease read and replaced (conditional on the version read) with the
+/// `drill.dev/fault` annotation naming the fault. The object itself is not
+/// written for it.
+fn mark(kind: &str, name: &str) -> [Call; 2] {
+    let l = lease(kind, name);
+    [call("GET", &l), call("PUT", &format!("{l}?"))]
+}
+
+/// A claim released by its fault's successful revert (no other fault of
+/// the run needs the object): the Lease read (is it still the run's?) and
+/// deleted, conditional on the version read.
+fn release(kind: &str, name: &str) -> [Call; 2] {
+    let l = lease(kind, name);
+    [call("GET", &l), call("DELETE", &format!("{l}?"))]
+}
+
 /// The requests the fake saw from the `from`-th on are exactly `want`, in
 /// order (method, path and query; body and content type where given).
 fn assert_calls(fake: &FakeCluster, from: usize, want: &[Call]) {
@@ -249,7 +272,6 @@ async fn down_scales_every_deployment_running_the_components_pods_and_restores_e
     for (name, _) in prior {
         read.push(rv(&get(&client, &dep(name)).await));
     }
-    let mark = |run: Value| json!({ "metadata": { "annotations": { "drill.dev/run-id": run } } });
     let from = fake.requests().len();
     let (inj, plan) = t.plan(&f, 1).await.unwrap();
     t.inject(&f, &inj).await.unwrap();
@@ -259,6 +281,18 @@ async fn down_scales_every_deployment_running_the_components_pods_and_restores_e
             .all(|(name, _)| fake.replicas("bookinfo", name) == 0)
     );
     assert_eq!(fake.replicas("bookinfo", "ratings-v1"), 1);
+    // The run's mark is each Deployment's Lease, naming the fault.
+    for (name, _) in prior {
+        assert_eq!(
+            fake.lease_annotation(
+                "bookinfo",
+                &format!("drill.deployment.{name}"),
+                "drill.dev/fault"
+            ),
+            Some(f.name.clone()),
+            "{name}"
+        );
+    }
     let injected = fake.requests().len() - from;
     t.revert(&f, &inj).await.unwrap();
     for (name, replicas) in prior {
@@ -268,29 +302,33 @@ async fn down_scales_every_deployment_running_the_components_pods_and_restores_e
             None
         );
     }
+    // Each claim went with the revert: no fault of the run needs them.
+    assert!(fake.leases().is_empty(), "{:?}", fake.leases());
     let mut want = vec![call("GET", PODS), call("GET", DEPLOYS)];
     // Each claimed, then read again under the claim.
     for (name, _) in prior {
         want.push(claim());
         want.push(call("GET", &dep(name)));
     }
-    // Marked first, conditional on the version read; then scaled at the
-    // marked version (the fake refuses any other with 409).
-    for ((name, _), rv) in prior.iter().zip(&read) {
-        let mut conditional = mark(json!("run-1"));
-        conditional["metadata"]["resourceVersion"] = json!(rv);
-        want.push(call("PATCH", &format!("{}?", dep(name))).body(conditional));
+    // Each Lease marked first; then scaled at the version read under the
+    // claim (the fake refuses any other with 409). No PATCH on a
+    // Deployment: `deployments/scale` is all drill writes.
+    for (name, _) in prior {
+        want.extend(mark("deployment", name));
         want.push(call("PUT", &format!("{}/scale?", dep(name))));
     }
     assert_eq!(injected, want.len(), "inject's requests");
     for (name, _) in prior {
         want.push(call("GET", &dep(name)));
         want.push(call("PUT", &format!("{}/scale?", dep(name))));
-        want.push(call("PATCH", &format!("{}?", dep(name))).body(mark(Value::Null)));
+    }
+    // Every object restored, then each claim released.
+    for (name, _) in prior {
+        want.extend(release("deployment", name));
     }
     assert_calls(&fake, from, &want);
-    // The scale bodies: to 0 at the marked version, then back to each
-    // one's prior replicas at the version the revert read.
+    // The scale bodies: to 0 at the version read under the claim, then
+    // back to each one's prior replicas at the version the revert read.
     let scale = |name: &str, replicas: i32, rv: &str| {
         json!({
             "apiVersion": "autoscaling/v1", "kind": "Scale",
@@ -299,11 +337,9 @@ async fn down_scales_every_deployment_running_the_components_pods_and_restores_e
         })
     };
     for (i, ((name, replicas), read)) in prior.iter().zip(&read).enumerate() {
-        let down = body_of(&fake, from, 2 + 2 * prior.len() + 2 * i + 1);
-        let marked = rv(&down);
-        assert_ne!(&marked, read, "{name}: scaled at the marked version");
-        assert_eq!(down, scale(name, 0, &marked));
-        let up = body_of(&fake, from, injected + 3 * i + 1);
+        let down = body_of(&fake, from, 2 + 2 * prior.len() + 3 * i + 2);
+        assert_eq!(down, scale(name, 0, read));
+        let up = body_of(&fake, from, injected + 2 * i + 1);
         let at = rv(&up);
         assert_eq!(up, scale(name, *replicas, &at));
     }
@@ -393,7 +429,15 @@ async fn latency_writes_the_istio_fault_and_revert_patches_off_only_that_fault()
     let (inj, plan) = t.plan(&f, 1).await.unwrap();
     t.inject(&f, &inj).await.unwrap();
     assert_eq!(fake.vs("bookinfo", "reviews").0["http"][0]["fault"], delay);
+    let claim_name = "drill.virtualservice.reviews";
+    assert_eq!(
+        fake.lease_annotation("bookinfo", claim_name, "drill.dev/fault"),
+        Some(f.name.clone()),
+        "the Lease is marked with the fault"
+    );
     t.revert(&f, &inj).await.unwrap();
+    let [mark_get, mark_put] = mark("virtualservice", "reviews");
+    let [release_get, release_delete] = release("virtualservice", "reviews");
     assert_calls(
         &fake,
         from,
@@ -401,6 +445,8 @@ async fn latency_writes_the_istio_fault_and_revert_patches_off_only_that_fault()
             call("GET", PODS),
             claim(),
             call("GET", VS),
+            mark_get,
+            mark_put,
             call("PUT", &format!("{VS}?")).body(injected),
             call("GET", VS),
             // Only drill's change, each part tested first.
@@ -413,8 +459,25 @@ async fn latency_writes_the_istio_fault_and_revert_patches_off_only_that_fault()
                     { "op": "test", "path": "/metadata/annotations/drill.dev~1run-id", "value": "run-1" },
                     { "op": "remove", "path": "/metadata/annotations/drill.dev~1run-id" },
                 ])),
+            // The only fault on it is reverted: its claim goes now.
+            release_get,
+            release_delete,
         ],
     );
+    // The mark names the fault and the run holds it.
+    let marked = body_of(&fake, from, 4);
+    assert_eq!(
+        marked["metadata"]["annotations"]["drill.dev/fault"],
+        json!(f.name)
+    );
+    assert_eq!(marked["spec"]["holderIdentity"], "run-1");
+    // The release is conditional on the version the run read.
+    let released = body_of(&fake, from, 9);
+    assert!(
+        released["preconditions"]["resourceVersion"].is_string(),
+        "{released}"
+    );
+    assert!(fake.leases().is_empty(), "{:?}", fake.leases());
     assert_eq!(
         fake.vs("bookinfo", "reviews"),
         before,
@@ -466,6 +529,7 @@ async fn abort_refuses_to_overwrite_a_virtualservice_changed_since_the_plan() {
         m.contains("primary-cluster-context") && m.contains("changed by someone else"),
         "{m}"
     );
+    let [mark_get, mark_put] = mark("virtualservice", "reviews");
     assert_calls(
         &fake,
         from,
@@ -473,6 +537,9 @@ async fn abort_refuses_to_overwrite_a_virtualservice_changed_since_the_plan() {
             call("GET", PODS),
             claim(),
             call("GET", VS),
+            // The Lease is marked before the write the API server refuses.
+            mark_get,
+            mark_put,
             call("PUT", &format!("{VS}?")),
         ],
     );
@@ -531,6 +598,7 @@ async fn a_patch_refused_by_a_failed_test_reads_the_object_again_before_giving_u
     });
     let from = fake.requests().len();
     t.revert(&f, &inj).await.unwrap();
+    let [release_get, release_delete] = release("virtualservice", "reviews");
     assert_calls(
         &fake,
         from,
@@ -538,9 +606,14 @@ async fn a_patch_refused_by_a_failed_test_reads_the_object_again_before_giving_u
             call("GET", VS),
             call("PATCH", &format!("{VS}?")).content_type("application/json-patch+json"),
             call("GET", VS),
+            // Found as it was before the drill: the revert succeeded, so
+            // the claim goes.
+            release_get,
+            release_delete,
         ],
     );
     assert_eq!(fake.vs("bookinfo", "reviews"), before);
+    assert!(fake.leases().is_empty(), "{:?}", fake.leases());
 }
 
 #[test]
@@ -707,12 +780,41 @@ async fn preflight_reports_an_unreachable_or_forbidden_api_in_the_contexts_words
         call("GET", PODS),
         call("GET", DEPLOYS),
     ];
-    // The scale verbs, then the claim's verbs on Leases: create, get,
-    // update, delete.
-    for _ in 0..9 {
+    // The down verbs (list pods; list and get deployments; update
+    // deployments/scale, no patch on deployments), then the claim's verbs
+    // on Leases: create, get, update, delete.
+    for _ in 0..8 {
         want.push(call("POST", SSAR));
     }
     assert_calls(&fake, 0, &want);
+    // Exactly these verbs, in the permission set's order (by verb): none
+    // writes a Deployment itself.
+    let asked: Vec<String> = (3..want.len())
+        .map(|i| {
+            let a = &body_of(&fake, 0, i)["spec"]["resourceAttributes"];
+            let sub = a["subresource"].as_str().unwrap_or("");
+            format!(
+                "{} {}/{}{}{sub}",
+                a["verb"].as_str().unwrap(),
+                a["group"].as_str().unwrap(),
+                a["resource"].as_str().unwrap(),
+                if sub.is_empty() { "" } else { "/" }
+            )
+        })
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            "create coordination.k8s.io/leases",
+            "delete coordination.k8s.io/leases",
+            "get apps/deployments",
+            "get coordination.k8s.io/leases",
+            "list /pods",
+            "list apps/deployments",
+            "update apps/deployments/scale",
+            "update coordination.k8s.io/leases",
+        ]
+    );
     let m = err.to_string();
     assert!(m.contains("selector `app=reviews` matches no pods"), "{m}");
     assert!(
