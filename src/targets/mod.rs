@@ -7,6 +7,7 @@ pub(crate) mod config;
 pub(crate) mod database;
 pub mod journal;
 pub mod k8s;
+pub(crate) mod kind;
 pub(crate) mod lab;
 pub(crate) mod vantage;
 
