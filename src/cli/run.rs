@@ -11,6 +11,8 @@ use crate::base::error::CliError;
 use crate::base::exit;
 use crate::results::{CheckStatus, DrillResult, Recovery};
 use crate::run::{self, Options, signals::Interrupt};
+use crate::scenario::Plan;
+use crate::targets::{TargetDef, Targets};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -86,15 +88,7 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
     let targets = super::validate::load_targets(targets_file)?;
     let push_to = super::push::PushTo::resolve(a.pushgateway.as_deref(), &targets)?;
     // Everything is validated before anything runs.
-    let mut names = a.scenarios.clone();
-    if let Some(suite) = &a.suite {
-        let (_, suite) = crate::scenario::load_suite(suite)?;
-        names.extend(suite.scenarios.into_iter().map(|s| s.into_inner()));
-    }
-    let mut prepared = Vec::new();
-    for s in &names {
-        prepared.push(super::validate::prepare(s, a.target.as_deref(), &targets)?);
-    }
+    let prepared = prepare_all(&a, &targets)?;
     let seed = a.seed.unwrap_or_else(rand::random);
     let rt = super::runtime()?;
     let suite = prepared.len() > 1 || a.suite.is_some();
@@ -103,79 +97,25 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
         .report_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from("reports").join("suite").join(&stamp));
-    // The report folders are part of preflight: a folder that cannot be
-    // written fails here, exit 2, before anything is started or injected.
-    let dirs: Vec<PathBuf> = prepared
-        .iter()
-        .map(|(l, _)| match (&a.report_dir, suite) {
-            (_, true) => suite_dir.join(&l.name),
-            (Some(d), false) => d.clone(),
-            (None, false) => PathBuf::from("reports").join(&l.name).join(&stamp),
-        })
-        .collect();
-    for dir in dirs.iter().chain(suite.then_some(&suite_dir)) {
-        writable(dir, a.report_dir.is_some())?;
-    }
+    let dirs = report_dirs(&a, &prepared, suite, &stamp, &suite_dir)?;
     let history_dir = history_folder(&a)?;
     let mut done: Vec<(DrillResult, PathBuf)> = Vec::new();
-    let crashed = rt.block_on(async {
-        let interrupt = Interrupt::install();
-        for ((l, def), dir) in prepared.iter().zip(&dirs) {
-            if interrupt.requested() {
-                break;
-            }
-            if !a.quiet {
-                eprintln!("drill: {} on {} — {}", l.name, def.name(), l.description);
-            }
-            // The drill runs in its own task so that a panic comes back here
-            // as an error, and the journal still gets every fault reverted.
-            let (l2, def2, int2, quiet) = (l.clone(), def.clone(), interrupt.clone(), a.quiet);
-            let history = past_runs(history_dir.as_deref(), &l.name, def.name());
-            let workers = a.workers.map(usize::from);
-            let agents = a.agents.map(usize::from);
-            let opts = Options {
-                seed,
-                quiet,
-                history,
-                workers,
-                agents,
-                vantages: targets.vantages(def.name()).to_vec(),
-            };
-            let task = tokio::spawn(async move { run::run(&l2, &def2, &opts, int2).await });
-            let fin = match task.await {
-                Ok(fin) => fin,
-                Err(e) => return Some(revert_after_crash(&e.to_string()).await),
-            };
-            done.push((fin.result, dir.clone()));
-        }
-        None
-    });
+    let crashed = rt.block_on(run_drills(
+        &a,
+        &targets,
+        &prepared,
+        &dirs,
+        seed,
+        history_dir.as_deref(),
+        &mut done,
+    ));
     // Tear down the runtime (and with it every lab process) before exiting.
     drop(rt);
     if let Some(code) = crashed {
         return Ok(code);
     }
 
-    for (r, dir) in &done {
-        crate::report::write_all(dir, r).map_err(|e| {
-            CliError::Failed(format!("cannot write reports to {}: {e}", dir.display()))
-        })?;
-        print_summary(r, dir);
-        if let Some(h) = &history_dir
-            && let Err(e) = crate::history::store(
-                h,
-                &r.scenario,
-                &r.target,
-                &r.run_id,
-                &crate::report::json::render(r),
-            )
-        {
-            eprintln!(
-                "warning: cannot keep this run in the history {}: {e}",
-                h.display()
-            );
-        }
-    }
+    keep_results(&done, history_dir.as_deref())?;
     if let Some(to) = &push_to {
         let runs: Vec<(&DrillResult, Option<bool>)> = done
             .iter()
@@ -190,42 +130,168 @@ pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
         eprintln!("{e}");
     }
     if suite {
-        let results: Vec<DrillResult> = done.iter().map(|(r, _)| r.clone()).collect();
-        std::fs::create_dir_all(&suite_dir).map_err(|e| CliError::Failed(e.to_string()))?;
-        std::fs::write(
-            suite_dir.join("junit.xml"),
-            crate::report::junit::render(&results),
-        )
-        .map_err(|e| CliError::Failed(e.to_string()))?;
-        let entries: Vec<(DrillResult, String)> = done
-            .iter()
-            .map(|(r, d)| {
-                (
-                    r.clone(),
-                    rel(&suite_dir, d).join("report.md").display().to_string(),
-                )
-            })
-            .collect();
-        std::fs::write(
-            suite_dir.join("report.md"),
-            crate::report::markdown::render_suite_index(&entries),
-        )
-        .map_err(|e| CliError::Failed(e.to_string()))?;
-        println!("suite report: {}", suite_dir.join("report.md").display());
+        write_suite_report(&suite_dir, &done)?;
     }
+    Ok(exit_code(done, prepared.len()))
+}
+
+/// Loads and validates every scenario named (and every scenario of
+/// `--suite`), against its target, before anything runs: the first invalid
+/// one is the error (exit 2).
+fn prepare_all(a: &Args, targets: &Targets) -> Result<Vec<(Plan, TargetDef)>, CliError> {
+    let mut names = a.scenarios.clone();
+    if let Some(suite) = &a.suite {
+        let (_, suite) = crate::scenario::load_suite(suite)?;
+        names.extend(suite.scenarios.into_iter().map(|s| s.into_inner()));
+    }
+    let mut prepared = Vec::new();
+    for s in &names {
+        prepared.push(super::validate::prepare(s, a.target.as_deref(), targets)?);
+    }
+    Ok(prepared)
+}
+
+/// Each drill's report folder: `--report-dir`, or a folder per scenario
+/// under the suite's, or reports/<scenario>/<stamp>/. The report folders
+/// are part of preflight: a folder that cannot be written fails here,
+/// exit 2, before anything is started or injected.
+fn report_dirs(
+    a: &Args,
+    prepared: &[(Plan, TargetDef)],
+    suite: bool,
+    stamp: &str,
+    suite_dir: &Path,
+) -> Result<Vec<PathBuf>, CliError> {
+    let dirs: Vec<PathBuf> = prepared
+        .iter()
+        .map(|(l, _)| match (&a.report_dir, suite) {
+            (_, true) => suite_dir.join(&l.name),
+            (Some(d), false) => d.clone(),
+            (None, false) => PathBuf::from("reports").join(&l.name).join(stamp),
+        })
+        .collect();
+    for dir in dirs
+        .iter()
+        .map(PathBuf::as_path)
+        .chain(suite.then_some(suite_dir))
+    {
+        writable(dir, a.report_dir.is_some())?;
+    }
+    Ok(dirs)
+}
+
+/// Runs the drills one after another (stopping at an interrupt), each in
+/// its own task so that a panic comes back here as an error and every
+/// fault is still reverted. Results go to `done`; a crash returns its exit
+/// code.
+async fn run_drills(
+    a: &Args,
+    targets: &Targets,
+    prepared: &[(Plan, TargetDef)],
+    dirs: &[PathBuf],
+    seed: u64,
+    history_dir: Option<&Path>,
+    done: &mut Vec<(DrillResult, PathBuf)>,
+) -> Option<i32> {
+    let interrupt = Interrupt::install();
+    for ((l, def), dir) in prepared.iter().zip(dirs) {
+        if interrupt.requested() {
+            break;
+        }
+        if !a.quiet {
+            eprintln!("drill: {} on {} — {}", l.name, def.name(), l.description);
+        }
+        // The drill runs in its own task so that a panic comes back here
+        // as an error, and the journal still gets every fault reverted.
+        let (l2, def2, int2, quiet) = (l.clone(), def.clone(), interrupt.clone(), a.quiet);
+        let history = past_runs(history_dir, &l.name, def.name());
+        let workers = a.workers.map(usize::from);
+        let agents = a.agents.map(usize::from);
+        let opts = Options {
+            seed,
+            quiet,
+            history,
+            workers,
+            agents,
+            vantages: targets.vantages(def.name()).to_vec(),
+        };
+        let task = tokio::spawn(async move { run::run(&l2, &def2, &opts, int2).await });
+        let fin = match task.await {
+            Ok(fin) => fin,
+            Err(e) => return Some(revert_after_crash(&e.to_string()).await),
+        };
+        done.push((fin.result, dir.clone()));
+    }
+    None
+}
+
+/// Writes each drill's reports, prints its summary, and keeps it in the
+/// history (a history that cannot be written is a warning; reports that
+/// cannot be written are an error).
+fn keep_results(
+    done: &[(DrillResult, PathBuf)],
+    history_dir: Option<&Path>,
+) -> Result<(), CliError> {
+    for (r, dir) in done {
+        crate::report::write_all(dir, r).map_err(|e| {
+            CliError::Failed(format!("cannot write reports to {}: {e}", dir.display()))
+        })?;
+        print_summary(r, dir);
+        if let Some(h) = history_dir
+            && let Err(e) = crate::history::store(
+                h,
+                &r.scenario,
+                &r.target,
+                &r.run_id,
+                &crate::report::json::render(r),
+            )
+        {
+            eprintln!(
+                "warning: cannot keep this run in the history {}: {e}",
+                h.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A suite's junit.xml and report.md index (linking each drill's
+/// report.md) in the suite folder; prints where the index is.
+fn write_suite_report(suite_dir: &Path, done: &[(DrillResult, PathBuf)]) -> Result<(), CliError> {
+    let results: Vec<DrillResult> = done.iter().map(|(r, _)| r.clone()).collect();
+    std::fs::create_dir_all(suite_dir).map_err(|e| CliError::Failed(e.to_string()))?;
+    std::fs::write(
+        suite_dir.join("junit.xml"),
+        crate::report::junit::render(&results),
+    )
+    .map_err(|e| CliError::Failed(e.to_string()))?;
+    let entries: Vec<(DrillResult, String)> = done
+        .iter()
+        .map(|(r, d)| {
+            (
+                r.clone(),
+                rel(suite_dir, d).join("report.md").display().to_string(),
+            )
+        })
+        .collect();
+    std::fs::write(
+        suite_dir.join("report.md"),
+        crate::report::markdown::render_suite_index(&entries),
+    )
+    .map_err(|e| CliError::Failed(e.to_string()))?;
+    println!("suite report: {}", suite_dir.join("report.md").display());
+    Ok(())
+}
+
+/// The worst drill's exit code; when an interrupt stopped the run before
+/// every drill ran, says so and exits at least ABORTED.
+fn exit_code(done: Vec<(DrillResult, PathBuf)>, planned: usize) -> i32 {
     let results: Vec<DrillResult> = done.into_iter().map(|(r, _)| r).collect();
-    if results.len() < prepared.len() {
-        eprintln!(
-            "interrupted: {} of {} drills ran",
-            results.len(),
-            prepared.len()
-        );
-        return Ok(exit::worst(
-            crate::results::for_results(&results),
-            exit::ABORTED,
-        ));
+    if results.len() < planned {
+        eprintln!("interrupted: {} of {} drills ran", results.len(), planned);
+        return exit::worst(crate::results::for_results(&results), exit::ABORTED);
     }
-    Ok(crate::results::for_results(&results))
+    crate::results::for_results(&results)
 }
 
 /// The history folder (none with --no-history), checked writable before

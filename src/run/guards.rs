@@ -192,11 +192,72 @@ async fn watch(
     }
 }
 
+/// Checks each guard against the live sources before any reading: one
+/// that reads Alertmanager needs one; Prometheus must accept its expression
+/// (when it has format_query); its `for` must not be shorter than
+/// Prometheus's evaluation interval. Each failure is invalid input
+/// ("nothing was injected").
+async fn check_guards_against_sources(
+    guards: &[GuardPlan],
+    src: &Sources,
+    eval_s: Option<f64>,
+) -> Result<(), Stop> {
+    let invalid = |g: &GuardPlan, e: String| {
+        Stop::Invalid(format!(
+            "{}: guard `{}`: {e}; nothing was injected",
+            g.at, g.name
+        ))
+    };
+    for g in guards {
+        if g.watch.reads_alertmanager() && src.alertmanager.is_none() {
+            return Err(invalid(
+                g,
+                "needs an Alertmanager, and the target names none".into(),
+            ));
+        }
+        let GuardWatch::Promql { query, for_, .. } = &g.watch else {
+            continue;
+        };
+        match src.prometheus.format_query(query).await {
+            Ok(_) => {}
+            Err(crate::observe::api::ApiError::Status {
+                status: 400, body, ..
+            }) => {
+                return Err(invalid(
+                    g,
+                    format!(
+                        "Prometheus {} rejects the expression: {body}",
+                        src.prometheus.url()
+                    ),
+                ));
+            }
+            // An older Prometheus without format_query: the reading
+            // below still fails on a bad expression.
+            Err(_) => {}
+        }
+        if let Some(eval) = eval_s
+            && !for_.0.is_zero()
+            && for_.as_secs_f64() < eval
+        {
+            return Err(invalid(
+                g,
+                format!(
+                    "for = \"{for_}\" is shorter than Prometheus's evaluation interval ({eval}s): raise `for` to at least that"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Drill<'_> {
     /// Preflight of the guards, then their watching task. Called once
-    /// Prometheus and Alertmanager answer, before the silence.
+    /// Prometheus and Alertmanager answer, before the silence. Any guard
+    /// that cannot be read, is malformed, or already breaches stops the
+    /// drill here, before anything is injected.
     pub(super) async fn start_guards(&mut self) -> Result<(), Stop> {
-        let guards = &self.plan.guards;
+        let plan = self.plan;
+        let guards = &plan.guards;
         if guards.is_empty() {
             return Ok(());
         }
@@ -209,57 +270,27 @@ impl Drill<'_> {
             alertmanager,
             clock: self.clock,
         };
-        let invalid = |g: &GuardPlan, e: String| {
-            Stop::Invalid(format!(
-                "{}: guard `{}`: {e}; nothing was injected",
-                g.at, g.name
-            ))
-        };
-        for g in guards {
-            if g.watch.reads_alertmanager() && src.alertmanager.is_none() {
-                return Err(invalid(
-                    g,
-                    "needs an Alertmanager, and the target names none".into(),
-                ));
-            }
-            let GuardWatch::Promql { query, for_, .. } = &g.watch else {
-                continue;
-            };
-            match src.prometheus.format_query(query).await {
-                Ok(_) => {}
-                Err(crate::observe::api::ApiError::Status {
-                    status: 400, body, ..
-                }) => {
-                    return Err(invalid(
-                        g,
-                        format!(
-                            "Prometheus {} rejects the expression: {body}",
-                            src.prometheus.url()
-                        ),
-                    ));
-                }
-                // An older Prometheus without format_query: the reading
-                // below still fails on a bad expression.
-                Err(_) => {}
-            }
-            if let Some(eval) = eval_s
-                && !for_.0.is_zero()
-                && for_.as_secs_f64() < eval
-            {
-                return Err(invalid(
-                    g,
-                    format!(
-                        "for = \"{for_}\" is shorter than Prometheus's evaluation interval ({eval}s): raise `for` to at least that"
-                    ),
-                ));
-            }
-        }
-        let expected: Vec<AlertPlan> = self
-            .plan
+        check_guards_against_sources(guards, &src, eval_s).await?;
+        let expected: Vec<AlertPlan> = plan
             .monitoring
             .as_ref()
             .map(|m| m.alerts.clone())
             .unwrap_or_default();
+        let state = self.first_readings(guards, &src, &expected).await?;
+        self.watch_guards(guards, expected, src, state);
+        Ok(())
+    }
+
+    /// One reading of every guard at preflight: a system already past a
+    /// guard is not one to inject faults into, whatever its `for`. A guard
+    /// already breaching stops the drill (its breach kept for the report);
+    /// a guard that cannot be read fails preflight.
+    async fn first_readings(
+        &mut self,
+        guards: &[GuardPlan],
+        src: &Sources,
+        expected: &[AlertPlan],
+    ) -> Result<GuardState, Stop> {
         let mut state = GuardState {
             tracks: vec![Track::default(); guards.len()],
             ..GuardState::default()
@@ -280,7 +311,7 @@ impl Drill<'_> {
                     .query(query)
                     .await
                     .map(|s| spell.reading(*limit, 0, at, &s)),
-                _ => read_one(g, &src, &expected, &alerts, &mut spell, at).await,
+                _ => read_one(g, src, expected, &alerts, &mut spell, at).await,
             };
             match res {
                 Ok(None) => state.tracks[i].readings += 1,
@@ -309,11 +340,23 @@ impl Drill<'_> {
                 }
             }
         }
+        Ok(state)
+    }
+
+    /// Starts the task that watches the guards until the end of recovery
+    /// (tripping the drill on a breach) and says so on the terminal.
+    fn watch_guards(
+        &mut self,
+        guards: &[GuardPlan],
+        expected: Vec<AlertPlan>,
+        src: Sources,
+        state: GuardState,
+    ) {
         let state = Arc::new(Mutex::new(state));
         let (trip, tripped) = signal::channel(false);
         let stop = signal::channel(false).0;
         let task = tokio::spawn(watch(
-            guards.clone(),
+            guards.to_vec(),
             expected,
             src,
             state.clone(),
@@ -330,7 +373,6 @@ impl Drill<'_> {
             "{} guard(s) hold; watching them until the end of recovery",
             guards.len()
         )));
-        Ok(())
     }
 
     fn no_guard_source(&self) -> Stop {

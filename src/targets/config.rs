@@ -37,17 +37,10 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::k8s::settings::{ComponentOverride, K8sEntry, K8sSettings};
+pub use super::kind::Kind;
 use super::lab::LabSettings;
 use crate::base::diag::{self, Diagnostic, Diagnostics};
 use crate::observe::api::Endpoint;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Kind {
-    Lab,
-    Http,
-    Kubernetes,
-}
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -8,6 +8,7 @@ pub(crate) mod database;
 pub(crate) mod error;
 pub mod journal;
 pub mod k8s;
+pub(crate) mod kind;
 pub(crate) mod lab;
 pub(crate) mod vantage;
 
