@@ -144,17 +144,64 @@ fn dur(us: u64) -> Dur {
 }
 
 fn timeline(plan: &Plan, def: &TargetDef) -> Timeline {
-    let mut steps = Vec::new();
+    let mut steps = traffic_steps(plan, def);
     let mut t = 0.0;
-    let mut approx = false;
-    let mut step = |t: f64, approximate: bool, what: String, then: Option<String>| {
-        steps.push(Step {
-            at_s: (t * 10.0_f64).round() / 10.0,
-            approximate,
-            what,
-            then,
-        })
-    };
+    let p = plan.phases;
+    steps.push(step(
+        t,
+        false,
+        format!("warmup {} (not measured)", p.warmup),
+        None,
+    ));
+    t += p.warmup.as_secs_f64();
+    let what = format!(
+        "baseline {}: steady state must hold or the drill stops here, nothing injected",
+        p.baseline
+    );
+    steps.push(step(t, false, what, None));
+    t += p.baseline.as_secs_f64();
+    let (t, approx) = fault_steps(plan, def, t, &mut steps);
+    steps.push(step(
+        t,
+        approx,
+        format!("recovery observation {}", p.recovery),
+        None,
+    ));
+    Timeline {
+        scenario: plan.name.clone(),
+        file: plan.path.display().to_string(),
+        description: plan.description.clone(),
+        target: def.name().to_string(),
+        target_kind: def.kind().to_string(),
+        steps,
+        recovery: recovery_criteria(plan),
+        checks: plan
+            .checks
+            .iter()
+            .map(|c| c.describe())
+            .chain(plan.monitoring.iter().flat_map(|m| m.describe()))
+            .collect(),
+        aborts: abort_lines(plan),
+        guards: plan.guards.iter().map(|g| g.describe()).collect(),
+        load_from: Vec::new(),
+    }
+}
+
+/// A step of the timeline at `t` seconds from the start, shown to a tenth
+/// of a second.
+fn step(t: f64, approximate: bool, what: String, then: Option<String>) -> Step {
+    Step {
+        at_s: (t * 10.0_f64).round() / 10.0,
+        approximate,
+        what,
+        then,
+    }
+}
+
+/// The traffic the drill starts at once: its HTTP load and its database
+/// writes, when the scenario has them.
+fn traffic_steps(plan: &Plan, def: &TargetDef) -> Vec<Step> {
+    let mut steps = Vec::new();
     if let Some(load) = &plan.load {
         let what = format!(
             "load: {} {}{} at {}/s (open loop, timeout {}, keep-alive {})",
@@ -165,7 +212,7 @@ fn timeline(plan: &Plan, def: &TargetDef) -> Timeline {
             Dur(load.timeout),
             load.keep_alive
         );
-        step(t, false, what, None);
+        steps.push(step(0.0, false, what, None));
     }
     if let Some(db) = &plan.database {
         let what = format!(
@@ -173,93 +220,81 @@ fn timeline(plan: &Plan, def: &TargetDef) -> Timeline {
             db.rate,
             Dur(db.write_timeout)
         );
-        step(t, false, what, None);
+        steps.push(step(0.0, false, what, None));
     }
-    let p = plan.phases;
-    step(
-        t,
-        false,
-        format!("warmup {} (not measured)", p.warmup),
-        None,
-    );
-    t += p.warmup.as_secs_f64();
-    let what = format!(
-        "baseline {}: steady state must hold or the drill stops here, nothing injected",
-        p.baseline
-    );
-    step(t, false, what, None);
-    t += p.baseline.as_secs_f64();
+    steps
+}
+
+/// One step per fault, at its inject (`t`: when the baseline ends), with
+/// what ends it. Returns when the last fault ends, and whether that time
+/// depends on how the target behaves.
+fn fault_steps(plan: &Plan, def: &TargetDef, mut t: f64, steps: &mut Vec<Step>) -> (f64, bool) {
+    let mut approx = false;
     for f in &plan.faults {
         t += f.after.as_secs_f64();
         let at = (t, approx);
-        let then = match (f.end_condition(), f.duration) {
-            (_, Some(d)) => {
-                t += d.as_secs_f64();
-                Some(format!("revert after {d}"))
-            }
-            (Some(Until::Healed), _) => {
-                approx = true;
-                if let TargetDef::Lab { settings, .. } = def {
-                    t += settings.restart_delay.as_secs_f64();
-                }
-                Some(format!(
-                    "ends when the component serves again (at most {})",
-                    f.timeout
-                ))
-            }
-            (Some(Until::Recovered), _) => {
-                approx = true;
-                Some(format!(
-                    "reverted once traffic meets the recovery criteria (at most {})",
-                    f.timeout
-                ))
-            }
-            (None, None) => None,
-        };
+        let then = fault_end(f, def, &mut t, &mut approx);
         let what = format!("inject {}: {}", f.name, describe(f, def));
-        step(at.0, at.1, what, then);
+        steps.push(step(at.0, at.1, what, then));
     }
-    step(
-        t,
-        approx,
-        format!("recovery observation {}", p.recovery),
-        None,
-    );
+    (t, approx)
+}
+
+/// What ends fault `f`, if anything does. Moves `t` past its end when
+/// that is known (a duration, or the lab's restart delay for a fault that
+/// lasts until healed) and sets `approx` once the end depends on the
+/// target.
+fn fault_end(f: &FaultPlan, def: &TargetDef, t: &mut f64, approx: &mut bool) -> Option<String> {
+    match (f.end_condition(), f.duration) {
+        (_, Some(d)) => {
+            *t += d.as_secs_f64();
+            Some(format!("revert after {d}"))
+        }
+        (Some(Until::Healed), _) => {
+            *approx = true;
+            if let TargetDef::Lab { settings, .. } = def {
+                *t += settings.restart_delay.as_secs_f64();
+            }
+            Some(format!(
+                "ends when the component serves again (at most {})",
+                f.timeout
+            ))
+        }
+        (Some(Until::Recovered), _) => {
+            *approx = true;
+            Some(format!(
+                "reverted once traffic meets the recovery criteria (at most {})",
+                f.timeout
+            ))
+        }
+        (None, None) => None,
+    }
+}
+
+/// The recovery criteria, as `every 1s window ≥ 99% for 10s`.
+fn recovery_criteria(plan: &Plan) -> String {
     let r = plan.recovery;
-    Timeline {
-        scenario: plan.name.clone(),
-        file: plan.path.display().to_string(),
-        description: plan.description.clone(),
-        target: def.name().to_string(),
-        target_kind: def.kind().to_string(),
-        steps,
-        recovery: format!(
-            "every {} window ≥ {} for {}",
-            dur(r.window_us),
-            Percent(r.ratio),
-            dur(r.hold_us)
-        ),
-        checks: plan
-            .checks
-            .iter()
-            .map(|c| c.describe())
-            .chain(plan.monitoring.iter().flat_map(|m| m.describe()))
-            .collect(),
-        aborts: plan
-            .aborts
-            .iter()
-            .map(|ab| {
-                format!(
-                    "availability over {} < {} (from {} after the first inject)",
-                    ab.over,
-                    Percent(ab.below),
-                    ab.after
-                )
-            })
-            .collect(),
-        guards: plan.guards.iter().map(|g| g.describe()).collect(),
-        load_from: Vec::new(),
-    }
+    format!(
+        "every {} window ≥ {} for {}",
+        dur(r.window_us),
+        Percent(r.ratio),
+        dur(r.hold_us)
+    )
+}
+
+/// Each abort rule: the availability under which the drill stops early.
+fn abort_lines(plan: &Plan) -> Vec<String> {
+    plan.aborts
+        .iter()
+        .map(|ab| {
+            format!(
+                "availability over {} < {} (from {} after the first inject)",
+                ab.over,
+                Percent(ab.below),
+                ab.after
+            )
+        })
+        .collect()
 }
 
 fn entry(def: &TargetDef) -> String {

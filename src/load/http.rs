@@ -228,22 +228,7 @@ type Loop = Pin<Box<dyn Future<Output = ()>>>;
 async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) {
     let mut timer = Timer::new();
     let clock = plan.clock;
-    let timeout = plan.load.timeout;
-    let me = Rc::new(Worker {
-        wire: h1::Template::new(&plan.load),
-        queue: RefCell::new(VecDeque::new()),
-        conns: Cell::new(0),
-        starting: Cell::new(0),
-        busy: Cell::new(0),
-        connecting: Cell::new(0),
-        waiting: Cell::new(0),
-        idle: RefCell::new(VecDeque::new()),
-        closing: Cell::new(false),
-        deadlines: RefCell::new(VecDeque::new()),
-        pending: RefCell::new(Pending::default()),
-        control,
-        plan,
-    });
+    let me = Rc::new(Worker::new(plan, control));
     let mut loops: FuturesUnordered<Loop> = FuturesUnordered::new();
     let (w, n) = (me.plan.w as u64, me.plan.n as u64);
     let mut i = w;
@@ -296,25 +281,78 @@ async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) 
             // Idle connections woken for what was released take it now.
             while let Poll::Ready(Some(())) = loops.poll_next_unpin(cx) {}
             retire_idle(&me, now);
-            // At most one release a tick; a wake that released nothing (a
-            // flush) does not delay the next due request.
-            let mut wake = due.max(last_release + tick);
-            if !me.queue.borrow().is_empty() {
-                // Requests no connection was free for: the busy ones get
-                // one tick to finish, then more open.
-                wake = wake.min(now + tick);
-            }
-            let p = me.pending.borrow();
-            if !p.done.is_empty() || !p.sent.is_empty() {
-                wake = wake.min(last_flush + FLUSH_US);
-            }
-            if let Some(at) = first_deadline(&me) {
-                wake = wake.min(at);
-            }
-            timer.arm(clock.at(wake));
+            timer.arm(clock.at(next_wake(&me, now, due, last_release, last_flush)));
         }
     })
     .await;
+    wind_down(&me, &mut loops, &mut timer, &rec, last_flush, i).await;
+}
+
+impl Worker {
+    /// A worker with no connections yet and nothing released, sending the
+    /// requests `plan` gives it.
+    fn new(plan: Plan, control: Arc<Control>) -> Worker {
+        Worker {
+            wire: h1::Template::new(&plan.load),
+            queue: RefCell::new(VecDeque::new()),
+            conns: Cell::new(0),
+            starting: Cell::new(0),
+            busy: Cell::new(0),
+            connecting: Cell::new(0),
+            waiting: Cell::new(0),
+            idle: RefCell::new(VecDeque::new()),
+            closing: Cell::new(false),
+            deadlines: RefCell::new(VecDeque::new()),
+            pending: RefCell::new(Pending::default()),
+            control,
+            plan,
+        }
+    }
+}
+
+/// When the scheduler next wakes: the next due request (at most one
+/// release a tick), sooner if released requests still wait for a
+/// connection, results wait to be flushed, or a request's deadline comes.
+fn next_wake(
+    me: &Worker,
+    now: Micros,
+    due: Micros,
+    last_release: Micros,
+    last_flush: Micros,
+) -> Micros {
+    let tick = me.plan.tick;
+    // At most one release a tick; a wake that released nothing (a
+    // flush) does not delay the next due request.
+    let mut wake = due.max(last_release + tick);
+    if !me.queue.borrow().is_empty() {
+        // Requests no connection was free for: the busy ones get
+        // one tick to finish, then more open.
+        wake = wake.min(now + tick);
+    }
+    let p = me.pending.borrow();
+    if !p.done.is_empty() || !p.sent.is_empty() {
+        wake = wake.min(last_flush + FLUSH_US);
+    }
+    if let Some(at) = first_deadline(me) {
+        wake = wake.min(at);
+    }
+    wake
+}
+
+/// After the schedule stopped: closes the idle connections, lets every
+/// request in flight end (answered or timed out, at most the request
+/// timeout plus 2 s), and flushes the last results to the recorder.
+/// `i` is the worker's next request, never released.
+async fn wind_down(
+    me: &Worker,
+    loops: &mut FuturesUnordered<Loop>,
+    timer: &mut Timer,
+    rec: &Mutex<Recorder>,
+    mut last_flush: Micros,
+    i: u64,
+) {
+    let clock = me.plan.clock;
+    let timeout = me.plan.load.timeout;
     // Idle connections end; every request in flight ends by its timeout.
     me.closing.set(true);
     for park in me.idle.borrow_mut().drain(..) {
@@ -333,20 +371,20 @@ async fn schedule(plan: Plan, rec: Arc<Mutex<Recorder>>, control: Arc<Control>) 
             if timer.poll_fired(cx).is_pending() {
                 return Poll::Pending;
             }
-            expire(&me, now);
-            if now >= last_flush + 5_000 && flush(&me, &rec, me.plan.due(i), false) {
+            expire(me, now);
+            if now >= last_flush + 5_000 && flush(me, rec, me.plan.due(i), false) {
                 last_flush = now;
             }
             let mut wake = (now + 5_000).min(end);
-            if let Some(at) = first_deadline(&me) {
+            if let Some(at) = first_deadline(me) {
                 wake = wake.min(at);
             }
             timer.arm(clock.at(wake));
         }
     })
     .await;
-    expire(&me, clock.now());
-    flush(&me, &rec, Micros::MAX, true);
+    expire(me, clock.now());
+    flush(me, rec, Micros::MAX, true);
 }
 
 /// The waker of a connection loop, for its worker to wake it with (all on

@@ -174,6 +174,22 @@ fn end_time(r: &DrillResult) -> f64 {
 /// Every figure of the last run.
 fn last_run(r: &DrillResult, regressed: Option<bool>, schedule: Option<Schedule>) -> String {
     let mut s = Sheet::new();
+    outcome(&mut s, r, regressed);
+    timing(&mut s, r);
+    checks(&mut s, r);
+    faults(&mut s, r);
+    guards(&mut s, r);
+    availability(&mut s, r);
+    alerts(&mut s, r);
+    if let Some(sch) = schedule {
+        schedule_figures(&mut s, sch);
+    }
+    s.text()
+}
+
+/// How the last run ended: passed or not, its verdict, its exit code, and
+/// (when history was compared) whether it regressed.
+fn outcome(s: &mut Sheet, r: &DrillResult, regressed: Option<bool>) {
     s.set(
         "drill_run_success",
         "1 when the last run passed every check, else 0",
@@ -208,6 +224,10 @@ fn last_run(r: &DrillResult, regressed: Option<bool>, schedule: Option<Schedule>
             flag(reg),
         );
     }
+}
+
+/// When the last run started and ended, and how long it took.
+fn timing(s: &mut Sheet, r: &DrillResult) {
     s.set(
         "drill_run_duration_seconds",
         "How long the last run took",
@@ -228,8 +248,11 @@ fn last_run(r: &DrillResult, regressed: Option<bool>, schedule: Option<Schedule>
         &[],
         end_time(r),
     );
-    checks(&mut s, r);
-    faults(&mut s, r);
+}
+
+/// Each stop guard's figures: whether it stopped the run, and how fast
+/// drill reacted to its breach.
+fn guards(s: &mut Sheet, r: &DrillResult) {
     for g in &r.guards {
         for (name, v) in g.metrics() {
             let help = match name {
@@ -243,6 +266,11 @@ fn last_run(r: &DrillResult, regressed: Option<bool>, schedule: Option<Schedule>
             s.set(name, help, &[("guard", g.name.as_str())], v);
         }
     }
+}
+
+/// The availability of each phase measured, and the share of the error
+/// budget the run consumed.
+fn availability(s: &mut Sheet, r: &DrillResult) {
     for (phase, p) in &r.phases {
         if let Some(a) = p.availability {
             s.set(
@@ -259,6 +287,11 @@ fn last_run(r: &DrillResult, regressed: Option<bool>, schedule: Option<Schedule>
         &[],
         r.error_budget.consumed_pct / 100.0,
     );
+}
+
+/// For each expected alert: whether it fired, and how long after its
+/// fault's inject.
+fn alerts(s: &mut Sheet, r: &DrillResult) {
     for a in r.alerts.iter().filter(|a| a.expected) {
         let fault = a.fault.as_deref().unwrap_or("");
         let l = [("alert", a.alert.as_str()), ("fault", fault)];
@@ -277,21 +310,23 @@ fn last_run(r: &DrillResult, regressed: Option<bool>, schedule: Option<Schedule>
             );
         }
     }
-    if let Some(sch) = schedule {
-        s.set(
-            "drill_schedule_period_seconds",
-            "How often the drill is scheduled to run (DrillOverdue)",
-            &[],
-            sch.period_s,
-        );
-        s.set(
-            "drill_schedule_grace_seconds",
-            "How late a scheduled run may pass before DrillOverdue fires",
-            &[],
-            sch.grace_s,
-        );
-    }
-    s.text()
+}
+
+/// How often the drill is scheduled and how late it may be, for the
+/// DrillOverdue alert.
+fn schedule_figures(s: &mut Sheet, sch: Schedule) {
+    s.set(
+        "drill_schedule_period_seconds",
+        "How often the drill is scheduled to run (DrillOverdue)",
+        &[],
+        sch.period_s,
+    );
+    s.set(
+        "drill_schedule_grace_seconds",
+        "How late a scheduled run may pass before DrillOverdue fires",
+        &[],
+        sch.grace_s,
+    );
 }
 
 fn checks(s: &mut Sheet, r: &DrillResult) {

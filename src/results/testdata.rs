@@ -311,18 +311,15 @@ fn events() -> Vec<Event> {
     ]
 }
 
-pub(crate) fn sample_result() -> DrillResult {
-    let points = timeline(failing_second);
-    let spans = [
-        ("baseline", 0.0, 8.0),
-        ("fault", 8.0, 56.0),
-        ("recovery", 56.0, 60.0),
-    ];
+/// Each phase's summary, counted from `points`: the baseline is clean, the
+/// fault phase loses requests to refusals, 5xx and timeouts, recovery is
+/// slow at the tail.
+fn phases(points: &[TimelinePoint]) -> BTreeMap<String, PhaseSummary> {
     let mut phases = BTreeMap::new();
     phases.insert(
         "baseline".to_string(),
         phase(
-            &points,
+            points,
             (0.0, 8.0),
             [2.1, 3.4, 6.4, 9.8, 12.1],
             6.1,
@@ -332,7 +329,7 @@ pub(crate) fn sample_result() -> DrillResult {
     phases.insert(
         "fault".to_string(),
         phase(
-            &points,
+            points,
             (8.0, 56.0),
             [18.2, 1210.0, 2000.0, 2000.0, 2001.0],
             1890.0,
@@ -342,15 +339,49 @@ pub(crate) fn sample_result() -> DrillResult {
     phases.insert(
         "recovery".to_string(),
         phase(
-            &points,
+            points,
             (56.0, 60.0),
             [2.3, 4.9, 310.0, 480.0, 512.0],
             301.0,
             &[("5xx", 1)],
         ),
     );
-    let error_budget = budget(&points);
-    let consumed = error_budget.consumed_pct;
+    phases
+}
+
+/// Where each phase starts and ends on the run's clock.
+fn phase_spans() -> Vec<PhaseSpan> {
+    let spans = [
+        ("baseline", 0.0, 8.0),
+        ("fault", 8.0, 56.0),
+        ("recovery", 56.0, 60.0),
+    ];
+    spans
+        .iter()
+        .map(|&(phase, start_s, end_s)| PhaseSpan {
+            phase: phase.into(),
+            start_s,
+            end_s,
+        })
+        .collect()
+}
+
+/// The database switchover's data loss: 18 writes lost in two ranges.
+fn rpo() -> RpoResult {
+    RpoResult {
+        acknowledged: 5210,
+        lost_writes: 18,
+        lost_ranges: vec![(1042, 1057), (1060, 1061)],
+        rpo_s: 0.84,
+        indeterminate: 3,
+        write_rto_s: Some(4.6),
+        write_rto_sustained_s: Some(5.1),
+        reads: None,
+    }
+}
+
+/// The settings the run used, as the report lists them.
+fn settings() -> BTreeMap<String, String> {
     let settings = [
         ("scenario.file", "scenarios/region-failover.toml"),
         ("target", "lab (lab)"),
@@ -363,6 +394,17 @@ pub(crate) fn sample_result() -> DrillResult {
         ("slo.rto", "30s"),
         ("slo.rpo", "1s"),
     ];
+    settings
+        .iter()
+        .map(|&(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+pub(crate) fn sample_result() -> DrillResult {
+    let points = timeline(failing_second);
+    let phases = phases(&points);
+    let error_budget = budget(&points);
+    let consumed = error_budget.consumed_pct;
     DrillResult {
         previous: None,
         schema: SCHEMA.into(),
@@ -385,16 +427,7 @@ pub(crate) fn sample_result() -> DrillResult {
         faults: faults(),
         phases,
         error_budget,
-        rpo: Some(RpoResult {
-            acknowledged: 5210,
-            lost_writes: 18,
-            lost_ranges: vec![(1042, 1057), (1060, 1061)],
-            rpo_s: 0.84,
-            indeterminate: 3,
-            write_rto_s: Some(4.6),
-            write_rto_sustained_s: Some(5.1),
-            reads: None,
-        }),
+        rpo: Some(rpo()),
         load: load(),
         recovery: RecoverySummary {
             window_s: 1.0,
@@ -402,19 +435,9 @@ pub(crate) fn sample_result() -> DrillResult {
             hold_s: 5.0,
             resolution_s: 0.1,
         },
-        phase_spans: spans
-            .iter()
-            .map(|&(phase, start_s, end_s)| PhaseSpan {
-                phase: phase.into(),
-                start_s,
-                end_s,
-            })
-            .collect(),
+        phase_spans: phase_spans(),
         events: events(),
-        settings: settings
-            .iter()
-            .map(|&(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        settings: settings(),
         timeline: points,
         manual_actions: Vec::new(),
         exit_code: None,

@@ -131,6 +131,37 @@ fn load_rules(e: &mut Errors, load: &Load) {
             "requests per second, between 0 and 100000",
         );
     }
+    path_rules(e, load);
+    if hyper::Method::from_bytes(load.method.get_ref().as_bytes()).is_err() {
+        e.push(
+            load.method.span(),
+            format!("`{}` is not an HTTP method", load.method.get_ref()),
+            "GET, POST, PUT, …",
+        );
+    }
+    if load.timeout.get_ref().0.is_zero() {
+        e.push(
+            load.timeout.span(),
+            "timeout must be above zero",
+            "e.g. \"2s\"",
+        );
+    }
+    generator_rules(e, load);
+    let table = table_of(&e.l.src, load.path.span().start);
+    header_rules(e, load, &table);
+    if load.success.is_empty() {
+        let span = e.key(&table, "success");
+        e.push(
+            span,
+            "`success` is empty: no answer could count as good",
+            "list the statuses that count as good, e.g. success = [\"2xx\"] (the default), or leave it out",
+        );
+    }
+}
+
+/// The request path: it must start with `/` and hold only what a URI path
+/// or query can; a bad character is pointed at where it is written.
+fn path_rules(e: &mut Errors, load: &Load) {
     let path = load.path.get_ref();
     if !path.starts_with('/') {
         e.push(
@@ -160,22 +191,12 @@ fn load_rules(e: &mut Errors, load: &Load) {
             "percent-encode it (a space is %20), e.g. \"/search?q=a%20b\"",
         );
     }
-    if hyper::Method::from_bytes(load.method.get_ref().as_bytes()).is_err() {
-        e.push(
-            load.method.span(),
-            format!("`{}` is not an HTTP method", load.method.get_ref()),
-            "GET, POST, PUT, …",
-        );
-    }
-    if load.timeout.get_ref().0.is_zero() {
-        e.push(
-            load.timeout.span(),
-            "timeout must be above zero",
-            "e.g. \"2s\"",
-        );
-    }
-    generator_rules(e, load);
-    let table = table_of(&e.l.src, load.path.span().start);
+}
+
+/// Request headers, set in the file or read from the environment: valid
+/// HTTP names and values, environment variable names that are names, and
+/// no header set both ways. `table` is the `[load]` table's header line.
+fn header_rules(e: &mut Errors, load: &Load, table: &Range<usize>) {
     for h in load.headers.keys().chain(load.headers_env.keys()) {
         if h.is_empty() {
             e.push(
@@ -220,14 +241,6 @@ fn load_rules(e: &mut Errors, load: &Load) {
                 "keep one of them",
             );
         }
-    }
-    if load.success.is_empty() {
-        let span = e.key(&table, "success");
-        e.push(
-            span,
-            "`success` is empty: no answer could count as good",
-            "list the statuses that count as good, e.g. success = [\"2xx\"] (the default), or leave it out",
-        );
     }
 }
 
