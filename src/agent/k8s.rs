@@ -166,8 +166,48 @@ pub(crate) fn manifest(
 ) -> Job {
     let labels = labels(run_id, vantage);
     let deadline = (planned + DEADLINE_MARGIN).as_secs_f64().ceil() as i64;
+    Job {
+        metadata: ObjectMeta {
+            name: Some(job_name(run_id, vantage)),
+            namespace: Some(namespace.to_string()),
+            labels: Some(labels.clone()),
+            ..Default::default()
+        },
+        spec: Some(JobSpec {
+            completion_mode: Some("Indexed".into()),
+            completions: Some(agents as i32),
+            parallelism: Some(agents as i32),
+            backoff_limit: Some(0),
+            active_deadline_seconds: Some(deadline),
+            ttl_seconds_after_finished: Some(TTL_AFTER_FINISHED_S),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    containers: vec![agent_container(image)],
+                    restart_policy: Some("Never".into()),
+                    // The agent talks to the target, never to the API server.
+                    automount_service_account_token: Some(false),
+                    enable_service_links: Some(false),
+                    termination_grace_period_seconds: Some(15),
+                    security_context: Some(pod_security_context()),
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+/// The one container of an agent pod: `drill agent` listening on
+/// [`AGENT_PORT`], ready once the port accepts connections, with a whole
+/// CPU requested (and no CPU limit), a memory cap, and no privileges.
+fn agent_container(image: &str) -> Container {
     let quantity = |s: &str| Quantity(s.to_string());
-    let container = Container {
+    Container {
         name: "agent".into(),
         image: Some(image.to_string()),
         command: Some(vec!["drill".into()]),
@@ -219,49 +259,21 @@ pub(crate) fn manifest(
             ..Default::default()
         }),
         ..Default::default()
-    };
-    Job {
-        metadata: ObjectMeta {
-            name: Some(job_name(run_id, vantage)),
-            namespace: Some(namespace.to_string()),
-            labels: Some(labels.clone()),
-            ..Default::default()
-        },
-        spec: Some(JobSpec {
-            completion_mode: Some("Indexed".into()),
-            completions: Some(agents as i32),
-            parallelism: Some(agents as i32),
-            backoff_limit: Some(0),
-            active_deadline_seconds: Some(deadline),
-            ttl_seconds_after_finished: Some(TTL_AFTER_FINISHED_S),
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(labels),
-                    ..Default::default()
-                }),
-                spec: Some(PodSpec {
-                    containers: vec![container],
-                    restart_policy: Some("Never".into()),
-                    // The agent talks to the target, never to the API server.
-                    automount_service_account_token: Some(false),
-                    enable_service_links: Some(false),
-                    termination_grace_period_seconds: Some(15),
-                    security_context: Some(PodSecurityContext {
-                        run_as_non_root: Some(true),
-                        run_as_user: Some(65532),
-                        run_as_group: Some(65532),
-                        seccomp_profile: Some(SeccompProfile {
-                            type_: "RuntimeDefault".into(),
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
-            },
+    }
+}
+
+/// The pod-level security settings: a non-root user (65532) and the
+/// runtime's default seccomp profile.
+fn pod_security_context() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(65532),
+        run_as_group: Some(65532),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".into(),
             ..Default::default()
         }),
-        status: None,
+        ..Default::default()
     }
 }
 

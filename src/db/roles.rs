@@ -91,6 +91,51 @@ impl LabDatabase {
         let tools = &self.tools;
         let mut st = self.state.lock().await;
         let (p, s) = (st.primary, st.standby());
+        self.fence_primary(&mut st, p).await?;
+        let fenced = Instant::now();
+        let last = checkpoint_lsn(tools, &st.nodes[p].data).await?;
+
+        self.wait_caught_up(&st, p, s, &last).await?;
+        let caught_up = Instant::now();
+
+        let (promoted, writable) = self.promote(&st, s, "was shut down cleanly").await?;
+        st.primary = s;
+        st.old_primary = Some(p);
+        drop(st);
+        self.after_promotion(s).await?;
+
+        // The old primary comes back as a standby of the new one.
+        let mut st = self.state.lock().await;
+        let new_port = st.nodes[s].port;
+        self.follow(&st.nodes[p], new_port)?;
+        let old_port = st.nodes[p].port;
+        st.nodes[p].start(tools, old_port, &[]).await?;
+        drop(st);
+        let refusal = self.check_refuses_writes(old_port).await?;
+        let old_primary_fenced = Instant::now();
+        let old_primary_streaming = self.wait_streaming(Duration::from_secs(20)).await.is_ok();
+        if self.settings.synchronous && old_primary_streaming {
+            self.set_sync_names(s, "*").await?;
+        }
+        Ok(SwitchoverReport {
+            started,
+            fenced,
+            caught_up,
+            promoted,
+            writable,
+            old_primary_fenced,
+            old_primary_port: old_port,
+            new_primary_port: new_port,
+            old_primary_refusal: refusal,
+            old_primary_streaming,
+        })
+    }
+
+    /// Fences the primary `p` with a clean (fast) shutdown, so its
+    /// walsender ships everything first. If it does not stop within 30s it
+    /// is killed and the error says how to bring it back: nothing was
+    /// promoted and nothing accepts writes.
+    async fn fence_primary(&self, st: &mut State, p: usize) -> Result<(), DbError> {
         if !st.nodes[p].stop_fast(Duration::from_secs(30)).await {
             let pn = &st.nodes[p];
             return Err(DbError::FenceFailed {
@@ -102,15 +147,25 @@ impl LabDatabase {
                     pn.name,
                     pn.data.display(),
                     pn.port,
-                    tools.user.name,
+                    self.tools.user.name,
                     pn.log.display()
                 ),
             });
         }
-        let fenced = Instant::now();
-        let last = checkpoint_lsn(tools, &st.nodes[p].data).await?;
+        Ok(())
+    }
 
-        // Caught up: the standby has replayed past the shutdown checkpoint.
+    /// Waits (up to the promote timeout) until standby `s` has replayed past
+    /// `last`, the old primary `p`'s shutdown checkpoint. On timeout the
+    /// error gives how far it got, and says restarting the old primary is
+    /// safe since nothing was promoted.
+    async fn wait_caught_up(
+        &self,
+        st: &State,
+        p: usize,
+        s: usize,
+        last: &str,
+    ) -> Result<(), DbError> {
         let limit = self.settings.promote_timeout.0;
         let deadline = Instant::now() + limit;
         let s_dsn = node::dsn(st.nodes[s].port);
@@ -145,45 +200,13 @@ impl LabDatabase {
                         sn.port,
                         pn.data.display(),
                         pn.port,
-                        tools.user.name
+                        self.tools.user.name
                     ),
                 });
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let caught_up = Instant::now();
-
-        let (promoted, writable) = self.promote(&st, s, "was shut down cleanly").await?;
-        st.primary = s;
-        st.old_primary = Some(p);
-        drop(st);
-        self.after_promotion(s).await?;
-
-        // The old primary comes back as a standby of the new one.
-        let mut st = self.state.lock().await;
-        let new_port = st.nodes[s].port;
-        self.follow(&st.nodes[p], new_port)?;
-        let old_port = st.nodes[p].port;
-        st.nodes[p].start(tools, old_port, &[]).await?;
-        drop(st);
-        let refusal = self.check_refuses_writes(old_port).await?;
-        let old_primary_fenced = Instant::now();
-        let old_primary_streaming = self.wait_streaming(Duration::from_secs(20)).await.is_ok();
-        if self.settings.synchronous && old_primary_streaming {
-            self.set_sync_names(s, "*").await?;
-        }
-        Ok(SwitchoverReport {
-            started,
-            fenced,
-            caught_up,
-            promoted,
-            writable,
-            old_primary_fenced,
-            old_primary_port: old_port,
-            new_primary_port: new_port,
-            old_primary_refusal: refusal,
-            old_primary_streaming,
-        })
+        Ok(())
     }
 
     /// Unplanned failover: SIGKILL the primary and all its processes, then

@@ -101,107 +101,10 @@ impl K8sEntry {
     /// which a relative `kubeconfig` is read. Errors are one line each.
     pub fn resolve(self, base: &Path) -> Result<K8sSettings, Vec<String>> {
         let mut errors = Vec::new();
-        let url = match self.url {
-            Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
-                u.trim_end_matches('/').to_string()
-            }
-            Some(u) => {
-                errors.push(format!("`{u}` is not an http(s) URL"));
-                String::new()
-            }
-            None => {
-                errors.push("a kubernetes target needs the global entry `url`".into());
-                String::new()
-            }
-        };
-        if self.contexts.is_empty() {
-            errors.push(
-                "a kubernetes target needs `contexts`, e.g. { primary = \"primary-cluster-context\", secondary = \"secondary-cluster\" }"
-                    .into(),
-            );
-        }
-        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
-        for (region, ctx) in &self.contexts {
-            if ctx.trim().is_empty() {
-                errors.push(format!("region `{region}` maps to an empty context name"));
-            } else if let Some(other) = seen.insert(ctx, region) {
-                errors.push(format!(
-                    "regions `{other}` and `{region}` map to the same context `{ctx}`; a region's faults would hit the other"
-                ));
-            }
-        }
-        for (region, u) in &self.ingress {
-            if !self.contexts.contains_key(region) {
-                errors.push(format!(
-                    "ingress names region `{region}`, which has no context"
-                ));
-            }
-            if !(u.starts_with("http://") || u.starts_with("https://")) {
-                errors.push(format!(
-                    "ingress of `{region}`: `{u}` is not an http(s) URL"
-                ));
-            }
-        }
-        let mut components = builtin();
-        for (name, o) in self.components {
-            if !is_dns_label(&name) {
-                errors.push(format!(
-                    "component `{name}`: names are lowercase letters, digits and `-`"
-                ));
-                continue;
-            }
-            let base_obj = components.remove(&name);
-            let selector = o
-                .selector
-                .or_else(|| base_obj.as_ref().map(|b| b.selector.clone()))
-                .unwrap_or_else(|| format!("app={name}"));
-            let namespace = o
-                .namespace
-                .or_else(|| base_obj.as_ref().map(|b| b.namespace.clone()));
-            let Some(namespace) = namespace else {
-                errors.push(format!(
-                    "component `{name}` is not built in: give its `namespace`"
-                ));
-                continue;
-            };
-            let pick = |over: Option<String>, builtin: Option<String>| match over {
-                Some(s) if s.is_empty() => None,
-                Some(s) => Some(s),
-                None => builtin,
-            };
-            let c = ComponentObjects {
-                namespace,
-                selector,
-                deployment: pick(
-                    o.deployment,
-                    base_obj.as_ref().and_then(|b| b.deployment.clone()),
-                ),
-                virtual_service: pick(
-                    o.virtual_service,
-                    base_obj.as_ref().and_then(|b| b.virtual_service.clone()),
-                ),
-                route: o
-                    .route
-                    .or_else(|| base_obj.as_ref().and_then(|b| b.route.clone())),
-            };
-            components.insert(name, c);
-        }
-        for (name, c) in &components {
-            if let Err(e) = check_selector(&c.selector) {
-                errors.push(format!("component `{name}`: {e}"));
-            }
-            for (what, v) in [
-                ("namespace", Some(&c.namespace)),
-                ("deployment", c.deployment.as_ref()),
-                ("virtual_service", c.virtual_service.as_ref()),
-            ] {
-                if let Some(v) = v.filter(|v| !is_dns_label(v)) {
-                    errors.push(format!(
-                        "component `{name}`: {what} `{v}` is not a valid Kubernetes name"
-                    ));
-                }
-            }
-        }
+        let url = entry_url(self.url, &mut errors);
+        check_regions(&self.contexts, &self.ingress, &mut errors);
+        let components = merge_components(self.components, &mut errors);
+        check_components(&components, &mut errors);
         let kubeconfig = self.kubeconfig.map(|p| expand(&p, base));
         if errors.is_empty() {
             Ok(K8sSettings {
@@ -213,6 +116,152 @@ impl K8sEntry {
             })
         } else {
             Err(errors)
+        }
+    }
+}
+
+/// The global entry URL, without a trailing `/`; it must be given and be
+/// http(s).
+fn entry_url(url: Option<String>, errors: &mut Vec<String>) -> String {
+    match url {
+        Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+            u.trim_end_matches('/').to_string()
+        }
+        Some(u) => {
+            errors.push(format!("`{u}` is not an http(s) URL"));
+            String::new()
+        }
+        None => {
+            errors.push("a kubernetes target needs the global entry `url`".into());
+            String::new()
+        }
+    }
+}
+
+/// Checks the regions: at least one context, no empty context name, no two
+/// regions on the same context (a region's faults would hit the other), and
+/// every ingress URL is http(s) and names a region that has a context.
+fn check_regions(
+    contexts: &BTreeMap<String, String>,
+    ingress: &BTreeMap<String, String>,
+    errors: &mut Vec<String>,
+) {
+    if contexts.is_empty() {
+        errors.push(
+            "a kubernetes target needs `contexts`, e.g. { primary = \"primary-cluster-context\", secondary = \"secondary-cluster\" }"
+                .into(),
+        );
+    }
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for (region, ctx) in contexts {
+        if ctx.trim().is_empty() {
+            errors.push(format!("region `{region}` maps to an empty context name"));
+        } else if let Some(other) = seen.insert(ctx, region) {
+            errors.push(format!(
+                "regions `{other}` and `{region}` map to the same context `{ctx}`; a region's faults would hit the other"
+            ));
+        }
+    }
+    for (region, u) in ingress {
+        if !contexts.contains_key(region) {
+            errors.push(format!(
+                "ingress names region `{region}`, which has no context"
+            ));
+        }
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            errors.push(format!(
+                "ingress of `{region}`: `{u}` is not an http(s) URL"
+            ));
+        }
+    }
+}
+
+/// The built-in components with the targets file's overrides applied, and
+/// any components it adds. A component with an invalid name, or a new one
+/// without a `namespace`, is reported and left out.
+fn merge_components(
+    overrides: BTreeMap<String, ComponentOverride>,
+    errors: &mut Vec<String>,
+) -> BTreeMap<String, ComponentObjects> {
+    let mut components = builtin();
+    for (name, o) in overrides {
+        if !is_dns_label(&name) {
+            errors.push(format!(
+                "component `{name}`: names are lowercase letters, digits and `-`"
+            ));
+            continue;
+        }
+        let base_obj = components.remove(&name);
+        match apply_override(&name, o, base_obj) {
+            Ok(c) => {
+                components.insert(name, c);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    components
+}
+
+/// One component's objects: each field the override gives, else the
+/// built-in one (`base_obj`); an empty `deployment` or `virtual_service`
+/// removes the built-in one. A selector defaults to `app=<name>`; a
+/// component that is not built in must give its namespace.
+fn apply_override(
+    name: &str,
+    o: ComponentOverride,
+    base_obj: Option<ComponentObjects>,
+) -> Result<ComponentObjects, String> {
+    let selector = o
+        .selector
+        .or_else(|| base_obj.as_ref().map(|b| b.selector.clone()))
+        .unwrap_or_else(|| format!("app={name}"));
+    let namespace = o
+        .namespace
+        .or_else(|| base_obj.as_ref().map(|b| b.namespace.clone()));
+    let Some(namespace) = namespace else {
+        return Err(format!(
+            "component `{name}` is not built in: give its `namespace`"
+        ));
+    };
+    let pick = |over: Option<String>, builtin: Option<String>| match over {
+        Some(s) if s.is_empty() => None,
+        Some(s) => Some(s),
+        None => builtin,
+    };
+    Ok(ComponentObjects {
+        namespace,
+        selector,
+        deployment: pick(
+            o.deployment,
+            base_obj.as_ref().and_then(|b| b.deployment.clone()),
+        ),
+        virtual_service: pick(
+            o.virtual_service,
+            base_obj.as_ref().and_then(|b| b.virtual_service.clone()),
+        ),
+        route: o
+            .route
+            .or_else(|| base_obj.as_ref().and_then(|b| b.route.clone())),
+    })
+}
+
+/// Checks every component's selector (see [`check_selector`]) and that its
+/// namespace, Deployment and VirtualService are valid Kubernetes names.
+fn check_components(components: &BTreeMap<String, ComponentObjects>, errors: &mut Vec<String>) {
+    for (name, c) in components {
+        if let Err(e) = check_selector(&c.selector) {
+            errors.push(format!("component `{name}`: {e}"));
+        }
+        for (what, v) in [
+            ("namespace", Some(&c.namespace)),
+            ("deployment", c.deployment.as_ref()),
+            ("virtual_service", c.virtual_service.as_ref()),
+        ] {
+            if let Some(v) = v.filter(|v| !is_dns_label(v)) {
+                errors.push(format!(
+                    "component `{name}`: {what} `{v}` is not a valid Kubernetes name"
+                ));
+            }
         }
     }
 }

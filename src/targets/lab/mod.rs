@@ -88,6 +88,159 @@ fn key(component: &str, region: Option<&str>) -> String {
     }
 }
 
+/// A local I/O failure while setting the lab up.
+fn io_error(e: std::io::Error) -> TargetError {
+    TargetError::Unreachable(format!("lab: {e}"))
+}
+
+/// What the supervisor needs to run one lab process.
+fn process_spec(
+    run_id: &str,
+    component: &str,
+    region: Option<&str>,
+    port: u16,
+    role: Role,
+) -> ProcessSpec {
+    ProcessSpec {
+        run_id: run_id.to_string(),
+        component: component.to_string(),
+        region: region.map(str::to_string),
+        port,
+        role,
+    }
+}
+
+/// Picks a free port on 127.0.0.1 for each regional component (by
+/// [`key`]) and one for the global entry point. Every picked port stays
+/// held until all are picked, so no two collide.
+fn pick_ports() -> Result<(BTreeMap<String, u16>, u16), TargetError> {
+    let mut held = Vec::new();
+    let mut port = || -> Result<u16, TargetError> {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(io_error)?;
+        let p = l.local_addr().map_err(io_error)?.port();
+        held.push(l);
+        Ok(p)
+    };
+    let names = [
+        "ingress-gateway",
+        "eastwest-gateway",
+        "productpage",
+        "reviews",
+        "istiod",
+    ];
+    let mut ports = BTreeMap::new();
+    for region in REGIONS {
+        for n in names {
+            ports.insert(key(n, Some(region)), port()?);
+        }
+    }
+    let entry_port = port()?;
+    drop(held);
+    Ok((ports, entry_port))
+}
+
+/// Writes the run's mesh configuration file. It lives in a file, as in the
+/// API server; the control planes serve it and the data plane follows them.
+fn write_mesh_config(run_id: &str) -> Result<std::path::PathBuf, TargetError> {
+    let config_dir = std::env::temp_dir().join(format!("drill-lab-{run_id}"));
+    std::fs::create_dir_all(&config_dir).map_err(io_error)?;
+    let config_file = config_dir.join("mesh.json");
+    std::fs::write(&config_file, b"{\"version\":1}").map_err(io_error)?;
+    Ok(config_file)
+}
+
+/// The URL of a regional component's instance.
+fn instance_url(ports: &BTreeMap<String, u16>, component: &str, region: &str) -> String {
+    format!("http://127.0.0.1:{}", ports[&key(component, Some(region))])
+}
+
+/// How region `REGIONS[i]` reaches `service`: its own instance (local) and
+/// the other region's through that region's east-west gateway, under the
+/// mesh policy, following its region's control plane.
+fn region_route(
+    settings: &LabSettings,
+    ports: &BTreeMap<String, u16>,
+    service: &str,
+    i: usize,
+) -> Route {
+    let (region, other) = (REGIONS[i], REGIONS[1 - i]);
+    Route {
+        service: service.into(),
+        endpoints: vec![
+            Endpoint {
+                name: format!("{service}/{region}"),
+                url: instance_url(ports, service, region),
+                local: true,
+                cluster: region.to_string(),
+            },
+            Endpoint {
+                name: format!("{service}/{other} via eastwest-gateway/{other}"),
+                url: instance_url(ports, "eastwest-gateway", other),
+                local: false,
+                cluster: other.to_string(),
+            },
+        ],
+        policy: settings.mesh.clone(),
+        istiod: instance_url(ports, "istiod", region),
+        push_interval: settings.push_interval,
+    }
+}
+
+/// Adds region `REGIONS[i]`'s components to the supervisor, in order: its
+/// control plane (istiod), reviews, productpage (calling reviews), the
+/// east-west gateway (exposing both services to the other region) and the
+/// ingress gateway (fronting productpage). Returns the ingress gateway's
+/// URL, for the global entry point.
+fn add_region(
+    sup: &mut Supervisor,
+    settings: &LabSettings,
+    run_id: &str,
+    ports: &BTreeMap<String, u16>,
+    config_file: &std::path::Path,
+    i: usize,
+) -> String {
+    let region = REGIONS[i];
+    let url = |n: &str| instance_url(ports, n, region);
+    let mut add = |n: &str, role: Role| {
+        sup.add(
+            key(n, Some(region)),
+            process_spec(run_id, n, Some(region), ports[&key(n, Some(region))], role),
+        )
+    };
+    add(
+        "istiod",
+        Role::ControlPlane {
+            config_file: config_file.to_path_buf(),
+        },
+    );
+    add(
+        "reviews",
+        Role::Service {
+            service_time: settings.service_time,
+            downstream: None,
+        },
+    );
+    add(
+        "productpage",
+        Role::Service {
+            service_time: settings.service_time,
+            downstream: Some(region_route(settings, ports, "reviews", i)),
+        },
+    );
+    let services = BTreeMap::from([
+        ("productpage".to_string(), url("productpage")),
+        ("reviews".to_string(), url("reviews")),
+    ]);
+    add("eastwest-gateway", Role::EastWest { services });
+    add(
+        "ingress-gateway",
+        Role::Gateway {
+            route: region_route(settings, ports, "productpage", i),
+        },
+    );
+    url("ingress-gateway")
+}
+
 impl Lab {
     /// Starts every component and waits until all are ready.
     pub async fn start(
@@ -96,108 +249,19 @@ impl Lab {
         clock: Clock,
         events: mpsc::UnboundedSender<LabEvent>,
     ) -> Result<Lab, TargetError> {
-        let io = |e: std::io::Error| TargetError::Unreachable(format!("lab: {e}"));
-        let mut sup = Supervisor::new(clock, settings.restart_delay.0, events).map_err(io)?;
-        let spec = |component: &str, region: Option<&str>, port: u16, role: Role| ProcessSpec {
-            run_id: run_id.to_string(),
-            component: component.to_string(),
-            region: region.map(str::to_string),
-            port,
-            role,
-        };
-        // Hold every picked port until all are picked, so no two collide.
-        let mut held = Vec::new();
-        let mut port = || -> Result<u16, TargetError> {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(io)?;
-            let p = l.local_addr().map_err(io)?.port();
-            held.push(l);
-            Ok(p)
-        };
-        let names = [
-            "ingress-gateway",
-            "eastwest-gateway",
-            "productpage",
-            "reviews",
-            "istiod",
-        ];
-        let mut ports = BTreeMap::new();
-        for region in REGIONS {
-            for n in names {
-                ports.insert(key(n, Some(region)), port()?);
-            }
-        }
-        let entry_port = port()?;
-        drop(held);
-        let url = |n: &str, r: &str| format!("http://127.0.0.1:{}", ports[&key(n, Some(r))]);
-
-        // The mesh configuration lives in a file, as in the API server; the
-        // control planes serve it and the data plane follows them.
-        let config_dir = std::env::temp_dir().join(format!("drill-lab-{run_id}"));
-        std::fs::create_dir_all(&config_dir).map_err(io)?;
-        let config_file = config_dir.join("mesh.json");
-        std::fs::write(&config_file, b"{\"version\":1}").map_err(io)?;
-
+        let mut sup = Supervisor::new(clock, settings.restart_delay.0, events).map_err(io_error)?;
+        let (ports, entry_port) = pick_ports()?;
+        let config_file = write_mesh_config(run_id)?;
         let mut gateways = Vec::new();
-        for (i, region) in REGIONS.iter().enumerate() {
-            let other = REGIONS[1 - i];
-            let route = |service: &str| Route {
-                service: service.into(),
-                endpoints: vec![
-                    Endpoint {
-                        name: format!("{service}/{region}"),
-                        url: url(service, region),
-                        local: true,
-                        cluster: region.to_string(),
-                    },
-                    Endpoint {
-                        name: format!("{service}/{other} via eastwest-gateway/{other}"),
-                        url: url("eastwest-gateway", other),
-                        local: false,
-                        cluster: other.to_string(),
-                    },
-                ],
-                policy: settings.mesh.clone(),
-                istiod: url("istiod", region),
-                push_interval: settings.push_interval,
-            };
-            let mut add = |n: &str, role: Role| {
-                sup.add(
-                    key(n, Some(region)),
-                    spec(n, Some(region), ports[&key(n, Some(region))], role),
-                )
-            };
-            add(
-                "istiod",
-                Role::ControlPlane {
-                    config_file: config_file.clone(),
-                },
-            );
-            add(
-                "reviews",
-                Role::Service {
-                    service_time: settings.service_time,
-                    downstream: None,
-                },
-            );
-            add(
-                "productpage",
-                Role::Service {
-                    service_time: settings.service_time,
-                    downstream: Some(route("reviews")),
-                },
-            );
-            let services = BTreeMap::from([
-                ("productpage".to_string(), url("productpage", region)),
-                ("reviews".to_string(), url("reviews", region)),
-            ]);
-            add("eastwest-gateway", Role::EastWest { services });
-            add(
-                "ingress-gateway",
-                Role::Gateway {
-                    route: route("productpage"),
-                },
-            );
-            gateways.push(url("ingress-gateway", region));
+        for i in 0..REGIONS.len() {
+            gateways.push(add_region(
+                &mut sup,
+                &settings,
+                run_id,
+                &ports,
+                &config_file,
+                i,
+            ));
         }
         let role = Role::Entry {
             primary: gateways[0].clone(),
@@ -207,7 +271,7 @@ impl Lab {
         };
         sup.add(
             key("global-entry", None),
-            spec("global-entry", None, entry_port, role),
+            process_spec(run_id, "global-entry", None, entry_port, role),
         );
         let ports = sup.ports();
         let mut lab = Lab {

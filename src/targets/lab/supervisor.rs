@@ -4,13 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 use super::serve::ProcessSpec;
 use crate::base::clock::Clock;
@@ -209,43 +210,7 @@ impl Ctx {
             // `Child::wait` would close it, and EOF tells the child to exit.
             let _lifeline = child.stdin.take();
             let stdout = child.stdout.take().expect("stdout piped");
-            let mut lines = BufReader::new(stdout).lines();
-            // Read READY, then forward EVENT lines until the process exits.
-            let reader = {
-                let events = self.events.clone();
-                let clock = self.clock;
-                let key = self.key.clone();
-                let inst = self.inst.clone();
-                let was_first = first;
-                tokio::spawn(async move {
-                    while let Ok(Some(line)) = lines.next_line().await {
-                        if line.starts_with("READY") {
-                            let now = clock.now();
-                            let mut s = inst.state.lock().expect("state lock");
-                            s.ready = true;
-                            s.generation += 1;
-                            s.ready_at = Some(now);
-                            if !was_first {
-                                let _ = events.send(LabEvent {
-                                    at: now,
-                                    what: format!("{key} recreated and ready"),
-                                });
-                            }
-                        } else if let Some(why) = line.strip_prefix("FAILED ") {
-                            inst.state.lock().expect("state lock").failure = Some(why.to_string());
-                            let _ = events.send(LabEvent {
-                                at: clock.now(),
-                                what: format!("{key}: {why}"),
-                            });
-                        } else if let Some(ev) = line.strip_prefix("EVENT ") {
-                            let _ = events.send(LabEvent {
-                                at: clock.now(),
-                                what: format!("{key}: {ev}"),
-                            });
-                        }
-                    }
-                })
-            };
+            let reader = self.watch_output(BufReader::new(stdout).lines(), first);
             first = false;
             let exit = loop {
                 tokio::select! {
@@ -255,17 +220,7 @@ impl Ctx {
                 }
             };
             match exit {
-                Some(status) => {
-                    self.set(|s| {
-                        s.ready = false;
-                        s.pid = None;
-                    });
-                    let _ = reader.await;
-                    let how = status
-                        .map(|s| s.to_string())
-                        .unwrap_or_else(|e| e.to_string());
-                    self.event(format!("{} process exited ({how})", self.key));
-                }
+                Some(status) => self.record_exit(status, reader).await,
                 None => {
                     let _ = child.start_kill();
                     let _ = child.wait().await;
@@ -289,6 +244,63 @@ impl Ctx {
                 _ = self.shutdown.changed() => return,
             }
         }
+    }
+
+    /// Follows the process's stdout until it closes: `READY` marks the
+    /// instance ready (and, after the first start, reports it recreated),
+    /// `FAILED …` records why a task inside it failed and reports it, and
+    /// `EVENT …` goes to the run's timeline.
+    fn watch_output(
+        &self,
+        mut lines: Lines<BufReader<ChildStdout>>,
+        was_first: bool,
+    ) -> JoinHandle<()> {
+        let events = self.events.clone();
+        let clock = self.clock;
+        let key = self.key.clone();
+        let inst = self.inst.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.starts_with("READY") {
+                    let now = clock.now();
+                    let mut s = inst.state.lock().expect("state lock");
+                    s.ready = true;
+                    s.generation += 1;
+                    s.ready_at = Some(now);
+                    if !was_first {
+                        let _ = events.send(LabEvent {
+                            at: now,
+                            what: format!("{key} recreated and ready"),
+                        });
+                    }
+                } else if let Some(why) = line.strip_prefix("FAILED ") {
+                    inst.state.lock().expect("state lock").failure = Some(why.to_string());
+                    let _ = events.send(LabEvent {
+                        at: clock.now(),
+                        what: format!("{key}: {why}"),
+                    });
+                } else if let Some(ev) = line.strip_prefix("EVENT ") {
+                    let _ = events.send(LabEvent {
+                        at: clock.now(),
+                        what: format!("{key}: {ev}"),
+                    });
+                }
+            }
+        })
+    }
+
+    /// The process exited on its own: marks the instance down, lets the
+    /// output reader finish, then reports how it exited.
+    async fn record_exit(&self, status: std::io::Result<ExitStatus>, reader: JoinHandle<()>) {
+        self.set(|s| {
+            s.ready = false;
+            s.pid = None;
+        });
+        let _ = reader.await;
+        let how = status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|e| e.to_string());
+        self.event(format!("{} process exited ({how})", self.key));
     }
 
     fn spawn(&self) -> std::io::Result<Child> {
