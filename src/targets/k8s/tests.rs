@@ -243,12 +243,17 @@ async fn delete_on_an_unmapped_region_is_refused_without_a_request() {
     assert_calls(&fake, 0, &[]);
 }
 
-#[tokio::test]
-async fn down_scales_every_deployment_running_the_components_pods_and_restores_each() {
-    let fake = FakeCluster::start(Timing::default()).await;
-    // ratings-v1 is in the namespace too; its pods are not `app=reviews`.
-    let prior = [("reviews-v1", 2), ("reviews-v2", 2), ("reviews-v3", 1)];
-    for (name, replicas) in prior {
+/// The `reviews` Deployments of the down test and their replicas.
+const REVIEWS: [(&str, i32); 3] = [("reviews-v1", 2), ("reviews-v2", 2), ("reviews-v3", 1)];
+
+fn deployment_path(name: &str) -> String {
+    format!("/apis/apps/v1/namespaces/bookinfo/deployments/{name}")
+}
+
+/// The `reviews` Deployments, and ratings-v1 beside them in the namespace
+/// (its pods are not `app=reviews`, so a down of reviews must not touch it).
+fn add_reviews_and_ratings(fake: &FakeCluster) {
+    for (name, replicas) in REVIEWS {
         let version = name.trim_start_matches("reviews-");
         fake.add_deployment(
             "bookinfo",
@@ -263,14 +268,85 @@ async fn down_scales_every_deployment_running_the_components_pods_and_restores_e
         &[("app", "ratings"), ("version", "v1")],
         1,
     );
+}
+
+/// The exact requests of a down of reviews: the inject's (how many is the
+/// second value), then the revert's.
+fn down_calls() -> (Vec<Call>, usize) {
+    let dep = deployment_path;
+    let mut want = vec![call("GET", PODS), call("GET", DEPLOYS)];
+    // Each claimed, then read again under the claim.
+    for (name, _) in REVIEWS {
+        want.push(claim());
+        want.push(call("GET", &dep(name)));
+    }
+    // Each Lease marked first; then scaled at the version read under the
+    // claim (the fake refuses any other with 409). No PATCH on a
+    // Deployment: `deployments/scale` is all drill writes.
+    for (name, _) in REVIEWS {
+        want.extend(mark("deployment", name));
+        want.push(call("PUT", &format!("{}/scale?", dep(name))));
+    }
+    let inject = want.len();
+    for (name, _) in REVIEWS {
+        want.push(call("GET", &dep(name)));
+        want.push(call("PUT", &format!("{}/scale?", dep(name))));
+    }
+    // Every object restored, then each claim released.
+    for (name, _) in REVIEWS {
+        want.extend(release("deployment", name));
+    }
+    (want, inject)
+}
+
+/// The journal's revert plan of the down: each Deployment's prior replicas
+/// at the version read, and its Lease; the line round-trips exactly.
+fn assert_down_journalled(plan: RevertPlan, read: &[String]) {
+    let RevertPlan::K8s(r) = plan else {
+        panic!("{plan:?}")
+    };
+    assert_eq!(r.context, "primary-cluster-context");
+    assert_eq!(r.run_id, "run-1");
+    let want: Vec<PriorState> = REVIEWS
+        .iter()
+        .zip(read)
+        .map(|((name, replicas), rv)| PriorState::Deployment {
+            namespace: "bookinfo".into(),
+            name: name.to_string(),
+            replicas: *replicas,
+            resource_version: rv.clone(),
+        })
+        .collect();
+    assert_eq!(r.objects, want);
+    let leases: Vec<String> = r.leases.iter().map(|l| l.name.clone()).collect();
+    assert_eq!(
+        leases,
+        [
+            "drill.deployment.reviews-v1",
+            "drill.deployment.reviews-v2",
+            "drill.deployment.reviews-v3"
+        ]
+    );
+    let line = serde_json::to_string(&RevertPlan::K8s(r.clone())).unwrap();
+    assert!(line.starts_with("{\"kind\":\"k8s\""), "{line}");
+    assert_eq!(
+        serde_json::from_str::<RevertPlan>(&line).unwrap(),
+        RevertPlan::K8s(r)
+    );
+}
+
+#[tokio::test]
+async fn down_scales_every_deployment_running_the_components_pods_and_restores_each() {
+    let fake = FakeCluster::start(Timing::default()).await;
+    add_reviews_and_ratings(&fake);
+    let prior = REVIEWS;
     let (t, client) = target(&fake);
     let f = fault(
         "component = \"reviews\"\nregion = \"primary\"\naction = \"down\"\nduration = \"10s\"",
     );
-    let dep = |name: &str| format!("/apis/apps/v1/namespaces/bookinfo/deployments/{name}");
     let mut read = Vec::new();
     for (name, _) in prior {
-        read.push(rv(&get(&client, &dep(name)).await));
+        read.push(rv(&get(&client, &deployment_path(name)).await));
     }
     let from = fake.requests().len();
     let (inj, plan) = t.plan(&f, 1).await.unwrap();
@@ -304,28 +380,8 @@ async fn down_scales_every_deployment_running_the_components_pods_and_restores_e
     }
     // Each claim went with the revert: no fault of the run needs them.
     assert!(fake.leases().is_empty(), "{:?}", fake.leases());
-    let mut want = vec![call("GET", PODS), call("GET", DEPLOYS)];
-    // Each claimed, then read again under the claim.
-    for (name, _) in prior {
-        want.push(claim());
-        want.push(call("GET", &dep(name)));
-    }
-    // Each Lease marked first; then scaled at the version read under the
-    // claim (the fake refuses any other with 409). No PATCH on a
-    // Deployment: `deployments/scale` is all drill writes.
-    for (name, _) in prior {
-        want.extend(mark("deployment", name));
-        want.push(call("PUT", &format!("{}/scale?", dep(name))));
-    }
-    assert_eq!(injected, want.len(), "inject's requests");
-    for (name, _) in prior {
-        want.push(call("GET", &dep(name)));
-        want.push(call("PUT", &format!("{}/scale?", dep(name))));
-    }
-    // Every object restored, then each claim released.
-    for (name, _) in prior {
-        want.extend(release("deployment", name));
-    }
+    let (want, inject) = down_calls();
+    assert_eq!(injected, inject, "inject's requests");
     assert_calls(&fake, from, &want);
     // The scale bodies: to 0 at the version read under the claim, then
     // back to each one's prior replicas at the version the revert read.
@@ -343,38 +399,7 @@ async fn down_scales_every_deployment_running_the_components_pods_and_restores_e
         let at = rv(&up);
         assert_eq!(up, scale(name, *replicas, &at));
     }
-    let RevertPlan::K8s(r) = plan else {
-        panic!("{plan:?}")
-    };
-    assert_eq!(r.context, "primary-cluster-context");
-    assert_eq!(r.run_id, "run-1");
-    let want: Vec<PriorState> = prior
-        .iter()
-        .zip(&read)
-        .map(|((name, replicas), rv)| PriorState::Deployment {
-            namespace: "bookinfo".into(),
-            name: name.to_string(),
-            replicas: *replicas,
-            resource_version: rv.clone(),
-        })
-        .collect();
-    assert_eq!(r.objects, want);
-    let leases: Vec<String> = r.leases.iter().map(|l| l.name.clone()).collect();
-    assert_eq!(
-        leases,
-        [
-            "drill.deployment.reviews-v1",
-            "drill.deployment.reviews-v2",
-            "drill.deployment.reviews-v3"
-        ]
-    );
-    // The journal line round-trips with the exact prior state.
-    let line = serde_json::to_string(&RevertPlan::K8s(r.clone())).unwrap();
-    assert!(line.starts_with("{\"kind\":\"k8s\""), "{line}");
-    assert_eq!(
-        serde_json::from_str::<RevertPlan>(&line).unwrap(),
-        RevertPlan::K8s(r)
-    );
+    assert_down_journalled(plan, &read);
 }
 
 #[tokio::test]
