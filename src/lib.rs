@@ -1,6 +1,10 @@
 //! drill: disaster-recovery drills and chaos tests with measured RTO, RPO,
 //! availability, latency and error budget against SLOs.
 
+// Private by default: an item is `pub` only when it is reachable from
+// outside the crate (the binary and tests/ use it); else `pub(crate)`.
+#![warn(unreachable_pub)]
+
 pub(crate) mod agent;
 pub mod base;
 pub mod cli;
@@ -11,7 +15,7 @@ pub mod load;
 pub mod measure;
 pub mod observe;
 mod report;
-pub mod results;
+pub(crate) mod results;
 mod run;
 pub mod scenario;
 pub mod targets;

@@ -13,15 +13,15 @@ use crate::load::http::HttpLoad;
 use crate::measure::{Micros, Phase, RecorderDelta};
 use crate::scenario::model::StatusMatch;
 
-pub const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 
-pub const HELLO: &str = "/v1/hello";
-pub const START: &str = "/v1/start";
-pub const POLL: &str = "/v1/poll";
-pub const STOP: &str = "/v1/stop";
+pub(crate) const HELLO: &str = "/v1/hello";
+pub(crate) const START: &str = "/v1/start";
+pub(crate) const POLL: &str = "/v1/poll";
+pub(crate) const STOP: &str = "/v1/stop";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Hello {
+pub(crate) struct Hello {
     pub version: u32,
     /// The agent's monotonic clock, µs since the agent started.
     pub agent_us: Micros,
@@ -29,7 +29,7 @@ pub struct Hello {
 
 /// What to send: the scenario's request, without its rate.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Template {
+pub(crate) struct Template {
     pub url: String,
     pub method: String,
     pub headers: Vec<(String, String)>,
@@ -49,7 +49,7 @@ pub struct Template {
 
 /// One agent's share of the one-generator schedule.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Share {
+pub(crate) struct Share {
     pub template: Template,
     /// Requests per second of this agent (the drill's rate / agents).
     pub rate: f64,
@@ -66,13 +66,13 @@ pub struct Share {
 /// Every agent stops at the same instant, so the merged schedule ends as
 /// one generator's would.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Stop {
+pub(crate) struct Stop {
     #[serde(default)]
     pub at_us: Option<Micros>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Poll {
+pub(crate) struct Poll {
     /// The last sequence number the runner applied (0: none).
     pub ack: u64,
     /// Phase starts the runner decided, runner clock.
@@ -88,7 +88,7 @@ pub struct Poll {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct PollReply {
+pub(crate) struct PollReply {
     pub seq: u64,
     /// Everything recorded since the acknowledged sequence number.
     pub delta: RecorderDelta,
@@ -97,7 +97,7 @@ pub struct PollReply {
 }
 
 impl Template {
-    pub fn of(load: &HttpLoad) -> Template {
+    pub(crate) fn of(load: &HttpLoad) -> Template {
         Template {
             url: load.url.to_string(),
             method: load.method.to_string(),
@@ -124,7 +124,7 @@ impl Template {
     }
 
     /// The generator's load at `rate`, or what in the template is not valid.
-    pub fn load(&self, rate: f64) -> Result<HttpLoad, String> {
+    pub(crate) fn load(&self, rate: f64) -> Result<HttpLoad, String> {
         let success = self
             .success
             .iter()

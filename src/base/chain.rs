@@ -6,7 +6,7 @@
 use std::error::Error;
 
 /// `outer: cause: root cause`.
-pub fn chain(e: &dyn Error) -> String {
+pub(crate) fn chain(e: &dyn Error) -> String {
     let mut text = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

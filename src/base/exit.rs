@@ -6,12 +6,12 @@
 //! fell behind, or sent less than asked).
 //! A suite exits with its worst drill's code, worst first: 4, 3, 2, 5, 1, 0.
 
-pub const PASS: i32 = 0;
-pub const CHECK_FAILED: i32 = 1;
-pub const INVALID: i32 = 2;
-pub const ABORTED: i32 = 3;
-pub const REVERT_FAILED: i32 = 4;
-pub const INCONCLUSIVE: i32 = 5;
+pub(crate) const PASS: i32 = 0;
+pub(crate) const CHECK_FAILED: i32 = 1;
+pub(crate) const INVALID: i32 = 2;
+pub(crate) const ABORTED: i32 = 3;
+pub(crate) const REVERT_FAILED: i32 = 4;
+pub(crate) const INCONCLUSIVE: i32 = 5;
 
 /// How bad an exit code is (higher is worse): a failed revert, then an
 /// abort, then invalid input, then untrustworthy numbers, then a failed check.
@@ -28,6 +28,6 @@ fn severity(code: i32) -> u8 {
 }
 
 /// The worse of two exit codes.
-pub fn worst(a: i32, b: i32) -> i32 {
+pub(crate) fn worst(a: i32, b: i32) -> i32 {
     if severity(b) > severity(a) { b } else { a }
 }

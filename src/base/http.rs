@@ -16,11 +16,11 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 /// A request or response body held in memory.
-pub type Body = Full<Bytes>;
+pub(crate) type Body = Full<Bytes>;
 /// A client for `http://` URLs only.
-pub type PlainClient = Client<HttpConnector, Body>;
+pub(crate) type PlainClient = Client<HttpConnector, Body>;
 /// A client for `http://` and `https://` URLs.
-pub type TlsClient = Client<HttpsConnector<HttpConnector>, Body>;
+pub(crate) type TlsClient = Client<HttpsConnector<HttpConnector>, Body>;
 
 /// How long an idle kept-alive connection stays in a client's pool.
 const IDLE: Duration = Duration::from_secs(30);
@@ -33,7 +33,7 @@ fn connector(connect_timeout: Duration) -> HttpConnector {
 }
 
 /// A plain HTTP/1.1 client.
-pub fn plain(connect_timeout: Duration) -> PlainClient {
+pub(crate) fn plain(connect_timeout: Duration) -> PlainClient {
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(IDLE)
         .build(connector(connect_timeout))
@@ -42,7 +42,7 @@ pub fn plain(connect_timeout: Duration) -> PlainClient {
 /// An HTTP/1.1 client for http and https URLs; https trusts `ca_file`'s
 /// certificates when given (replacing the system's roots), else the system's.
 /// An unreadable CA file is an error naming it.
-pub fn tls(connect_timeout: Duration, ca_file: Option<&Path>) -> Result<TlsClient, String> {
+pub(crate) fn tls(connect_timeout: Duration, ca_file: Option<&Path>) -> Result<TlsClient, String> {
     let mut conn = connector(connect_timeout);
     conn.enforce_http(false);
     let https = HttpsConnectorBuilder::new()

@@ -3,11 +3,11 @@
 //! command error, the run's clock, TLS client settings, and how an error
 //! chain is printed. Imports nothing from the crate outside this folder.
 
-pub mod chain;
+pub(crate) mod chain;
 pub mod clock;
 pub mod diag;
-pub mod error;
-pub mod exit;
-pub mod http;
-pub mod tls;
+pub(crate) mod error;
+pub(crate) mod exit;
+pub(crate) mod http;
+pub(crate) mod tls;
 pub mod units;

@@ -10,7 +10,7 @@ use rustls::pki_types::{CertificateDer, pem::PemObject};
 /// A client configuration trusting `ca_file` only, or the system's roots.
 /// Without system certificates every handshake fails verification (and
 /// says so), rather than drill refusing to start.
-pub fn client_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
+pub(crate) fn client_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
     let builder = rustls::ClientConfig::builder();
     let Some(path) = ca_file else {
         use hyper_rustls::ConfigBuilderExt;
@@ -38,7 +38,7 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, Str
 }
 
 /// A configuration that trusts nothing: every handshake fails verification.
-pub fn no_roots() -> rustls::ClientConfig {
+pub(crate) fn no_roots() -> rustls::ClientConfig {
     rustls::ClientConfig::builder()
         .with_root_certificates(rustls::RootCertStore::empty())
         .with_no_client_auth()

@@ -22,7 +22,7 @@ pub struct Args {
     pub start_timeout: Dur,
 }
 
-pub fn run(a: Args) -> Result<i32, CliError> {
+pub(super) fn run(a: Args) -> Result<i32, CliError> {
     let rt = super::runtime()?;
     rt.block_on(crate::agent::server::serve(crate::agent::server::Options {
         listen: a.listen,

@@ -16,7 +16,7 @@ pub struct Args {
     pub resolved: Option<String>,
 }
 
-pub fn run(a: Args) -> Result<i32, CliError> {
+pub(super) fn run(a: Args) -> Result<i32, CliError> {
     if let Some(run_id) = &a.resolved {
         let rt = super::runtime()?;
         let done = rt.block_on(cleanup::mark_resolved(run_id)).map_err(|e| {

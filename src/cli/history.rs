@@ -69,7 +69,7 @@ struct Row {
     budget: String,
 }
 
-pub fn run(a: Args) -> Result<i32, CliError> {
+pub(super) fn run(a: Args) -> Result<i32, CliError> {
     if a.runs == 0 {
         return Err(CliError::usage(
             "--runs 0: nothing to compare with",

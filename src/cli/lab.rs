@@ -19,7 +19,7 @@ pub enum LabCommand {
     },
 }
 
-pub fn run(a: Args) -> Result<i32, CliError> {
+pub(super) fn run(a: Args) -> Result<i32, CliError> {
     let LabCommand::Serve { spec } = a.command;
     let spec: ProcessSpec = serde_json::from_str(&spec).map_err(|e| {
         CliError::usage(

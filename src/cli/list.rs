@@ -24,7 +24,7 @@ struct Entry {
     valid: bool,
 }
 
-pub fn run(a: Args) -> Result<i32, CliError> {
+pub(super) fn run(a: Args) -> Result<i32, CliError> {
     let entries: Vec<Entry> = scenario::available()
         .into_iter()
         .map(|(name, path, src)| {

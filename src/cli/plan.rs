@@ -60,7 +60,7 @@ struct Step {
     then: Option<String>,
 }
 
-pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
+pub(super) fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
     let targets = super::validate::load_targets(targets_file)?;
     let (plan, def) = super::validate::prepare(&a.scenario, a.target.as_deref(), &targets)?;
     let mut plan = timeline(&plan, &def);

@@ -14,7 +14,7 @@ use crate::targets::config::Targets;
 
 /// Where to push and the schedule: `--pushgateway` (or DRILL_PUSHGATEWAY)
 /// over the targets file's `[pushgateway]`; None when neither names one.
-pub struct PushTo {
+pub(super) struct PushTo {
     endpoint: Endpoint,
     schedule: Option<Schedule>,
 }
@@ -22,7 +22,10 @@ pub struct PushTo {
 impl PushTo {
     /// A `--pushgateway` that is not an http(s) URL is a usage error (exit
     /// 2, before anything starts); the file's URL was checked when loaded.
-    pub fn resolve(flag: Option<&str>, targets: &Targets) -> Result<Option<PushTo>, CliError> {
+    pub(super) fn resolve(
+        flag: Option<&str>,
+        targets: &Targets,
+    ) -> Result<Option<PushTo>, CliError> {
         if let Some(f) = flag
             && !(f.starts_with("http://") || f.starts_with("https://"))
         {
@@ -57,7 +60,7 @@ impl PushTo {
 /// Whether the run regressed as `drill history --check` judges it (the
 /// default 5 runs and 20%), from the history that now holds it; None
 /// without a history.
-pub fn regressed(history_dir: Option<&Path>, r: &DrillResult) -> Option<bool> {
+pub(super) fn regressed(history_dir: Option<&Path>, r: &DrillResult) -> Option<bool> {
     let (records, _) = history::load(history_dir?, Some(&r.scenario), Some(&r.target)).ok()?;
     let last = records.iter().rposition(|x| x.run_id == r.run_id)?;
     let trend = history::trend(&records[..=last], 5, 0.2);
@@ -65,7 +68,7 @@ pub fn regressed(history_dir: Option<&Path>, r: &DrillResult) -> Option<bool> {
 }
 
 /// Pushes every run's groups; says what went wrong, never fails.
-pub fn push_all(to: &PushTo, runs: &[(&DrillResult, Option<bool>)]) {
+pub(super) fn push_all(to: &PushTo, runs: &[(&DrillResult, Option<bool>)]) {
     let gateway = match Pushgateway::to(&to.endpoint) {
         Ok(g) => g,
         Err(e) => {

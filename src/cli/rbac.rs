@@ -45,7 +45,7 @@ pub struct Args {
 /// The name of every Role and RoleBinding drill prints.
 const NAME: &str = "drill";
 
-pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
+pub(super) fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
     let Some((sa_ns, sa_name)) = a
         .service_account
         .split_once('/')
@@ -149,7 +149,7 @@ pub(crate) fn add_vantages<'a>(
 
 /// YAML documents per context, each group headed by a comment naming the
 /// context to apply it to.
-pub fn render(
+pub(super) fn render(
     grants: &BTreeMap<String, BTreeSet<Permission>>,
     sa_ns: &str,
     sa_name: &str,

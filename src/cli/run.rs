@@ -84,7 +84,7 @@ struct Row {
     message: String,
 }
 
-pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
+pub(super) fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
     let targets = super::validate::load_targets(targets_file)?;
     let push_to = super::push::PushTo::resolve(a.pushgateway.as_deref(), &targets)?;
     // Everything is validated before anything runs.

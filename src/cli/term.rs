@@ -8,11 +8,11 @@ use tabled::settings::Width;
 use tabled::settings::peaker::PriorityMax;
 
 /// The width when stdout is not a terminal and `COLUMNS` does not say.
-pub const DEFAULT_WIDTH: usize = 100;
+pub(super) const DEFAULT_WIDTH: usize = 100;
 
 /// The width tables on stdout must fit: the terminal's when stdout is
 /// one, else `COLUMNS` when set, else [`DEFAULT_WIDTH`].
-pub fn width() -> usize {
+pub(super) fn width() -> usize {
     let terminal = std::io::stdout()
         .is_terminal()
         .then(|| terminal_size::terminal_size_of(std::io::stdout()))
@@ -22,7 +22,7 @@ pub fn width() -> usize {
 }
 
 /// The rule behind [`width`], apart from the process.
-pub fn width_of(terminal: Option<usize>, columns: Option<&str>) -> usize {
+pub(super) fn width_of(terminal: Option<usize>, columns: Option<&str>) -> usize {
     terminal
         .or_else(|| columns.and_then(|c| c.trim().parse().ok()))
         .filter(|w| *w > 0)
@@ -31,7 +31,7 @@ pub fn width_of(terminal: Option<usize>, columns: Option<&str>) -> usize {
 
 /// `table` at most `width` columns wide: the widest columns wrap first,
 /// at word boundaries where a word fits.
-pub fn fit(table: &mut Table, width: usize) -> &mut Table {
+pub(super) fn fit(table: &mut Table, width: usize) -> &mut Table {
     table.with(
         Width::wrap(width)
             .priority(PriorityMax::right())
@@ -42,7 +42,7 @@ pub fn fit(table: &mut Table, width: usize) -> &mut Table {
 /// Whether colour may be used on a stream: never when `NO_COLOR` is set
 /// and not empty (<https://no-color.org>), nor when the stream is not a
 /// terminal.
-pub fn colour(stream_is_terminal: bool) -> bool {
+pub(super) fn colour(stream_is_terminal: bool) -> bool {
     stream_is_terminal && !no_color(std::env::var_os("NO_COLOR").as_deref())
 }
 

@@ -81,7 +81,7 @@ fn json_diagnostics(e: &CliError) -> Vec<JsonDiagnostic> {
 /// Loads, resolves the target of, and validates one scenario; hands back
 /// its resolved plan. Every check here is offline and runs before anything
 /// is touched; the first one that fails is the error (exit 2).
-pub fn prepare(
+pub(super) fn prepare(
     arg: &str,
     target_flag: Option<&str>,
     targets: &Targets,
@@ -277,11 +277,11 @@ fn check_system_monitoring(l: &Loaded, plan: &Plan, def: &TargetDef) -> Result<(
     Ok(())
 }
 
-pub fn load_targets(path: Option<&Path>) -> Result<Targets, CliError> {
+pub(super) fn load_targets(path: Option<&Path>) -> Result<Targets, CliError> {
     Ok(Targets::load(path)?)
 }
 
-pub fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
+pub(super) fn run(a: Args, targets_file: Option<&Path>) -> Result<i32, CliError> {
     if a.output == super::Output::Json {
         return run_json(&a, targets_file);
     }

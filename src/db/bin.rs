@@ -10,7 +10,7 @@ use super::DbError;
 
 /// The server programs the lab needs, all from one installation.
 #[derive(Clone, Debug)]
-pub struct PgBin {
+pub(crate) struct PgBin {
     pub dir: PathBuf,
     /// `15.18`, from `postgres --version`.
     pub version: String,
@@ -25,7 +25,7 @@ const PROGRAMS: [&str; 5] = [
 ];
 
 /// How to get the binaries, shown whenever they are missing.
-pub const INSTALL_HINT: &str = "install the PostgreSQL server (Debian/Ubuntu: `apt-get install -y postgresql`, \
+pub(crate) const INSTALL_HINT: &str = "install the PostgreSQL server (Debian/Ubuntu: `apt-get install -y postgresql`, \
      which provides /usr/lib/postgresql/<version>/bin/{initdb,pg_ctl,pg_basebackup,postgres}), \
      or set DRILL_PG_BIN to a directory holding initdb, pg_ctl, pg_basebackup and postgres";
 
@@ -34,7 +34,7 @@ impl PgBin {
     /// set (an explicit choice is never second-guessed), else the newest
     /// `/usr/lib/postgresql/<ver>/bin`, then the directory of `postgres` on
     /// PATH (symlinks resolved, so the programs come from one version).
-    pub fn discover() -> Result<PgBin, DbError> {
+    pub(crate) fn discover() -> Result<PgBin, DbError> {
         if let Some(d) = std::env::var_os("DRILL_PG_BIN") {
             return PgBin::find_in(vec![PathBuf::from(d)]);
         }
@@ -64,7 +64,7 @@ impl PgBin {
     }
 
     /// The first of `candidates` that holds every program.
-    pub fn find_in(candidates: Vec<PathBuf>) -> Result<PgBin, DbError> {
+    pub(crate) fn find_in(candidates: Vec<PathBuf>) -> Result<PgBin, DbError> {
         let searched = candidates
             .iter()
             .map(|d| d.display().to_string())
@@ -94,7 +94,7 @@ impl PgBin {
         Ok(PgBin { dir, version })
     }
 
-    pub fn path(&self, program: &str) -> PathBuf {
+    pub(crate) fn path(&self, program: &str) -> PathBuf {
         self.dir.join(program)
     }
 }
@@ -108,14 +108,14 @@ fn is_executable(p: &Path) -> bool {
 
 /// The OS user the servers run as.
 #[derive(Clone, Debug)]
-pub struct RunAs {
+pub(crate) struct RunAs {
     pub name: String,
     /// Set only when drill runs as root and must drop privileges.
     pub ids: Option<(u32, u32)>,
 }
 
 impl RunAs {
-    pub fn resolve() -> Result<RunAs, DbError> {
+    pub(crate) fn resolve() -> Result<RunAs, DbError> {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
             let name = std::env::var("USER").unwrap_or_else(|_| "current user".into());
@@ -158,7 +158,7 @@ impl RunAs {
     }
 
     /// Gives `path` to the server user (no-op when not root).
-    pub fn own(&self, path: &Path) -> std::io::Result<()> {
+    pub(crate) fn own(&self, path: &Path) -> std::io::Result<()> {
         if let Some((uid, gid)) = self.ids {
             std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
         }
@@ -166,7 +166,7 @@ impl RunAs {
     }
 
     /// Applies the user to a command about to be spawned.
-    pub fn apply(&self, cmd: &mut tokio::process::Command) {
+    pub(crate) fn apply(&self, cmd: &mut tokio::process::Command) {
         if let Some((uid, gid)) = self.ids {
             cmd.uid(uid).gid(gid);
         }

@@ -16,11 +16,11 @@ use super::DbError;
 use super::bin::{PgBin, RunAs};
 
 /// The role the lab connects as (a superuser created by initdb).
-pub const SUPERUSER: &str = "drill";
+pub(crate) const SUPERUSER: &str = "drill";
 
 /// Programs and user shared by every server of one lab.
 #[derive(Clone, Debug)]
-pub struct Toolbox {
+pub(crate) struct Toolbox {
     pub bin: PgBin,
     pub user: RunAs,
     /// The lab's temp dir (owned by the server user).
@@ -30,7 +30,7 @@ pub struct Toolbox {
 impl Toolbox {
     /// A command for one of the PostgreSQL programs, run as the server user
     /// from the lab's directory (the caller's may be unreadable to it).
-    pub fn command(&self, program: &str) -> Command {
+    pub(crate) fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new(self.bin.path(program));
         self.user.apply(&mut cmd);
         cmd.current_dir(&self.root)
@@ -40,7 +40,12 @@ impl Toolbox {
     }
 
     /// Runs a short-lived program to completion; its output goes into errors.
-    pub async fn run(&self, step: &str, program: &str, args: &[&str]) -> Result<(), DbError> {
+    pub(crate) async fn run(
+        &self,
+        step: &str,
+        program: &str,
+        args: &[&str],
+    ) -> Result<(), DbError> {
         let out = self
             .command(program)
             .args(args)
@@ -67,7 +72,7 @@ impl Toolbox {
 
 /// One server: a data directory and, while it runs, its postmaster.
 #[derive(Debug)]
-pub struct Node {
+pub(crate) struct Node {
     /// `a` or `b`; also its `application_name` when streaming.
     pub name: String,
     pub data: PathBuf,
@@ -78,7 +83,7 @@ pub struct Node {
 }
 
 impl Node {
-    pub fn new(name: &str, root: &Path, port: u16) -> Node {
+    pub(crate) fn new(name: &str, root: &Path, port: u16) -> Node {
         Node {
             name: name.into(),
             data: root.join(name),
@@ -88,17 +93,17 @@ impl Node {
         }
     }
 
-    pub fn running(&self) -> bool {
+    pub(crate) fn running(&self) -> bool {
         self.child.is_some()
     }
 
-    pub fn pid(&self) -> Option<u32> {
+    pub(crate) fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
 
     /// Starts the postmaster on `port` with extra `-c` settings and waits
     /// until it answers queries (a standby answers once consistent).
-    pub async fn start(
+    pub(crate) async fn start(
         &mut self,
         tools: &Toolbox,
         port: u16,
@@ -173,7 +178,7 @@ impl Node {
     /// clients are disconnected, and the walsenders ship everything,
     /// shutdown checkpoint included, to connected standbys before it exits.
     /// Returns false when it had to be killed after `limit`.
-    pub async fn stop_fast(&mut self, limit: Duration) -> bool {
+    pub(crate) async fn stop_fast(&mut self, limit: Duration) -> bool {
         let Some(pid) = self.pid() else {
             self.child = None;
             return true;
@@ -189,7 +194,7 @@ impl Node {
 
     /// SIGKILL to the postmaster and every child: a crash, as a power loss
     /// would leave it (minus the OS page cache, which survives).
-    pub async fn kill(&mut self) {
+    pub(crate) async fn kill(&mut self) {
         if let Some(pid) = self.pid() {
             kill_tree(pid);
         }
@@ -213,7 +218,7 @@ impl Node {
     }
 
     /// Kill without waiting: for Drop.
-    pub fn kill_now(&mut self) {
+    pub(crate) fn kill_now(&mut self) {
         if let Some(pid) = self.pid() {
             kill_tree(pid);
         }
@@ -223,7 +228,7 @@ impl Node {
         }
     }
 
-    pub fn log_tail(&self) -> String {
+    pub(crate) fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         let tail = lines[lines.len().saturating_sub(8)..].join(" | ");
@@ -275,17 +280,17 @@ async fn spawn_kept(mut cmd: std::process::Command) -> std::io::Result<Child> {
 }
 
 /// The lab's DSN for one server.
-pub fn dsn(port: u16) -> String {
+pub(crate) fn dsn(port: u16) -> String {
     format!("host=127.0.0.1 port={port} user={SUPERUSER} dbname=postgres connect_timeout=3")
 }
 
-pub fn signal(pid: u32, sig: i32) {
+pub(crate) fn signal(pid: u32, sig: i32) {
     // SAFETY: kill(2) on a pid we found as our server or its child.
     unsafe { libc::kill(pid as i32, sig) };
 }
 
 /// Pids whose parent is `pid`, from /proc.
-pub fn children(pid: u32) -> Vec<u32> {
+pub(crate) fn children(pid: u32) -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -319,7 +324,7 @@ fn alive(pid: u32) -> bool {
 
 /// SIGKILL to a postmaster and its children, then waits (briefly) until
 /// they are gone so the data directory can be started again.
-pub fn kill_tree(pid: u32) {
+pub(crate) fn kill_tree(pid: u32) {
     let kids = children(pid);
     signal(pid, libc::SIGKILL);
     for &c in &kids {

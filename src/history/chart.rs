@@ -12,7 +12,7 @@ const LEFT: f64 = 70.0;
 const RIGHT: f64 = 700.0;
 
 /// A chart of `metrics` over `records`, with the points of `trend`.
-pub fn render(records: &[Record], trend: &[TrendPoint], metrics: &[Metric]) -> String {
+pub(crate) fn render(records: &[Record], trend: &[TrendPoint], metrics: &[Metric]) -> String {
     let h = 40.0 + PANEL * metrics.len() as f64;
     let mut svg = SvgWriter::new(W, h, 0);
     let scenario = records.first().map_or("", |r| r.scenario.as_str());

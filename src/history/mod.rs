@@ -19,16 +19,16 @@ use serde_json::Value;
 
 use crate::results::Unit;
 
-pub use chart::render as chart;
+pub(crate) use chart::render as chart;
 
 /// The history folder when `--history` is not given: beside the reports.
-pub fn default_dir() -> PathBuf {
+pub(crate) fn default_dir() -> PathBuf {
     PathBuf::from("reports").join("history")
 }
 
 /// One past run, as the trend needs it.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Record {
+pub(crate) struct Record {
     pub path: PathBuf,
     pub scenario: String,
     /// The target it ran on; empty in results written before drill kept
@@ -51,19 +51,19 @@ pub struct Record {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct FaultFigures {
+pub(crate) struct FaultFigures {
     pub name: String,
     pub rto_s: Option<f64>,
     pub time_to_impact_s: Option<f64>,
 }
 
 impl Record {
-    pub fn passed(&self) -> bool {
+    pub(crate) fn passed(&self) -> bool {
         self.verdict == "pass"
     }
 
     /// Reads one results.json.
-    pub fn parse(path: &Path, text: &str) -> Result<Record, String> {
+    pub(crate) fn parse(path: &Path, text: &str) -> Result<Record, String> {
         let v: Value =
             serde_json::from_str(text).map_err(|e| format!("{}: {e}", path.display()))?;
         let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
@@ -129,7 +129,7 @@ fn component(name: &str) -> String {
 }
 
 /// Keeps a run's results in `dir/<scenario>/<target>/<run_id>.json`.
-pub fn store(
+pub(crate) fn store(
     dir: &Path,
     scenario: &str,
     target: &str,
@@ -145,7 +145,7 @@ pub fn store(
 
 /// Proves the history folder can be written, before a drill starts: a run
 /// whose results cannot be kept would leave the regression check blind.
-pub fn check_writable(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn check_writable(dir: &Path) -> std::io::Result<()> {
     let probe = dir.join(".drill-write-probe");
     std::fs::create_dir_all(dir)?;
     std::fs::write(&probe, b"")?;
@@ -176,7 +176,7 @@ fn json_files(folder: &Path) -> Vec<PathBuf> {
 /// Every record in the history folder (of one scenario, or all; of one
 /// target, or all), ordered by scenario, target and start. Files that are
 /// not drill results are skipped, and said.
-pub fn load(
+pub(crate) fn load(
     dir: &Path,
     scenario: Option<&str>,
     target: Option<&str>,
@@ -213,7 +213,7 @@ pub fn load(
 
 /// A figure the trend follows. Higher is worse for all of them.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Metric {
+pub(crate) enum Metric {
     /// RTO of one fault (by name).
     Rto(String),
     TimeToImpact(String),
@@ -224,7 +224,7 @@ pub enum Metric {
 }
 
 impl Metric {
-    pub fn value(&self, r: &Record) -> Option<f64> {
+    pub(crate) fn value(&self, r: &Record) -> Option<f64> {
         let fault = |n: &str| r.faults.iter().find(|f| f.name == n);
         match self {
             Metric::Rto(n) => fault(n)?.rto_s,
@@ -234,7 +234,7 @@ impl Metric {
         }
     }
 
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match self {
             Metric::Rto(n) => format!("rto:{n}"),
             Metric::TimeToImpact(n) => format!("time-to-impact:{n}"),
@@ -247,7 +247,7 @@ impl Metric {
     /// noise: the run's RTO resolution for RTO and time to impact (both
     /// are read off the same buckets and schedule); HDR's three significant
     /// figures for the p99; nothing known for the budget.
-    pub fn resolution(&self, r: &Record) -> f64 {
+    pub(crate) fn resolution(&self, r: &Record) -> f64 {
         match self {
             Metric::Rto(_) | Metric::TimeToImpact(_) => r.resolution_s.unwrap_or(0.0),
             Metric::FaultP99 => r.fault_p99_ms.map_or(0.0, |v| v * 1e-3),
@@ -255,7 +255,7 @@ impl Metric {
         }
     }
 
-    pub fn unit(&self) -> Unit {
+    pub(crate) fn unit(&self) -> Unit {
         match self {
             Metric::Rto(_) | Metric::TimeToImpact(_) => Unit::Seconds,
             Metric::FaultP99 => Unit::Millis,
@@ -265,7 +265,7 @@ impl Metric {
 
     /// The metrics a set of records carries: each fault's RTO and time to
     /// impact, the fault-phase p99 and the budget.
-    pub fn all_in(records: &[Record]) -> Vec<Metric> {
+    pub(crate) fn all_in(records: &[Record]) -> Vec<Metric> {
         let mut names: Vec<&str> = Vec::new();
         for f in records.iter().flat_map(|r| &r.faults) {
             if !names.contains(&f.name.as_str()) {
@@ -282,13 +282,13 @@ impl Metric {
 
 /// The median of the last `n` passing runs' values of a metric.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Baseline {
+pub(crate) struct Baseline {
     pub median: f64,
     /// How many runs it was taken over.
     pub runs: usize,
 }
 
-pub fn baseline(previous: &[Record], metric: &Metric, n: usize) -> Option<Baseline> {
+pub(crate) fn baseline(previous: &[Record], metric: &Metric, n: usize) -> Option<Baseline> {
     let mut values: Vec<f64> = previous
         .iter()
         .rev()
@@ -314,7 +314,7 @@ pub fn baseline(previous: &[Record], metric: &Metric, n: usize) -> Option<Baseli
 
 /// How much worse `value` is than `base`, as a share (0.4 = 40% worse).
 /// A zero baseline counts any positive value as infinitely worse.
-pub fn increase(value: f64, base: f64) -> f64 {
+pub(crate) fn increase(value: f64, base: f64) -> f64 {
     if base > 0.0 {
         (value - base) / base
     } else if value > 0.0 {
@@ -329,13 +329,13 @@ pub fn increase(value: f64, base: f64) -> f64 {
 /// own resolution, in its unit), so that noise within what the
 /// measurement can resolve is never flagged, however large in percent
 /// (0.007 s → 0.094 s at 0.1 s resolution is no change).
-pub fn regressed(value: f64, base: f64, threshold: f64, resolution: f64) -> bool {
+pub(crate) fn regressed(value: f64, base: f64, threshold: f64, resolution: f64) -> bool {
     value - base > resolution && increase(value, base) > threshold
 }
 
 /// One run's figure against the runs before it.
 #[derive(Clone, Debug, PartialEq)]
-pub struct TrendPoint {
+pub(crate) struct TrendPoint {
     pub run: usize,
     pub metric: Metric,
     pub value: Option<f64>,
@@ -348,7 +348,7 @@ pub struct TrendPoint {
 
 /// Every run's figures against the median of the `n` passing runs before
 /// it; a point is a regression when worse by more than `threshold`.
-pub fn trend(records: &[Record], n: usize, threshold: f64) -> Vec<TrendPoint> {
+pub(crate) fn trend(records: &[Record], n: usize, threshold: f64) -> Vec<TrendPoint> {
     let mut out = Vec::new();
     for metric in Metric::all_in(records) {
         for (i, r) in records.iter().enumerate() {

@@ -31,7 +31,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
 use super::h1;
-pub use super::spec::HttpLoad;
+pub(crate) use super::spec::HttpLoad;
 use super::timer::Timer;
 use crate::base::clock::Clock;
 use crate::measure::recorder::GeneratorInfo;
@@ -39,12 +39,12 @@ use crate::measure::{Cause, Micros, Outcome, Recorder, Sample};
 
 /// Shared between the generator and whoever stops it.
 #[derive(Default)]
-pub struct Control {
+pub(crate) struct Control {
     stop: AtomicBool,
 }
 
 impl Control {
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.stop.store(true, Ordering::Release);
     }
     fn stopped(&self) -> bool {
@@ -71,7 +71,7 @@ const IDLE_CLOSE_US: Micros = 2_000_000;
 /// since every request may wait up to one tick. (Measured on 2 cores
 /// against nginx: at 40k req/s a 1 ms tick costs 0.87–0.97 CPU-s per 100k
 /// requests, a 500 µs one 1.07–1.20, with the same send lag.)
-pub fn auto_tick(rate: f64, workers: usize, max_send_lag_us: u64) -> Duration {
+pub(crate) fn auto_tick(rate: f64, workers: usize, max_send_lag_us: u64) -> Duration {
     let per_worker = rate / workers.max(1) as f64;
     let us = (BATCH * 1e6 / per_worker.max(1.0)) as Micros;
     let us = us
@@ -86,7 +86,7 @@ const FLUSH_US: Micros = 10_000;
 
 /// Sends requests on the open-loop schedule from `start` until stopped,
 /// then waits for the ones in flight (each ends by its timeout).
-pub async fn run(
+pub(crate) async fn run(
     load: HttpLoad,
     clock: Clock,
     start: Micros,
@@ -735,7 +735,7 @@ impl Drop for Connecting<'_> {
 /// One request of `load` (its method, headers and body) on a connection of
 /// its own, as the preflight sends it: the final status, or why there was
 /// none.
-pub async fn probe(load: &HttpLoad) -> Result<u16, String> {
+pub(crate) async fn probe(load: &HttpLoad) -> Result<u16, String> {
     let t = h1::Template::new(load);
     match tokio::time::timeout(load.timeout, h1::exchange(&t, &mut None)).await {
         Ok(Ok(status)) => Ok(status),

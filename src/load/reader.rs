@@ -20,7 +20,7 @@ const READ: &str = "SELECT coalesce(max(seq), 0) FROM drill_writes";
 
 /// Reads that ended in each 100 ms bucket: (ok, failed).
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct ReadLog {
+pub(crate) struct ReadLog {
     pub buckets: BTreeMap<u64, (u64, u64)>,
 }
 
@@ -34,7 +34,7 @@ impl ReadLog {
     /// inject to the first good read after the first failed one (0 when no
     /// read failed after it; None when reads never came back). Rounded up to
     /// the end of its 100 ms bucket, so it never understates.
-    pub fn summary(&self, inject: Micros) -> ReadProbe {
+    pub(crate) fn summary(&self, inject: Micros) -> ReadProbe {
         let (ok, failed) = self
             .buckets
             .values()
@@ -82,7 +82,7 @@ impl From<ProbeSummary> for ReadProbe {
 }
 
 /// The writer's DSN, rewritten to accept any node.
-pub fn any_node(dsn: &str) -> String {
+pub(crate) fn any_node(dsn: &str) -> String {
     if dsn.contains("target_session_attrs=") {
         dsn.replace(
             "target_session_attrs=read-write",
@@ -94,7 +94,7 @@ pub fn any_node(dsn: &str) -> String {
 }
 
 /// Reads on the open-loop schedule from `start` until `control` stops.
-pub async fn run(
+pub(crate) async fn run(
     dsn: String,
     rate: f64,
     clock: Clock,

@@ -12,7 +12,7 @@ use crate::scenario::model::StatusMatch;
 
 /// What to send, how often, and what counts as good.
 #[derive(Clone, Debug)]
-pub struct HttpLoad {
+pub(crate) struct HttpLoad {
     pub url: Uri,
     pub method: Method,
     pub headers: Vec<(HeaderName, HeaderValue)>,

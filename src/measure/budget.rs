@@ -2,7 +2,13 @@
 
 /// Share of the period's error budget the drill consumed, in percent:
 /// `(bad/all) × drill duration / ((1 − A) × P) × 100`.
-pub fn budget_consumed_pct(bad: u64, all: u64, drill_s: f64, slo: f64, period_s: f64) -> f64 {
+pub(crate) fn budget_consumed_pct(
+    bad: u64,
+    all: u64,
+    drill_s: f64,
+    slo: f64,
+    period_s: f64,
+) -> f64 {
     if all == 0 || slo >= 1.0 || period_s <= 0.0 {
         return 0.0;
     }
@@ -11,7 +17,7 @@ pub fn budget_consumed_pct(bad: u64, all: u64, drill_s: f64, slo: f64, period_s:
 }
 
 /// How fast a phase burns budget relative to the SLO: `(bad/all) / (1 − A)`.
-pub fn burn_rate(bad: u64, all: u64, slo: f64) -> f64 {
+pub(crate) fn burn_rate(bad: u64, all: u64, slo: f64) -> f64 {
     if all == 0 || slo >= 1.0 {
         return 0.0;
     }

@@ -103,7 +103,7 @@ impl RecorderDelta {
     }
 }
 
-pub fn join_span(
+pub(crate) fn join_span(
     a: Option<(Micros, Micros)>,
     b: Option<(Micros, Micros)>,
 ) -> Option<(Micros, Micros)> {
@@ -162,14 +162,17 @@ mod opt_hist {
     use hdrhistogram::Histogram;
     use serde::{Deserialize, Deserializer, Serializer, de::Error as _, ser::Error as _};
 
-    pub fn serialize<S: Serializer>(h: &Option<Histogram<u64>>, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        h: &Option<Histogram<u64>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match h {
             Some(h) => s.serialize_some(&super::hist_to_b64(h).map_err(S::Error::custom)?),
             None => s.serialize_none(),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<Option<Histogram<u64>>, D::Error> {
         Option::<String>::deserialize(d)?
@@ -184,7 +187,7 @@ mod hist_map {
     use hdrhistogram::Histogram;
     use serde::{Deserialize, Deserializer, Serializer, de::Error as _, ser::Error as _};
 
-    pub fn serialize<S: Serializer>(
+    pub(super) fn serialize<S: Serializer>(
         m: &BTreeMap<u64, Histogram<u64>>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
@@ -195,7 +198,7 @@ mod hist_map {
         serde::Serialize::serialize(&out, s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<BTreeMap<u64, Histogram<u64>>, D::Error> {
         BTreeMap::<u64, String>::deserialize(d)?

@@ -8,13 +8,13 @@ use serde::{Deserialize, Serialize};
 use super::{Cause, Micros};
 
 /// Highest latency the histograms hold: one hour, in microseconds.
-pub const HIST_MAX_US: u64 = 3_600_000_000;
+pub(crate) const HIST_MAX_US: u64 = 3_600_000_000;
 
-pub fn new_histogram(sigfig: u8) -> Histogram<u64> {
+pub(crate) fn new_histogram(sigfig: u8) -> Histogram<u64> {
     Histogram::new_with_bounds(1, HIST_MAX_US, sigfig).expect("static histogram bounds are valid")
 }
 
-pub fn record_clamped(h: &mut Histogram<u64>, v: u64) {
+pub(crate) fn record_clamped(h: &mut Histogram<u64>, v: u64) {
     h.saturating_record(v.clamp(1, HIST_MAX_US));
 }
 

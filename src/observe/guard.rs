@@ -16,7 +16,7 @@ use crate::scenario::plan::AlertPlan;
 
 /// An alert Alertmanager holds, as a guard reads it.
 #[derive(Clone, Debug, PartialEq)]
-pub struct AlertSeen {
+pub(crate) struct AlertSeen {
     pub labels: Labels,
     /// Its `startsAt` on the run clock, when Alertmanager gave one.
     pub starts_at: Option<Micros>,
@@ -24,7 +24,7 @@ pub struct AlertSeen {
 
 /// What a breaching reading showed.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Breaching {
+pub(crate) struct Breaching {
     /// The breaching value (PromQL guards); alert guards have none.
     pub value: Option<f64>,
     /// One line: `HighErrorRate{service="checkout"} firing`, `0.034 > 0.01`.
@@ -34,7 +34,7 @@ pub struct Breaching {
 }
 
 /// `Name{k="v",...}`.
-pub fn display(labels: &Labels) -> String {
+pub(crate) fn display(labels: &Labels) -> String {
     let name = labels.get("alertname").cloned().unwrap_or_default();
     let rest: Vec<String> = labels
         .iter()
@@ -53,7 +53,7 @@ pub fn display(labels: &Labels) -> String {
 /// alerts count too: drill silences only expected alerts, and an alert the
 /// drill did not expect stops it whoever silenced it. `seen_at`: when drill
 /// read them.
-pub fn alert_breach(
+pub(crate) fn alert_breach(
     watch: &GuardWatch,
     expected: &[AlertPlan],
     alerts: &[AlertSeen],
@@ -86,7 +86,7 @@ pub fn alert_breach(
 
 /// A PromQL guard's breaching spell across readings.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Spell {
+pub(crate) struct Spell {
     /// The first reading of the current breaching spell.
     since: Option<Micros>,
 }
@@ -95,7 +95,7 @@ impl Spell {
     /// Folds in one reading taken at `at`. Returns the breach once every
     /// reading since the spell began has breached for at least `for_us`.
     /// No series is no breach (`or vector(0)` makes a missing series count).
-    pub fn reading(
+    pub(crate) fn reading(
         &mut self,
         limit: Limit,
         for_us: Micros,

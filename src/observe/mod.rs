@@ -3,6 +3,6 @@
 //! time to resolve.
 
 pub mod api;
-pub mod guard;
-pub mod promql;
-pub mod watch;
+pub(crate) mod guard;
+pub(crate) mod promql;
+pub(crate) mod watch;

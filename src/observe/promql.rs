@@ -7,13 +7,13 @@
 use std::process::Command;
 
 /// The name of the offline checker.
-pub const PROMTOOL: &str = "promtool";
+pub(crate) const PROMTOOL: &str = "promtool";
 
 /// `Some(Ok(()))` when promtool parses `expr`, `Some(Err(message))` with
 /// the parser's `line:col: reason` when it does not, `None` when promtool
 /// cannot be run here (not installed): the caller falls back to the live
 /// Prometheus at preflight.
-pub fn promtool_check(expr: &str) -> Option<Result<(), String>> {
+pub(crate) fn promtool_check(expr: &str) -> Option<Result<(), String>> {
     let dir = std::env::temp_dir().join(format!(
         "drill-promql-{}-{:08x}",
         std::process::id(),

@@ -15,11 +15,11 @@ use crate::results::{AlertResult, FaultResult, ProbeResult};
 use crate::scenario::plan::{AlertPlan, MonitoringPlan, PhaseScope};
 
 /// How often Alertmanager (and the probes' queries) are read.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 /// One firing spell of one alert.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Episode {
+pub(crate) struct Episode {
     pub fired: Micros,
     pub resolved: Option<Micros>,
     pub suppressed: bool,
@@ -27,7 +27,7 @@ pub struct Episode {
 
 /// Everything observed, keyed by the alert's full label set.
 #[derive(Clone, Debug, Default)]
-pub struct Watch {
+pub(crate) struct Watch {
     pub alerts: BTreeMap<Labels, Vec<Episode>>,
     /// Each probe's (time, value) readings, in plan order.
     pub probes: Vec<Vec<(Micros, f64)>>,
@@ -40,7 +40,7 @@ pub struct Watch {
 impl Watch {
     /// Folds one poll in: `firing` is every alert Alertmanager holds now,
     /// with whether it is suppressed.
-    pub fn observe(&mut self, at: Micros, firing: &[(Labels, bool)]) {
+    pub(crate) fn observe(&mut self, at: Micros, firing: &[(Labels, bool)]) {
         for (labels, suppressed) in firing {
             let eps = self.alerts.entry(labels.clone()).or_default();
             match eps.last_mut() {
@@ -65,7 +65,7 @@ impl Watch {
 
 /// Whether an alert's labels match an expected alert (name and every label
 /// it names).
-pub fn matches(plan: &AlertPlan, labels: &Labels) -> bool {
+pub(crate) fn matches(plan: &AlertPlan, labels: &Labels) -> bool {
     labels.get("alertname") == Some(&plan.name)
         && plan.labels.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
@@ -90,7 +90,7 @@ fn display(labels: &Labels) -> String {
 
 /// The expected alerts, measured, then every other alert that fired after
 /// watching began (unexpected).
-pub fn alert_results(
+pub(crate) fn alert_results(
     w: &Watch,
     plan: &MonitoringPlan,
     faults: &[FaultResult],
@@ -177,7 +177,7 @@ fn measure_one(w: &Watch, a: &AlertPlan, fault: Option<&FaultResult>, r: &mut Al
 }
 
 /// Each probe's readings within its phase.
-pub fn probe_results(
+pub(crate) fn probe_results(
     w: &Watch,
     plan: &MonitoringPlan,
     span: impl Fn(PhaseScope) -> Option<(f64, f64)>,

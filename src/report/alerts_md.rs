@@ -19,7 +19,7 @@ fn cell(x: &str) -> String {
     x.replace('|', "\\|").replace('\n', " ")
 }
 
-pub fn section(md: &mut String, r: &DrillResult) {
+pub(super) fn section(md: &mut String, r: &DrillResult) {
     let Some(info) = &r.monitoring else {
         return;
     };
@@ -114,7 +114,7 @@ fn probes(md: &mut String, probes: &[ProbeResult]) {
 }
 
 /// A probe that reads an error ratio (0..1) far from what users saw.
-pub fn disagreement(p: &ProbeResult) -> Option<String> {
+pub(super) fn disagreement(p: &ProbeResult) -> Option<String> {
     let (mesh, users) = (p.max?, p.client_error_ratio?);
     if !(0.0..=1.0).contains(&mesh) {
         return None;

@@ -4,7 +4,7 @@ use crate::results::DrillResult;
 #[cfg(test)]
 use crate::results::guards::{GuardResult, GuardStatus};
 /// `## Stop guards`: one row per guard; the breach and its time to guard.
-pub fn section(md: &mut String, r: &DrillResult) {
+pub(crate) fn section(md: &mut String, r: &DrillResult) {
     if r.guards.is_empty() {
         return;
     }

@@ -5,7 +5,7 @@ use crate::results::DrillResult;
 
 /// Pretty JSON of one drill, ending in a newline. Non-finite numbers
 /// (which JSON cannot hold) come out as `null`.
-pub fn render(r: &DrillResult) -> String {
+pub(crate) fn render(r: &DrillResult) -> String {
     // Only string-keyed maps and plain values: serialisation cannot fail.
     let mut s = serde_json::to_string_pretty(r).expect("DrillResult serialises to JSON");
     s.push('\n');

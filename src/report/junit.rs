@@ -33,7 +33,7 @@ use crate::results::{
 };
 
 /// The JUnit report of one drill or of a suite of drills.
-pub fn render(results: &[DrillResult]) -> String {
+pub(crate) fn render(results: &[DrillResult]) -> String {
     let mut report = Report::new("drill");
     report.set_time(secs(results.iter().map(|r| finite(r.duration_s)).sum()));
     for r in results {

@@ -12,7 +12,7 @@ use crate::results::{
 
 /// The drill's report; `svg_file` is the timeline chart's path relative to
 /// the report.
-pub fn render(r: &DrillResult, svg_file: &str) -> String {
+pub(crate) fn render(r: &DrillResult, svg_file: &str) -> String {
     let mut md = String::new();
     verdict(&mut md, r);
     checks(&mut md, &r.checks);
@@ -152,7 +152,7 @@ fn observations(o: &Observations) -> Vec<String> {
 
 /// The suite summary: worst verdict first, then one row per drill linking to
 /// its report (`entries`: result and path of its report.md, relative).
-pub fn render_suite_index(entries: &[(DrillResult, String)]) -> String {
+pub(crate) fn render_suite_index(entries: &[(DrillResult, String)]) -> String {
     let mut md = String::new();
     let Some(worst) = entries.iter().map(|(r, _)| r.verdict).max() else {
         return "# drill suite — no drills ran\n".into();

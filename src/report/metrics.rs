@@ -24,17 +24,17 @@ use crate::results::{CheckStatus, DrillResult, Verdict};
 
 /// The content type of the text the groups carry (OpenMetrics text, which
 /// the Pushgateway's text parser reads: `# EOF` is a comment to it).
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The job of the group with the last run's figures.
-pub const JOB: &str = "drill";
+pub(crate) const JOB: &str = "drill";
 /// The job of the group with the last passing run's time.
-pub const SUCCESS_JOB: &str = "drill_success";
+pub(crate) const SUCCESS_JOB: &str = "drill_success";
 
 /// How often the drill is scheduled, for `DrillOverdue`: no passing run
 /// within `period + grace` of the last one.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Schedule {
+pub(crate) struct Schedule {
     pub period_s: f64,
     pub grace_s: f64,
 }
@@ -42,7 +42,7 @@ pub struct Schedule {
 /// One group to PUT: its job, its grouping labels (besides `job`) and the
 /// text exposition of its metrics.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Group {
+pub(crate) struct Group {
     pub job: &'static str,
     pub labels: Vec<(String, String)>,
     pub body: String,
@@ -53,7 +53,7 @@ impl Group {
     /// `/metrics/job/<job>/scenario/<s>/target/<t>`. A value outside
     /// `[A-Za-z0-9._-]` (or empty) is written in the `@base64` form the
     /// Pushgateway defines, so that a `/` cannot split it.
-    pub fn path(&self) -> String {
+    pub(crate) fn path(&self) -> String {
         let mut p = format!("/metrics/job/{}", self.job);
         for (k, v) in &self.labels {
             let plain = !v.is_empty()
@@ -127,7 +127,11 @@ fn flag(b: bool) -> f64 {
 
 /// The groups one run pushes. `regressed`: whether this run regressed
 /// against its history (None without history: the metric is left out).
-pub fn groups(r: &DrillResult, regressed: Option<bool>, schedule: Option<Schedule>) -> Vec<Group> {
+pub(crate) fn groups(
+    r: &DrillResult,
+    regressed: Option<bool>,
+    schedule: Option<Schedule>,
+) -> Vec<Group> {
     let labels = vec![
         ("scenario".to_string(), r.scenario.clone()),
         ("target".to_string(), r.target.clone()),

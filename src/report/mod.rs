@@ -2,15 +2,15 @@
 //! `report.md` with `timeline.svg`. Renderers read only the result model.
 
 mod alerts_md;
-pub mod guards;
-pub mod json;
-pub mod junit;
-pub mod markdown;
+pub(crate) mod guards;
+pub(crate) mod json;
+pub(crate) mod junit;
+pub(crate) mod markdown;
 mod mermaid;
-pub mod metrics;
-pub mod summary;
-pub mod svg;
-pub mod svg_writer;
+pub(crate) mod metrics;
+pub(crate) mod summary;
+pub(crate) mod svg;
+pub(crate) mod svg_writer;
 mod units;
 mod vantages_md;
 
@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use crate::results::DrillResult;
 
 /// Writes every report file of one drill into `dir` (created if needed).
-pub fn write_all(dir: &Path, r: &DrillResult) -> std::io::Result<Vec<PathBuf>> {
+pub(crate) fn write_all(dir: &Path, r: &DrillResult) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let files = [
         ("results.json", json::render(r)),

@@ -13,7 +13,7 @@ const MAX_FAILED_ROWS: usize = 8;
 
 /// The summary of one drill; `report` is where its full report.md is, as
 /// the reader will see the path (or link).
-pub fn render(r: &DrillResult, report: &str) -> String {
+pub(crate) fn render(r: &DrillResult, report: &str) -> String {
     let mut md = String::new();
     let _ = writeln!(
         md,

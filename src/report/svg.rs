@@ -39,7 +39,7 @@ const HALO: &str =
     r#"stroke="white" stroke-width="3" stroke-linejoin="round" paint-order="stroke""#;
 
 /// The timeline chart of one drill, about 900×360.
-pub fn render(r: &DrillResult) -> String {
+pub(crate) fn render(r: &DrillResult) -> String {
     let x = XScale::of(r);
     let lat = LogScale::of(&r.timeline);
     let mut svg = SvgWriter::new(W, H, 16 * 1024 + r.timeline.len() * 40);

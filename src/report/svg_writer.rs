@@ -10,14 +10,14 @@
 use std::fmt::{self, Write};
 
 /// An SVG document being written, one element per call.
-pub struct SvgWriter {
+pub(crate) struct SvgWriter {
     out: String,
 }
 
 impl SvgWriter {
     /// The opening tag (`width`×`height`, Helvetica 11) and an opaque white
     /// background, so dark-mode viewers do not put black text on a black page.
-    pub fn new(width: f64, height: f64, capacity: usize) -> SvgWriter {
+    pub(crate) fn new(width: f64, height: f64, capacity: usize) -> SvgWriter {
         let mut out = String::with_capacity(capacity);
         let _ = writeln!(
             out,
@@ -31,13 +31,18 @@ impl SvgWriter {
     }
 
     /// The document, closed.
-    pub fn finish(mut self) -> String {
+    pub(crate) fn finish(mut self) -> String {
         self.out.push_str("</svg>\n");
         self.out
     }
 
     /// `<name attrs/>`, or with a tooltip `<name attrs><title>…</title></name>`.
-    pub fn element(&mut self, name: &str, attrs: fmt::Arguments, title: Option<&str>) -> &mut Self {
+    pub(crate) fn element(
+        &mut self,
+        name: &str,
+        attrs: fmt::Arguments,
+        title: Option<&str>,
+    ) -> &mut Self {
         let _ = match title {
             None => write!(self.out, "<{name} {attrs}/>"),
             Some(t) => write!(
@@ -50,13 +55,13 @@ impl SvgWriter {
     }
 
     /// `<text attrs>body</text>`, the body escaped.
-    pub fn text(&mut self, attrs: fmt::Arguments, body: &str) -> &mut Self {
+    pub(crate) fn text(&mut self, attrs: fmt::Arguments, body: &str) -> &mut Self {
         let _ = write!(self.out, "<text {attrs}>{}</text>", esc(body));
         self
     }
 
     /// `<polyline points="…" attrs/>`.
-    pub fn polyline(&mut self, points: &str, attrs: fmt::Arguments) -> &mut Self {
+    pub(crate) fn polyline(&mut self, points: &str, attrs: fmt::Arguments) -> &mut Self {
         self.element(
             "polyline",
             format_args!(r#"points="{points}" {attrs}"#),
@@ -66,19 +71,19 @@ impl SvgWriter {
 
     /// Ends the current line of the document (one idea per line keeps the
     /// file diffable).
-    pub fn newline(&mut self) {
+    pub(crate) fn newline(&mut self) {
         self.out.push('\n');
     }
 
     /// Markup written as is (a `<tspan>` inside a title, a path's `d`).
-    pub fn raw(&mut self, markup: &str) -> &mut Self {
+    pub(crate) fn raw(&mut self, markup: &str) -> &mut Self {
         self.out.push_str(markup);
         self
     }
 }
 
 /// Text for XML content and attributes; characters XML 1.0 cannot hold are dropped.
-pub fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -20,7 +20,7 @@ fn avail(v: Option<f64>) -> String {
     v.map_or("—".into(), |a| pct(a * 100.0))
 }
 
-pub fn section(md: &mut String, r: &DrillResult) {
+pub(super) fn section(md: &mut String, r: &DrillResult) {
     if r.vantages.is_empty() {
         return;
     }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 /// How a guard ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum GuardStatus {
+pub(crate) enum GuardStatus {
     /// Read through the drill and never breached.
     Held,
     /// Breached: the drill stopped and reverted.
@@ -18,7 +18,7 @@ pub enum GuardStatus {
 }
 
 impl GuardStatus {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             GuardStatus::Held => "held",
             GuardStatus::Breached => "breached",
@@ -30,7 +30,7 @@ impl GuardStatus {
 
 /// One `[[guard]]` and what it saw.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct GuardResult {
+pub(crate) struct GuardResult {
     pub name: String,
     /// `alert`, `promql` or `any-unexpected-alert`.
     pub kind: String,
@@ -68,7 +68,7 @@ pub struct GuardResult {
 
 impl GuardResult {
     /// The `guard:<name>` check's message.
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         match self.status {
             GuardStatus::Held => format!(
                 "guard {} held ({} readings{}): {}",
@@ -105,7 +105,7 @@ impl GuardResult {
     /// The figures a metrics exporter (the Pushgateway push) publishes per
     /// guard, each `(metric name, value)` with the label `guard=<name>`:
     /// whether it stopped the drill, and its time to guard when it did.
-    pub fn metrics(&self) -> Vec<(&'static str, f64)> {
+    pub(crate) fn metrics(&self) -> Vec<(&'static str, f64)> {
         let stopped = matches!(
             self.status,
             GuardStatus::Breached | GuardStatus::Unreachable

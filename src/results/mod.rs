@@ -17,18 +17,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::base::exit;
 
-pub mod guards;
+pub(crate) mod guards;
 mod names;
 #[cfg(test)]
 pub(crate) mod testdata;
 
-pub use names::{CheckName, Recovery, Unit};
+pub(crate) use names::{CheckName, Recovery, Unit};
 
-pub const SCHEMA: &str = "drill.results/v1";
+pub(crate) const SCHEMA: &str = "drill.results/v1";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Pass,
     Fail,
     /// The measurements cannot be trusted: the load generator fell behind
@@ -39,7 +39,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Verdict::Pass => "pass",
             Verdict::Fail => "fail",
@@ -52,7 +52,7 @@ impl Verdict {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum CheckStatus {
+pub(crate) enum CheckStatus {
     Pass,
     Fail,
     /// Not evaluated (the drill aborted before it could be measured).
@@ -61,7 +61,7 @@ pub enum CheckStatus {
 
 /// One SLO assertion.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CheckResult {
+pub(crate) struct CheckResult {
     /// Stable name, e.g. `rto:kill-primary-ingress`, `availability:baseline`,
     /// `latency-p99:baseline`, `error-budget`, `steady-state`, `faults-reverted`.
     pub name: CheckName,
@@ -79,7 +79,7 @@ pub struct CheckResult {
 
 /// One injected fault and its effect on traffic.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FaultResult {
+pub(crate) struct FaultResult {
     pub name: String,
     pub component: String,
     pub region: Option<String>,
@@ -108,7 +108,7 @@ pub struct FaultResult {
 /// How a fault ended. Serialized in kebab case (`revert-failed`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum FaultEnd {
+pub(crate) enum FaultEnd {
     /// Injected, waiting for its end.
     Pending,
     /// A one-way fault (database switchover/failover) finished.
@@ -135,7 +135,7 @@ pub enum FaultEnd {
 }
 
 impl FaultEnd {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             FaultEnd::Pending => "pending",
             FaultEnd::Completed => "completed",
@@ -152,7 +152,7 @@ impl FaultEnd {
     }
 
     /// The target is back as it was (or, one-way, as intended).
-    pub fn restored(self) -> bool {
+    pub(crate) fn restored(self) -> bool {
         matches!(
             self,
             FaultEnd::Reverted
@@ -173,7 +173,7 @@ impl std::fmt::Display for FaultEnd {
 /// What the target itself showed of a fault, beside the traffic.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Observations {
+pub(crate) struct Observations {
     /// A self-healing fault: inject to the component serving again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub component_ready_s: Option<f64>,
@@ -193,7 +193,7 @@ pub struct Observations {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct PhaseSummary {
+pub(crate) struct PhaseSummary {
     pub requests: u64,
     pub good: u64,
     /// good / requests (0..1); null when no request was due.
@@ -212,7 +212,7 @@ pub struct PhaseSummary {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ErrorBudget {
+pub(crate) struct ErrorBudget {
     /// SLO availability target (0..1).
     pub slo: f64,
     pub period_s: f64,
@@ -252,7 +252,7 @@ pub struct ReadProbe {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct LoadSummary {
+pub(crate) struct LoadSummary {
     pub method: String,
     pub url: String,
     /// Scheduled rate, requests per second.
@@ -295,7 +295,7 @@ pub struct LoadSummary {
 
 impl LoadSummary {
     /// Why the measurements cannot be trusted, if they cannot.
-    pub fn distrust(&self) -> Option<String> {
+    pub(crate) fn distrust(&self) -> Option<String> {
         let mut why = Vec::new();
         if self.generator_behind {
             why.push(format!(
@@ -323,7 +323,7 @@ impl LoadSummary {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct RecoverySummary {
+pub(crate) struct RecoverySummary {
     pub window_s: f64,
     pub ratio: f64,
     pub hold_s: f64,
@@ -333,7 +333,7 @@ pub struct RecoverySummary {
 
 /// One second of the run for the timeline chart.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct TimelinePoint {
+pub(crate) struct TimelinePoint {
     pub t_s: f64,
     pub requests: u64,
     /// Null when nothing was due.
@@ -348,7 +348,7 @@ pub struct TimelinePoint {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PhaseSpan {
+pub(crate) struct PhaseSpan {
     pub phase: String,
     pub start_s: f64,
     pub end_s: f64,
@@ -356,7 +356,7 @@ pub struct PhaseSpan {
 
 /// One line of the fault timeline: what the runner did, when.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Event {
+pub(crate) struct Event {
     pub t_s: f64,
     /// Wall clock, RFC 3339 UTC.
     pub at: String,
@@ -364,7 +364,7 @@ pub struct Event {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct DrillResult {
+pub(crate) struct DrillResult {
     pub schema: String,
     /// The drill binary that produced this result (Cargo package version).
     #[serde(default)]
@@ -432,7 +432,7 @@ pub struct DrillResult {
 /// What the load from one vantage point saw: the same figures as the
 /// merged ones, from its agents' requests only.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct VantageResult {
+pub(crate) struct VantageResult {
     pub name: String,
     pub agents: Vec<AgentResult>,
     /// Good / all over the measured phases (null: nothing was due).
@@ -446,7 +446,7 @@ pub struct VantageResult {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AgentResult {
+pub(crate) struct AgentResult {
     /// `<vantage>/<index>`.
     pub name: String,
     /// Agent clock minus run clock, and the bound on that estimate (half
@@ -462,7 +462,7 @@ pub struct AgentResult {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct VantagePhase {
+pub(crate) struct VantagePhase {
     pub requests: u64,
     pub availability: Option<f64>,
     pub p50_ms: f64,
@@ -470,7 +470,7 @@ pub struct VantagePhase {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct VantageFault {
+pub(crate) struct VantageFault {
     pub name: String,
     /// Null if not recovered (from here); 0 when no impact was seen here.
     pub rto_s: Option<f64>,
@@ -481,7 +481,7 @@ pub struct VantageFault {
 
 /// One alert as on-call saw it (run-clock seconds).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AlertResult {
+pub(crate) struct AlertResult {
     /// `alertname{labels}`: the expected alert as written, or the alert seen.
     pub alert: String,
     pub expected: bool,
@@ -506,7 +506,7 @@ pub struct AlertResult {
 
 /// One metric probe's readings over its phase.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ProbeResult {
+pub(crate) struct ProbeResult {
     pub name: String,
     pub query: String,
     pub phase: String,
@@ -525,7 +525,7 @@ pub struct ProbeResult {
 
 /// How Prometheus and Alertmanager were read.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct MonitoringInfo {
+pub(crate) struct MonitoringInfo {
     /// Why alerts and probes were not measured; their checks are skipped.
     pub skipped: Option<String>,
     pub prometheus: Option<String>,
@@ -545,7 +545,7 @@ pub struct MonitoringInfo {
 
 /// The previous run of the same drill, as the history kept it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct PreviousRun {
+pub(crate) struct PreviousRun {
     pub run_id: String,
     pub started_at: String,
     pub verdict: String,
@@ -558,7 +558,7 @@ pub struct PreviousRun {
 
 impl DrillResult {
     /// Exit code of this result alone (docs/contract.md).
-    pub fn exit_code(&self) -> i32 {
+    pub(crate) fn exit_code(&self) -> i32 {
         if !self.manual_actions.is_empty() {
             return exit::REVERT_FAILED;
         }
@@ -575,7 +575,7 @@ impl DrillResult {
 }
 
 /// Exit code of a drill, or the worst of a suite's drills.
-pub fn for_results(results: &[DrillResult]) -> i32 {
+pub(crate) fn for_results(results: &[DrillResult]) -> i32 {
     results
         .iter()
         .map(DrillResult::exit_code)
@@ -587,7 +587,7 @@ pub fn for_results(results: &[DrillResult]) -> i32 {
 mod seed_string {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
-    pub fn serialize<S: Serializer>(seed: &u64, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(seed: &u64, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(seed)
     }
 
@@ -598,7 +598,7 @@ mod seed_string {
         Number(u64),
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
         match Seed::deserialize(d)? {
             Seed::Number(n) => Ok(n),
             Seed::Text(t) => t.parse().map_err(|_| {

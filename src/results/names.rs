@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 /// How a fault's traffic came back (`recovery` of a fault in results.json).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Recovery {
+pub(crate) enum Recovery {
     /// The traffic dipped and met the recovery criteria again: the RTO is
     /// the time from the inject to that moment.
     Recovered,
@@ -23,14 +23,15 @@ pub enum Recovery {
 }
 
 impl Recovery {
-    pub const ALL: [Recovery; 3] = [
+    #[cfg(test)]
+    pub(crate) const ALL: [Recovery; 3] = [
         Recovery::Recovered,
         Recovery::NoImpact,
         Recovery::NotRecovered,
     ];
 
     /// The name results.json holds: `recovered`, `no-impact`, `not-recovered`.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Recovery::Recovered => "recovered",
             Recovery::NoImpact => "no-impact",
@@ -47,7 +48,7 @@ impl fmt::Display for Recovery {
 
 /// The unit of a check's `measured` and `threshold`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Unit {
+pub(crate) enum Unit {
     /// A fraction 0..1 (`ratio`), shown as a percentage.
     #[serde(rename = "ratio")]
     Ratio,
@@ -70,7 +71,8 @@ pub enum Unit {
 }
 
 impl Unit {
-    pub const ALL: [Unit; 6] = [
+    #[cfg(test)]
+    pub(crate) const ALL: [Unit; 6] = [
         Unit::Ratio,
         Unit::Seconds,
         Unit::Millis,
@@ -80,7 +82,7 @@ impl Unit {
     ];
 
     /// The name results.json holds: `ratio`, `s`, `ms`, `%`, `count` or ``.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Unit::Ratio => "ratio",
             Unit::Seconds => "s",

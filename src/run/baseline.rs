@@ -14,7 +14,7 @@ impl Drill<'_> {
     /// Warms up, then holds the baseline; steady state must be met before
     /// anything is injected. Phase boundaries known in advance are marked
     /// now, so every request is counted in the phase of its due time.
-    pub async fn baseline(&mut self) -> Result<(), Stop> {
+    pub(super) async fn baseline(&mut self) -> Result<(), Stop> {
         let p = self.plan.phases;
         let start = self.facts.load_start;
         let baseline_start = start + p.warmup.micros();
@@ -79,7 +79,7 @@ impl Drill<'_> {
 
     /// After the last fault: watch recovery (abort conditions still apply).
     /// A scenario without faults has nothing to recover from.
-    pub async fn recovery(&mut self) -> Result<(), Stop> {
+    pub(super) async fn recovery(&mut self) -> Result<(), Stop> {
         let end = self.clock.now();
         if self.runs.is_empty() {
             // Nothing was injected: the drill ends where the baseline does,

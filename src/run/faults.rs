@@ -21,7 +21,7 @@ use crate::verdict::stop::Stop;
 type Driven = (FaultRun, Result<(), Stop>);
 
 impl Drill<'_> {
-    pub async fn faults(&mut self) -> Result<(), Stop> {
+    pub(super) async fn faults(&mut self) -> Result<(), Stop> {
         let faults = &self.plan.faults;
         let fault_start = self.clock.now();
         let first_inject = fault_start + faults.first().map_or(0, |f| f.after.micros());

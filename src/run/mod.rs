@@ -11,10 +11,10 @@ mod alerts;
 mod baseline;
 mod entry;
 mod faults;
-pub mod guards;
-pub mod signals;
+pub(crate) mod guards;
+pub(crate) mod signals;
 mod stages;
-pub mod status;
+pub(crate) mod status;
 mod steady;
 mod teardown;
 
@@ -40,9 +40,9 @@ use crate::verdict::stop::Stop;
 use crate::verdict::{FaultRun, RunFacts};
 use signals::Interrupt;
 
-pub const BUCKET_US: Micros = 100_000;
+pub(crate) const BUCKET_US: Micros = 100_000;
 
-pub struct Options {
+pub(crate) struct Options {
     pub seed: u64,
     pub quiet: bool,
     /// Earlier runs of this drill, oldest first (for `regression` checks).
@@ -57,14 +57,19 @@ pub struct Options {
 
 /// What the runner hands back: the drill's result, whether it passed,
 /// failed, or stopped before anything was injected.
-pub struct Finished {
+pub(crate) struct Finished {
     pub result: DrillResult,
 }
 
 /// Runs one drill end to end. Never leaves a fault injected: whatever a
 /// stage returns, the teardown reverts what is active before the result is
 /// assembled.
-pub async fn run(plan: &Plan, def: &TargetDef, opts: &Options, interrupt: Interrupt) -> Finished {
+pub(crate) async fn run(
+    plan: &Plan,
+    def: &TargetDef,
+    opts: &Options,
+    interrupt: Interrupt,
+) -> Finished {
     let mut d = Drill::new(plan, def, opts, interrupt);
     let stopped = d.stages().await.err();
     Finished {

@@ -9,14 +9,14 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
 #[derive(Clone)]
-pub struct Interrupt {
+pub(crate) struct Interrupt {
     count: Arc<AtomicU8>,
     rx: watch::Receiver<u8>,
 }
 
 impl Interrupt {
     /// Installs the handlers; call once, inside the runtime.
-    pub fn install() -> Interrupt {
+    pub(crate) fn install() -> Interrupt {
         let (tx, rx) = watch::channel(0u8);
         let count = Arc::new(AtomicU8::new(0));
         let c = count.clone();
@@ -46,17 +46,17 @@ impl Interrupt {
         Interrupt { count, rx }
     }
 
-    pub fn requested(&self) -> bool {
+    pub(crate) fn requested(&self) -> bool {
         self.count.load(Ordering::Acquire) >= 1
     }
 
     /// The user asked twice: skip waits that are not reverts.
-    pub fn hurried(&self) -> bool {
+    pub(crate) fn hurried(&self) -> bool {
         self.count.load(Ordering::Acquire) >= 2
     }
 
     /// Resolves when an interrupt arrives (at once if one already has).
-    pub async fn wait(&self) {
+    pub(crate) async fn wait(&self) {
         let mut rx = self.rx.clone();
         while *rx.borrow_and_update() == 0 {
             if rx.changed().await.is_err() {
@@ -66,7 +66,7 @@ impl Interrupt {
     }
 
     /// Sleeps `d`, or less if interrupted. Returns true when interrupted.
-    pub async fn sleep(&self, d: std::time::Duration) -> bool {
+    pub(crate) async fn sleep(&self, d: std::time::Duration) -> bool {
         tokio::select! {
             _ = tokio::time::sleep(d) => self.requested(),
             _ = self.wait() => true,

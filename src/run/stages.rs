@@ -17,7 +17,7 @@ use crate::verdict::stop::Stop;
 impl Drill<'_> {
     /// Every stage in order; the first `Err` ends the drill (the teardown
     /// runs either way).
-    pub async fn stages(&mut self) -> Result<(), Stop> {
+    pub(super) async fn stages(&mut self) -> Result<(), Stop> {
         self.open_journal()?;
         self.start_target().await?;
         self.preflight().await?;

@@ -27,15 +27,15 @@ use crate::base::clock::Clock;
 use crate::measure::{Micros, Recorder};
 
 /// How often the heartbeat line is written to a log.
-pub const HEARTBEAT: Duration = Duration::from_secs(10);
+pub(crate) const HEARTBEAT: Duration = Duration::from_secs(10);
 /// How often the live line is redrawn on a terminal.
 const REDRAW: Duration = Duration::from_millis(250);
 /// How long an event line waits for earlier ones that arrive late.
-pub const HOLD: Micros = 1_000_000;
+pub(crate) const HOLD: Micros = 1_000_000;
 
 /// Where the progress of a drill goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// `--quiet`: neither events nor status.
     Quiet,
     /// A terminal: a live status line under the event lines.
@@ -46,7 +46,7 @@ pub enum Mode {
 
 impl Mode {
     /// The mode for this process: its stderr and the `CI` variable.
-    pub fn detect(quiet: bool) -> Mode {
+    pub(crate) fn detect(quiet: bool) -> Mode {
         Mode::of(
             quiet,
             std::io::stderr().is_terminal(),
@@ -55,7 +55,7 @@ impl Mode {
     }
 
     /// The rule, apart from the process: live only on a terminal outside CI.
-    pub fn of(quiet: bool, terminal: bool, ci: bool) -> Mode {
+    pub(crate) fn of(quiet: bool, terminal: bool, ci: bool) -> Mode {
         match (quiet, terminal && !ci) {
             (true, _) => Mode::Quiet,
             (false, true) => Mode::Live,
@@ -67,7 +67,7 @@ impl Mode {
 /// The drill's stderr while it runs: event lines, in time order, and the
 /// live line or the heartbeat.
 #[derive(Debug)]
-pub struct Status {
+pub(crate) struct Status {
     mode: Mode,
     bar: Option<ProgressBar>,
     /// Shared with the heartbeat, whose lines take their place in time.
@@ -75,7 +75,7 @@ pub struct Status {
 }
 
 impl Status {
-    pub fn new(mode: Mode) -> Status {
+    pub(crate) fn new(mode: Mode) -> Status {
         Status {
             mode,
             bar: None,
@@ -85,19 +85,19 @@ impl Status {
 
     /// An event line for run-clock time `at`; printed once nothing earlier
     /// can still arrive (see [`Status::release`]).
-    pub fn event(&mut self, at: Micros, line: String) {
+    pub(crate) fn event(&mut self, at: Micros, line: String) {
         if self.mode != Mode::Quiet {
             self.held.lock().expect("held lock").push(at, line);
         }
     }
 
     /// Prints the event lines up to [`HOLD`] before `now`, in time order.
-    pub fn release(&mut self, now: Micros) {
+    pub(crate) fn release(&mut self, now: Micros) {
         self.print_until(now.saturating_sub(HOLD));
     }
 
     /// Prints every event line still held, in time order (the drill's end).
-    pub fn flush(&mut self) {
+    pub(crate) fn flush(&mut self) {
         self.print_until(Micros::MAX);
     }
 
@@ -112,7 +112,7 @@ impl Status {
 
     /// Starts showing the status until [`Status::finish`]: the live line or
     /// the heartbeat, as the mode says; nothing when quiet.
-    pub fn start(
+    pub(crate) fn start(
         &mut self,
         clock: Clock,
         rec: Arc<Mutex<Recorder>>,
@@ -157,7 +157,7 @@ impl Status {
     }
 
     /// Removes the live line (the end of the load, or a stop).
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
@@ -167,17 +167,17 @@ impl Status {
 /// Lines held until their time is released, then given back sorted by
 /// time, equal times in arrival order.
 #[derive(Debug, Default)]
-pub struct Ordered {
+pub(crate) struct Ordered {
     held: Vec<(Micros, String)>,
 }
 
 impl Ordered {
-    pub fn push(&mut self, at: Micros, line: String) {
+    pub(crate) fn push(&mut self, at: Micros, line: String) {
         self.held.push((at, line));
     }
 
     /// The lines at or before `upto`, in time order; the rest stay held.
-    pub fn release(&mut self, upto: Micros) -> Vec<String> {
+    pub(crate) fn release(&mut self, upto: Micros) -> Vec<String> {
         // A stable sort: equal times keep the order they arrived in.
         self.held.sort_by_key(|(at, _)| *at);
         let due = self.held.partition_point(|(at, _)| *at <= upto);
@@ -196,7 +196,7 @@ async fn heartbeat(now_line: impl Fn() -> String, out: impl Fn(&str)) {
 }
 
 /// One status line from the recorder's state.
-pub fn line(rec: &mut Recorder, now: Micros, phase: &str) -> String {
+pub(crate) fn line(rec: &mut Recorder, now: Micros, phase: &str) -> String {
     // Requests due in the last two seconds that have completed.
     let from = now.saturating_sub(2_000_000);
     let ratio = rec.good_ratio_between(from, now);

@@ -11,7 +11,7 @@ use crate::verdict::checks;
 /// whole baseline, or, without any, availability at the recovery ratio.
 /// `writes`: database writes (acknowledged, failed) during the baseline,
 /// when the scenario writes to a database.
-pub fn steady_state(plan: &Plan, rec: &Recorder, writes: Option<(u64, u64)>) -> CheckResult {
+pub(super) fn steady_state(plan: &Plan, rec: &Recorder, writes: Option<(u64, u64)>) -> CheckResult {
     let baseline: Vec<_> = plan
         .checks
         .iter()

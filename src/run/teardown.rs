@@ -13,7 +13,7 @@ use crate::verdict::event::Event;
 use crate::verdict::stop::Stop;
 
 impl Drill<'_> {
-    pub async fn teardown(mut self, stopped: Option<Stop>) -> DrillResult {
+    pub(super) async fn teardown(mut self, stopped: Option<Stop>) -> DrillResult {
         self.halt_guards();
         // Alerts seen so far take their place before the reverts' lines.
         self.drain_alert_events();

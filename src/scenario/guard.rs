@@ -14,7 +14,7 @@ use toml::Spanned;
 use crate::base::units::Dur;
 
 /// How often a PromQL guard is evaluated when the scenario does not say.
-pub const DEFAULT_INTERVAL: Dur = Dur::secs(1);
+pub(crate) const DEFAULT_INTERVAL: Dur = Dur::secs(1);
 
 /// One `[[guard]]` table as written.
 #[derive(Clone, Debug, Deserialize)]
@@ -212,7 +212,7 @@ impl GuardPlan {
 }
 
 /// The guards of a validated scenario, resolved.
-pub fn resolve(l: &super::Loaded) -> Vec<GuardPlan> {
+pub(crate) fn resolve(l: &super::Loaded) -> Vec<GuardPlan> {
     l.scenario
         .guard
         .iter()
@@ -227,7 +227,7 @@ pub fn resolve(l: &super::Loaded) -> Vec<GuardPlan> {
 
 /// The name a guard gets when it has none: its alert's name, else
 /// `any-unexpected-alert`, else `guard-N` (1-based, in file order).
-pub fn default_name(i: usize, g: &Guard) -> String {
+pub(crate) fn default_name(i: usize, g: &Guard) -> String {
     if let Some(a) = &g.alert {
         return a.get_ref().clone();
     }

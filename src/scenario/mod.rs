@@ -2,10 +2,10 @@
 //! validation against a target's components. Pure: no IO beyond reading the
 //! file.
 
-pub mod catalogue;
+pub(crate) mod catalogue;
 #[cfg(test)]
 mod fuzz;
-pub mod guard;
+pub(crate) mod guard;
 pub mod model;
 pub mod plan;
 pub(crate) mod validate;

@@ -84,7 +84,7 @@ fn table_of(src: &str, at: usize) -> Range<usize> {
 /// A fault parameter: its key, where it is written, the actions it applies to.
 type Param<'a> = (&'a str, Option<Range<usize>>, &'a [Action]);
 
-pub fn validate(l: &Loaded, cat: &Catalogue, target_name: &str) -> Result<(), Diagnostics> {
+pub(crate) fn validate(l: &Loaded, cat: &Catalogue, target_name: &str) -> Result<(), Diagnostics> {
     let mut e = Errors {
         l,
         list: Vec::new(),

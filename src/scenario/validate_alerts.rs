@@ -22,7 +22,7 @@ impl Found<'_> {
 }
 
 /// Every problem of the monitoring keys.
-pub fn validate_alerts(l: &Loaded) -> Vec<Diagnostic> {
+pub(crate) fn validate_alerts(l: &Loaded) -> Vec<Diagnostic> {
     let mut f = Found {
         l,
         list: Vec::new(),

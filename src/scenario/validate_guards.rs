@@ -27,7 +27,7 @@ impl Found<'_> {
 }
 
 /// Every problem of the scenario's guards.
-pub fn validate_guards(l: &Loaded) -> Vec<Diagnostic> {
+pub(crate) fn validate_guards(l: &Loaded) -> Vec<Diagnostic> {
     let mut f = Found {
         l,
         list: Vec::new(),
@@ -245,7 +245,7 @@ fn promql_keys(f: &mut Found, g: &Guard, span: &Range<usize>) {
 }
 
 /// The guards' PromQL expressions, in file order: (guard index, expression).
-pub fn expressions(l: &Loaded) -> Vec<(usize, String)> {
+pub(crate) fn expressions(l: &Loaded) -> Vec<(usize, String)> {
     l.scenario
         .guard
         .iter()
@@ -265,7 +265,7 @@ pub fn expressions(l: &Loaded) -> Vec<(usize, String)> {
 /// `line:col:` of the problem inside the expression). The caret points at
 /// that place when the TOML string holds the expression verbatim (a literal
 /// string, or a basic string without escapes), else at the string.
-pub fn parse_errors(l: &Loaded, errors: &[(usize, String)], by: &str) -> Vec<Diagnostic> {
+pub(crate) fn parse_errors(l: &Loaded, errors: &[(usize, String)], by: &str) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for (i, msg) in errors {
         let Some(q) = l
@@ -305,7 +305,7 @@ pub fn parse_errors(l: &Loaded, errors: &[(usize, String)], by: &str) -> Vec<Dia
 /// The target a scenario's guards will read from: the lab (its own
 /// Prometheus and Alertmanager), or a system target, by name, and whether the
 /// targets file names its monitoring.
-pub enum GuardTarget<'a> {
+pub(crate) enum GuardTarget<'a> {
     Lab,
     System { name: &'a str, monitoring: bool },
 }
@@ -316,7 +316,7 @@ pub enum GuardTarget<'a> {
 /// whether each PromQL expression parses (`parse`: Prometheus's parser
 /// offline, `None` when it is not installed — the target's Prometheus
 /// checks it at preflight instead).
-pub fn against_target(
+pub(crate) fn against_target(
     l: &Loaded,
     target: GuardTarget,
     lab_missing: Option<String>,
@@ -363,7 +363,7 @@ pub fn against_target(
 }
 
 /// Whether any guard reads Alertmanager (alert and any_unexpected_alert guards).
-pub fn need_alertmanager(l: &Loaded) -> bool {
+pub(crate) fn need_alertmanager(l: &Loaded) -> bool {
     l.scenario
         .guard
         .iter()

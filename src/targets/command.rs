@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::process::Command;
 
 #[derive(Debug, thiserror::Error)]
-pub enum CommandError {
+pub(crate) enum CommandError {
     #[error("`{command}` could not start: {source}")]
     Spawn {
         command: String,
@@ -26,7 +26,7 @@ pub enum CommandError {
 
 /// Runs `command` with `sh -c` in `cwd`, with the run's identity in the
 /// environment (`DRILL_RUN_ID`, `DRILL_FAULT`, `DRILL_TARGET`).
-pub async fn run(
+pub(crate) async fn run(
     command: &str,
     cwd: &Path,
     timeout: Duration,

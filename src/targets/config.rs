@@ -37,14 +37,14 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::k8s::settings::{ComponentOverride, K8sEntry, K8sSettings};
-pub use super::kind::Kind;
+pub(crate) use super::kind::Kind;
 use super::lab::LabSettings;
 use crate::base::diag::{self, Diagnostic, Diagnostics};
 use crate::observe::api::Endpoint;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TargetEntry {
+pub(crate) struct TargetEntry {
     pub kind: Spanned<Kind>,
     /// `http`: the entry URL the load goes to.
     pub url: Option<Spanned<String>>,
@@ -71,7 +71,7 @@ pub struct TargetEntry {
 /// `[targets.NAME.prometheus]` or `[targets.NAME.alertmanager]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EndpointEntry {
+pub(crate) struct EndpointEntry {
     pub url: Spanned<String>,
     /// Name of the environment variable holding a bearer token.
     pub token_env: Option<Spanned<String>>,
@@ -102,7 +102,7 @@ fn d5m() -> crate::base::units::Dur {
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TargetsFile {
+pub(crate) struct TargetsFile {
     #[serde(default)]
     pub targets: BTreeMap<String, Spanned<TargetEntry>>,
     /// Where `drill run` pushes each run's results (any target).

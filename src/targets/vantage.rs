@@ -28,11 +28,11 @@ use super::kind::Kind;
 use crate::base::diag::Diagnostic;
 
 /// Agents per vantage point at most.
-pub const MAX_AGENTS: i64 = 64;
+pub(crate) const MAX_AGENTS: i64 = 64;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct VantageEntry {
+pub(crate) struct VantageEntry {
     pub name: Spanned<String>,
     pub agents: Option<Spanned<i64>>,
     pub context: Option<Spanned<String>>,
@@ -58,7 +58,7 @@ pub struct VantageDef {
 
 /// Checks a target's vantage points against its kind (and its contexts);
 /// every problem at its file:line:col.
-pub fn resolve(
+pub(crate) fn resolve(
     file: &Path,
     src: &str,
     target: &str,

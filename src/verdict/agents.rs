@@ -9,7 +9,7 @@ use crate::measure::{Micros, Phase, Recorder, secs};
 use crate::results::{AgentResult, VantageFault, VantagePhase, VantageResult};
 
 /// What the agents left for the result.
-pub struct AgentsRun {
+pub(crate) struct AgentsRun {
     pub facts: Vec<AgentFacts>,
     /// Name, agents (indices into `facts`), recorder.
     pub vantages: Vec<(String, Vec<usize>, Arc<Mutex<Recorder>>)>,

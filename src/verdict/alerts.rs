@@ -10,7 +10,7 @@ use crate::scenario::plan::PhaseScope;
 
 /// What the assembly needs of the monitoring.
 #[derive(Clone, Debug)]
-pub struct MonitoringOutcome {
+pub(crate) struct MonitoringOutcome {
     pub watch: Watch,
     pub info: MonitoringInfo,
     /// Per expected alert that never fired: why, when known (e.g. its
@@ -34,7 +34,7 @@ pub(crate) fn info(skipped: Option<String>) -> MonitoringInfo {
 }
 
 /// The alerts, probes and monitoring facts of a finished drill.
-pub fn measured(
+pub(crate) fn measured(
     f: &super::RunFacts,
     rec: &Recorder,
     faults: &[FaultResult],

@@ -14,13 +14,13 @@ use crate::results::{
 use crate::scenario::plan::{CheckPlan, CheckSpec, Followed, PhaseScope, RpoLimit};
 
 /// Counts and latency over the phases a check names (`drill` = all measured).
-pub struct Slice {
+pub(crate) struct Slice {
     pub good: u64,
     pub all: u64,
     pub latency: Histogram<u64>,
 }
 
-pub fn slice(rec: &Recorder, phase: PhaseScope) -> Slice {
+pub(crate) fn slice(rec: &Recorder, phase: PhaseScope) -> Slice {
     let phases: Vec<Phase> = match phase {
         PhaseScope::Drill => Phase::MEASURED.to_vec(),
         PhaseScope::Baseline => vec![Phase::Baseline],
@@ -53,11 +53,11 @@ fn fmt_value(v: f64, unit: &str) -> String {
     }
 }
 
-pub fn fmt_secs(s: f64) -> String {
+pub(crate) fn fmt_secs(s: f64) -> String {
     fmt_value(s, "s")
 }
 
-pub fn fmt_ms(ms: f64) -> String {
+pub(crate) fn fmt_ms(ms: f64) -> String {
     fmt_value(ms, "ms")
 }
 
@@ -78,7 +78,7 @@ fn result(
 }
 
 /// A check with no single measured value (steady-state, faults-reverted).
-pub fn verdict(name: impl Into<CheckName>, pass: bool, message: String) -> CheckResult {
+pub(crate) fn verdict(name: impl Into<CheckName>, pass: bool, message: String) -> CheckResult {
     CheckResult {
         name: name.into(),
         status: if pass {
@@ -94,7 +94,7 @@ pub fn verdict(name: impl Into<CheckName>, pass: bool, message: String) -> Check
 }
 
 /// A ratio of good outcomes against a minimum ratio (0..1).
-pub fn ratio(
+pub(crate) fn ratio(
     name: impl Into<CheckName>,
     good: u64,
     all: u64,
@@ -118,7 +118,7 @@ pub fn ratio(
 
 /// What a check is judged against: the recorder, the faults as they ran,
 /// the error budget consumed and the data loss measured.
-pub struct Measured<'a> {
+pub(crate) struct Measured<'a> {
     pub rec: &'a Recorder,
     pub faults: &'a [FaultResult],
     pub budget_pct: f64,
@@ -133,7 +133,7 @@ pub struct Measured<'a> {
 
 /// Evaluates one check: one function per kind. Per-fault kinds give one
 /// result per fault they name (every fault when they name none).
-pub fn evaluate(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
+pub(crate) fn evaluate(c: &CheckPlan, m: &Measured) -> Vec<CheckResult> {
     let named = |default: CheckName| c.name.as_deref().map_or(default, CheckName::from);
     match &c.spec {
         CheckSpec::Rto { fault, max_s } => per_fault(fault, m, |f| {
@@ -495,7 +495,7 @@ fn write_rto(name: CheckName, rpo: Option<&RpoResult>, max: f64) -> CheckResult 
 /// (and time to resolve when the scenario bounds it); per probe, its
 /// limits; and, when the scenario says so, no unexpected alert. With
 /// `skipped`, each is skipped with that reason, never passed.
-pub fn alert_checks(
+pub(crate) fn alert_checks(
     alerts: &[AlertResult],
     probes: &[ProbeResult],
     unexpected_fail: bool,

@@ -4,7 +4,7 @@
 use std::fmt;
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum Event {
+pub(crate) enum Event {
     /// The runner's own progress (target start, preflight, phases).
     Progress(String),
     /// The steady-state hypothesis, judged at the end of the baseline.

@@ -10,7 +10,7 @@ use crate::scenario::guard::GuardWatch;
 
 /// One guard's readings.
 #[derive(Clone, Debug, Default)]
-pub struct Track {
+pub(crate) struct Track {
     pub readings: u64,
     pub failed_reads: u64,
     pub last_error: Option<String>,
@@ -18,7 +18,7 @@ pub struct Track {
 
 /// The breach that stopped the drill.
 #[derive(Clone, Debug)]
-pub struct Breach {
+pub(crate) struct Breach {
     /// Index of the guard in the plan.
     pub guard: usize,
     pub breaching: Breaching,
@@ -33,7 +33,7 @@ pub struct Breach {
 /// Everything the guards saw, shared by the watching task, the runner and
 /// the assembly.
 #[derive(Clone, Debug, Default)]
-pub struct GuardState {
+pub(crate) struct GuardState {
     pub tracks: Vec<Track>,
     pub breach: Option<Breach>,
     /// The first revert request after the breach, or the teardown's start
@@ -49,7 +49,7 @@ fn secs(us: Micros) -> f64 {
 }
 
 /// Each guard's result and its `guard:<name>` check.
-pub fn results(f: &RunFacts) -> (Vec<GuardResult>, Vec<CheckResult>) {
+pub(crate) fn results(f: &RunFacts) -> (Vec<GuardResult>, Vec<CheckResult>) {
     let guards = &f.plan.guards;
     let state = f.guards.as_ref();
     let mut out = Vec::new();

@@ -4,12 +4,12 @@
 //! the per-second timeline and the verdict. Pure: no runtime, no IO; the
 //! runner hands its facts over in teardown, and tests hand synthetic ones.
 
-pub mod agents;
-pub mod alerts;
-pub mod checks;
-pub mod event;
-pub mod guards;
-pub mod stop;
+pub(crate) mod agents;
+pub(crate) mod alerts;
+pub(crate) mod checks;
+pub(crate) mod event;
+pub(crate) mod guards;
+pub(crate) mod stop;
 
 use std::collections::BTreeMap;
 
@@ -24,11 +24,11 @@ use crate::targets::TargetDef;
 
 /// Achieved rate below this share of the asked one makes the drill
 /// inconclusive: the generator sent less than the schedule asked.
-pub const MIN_RATE_SHARE: f64 = 0.99;
+pub(crate) const MIN_RATE_SHARE: f64 = 0.99;
 
 /// One fault as it ran.
 #[derive(Clone, Debug)]
-pub struct FaultRun {
+pub(crate) struct FaultRun {
     pub name: String,
     pub component: String,
     pub region: Option<String>,
@@ -40,7 +40,7 @@ pub struct FaultRun {
 }
 
 impl FaultRun {
-    pub fn new(f: &FaultPlan, at: Micros) -> FaultRun {
+    pub(crate) fn new(f: &FaultPlan, at: Micros) -> FaultRun {
         FaultRun {
             name: f.name.clone(),
             component: f.component().unwrap_or("-").to_string(),
@@ -55,7 +55,7 @@ impl FaultRun {
 }
 
 /// Everything the runner knows besides the recorder.
-pub struct RunFacts<'a> {
+pub(crate) struct RunFacts<'a> {
     pub plan: &'a Plan,
     pub def: &'a TargetDef,
     pub run_id: String,
@@ -91,7 +91,7 @@ pub struct RunFacts<'a> {
 }
 
 impl<'a> RunFacts<'a> {
-    pub fn new(
+    pub(crate) fn new(
         plan: &'a Plan,
         def: &'a TargetDef,
         run_id: &str,
@@ -124,7 +124,7 @@ impl<'a> RunFacts<'a> {
         }
     }
 
-    pub fn abort(&mut self, reason: String) {
+    pub(crate) fn abort(&mut self, reason: String) {
         if self.aborted.is_none() {
             self.aborted = Some(reason);
         }
@@ -139,7 +139,12 @@ pub(super) fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
 
-pub fn phase_summary(rec: &Recorder, p: Phase, span: (Micros, Micros), slo: f64) -> PhaseSummary {
+pub(crate) fn phase_summary(
+    rec: &Recorder,
+    p: Phase,
+    span: (Micros, Micros),
+    slo: f64,
+) -> PhaseSummary {
     let st = rec.phase(p);
     let q = |x: f64| {
         if st.latency.is_empty() {
@@ -185,7 +190,7 @@ fn sorted_events(events: &[(Micros, event::Event)]) -> Vec<(Micros, String)> {
     v
 }
 
-pub fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
+pub(crate) fn assemble(f: RunFacts, rec: &mut Recorder) -> DrillResult {
     let plan = f.plan;
     let end = f.end.max(f.load_start);
     let (phases, spans) = phases(rec, end, plan.budget.target);

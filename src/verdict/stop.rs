@@ -7,7 +7,7 @@ use crate::base::exit;
 /// A stage's early way out. Every variant carries the sentence the report
 /// and the terminal show.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Stop {
+pub(crate) enum Stop {
     /// Ctrl-C or SIGTERM.
     Interrupted,
     /// An abort condition of the scenario fired during the faults.
@@ -30,7 +30,7 @@ pub enum Stop {
 }
 
 impl Stop {
-    pub fn exit_code(&self) -> i32 {
+    pub(crate) fn exit_code(&self) -> i32 {
         match self {
             Stop::Invalid(_) => exit::INVALID,
             Stop::RevertFailed(_) => exit::REVERT_FAILED,
@@ -39,7 +39,7 @@ impl Stop {
     }
 
     /// The reason as the report's verdict line gives it.
-    pub fn reason(&self) -> String {
+    pub(crate) fn reason(&self) -> String {
         match self {
             Stop::Interrupted => "interrupted by the user".into(),
             Stop::AbortCondition(s)

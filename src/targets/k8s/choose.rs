@@ -5,7 +5,7 @@
 
 /// How many pods to take out of `n`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Amount {
+pub(crate) enum Amount {
     All,
     Count(u32),
     /// A share in 0..=1; rounded up, so any share above zero takes one pod.
@@ -13,7 +13,7 @@ pub enum Amount {
 }
 
 impl Amount {
-    pub fn of(self, n: usize) -> usize {
+    pub(crate) fn of(self, n: usize) -> usize {
         match self {
             Amount::All => n,
             Amount::Count(c) => (c as usize).min(n),
@@ -25,7 +25,7 @@ impl Amount {
 /// Picks `amount` of `names`, deterministically for a given seed and salt
 /// (the fault's name, so two faults of one run pick independently). The
 /// choice does not depend on the order the API listed the pods in.
-pub fn choose(names: &[String], amount: Amount, seed: u64, salt: &str) -> Vec<String> {
+pub(crate) fn choose(names: &[String], amount: Amount, seed: u64, salt: &str) -> Vec<String> {
     let mut sorted: Vec<String> = names.to_vec();
     sorted.sort();
     sorted.dedup();

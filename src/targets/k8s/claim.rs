@@ -29,15 +29,15 @@ use crate::scenario::plan::FaultPlan;
 use crate::targets::error::TargetError;
 
 /// The annotation on a Lease saying who started the run holding it.
-pub const STARTED_BY: &str = "drill.dev/started-by";
+pub(crate) const STARTED_BY: &str = "drill.dev/started-by";
 
 /// The annotation on a Lease saying its object carries the holder's fault
 /// (the fault's name): set before the inject, removed by its revert.
-pub const FAULTED: &str = "drill.dev/fault";
+pub(crate) const FAULTED: &str = "drill.dev/fault";
 
 /// How long a Lease holds without renewal: a killed run's claim is free
 /// again after this, unless it is marked [`FAULTED`].
-pub const LEASE_DURATION: Duration = Duration::from_secs(30);
+pub(crate) const LEASE_DURATION: Duration = Duration::from_secs(30);
 
 /// Why a claim was not taken.
 #[derive(Debug, thiserror::Error)]
@@ -75,7 +75,7 @@ fn fault_mark(l: &Lease) -> Option<String> {
 }
 
 /// Who this process is, for the Lease's `started-by` annotation.
-pub fn started_by() -> String {
+pub(crate) fn started_by() -> String {
     // SAFETY: getuid(2) cannot fail.
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
@@ -307,7 +307,7 @@ impl Cluster {
 /// faults it stands for now and which faults still need it), and the task
 /// renewing them.
 #[derive(Default)]
-pub struct Claims {
+pub(crate) struct Claims {
     held: Mutex<BTreeMap<(String, LeaseRef), Holding>>,
     renewing: Mutex<Option<tokio::task::AbortHandle>>,
 }
@@ -323,7 +323,7 @@ struct Holding {
 
 /// What a successful revert means for a claim.
 #[derive(Debug, PartialEq)]
-pub enum AfterRevert {
+pub(crate) enum AfterRevert {
     /// No fault of the run needs the object any more: delete the Lease.
     Release,
     /// Another fault of the run still will change it: keep it, unmarked.
@@ -337,7 +337,7 @@ impl Claims {
         (region.to_string(), lease.clone())
     }
 
-    pub fn holds(&self, region: &str, lease: &LeaseRef) -> bool {
+    pub(crate) fn holds(&self, region: &str, lease: &LeaseRef) -> bool {
         self.held
             .lock()
             .expect("claims lock")
@@ -345,7 +345,7 @@ impl Claims {
     }
 
     /// Records a held claim and that fault `by` needs it.
-    pub fn add(&self, region: &str, lease: LeaseRef, by: &str) {
+    pub(crate) fn add(&self, region: &str, lease: LeaseRef, by: &str) {
         self.held
             .lock()
             .expect("claims lock")
@@ -356,7 +356,7 @@ impl Claims {
     }
 
     /// Fault `by` is about to change the claimed object.
-    pub fn injecting(&self, region: &str, lease: &LeaseRef, by: &str) {
+    pub(crate) fn injecting(&self, region: &str, lease: &LeaseRef, by: &str) {
         if let Some(h) = self
             .held
             .lock()
@@ -369,7 +369,7 @@ impl Claims {
     }
 
     /// Fault `by`'s revert of the object succeeded.
-    pub fn reverted(&self, region: &str, lease: &LeaseRef, by: &str) -> AfterRevert {
+    pub(crate) fn reverted(&self, region: &str, lease: &LeaseRef, by: &str) -> AfterRevert {
         let mut held = self.held.lock().expect("claims lock");
         let Some(h) = held.get_mut(&Self::key(region, lease)) else {
             return AfterRevert::Keep;
@@ -386,7 +386,7 @@ impl Claims {
     }
 
     /// The held Leases whose objects no fault of the run has changed now.
-    pub fn releasable(&self) -> Vec<(String, LeaseRef)> {
+    pub(crate) fn releasable(&self) -> Vec<(String, LeaseRef)> {
         self.held
             .lock()
             .expect("claims lock")
@@ -396,14 +396,14 @@ impl Claims {
             .collect()
     }
 
-    pub fn remove(&self, region: &str, lease: &LeaseRef) {
+    pub(crate) fn remove(&self, region: &str, lease: &LeaseRef) {
         self.held
             .lock()
             .expect("claims lock")
             .remove(&Self::key(region, lease));
     }
 
-    pub fn all(&self) -> Vec<(String, LeaseRef)> {
+    pub(crate) fn all(&self) -> Vec<(String, LeaseRef)> {
         self.held
             .lock()
             .expect("claims lock")
@@ -413,7 +413,7 @@ impl Claims {
     }
 
     /// Renews every held Lease a third of the duration apart, until stopped.
-    pub fn keep_renewed(
+    pub(crate) fn keep_renewed(
         self: &Arc<Self>,
         clusters: BTreeMap<String, Cluster>,
         run_id: String,
@@ -449,7 +449,7 @@ impl Claims {
         *slot = Some(task.abort_handle());
     }
 
-    pub fn stop_renewing(&self) {
+    pub(crate) fn stop_renewing(&self) {
         if let Some(t) = self.renewing.lock().expect("claims lock").take() {
             t.abort();
         }
@@ -479,7 +479,12 @@ pub(super) enum ObjectKind {
 }
 
 impl ClaimedObject {
-    pub fn new(region: &str, kind: ObjectKind, namespace: &str, name: &str) -> ClaimedObject {
+    pub(super) fn new(
+        region: &str,
+        kind: ObjectKind,
+        namespace: &str,
+        name: &str,
+    ) -> ClaimedObject {
         let k = match kind {
             ObjectKind::Deployment => "deployment",
             ObjectKind::VirtualService => "virtualservice",
@@ -494,7 +499,7 @@ impl ClaimedObject {
     }
 
     /// As kubectl names it.
-    pub fn object(&self) -> String {
+    pub(super) fn object(&self) -> String {
         let k = match self.kind {
             ObjectKind::Deployment => "deployment",
             ObjectKind::VirtualService => "virtualservice",

@@ -19,10 +19,10 @@ use crate::targets::error::TargetError;
 
 /// The context name that means "this pod's ServiceAccount", unless the
 /// kubeconfig defines a context of that name itself.
-pub const IN_CLUSTER: &str = "in-cluster";
+pub(crate) const IN_CLUSTER: &str = "in-cluster";
 
 /// The kubeconfig files to read: the target's override, else kubectl's.
-pub fn sources(overridden: Option<&PathBuf>) -> Result<Vec<PathBuf>, TargetError> {
+pub(crate) fn sources(overridden: Option<&PathBuf>) -> Result<Vec<PathBuf>, TargetError> {
     sources_in(overridden, |k| std::env::var_os(k))
 }
 
@@ -54,7 +54,7 @@ fn sources_in(
 }
 
 /// Reads and merges the kubeconfig files.
-pub fn load(paths: &[PathBuf]) -> Result<Kubeconfig, TargetError> {
+pub(crate) fn load(paths: &[PathBuf]) -> Result<Kubeconfig, TargetError> {
     let mut merged = Kubeconfig::default();
     for p in paths {
         let one = Kubeconfig::read_from(p).map_err(|e| {
@@ -68,7 +68,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Kubeconfig, TargetError> {
 }
 
 /// A client for one context of an already-read kubeconfig.
-pub async fn for_context(kc: &Kubeconfig, context: &str) -> Result<Cluster, TargetError> {
+pub(crate) async fn for_context(kc: &Kubeconfig, context: &str) -> Result<Cluster, TargetError> {
     let cfg = config(kc, context).await?;
     build(cfg, context)
 }
@@ -77,7 +77,7 @@ pub async fn for_context(kc: &Kubeconfig, context: &str) -> Result<Cluster, Targ
 /// retries 429/503/504 up to 15 times, backing off for minutes in all,
 /// and a generator agent that does not answer through the pod proxy must
 /// show within the runner's poll interval, not minutes later.
-pub async fn for_context_without_retries(
+pub(crate) async fn for_context_without_retries(
     kc: &Kubeconfig,
     context: &str,
 ) -> Result<Cluster, TargetError> {
@@ -142,7 +142,7 @@ fn in_cluster() -> Result<Config, TargetError> {
 }
 
 /// A client for `context` from the given kubeconfig files.
-pub async fn connect(paths: &[PathBuf], context: &str) -> Result<Cluster, TargetError> {
+pub(crate) async fn connect(paths: &[PathBuf], context: &str) -> Result<Cluster, TargetError> {
     for_context(&load(paths)?, context).await
 }
 

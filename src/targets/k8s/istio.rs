@@ -9,14 +9,14 @@ use serde_json::{Value, json};
 
 /// What a `latency` or `abort` fault asks Istio to do.
 #[derive(Clone, Debug, PartialEq)]
-pub enum HttpFault {
+pub(crate) enum HttpFault {
     Delay { percent: f64, delay: Duration },
     Abort { percent: f64, status: u16 },
 }
 
 impl HttpFault {
     /// The route's `fault` block (networking.istio.io/v1 HTTPFaultInjection).
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         match self {
             HttpFault::Delay { percent, delay } => json!({
                 "delay": { "percentage": { "value": percent }, "fixedDelay": duration(*delay) }
@@ -69,7 +69,7 @@ impl RouteFault {
 /// `spec` with `fault` set on the route named `route`, or on every HTTP
 /// route when none is named, and what was done to each route. Fails if
 /// there is no such route.
-pub fn with_fault(
+pub(crate) fn with_fault(
     spec: &Value,
     route: Option<&str>,
     fault: &HttpFault,

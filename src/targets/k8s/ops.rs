@@ -22,7 +22,7 @@ use serde_json::json;
 use super::selector::Selector;
 
 /// The annotation that marks an object as held by a drill's fault.
-pub const RUN_ANNOTATION: &str = "drill.dev/run-id";
+pub(crate) const RUN_ANNOTATION: &str = "drill.dev/run-id";
 
 /// A failed API call, said in the domain's words.
 #[derive(Debug, thiserror::Error)]

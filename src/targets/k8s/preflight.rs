@@ -18,7 +18,7 @@ use crate::targets::error::TargetError;
 /// (region, permission): delete pods, find and scale every Deployment of a
 /// component, write and surgically patch Istio faults, and list pods
 /// wherever readiness is watched. Reads only the settings.
-pub fn permissions(
+pub(crate) fn permissions(
     settings: &K8sSettings,
     faults: &[&FaultPlan],
 ) -> Result<BTreeSet<(String, Permission)>, TargetError> {

@@ -234,7 +234,7 @@ fn annotation_count(o: &DynamicObject) -> usize {
 
 /// What a restore found.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Restored {
+pub(crate) enum Restored {
     /// drill put the prior state back.
     Reverted,
     /// The object was already as it was before the fault.
@@ -243,7 +243,7 @@ pub enum Restored {
 
 /// Why an object was not restored.
 #[derive(Debug, thiserror::Error)]
-pub enum RestoreError {
+pub(crate) enum RestoreError {
     #[error(transparent)]
     Api(#[from] K8sError),
     /// Someone else changed the object while the fault lasted.

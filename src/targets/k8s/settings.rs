@@ -14,7 +14,7 @@ use super::selector::split_terms;
 /// An empty `deployment` or `virtual_service` removes a built-in one.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ComponentOverride {
+pub(crate) struct ComponentOverride {
     pub namespace: Option<String>,
     /// Label selector of the component's pods, e.g. `app=reviews`.
     pub selector: Option<String>,
@@ -54,7 +54,7 @@ pub struct K8sSettings {
 
 /// What the targets file says, before resolution.
 #[derive(Clone, Debug, Default)]
-pub struct K8sEntry {
+pub(crate) struct K8sEntry {
     pub url: Option<String>,
     pub contexts: BTreeMap<String, String>,
     pub ingress: BTreeMap<String, String>,
@@ -63,7 +63,7 @@ pub struct K8sEntry {
 }
 
 /// The built-in components: Istio's defaults and Bookinfo's services.
-pub fn builtin() -> BTreeMap<String, ComponentObjects> {
+pub(crate) fn builtin() -> BTreeMap<String, ComponentObjects> {
     let istio = |selector: &str, deployment: &str| ComponentObjects {
         namespace: "istio-system".into(),
         selector: selector.into(),
@@ -99,7 +99,7 @@ pub fn builtin() -> BTreeMap<String, ComponentObjects> {
 impl K8sEntry {
     /// Resolves the entry; `base` is the targets file's folder, against
     /// which a relative `kubeconfig` is read. Errors are one line each.
-    pub fn resolve(self, base: &Path) -> Result<K8sSettings, Vec<String>> {
+    pub(crate) fn resolve(self, base: &Path) -> Result<K8sSettings, Vec<String>> {
         let mut errors = Vec::new();
         let url = entry_url(self.url, &mut errors);
         check_regions(&self.contexts, &self.ingress, &mut errors);
@@ -288,7 +288,7 @@ fn is_dns_label(s: &str) -> bool {
 /// A selector `drill` may act on: at least one term that narrows it to
 /// named values (`k=v`, `k==v`, `k in (a,b)`). An empty selector, or one
 /// made only of `!k` / `k!=v` / bare `k` terms, matches (nearly) everything.
-pub fn check_selector(sel: &str) -> Result<(), String> {
+pub(crate) fn check_selector(sel: &str) -> Result<(), String> {
     let sel = sel.trim();
     if sel.is_empty() {
         return Err("an empty selector matches every pod; name one, e.g. `app=reviews`".into());

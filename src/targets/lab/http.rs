@@ -14,21 +14,21 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-pub use crate::base::http::{Body, PlainClient as HttpClient};
+pub(crate) use crate::base::http::{Body, PlainClient as HttpClient};
 
 /// A client for the lab's processes (see [`crate::base::http::plain`]).
-pub fn client(connect_timeout: Duration) -> HttpClient {
+pub(crate) fn client(connect_timeout: Duration) -> HttpClient {
     crate::base::http::plain(connect_timeout)
 }
 
-pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+pub(crate) fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = status;
     r
 }
 
 /// Serves `handler` on `listener` until the process ends.
-pub async fn serve<H, F>(listener: TcpListener, handler: H)
+pub(crate) async fn serve<H, F>(listener: TcpListener, handler: H)
 where
     H: Fn(Request<Bytes>) -> F + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
@@ -62,7 +62,7 @@ where
 
 /// Forwards `req` to `upstream` (an `http://host:port` base). Connection
 /// failures answer 503 and timeouts 504, as a mesh proxy does.
-pub async fn forward(
+pub(crate) async fn forward(
     client: &HttpClient,
     upstream: &str,
     req: &Request<Bytes>,
@@ -100,7 +100,7 @@ pub async fn forward(
 }
 
 /// One GET that must answer 2xx within `timeout`.
-pub async fn probe(client: &HttpClient, url: &str, timeout: Duration) -> bool {
+pub(crate) async fn probe(client: &HttpClient, url: &str, timeout: Duration) -> bool {
     let Ok(req) = Request::get(url).body(Full::new(Bytes::new())) else {
         return false;
     };
@@ -114,6 +114,6 @@ pub async fn probe(client: &HttpClient, url: &str, timeout: Duration) -> bool {
     }
 }
 
-pub async fn bind(port: u16) -> std::io::Result<TcpListener> {
+pub(crate) async fn bind(port: u16) -> std::io::Result<TcpListener> {
     TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await
 }

@@ -86,7 +86,7 @@ fn d30s() -> Dur {
 
 /// Routing configuration pushed by the control plane.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
-pub struct MeshConfig {
+pub(crate) struct MeshConfig {
     /// Bumped by every change; data-plane answers carry it.
     pub version: u64,
 }
@@ -94,7 +94,7 @@ pub struct MeshConfig {
 /// One place a call can go: the local instance, or the remote region's
 /// east-west gateway (which routes by the `x-drill-service` header).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     pub name: String,
     pub url: String,
     pub local: bool,
@@ -105,18 +105,18 @@ pub struct Endpoint {
 
 /// Who a data-plane client is, as Istio labels it in its metrics.
 #[derive(Clone, Debug, Default)]
-pub struct Identity {
+pub(crate) struct Identity {
     pub workload: String,
     pub cluster: String,
 }
 
 /// Headers that carry the caller's identity to the callee (Istio's peer
 /// metadata exchange), so the server side can label what it reports.
-pub const SOURCE_WORKLOAD_HEADER: &str = "x-drill-source-workload";
-pub const SOURCE_CLUSTER_HEADER: &str = "x-drill-source-cluster";
+pub(crate) const SOURCE_WORKLOAD_HEADER: &str = "x-drill-source-workload";
+pub(crate) const SOURCE_CLUSTER_HEADER: &str = "x-drill-source-cluster";
 
-pub const SERVICE_HEADER: &str = "x-drill-service";
-pub const CONFIG_HEADER: &str = "x-drill-config-version";
+pub(crate) const SERVICE_HEADER: &str = "x-drill-service";
+pub(crate) const CONFIG_HEADER: &str = "x-drill-config-version";
 
 #[derive(Default)]
 struct EndpointState {
@@ -130,7 +130,7 @@ struct EndpointState {
 
 /// Counters one data-plane client exposes on its admin endpoint.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct EndpointStats {
+pub(crate) struct EndpointStats {
     pub name: String,
     pub local: bool,
     pub requests: u64,
@@ -139,7 +139,7 @@ pub struct EndpointStats {
     pub ejected: bool,
 }
 
-pub struct MeshClient {
+pub(crate) struct MeshClient {
     service: String,
     endpoints: Vec<Endpoint>,
     state: Vec<EndpointState>,
@@ -151,12 +151,16 @@ pub struct MeshClient {
 
 impl MeshClient {
     #[cfg(test)]
-    pub fn new(service: &str, endpoints: Vec<Endpoint>, policy: MeshPolicy) -> Arc<MeshClient> {
+    pub(crate) fn new(
+        service: &str,
+        endpoints: Vec<Endpoint>,
+        policy: MeshPolicy,
+    ) -> Arc<MeshClient> {
         Self::reporting(service, endpoints, policy, None)
     }
 
     /// A client that reports each call to `telemetry` as `identity`.
-    pub fn reporting(
+    pub(crate) fn reporting(
         service: &str,
         endpoints: Vec<Endpoint>,
         policy: MeshPolicy,
@@ -246,7 +250,7 @@ impl MeshClient {
     /// Calls the service with the policy; the answer is the last attempt's.
     /// The call is reported once, as Envoy's stats filter does, labelled with
     /// the last endpoint tried.
-    pub async fn call(&self, req: &Request<Bytes>) -> Response<Body> {
+    pub(crate) async fn call(&self, req: &Request<Bytes>) -> Response<Body> {
         let start = Instant::now();
         let mut last_tried = None;
         let resp = self.attempts(req, &mut last_tried).await;
@@ -337,7 +341,7 @@ impl MeshClient {
 
     /// Sets the pool gauges (requests in flight per endpoint against the
     /// pool size) on the client's telemetry; called before each scrape.
-    pub fn report_pool(&self) {
+    pub(crate) fn report_pool(&self) {
         let Some((t, _)) = &self.telemetry else {
             return;
         };
@@ -354,7 +358,7 @@ impl MeshClient {
         }
     }
 
-    pub fn stats(&self) -> Vec<EndpointStats> {
+    pub(crate) fn stats(&self) -> Vec<EndpointStats> {
         let now = Instant::now();
         self.endpoints
             .iter()
@@ -374,9 +378,9 @@ impl MeshClient {
 
 /// The data plane's copy of the routing configuration, refreshed from the
 /// control plane every push interval and kept as is while it is gone.
-pub type SharedConfig = Arc<RwLock<MeshConfig>>;
+pub(crate) type SharedConfig = Arc<RwLock<MeshConfig>>;
 
-pub async fn follow_control_plane(istiod: String, interval: Duration, config: SharedConfig) {
+pub(crate) async fn follow_control_plane(istiod: String, interval: Duration, config: SharedConfig) {
     let client = http::client(Duration::from_millis(500));
     let url = format!("{istiod}/config");
     let mut tick = tokio::time::interval(interval);

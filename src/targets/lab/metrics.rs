@@ -19,12 +19,12 @@ use prometheus_client::registry::Registry;
 
 /// The content type of what `encode` writes (OpenMetrics text, which
 /// Prometheus reads natively).
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Istio's standard request labels (`istio_requests_total` and the duration
 /// histogram carry the same set).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RequestLabels {
+pub(crate) struct RequestLabels {
     pub reporter: String,
     pub source_workload: String,
     pub destination_workload: String,
@@ -37,7 +37,7 @@ pub struct RequestLabels {
 
 /// One Envoy upstream cluster's pool, per endpoint locality.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct PoolLabels {
+pub(crate) struct PoolLabels {
     pub cluster_name: String,
     pub destination_cluster: String,
 }
@@ -58,7 +58,7 @@ fn duration_histogram() -> Histogram {
 }
 
 /// One process's metrics.
-pub struct Telemetry {
+pub(crate) struct Telemetry {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     durations: Family<RequestLabels, Histogram, fn() -> Histogram>,
@@ -74,7 +74,7 @@ impl Default for Telemetry {
 }
 
 impl Telemetry {
-    pub fn new() -> Telemetry {
+    pub(crate) fn new() -> Telemetry {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -119,7 +119,7 @@ impl Telemetry {
     }
 
     /// Counts one request and its duration under `labels`.
-    pub fn request(&self, labels: &RequestLabels, took: Duration) {
+    pub(crate) fn request(&self, labels: &RequestLabels, took: Duration) {
         self.requests.get_or_create(labels).inc();
         self.durations
             .get_or_create(labels)
@@ -127,7 +127,7 @@ impl Telemetry {
     }
 
     /// Sets one pool's occupancy: `active` of `size` requests in flight.
-    pub fn pool(&self, labels: &PoolLabels, active: u32, size: u32) {
+    pub(crate) fn pool(&self, labels: &PoolLabels, active: u32, size: u32) {
         self.pool_active.get_or_create(labels).set(active as i64);
         self.pool_remaining
             .get_or_create(labels)
@@ -135,7 +135,7 @@ impl Telemetry {
     }
 
     /// Counts one configuration push of `kind` (istiod).
-    pub fn push(&self, kind: &str) {
+    pub(crate) fn push(&self, kind: &str) {
         self.pushes
             .get_or_create(&PushLabels {
                 r#type: kind.to_string(),
@@ -144,7 +144,7 @@ impl Telemetry {
     }
 
     /// The exposition text.
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = encode(&mut out, &self.registry);
@@ -153,7 +153,7 @@ impl Telemetry {
 }
 
 /// The Kubernetes workload name Istio would report for a lab component.
-pub fn workload(component: &str) -> &'static str {
+pub(crate) fn workload(component: &str) -> &'static str {
     match component {
         "ingress-gateway" => "istio-ingressgateway",
         "eastwest-gateway" => "istio-eastwestgateway",

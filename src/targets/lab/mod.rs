@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 use mesh::Endpoint;
 use serve::{ADMIN_PATH, CONFIG_PATH, FaultRule, ProcessSpec, Role, Route, STATS_PATH};
-pub use settings::LabSettings;
+pub(crate) use settings::LabSettings;
 use supervisor::{LabEvent, Supervisor};
 
 use crate::base::clock::Clock;
@@ -29,10 +29,10 @@ use crate::scenario::{Catalogue, ComponentInfo};
 use crate::targets::error::TargetError;
 use crate::targets::journal::RevertPlan;
 
-pub const REGIONS: [&str; 2] = ["primary", "secondary"];
+pub(crate) const REGIONS: [&str; 2] = ["primary", "secondary"];
 
 /// Components a scenario can name on the lab, and the actions each takes.
-pub fn catalogue() -> Catalogue {
+pub(crate) fn catalogue() -> Catalogue {
     let regional = |name: &'static str, actions: &[Action]| ComponentInfo {
         name,
         regions: REGIONS.to_vec(),

@@ -16,20 +16,20 @@ use tokio::process::{Child, Command};
 use crate::observe::api::{Alertmanager, Prometheus};
 
 /// Prometheus's scrape interval and rule evaluation interval on the lab.
-pub const SCRAPE_INTERVAL: Duration = Duration::from_secs(1);
-pub const EVALUATION_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const SCRAPE_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const EVALUATION_INTERVAL: Duration = Duration::from_secs(1);
 /// Each rule's `for` is divided by this on the lab, so that a drill lasts
 /// about a minute (1 min → 3 s, 2 min → 6 s, 5 min → 15 s).
-pub const FOR_FACTOR: u32 = 20;
+pub(crate) const FOR_FACTOR: u32 = 20;
 
 /// The rule file drill ships (rules/drill-alerts.yml).
-pub const SHIPPED_RULES: &str = include_str!("../../../rules/drill-alerts.yml");
+pub(crate) const SHIPPED_RULES: &str = include_str!("../../../rules/drill-alerts.yml");
 
-pub const PROMETHEUS_BIN: &str = "prometheus";
-pub const ALERTMANAGER_BIN: &str = "prometheus-alertmanager";
+pub(crate) const PROMETHEUS_BIN: &str = "prometheus";
+pub(crate) const ALERTMANAGER_BIN: &str = "prometheus-alertmanager";
 
 /// Why monitoring cannot run here (binaries missing), or None when it can.
-pub fn unavailable() -> Option<String> {
+pub(crate) fn unavailable() -> Option<String> {
     let missing: Vec<&str> = [PROMETHEUS_BIN, ALERTMANAGER_BIN]
         .into_iter()
         .filter(|b| find(b).is_none())
@@ -59,7 +59,7 @@ pub struct ScrapeTarget {
 }
 
 /// Running Prometheus and Alertmanager.
-pub struct Monitoring {
+pub(crate) struct Monitoring {
     pub prometheus: Prometheus,
     pub alertmanager: Alertmanager,
     children: Vec<Child>,
@@ -67,7 +67,7 @@ pub struct Monitoring {
 }
 
 /// Divides every `for: <duration>` of a rule file by `factor`.
-pub fn shorten_for(rules: &str, factor: u32) -> String {
+pub(crate) fn shorten_for(rules: &str, factor: u32) -> String {
     rules
         .lines()
         .map(|line| {
@@ -143,7 +143,7 @@ fn spawn_with_lifeline(bin: &str, args: &[String], log: &Path) -> std::io::Resul
 impl Monitoring {
     /// Starts Alertmanager, then Prometheus with `rules` (already shortened
     /// as wanted), and waits until both answer.
-    pub async fn start(
+    pub(crate) async fn start(
         run_id: &str,
         targets: &[ScrapeTarget],
         rules: &str,
@@ -284,7 +284,7 @@ impl Monitoring {
     }
 
     /// Stops both (closing their lifelines) and removes the directory.
-    pub async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         for mut c in self.children.drain(..) {
             drop(c.stdin.take());
             if tokio::time::timeout(Duration::from_secs(10), c.wait())

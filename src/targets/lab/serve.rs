@@ -27,7 +27,7 @@ use crate::base::units::Dur;
 
 /// What one lab process is and where it listens; passed as JSON.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ProcessSpec {
+pub(crate) struct ProcessSpec {
     pub run_id: String,
     pub component: String,
     pub region: Option<String>,
@@ -37,7 +37,7 @@ pub struct ProcessSpec {
 
 /// How a data-plane process calls one service across the two regions.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Route {
+pub(crate) struct Route {
     pub service: String,
     pub endpoints: Vec<Endpoint>,
     pub policy: MeshPolicy,
@@ -48,7 +48,7 @@ pub struct Route {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "role", rename_all = "kebab-case")]
-pub enum Role {
+pub(crate) enum Role {
     /// Global entry point: health-checked steering between two gateways.
     Entry {
         primary: String,
@@ -74,7 +74,7 @@ pub enum Role {
 /// A fault the process applies to its own traffic (the lab's Istio fault
 /// injection), set and cleared through `POST /-/drill/fault`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct FaultRule {
+pub(crate) struct FaultRule {
     /// Share of requests affected, 0..=1.
     pub percent: f64,
     pub delay: Option<Dur>,
@@ -82,11 +82,11 @@ pub struct FaultRule {
     pub abort_status: Option<u16>,
 }
 
-pub const ADMIN_PATH: &str = "/-/drill/fault";
-pub const CONFIG_PATH: &str = "/-/drill/config";
-pub const STATS_PATH: &str = "/-/drill/stats";
+pub(crate) const ADMIN_PATH: &str = "/-/drill/fault";
+pub(crate) const CONFIG_PATH: &str = "/-/drill/config";
+pub(crate) const STATS_PATH: &str = "/-/drill/stats";
 /// Prometheus scrapes every lab process here.
-pub const METRICS_PATH: &str = "/metrics";
+pub(crate) const METRICS_PATH: &str = "/metrics";
 
 /// Marks an answer made by the fault filter (Envoy's `FI` flag).
 const FAULT_HEADER: &str = "x-drill-fault";
@@ -145,7 +145,7 @@ struct Ctx {
 }
 
 /// Runs the process until its stdin closes. Prints `READY` once listening.
-pub async fn run(spec: ProcessSpec) -> std::io::Result<()> {
+pub(crate) async fn run(spec: ProcessSpec) -> std::io::Result<()> {
     let listener = http::bind(spec.port).await?;
     tokio::spawn(async {
         // Lifeline: the supervisor holds our stdin; EOF means it is gone.

@@ -26,7 +26,7 @@ pub struct LabEvent {
 
 /// What the supervisor knows of one instance.
 #[derive(Clone, Debug, Default)]
-pub struct InstanceState {
+pub(crate) struct InstanceState {
     pub pid: Option<u32>,
     pub ready: bool,
     /// Incremented each time a fresh process becomes ready.
@@ -45,7 +45,7 @@ struct Instance {
     wanted: watch::Sender<bool>,
 }
 
-pub struct Supervisor {
+pub(crate) struct Supervisor {
     exe: PathBuf,
     clock: Clock,
     restart_delay: Duration,
@@ -56,7 +56,7 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    pub fn new(
+    pub(crate) fn new(
         clock: Clock,
         restart_delay: Duration,
         events: mpsc::UnboundedSender<LabEvent>,
@@ -73,7 +73,7 @@ impl Supervisor {
     }
 
     /// Starts supervising `spec` under `key` (e.g. `ingress-gateway/primary`).
-    pub fn add(&mut self, key: String, spec: ProcessSpec) {
+    pub(crate) fn add(&mut self, key: String, spec: ProcessSpec) {
         let inst = Arc::new(Instance {
             port: spec.port,
             state: Mutex::new(InstanceState::default()),
@@ -93,26 +93,26 @@ impl Supervisor {
         self.tasks.push(tokio::spawn(ctx.run()));
     }
 
-    pub fn state(&self, key: &str) -> Option<InstanceState> {
+    pub(crate) fn state(&self, key: &str) -> Option<InstanceState> {
         self.instances
             .get(key)
             .map(|i| i.state.lock().expect("state lock").clone())
     }
 
-    pub fn ports(&self) -> BTreeMap<String, u16> {
+    pub(crate) fn ports(&self) -> BTreeMap<String, u16> {
         self.instances
             .iter()
             .map(|(k, i)| (k.clone(), i.port))
             .collect()
     }
 
-    pub fn keys(&self) -> impl Iterator<Item = &String> {
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &String> {
         self.instances.keys()
     }
 
     /// Kills the instance's process (SIGKILL); it comes back after the
     /// restart delay if wanted. Returns the killed pid.
-    pub fn kill(&self, key: &str) -> Option<u32> {
+    pub(crate) fn kill(&self, key: &str) -> Option<u32> {
         let pid = self.state(key)?.pid?;
         // SAFETY: plain kill(2) on a child we spawned.
         unsafe { libc::kill(pid as i32, libc::SIGKILL) };
@@ -120,14 +120,14 @@ impl Supervisor {
     }
 
     /// Scales the instance to zero (`false`) or back to one (`true`).
-    pub fn set_wanted(&self, key: &str, wanted: bool) {
+    pub(crate) fn set_wanted(&self, key: &str, wanted: bool) {
         if let Some(i) = self.instances.get(key) {
             i.wanted.send_replace(wanted);
         }
     }
 
     /// Components whose process reported a failed task, with what failed.
-    pub fn failures(&self) -> Vec<String> {
+    pub(crate) fn failures(&self) -> Vec<String> {
         self.instances
             .iter()
             .filter_map(|(k, i)| {
@@ -139,7 +139,7 @@ impl Supervisor {
             .collect()
     }
 
-    pub fn pids(&self) -> Vec<u32> {
+    pub(crate) fn pids(&self) -> Vec<u32> {
         self.instances
             .values()
             .filter_map(|i| i.state.lock().expect("state lock").pid)
@@ -147,7 +147,7 @@ impl Supervisor {
     }
 
     /// Stops every process and waits for them to exit.
-    pub async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         self.shutdown.send_replace(true);
         for t in self.tasks.drain(..) {
             let _ = t.await;
