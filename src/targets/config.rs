@@ -325,8 +325,176 @@ impl Targets {
 }
 
 /// One entry of the targets file as a target definition, or what is wrong
-/// with it.
+/// with it: the checks run in order, and the first step that finds
+/// anything wrong returns what it found.
 fn resolve(
+    file: &Path,
+    src: &str,
+    name: String,
+    span: &std::ops::Range<usize>,
+    entry: TargetEntry,
+) -> Result<TargetDef, Vec<Diagnostic>> {
+    if let Some(d) = entry_value_problems(file, src, &name, span, &entry) {
+        return Err(vec![d]);
+    }
+    if let Some(d) = kubernetes_keys_problem(file, src, &name, span, &entry) {
+        return Err(vec![d]);
+    }
+    let monitoring = external_monitoring(file, src, &name, span, &entry)?;
+    if let Some(d) = database_problem(file, src, &name, span, &entry) {
+        return Err(vec![d]);
+    }
+    if let Some(d) = lab_settings_problem(file, src, &name, span, &entry) {
+        return Err(vec![d]);
+    }
+    match *entry.kind.get_ref() {
+        Kind::Kubernetes => kubernetes_def(file, src, name, span, entry, monitoring),
+        Kind::Lab => lab_def(file, src, name, span, entry),
+        Kind::Http => http_def(file, src, name, span, entry, monitoring),
+    }
+}
+
+/// Kubernetes-only keys (contexts, kubeconfig, ingress, components) on a
+/// target of another kind, reported at the target's table.
+fn kubernetes_keys_problem(
+    file: &Path,
+    src: &str,
+    name: &str,
+    span: &std::ops::Range<usize>,
+    entry: &TargetEntry,
+) -> Option<Diagnostic> {
+    if *entry.kind.get_ref() == Kind::Kubernetes
+        || (entry.contexts.is_none()
+            && entry.kubeconfig.is_none()
+            && entry.ingress.is_none()
+            && entry.components.is_none())
+    {
+        return None;
+    }
+    Some(
+        Diagnostic::at(
+            file,
+            src,
+            Some(span.clone()),
+            format!(
+                "target `{name}`: contexts, kubeconfig, ingress and components are for kind = \"kubernetes\""
+            ),
+        )
+        .with_hint("set kind = \"kubernetes\", or remove them"),
+    )
+}
+
+/// A `database` table whose `dsn_env` is not an environment variable name,
+/// reported at its value.
+fn database_problem(
+    file: &Path,
+    src: &str,
+    name: &str,
+    span: &std::ops::Range<usize>,
+    entry: &TargetEntry,
+) -> Option<Diagnostic> {
+    let v = &entry.database.as_ref()?.dsn_env;
+    if !(v.is_empty() || v.contains(['=', '\0']) || v.chars().any(char::is_whitespace)) {
+        return None;
+    }
+    let at = value_after(src, span.start, "dsn_env").unwrap_or(span.clone());
+    Some(
+        Diagnostic::at(
+            file,
+            src,
+            Some(at),
+            format!("target `{name}`: database dsn_env `{v}` is not an environment variable name"),
+        )
+        .with_hint("name the variable that holds the writer DSN, e.g. dsn_env = \"DRILL_DB_DSN\"; the DSN itself never goes in this file"),
+    )
+}
+
+/// `lab` settings an http target would ignore, or a mesh that makes no
+/// call (`attempts = 0`), reported at the key's value.
+fn lab_settings_problem(
+    file: &Path,
+    src: &str,
+    name: &str,
+    span: &std::ops::Range<usize>,
+    entry: &TargetEntry,
+) -> Option<Diagnostic> {
+    let at = |key: &str, msg: String| {
+        let value = value_after(src, span.start, key).unwrap_or(span.clone());
+        Diagnostic::at(file, src, Some(value), msg)
+    };
+    let lab = entry.lab.as_ref()?;
+    if *entry.kind.get_ref() == Kind::Http {
+        return Some(
+            at(
+                "lab",
+                format!("target `{name}`: `lab` settings are for kind = \"lab\"; an http target would ignore them"),
+            )
+            .with_hint("remove `lab`, or set kind = \"lab\""),
+        );
+    }
+    if lab.mesh.attempts == 0 {
+        return Some(
+            at(
+                "attempts",
+                format!("target `{name}`: mesh attempts = 0 would make no call at all"),
+            )
+            .with_hint("attempts counts the first try: 1 for no retries, 3 (the default) for two"),
+        );
+    }
+    None
+}
+
+/// A `kind = "kubernetes"` entry as its definition: no `lab` settings, and
+/// the cluster keys resolved against the targets file's directory; each
+/// problem is reported at the value it quotes, else at the entry.
+fn kubernetes_def(
+    file: &Path,
+    src: &str,
+    name: String,
+    span: &std::ops::Range<usize>,
+    entry: TargetEntry,
+    monitoring: Option<ExternalMonitoring>,
+) -> Result<TargetDef, Vec<Diagnostic>> {
+    let at =
+        |sp: &std::ops::Range<usize>, msg: String| Diagnostic::at(file, src, Some(sp.clone()), msg);
+    if entry.lab.is_some() {
+        return Err(vec![at(
+            span,
+            format!("target `{name}`: `lab` settings are for kind = \"lab\""),
+        )]);
+    }
+    let base = file.parent().unwrap_or(Path::new("."));
+    let k = K8sEntry {
+        url: entry.url.map(Spanned::into_inner),
+        contexts: entry.contexts.unwrap_or_default(),
+        ingress: entry.ingress.unwrap_or_default(),
+        kubeconfig: entry.kubeconfig,
+        components: entry.components.unwrap_or_default(),
+    };
+    match k.resolve(base) {
+        Ok(settings) => Ok(TargetDef::Kubernetes {
+            name,
+            settings,
+            database: entry.database,
+            monitoring,
+        }),
+        Err(es) => Err(es
+            .into_iter()
+            .map(|e| {
+                let d = at(&quoted_in(src, span, &name, &e), format!("target `{name}`: {e}"));
+                if e.contains("selector") {
+                    d.with_hint("a label selector as kubectl reads it, narrowing to named values, e.g. selector = \"app=reviews\" or \"app in (reviews,ratings)\"")
+                } else {
+                    d
+                }
+            })
+            .collect()),
+    }
+}
+
+/// A `kind = "lab"` entry as its definition: the lab makes its own database
+/// and entry point, so a `database` table and a `url` are both reported.
+fn lab_def(
     file: &Path,
     src: &str,
     name: String,
@@ -335,129 +503,58 @@ fn resolve(
 ) -> Result<TargetDef, Vec<Diagnostic>> {
     let at =
         |sp: &std::ops::Range<usize>, msg: String| Diagnostic::at(file, src, Some(sp.clone()), msg);
-    if let Some(d) = entry_value_problems(file, src, &name, span, &entry) {
-        return Err(vec![d]);
-    }
-    if *entry.kind.get_ref() != Kind::Kubernetes
-        && (entry.contexts.is_some()
-            || entry.kubeconfig.is_some()
-            || entry.ingress.is_some()
-            || entry.components.is_some())
-    {
-        return Err(vec![
+    let mut errors = Vec::new();
+    if entry.database.is_some() {
+        errors.push(
             at(
                 span,
-                format!(
-                    "target `{name}`: contexts, kubeconfig, ingress and components are for kind = \"kubernetes\""
-                ),
+                format!("target `{name}`: the lab makes its own database"),
             )
-            .with_hint("set kind = \"kubernetes\", or remove them"),
-        ]);
+            .with_hint(
+                "set lab database options under `lab = { database = { synchronous = true } }`",
+            ),
+        );
     }
-    let monitoring = external_monitoring(file, src, &name, span, &entry)?;
-    let value = |key: &str| value_after(src, span.start, key).unwrap_or(span.clone());
-    if let Some(db) = &entry.database {
-        let v = &db.dsn_env;
-        if v.is_empty() || v.contains(['=', '\0']) || v.chars().any(char::is_whitespace) {
-            return Err(vec![
-                at(
-                    &value("dsn_env"),
-                    format!("target `{name}`: database dsn_env `{v}` is not an environment variable name"),
-                )
-                .with_hint("name the variable that holds the writer DSN, e.g. dsn_env = \"DRILL_DB_DSN\"; the DSN itself never goes in this file"),
-            ]);
-        }
+    if let Some(url) = &entry.url {
+        errors.push(
+            at(&url.span(), "a lab target has no url".into())
+                .with_hint("the lab starts its own entry point; remove `url`"),
+        );
     }
-    if *entry.kind.get_ref() == Kind::Http && entry.lab.is_some() {
-        return Err(vec![
-            at(
-                &value("lab"),
-                format!("target `{name}`: `lab` settings are for kind = \"lab\"; an http target would ignore them"),
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(TargetDef::Lab {
+        name,
+        settings: entry.lab.unwrap_or_default(),
+    })
+}
+
+/// A `kind = "http"` entry as its definition: it needs a `url`.
+fn http_def(
+    file: &Path,
+    src: &str,
+    name: String,
+    span: &std::ops::Range<usize>,
+    entry: TargetEntry,
+    monitoring: Option<ExternalMonitoring>,
+) -> Result<TargetDef, Vec<Diagnostic>> {
+    match entry.url {
+        Some(url) => Ok(TargetDef::Http {
+            name,
+            url: url.into_inner(),
+            database: entry.database,
+            monitoring,
+        }),
+        None => Err(vec![
+            Diagnostic::at(
+                file,
+                src,
+                Some(span.clone()),
+                format!("target `{name}` of kind http needs a `url`"),
             )
-            .with_hint("remove `lab`, or set kind = \"lab\""),
-        ]);
-    }
-    if let Some(lab) = &entry.lab
-        && lab.mesh.attempts == 0
-    {
-        return Err(vec![
-            at(
-                &value("attempts"),
-                format!("target `{name}`: mesh attempts = 0 would make no call at all"),
-            )
-            .with_hint("attempts counts the first try: 1 for no retries, 3 (the default) for two"),
-        ]);
-    }
-    match *entry.kind.get_ref() {
-        Kind::Kubernetes => {
-            if entry.lab.is_some() {
-                return Err(vec![at(
-                    span,
-                    format!("target `{name}`: `lab` settings are for kind = \"lab\""),
-                )]);
-            }
-            let base = file.parent().unwrap_or(Path::new("."));
-            let k = K8sEntry {
-                url: entry.url.map(Spanned::into_inner),
-                contexts: entry.contexts.unwrap_or_default(),
-                ingress: entry.ingress.unwrap_or_default(),
-                kubeconfig: entry.kubeconfig,
-                components: entry.components.unwrap_or_default(),
-            };
-            match k.resolve(base) {
-                Ok(settings) => Ok(TargetDef::Kubernetes {
-                    name,
-                    settings,
-                    database: entry.database,
-                    monitoring,
-                }),
-                Err(es) => Err(es
-                    .into_iter()
-                    .map(|e| {
-                        let d = at(&quoted_in(src, span, &name, &e), format!("target `{name}`: {e}"));
-                        if e.contains("selector") {
-                            d.with_hint("a label selector as kubectl reads it, narrowing to named values, e.g. selector = \"app=reviews\" or \"app in (reviews,ratings)\"")
-                        } else {
-                            d
-                        }
-                    })
-                    .collect()),
-            }
-        }
-        Kind::Lab => {
-            let mut errors = Vec::new();
-            if entry.database.is_some() {
-                errors.push(
-                    at(span, format!("target `{name}`: the lab makes its own database"))
-                        .with_hint("set lab database options under `lab = { database = { synchronous = true } }`"),
-                );
-            }
-            if let Some(url) = &entry.url {
-                errors.push(
-                    at(&url.span(), "a lab target has no url".into())
-                        .with_hint("the lab starts its own entry point; remove `url`"),
-                );
-            }
-            if !errors.is_empty() {
-                return Err(errors);
-            }
-            Ok(TargetDef::Lab {
-                name,
-                settings: entry.lab.unwrap_or_default(),
-            })
-        }
-        Kind::Http => match entry.url {
-            Some(url) => Ok(TargetDef::Http {
-                name,
-                url: url.into_inner(),
-                database: entry.database,
-                monitoring,
-            }),
-            None => Err(vec![
-                at(span, format!("target `{name}` of kind http needs a `url`"))
-                    .with_hint("add url = \"https://…\" to the target's table"),
-            ]),
-        },
+            .with_hint("add url = \"https://…\" to the target's table"),
+        ]),
     }
 }
 
