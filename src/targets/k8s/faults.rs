@@ -10,9 +10,10 @@ use std::sync::{Arc, Mutex};
 use super::choose::{self, Amount};
 use super::claim::{ClaimedObject, ObjectKind};
 use super::istio::{self, HttpFault};
-use super::ops::Cluster;
+use super::ops::{Cluster, PodState};
 use super::{
-    K8sInjection, K8sRevert, K8sTarget, PriorState, Resolved, Step, Watch, restore, served,
+    ComponentObjects, K8sInjection, K8sRevert, K8sTarget, PriorState, Resolved, Step, Watch,
+    restore, served,
 };
 use crate::scenario::model::Action;
 use crate::scenario::plan::FaultPlan;
@@ -29,112 +30,21 @@ impl K8sTarget {
     ) -> Result<(K8sInjection, RevertPlan), TargetError> {
         let (region, comps) = self.resolve(f)?;
         let cluster = self.cluster(region)?;
-        let name = f.name.clone();
-        let mut watches = Vec::new();
-        let mut listed = Vec::new();
-        for (_, c) in &comps {
-            let pods = cluster.pods(&c.namespace, &c.selector).await?;
-            listed.push(pods.clone());
-            watches.push(Watch {
-                namespace: c.namespace.clone(),
-                selector: c.selector.clone(),
-                ready_before: pods.iter().filter(|p| p.ready && !p.terminating).count(),
-                gone: Vec::new(),
-            });
-        }
-        let revert = |objects: Vec<PriorState>| K8sRevert {
-            context: cluster.context.clone(),
-            kubeconfig: self.kubeconfig.clone(),
-            run_id: self.run_id.clone(),
-            leases: objects.iter().map(|o| claimed(region, o).lease).collect(),
-            objects,
-        };
+        let (mut watches, mut listed) = watch_components(cluster, &comps).await?;
         let (step, plan) = match f.action {
-            Action::Delete => {
-                let c = comps[0].1;
-                let pods: Vec<_> = listed
-                    .swap_remove(0)
-                    .into_iter()
-                    .filter(|p| !p.terminating)
-                    .collect();
-                if pods.is_empty() {
-                    return Err(TargetError::Drift(format!(
-                        "fault `{name}`: selector `{}` matches no running pods in `{}` on context `{}`",
-                        c.selector, c.namespace, cluster.context
-                    )));
-                }
-                let amount = match (&f.count, &f.percent) {
-                    (Some(n), _) => Amount::Count(*n),
-                    (_, Some(p)) => Amount::Share(*p),
-                    _ => Amount::All,
-                };
-                let names: Vec<String> = pods.iter().map(|p| p.name.clone()).collect();
-                let chosen = choose::choose(&names, amount, seed, &name);
-                let chosen: Vec<(String, String)> = pods
-                    .iter()
-                    .filter(|p| chosen.contains(&p.name))
-                    .map(|p| (p.name.clone(), p.uid.clone()))
-                    .collect();
-                watches[0].gone = chosen.iter().map(|(_, u)| u.clone()).collect();
-                let what = format!(
-                    "context `{}`: their ReplicaSet recreates pods {} in `{}`",
-                    cluster.context,
-                    chosen
-                        .iter()
-                        .map(|(n, _)| n.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    c.namespace
-                );
-                (
-                    Step::DeletePods {
-                        namespace: c.namespace.clone(),
-                        pods: chosen,
-                    },
-                    RevertPlan::SelfHealing { what },
-                )
-            }
+            Action::Delete => plan_delete(
+                f,
+                seed,
+                cluster,
+                comps[0].1,
+                listed.swap_remove(0),
+                &mut watches[0],
+            )?,
             Action::Down | Action::RegionOutage => {
-                let r = revert(self.scaled_to_zero(f, region, cluster, &comps).await?);
-                (Step::Scale(r.clone()), RevertPlan::K8s(r))
+                self.plan_scale_down(f, region, cluster, &comps).await?
             }
             Action::Latency | Action::Abort => {
-                let c = comps[0].1;
-                let v = c.virtual_service.as_deref().unwrap_or_default();
-                // The claim first: the prior state is read under it.
-                self.ensure_claimed(
-                    &ClaimedObject::new(region, ObjectKind::VirtualService, &c.namespace, v),
-                    &f.name,
-                )
-                .await?;
-                let obj = cluster.virtual_service(&c.namespace, v).await?;
-                if let Some(other) = restore::annotation(&obj).filter(|r| *r != self.run_id) {
-                    return Err(TargetError::Drift(format!(
-                        "virtualservice `{}/{v}` carries drill run `{other}`'s mark: a fault of that run was never reverted, so its routes are not a state to restore; run `drill cleanup` first",
-                        c.namespace
-                    )));
-                }
-                let spec = obj.data.get("spec").cloned().unwrap_or_default();
-                let (injected, routes) =
-                    istio::with_fault(&spec, c.route.as_deref(), &http_fault(f)?).map_err(|e| {
-                        TargetError::Drift(format!("virtualservice `{}/{v}` {e}", c.namespace))
-                    })?;
-                let r = revert(vec![PriorState::VirtualService {
-                    namespace: c.namespace.clone(),
-                    name: v.to_string(),
-                    resource_version: obj.metadata.resource_version.clone().unwrap_or_default(),
-                    routes,
-                }]);
-                let mut faulted = obj;
-                faulted.data["spec"] = injected;
-                restore::set_annotation(&mut faulted, Some(&self.run_id));
-                (
-                    Step::VirtualService {
-                        object: Box::new(faulted),
-                        revert: r.clone(),
-                    },
-                    RevertPlan::K8s(r),
-                )
+                self.plan_http_fault(f, region, cluster, comps[0].1).await?
             }
             Action::Command | Action::Switchover | Action::Failover => {
                 return Err(TargetError::Unsupported(
@@ -153,6 +63,82 @@ impl K8sTarget {
                 already: Arc::default(),
             },
             plan,
+        ))
+    }
+
+    /// The journal's revert plan for objects a fault changes on `cluster`,
+    /// with the Leases that claim them.
+    fn k8s_revert(&self, region: &str, cluster: &Cluster, objects: Vec<PriorState>) -> K8sRevert {
+        K8sRevert {
+            context: cluster.context.clone(),
+            kubeconfig: self.kubeconfig.clone(),
+            run_id: self.run_id.clone(),
+            leases: objects.iter().map(|o| claimed(region, o).lease).collect(),
+            objects,
+        }
+    }
+
+    /// Plans a `down` or `region-outage` fault: every Deployment running the
+    /// components' pods is scaled to zero and restored to its prior replicas.
+    async fn plan_scale_down(
+        &self,
+        f: &FaultPlan,
+        region: &str,
+        cluster: &Cluster,
+        comps: &[Resolved<'_>],
+    ) -> Result<(Step, RevertPlan), TargetError> {
+        let objects = self.scaled_to_zero(f, region, cluster, comps).await?;
+        let r = self.k8s_revert(region, cluster, objects);
+        Ok((Step::Scale(r.clone()), RevertPlan::K8s(r)))
+    }
+
+    /// Plans a `latency` or `abort` fault on the component's VirtualService:
+    /// claims it first, then reads its prior routes under the claim (refused
+    /// if another run's mark is on it) and builds the object with the fault
+    /// on, marked with this run.
+    async fn plan_http_fault(
+        &self,
+        f: &FaultPlan,
+        region: &str,
+        cluster: &Cluster,
+        c: &ComponentObjects,
+    ) -> Result<(Step, RevertPlan), TargetError> {
+        let v = c.virtual_service.as_deref().unwrap_or_default();
+        // The claim first: the prior state is read under it.
+        self.ensure_claimed(
+            &ClaimedObject::new(region, ObjectKind::VirtualService, &c.namespace, v),
+            &f.name,
+        )
+        .await?;
+        let obj = cluster.virtual_service(&c.namespace, v).await?;
+        if let Some(other) = restore::annotation(&obj).filter(|r| *r != self.run_id) {
+            return Err(TargetError::Drift(format!(
+                "virtualservice `{}/{v}` carries drill run `{other}`'s mark: a fault of that run was never reverted, so its routes are not a state to restore; run `drill cleanup` first",
+                c.namespace
+            )));
+        }
+        let spec = obj.data.get("spec").cloned().unwrap_or_default();
+        let (injected, routes) = istio::with_fault(&spec, c.route.as_deref(), &http_fault(f)?)
+            .map_err(|e| TargetError::Drift(format!("virtualservice `{}/{v}` {e}", c.namespace)))?;
+        let r = self.k8s_revert(
+            region,
+            cluster,
+            vec![PriorState::VirtualService {
+                namespace: c.namespace.clone(),
+                name: v.to_string(),
+                resource_version: obj.metadata.resource_version.clone().unwrap_or_default(),
+                routes,
+            }],
+        );
+        let mut faulted = obj;
+        faulted.data["spec"] = injected;
+        restore::set_annotation(&mut faulted, Some(&self.run_id));
+        Ok((
+            Step::VirtualService {
+                object: Box::new(faulted),
+                revert: r.clone(),
+            },
+            RevertPlan::K8s(r),
         ))
     }
 
@@ -313,5 +299,82 @@ pub(super) fn http_fault(f: &FaultPlan) -> Result<HttpFault, TargetError> {
             percent,
             status: f.status.unwrap_or(503),
         }),
+    }
+}
+
+/// Lists each component's pods once: what to watch while the fault is on
+/// (how many were ready before), and the pods as listed, in `comps` order.
+async fn watch_components(
+    cluster: &Cluster,
+    comps: &[Resolved<'_>],
+) -> Result<(Vec<Watch>, Vec<Vec<PodState>>), TargetError> {
+    let mut watches = Vec::new();
+    let mut listed = Vec::new();
+    for (_, c) in comps {
+        let pods = cluster.pods(&c.namespace, &c.selector).await?;
+        listed.push(pods.clone());
+        watches.push(Watch {
+            namespace: c.namespace.clone(),
+            selector: c.selector.clone(),
+            ready_before: pods.iter().filter(|p| p.ready && !p.terminating).count(),
+            gone: Vec::new(),
+        });
+    }
+    Ok((watches, listed))
+}
+
+/// Plans a `delete` fault: chooses (by the seed) which of the component's
+/// running pods go, and records their uids in `watch` as the pods that must
+/// not come back. Refused if no pod is running.
+fn plan_delete(
+    f: &FaultPlan,
+    seed: u64,
+    cluster: &Cluster,
+    c: &ComponentObjects,
+    pods: Vec<PodState>,
+    watch: &mut Watch,
+) -> Result<(Step, RevertPlan), TargetError> {
+    let name = &f.name;
+    let pods: Vec<_> = pods.into_iter().filter(|p| !p.terminating).collect();
+    if pods.is_empty() {
+        return Err(TargetError::Drift(format!(
+            "fault `{name}`: selector `{}` matches no running pods in `{}` on context `{}`",
+            c.selector, c.namespace, cluster.context
+        )));
+    }
+    let names: Vec<String> = pods.iter().map(|p| p.name.clone()).collect();
+    let chosen = choose::choose(&names, delete_amount(f), seed, name);
+    let chosen: Vec<(String, String)> = pods
+        .iter()
+        .filter(|p| chosen.contains(&p.name))
+        .map(|p| (p.name.clone(), p.uid.clone()))
+        .collect();
+    watch.gone = chosen.iter().map(|(_, u)| u.clone()).collect();
+    let what = format!(
+        "context `{}`: their ReplicaSet recreates pods {} in `{}`",
+        cluster.context,
+        chosen
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        c.namespace
+    );
+    Ok((
+        Step::DeletePods {
+            namespace: c.namespace.clone(),
+            pods: chosen,
+        },
+        RevertPlan::SelfHealing { what },
+    ))
+}
+
+/// How many of the running pods a `delete` fault takes: `count` if given,
+/// else `percent`, else all of them.
+fn delete_amount(f: &FaultPlan) -> Amount {
+    match (&f.count, &f.percent) {
+        (Some(n), _) => Amount::Count(*n),
+        (_, Some(p)) => Amount::Share(*p),
+        _ => Amount::All,
     }
 }
