@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::{RunFacts, impact_of, phase_summary, round3};
+use super::{RunFacts, impact_of, per_second, phase_summary, round3};
 use crate::agent::runner::AgentFacts;
 use crate::measure::{Micros, Phase, Recorder, secs};
 use crate::results::{AgentResult, VantageFault, VantagePhase, VantageResult};
@@ -116,20 +116,8 @@ fn agent_result(a: &AgentFacts) -> AgentResult {
 
 /// Good ratio per run-clock second, as the merged timeline computes it.
 fn good_ratio(rec: &Recorder, end: Micros) -> Vec<Option<f64>> {
-    let per_sec = (1_000_000 / rec.bucket_us()).max(1) as usize;
-    (0..=end / 1_000_000)
-        .map(|sec| {
-            let (mut good, mut total) = (0u64, 0u64);
-            for b in rec
-                .buckets()
-                .iter()
-                .skip(sec as usize * per_sec)
-                .take(per_sec)
-            {
-                good += b.good as u64;
-                total += b.total() as u64;
-            }
-            (total > 0).then(|| round3(good as f64 / total as f64))
-        })
+    per_second(rec, end)
+        .into_iter()
+        .map(|(good, all)| (all > 0).then(|| round3(good as f64 / all as f64)))
         .collect()
 }

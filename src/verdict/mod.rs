@@ -460,6 +460,23 @@ fn checks(f: &RunFacts, rec: &Recorder, faults: &[FaultResult], consumed: f64) -
     out
 }
 
+/// Requests due in each run-clock second from 0 to `end`: (good, all).
+/// The timeline and each agent's good ratio both read it.
+pub(super) fn per_second(rec: &Recorder, end: Micros) -> Vec<(u64, u64)> {
+    let per_sec = (1_000_000 / rec.bucket_us()).max(1) as usize;
+    (0..=end / 1_000_000)
+        .map(|sec| {
+            rec.buckets()
+                .iter()
+                .skip(sec as usize * per_sec)
+                .take(per_sec)
+                .fold((0, 0), |(good, all), b| {
+                    (good + b.good as u64, all + b.total() as u64)
+                })
+        })
+        .collect()
+}
+
 /// One point per second of the run: good ratio, p50/p99, database writes.
 fn timeline(f: &RunFacts, rec: &mut Recorder, end: Micros) -> Vec<TimelinePoint> {
     let seconds_lat: BTreeMap<_, _> = rec
@@ -468,19 +485,8 @@ fn timeline(f: &RunFacts, rec: &mut Recorder, end: Micros) -> Vec<TimelinePoint>
         .into_iter()
         .map(|p| (p.second, p))
         .collect();
-    let per_sec = (1_000_000 / rec.bucket_us()).max(1) as usize;
     let mut timeline = Vec::new();
-    for sec in 0..=end / 1_000_000 {
-        let (mut good, mut total) = (0u64, 0u64);
-        for b in rec
-            .buckets()
-            .iter()
-            .skip(sec as usize * per_sec)
-            .take(per_sec)
-        {
-            good += b.good as u64;
-            total += b.total() as u64;
-        }
+    for (sec, (good, total)) in (0..).zip(per_second(rec, end)) {
         let lat = seconds_lat.get(&sec);
         timeline.push(TimelinePoint {
             t_s: sec as f64,
