@@ -81,10 +81,8 @@ impl K8sRevert {
         let found = self.revert(&cluster).await?;
         // Restored: the run's claims go too (one another run took over
         // after it expired is that run's and stays).
-        for l in &self.leases {
-            if let Err(e) = cluster.release_lease(l, &self.run_id).await {
-                tracing::warn!(error = %e, "releasing a claim failed; it expires by itself");
-            }
+        for left in self.release_claims(&cluster).await {
+            tracing::warn!("{left}");
         }
         Ok(found)
     }
@@ -94,29 +92,30 @@ impl K8sRevert {
     /// another run took over stays. Each claim that could not be released
     /// comes back with the `kubectl` command that deletes it.
     pub async fn release_claims_from_journal(&self) -> Vec<String> {
-        let by_hand = |l: &LeaseRef, why: String| {
-            format!(
-                "lease {}/{} still held ({why}): `kubectl --context {} delete lease {} -n {}`",
-                l.namespace, l.name, self.context, l.name, l.namespace
-            )
-        };
-        let cluster = match client::connect(&self.kubeconfig, &self.context).await {
-            Ok(c) => c,
-            Err(e) => {
-                return self
-                    .leases
-                    .iter()
-                    .map(|l| by_hand(l, e.to_string()))
-                    .collect();
-            }
-        };
+        match client::connect(&self.kubeconfig, &self.context).await {
+            Ok(cluster) => self.release_claims(&cluster).await,
+            Err(e) => self.leases.iter().map(|l| self.by_hand(l, &e)).collect(),
+        }
+    }
+
+    /// Releases each of the run's Leases; what stays held, with the command
+    /// that deletes it (a Lease still marked with a fault refuses every
+    /// run even after it expires, so it must not be left to expiry).
+    async fn release_claims(&self, cluster: &Cluster) -> Vec<String> {
         let mut left = Vec::new();
         for l in &self.leases {
             if let Err(e) = cluster.release_lease(l, &self.run_id).await {
-                left.push(by_hand(l, e.to_string()));
+                left.push(self.by_hand(l, &e));
             }
         }
         left
+    }
+
+    fn by_hand(&self, l: &LeaseRef, why: &dyn std::fmt::Display) -> String {
+        format!(
+            "lease {}/{} still held ({why}): `kubectl --context {} delete lease {} -n {}`",
+            l.namespace, l.name, self.context, l.name, l.namespace
+        )
     }
 
     /// Restores every object; goes on past a failure so one stuck object
