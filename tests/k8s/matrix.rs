@@ -201,6 +201,9 @@ pub fn scenario(action: Action, way: WayOut) -> String {
 path = "/productpage"
 rate = 40
 timeout = "1s"
+# Six drills and their fake clusters share the machine: the matrix judges
+# reverts and exit codes, not the generator's timing (tests/generator.rs).
+max_send_lag = "2s"
 
 [phases]
 warmup = "200ms"

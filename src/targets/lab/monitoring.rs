@@ -140,9 +140,20 @@ fn spawn_with_lifeline(bin: &str, args: &[String], log: &Path) -> std::io::Resul
         .spawn()
 }
 
+/// What a log line says when a port picked free was taken by someone else
+/// between our probe and the server's own bind.
+const PORT_TAKEN: &str = "address already in use";
+
+/// How many times the stack is started on fresh ports when a port picked
+/// free was taken before Prometheus or Alertmanager bound it.
+const START_ATTEMPTS: u32 = 3;
+
 impl Monitoring {
     /// Starts Alertmanager, then Prometheus with `rules` (already shortened
-    /// as wanted), and waits until both answer.
+    /// as wanted), and waits until both answer. The ports are probed free
+    /// and then handed over, so another process may bind one in between:
+    /// such a start is stopped and made again on new ports (up to
+    /// `START_ATTEMPTS`); any other failure is returned at once.
     pub(crate) async fn start(
         run_id: &str,
         targets: &[ScrapeTarget],
@@ -152,6 +163,24 @@ impl Monitoring {
         if let Some(why) = unavailable() {
             return Err(why);
         }
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(run_id, targets, rules, external_alertmanager).await {
+                Err(e) if e.contains(PORT_TAKEN) && attempt < START_ATTEMPTS => {
+                    tracing::debug!(attempt, "monitoring port taken, starting again: {e}");
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn start_once(
+        run_id: &str,
+        targets: &[ScrapeTarget],
+        rules: &str,
+        external_alertmanager: Option<&str>,
+    ) -> Result<Monitoring, String> {
         let dir = std::env::temp_dir().join(format!("drill-monitoring-{run_id}"));
         let io = |e: std::io::Error| format!("monitoring in {}: {e}", dir.display());
         std::fs::create_dir_all(&dir).map_err(io)?;
@@ -214,7 +243,10 @@ impl Monitoring {
             // Prometheus and itself: every target once, before anything is
             // measured against what it saw.
             mon.wait_scraped(targets.len() + 1, Duration::from_secs(30))
-                .await
+                .await?;
+            // A server that lost its port to another one answering there
+            // would have made the waits above pass on the wrong server.
+            mon.port_taken().map_or(Ok(()), Err)
         };
         match started.await {
             Ok(()) => Ok(mon),
@@ -229,6 +261,9 @@ impl Monitoring {
     async fn wait_ready(&self, limit: Duration) -> Result<(), String> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
+            if let Some(taken) = self.port_taken() {
+                return Err(taken);
+            }
             let am = self.alertmanager.ready().await.is_ok();
             if am && self.prometheus.ready().await {
                 return Ok(());
@@ -266,6 +301,15 @@ impl Monitoring {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// The log line of a server that could not bind its port, if one says so.
+    fn port_taken(&self) -> Option<String> {
+        ["prometheus.log", "alertmanager.log"].iter().find_map(|f| {
+            let text = std::fs::read_to_string(self.dir.join(f)).ok()?;
+            let line = text.lines().find(|l| l.contains(PORT_TAKEN))?;
+            Some(format!("{f}: {line}"))
+        })
     }
 
     /// The end of each log, to explain a failed start.
