@@ -1226,7 +1226,8 @@ timeout = "20s"
 /// condition, an API error halfway through the inject, SIGINT, SIGTERM,
 /// kill -9 + `drill cleanup`, someone else's edit during the fault), each
 /// through the binary on its own pair of fake clusters: both end exactly as
-/// they were (plus the other person's edit), the journal closed.
+/// they were (plus the other person's edit), the journal closed, no Lease
+/// left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revert_matrix_every_action_and_way_out_leaves_both_clusters_as_they_were() {
     let cells = ACTIONS

@@ -305,7 +305,7 @@ fn history_folder(a: &Args) -> Result<Option<PathBuf>, CliError> {
     }) else {
         return Ok(None);
     };
-    crate::history::check_writable(&h).map_err(|e| {
+    crate::base::fs::prove_writable(&h).map_err(|e| {
         CliError::usage(
             format!(
                 "history folder {}: {e}; nothing was started or injected",
@@ -388,11 +388,7 @@ async fn revert_after_crash(what: &str) -> i32 {
 /// Creates `dir` and proves a file can be written in it, so that a drill
 /// never injects a fault whose report it then cannot write.
 fn writable(dir: &Path, from_flag: bool) -> Result<(), CliError> {
-    let probe = dir.join(".drill-write-probe");
-    let res = std::fs::create_dir_all(dir)
-        .and_then(|()| std::fs::write(&probe, b""))
-        .and_then(|()| std::fs::remove_file(&probe));
-    res.map_err(|e| {
+    crate::base::fs::prove_writable(dir).map_err(|e| {
         let why = if dir.exists() && !dir.is_dir() {
             "exists and is not a folder".to_string()
         } else {

@@ -143,15 +143,6 @@ pub(crate) fn store(
     Ok(path)
 }
 
-/// Proves the history folder can be written, before a drill starts: a run
-/// whose results cannot be kept would leave the regression check blind.
-pub(crate) fn check_writable(dir: &Path) -> std::io::Result<()> {
-    let probe = dir.join(".drill-write-probe");
-    std::fs::create_dir_all(dir)?;
-    std::fs::write(&probe, b"")?;
-    std::fs::remove_file(&probe)
-}
-
 /// The `.json` files of a scenario's folder and of its target subfolders
 /// (the layout before targets were kept put them directly in it).
 fn json_files(folder: &Path) -> Vec<PathBuf> {

@@ -423,6 +423,14 @@ pub async fn run_case(action: Action, way: WayOut) -> Result<(), String> {
         p.other.requests().is_empty(),
         "the context the target does not name was contacted"
     );
+    // Every way out releases the run's claims, an inject the API server
+    // refused after the Lease was marked included: a Lease left marked
+    // would refuse every later drill on these objects.
+    let held: Vec<_> = [&p.primary, &p.secondary]
+        .into_iter()
+        .flat_map(|c| c.leases())
+        .collect();
+    ensure!(held.is_empty(), "claims left held: {held:?}");
     Ok(())
 }
 
