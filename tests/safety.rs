@@ -19,12 +19,12 @@ fn matrix() -> String {
     fixture_arg("../safety/matrix.toml")
 }
 
-/// Number of inject entries in the run's open journal.
-fn injects(sb: &Sandbox) -> usize {
+/// Number of `kind` entries (`inject`, `injected`) in the run's open journal.
+fn entries(sb: &Sandbox, kind: &str) -> usize {
     sb.open_journals().first().map_or(0, |j| {
         journal_entries(j)
             .iter()
-            .filter(|e| e["type"] == "inject")
+            .filter(|e| e["type"] == kind)
             .count()
     })
 }
@@ -62,7 +62,9 @@ fn assert_faults_restored(r: &Value, how: &str) {
     }
 }
 
-/// Signals the run while the `k`-th fault (1-based) is journalled.
+/// Signals the run while the `k`-th fault (1-based) is in place: its inject
+/// returned (journalled `injected`). A signal between the journal line and
+/// the end of the inject is `kill_9_during_an_inject_command_...`'s case.
 fn stop_during(k: usize, sig: i32) -> (Sandbox, common::Outcome, String) {
     let sb = Sandbox::new();
     let mut run = sb.spawn(&[
@@ -78,7 +80,7 @@ fn stop_during(k: usize, sig: i32) -> (Sandbox, common::Outcome, String) {
         "the fault to be journalled",
         || {
             run.assert_running("before the fault");
-            injects(&sb) >= k
+            entries(&sb, "injected") >= k
         },
     );
     run.signal(sig);
@@ -196,6 +198,67 @@ fn an_inject_that_fails_is_reverted_and_aborts() {
         r["faults"]
     );
     assert_left_nothing(&sb, r["run_id"].as_str().unwrap(), "inject failed");
+}
+
+/// kill -9 while a command fault's inject is still running: the journal
+/// holds the inject and no `injected`. The revert (`rm cmd-broken`) fails
+/// since the inject never made the file; cleanup keeps the journal open and
+/// exits 4 (drill cannot know), but says the fault may never have taken
+/// effect, and the person closes it with `--resolved`.
+#[test]
+fn kill_9_during_an_inject_command_leaves_a_cleanup_that_says_it_may_never_have_run() {
+    let _lab = lab_lock();
+    let sb = Sandbox::new();
+    let plain = std::fs::read_to_string(common::fixture("../safety/matrix.toml")).unwrap();
+    let slow = plain.replace(
+        "inject = \"touch cmd-broken\"",
+        "inject = \"sleep 2 && echo late > inject-ended\"",
+    );
+    assert_ne!(slow, plain);
+    let file = sb.write("slow-inject.toml", &slow);
+    let mut run = sb.spawn(&[
+        "run",
+        "--quiet",
+        "--report-dir",
+        &sb.report_arg(),
+        file.to_str().unwrap(),
+    ]);
+    let run_id = sb.wait_for_run_id(&mut run);
+    wait_until(
+        Duration::from_secs(60),
+        "the inject to be journalled",
+        || {
+            run.assert_running("before the inject");
+            entries(&sb, "inject") >= 1
+        },
+    );
+    run.signal(libc::SIGKILL);
+    run.wait(Duration::from_secs(10));
+    assert_eq!(entries(&sb, "injected"), 0, "the inject had not returned");
+    wait_until(
+        Duration::from_secs(5),
+        "the lab to exit with its runner",
+        || lab_processes(&run_id).is_empty(),
+    );
+    let clean = sb.run(&["cleanup"]);
+    assert_eq!(clean.code, Some(4), "{clean}");
+    assert!(
+        clean.stdout.contains("FAILED to revert `cmd`")
+            && clean.stdout.contains("no record that this inject finished")
+            && clean.stdout.contains("may never have taken effect"),
+        "{clean}"
+    );
+    assert_eq!(sb.open_journals().len(), 1, "{clean}");
+    let done = sb.run(&["cleanup", "--resolved", &run_id]);
+    assert_eq!(done.code, Some(0), "{done}");
+    assert!(sb.open_journals().is_empty());
+    // The inject command was not drill's to stop once drill was gone: it
+    // ends by itself (docs/safety.md says so).
+    wait_until(
+        Duration::from_secs(10),
+        "the orphaned inject to end",
+        || sb.path("inject-ended").exists(),
+    );
 }
 
 /// Defect: a failed revert used to move the journal to done/, so cleanup

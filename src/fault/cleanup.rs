@@ -75,6 +75,13 @@ pub async fn revert_outstanding(scope: Scope, dry_run: bool) -> std::io::Result<
                 }
                 Err(e) => {
                     all_ok = false;
+                    let e = if j.unfinished.contains(id) {
+                        format!(
+                            "{e} (the journal has no record that this inject finished: drill was stopped during it, so the fault may never have taken effect)"
+                        )
+                    } else {
+                        e
+                    };
                     out.lines
                         .push(format!("run {}: FAILED to revert `{fault}`: {e}", j.run_id));
                     let _ = jw.append(&Entry::RevertFailed {

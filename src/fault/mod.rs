@@ -119,7 +119,12 @@ pub async fn inject(
     };
     match &res {
         Ok(()) => {
-            tracing::info!(fault = %fault.name, action = fault.action.name(), "injected")
+            tracing::info!(fault = %fault.name, action = fault.action.name(), "injected");
+            // Only a note for `drill cleanup`'s message: the revert runs
+            // whether or not this line made it to disk.
+            if let Err(e) = journal.append(&Entry::Injected { id }) {
+                tracing::warn!(fault = %fault.name, error = %e, "cannot journal the finished inject");
+            }
         }
         Err(e) => tracing::warn!(fault = %fault.name, error = %e, "inject failed"),
     }

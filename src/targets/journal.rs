@@ -105,6 +105,12 @@ pub enum Entry {
         action: String,
         plan: RevertPlan,
     },
+    /// The inject of `id` returned: the fault took effect. An `Inject` with
+    /// no `Injected` after it was cut short (drill killed during it), so a
+    /// failed revert may only mean there was nothing to revert.
+    Injected {
+        id: u32,
+    },
     /// A vantage point's agent Job, journalled before it is created; it is
     /// outstanding like a fault until `Reverted` says it was deleted.
     Agents {
@@ -249,6 +255,9 @@ pub struct OpenJournal {
     pub pid: u32,
     pub scenario: String,
     pub outstanding: Vec<(u32, String, RevertPlan)>,
+    /// Injects journalled with no `Injected` after them: drill stopped
+    /// before the inject returned.
+    pub unfinished: std::collections::BTreeSet<u32>,
     pub ended: bool,
 }
 
@@ -259,6 +268,7 @@ pub fn read(path: &Path) -> std::io::Result<OpenJournal> {
         pid: 0,
         scenario: String::new(),
         outstanding: Vec::new(),
+        unfinished: Default::default(),
         ended: false,
     };
     for line in BufReader::new(File::open(path)?).lines() {
@@ -276,7 +286,13 @@ pub fn read(path: &Path) -> std::io::Result<OpenJournal> {
             } => (j.run_id, j.pid, j.scenario) = (run_id, pid, scenario),
             Entry::Inject {
                 id, fault, plan, ..
-            } => j.outstanding.push((id, fault, plan)),
+            } => {
+                j.unfinished.insert(id);
+                j.outstanding.push((id, fault, plan))
+            }
+            Entry::Injected { id } => {
+                j.unfinished.remove(&id);
+            }
             Entry::Agents { id, vantage, plan } => {
                 j.outstanding
                     .push((id, format!("agents `{vantage}`"), plan))
@@ -364,6 +380,7 @@ mod tests {
                 plan: plan.clone(),
             })
             .unwrap(),
+            serde_json::to_string(&Entry::Injected { id: 1 }).unwrap(),
             serde_json::to_string(&Entry::Reverted { id: 1 }).unwrap(),
             "{\"type\":\"inj".to_string(),
         ];
@@ -371,6 +388,8 @@ mod tests {
         let j = read(&p).unwrap();
         assert_eq!(j.pid, 7);
         assert_eq!(j.outstanding, vec![(2, "b".to_string(), plan)]);
+        // b's inject never returned (its `injected` line is missing).
+        assert_eq!(j.unfinished.iter().copied().collect::<Vec<_>>(), vec![2]);
         assert!(!j.ended);
     }
 
